@@ -1,0 +1,3 @@
+from forklift.cli.main import main
+
+main()

@@ -1,0 +1,460 @@
+"""Tar streams: safe layer extraction, deterministic creation, whiteouts, compression.
+
+Layers on disk are overlayfs-native: a deleted path is a 0/0 character device and
+an opaque directory carries ``trusted.overlay.opaque=y``. Layer tarballs use the
+OCI form (``.wh.NAME`` and ``.wh..wh..opq``). This module converts between them.
+
+Every tarball is hostile until proven otherwise: entries that would land outside
+the target (``..``, absolute names, writing through a symlink, hardlinks to
+outside) are refused, and so are device nodes.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from forklift.errors import BadArchive, ForkliftError, NoSpace
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+COPY_CHUNK = 1 << 20
+# xattrs a layer may carry; trusted.* could steer overlayfs and is never taken from a tarball.
+_XATTR_ALLOWED_PREFIXES = ("security.capability", "user.")
+
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"BZh", "bzip2"),
+)
+
+
+# --------------------------------------------------------------------------- compression
+
+class _PeekStream:
+    """A read-only stream that lets us look at its first bytes without losing them."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._head = b""
+
+    def peek(self, n: int) -> bytes:
+        while len(self._head) < n:
+            chunk = self._raw.read(n - len(self._head))
+            if not chunk:
+                break
+            self._head += chunk
+        return self._head[:n]
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0:
+                data, self._head = self._head + self._raw.read(), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
+            if len(data) < n:
+                data += self._raw.read(n - len(data))
+            return data
+        return self._raw.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+
+def detect_compression(head: bytes) -> str:
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    return "none"
+
+
+def decompressed(raw: IO[bytes]) -> tuple[IO[bytes], str]:
+    """Wrap ``raw`` so it reads uncompressed bytes; returns (stream, compression)."""
+    peek = _PeekStream(raw)
+    kind = detect_compression(peek.peek(6))
+    if kind == "gzip":
+        import gzip
+
+        return gzip.GzipFile(fileobj=peek, mode="rb"), kind  # type: ignore[arg-type]
+    if kind == "xz":
+        import lzma
+
+        return lzma.LZMAFile(peek, mode="rb"), kind  # type: ignore[arg-type]
+    if kind == "bzip2":
+        import bz2
+
+        return bz2.BZ2File(peek, mode="rb"), kind  # type: ignore[arg-type]
+    if kind == "zstd":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True), kind  # type: ignore[return-value]
+    return peek, kind  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- extraction
+
+@dataclass
+class ExtractStats:
+    size: int = 0          # bytes of regular-file content (hardlinks counted once)
+    entries: int = 0
+
+
+def _clean_name(name: str) -> list[str]:
+    """Split a member name into safe components, or refuse it."""
+    if "\x00" in name:
+        raise BadArchive(f"tar entry {name!r} has a NUL byte in its name")
+    if name.startswith("/"):
+        raise BadArchive(f"tar entry {name!r} has an absolute path")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise BadArchive(f"tar entry {name!r} escapes the target with '..'")
+    return parts
+
+
+class _Extractor:
+    def __init__(self, dest: str, whiteouts: bool) -> None:
+        self.dest = dest
+        self.whiteouts = whiteouts
+        self.safe_dirs: set[str] = {""}
+        self.dir_times: list[tuple[str, int]] = []
+        self.stats = ExtractStats()
+
+    # -- path safety
+    def _ensure_parent(self, parts: list[str], entry: str) -> str:
+        """Create missing parents as real directories; refuse to pass a symlink."""
+        rel = ""
+        for part in parts[:-1]:
+            rel = f"{rel}/{part}" if rel else part
+            if rel in self.safe_dirs:
+                continue
+            path = os.path.join(self.dest, rel)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                os.mkdir(path, 0o755)
+            else:
+                if stat.S_ISLNK(st.st_mode):
+                    raise BadArchive(f"tar entry {entry!r} would be written through a symlink")
+                if not stat.S_ISDIR(st.st_mode):
+                    raise BadArchive(f"tar entry {entry!r}: parent {rel!r} is not a directory")
+            self.safe_dirs.add(rel)
+        return os.path.join(self.dest, *parts)
+
+    def _clear(self, path: str, keep_dir: bool) -> None:
+        """Remove what is at ``path`` (never following a symlink) unless it is a dir we keep."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return
+            import shutil
+
+            shutil.rmtree(path)
+            rel = os.path.relpath(path, self.dest)
+            self.safe_dirs = {d for d in self.safe_dirs if d != rel and not d.startswith(rel + "/")}
+        else:
+            os.unlink(path)
+
+    # -- members
+    def add(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        parts = _clean_name(member.name)
+        if not parts:
+            return  # the archive's own root entry ("./")
+        self.stats.entries += 1
+        base = parts[-1]
+        if self.whiteouts and base.startswith(WHITEOUT_PREFIX):
+            self._whiteout(parts, member.name)
+            return
+        path = self._ensure_parent(parts, member.name)
+        if member.isdir():
+            self._clear(path, keep_dir=True)
+            if not os.path.isdir(path) or os.path.islink(path):
+                os.mkdir(path, 0o700)
+            self.safe_dirs.add("/".join(parts))
+        else:
+            self._clear(path, keep_dir=False)
+            self._create(tf, member, path)
+        self._apply_meta(member, path)
+
+    def _whiteout(self, parts: list[str], entry: str) -> None:
+        base = parts[-1]
+        if base == OPAQUE_MARKER:
+            parent = self._ensure_parent(parts, entry)
+            target = os.path.dirname(parent)
+            if target != self.dest:
+                os.setxattr(target, OPAQUE_XATTR, b"y", follow_symlinks=False)
+            return
+        if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            return  # other AUFS metadata, meaningless here
+        name = base[len(WHITEOUT_PREFIX):]
+        if name in ("", ".", ".."):
+            raise BadArchive(f"tar entry {entry!r} is a malformed whiteout")
+        path = self._ensure_parent(parts[:-1] + [name], entry)
+        self._clear(path, keep_dir=False)
+        os.mknod(path, stat.S_IFCHR | 0o000, 0)
+
+    def _create(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+        if member.isreg():
+            self._write_file(tf, member, path)
+        elif member.issym():
+            os.symlink(member.linkname, path)
+        elif member.islnk():
+            self._hardlink(member, path)
+        elif member.isfifo():
+            os.mkfifo(path, 0o600)
+        elif member.ischr() and member.devmajor == 0 and member.devminor == 0 and self.whiteouts:
+            os.mknod(path, stat.S_IFCHR, 0)  # overlay-style whiteout
+        elif member.ischr() or member.isblk():
+            raise BadArchive(f"tar entry {member.name!r} is a device node, which is not allowed")
+        else:
+            raise BadArchive(f"tar entry {member.name!r} has an unsupported type {member.type!r}")
+
+    def _write_file(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+        src = tf.extractfile(member)
+        assert src is not None
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            remaining = member.size
+            while remaining > 0:
+                chunk = src.read(min(COPY_CHUNK, remaining))
+                if not chunk:
+                    raise BadArchive(f"tar entry {member.name!r} is truncated")
+                out.write(chunk)
+                remaining -= len(chunk)
+        self.stats.size += member.size
+
+    def _hardlink(self, member: tarfile.TarInfo, path: str) -> None:
+        parts = _clean_name(member.linkname)
+        if not parts:
+            raise BadArchive(f"tar entry {member.name!r} links to the archive root")
+        target = self._ensure_parent(parts, member.name)
+        try:
+            st = os.lstat(target)
+        except FileNotFoundError:
+            raise BadArchive(
+                f"tar entry {member.name!r} links to {member.linkname!r}, which is not in the archive"
+            ) from None
+        if stat.S_ISDIR(st.st_mode):
+            raise BadArchive(f"tar entry {member.name!r} is a hardlink to a directory")
+        os.link(target, path, follow_symlinks=False)
+
+    def _apply_meta(self, member: tarfile.TarInfo, path: str) -> None:
+        if member.islnk():
+            return  # shares the target's inode and metadata
+        os.lchown(path, member.uid, member.gid)
+        for key, value in member.pax_headers.items():
+            if key.startswith("SCHILY.xattr."):
+                name = key[len("SCHILY.xattr."):]
+                if name.startswith(_XATTR_ALLOWED_PREFIXES):
+                    raw = value.encode("utf-8", "surrogateescape")
+                    os.setxattr(path, name, raw, follow_symlinks=False)
+        if not member.issym():
+            os.chmod(path, member.mode & 0o7777)
+        mtime = int(member.mtime)
+        if member.isdir():
+            self.dir_times.append((path, mtime))
+        else:
+            os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+    def finish(self) -> None:
+        for path, mtime in reversed(self.dir_times):
+            if os.path.isdir(path):
+                os.utime(path, (mtime, mtime), follow_symlinks=False)
+
+
+def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True) -> ExtractStats:
+    """Extract an (uncompressed) tar stream into the existing directory ``dest``.
+
+    With ``whiteouts`` OCI whiteout entries become overlayfs whiteouts. Raises
+    BadArchive for anything malformed or hostile; the caller discards ``dest``.
+    """
+    extractor = _Extractor(dest, whiteouts)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=COPY_CHUNK) as tf:
+            for member in tf:
+                extractor.add(tf, member)
+        extractor.finish()
+    except ForkliftError:
+        raise
+    except (tarfile.TarError, EOFError) as exc:
+        raise BadArchive(f"invalid tar archive: {exc or type(exc).__name__}") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace("no space left on device while extracting a layer") from None
+        raise BadArchive(f"cannot extract archive: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeError) as exc:
+        raise BadArchive(f"invalid tar archive: {exc}") from None
+    except Exception as exc:  # zlib/lzma/zstd decoder errors surface as assorted types
+        raise BadArchive(f"invalid or corrupt archive: {exc}") from None
+    return extractor.stats
+
+
+# --------------------------------------------------------------------------- creation
+
+def _walk_sorted(root: str, rel: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
+    """Yield (relative path, absolute path, lstat) depth-first in byte order of names."""
+    base = os.path.join(root, rel) if rel else root
+    with os.scandir(base) as it:
+        entries = sorted(it, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
+    for entry in entries:
+        child = f"{rel}/{entry.name}" if rel else entry.name
+        st = entry.stat(follow_symlinks=False)
+        yield child, entry.path, st
+        if stat.S_ISDIR(st.st_mode):
+            yield from _walk_sorted(root, child)
+
+
+def _xattrs(path: str) -> dict[str, str]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    out = {}
+    for name in sorted(names):
+        if name.startswith(_XATTR_ALLOWED_PREFIXES):
+            try:
+                value = os.getxattr(path, name, follow_symlinks=False)
+            except OSError:
+                continue
+            out["SCHILY.xattr." + name] = value.decode("utf-8", "surrogateescape")
+    return out
+
+
+def _header(rel: str, st: os.stat_result, kind: bytes, size: int = 0, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(rel)
+    info.type = kind
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.uid, info.gid = st.st_uid, st.st_gid
+    info.uname = info.gname = ""
+    info.mtime = int(st.st_mtime)
+    info.size = size
+    info.linkname = link
+    return info
+
+
+class TarWriter:
+    """Writes deterministic tar entries: sorted walk, PAX headers, no user names."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.size = 0  # content bytes written (layer size)
+        self._links: dict[tuple[int, int], str] = {}
+        self._buf = bytearray(COPY_CHUNK)
+
+    def _emit(self, info: tarfile.TarInfo) -> None:
+        self.out.write(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def add(self, rel: str, path: str, st: os.stat_result) -> None:
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in self._links:
+                self._emit(_header(rel, st, tarfile.LNKTYPE, link=self._links[key]))
+                return
+            if st.st_nlink > 1:
+                self._links[key] = rel
+            info = _header(rel, st, tarfile.REGTYPE, size=st.st_size)
+            info.pax_headers = _xattrs(path)
+            self._emit(info)
+            self._copy(path, st.st_size, rel)
+        elif stat.S_ISDIR(mode):
+            info = _header(rel, st, tarfile.DIRTYPE)
+            info.pax_headers = _xattrs(path)
+            self._emit(info)
+        elif stat.S_ISLNK(mode):
+            self._emit(_header(rel, st, tarfile.SYMTYPE, link=os.readlink(path)))
+        elif stat.S_ISFIFO(mode):
+            self._emit(_header(rel, st, tarfile.FIFOTYPE))
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            info = _header(rel, st, kind)
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            self._emit(info)
+        # sockets are skipped, as Docker does
+
+    def add_whiteout(self, rel_dir: str, name: str, st: os.stat_result) -> None:
+        info = _header(f"{rel_dir}/{name}" if rel_dir else name, st, tarfile.REGTYPE)
+        info.mode &= 0o777
+        self._emit(info)
+
+    def _copy(self, path: str, size: int, rel: str) -> None:
+        view = memoryview(self._buf)
+        remaining = size
+        with open(path, "rb", buffering=0) as src:
+            while remaining > 0:
+                n = src.readinto(view[: min(COPY_CHUNK, remaining)])  # type: ignore[attr-defined]
+                if not n:
+                    raise ForkliftError(f"file {rel!r} shrank while it was being archived")
+                self.out.write(view[:n])
+                remaining -= n
+        self.size += size
+        pad = -size % tarfile.BLOCKSIZE
+        if pad:
+            self.out.write(b"\0" * pad)
+
+    def close(self) -> None:
+        self.out.write(b"\0" * (tarfile.BLOCKSIZE * 2))
+
+
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def write_layer(upper: str, out: IO[bytes]) -> int:
+    """Tar an overlay upper directory as an OCI layer; returns the content size."""
+    writer = TarWriter(out)
+    for rel, path, st in _walk_sorted(upper):
+        parent, _, name = rel.rpartition("/")
+        if _is_whiteout(st):
+            writer.add_whiteout(parent, WHITEOUT_PREFIX + name, st)
+            continue
+        writer.add(rel, path, st)
+        if stat.S_ISDIR(st.st_mode) and _is_opaque(path):
+            writer.add_whiteout(rel, OPAQUE_MARKER, st)
+    writer.close()
+    return writer.size
+
+
+def write_tree(root: str, out: IO[bytes], skip: Callable[[str], bool] | None = None) -> int:
+    """Tar a plain directory tree (a merged root filesystem) deterministically."""
+    writer = TarWriter(out)
+    for rel, path, st in _walk_sorted(root):
+        if skip and skip(rel):
+            continue
+        writer.add(rel, path, st)
+    writer.close()
+    return writer.size
+
+
+def read_json_member(tf: tarfile.TarFile, name: str, limit: int = 64 << 20) -> Any:
+    """Read a small JSON file out of a random-access tar (manifest.json, index.json)."""
+    import json
+
+    try:
+        member = tf.getmember(name)
+    except KeyError:
+        raise BadArchive(f"archive has no {name}") from None
+    if not member.isreg() or member.size > limit:
+        raise BadArchive(f"archive member {name} is not a regular file of sane size")
+    f = tf.extractfile(member)
+    assert f is not None
+    try:
+        return json.loads(f.read())
+    except ValueError as exc:
+        raise BadArchive(f"{name} is not valid JSON: {exc}") from None

@@ -1,0 +1,289 @@
+"""Container commands: run, create, start, ps, rm, diff, commit, export, inspect."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from forklift.cli.format import ago, ellipsis, render, render_rows, table
+
+RUN_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
+
+
+def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The flags shared by ``create`` and ``run``."""
+    options = [
+        click.option("--name", default=None, help="Assign a name to the container"),
+        click.option("--entrypoint", default=None, help="Overwrite the default ENTRYPOINT of the image"),
+        click.option("-e", "--env", multiple=True, help="Set environment variables"),
+        click.option("--env-file", multiple=True, help="Read in a file of environment variables"),
+        click.option("-w", "--workdir", default=None, help="Working directory inside the container"),
+        click.option("-u", "--user", default=None, help="Username or UID (format: <name|uid>[:<group|gid>])"),
+        click.option("-h", "--hostname", default=None, help="Container host name"),
+        click.option("--expose", multiple=True, help="Expose a port or a range of ports"),
+        click.option("-v", "--volume", "volumes", multiple=True, help="Bind mount a volume"),
+        click.option("-l", "--label", "labels", multiple=True, help="Set meta data on a container"),
+        click.option("--network", "--net", "network", default="bridge", help="Connect a container to a network (bridge, host, none)"),
+        click.option("--read-only", is_flag=True, help="Mount the container's root filesystem as read only"),
+        click.option("--stop-signal", default=None, help="Signal to stop the container"),
+        click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits"),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
+        click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
+        click.option("--runtime", default="runc", help="Runtime to use for this container (runc)"),
+        click.option("--pull", default="missing", help="Pull image before running (missing, never)"),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _opts(kw: dict[str, Any]) -> Any:
+    from forklift.engine.containers import CreateOptions
+
+    return CreateOptions(
+        name=kw["name"], entrypoint=kw["entrypoint"], env=list(kw["env"]),
+        env_files=list(kw["env_file"]), workdir=kw["workdir"], user=kw["user"],
+        hostname=kw["hostname"], expose=list(kw["expose"]), volumes=list(kw["volumes"]),
+        labels=list(kw["labels"]), network=kw["network"], read_only=kw["read_only"],
+        stop_signal=kw["stop_signal"], auto_remove=kw["auto_remove"], tty=kw["tty"],
+        interactive=kw["interactive"])
+
+
+def _daemon_error(fn: Callable[[], Any]) -> Any:
+    """Docker exits 125 when the container could not be created or started."""
+    from forklift.errors import ForkliftError
+
+    try:
+        return fn()
+    except ForkliftError as exc:
+        exc.exit_code = 125
+        raise
+
+
+@click.command("run", context_settings=RUN_CONTEXT)
+@_create_options
+@click.option("-d", "--detach", is_flag=True, help="Run container in background (not yet supported)")
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
+    """Create and run a new container from an image."""
+    from forklift.engine import containers
+    from forklift.errors import InvalidArgument
+
+    if detach:
+        raise InvalidArgument("detached containers (-d) are not supported yet")
+    opts = _opts(kw)
+    stdin = sys.stdin if opts.interactive else open("/dev/null", "rb")  # noqa: SIM115
+    rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
+    code = _daemon_error(lambda: containers.start(state.store, rec.id, stdin=stdin))
+    raise SystemExit(code)
+
+
+@click.command("create", context_settings=RUN_CONTEXT)
+@_create_options
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
+    """Create a new container."""
+    from forklift.engine import containers
+
+    rec = _daemon_error(lambda: containers.create(state.store, image, list(command), _opts(kw)))
+    click.echo(rec.id)
+
+
+@click.command("start")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
+@click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
+@click.pass_obj
+def start_cmd(state: Any, containers: tuple[str, ...], attach: bool, interactive: bool) -> None:
+    """Start one or more stopped containers (attached: foreground until it exits)."""
+    from forklift.engine import containers as engine
+    from forklift.errors import InvalidArgument
+
+    if not attach:
+        raise InvalidArgument("starting without -a (detached) is not supported yet; use start -a")
+    if len(containers) > 1:
+        raise InvalidArgument("you cannot start and attach multiple containers at once")
+    stdin = sys.stdin if interactive else open("/dev/null", "rb")  # noqa: SIM115
+    raise SystemExit(_daemon_error(lambda: engine.start(state.store, containers[0], stdin=stdin)))
+
+
+@click.command("ls")
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("-q", "--quiet", is_flag=True, help="Only display container IDs")
+@click.option("--no-trunc", is_flag=True, help="Don't truncate output")
+@click.option("-l", "--latest", is_flag=True, help="Show the latest created container")
+@click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
+@click.option("--format", "fmt", default=None, help="Format output using a Go template")
+@click.pass_obj
+def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool, last: int,
+           fmt: str | None) -> None:
+    """List containers."""
+    from forklift.engine import containers
+
+    if latest:
+        last = 1
+    rows = containers.list_containers(state.store, show_all or last > 0)
+    if last > 0:
+        rows = rows[:last]
+
+    def cid(r: Any) -> str:
+        return r.id if no_trunc else r.id[:12]
+
+    def command(r: Any) -> str:
+        return json.dumps(r.command if no_trunc else ellipsis(r.command, 20), ensure_ascii=False)
+
+    if quiet:
+        if rows:
+            click.echo("\n".join(cid(r) for r in rows))
+        return
+    if fmt:
+        data = [{"ID": cid(r), "Image": r.image, "Command": command(r),
+                 "CreatedAt": r.created, "RunningFor": ago(r.created), "Status": r.status,
+                 "State": r.state, "Ports": r.ports, "Names": r.names,
+                 "Labels": ",".join(f"{k}={v}" for k, v in (r.record.config.get("Labels") or {}).items())}
+                for r in rows]
+        out = render_rows(fmt, data, {"ID": "CONTAINER ID", "RunningFor": "CREATED",
+                                      "CreatedAt": "CREATED AT"})
+        if out:
+            click.echo(out)
+        return
+    body = [[cid(r), r.image, command(r), ago(r.created), r.status, r.ports, r.names] for r in rows]
+    click.echo(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], body))
+
+
+@click.command("rm")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL)")
+@click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container")
+@click.pass_obj
+def rm_cmd(state: Any, containers: tuple[str, ...], force: bool, volumes: bool) -> None:
+    """Remove one or more containers."""
+    from forklift.engine import containers as engine
+    from forklift.errors import ForkliftError
+
+    failed = False
+    for name in containers:
+        try:
+            engine.remove(state.store, name, force=force, volumes=volumes)
+            click.echo(name)
+        except ForkliftError as exc:
+            if len(containers) == 1:
+                raise
+            click.echo(f"Error: {exc.message}", err=True)
+            failed = True
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command("diff")
+@click.argument("container")
+@click.pass_obj
+def diff_cmd(state: Any, container: str) -> None:
+    """Inspect changes to files or directories on a container's filesystem."""
+    from forklift.engine import containers
+
+    lines = [f"{kind} {path}" for kind, path in containers.diff(state.store, container)]
+    if lines:
+        click.echo("\n".join(lines))
+
+
+@click.command("commit")
+@click.argument("container")
+@click.argument("repository", required=False)
+@click.option("-a", "--author", default="", help='Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")')
+@click.option("-c", "--change", "changes", multiple=True, help="Apply Dockerfile instruction to the created image")
+@click.option("-m", "--message", default="", help="Commit message")
+@click.option("-p", "--pause", type=bool, default=True, help="Pause container during commit (default true)")
+@click.pass_obj
+def commit_cmd(state: Any, container: str, repository: str | None, author: str,
+               changes: tuple[str, ...], message: str, pause: bool) -> None:
+    """Create a new image from a container's changes."""
+    from forklift.engine import containers
+
+    image_id = containers.commit(state.store, container, repository, message=message,
+                                 author=author, changes=list(changes), pause=pause)
+    click.echo(image_id)
+
+
+@click.command("export")
+@click.argument("container")
+@click.option("-o", "--output", default=None, help="Write to a file, instead of STDOUT")
+@click.pass_obj
+def export_cmd(state: Any, container: str, output: str | None) -> None:
+    """Export a container's filesystem as a tar archive."""
+    from forklift.engine import containers
+    from forklift.errors import InvalidArgument
+    from forklift.formats.output import atomic_output
+
+    if output is None and sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    with atomic_output(output) as out:
+        containers.export(state.store, container, out)
+
+
+@click.command("inspect")
+@click.argument("containers", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
+@click.pass_obj
+def container_inspect_cmd(state: Any, containers: tuple[str, ...], fmt: str | None) -> None:
+    """Display detailed information on one or more containers."""
+    from forklift.engine import containers as engine
+
+    _print([engine.inspect(state.store, c) for c in containers], fmt)
+
+
+@click.command("inspect")
+@click.argument("names", nargs=-1, required=True)
+@click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("--type", "kind", type=click.Choice(["container", "image"]), default=None)
+@click.pass_obj
+def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None, kind: str | None) -> None:
+    """Return low-level information on containers or images."""
+    from forklift.engine import containers as c_engine
+    from forklift.engine import images as i_engine
+    from forklift.errors import NotFound
+
+    results = []
+    for name in names:
+        found = None
+        if kind in (None, "container"):
+            try:
+                found = c_engine.inspect(state.store, name)
+            except NotFound:
+                found = None
+        if found is None and kind in (None, "image"):
+            try:
+                found = i_engine.inspect(state.store, name)
+            except NotFound:
+                found = None
+        if found is None:
+            raise NotFound(f"No such object: {name}")
+        results.append(found)
+    _print(results, fmt)
+
+
+def _print(results: list[dict[str, Any]], fmt: str | None) -> None:
+    if fmt:
+        for r in results:
+            click.echo(render(fmt, r))
+    else:
+        click.echo(json.dumps(results, indent=4))
+
+
+def register(cli: click.Group, group: click.Group) -> None:
+    for cmd in (run_cmd, create_cmd, start_cmd, ps_cmd, rm_cmd, diff_cmd, commit_cmd,
+                export_cmd, container_inspect_cmd):
+        group.add_command(cmd)
+    group.add_command(ps_cmd, "list")
+    group.add_command(ps_cmd, "ps")
+    for cmd in (run_cmd, create_cmd, start_cmd, rm_cmd, diff_cmd, commit_cmd, export_cmd, inspect_cmd):
+        cli.add_command(cmd)
+    cli.add_command(ps_cmd, "ps")

@@ -1,0 +1,104 @@
+"""The ``forklift`` command: Docker's management commands and classic shortcuts.
+
+Commands only parse and print; every one calls into ``forklift.engine``. Errors
+become one line ``Error: …`` on stderr with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from forklift.errors import ForkliftError
+
+CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
+
+
+class State:
+    """Per-invocation options shared by all commands (the store is opened lazily)."""
+
+    def __init__(self, root: str | None) -> None:
+        self.root = root
+        self._store: Any = None
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from forklift.store import open_store
+
+            self._store = open_store(self.root)
+        return self._store
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--root", envvar="FORKLIFT_ROOT", default=None, metavar="DIR",
+              help="Store root (default /var/lib/forklift as root).")
+@click.option("-D", "--debug", is_flag=True, help="Show tracebacks for internal errors.")
+@click.version_option(package_name="forklift", prog_name="forklift")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
+    """forklift: a daemonless, Docker-compatible container image engine."""
+    if debug:
+        os.environ["FORKLIFT_DEBUG"] = "1"
+    ctx.obj = State(root)
+
+
+@cli.group(context_settings=CONTEXT)
+def container() -> None:
+    """Manage containers."""
+
+
+@cli.group(context_settings=CONTEXT)
+def image() -> None:
+    """Manage images."""
+
+
+@cli.group(context_settings=CONTEXT)
+def system() -> None:
+    """Manage forklift's store."""
+
+
+def _register() -> None:
+    from forklift.cli import container_cmds, image_cmds, system_cmds
+
+    container_cmds.register(cli, container)
+    image_cmds.register(cli, image)
+    system_cmds.register(cli, system)
+    try:
+        from forklift.cli import transfer_cmds
+    except ImportError:
+        return
+    transfer_cmds.register(cli, image)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point: map every failure to one ``Error:`` line."""
+    try:
+        code = cli.main(prog_name="forklift", standalone_mode=False)
+    except ForkliftError as exc:
+        click.echo(f"Error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"Error: {exc.format_message()}", err=True)
+        click.echo("See 'forklift --help'.", err=True)
+        sys.exit(exc.exit_code if exc.exit_code else 125)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except Exception as exc:  # an unexpected bug: still one line unless debugging
+        if os.environ.get("FORKLIFT_DEBUG"):
+            raise
+        click.echo(f"Error: internal error: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(125)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,543 @@
+"""Container operations: create, run, start, remove, diff, commit, export, list."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from forklift import changes as changes_mod
+from forklift import digest as dg
+from forklift import oci, reference
+from forklift.engine import fsdiff, names, rootfs
+from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
+from forklift.store import containers as container_store
+from forklift.store import images as image_store
+from forklift.store import layers as layer_store
+from forklift.store import volumes as volume_store
+from forklift.store.containers import ContainerRecord
+from forklift.store.db import Store
+
+NETWORKS = ("bridge", "default", "host", "none")
+
+
+@dataclass
+class CreateOptions:
+    name: str | None = None
+    entrypoint: str | None = None      # None: the image's; "": reset it
+    env: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    workdir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    expose: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    network: str = "bridge"
+    read_only: bool = False
+    stop_signal: str | None = None
+    auto_remove: bool = False
+    tty: bool = False
+    interactive: bool = False
+
+
+# ----------------------------------------------------------------------------- create
+
+def _read_env_file(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        raise InvalidArgument(f"open {path}: {exc.strerror}") from None
+    out = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            out.append(line)
+    return out
+
+
+def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+    env: dict[str, str] = {}
+    for item in base:
+        key, _, value = item.partition("=")
+        env[key] = value
+    for item in extra:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid environment variable: {item}")
+        if not sep:
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        env[key] = value
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid label: {item!r}")
+        out[key] = value
+    return out
+
+
+def _parse_volume(spec: str) -> tuple[str | None, str, bool]:
+    """``-v``: (source or None for anonymous, destination, read_only)."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        src, dest, mode = None, parts[0], ""
+    elif len(parts) == 2:
+        if parts[1] in ("ro", "rw") or not parts[1].startswith("/"):
+            raise InvalidArgument(f"invalid volume specification: '{spec}'")
+        src, dest, mode = parts[0], parts[1], ""
+    elif len(parts) == 3:
+        src, dest, mode = parts
+    else:
+        raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    if not dest.startswith("/") or dest == "/":
+        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount path, must be absolute")
+    opts = {o for o in mode.split(",") if o}
+    if opts - {"ro", "rw", "z", "Z", "nocopy"}:
+        raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mode: {mode}")
+    return src or None, os.path.normpath(dest), "ro" in opts
+
+
+def _container_config(image_cfg: dict[str, Any], command: list[str], opts: CreateOptions,
+                      hostname: str, image_name: str) -> dict[str, Any]:
+    cfg = dict(image_cfg.get("config") or {})
+    if opts.entrypoint is not None:
+        cfg["Entrypoint"] = [opts.entrypoint] if opts.entrypoint else None
+        cfg["Cmd"] = list(command) if command else None
+    elif command:
+        cfg["Cmd"] = list(command)
+    env_extra = [line for path in opts.env_files for line in _read_env_file(path)] + opts.env
+    if env_extra:
+        cfg["Env"] = _merge_env(cfg.get("Env") or [], env_extra)
+    if opts.workdir:
+        if not opts.workdir.startswith("/"):
+            raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
+        cfg["WorkingDir"] = opts.workdir
+    if opts.user is not None:
+        cfg["User"] = opts.user
+    if opts.expose:
+        cfg = changes_mod.apply(cfg, [f"EXPOSE {p}" for p in opts.expose])
+    anonymous = [dest for src, dest, _ in map(_parse_volume, opts.volumes) if src is None]
+    if anonymous:
+        cfg["Volumes"] = {**(cfg.get("Volumes") or {}), **{d: {} for d in anonymous}}
+    if opts.labels:
+        cfg["Labels"] = {**(cfg.get("Labels") or {}), **_labels(opts.labels)}
+    if opts.stop_signal:
+        cfg["StopSignal"] = opts.stop_signal
+    cfg.update(Hostname=hostname, Image=image_name, Tty=opts.tty, OpenStdin=opts.interactive,
+               AttachStdin=opts.interactive, AttachStdout=True, AttachStderr=True,
+               StdinOnce=opts.interactive)
+    if not (cfg.get("Entrypoint") or cfg.get("Cmd")):
+        raise InvalidArgument("No command specified")
+    return cfg
+
+
+def create(store: Store, image: str, command: list[str], opts: CreateOptions) -> ContainerRecord:
+    """``container create``: a container record and its filesystem, not started."""
+    if opts.network not in NETWORKS:
+        raise NotFound(f"network {opts.network} not found")
+    name = opts.name
+    if name is not None:
+        name = name.lstrip("/")
+        if not name or not all(c.isalnum() or c in "_.-" for c in name) or not name[0].isalnum():
+            raise InvalidArgument(f'Invalid container name ({opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+    for spec in opts.volumes:
+        _parse_volume(spec)
+    image_id = image_store.resolve(store, image)
+    image_cfg = image_store.config(store, image_id)
+    container_id = secrets.token_hex(32)
+    hostname = opts.hostname or container_id[:12]
+    cfg = _container_config(image_cfg, command, opts, hostname, image)
+    host_cfg = {
+        "Binds": [v for v in opts.volumes if _parse_volume(v)[0] is not None],
+        "NetworkMode": "bridge" if opts.network == "default" else opts.network,
+        "ReadonlyRootfs": opts.read_only,
+        "AutoRemove": opts.auto_remove,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "AnonymousVolumes": [],
+    }
+    rec = ContainerRecord(container_id, name or "", image_id, image, time.time(),
+                          config=cfg, host_config=host_cfg)
+    rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"])
+    try:
+        with store.transaction():
+            if image_store.get(store, image_id) is None:
+                raise NotFound(f"No such image: {image}")
+            rec.name = name or _free_name(store)
+            container_store.insert(store, rec)
+    except BaseException:
+        rootfs.destroy(store, container_id)
+        raise
+    return rec
+
+
+def _display_name(image: str) -> str:
+    try:
+        ref = reference.parse(image, default_tag=False)
+    except InvalidArgument:
+        return image
+    return ref.familiar() if (ref.tag or ref.digest) else ref.familiar() + ":latest"
+
+
+def _free_name(store: Store) -> str:
+    for _ in range(20):
+        candidate = names.generate()
+        if store.conn.execute("SELECT 1 FROM containers WHERE name=?", (candidate,)).fetchone() is None:
+            return candidate
+    return f"{names.generate()}_{secrets.token_hex(3)}"
+
+
+# ----------------------------------------------------------------------------- start / run
+
+def _process_env(cfg: dict[str, Any], home: str) -> list[str]:
+    env = list(cfg.get("Env") or [])
+    keys = {item.partition("=")[0] for item in env}
+    if "PATH" not in keys:
+        env.insert(0, f"PATH={oci.DEFAULT_PATH}")
+    env.append(f"HOSTNAME={cfg.get('Hostname', '')}")
+    if cfg.get("Tty") and "TERM" not in keys:
+        env.append("TERM=xterm")
+    if "HOME" not in keys:
+        env.append(f"HOME={home}")
+    return env
+
+
+def _mounts(store: Store, rec: ContainerRecord, merged: str) -> list[Any]:
+    from forklift.runtime.spec import MountSpec
+
+    p = rootfs.paths(store, rec.id)
+    mounts = [MountSpec(f"/etc/{name}", p[name], "bind", ["rbind", "rprivate"])
+              for name in ("resolv.conf", "hostname", "hosts")]
+    for src, dest, read_only in map(_parse_volume, rec.host_config.get("Binds", [])):
+        assert src is not None
+        if src.startswith("/"):
+            os.makedirs(src, exist_ok=True)
+            source = src
+        else:
+            vol, _ = volume_store.ensure(store, src)
+            volume_store.attach(store, rec.id, vol.name, dest)
+            source = vol.path(store)
+            _copy_up(merged, dest, source)
+        mounts.append(MountSpec(dest, source, "bind", ["rbind", "rprivate"] + (["ro"] if read_only else [])))
+    for dest in sorted((rec.config.get("Volumes") or {}).keys()):
+        mounts.append(MountSpec(dest, _anonymous_volume(store, rec, dest, merged), "bind",
+                                ["rbind", "rprivate"]))
+    return mounts
+
+
+def _anonymous_volume(store: Store, rec: ContainerRecord, dest: str, merged: str) -> str:
+    for name, destination in volume_store.of_container(store, rec.id):
+        if destination == dest:
+            vol = volume_store.get(store, name)
+            if vol is not None:
+                return vol.path(store)
+    vol, _ = volume_store.ensure(store, secrets.token_hex(32), anonymous=True)
+    volume_store.attach(store, rec.id, vol.name, dest)
+    _copy_up(merged, dest, vol.path(store))
+    return vol.path(store)
+
+
+def _copy_up(merged: str, dest: str, volume_dir: str) -> None:
+    """Seed an empty volume with the image's content at ``dest``, as Docker does."""
+    from forklift.runtime.fsutil import secure_join
+
+    if os.listdir(volume_dir):
+        return
+    source = secure_join(merged, dest)
+    if not os.path.isdir(source) or os.path.islink(source):
+        return
+    import subprocess
+
+    subprocess.run(["cp", "-a", "--no-dereference", "--", source + "/.", volume_dir], check=False)
+
+
+def _spec(store: Store, rec: ContainerRecord, merged: str) -> dict[str, Any]:
+    from forklift.runtime import spec as spec_mod
+    from forklift.runtime.user import resolve_user
+
+    cfg = rec.config
+    uid, gid, groups, home = resolve_user(merged, cfg.get("User") or "")
+    args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
+    process = spec_mod.ProcessConfig(
+        args=args, env=_process_env(cfg, home), cwd=cfg.get("WorkingDir") or "/",
+        uid=uid, gid=gid, additional_gids=groups, terminal=bool(cfg.get("Tty")))
+    return spec_mod.build_spec(
+        rootfs=merged, process=process, hostname=cfg.get("Hostname") or rec.id[:12],
+        readonly_rootfs=bool(rec.host_config.get("ReadonlyRootfs")),
+        mounts=_mounts(store, rec, merged), network=rec.host_config.get("NetworkMode", "bridge"),
+        cgroups_path=f"/forklift/{rec.id}")
+
+
+def _ensure_workdir(merged: str, workdir: str | None) -> None:
+    """Docker creates a missing working directory; do it inside the rootfs, safely."""
+    if not workdir or workdir == "/":
+        return
+    from forklift.runtime.fsutil import secure_join
+
+    os.makedirs(secure_join(merged, workdir), mode=0o755, exist_ok=True)
+
+
+def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
+          stdout: IO[Any] | None = None, stderr: IO[Any] | None = None) -> int:
+    """Start a container attached (foreground) and return its exit code."""
+    from forklift.runtime import spec as spec_mod
+    from forklift.runtime.runc import Runc
+
+    rec = container_store.resolve(store, name_or_id)
+    runc = Runc(store.runc_dir)
+    with store.transaction():
+        current = container_store.get(store, rec.id)
+        if current is None:
+            raise NotFound(f"No such container: {name_or_id}")
+        if current.state in ("running", "paused") and _alive(current.pid):
+            raise Conflict(f"container {rec.id[:12]} is already running")
+        container_store.update_state(store, rec.id, state="running", pid=os.getpid(),
+                                     started_at=oci.now_rfc3339(), exit_code=None)
+    code = 255
+    try:
+        merged = rootfs.mount(store, rec.id, rec.image_id)
+        _ensure_workdir(merged, rec.config.get("WorkingDir"))
+        bundle = store.container_path(rec.id)
+        spec_mod.write_bundle(bundle, _spec(store, rec, merged))
+        runc.delete(rec.id, force=True)
+        code = runc.run(rec.id, bundle, stdin=stdin, stdout=stdout, stderr=stderr)
+        return code
+    finally:
+        with contextlib.suppress(ForkliftError, OSError):
+            runc.delete(rec.id, force=True)
+        rootfs.unmount(store, rec.id)
+        if container_store.get(store, rec.id) is not None:
+            container_store.update_state(store, rec.id, state="exited", pid=None, exit_code=code,
+                                         finished_at=oci.now_rfc3339())
+        if rec.host_config.get("AutoRemove"):
+            with contextlib.suppress(ForkliftError):
+                remove(store, rec.id, force=True, volumes=True)
+
+
+def run(store: Store, image: str, command: list[str], opts: CreateOptions, **stdio: Any) -> int:
+    rec = create(store, image, command, opts)
+    return start(store, rec.id, **stdio)
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_state(rec: ContainerRecord) -> str:
+    """The state to show: a 'running' container whose monitor is gone has exited."""
+    if rec.state in ("running", "paused") and not _alive(rec.pid):
+        return "exited"
+    return rec.state
+
+
+# ----------------------------------------------------------------------------- remove
+
+def remove(store: Store, name_or_id: str, force: bool = False, volumes: bool = False) -> str:
+    rec = container_store.resolve(store, name_or_id)
+    if effective_state(rec) in ("running", "paused"):
+        if not force:
+            raise Conflict(
+                f"You cannot remove a running container {rec.id}. Stop the container before"
+                " attempting removal or force remove")
+        _kill(store, rec)
+    attached = volume_store.of_container(store, rec.id)
+    container_store.delete(store, rec.id)
+    rootfs.destroy(store, rec.id)
+    if volumes:
+        for vol_name, _ in attached:
+            vol = volume_store.get(store, vol_name)
+            if vol and vol.anonymous and not volume_store.users(store, vol_name):
+                volume_store.remove(store, vol_name)
+    return rec.name
+
+
+def _kill(store: Store, rec: ContainerRecord) -> None:
+    from forklift.runtime.runc import Runc
+
+    runc = Runc(store.runc_dir)
+    with contextlib.suppress(ForkliftError, OSError):
+        runc.kill(rec.id, signal.SIGKILL, all=True)
+    deadline = time.time() + 10
+    while _alive(rec.pid) and time.time() < deadline:
+        current = container_store.get(store, rec.id)
+        if current is None or current.state not in ("running", "paused"):
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(ForkliftError, OSError):
+        runc.delete(rec.id, force=True)
+
+
+# ----------------------------------------------------------------------------- diff
+
+def diff(store: Store, name_or_id: str) -> list[tuple[str, str]]:
+    rec = container_store.resolve(store, name_or_id)
+    p = rootfs.paths(store, rec.id)
+    return fsdiff.changes(p["upper"], rootfs.lowerdirs(store, rec.id, rec.image_id))
+
+
+# ----------------------------------------------------------------------------- commit
+
+def _created_by(cfg: dict[str, Any]) -> str:
+    return " ".join(cfg.get("Cmd") or [])
+
+
+def commit(store: Store, name_or_id: str, repository: str | None = None, *, message: str = "",
+           author: str = "", changes: list[str] | None = None, pause: bool = True) -> str:
+    """``commit``: the container's layer on top of its image, its config carried over."""
+    rec = container_store.resolve(store, name_or_id)
+    tag = str(reference.parse(repository)) if repository else None
+    parent_cfg = image_store.config(store, rec.image_id)
+    carried = {k: v for k, v in rec.config.items() if k in oci.CONFIG_FIELDS and v not in (None, "", [], {})}
+    new_cfg = changes_mod.apply(carried, changes or [])
+    parent_layers = image_store.layers(store, rec.image_id)
+    prepared = [layer_store.reuse(store, layer.diff_id) for layer in parent_layers]
+    if any(p is None for p in prepared):
+        raise NotFound(f"a layer of image {dg.short_id(rec.image_id)} is missing")
+    new_layer = layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"])
+    try:
+        empty = new_layer.diff_id == oci.EMPTY_TAR_DIFF_ID
+        created = oci.now_rfc3339()
+        entry: dict[str, Any] = {"created": created, "created_by": _created_by(rec.config)}
+        if author:
+            entry["author"] = author
+        if message:
+            entry["comment"] = message
+        if empty:
+            entry["empty_layer"] = True
+        layer_list = [p for p in prepared if p is not None] + ([] if empty else [new_layer])
+        cfg = oci.new_image_config(new_cfg, [p.diff_id for p in layer_list],
+                                   list(parent_cfg.get("history") or []) + [entry], created,
+                                   author=author, comment=message)
+        cfg["container"] = rec.id
+        return image_store.add(store, oci.canonical_json(cfg), layer_list, parent=rec.image_id,
+                               tags=[tag] if tag else [])
+    finally:
+        new_layer.cleanup()
+
+
+# ----------------------------------------------------------------------------- export
+
+def export(store: Store, name_or_id: str, out: IO[bytes]) -> None:
+    """``export``: the merged root filesystem as one tar stream."""
+    from forklift import archive
+
+    rec = container_store.resolve(store, name_or_id)
+    with rootfs.readonly_view(store, rec.id, rec.image_id) as root:
+        archive.write_tree(root, out)
+
+
+# ----------------------------------------------------------------------------- list
+
+@dataclass
+class ContainerRow:
+    id: str
+    image: str
+    command: str
+    created: float
+    status: str
+    state: str
+    ports: str
+    names: str
+    record: ContainerRecord
+
+
+def status_text(rec: ContainerRecord) -> str:
+    from forklift.cli.format import human_duration
+
+    state = effective_state(rec)
+    if state == "running":
+        started = oci.parse_time(rec.started_at)
+        return "Up " + human_duration(max(0.0, time.time() - started))
+    if state == "paused":
+        return "Up (Paused)"
+    if state == "created":
+        return "Created"
+    finished = oci.parse_time(rec.finished_at)
+    code = rec.exit_code if rec.exit_code is not None else 255
+    if rec.state != state:
+        code = 255
+    ago = human_duration(max(0.0, time.time() - finished)) + " ago" if finished else ""
+    return f"Exited ({code}) {ago}".rstrip()
+
+
+def command_text(rec: ContainerRecord) -> str:
+    args = list(rec.config.get("Entrypoint") or []) + list(rec.config.get("Cmd") or [])
+    return " ".join(args)
+
+
+def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
+    rows = []
+    for rec in container_store.all_containers(store):
+        state = effective_state(rec)
+        if not show_all and state not in ("running", "paused"):
+            continue
+        ports = ", ".join(sorted((rec.config.get("ExposedPorts") or {}).keys()))
+        rows.append(ContainerRow(rec.id, rec.image_name, command_text(rec), rec.created,
+                                 status_text(rec), state, ports, rec.name, rec))
+    return rows
+
+
+def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
+    rec = container_store.resolve(store, name_or_id)
+    state = effective_state(rec)
+    p = rootfs.paths(store, rec.id)
+    args = list(rec.config.get("Entrypoint") or []) + list(rec.config.get("Cmd") or [])
+    mounts = []
+    for name, dest in volume_store.of_container(store, rec.id):
+        vol = volume_store.get(store, name)
+        mounts.append({"Type": "volume", "Name": name, "Source": vol.path(store) if vol else "",
+                       "Destination": dest, "Driver": "local", "Mode": "", "RW": True,
+                       "Propagation": ""})
+    for src, dest, ro in map(_parse_volume, rec.host_config.get("Binds", [])):
+        if src and src.startswith("/"):
+            mounts.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": "",
+                           "RW": not ro, "Propagation": "rprivate"})
+    from forklift.engine.images import docker_config
+
+    return {
+        "Id": rec.id,
+        "Created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(rec.created))
+        + f".{int((rec.created % 1) * 1e9):09d}Z",
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": {
+            "Status": state, "Running": state == "running", "Paused": state == "paused",
+            "Restarting": False, "OOMKilled": False, "Dead": False,
+            "Pid": rec.pid if state == "running" and rec.pid else 0,
+            "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
+            "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
+            "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
+        },
+        "Image": rec.image_id,
+        "ResolvConfPath": p["resolv.conf"],
+        "HostnamePath": p["hostname"],
+        "HostsPath": p["hosts"],
+        "Name": "/" + rec.name,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": rec.host_config,
+        "GraphDriver": {"Name": "overlay", "Data": {
+            "UpperDir": p["upper"], "WorkDir": p["work"], "MergedDir": p["merged"]}},
+        "Mounts": mounts,
+        "Config": docker_config(rec.config),
+        "NetworkSettings": {"Networks": {rec.host_config.get("NetworkMode", "bridge"): {}}},
+    }

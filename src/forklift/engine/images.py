@@ -1,0 +1,340 @@
+"""Image operations: import, tag, remove, history, inspect, list."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from forklift import changes as changes_mod
+from forklift import digest as dg
+from forklift import oci, reference
+from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
+from forklift.store import containers as container_store
+from forklift.store import images as image_store
+from forklift.store import layers as layer_store
+from forklift.store.db import Store
+
+# ----------------------------------------------------------------------------- import
+
+@contextlib.contextmanager
+def open_source(source: str) -> Iterator[IO[bytes]]:
+    """A tarball source: a path, ``-`` for stdin, or an http(s) URL."""
+    if source == "-":
+        yield sys.stdin.buffer
+        return
+    if source.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(source, timeout=60) as resp:  # noqa: S310
+                yield resp
+        except urllib.error.URLError as exc:
+            raise ForkliftError(f"cannot download {source}: {exc.reason}") from None
+        return
+    try:
+        f = open(source, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise NotFound(f"open {source}: no such file or directory") from None
+    except IsADirectoryError:
+        raise InvalidArgument(f"{source} is a directory, not a tarball") from None
+    except OSError as exc:
+        raise ForkliftError(f"open {source}: {exc.strerror}") from None
+    with f:
+        yield f
+
+
+def import_tarball(store: Store, source: str, repository: str | None = None,
+                   changes: list[str] | None = None, message: str = "") -> str:
+    """``image import``: one flat tarball becomes a one-layer image."""
+    tag = str(reference.parse(repository)) if repository else None
+    config = changes_mod.apply({}, changes or [])
+    with open_source(source) as raw:
+        prepared = layer_store.ingest(store, raw)
+    try:
+        created = oci.now_rfc3339()
+        comment = message or f"Imported from {source}"
+        cfg = oci.new_image_config(config, [prepared.diff_id],
+                                   [{"created": created, "comment": comment}], created,
+                                   comment=comment)
+        return image_store.add(store, oci.canonical_json(cfg), [prepared], tags=[tag] if tag else [])
+    finally:
+        prepared.cleanup()
+
+
+# ----------------------------------------------------------------------------- tag
+
+def tag(store: Store, source: str, target: str) -> str:
+    image_id = image_store.resolve(store, source)
+    ref = reference.parse(target)
+    if ref.digest:
+        raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
+    image_store.set_tag(store, str(ref), image_id)
+    return image_id
+
+
+# ----------------------------------------------------------------------------- remove
+
+def _tag_to_familiar(name: str) -> str:
+    return reference.parse(name).familiar()
+
+
+def remove(store: Store, name: str, force: bool = False, prune: bool = True) -> list[str]:
+    """``rmi``: untag and delete as Docker does. Returns the output lines."""
+    image_id = image_store.resolve(store, name)
+    tags = image_store.tags_of(store, image_id)
+    by_reference = _is_reference_to(store, name, image_id)
+    lines: list[str] = []
+    if by_reference:
+        ref = str(reference.parse(name))
+        if len(tags) > 1 or (ref not in tags):
+            if ref in tags:
+                image_store.remove_tag(store, ref)
+                return [f"Untagged: {_tag_to_familiar(ref)}"]
+    elif len(tags) > 1 and not force:
+        raise Conflict(
+            f"conflict: unable to delete {dg.short_id(image_id)} (must be forced)"
+            " - image is referenced in multiple repositories")
+    _check_users(store, image_id, name if by_reference else None, force)
+    if not tags and image_store.children(store, image_id):
+        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (cannot be forced)"
+                       " - image has dependent child images")
+    for t in tags:
+        image_store.remove_tag(store, t)
+        lines.append(f"Untagged: {_tag_to_familiar(t)}")
+    if container_store.users_of_image(store, image_id) or image_store.children(store, image_id):
+        return lines  # forced: untagged; the image stays for its containers/children
+    lines.extend(_delete_chain(store, image_id, prune))
+    return lines
+
+
+def _is_reference_to(store: Store, name: str, image_id: str) -> bool:
+    try:
+        ref = reference.parse(name)
+    except InvalidArgument:
+        return False
+    return not ref.digest and image_store.lookup_tag(store, str(ref)) == image_id
+
+
+def _check_users(store: Store, image_id: str, ref: str | None, force: bool) -> None:
+    users = container_store.users_of_image(store, image_id)
+    running = [c for c in users if c.state in ("running", "paused")]
+    if running:
+        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (cannot be forced)"
+                       f" - image is being used by running container {running[0].short_id}")
+    if users and not force:
+        if ref:
+            raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force)'
+                           f" - container {users[0].short_id} is using its referenced image"
+                           f" {dg.short_id(image_id)}")
+        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (must be forced)"
+                       f" - image is being used by stopped container {users[0].short_id}")
+
+
+def _delete_chain(store: Store, image_id: str, prune: bool) -> list[str]:
+    """Delete the image, then untagged parents nothing else needs; free their layers."""
+    lines = []
+    current: str | None = image_id
+    while current:
+        record = image_store.get(store, current)
+        if record is None:
+            break
+        with store.transaction():
+            if (container_store.users_of_image(store, current)
+                    or image_store.children(store, current)
+                    or (current != image_id and image_store.tags_of(store, current))):
+                break
+            image_store.delete_record(store, current)
+        lines.append(f"Deleted: {current}")
+        current = record.parent if prune else None
+    layer_store.collect_garbage(store)
+    return lines
+
+
+# ----------------------------------------------------------------------------- history
+
+@dataclass
+class HistoryRow:
+    image: str            # image ID or "<missing>"
+    created: float
+    created_by: str
+    size: int
+    comment: str
+    empty_layer: bool
+
+
+def history(store: Store, name: str) -> list[HistoryRow]:
+    image_id = image_store.resolve(store, name)
+    cfg = image_store.config(store, image_id)
+    entries = cfg.get("history") or []
+    layer_sizes = [layer.size for layer in image_store.layers(store, image_id)]
+    if not entries:
+        entries = [{"created": cfg.get("created")} for _ in layer_sizes]
+    ids_at = _ancestor_positions(store, image_id)
+    rows: list[HistoryRow] = []
+    layer_index = 0
+    for position, entry in enumerate(entries):
+        empty = bool(entry.get("empty_layer"))
+        size = 0
+        if not empty and layer_index < len(layer_sizes):
+            size = layer_sizes[layer_index]
+            layer_index += 1
+        rows.append(HistoryRow(
+            image=ids_at.get(position, "<missing>"),
+            created=oci.parse_time(entry.get("created")),
+            created_by=str(entry.get("created_by", "")),
+            size=size,
+            comment=str(entry.get("comment", "")),
+            empty_layer=empty,
+        ))
+    rows.reverse()
+    return rows
+
+
+def _ancestor_positions(store: Store, image_id: str) -> dict[int, str]:
+    """Map a history index to the local image whose history ends there."""
+    out: dict[int, str] = {}
+    current: str | None = image_id
+    seen = set()
+    while current and current not in seen:
+        seen.add(current)
+        record = image_store.get(store, current)
+        if record is None:
+            break
+        try:
+            count = len(image_store.config(store, current).get("history") or [])
+        except ForkliftError:
+            break
+        out.setdefault(max(count - 1, 0), current)
+        current = record.parent
+    return out
+
+
+# ----------------------------------------------------------------------------- inspect
+
+_CONFIG_ORDER = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout",
+                 "AttachStderr", "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd",
+                 "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint",
+                 "OnBuild", "Labels", "StopSignal", "Shell")
+_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+    "OnBuild": None, "Labels": None,
+}
+
+
+def docker_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    """An image's config in the full shape ``docker inspect`` prints."""
+    config = config or {}
+    out: dict[str, Any] = {}
+    for key in _CONFIG_ORDER:
+        if key in config:
+            out[key] = config[key]
+        elif key in _CONFIG_DEFAULTS:
+            out[key] = _CONFIG_DEFAULTS[key]
+    for key, value in config.items():
+        out.setdefault(key, value)
+    return out
+
+
+def inspect(store: Store, name: str) -> dict[str, Any]:
+    image_id = image_store.resolve(store, name)
+    record = image_store.get(store, image_id)
+    assert record is not None
+    cfg = image_store.config(store, image_id)
+    layer_list = image_store.layers(store, image_id)
+    tags = [reference.parse(t).familiar() for t in image_store.tags_of(store, image_id)]
+    digests = []
+    for item in image_store.digests_of(store, image_id):
+        repo, _, dig = item.partition("@")
+        digests.append(f"{reference.parse(repo).familiar_repository}@{dig}")
+    top = layer_list[-1].path(store) if layer_list else ""
+    lower = ":".join(layer.path(store) for layer in reversed(layer_list[:-1]))
+    return {
+        "Id": image_id,
+        "RepoTags": tags,
+        "RepoDigests": digests,
+        "Parent": record.parent or "",
+        "Comment": cfg.get("comment", ""),
+        "Created": cfg.get("created", ""),
+        "Container": cfg.get("container", ""),
+        "DockerVersion": cfg.get("docker_version", ""),
+        "Author": cfg.get("author", ""),
+        "Config": docker_config(cfg.get("config")),
+        "Architecture": cfg.get("architecture", ""),
+        **({"Variant": cfg["variant"]} if cfg.get("variant") else {}),
+        "Os": cfg.get("os", ""),
+        "Size": record.size,
+        "VirtualSize": record.size,
+        "GraphDriver": {
+            "Data": {"LowerDir": lower, "UpperDir": top} if top else {},
+            "Name": "overlay",
+        },
+        "RootFS": {"Type": "layers", "Layers": [layer.diff_id for layer in layer_list]},
+        "Metadata": {"LastTagTime": ""},
+    }
+
+
+# ----------------------------------------------------------------------------- list
+
+@dataclass
+class ImageRow:
+    repository: str
+    tag: str
+    id: str
+    digest: str
+    created: float
+    size: int
+
+
+def list_images(store: Store, show_all: bool = False, reference_filter: str | None = None,
+                dangling: bool | None = None) -> list[ImageRow]:
+    records = {r.id: r for r in image_store.all_images(store)}
+    tags_by_image: dict[str, list[str]] = {}
+    for name, image_id in image_store.all_tags(store):
+        tags_by_image.setdefault(image_id, []).append(name)
+    parents = {r.parent for r in records.values() if r.parent}
+    digests: dict[str, dict[str, str]] = {}
+    for row in store.conn.execute("SELECT repository, digest, image_id FROM repo_digests"):
+        digests.setdefault(row[2], {})[row[0]] = row[1]
+    rows: list[ImageRow] = []
+    for image_id, rec in records.items():
+        names = sorted(tags_by_image.get(image_id, []))
+        if dangling is True and names:
+            continue
+        if dangling is False and not names:
+            continue
+        if not names:
+            if image_id in parents and not show_all and dangling is None:
+                continue  # an intermediate image, as Docker hides them
+            rows.append(ImageRow("<none>", "<none>", image_id, "<none>", rec.created, rec.size))
+            continue
+        for name in names:
+            ref = reference.parse(name)
+            if reference_filter and not _matches(ref, reference_filter):
+                continue
+            dig = digests.get(image_id, {}).get(ref.repository, "<none>")
+            rows.append(ImageRow(ref.familiar_repository, ref.tag or "<none>", image_id, dig,
+                                 rec.created, rec.size))
+    rows.sort(key=lambda r: (-r.created, r.repository, r.tag))
+    return rows
+
+
+def _matches(ref: reference.Reference, pattern: str) -> bool:
+    import fnmatch
+
+    candidates = [ref.familiar(), ref.familiar_repository, str(ref), ref.repository]
+    return any(fnmatch.fnmatchcase(c, pattern) for c in candidates)
+
+
+def image_exists(store: Store, name: str) -> bool:
+    try:
+        image_store.resolve(store, name)
+    except NotFound:
+        return False
+    return True
+

@@ -1,0 +1,124 @@
+"""A container's root filesystem: init layer, writable layer and overlay mounts.
+
+    containers/<id>/init     Docker's "-init" layer: mount points and empty
+                             /etc/hosts, /etc/hostname, /etc/resolv.conf, so the
+                             bind mounts over them never show up in diff or commit
+    containers/<id>/upper    the container's own layer (what diff/commit read)
+    containers/<id>/work     overlayfs work directory
+    containers/<id>/merged   the mounted root filesystem while it runs
+    containers/<id>/hosts, hostname, resolv.conf   the files bind-mounted in
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from forklift.runtime import overlay
+from forklift.store import images as image_store
+from forklift.store.db import Store, remove_path
+
+_INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
+_INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")
+_DEFAULT_RESOLV = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+
+
+def paths(store: Store, container_id: str) -> dict[str, str]:
+    base = store.container_path(container_id)
+    return {name: os.path.join(base, name) for name in
+            ("init", "upper", "work", "merged", "hosts", "hostname", "resolv.conf")}
+
+
+def create(store: Store, container_id: str, hostname: str, network: str) -> None:
+    """Lay out a new container's directories and its init layer."""
+    p = paths(store, container_id)
+    os.mkdir(store.container_path(container_id), 0o700)
+    for key in ("init", "upper", "work", "merged"):
+        os.mkdir(p[key], 0o755)
+    for rel in _INIT_DIRS:
+        os.makedirs(os.path.join(p["init"], rel), 0o755, exist_ok=True)
+    for rel in _INIT_FILES:
+        with open(os.path.join(p["init"], rel), "wb"):
+            pass
+        os.chmod(os.path.join(p["init"], rel), 0o755 if rel == "dev/console" else 0o644)
+    os.symlink("/proc/mounts", os.path.join(p["init"], "etc/mtab"))
+    _write(p["hostname"], f"{hostname}\n")
+    _write(p["hosts"], _hosts(hostname, network))
+    _write(p["resolv.conf"], _resolv(network))
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+def _hosts(hostname: str, network: str) -> str:
+    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
+             "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
+             "ff02::2\tip6-allrouters"]
+    if network == "host":
+        with contextlib.suppress(OSError), open("/etc/hosts") as f:
+            return f.read()
+    else:
+        lines.append(f"127.0.1.1\t{hostname}")
+    return "\n".join(lines) + "\n"
+
+
+def _resolv(network: str) -> str:
+    try:
+        with open("/etc/resolv.conf") as f:
+            text = f.read()
+    except OSError:
+        return _DEFAULT_RESOLV
+    if network != "host":
+        # A loopback resolver of the host is unreachable from a private network namespace.
+        kept = [ln for ln in text.splitlines()
+                if not (ln.startswith("nameserver") and ln.split()[1:2]
+                        and ln.split()[1].startswith(("127.", "::1")))]
+        if not any(ln.startswith("nameserver") for ln in kept):
+            kept.append(_DEFAULT_RESOLV.strip())
+        text = "\n".join(kept) + "\n"
+    return text
+
+
+def lowerdirs(store: Store, container_id: str, image_id: str) -> list[str]:
+    """Overlay lower directories, top first: the init layer, then the image's layers."""
+    layer_paths = [layer.path(store) for layer in image_store.layers(store, image_id)]
+    return [paths(store, container_id)["init"], *reversed(layer_paths)]
+
+
+def mount(store: Store, container_id: str, image_id: str) -> str:
+    p = paths(store, container_id)
+    if not overlay.is_mounted(p["merged"]):
+        overlay.mount_overlay(lowerdirs(store, container_id, image_id), p["upper"], p["work"],
+                              p["merged"])
+    return p["merged"]
+
+
+def unmount(store: Store, container_id: str) -> None:
+    merged = paths(store, container_id)["merged"]
+    if os.path.isdir(merged) and overlay.is_mounted(merged):
+        overlay.unmount(merged, lazy=True)
+
+
+@contextlib.contextmanager
+def readonly_view(store: Store, container_id: str, image_id: str) -> Iterator[str]:
+    """The container's merged filesystem, read-only, without touching its own mount."""
+    p = paths(store, container_id)
+    scratch = store.make_tmp("view")
+    target = os.path.join(scratch, "root")
+    os.mkdir(target)
+    overlay.mount_overlay([p["upper"], *lowerdirs(store, container_id, image_id)], None, None,
+                          target, readonly=True)
+    try:
+        yield target
+    finally:
+        overlay.unmount(target, lazy=True)
+        remove_path(scratch)
+
+
+def destroy(store: Store, container_id: str) -> None:
+    unmount(store, container_id)
+    remove_path(store.container_path(container_id))

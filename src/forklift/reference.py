@@ -1,0 +1,140 @@
+"""Image references with Docker's grammar and normalization rules.
+
+``busybox`` means ``docker.io/library/busybox:latest``; a first component with a
+``.`` or ``:`` or equal to ``localhost`` is a registry host.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from forklift.errors import InvalidArgument
+
+DEFAULT_DOMAIN = "docker.io"
+LEGACY_DOMAIN = "index.docker.io"
+OFFICIAL_PREFIX = "library/"
+DEFAULT_TAG = "latest"
+NAME_MAX = 255
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+
+_REFERENCE_RE = re.compile(
+    rf"^(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+_HEX64 = re.compile(r"^[a-f0-9]{64}$")
+_TAG_RE = re.compile(rf"^{_TAG}$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A normalized reference: ``domain/path[:tag][@digest]``."""
+
+    domain: str
+    path: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def repository(self) -> str:
+        return f"{self.domain}/{self.path}"
+
+    @property
+    def familiar_repository(self) -> str:
+        """The short form Docker shows: ``busybox``, ``me/app``, ``host:5000/app``."""
+        if self.domain == DEFAULT_DOMAIN:
+            path = self.path
+            if path.startswith(OFFICIAL_PREFIX) and path.count("/") == 1:
+                path = path[len(OFFICIAL_PREFIX):]
+            return path
+        return self.repository
+
+    def with_tag(self, tag: str) -> Reference:
+        return Reference(self.domain, self.path, tag, None)
+
+    def __str__(self) -> str:
+        out = self.repository
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    def familiar(self) -> str:
+        out = self.familiar_repository
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        domain, path = first, rest
+    else:
+        domain, path = DEFAULT_DOMAIN, name
+    if domain == LEGACY_DOMAIN:
+        domain = DEFAULT_DOMAIN
+    if domain == DEFAULT_DOMAIN and "/" not in path:
+        path = OFFICIAL_PREFIX + path
+    return domain, path
+
+
+def parse(text: str, default_tag: bool = True) -> Reference:
+    """Parse and normalize ``text``; add ``:latest`` when no tag or digest is given."""
+    if not text:
+        raise InvalidArgument("invalid reference format: empty reference")
+    if _HEX64.match(text):
+        raise InvalidArgument(
+            f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
+        )
+    match = _REFERENCE_RE.match(text)
+    if not match:
+        if _REFERENCE_RE.match(text.lower()):
+            raise InvalidArgument(
+                f"invalid reference format: repository name ({text}) must be lowercase"
+            )
+        raise InvalidArgument(f"invalid reference format: {text!r}")
+    name = match.group("name")
+    if len(name) > NAME_MAX:
+        raise InvalidArgument(f"invalid reference format: repository name must not be more than {NAME_MAX} characters")
+    domain, path = _split_domain(name)
+    if path != path.lower():
+        raise InvalidArgument(f"invalid reference format: repository name ({text}) must be lowercase")
+    tag = match.group("tag")
+    digest = match.group("digest")
+    if digest and not digest.startswith("sha256:"):
+        raise InvalidArgument(f"unsupported digest algorithm in {text!r}")
+    if digest and len(digest) != len("sha256:") + 64:
+        raise InvalidArgument(f"invalid digest in {text!r}")
+    if default_tag and tag is None and digest is None:
+        tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest)
+
+
+def parse_repository(text: str) -> Reference:
+    """Parse a name that must not carry a tag or digest (``push --all-tags``, ``import``)."""
+    ref = parse(text, default_tag=False)
+    if ref.tag or ref.digest:
+        raise InvalidArgument(f"invalid repository name {text!r}: tag or digest not allowed here")
+    return ref
+
+
+def validate_tag(tag: str) -> str:
+    if not _TAG_RE.match(tag):
+        raise InvalidArgument(f"invalid tag format: {tag!r}")
+    return tag
+
+
+def looks_like_id_prefix(text: str) -> bool:
+    """Whether ``text`` could be an image-ID prefix (``sha256:abc…`` or bare hex)."""
+    body = text[7:] if text.startswith("sha256:") else text
+    return 1 <= len(body) <= 64 and all(c in "0123456789abcdef" for c in body)

@@ -1,0 +1,253 @@
+"""The Store object: paths, the SQLite connection, transactions, scratch space."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import sqlite3
+from collections.abc import Iterator
+
+from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS blobs(
+    digest TEXT PRIMARY KEY, size INTEGER NOT NULL, media_type TEXT, created REAL);
+CREATE TABLE IF NOT EXISTS layers(
+    diff_id TEXT PRIMARY KEY,
+    dir TEXT UNIQUE NOT NULL,          -- short directory name under layers/
+    size INTEGER NOT NULL,             -- content bytes, as Docker counts layer size
+    blob TEXT NOT NULL,                -- blob that reproduces the layer tar exactly
+    blob_media_type TEXT NOT NULL,
+    created REAL);
+CREATE TABLE IF NOT EXISTS images(
+    id TEXT PRIMARY KEY,               -- config digest
+    parent TEXT,
+    created REAL,                      -- config 'created' as epoch seconds
+    size INTEGER NOT NULL,
+    added REAL);
+CREATE TABLE IF NOT EXISTS image_layers(
+    image_id TEXT NOT NULL, position INTEGER NOT NULL, diff_id TEXT NOT NULL,
+    PRIMARY KEY(image_id, position));
+CREATE INDEX IF NOT EXISTS image_layers_diff ON image_layers(diff_id);
+CREATE TABLE IF NOT EXISTS tags(
+    name TEXT PRIMARY KEY,             -- normalized: docker.io/library/busybox:latest
+    image_id TEXT NOT NULL, added REAL);
+CREATE INDEX IF NOT EXISTS tags_image ON tags(image_id);
+CREATE TABLE IF NOT EXISTS repo_digests(
+    repository TEXT NOT NULL, digest TEXT NOT NULL, image_id TEXT NOT NULL,
+    PRIMARY KEY(repository, digest));
+CREATE INDEX IF NOT EXISTS repo_digests_image ON repo_digests(image_id);
+CREATE TABLE IF NOT EXISTS containers(
+    id TEXT PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    image_id TEXT NOT NULL,
+    image_name TEXT NOT NULL,
+    created REAL NOT NULL,
+    state TEXT NOT NULL,               -- created | running | exited | paused | removing
+    pid INTEGER,
+    exit_code INTEGER,
+    started_at TEXT,
+    finished_at TEXT,
+    config TEXT NOT NULL,              -- JSON: Docker's container Config
+    host_config TEXT NOT NULL);        -- JSON: Docker's HostConfig subset
+CREATE INDEX IF NOT EXISTS containers_image ON containers(image_id);
+CREATE TABLE IF NOT EXISTS volumes(
+    name TEXT PRIMARY KEY, anonymous INTEGER NOT NULL, created REAL NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS container_volumes(
+    container_id TEXT NOT NULL, volume TEXT NOT NULL, destination TEXT NOT NULL,
+    PRIMARY KEY(container_id, destination));
+CREATE INDEX IF NOT EXISTS container_volumes_volume ON container_volumes(volume);
+"""
+
+
+def default_root() -> str:
+    env = os.environ.get("FORKLIFT_ROOT")
+    if env:
+        return env
+    if os.geteuid() == 0:
+        return "/var/lib/forklift"
+    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+    return os.path.join(data, "forklift")
+
+
+class Store:
+    """Handle on one store root. Cheap to open: the run hot path opens one."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+        self.blobs_dir = os.path.join(self.root, "blobs", "sha256")
+        self.layers_dir = os.path.join(self.root, "layers")
+        self.containers_dir = os.path.join(self.root, "containers")
+        self.volumes_dir = os.path.join(self.root, "volumes")
+        self.tmp_dir = os.path.join(self.root, "tmp")
+        self.runc_dir = os.path.join(self.root, "runc")
+        self._conn: sqlite3.Connection | None = None
+        self._depth = 0
+
+    # -- opening
+    def open(self) -> Store:
+        try:
+            for path in (self.blobs_dir, self.layers_dir, self.containers_dir,
+                         self.volumes_dir, self.tmp_dir, self.runc_dir):
+                os.makedirs(path, mode=0o700, exist_ok=True)
+            conn = sqlite3.connect(os.path.join(self.root, "forklift.db"), timeout=60,
+                                   isolation_level=None, check_same_thread=False)
+        except OSError as exc:
+            raise ForkliftError(f"cannot open store at {self.root}: {exc.strerror}") from None
+        except sqlite3.Error as exc:
+            raise StoreCorrupt(f"cannot open store database: {exc}") from None
+        conn.execute("PRAGMA busy_timeout = 60000")
+        conn.execute("PRAGMA foreign_keys = OFF")
+        self._conn = conn
+        self._init_schema()
+        self.sweep_tmp()
+        return self
+
+    def _init_schema(self) -> None:
+        conn = self.conn
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        row = None
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError:
+            pass
+        if row is None:
+            with self.transaction():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise StoreCorrupt(f"store schema {row[0]} is newer than this forklift understands")
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        assert self._conn is not None, "store not opened"
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- transactions
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE): serialized across processes."""
+        conn = self.conn
+        if self._depth:
+            self._depth += 1
+            try:
+                yield conn
+            finally:
+                self._depth -= 1
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield conn
+        except BaseException:
+            self._depth = 0
+            conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            conn.execute("ROLLBACK")
+            if "full" in str(exc):
+                raise NoSpace("no space left on device while writing store metadata") from None
+            raise
+
+    def query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        cur = self.conn.execute(sql, params)
+        return cur.fetchall()
+
+    # -- scratch space
+    def make_tmp(self, purpose: str = "work") -> str:
+        """A private scratch directory named after our pid so dead ones can be swept."""
+        path = os.path.join(self.tmp_dir, f"{os.getpid()}-{purpose}-{secrets.token_hex(6)}")
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise NoSpace("no space left on device") from None
+            raise
+        return path
+
+    def sweep_tmp(self) -> list[str]:
+        """Remove scratch entries whose owning process no longer exists."""
+        removed = []
+        try:
+            names = os.listdir(self.tmp_dir)
+        except FileNotFoundError:
+            return removed
+        for name in names:
+            pid_text = name.split("-", 1)[0]
+            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+                continue
+            path = os.path.join(self.tmp_dir, name)
+            remove_path(path)
+            removed.append(path)
+        return removed
+
+    def blob_path(self, digest: str) -> str:
+        return os.path.join(self.blobs_dir, digest.split(":", 1)[1])
+
+    def layer_path(self, dir_name: str) -> str:
+        return os.path.join(self.layers_dir, dir_name, "diff")
+
+    def container_path(self, container_id: str) -> str:
+        return os.path.join(self.containers_dir, container_id)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_path(path: str) -> None:
+    """Remove a file or tree, unmounting nothing and following no symlink."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            if os.path.exists(path):
+                _force_rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _force_rmtree(path: str) -> None:
+    # A layer may hold read-only directories (mode 0500): make them writable and retry.
+    for dirpath, dirnames, _ in os.walk(path):
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            if not os.path.islink(full):
+                with contextlib.suppress(OSError):
+                    os.chmod(full, 0o700)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def open_store(root: str | None = None) -> Store:
+    store = Store(root or default_root())
+    store.open()
+    store.conn.row_factory = sqlite3.Row
+    return store

@@ -1,0 +1,199 @@
+"""Layers: each diffID extracted once under ``layers/<dir>/diff`` and shared.
+
+Making a layer is two-phase so that a layer and the image that uses it appear in
+the same transaction (a concurrent garbage collection can never see the layer
+unreferenced): ``ingest`` extracts into scratch space outside any lock, then
+``PreparedLayer.register`` moves it into place inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import IO
+
+from forklift import archive, oci
+from forklift import digest as dg
+from forklift.errors import Conflict, StoreCorrupt
+from forklift.store import blobs
+from forklift.store.db import Store, remove_path
+
+
+@dataclass
+class Layer:
+    diff_id: str
+    dir: str
+    size: int
+    blob: str
+    blob_media_type: str
+
+    def path(self, store: Store) -> str:
+        return store.layer_path(self.dir)
+
+
+@dataclass
+class PreparedLayer:
+    """A layer extracted into scratch space, not yet part of the store."""
+
+    store: Store
+    diff_id: str
+    size: int
+    scratch: str | None = None
+    blob: blobs.BlobWriter | None = None
+    blob_media_type: str = oci.OCI_LAYER
+    existing: bool = False
+    _done: bool = field(default=False, repr=False)
+
+    def register(self) -> Layer:
+        """Make the layer part of the store; call inside ``store.transaction()``."""
+        found = get(self.store, self.diff_id)
+        if found is not None:
+            if not os.path.isdir(found.path(self.store)):
+                raise StoreCorrupt(f"layer {self.diff_id} is recorded but its directory is missing")
+            return found
+        if self.existing or self.scratch is None or self.blob is None:
+            raise Conflict(f"layer {dg.short_id(self.diff_id)} was removed while in use; try again")
+        blob_digest = self.blob.commit(self.blob_media_type)
+        name = secrets.token_hex(6)
+        os.mkdir(os.path.join(self.store.layers_dir, name), 0o700)
+        os.rename(os.path.join(self.scratch, "diff"), self.store.layer_path(name))
+        self.store.conn.execute(
+            "INSERT INTO layers(diff_id, dir, size, blob, blob_media_type, created) VALUES(?,?,?,?,?,?)",
+            (self.diff_id, name, self.size, blob_digest, self.blob_media_type, time.time()),
+        )
+        return Layer(self.diff_id, name, self.size, blob_digest, self.blob_media_type)
+
+    def cleanup(self) -> None:
+        if self.blob is not None:
+            self.blob.discard()
+        if self.scratch is not None:
+            remove_path(self.scratch)
+
+
+def get(store: Store, diff_id: str) -> Layer | None:
+    row = store.conn.execute(
+        "SELECT diff_id, dir, size, blob, blob_media_type FROM layers WHERE diff_id=?", (diff_id,)
+    ).fetchone()
+    return Layer(*row) if row else None
+
+
+def reuse(store: Store, diff_id: str) -> PreparedLayer | None:
+    """A PreparedLayer for a layer the store already has (nothing to copy)."""
+    found = get(store, diff_id)
+    if found is None:
+        return None
+    return PreparedLayer(store, diff_id, found.size, existing=True)
+
+
+def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
+           compressed_digest: str | None = None, media_type: str | None = None) -> PreparedLayer:
+    """Extract a layer tar (compressed or not) into scratch space.
+
+    Without ``compressed_digest`` the stored blob is the uncompressed tar (its digest
+    is the diffID). With it, the original compressed bytes are kept under that digest
+    so a later push re-sends exactly what was pulled.
+    """
+    scratch = store.make_tmp("layer")
+    prepared = PreparedLayer(store, "", 0, scratch=scratch)
+    try:
+        target = os.path.join(scratch, "diff")
+        os.mkdir(target, 0o755)
+        writer = blobs.BlobWriter(store, scratch)
+        prepared.blob = writer
+        if compressed_digest is not None:
+            outer = dg.HashingReader(raw, sink=writer)
+            stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
+            inner = dg.HashingReader(stream)
+            stats = archive.extract(inner, target)  # type: ignore[arg-type]
+            inner.drain()
+            outer.drain()
+            writer.finish(expected=compressed_digest)
+            prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
+        else:
+            stream, _ = archive.decompressed(raw)
+            inner = dg.HashingReader(stream, sink=writer)
+            stats = archive.extract(inner, target)  # type: ignore[arg-type]
+            inner.drain()
+            writer.finish()
+            prepared.blob_media_type = media_type or oci.OCI_LAYER
+        if expected_diff_id is not None:
+            dg.verify(expected_diff_id, inner.digest, "layer")
+        prepared.diff_id = inner.digest
+        prepared.size = stats.size
+        return prepared
+    except BaseException:
+        prepared.cleanup()
+        raise
+
+
+def from_directory(store: Store, upper: str) -> PreparedLayer:
+    """Make a layer from an overlay upper directory (a container's changes).
+
+    The tar is written once to a blob (its digest is the diffID) and then
+    extracted from that blob, so the layer directory is exactly what the tar says.
+    """
+    scratch = store.make_tmp("commit")
+    prepared = PreparedLayer(store, "", 0, scratch=scratch)
+    try:
+        writer = blobs.BlobWriter(store, scratch)
+        prepared.blob = writer
+        archive.write_layer(upper, writer)  # type: ignore[arg-type]
+        diff_id = writer.finish()
+        target = os.path.join(scratch, "diff")
+        os.mkdir(target, 0o755)
+        if get(store, diff_id) is None:
+            with open(writer.path, "rb") as src:
+                stats = archive.extract(src, target)
+            prepared.size = stats.size
+        prepared.diff_id = diff_id
+        return prepared
+    except BaseException:
+        prepared.cleanup()
+        raise
+
+
+def collect_garbage(store: Store) -> list[str]:
+    """Drop layers no image uses and blobs nothing refers to.
+
+    Rows go inside a transaction; files are removed after it commits (a crash in
+    between leaves only orphans, which ``sweep_orphans`` removes).
+    """
+    doomed: list[str] = []
+    with store.transaction() as conn:
+        rows = conn.execute(
+            "SELECT diff_id, dir FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)"
+        ).fetchall()
+        for diff_id, name in rows:
+            conn.execute("DELETE FROM layers WHERE diff_id=?", (diff_id,))
+            doomed.append(os.path.join(store.layers_dir, name))
+        blob_rows = conn.execute(
+            "SELECT digest FROM blobs WHERE digest NOT IN (SELECT blob FROM layers)"
+            " AND digest NOT IN (SELECT id FROM images)"
+            " AND digest NOT IN (SELECT digest FROM repo_digests)"
+        ).fetchall()
+        for (digest,) in blob_rows:
+            conn.execute("DELETE FROM blobs WHERE digest=?", (digest,))
+            doomed.append(store.blob_path(digest))
+    for path in doomed:
+        remove_path(path)
+    return doomed
+
+
+def sweep_orphans(store: Store) -> list[str]:
+    """Remove layer directories and blob files with no row (left by a crash)."""
+    removed: list[str] = []
+    with store.transaction() as conn:
+        known_dirs = {r[0] for r in conn.execute("SELECT dir FROM layers")}
+        known_blobs = {r[0].split(":", 1)[1] for r in conn.execute("SELECT digest FROM blobs")}
+        for name in os.listdir(store.layers_dir):
+            if name not in known_dirs:
+                removed.append(os.path.join(store.layers_dir, name))
+        for name in os.listdir(store.blobs_dir):
+            if name not in known_blobs:
+                removed.append(os.path.join(store.blobs_dir, name))
+        # remove while holding the lock: a concurrent register() renames inside its own transaction
+        for path in removed:
+            remove_path(path)
+    return removed

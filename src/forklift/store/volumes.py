@@ -1,0 +1,87 @@
+"""Volumes: named or anonymous directories under ``volumes/<name>/_data``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+
+from forklift.errors import Conflict, InvalidArgument, NotFound
+from forklift.store.db import Store, remove_path
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+
+
+@dataclass
+class Volume:
+    name: str
+    anonymous: bool
+    created: float
+    labels: dict[str, str]
+
+    def path(self, store: Store) -> str:
+        return os.path.join(store.volumes_dir, self.name, "_data")
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise InvalidArgument(
+            f'"{name}" includes invalid characters for a local volume name,'
+            ' only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
+    return name
+
+
+def get(store: Store, name: str) -> Volume | None:
+    row = store.conn.execute(
+        "SELECT name, anonymous, created, labels FROM volumes WHERE name=?", (name,)).fetchone()
+    return Volume(row[0], bool(row[1]), row[2], json.loads(row[3])) if row else None
+
+
+def ensure(store: Store, name: str, anonymous: bool = False,
+           labels: dict[str, str] | None = None) -> tuple[Volume, bool]:
+    """Create the volume if missing; returns (volume, created_now)."""
+    validate_name(name)
+    found = get(store, name)
+    if found:
+        return found, False
+    os.makedirs(os.path.join(store.volumes_dir, name, "_data"), mode=0o755, exist_ok=True)
+    vol = Volume(name, anonymous, time.time(), labels or {})
+    with store.transaction() as conn:
+        conn.execute("INSERT OR IGNORE INTO volumes(name, anonymous, created, labels) VALUES(?,?,?,?)",
+                     (name, int(anonymous), vol.created, json.dumps(vol.labels)))
+    return get(store, name) or vol, True
+
+
+def attach(store: Store, container_id: str, name: str, destination: str) -> None:
+    with store.transaction() as conn:
+        conn.execute("INSERT OR REPLACE INTO container_volumes(container_id, volume, destination)"
+                     " VALUES(?,?,?)", (container_id, name, destination))
+
+
+def users(store: Store, name: str) -> list[str]:
+    return [r[0] for r in store.conn.execute(
+        "SELECT container_id FROM container_volumes WHERE volume=?", (name,))]
+
+
+def of_container(store: Store, container_id: str) -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in store.conn.execute(
+        "SELECT volume, destination FROM container_volumes WHERE container_id=?", (container_id,))]
+
+
+def all_volumes(store: Store) -> list[Volume]:
+    rows = store.conn.execute("SELECT name, anonymous, created, labels FROM volumes ORDER BY name")
+    return [Volume(r[0], bool(r[1]), r[2], json.loads(r[3])) for r in rows]
+
+
+def remove(store: Store, name: str, force: bool = False) -> None:
+    if get(store, name) is None:
+        raise NotFound(f"get {name}: no such volume")
+    in_use = users(store, name)
+    if in_use and not force:
+        raise Conflict(f"remove {name}: volume is in use - [{', '.join(in_use)}]")
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM volumes WHERE name=?", (name,))
+        conn.execute("DELETE FROM container_volumes WHERE volume=?", (name,))
+    remove_path(os.path.join(store.volumes_dir, name))
