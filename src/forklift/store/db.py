@@ -64,6 +64,12 @@ CREATE TABLE IF NOT EXISTS container_volumes(
     container_id TEXT NOT NULL, volume TEXT NOT NULL, destination TEXT NOT NULL,
     PRIMARY KEY(container_id, destination));
 CREATE INDEX IF NOT EXISTS container_volumes_volume ON container_volumes(volume);
+CREATE TABLE IF NOT EXISTS compressed_blobs(
+    diff_id TEXT NOT NULL,             -- the layer this blob reproduces when decompressed
+    media_type TEXT NOT NULL,          -- e.g. application/vnd.oci.image.layer.v1.tar+gzip
+    digest TEXT NOT NULL,              -- a row in blobs
+    PRIMARY KEY(diff_id, media_type));
+CREATE INDEX IF NOT EXISTS compressed_blobs_digest ON compressed_blobs(digest);
 """
 
 

@@ -172,7 +172,10 @@ def collect_garbage(store: Store) -> list[str]:
             "SELECT digest FROM blobs WHERE digest NOT IN (SELECT blob FROM layers)"
             " AND digest NOT IN (SELECT id FROM images)"
             " AND digest NOT IN (SELECT digest FROM repo_digests)"
+            " AND digest NOT IN (SELECT c.digest FROM compressed_blobs c JOIN layers l"
+            "                    ON l.diff_id = c.diff_id)"
         ).fetchall()
+        conn.execute("DELETE FROM compressed_blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers)")
         for (digest,) in blob_rows:
             conn.execute("DELETE FROM blobs WHERE digest=?", (digest,))
             doomed.append(store.blob_path(digest))

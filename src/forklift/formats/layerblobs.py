@@ -1,0 +1,118 @@
+"""A stored layer as the bytes a format or registry needs: plain, gzip or zstd.
+
+Each layer keeps one blob that reproduces its tar exactly (``layers.blob``): the
+uncompressed tar for layers made or loaded here, the original compressed bytes
+for pulled ones. Other encodings are made on demand, deterministically (gzip
+with mtime 0 and no name; zstd level 3 without a checksum frame), and cached in
+``compressed_blobs`` so the same layer always gets the same compressed digest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from forklift import archive, oci
+from forklift.errors import InvalidArgument
+from forklift.store import blobs
+from forklift.store.db import Store
+from forklift.store.layers import Layer
+
+COMPRESSIONS = ("none", "gzip", "zstd")
+_CHUNK = 1 << 20
+
+
+@dataclass
+class LayerBlob:
+    digest: str
+    size: int
+    media_type: str
+
+
+def stored_compression(layer: Layer) -> str:
+    if layer.blob_media_type in oci.LAYER_TYPES_GZIP:
+        return "gzip"
+    if layer.blob_media_type in oci.LAYER_TYPES_ZSTD:
+        return "zstd"
+    return "none"
+
+
+def media_type_for(compression: str, docker: bool = False) -> str:
+    if docker:
+        return {"none": oci.DOCKER_LAYER, "gzip": oci.DOCKER_LAYER_GZIP}.get(compression) or _bad(compression)
+    return {"none": oci.OCI_LAYER, "gzip": oci.OCI_LAYER_GZIP, "zstd": oci.OCI_LAYER_ZSTD}.get(compression) or _bad(compression)
+
+
+def _bad(compression: str) -> str:
+    raise InvalidArgument(f"unsupported layer compression {compression!r} (use none, gzip or zstd)")
+
+
+@contextlib.contextmanager
+def open_uncompressed(store: Store, layer: Layer) -> Iterator[IO[bytes]]:
+    """The layer's tar, exactly the bytes its diffID names."""
+    with blobs.open_blob(store, layer.blob) as raw:
+        if stored_compression(layer) == "none":
+            yield raw
+        else:
+            stream, _ = archive.decompressed(raw)
+            yield stream
+
+
+def _blob_size(store: Store, digest: str) -> int:
+    row = store.conn.execute("SELECT size FROM blobs WHERE digest=?", (digest,)).fetchone()
+    return int(row[0]) if row else os.path.getsize(store.blob_path(digest))
+
+
+def blob_for(store: Store, layer: Layer, compression: str, docker: bool = False) -> LayerBlob:
+    """The layer in ``compression``; made and cached on first use."""
+    media_type = media_type_for(compression, docker)
+    if stored_compression(layer) == compression:
+        return LayerBlob(layer.blob, _blob_size(store, layer.blob), media_type)
+    if compression == "none":
+        return LayerBlob(layer.diff_id, _uncompressed_size(store, layer), media_type)
+    canonical = media_type_for(compression)
+    row = store.conn.execute(
+        "SELECT c.digest, b.size FROM compressed_blobs c JOIN blobs b ON b.digest = c.digest"
+        " WHERE c.diff_id=? AND c.media_type=?", (layer.diff_id, canonical)).fetchone()
+    if row and os.path.exists(store.blob_path(row[0])):
+        return LayerBlob(row[0], int(row[1]), media_type)
+    digest, size = _compress(store, layer, compression, canonical)
+    return LayerBlob(digest, size, media_type)
+
+
+def _uncompressed_size(store: Store, layer: Layer) -> int:
+    if layer.blob == layer.diff_id:
+        return _blob_size(store, layer.blob)
+    size = 0
+    with open_uncompressed(store, layer) as src:
+        while chunk := src.read(_CHUNK):
+            size += len(chunk)
+    return size
+
+
+def _compress(store: Store, layer: Layer, compression: str, media_type: str) -> tuple[str, int]:
+    with blobs.BlobWriter(store) as writer:
+        with open_uncompressed(store, layer) as src:
+            if compression == "gzip":
+                # mtime=0 and no file name: the same tar always gives the same bytes
+                with gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0,  # type: ignore[arg-type]
+                                   compresslevel=6) as gz:
+                    while chunk := src.read(_CHUNK):
+                        gz.write(chunk)
+            else:
+                import zstandard
+
+                cctx = zstandard.ZstdCompressor(level=3, write_checksum=False, threads=0)
+                with cctx.stream_writer(writer, closefd=False) as zw:  # type: ignore[arg-type]
+                    while chunk := src.read(_CHUNK):
+                        zw.write(chunk)
+        digest = writer.finish()
+        with store.transaction() as conn:
+            writer.commit(media_type)
+            conn.execute("INSERT OR REPLACE INTO compressed_blobs(diff_id, media_type, digest)"
+                         " VALUES(?,?,?)", (layer.diff_id, media_type, digest))
+        return digest, writer.size
