@@ -1,0 +1,268 @@
+"""Generate the OCI runtime spec (config.json) with Docker's defaults.
+
+The values mirror moby's ``oci/defaults.go`` and runc's ``runc spec`` so a
+program sees the same environment under forklift as under ``docker run``:
+same capabilities, same /dev, /proc and /sys, same masked paths.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+from dataclasses import dataclass, field
+from typing import Any
+
+from forklift.errors import InvalidArgument
+
+OCI_VERSION = "1.0.2"
+
+# moby oci/caps/defaults.go DefaultCapabilities().
+DEFAULT_CAPABILITIES = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+MASKED_PATHS = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+
+READONLY_PATHS = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+]
+
+# Docker sets a high open-files limit; clamp_rlimits brings it down to what the host allows.
+DEFAULT_RLIMITS: dict[str, tuple[int, int]] = {"RLIMIT_NOFILE": (1048576, 1048576)}
+
+# OCI encodes "unlimited" as the largest uint64.
+RLIM_INFINITY_OCI = 2**64 - 1
+
+
+@dataclass
+class ProcessConfig:
+    args: list[str]
+    env: list[str]
+    cwd: str
+    uid: int
+    gid: int
+    additional_gids: list[int] = field(default_factory=list)
+    terminal: bool = False
+    no_new_privileges: bool = False
+    capabilities: list[str] | None = None  # None: Docker's default set
+
+
+@dataclass
+class MountSpec:
+    destination: str
+    source: str
+    type: str = "bind"
+    options: list[str] = field(default_factory=list)
+
+
+def _default_mounts() -> list[dict[str, Any]]:
+    def m(dest: str, typ: str, src: str, opts: list[str]) -> dict[str, Any]:
+        return {"destination": dest, "type": typ, "source": src, "options": opts}
+
+    return [
+        m("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
+        m("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        m(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        ),
+        m("/dev/shm", "tmpfs", "shm", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+        m("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+        m("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+        m("/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]),
+    ]
+
+
+def _device_rules() -> list[dict[str, Any]]:
+    def allow(typ: str, major: int | None, minor: int | None, access: str) -> dict[str, Any]:
+        rule: dict[str, Any] = {"allow": True, "type": typ, "access": access}
+        if major is not None:  # omitted major/minor mean "any" (*)
+            rule["major"] = major
+        if minor is not None:
+            rule["minor"] = minor
+        return rule
+
+    return [
+        {"allow": False, "access": "rwm"},
+        allow("c", None, None, "m"),
+        allow("b", None, None, "m"),
+        allow("c", 1, 3, "rwm"),  # null
+        allow("c", 1, 5, "rwm"),  # zero
+        allow("c", 1, 7, "rwm"),  # full
+        allow("c", 1, 8, "rwm"),  # random
+        allow("c", 1, 9, "rwm"),  # urandom
+        allow("c", 5, 0, "rwm"),  # tty
+        allow("c", 5, 2, "rwm"),  # ptmx
+        allow("c", 136, None, "rwm"),  # pts/*
+    ]
+
+
+def _rlimit_name(name: str) -> str:
+    upper = name.upper()
+    full = upper if upper.startswith("RLIMIT_") else "RLIMIT_" + upper
+    if not hasattr(resource, full):
+        raise InvalidArgument(f"invalid ulimit type: {name}")
+    return full
+
+
+def _host_hard_limit(name: str) -> int | None:
+    """The host's hard limit for ``name``, None when unlimited."""
+    _, hard = resource.getrlimit(getattr(resource, name))
+    return None if hard == resource.RLIM_INFINITY else hard
+
+
+def _as_oci(value: int) -> int:
+    # -1 is how Python (and users) write "unlimited".
+    return RLIM_INFINITY_OCI if value < 0 else value
+
+
+def clamp_rlimits(rlimits: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+    """Clamp each (soft, hard) to the host's hard limit, keeping soft <= hard.
+
+    runc sets rlimits with setrlimit(2) inside the container; asking for more
+    than the host grants fails the whole container with EPERM. Docker clamps
+    too; Podman does not and fails. Names may be "nofile" or "RLIMIT_NOFILE";
+    the result uses the OCI names, with -1 (unlimited) as the uint64 maximum.
+    """
+    out: dict[str, tuple[int, int]] = {}
+    for name, (soft, hard) in rlimits.items():
+        full = _rlimit_name(name)
+        soft, hard = _as_oci(soft), _as_oci(hard)
+        host = _host_hard_limit(full)
+        if host is not None:
+            hard = min(hard, host)
+        out[full] = (min(soft, hard), hard)
+    return out
+
+
+def _capabilities(process: ProcessConfig) -> dict[str, list[str]]:
+    caps = list(DEFAULT_CAPABILITIES if process.capabilities is None else process.capabilities)
+    # A non-root process loses effective/permitted caps at execve anyway; Docker
+    # leaves them empty so the spec says what the process really gets.
+    active = caps if process.uid == 0 else []
+    return {
+        "bounding": caps,
+        "effective": list(active),
+        "permitted": list(active),
+        "inheritable": [],
+        "ambient": [],
+    }
+
+
+def _process(process: ProcessConfig, rlimits: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    return {
+        "terminal": process.terminal,
+        "user": {
+            "uid": process.uid,
+            "gid": process.gid,
+            "additionalGids": list(process.additional_gids),
+        },
+        "args": list(process.args),
+        "env": list(process.env),
+        "cwd": process.cwd or "/",
+        "capabilities": _capabilities(process),
+        "rlimits": [{"type": k, "hard": h, "soft": s} for k, (s, h) in rlimits.items()],
+        "noNewPrivileges": process.no_new_privileges,
+        "oomScoreAdj": 0,
+    }
+
+
+def _mount_entry(m: MountSpec) -> dict[str, Any]:
+    options = list(m.options)
+    # runc only bind-mounts when the options say so; a bare type "bind" would
+    # be passed to mount(2) as a filesystem type and fail.
+    if m.type == "bind" and "bind" not in options and "rbind" not in options:
+        options.insert(0, "rbind")
+    return {"destination": m.destination, "type": m.type, "source": m.source, "options": options}
+
+
+def _namespaces(network: str) -> list[dict[str, str]]:
+    kinds = ["pid", "ipc", "uts", "mount"]
+    if network != "host":
+        kinds.append("network")  # a fresh netns has only lo: that is --network none
+    return [{"type": k} for k in kinds]
+
+
+def build_spec(
+    *,
+    rootfs: str,
+    process: ProcessConfig,
+    hostname: str,
+    readonly_rootfs: bool,
+    mounts: list[MountSpec],
+    network: str,
+    cgroups_path: str,
+    rlimits: dict[str, tuple[int, int]] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Return the OCI runtime spec for one container, as a JSON-ready dict."""
+    wanted = dict(DEFAULT_RLIMITS)
+    for name, value in (rlimits or {}).items():
+        wanted[_rlimit_name(name)] = value
+    spec: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": _process(process, clamp_rlimits(wanted)),
+        "root": {"path": rootfs, "readonly": readonly_rootfs},
+        "hostname": hostname,
+        "mounts": _default_mounts() + [_mount_entry(m) for m in mounts],
+        "linux": {
+            "resources": {"devices": _device_rules()},
+            "cgroupsPath": cgroups_path,
+            "namespaces": _namespaces(network),
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+        },
+    }
+    if annotations:
+        spec["annotations"] = dict(annotations)
+    return spec
+
+
+def write_bundle(bundle_dir: str, spec: dict[str, Any]) -> str:
+    """Write ``config.json`` into ``bundle_dir`` atomically; return its path."""
+    os.makedirs(bundle_dir, exist_ok=True)
+    path = os.path.join(bundle_dir, "config.json")
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(spec, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
