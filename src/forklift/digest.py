@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import IO
 
@@ -27,7 +26,16 @@ def hex_of(digest: str) -> str:
     return validate(digest).split(":", 1)[1]
 
 
+def _sha256():  # type: ignore[no-untyped-def]
+    # hashlib loads OpenSSL (~5 ms): keep it off the `run` hot path
+    import hashlib
+
+    return hashlib.sha256()
+
+
 def of_bytes(data: bytes) -> str:
+    import hashlib
+
     return f"{ALGORITHM}:{hashlib.sha256(data).hexdigest()}"
 
 
@@ -46,7 +54,7 @@ class HashingReader:
     def __init__(self, raw: IO[bytes], sink: IO[bytes] | None = None) -> None:
         self._raw = raw
         self._sink = sink
-        self._hash = hashlib.sha256()
+        self._hash = _sha256()
         self.size = 0
 
     def read(self, n: int = -1) -> bytes:
@@ -73,7 +81,7 @@ class HashingWriter:
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
-        self._hash = hashlib.sha256()
+        self._hash = _sha256()
         self.size = 0
 
     def write(self, data: bytes) -> int:

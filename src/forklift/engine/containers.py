@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
 import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from forklift import changes as changes_mod
 from forklift import digest as dg
-from forklift import oci, reference
+from forklift import oci
 from forklift.engine import fsdiff, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.store import containers as container_store
@@ -127,6 +125,8 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
     if opts.user is not None:
         cfg["User"] = opts.user
     if opts.expose:
+        from forklift import changes as changes_mod
+
         cfg = changes_mod.apply(cfg, [f"EXPOSE {p}" for p in opts.expose])
     anonymous = [dest for src, dest, _ in map(_parse_volume, opts.volumes) if src is None]
     if anonymous:
@@ -156,7 +156,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         _parse_volume(spec)
     image_id = image_store.resolve(store, image)
     image_cfg = image_store.config(store, image_id)
-    container_id = secrets.token_hex(32)
+    container_id = os.urandom(32).hex()
     hostname = opts.hostname or container_id[:12]
     cfg = _container_config(image_cfg, command, opts, hostname, image)
     host_cfg = {
@@ -182,20 +182,12 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
     return rec
 
 
-def _display_name(image: str) -> str:
-    try:
-        ref = reference.parse(image, default_tag=False)
-    except InvalidArgument:
-        return image
-    return ref.familiar() if (ref.tag or ref.digest) else ref.familiar() + ":latest"
-
-
 def _free_name(store: Store) -> str:
     for _ in range(20):
         candidate = names.generate()
         if store.conn.execute("SELECT 1 FROM containers WHERE name=?", (candidate,)).fetchone() is None:
             return candidate
-    return f"{names.generate()}_{secrets.token_hex(3)}"
+    return f"{names.generate()}_{os.urandom(3).hex()}"
 
 
 # ----------------------------------------------------------------------------- start / run
@@ -242,7 +234,7 @@ def _anonymous_volume(store: Store, rec: ContainerRecord, dest: str, merged: str
             vol = volume_store.get(store, name)
             if vol is not None:
                 return vol.path(store)
-    vol, _ = volume_store.ensure(store, secrets.token_hex(32), anonymous=True)
+    vol, _ = volume_store.ensure(store, os.urandom(32).hex(), anonymous=True)
     volume_store.attach(store, rec.id, vol.name, dest)
     _copy_up(merged, dest, vol.path(store))
     return vol.path(store)
@@ -306,16 +298,16 @@ def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
                                      started_at=oci.now_rfc3339(), exit_code=None)
     code = 255
     try:
-        merged = rootfs.mount(store, rec.id, rec.image_id)
+        merged = rootfs.mount(store, rec.id, rec.image_id,
+                              volatile=bool(rec.host_config.get("AutoRemove")))
         _ensure_workdir(merged, rec.config.get("WorkingDir"))
         bundle = store.container_path(rec.id)
         spec_mod.write_bundle(bundle, _spec(store, rec, merged))
-        runc.delete(rec.id, force=True)
+        _forget_runtime_state(store, runc, rec.id)
         code = runc.run(rec.id, bundle, stdin=stdin, stdout=stdout, stderr=stderr)
         return code
     finally:
-        with contextlib.suppress(ForkliftError, OSError):
-            runc.delete(rec.id, force=True)
+        _forget_runtime_state(store, runc, rec.id)
         rootfs.unmount(store, rec.id)
         if container_store.get(store, rec.id) is not None:
             container_store.update_state(store, rec.id, state="exited", pid=None, exit_code=code,
@@ -323,6 +315,14 @@ def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
         if rec.host_config.get("AutoRemove"):
             with contextlib.suppress(ForkliftError):
                 remove(store, rec.id, force=True, volumes=True)
+
+
+def _forget_runtime_state(store: Store, runc: Any, container_id: str) -> None:
+    """Delete runc's record of a container, if any: `runc run` removes it itself on exit,
+    so the extra process (~15 ms) is only spent after a crash."""
+    if os.path.exists(os.path.join(store.runc_dir, container_id)):
+        with contextlib.suppress(ForkliftError, OSError):
+            runc.delete(container_id, force=True)
 
 
 def run(store: Store, image: str, command: list[str], opts: CreateOptions, **stdio: Any) -> int:
@@ -403,6 +403,9 @@ def _created_by(cfg: dict[str, Any]) -> str:
 def commit(store: Store, name_or_id: str, repository: str | None = None, *, message: str = "",
            author: str = "", changes: list[str] | None = None, pause: bool = True) -> str:
     """``commit``: the container's layer on top of its image, its config carried over."""
+    from forklift import changes as changes_mod
+    from forklift import reference
+
     rec = container_store.resolve(store, name_or_id)
     tag = str(reference.parse(repository)) if repository else None
     parent_cfg = image_store.config(store, rec.image_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 
-from forklift.archive import OPAQUE_XATTR
+OPAQUE_XATTR = "trusted.overlay.opaque"
 
 ADD, CHANGE, DELETE = "A", "C", "D"
 

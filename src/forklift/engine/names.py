@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 
 _LEFT = (
     "admiring adoring affectionate agitated amazing angry awesome blissful bold boring brave "
@@ -34,8 +34,12 @@ _RIGHT = (
 ).split()
 
 
+def _choice(words: list[str]) -> str:
+    return words[int.from_bytes(os.urandom(4), "big") % len(words)]
+
+
 def generate() -> str:
-    name = f"{secrets.choice(_LEFT)}_{secrets.choice(_RIGHT)}"
+    name = f"{_choice(_LEFT)}_{_choice(_RIGHT)}"
     if name == "boring_wozniak":  # Steve Wozniak is not boring (as Docker says)
         return generate()
     return name

@@ -89,11 +89,16 @@ def lowerdirs(store: Store, container_id: str, image_id: str) -> list[str]:
     return [paths(store, container_id)["init"], *reversed(layer_paths)]
 
 
-def mount(store: Store, container_id: str, image_id: str) -> str:
+def mount(store: Store, container_id: str, image_id: str, volatile: bool = False) -> str:
+    """Mount the container's root filesystem.
+
+    ``volatile`` (for ``--rm`` containers) skips overlayfs' sync on unmount, which
+    otherwise flushes the whole host filesystem; such a layer never outlives a crash.
+    """
     p = paths(store, container_id)
     if not overlay.is_mounted(p["merged"]):
         overlay.mount_overlay(lowerdirs(store, container_id, image_id), p["upper"], p["work"],
-                              p["merged"])
+                              p["merged"], volatile=volatile)
     return p["merged"]
 
 

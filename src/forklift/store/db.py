@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -181,7 +180,7 @@ class Store:
     # -- scratch space
     def make_tmp(self, purpose: str = "work") -> str:
         """A private scratch directory named after our pid so dead ones can be swept."""
-        path = os.path.join(self.tmp_dir, f"{os.getpid()}-{purpose}-{secrets.token_hex(6)}")
+        path = os.path.join(self.tmp_dir, f"{os.getpid()}-{purpose}-{os.urandom(6).hex()}")
         try:
             os.mkdir(path, 0o700)
         except OSError as exc:

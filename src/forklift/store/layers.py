@@ -9,13 +9,12 @@ unreferenced): ``ingest`` extracts into scratch space outside any lock, then
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import IO
 
-from forklift import archive, oci
 from forklift import digest as dg
+from forklift import oci
 from forklift.errors import Conflict, StoreCorrupt
 from forklift.store import blobs
 from forklift.store.db import Store, remove_path
@@ -56,7 +55,7 @@ class PreparedLayer:
         if self.existing or self.scratch is None or self.blob is None:
             raise Conflict(f"layer {dg.short_id(self.diff_id)} was removed while in use; try again")
         blob_digest = self.blob.commit(self.blob_media_type)
-        name = secrets.token_hex(6)
+        name = os.urandom(6).hex()
         os.mkdir(os.path.join(self.store.layers_dir, name), 0o700)
         os.rename(os.path.join(self.scratch, "diff"), self.store.layer_path(name))
         self.store.conn.execute(
@@ -95,6 +94,8 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     is the diffID). With it, the original compressed bytes are kept under that digest
     so a later push re-sends exactly what was pulled.
     """
+    from forklift import archive
+
     scratch = store.make_tmp("layer")
     prepared = PreparedLayer(store, "", 0, scratch=scratch)
     try:
@@ -134,6 +135,8 @@ def from_directory(store: Store, upper: str) -> PreparedLayer:
     The tar is written once to a blob (its digest is the diffID) and then
     extracted from that blob, so the layer directory is exactly what the tar says.
     """
+    from forklift import archive
+
     scratch = store.make_tmp("commit")
     prepared = PreparedLayer(store, "", 0, scratch=scratch)
     try:
