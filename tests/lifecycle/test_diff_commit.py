@@ -1,0 +1,118 @@
+"""diff and commit semantics, checked against what Docker prints and stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+
+import pytest
+
+
+def _run(fl, name, script, image="busybox"):
+    res = fl("run", "--name", name, image, "sh", "-c", script)
+    assert res.code == 0, res.err
+    return fl("diff", name).lines
+
+
+def _layer_members(store_root, fl, image):
+    top = json.loads(fl("image", "inspect", image).out)[0]["RootFS"]["Layers"][-1]
+    with tarfile.open(os.path.join(store_root, "blobs", "sha256", top.split(":")[1])) as tf:
+        return {m.name.rstrip("/"): m for m in tf.getmembers()}
+
+
+@pytest.mark.parametrize("script, expected", [
+    ("touch /tmp/new", ["C /tmp", "A /tmp/new"]),
+    ("echo more >> /etc/passwd", ["C /etc/passwd"]),
+    ("rm /etc/group", ["C /etc", "D /etc/group"]),
+    ("chmod 600 /etc/passwd", ["C /etc/passwd"]),
+    ("ln -s /etc/passwd /tmp/link", ["C /tmp", "A /tmp/link"]),
+    ("mkdir -p /opt/a/b && touch /opt/a/b/c", ["A /opt", "A /opt/a", "A /opt/a/b", "A /opt/a/b/c"]),
+    ("rm -rf /var && touch /var", ["C /var"]),
+    ("true", []),
+])
+def test_diff_matches_docker(fl, busybox, script, expected):
+    assert _run(fl, "c", script) == expected
+
+
+def test_diff_ignores_hosts_files_and_mountpoints(fl, busybox):
+    assert _run(fl, "c", "cat /etc/hosts /etc/resolv.conf /etc/hostname >/dev/null; ls /proc /sys /dev >/dev/null") == []
+
+
+def test_commit_roundtrip_of_every_kind_of_change(fl, busybox, store_root):
+    script = ("echo hello > /root/file && chmod 640 /root/file && "
+              "rm /etc/group && ln -s /root/file /root/link && ln /root/file /root/hard && "
+              "mkdir /data && rm -rf /home && touch /home")
+    _run(fl, "c", script)
+    assert fl("commit", "c", "changed:1").code == 0
+    check = ("cat /root/file; stat -c '%a %h' /root/file; readlink /root/link; "
+             "test -e /etc/group && echo group-present || echo group-gone; "
+             "test -f /home && echo home-is-file; test -d /data && echo data-dir")
+    out = fl("run", "--rm", "changed:1", "sh", "-c", check)
+    assert out.code == 0, out.err
+    assert out.lines == ["hello", "640 2", "/root/file", "group-gone", "home-is-file", "data-dir"]
+    members = _layer_members(store_root, fl, "changed:1")
+    assert "etc/.wh.group" in members and members["etc/.wh.group"].size == 0
+    assert members["root/hard"].islnk() or members["root/file"].islnk()
+    assert members["root/link"].issym() and members["root/link"].linkname == "/root/file"
+
+
+def test_opaque_directory_survives_commit(fl, busybox, store_root):
+    _run(fl, "a", "mkdir -p /srv/old && touch /srv/old/x /srv/keep")
+    assert fl("commit", "a", "base:1").code == 0
+    lines = _run(fl, "b", "rm -rf /srv && mkdir /srv && touch /srv/new", image="base:1")
+    assert lines == ["C /srv", "A /srv/new"]
+    assert fl("commit", "b", "base:2").code == 0
+    assert "srv/.wh..wh..opq" in _layer_members(store_root, fl, "base:2")
+    assert fl("run", "--rm", "base:2", "ls", "-A", "/srv").lines == ["new"]
+
+
+def test_commit_is_deterministic(fl, busybox):
+    _run(fl, "c", "mkdir -p /app/d && echo 1 > /app/d/f && rm /etc/group")
+    assert fl("commit", "c", "one").code == 0
+    assert fl("commit", "c", "two").code == 0
+    one = json.loads(fl("inspect", "one").out)[0]["RootFS"]["Layers"]
+    two = json.loads(fl("inspect", "two").out)[0]["RootFS"]["Layers"]
+    assert one == two
+
+
+def test_commit_without_changes_records_config(fl, busybox):
+    _run(fl, "c", "true")
+    res = fl("commit", "-c", "ENV A=1", "-m", "config only", "c", "cfg:1")
+    assert res.code == 0, res.err
+    info = json.loads(fl("inspect", "cfg:1").out)[0]
+    base = json.loads(fl("inspect", "busybox").out)[0]
+    assert info["RootFS"]["Layers"] == base["RootFS"]["Layers"]
+    assert "A=1" in info["Config"]["Env"]
+    history = fl("history", "--format", "{{.Size}} {{.Comment}}", "cfg:1").lines
+    assert history[0] == "0B config only"
+
+
+def test_container_keeps_working_after_commit(fl, busybox):
+    _run(fl, "c", "echo run >> /log")
+    assert fl("commit", "c", "snap:1").code == 0
+    again = fl("start", "-a", "c")
+    assert again.code == 0
+    assert fl("run", "--rm", "snap:1", "cat", "/log").out == "run\n"
+    assert fl("diff", "c").lines == ["A /log"]
+
+
+def test_diff_walks_only_the_containers_layer(fl, busybox, store_root, monkeypatch):
+    """Cost grows with the change: the walk visits the upper directory's entries only."""
+    from forklift.engine import fsdiff
+
+    _run(fl, "c", "touch /only")
+    walked = []
+    original = fsdiff._walk
+
+    def counting(root, rel=""):
+        for item in original(root, rel):
+            walked.append(item)
+            yield item
+
+    monkeypatch.setattr(fsdiff, "_walk", counting)
+    container_id = fl("ps", "-aq", "--no-trunc").out.strip()
+    upper = os.path.join(store_root, "containers", container_id, "upper")
+    lowers = [os.path.join(store_root, "containers", container_id, "init")]
+    assert fsdiff.changes(upper, lowers) == [("A", "/only")]
+    assert len(walked) == 1
