@@ -44,10 +44,11 @@ def test_rmi_untags_then_deletes_and_frees_layers(fl, busybox, store_root):
     image_id = fl("commit", "c", "img:1").out.strip()
     assert fl("tag", "img:1", "img:2").code == 0
     assert fl("rmi", "img:1").out.strip() == "Untagged: img:1"
+    assert fl("create", "--name", "user", "img:2", "true").code == 0
     refused = fl("rmi", "img:2")
     assert refused.code != 0
     assert "container" in refused.err and "is using its referenced image" in refused.err
-    assert fl("rm", "c").code == 0
+    assert fl("rm", "c", "user").code == 0
     layers_before = len(os.listdir(os.path.join(store_root, "layers")))
     out = fl("rmi", "img:2").lines
     assert out == ["Untagged: img:2", f"Deleted: {image_id}"]

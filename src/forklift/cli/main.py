@@ -68,6 +68,11 @@ def _register() -> None:
     image_cmds.register(cli, image)
     system_cmds.register(cli, system)
     try:
+        from forklift.cli import registry_cmds
+        registry_cmds.register(cli, image)
+    except ImportError:
+        pass
+    try:
         from forklift.cli import transfer_cmds
     except ImportError:
         return
@@ -87,8 +92,7 @@ def main() -> None:
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        click.echo("See 'forklift --help'.", err=True)
+        click.echo(f"Error: {exc.format_message()} (see 'forklift --help')", err=True)
         sys.exit(exc.exit_code if exc.exit_code else 125)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
