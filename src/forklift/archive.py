@@ -25,6 +25,7 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 COPY_CHUNK = 1 << 20
+STREAM_BUFFER = 32 << 10
 # xattrs a layer may carry; trusted.* could steer overlayfs and is never taken from a tarball.
 _XATTR_ALLOWED_PREFIXES = ("security.capability", "user.")
 
@@ -271,6 +272,13 @@ class _Extractor:
                 os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
+def _seekable(stream: IO[bytes]) -> bool:
+    try:
+        return bool(stream.seekable()) and stream.tell() == 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True) -> ExtractStats:
     """Extract an (uncompressed) tar stream into the existing directory ``dest``.
 
@@ -278,8 +286,11 @@ def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True) -> ExtractS
     BadArchive for anything malformed or hostile; the caller discards ``dest``.
     """
     extractor = _Extractor(dest, whiteouts)
+    # A seekable file is read in place; a stream goes through tarfile's buffer, which
+    # re-slices its whole buffer on every header read: keep that buffer small.
+    mode, bufsize = ("r:", COPY_CHUNK) if _seekable(stream) else ("r|", STREAM_BUFFER)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", bufsize=COPY_CHUNK) as tf:
+        with tarfile.open(fileobj=stream, mode=mode, bufsize=bufsize) as tf:
             for member in tf:
                 extractor.add(tf, member)
         extractor.finish()
