@@ -35,6 +35,7 @@ else
     "$venv/bin/python" -m pip install -q "$here"
 fi
 # compiled bytecode keeps `forklift run` fast even where PYTHONDONTWRITEBYTECODE is set
-"$venv/bin/python" -m compileall -q "$here/src" >/dev/null 2>&1 || true
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+"$venv/bin/python" -m compileall -q -j 0 "$here/src" "$site" >/dev/null 2>&1 || true
 ln -sf "$venv/bin/forklift" /usr/local/bin/forklift
 echo "forklift installed: $(/usr/local/bin/forklift --version)"

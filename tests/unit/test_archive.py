@@ -1,0 +1,75 @@
+"""Deterministic layer tars and whiteout conversion, through the library."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+
+from forklift import archive
+
+
+def _tree(root):
+    os.makedirs(os.path.join(root, "d/sub"))
+    with open(os.path.join(root, "d/sub/f"), "w") as f:
+        f.write("content")
+    os.symlink("sub/f", os.path.join(root, "d/link"))
+    os.link(os.path.join(root, "d/sub/f"), os.path.join(root, "d/hard"))
+    os.mknod(os.path.join(root, "gone"), stat.S_IFCHR, 0)
+    os.makedirs(os.path.join(root, "opaque"))
+    os.setxattr(os.path.join(root, "opaque"), archive.OPAQUE_XATTR, b"y")
+
+
+def test_layer_tar_is_deterministic_and_uses_oci_whiteouts(tmp_path):
+    _tree(tmp_path / "upper")
+    first, second = io.BytesIO(), io.BytesIO()
+    archive.write_layer(str(tmp_path / "upper"), first)
+    archive.write_layer(str(tmp_path / "upper"), second)
+    assert first.getvalue() == second.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(first.getvalue())) as tf:
+        members = {m.name: m for m in tf.getmembers()}
+    assert ".wh.gone" in members and members[".wh.gone"].isreg()
+    assert "opaque/.wh..wh..opq" in members
+    assert members["d/hard"].isreg()  # first in sorted order carries the content
+    assert members["d/sub/f"].islnk() and members["d/sub/f"].linkname == "d/hard"
+    assert members["d/link"].issym()
+    assert all(m.uname == "" and m.gname == "" for m in members.values())
+    names = list(members)
+    assert names == sorted(names, key=lambda n: n.split("/"))
+
+
+def test_extract_converts_whiteouts_back(tmp_path):
+    _tree(tmp_path / "upper")
+    buf = io.BytesIO()
+    archive.write_layer(str(tmp_path / "upper"), buf)
+    out = tmp_path / "out"
+    out.mkdir()
+    stats = archive.extract(io.BytesIO(buf.getvalue()), str(out))
+    st = os.lstat(out / "gone")
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+    assert os.getxattr(out / "opaque", archive.OPAQUE_XATTR) == b"y"
+    assert os.stat(out / "d/hard").st_ino == os.stat(out / "d/sub/f").st_ino
+    assert stats.size == len("content")
+
+
+def test_trusted_xattrs_from_a_tarball_are_ignored(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("d")
+        info.type = tarfile.DIRTYPE
+        info.pax_headers = {"SCHILY.xattr.trusted.overlay.redirect": "/etc",
+                            "SCHILY.xattr.user.note": "kept"}
+        tf.addfile(info)
+    out = tmp_path / "out"
+    out.mkdir()
+    archive.extract(io.BytesIO(buf.getvalue()), str(out))
+    assert os.listxattr(out / "d") == ["user.note"]
+
+
+def test_compression_detection():
+    assert archive.detect_compression(b"\x1f\x8b\x08") == "gzip"
+    assert archive.detect_compression(b"\xfd7zXZ\x00") == "xz"
+    assert archive.detect_compression(b"\x28\xb5\x2f\xfd") == "zstd"
+    assert archive.detect_compression(b"BZh9") == "bzip2"
+    assert archive.detect_compression(b"ustar") == "none"
