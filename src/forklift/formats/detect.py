@@ -1,0 +1,263 @@
+"""Opening an image archive for reading, whatever its shape, and telling its format.
+
+A *source* gives named entries of an archive: a seekable tar file (read in
+place), a directory (an OCI layout or an unpacked docker-archive), or a stream
+(stdin, or anything compressed) spooled first into scratch space in the store.
+Names are resolved safely: ``..``, absolute names and symlinks leading out of
+the archive are refused, and only regular files are ever opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import posixpath
+import stat
+import sys
+import tarfile
+from collections.abc import Iterator
+from typing import IO, Protocol
+
+from forklift import archive
+from forklift.errors import BadArchive, ForkliftError, InvalidArgument, NotFound
+from forklift.store.db import Store, remove_path
+
+DOCKER_ARCHIVE = "docker-archive"
+OCI = "oci"
+_MAX_LINKS = 16
+SMALL_LIMIT = 64 << 20  # manifest.json, index.json, configs, manifests
+
+
+class Source(Protocol):
+    description: str
+
+    def exists(self, name: str) -> bool: ...
+    def size(self, name: str) -> int: ...
+    def open(self, name: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
+
+
+def clean_name(name: object, what: str) -> str:
+    """A name from manifest.json/index.json, normalized, or BadArchive if it leaves the archive."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise BadArchive(f"{what} has an invalid path {name!r}")
+    if name.startswith("/"):
+        raise BadArchive(f"{what} path {name!r} points outside the archive")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts or not parts:
+        raise BadArchive(f"{what} path {name!r} points outside the archive")
+    return "/".join(parts)
+
+
+def read_small(source: Source, name: str, what: str, limit: int = SMALL_LIMIT) -> bytes:
+    if not source.exists(name):
+        raise BadArchive(f"{what} {name} is missing from the archive")
+    if source.size(name) > limit:
+        raise BadArchive(f"{what} {name} is implausibly large ({source.size(name)} bytes)")
+    with source.open(name) as f:
+        data = f.read(limit + 1)
+    if len(data) != source.size(name):
+        raise BadArchive(f"{what} {name} is truncated")
+    return data
+
+
+# ----------------------------------------------------------------------------- tar in place
+
+class _GuardedReader:
+    """A member reader whose tar/IO failures become one-line BadArchive errors."""
+
+    def __init__(self, raw: IO[bytes], name: str) -> None:
+        self._raw = raw
+        self._name = name
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._raw.read(n)
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise BadArchive(f"archive entry {self._name} is truncated or unreadable: {exc}") from None
+
+    def readable(self) -> bool:
+        return True
+
+
+class TarSource:
+    """A seekable, uncompressed tar file read in place (no copy)."""
+
+    def __init__(self, fileobj: IO[bytes], description: str) -> None:
+        self.description = description
+        try:
+            self._tf = tarfile.open(fileobj=fileobj, mode="r:")
+            members = self._tf.getmembers()
+        except (tarfile.TarError, EOFError) as exc:
+            raise BadArchive(f"{description} is not a valid tar archive: {exc}") from None
+        except OSError as exc:
+            raise BadArchive(f"cannot read {description}: {exc.strerror or exc}") from None
+        self._members: dict[str, tarfile.TarInfo] = {}
+        for m in members:
+            key = _member_key(m.name)
+            if key:
+                self._members[key] = m
+
+    def _resolve(self, name: str) -> tarfile.TarInfo | None:
+        for _ in range(_MAX_LINKS):
+            member = self._members.get(name)
+            if member is None or not member.issym():
+                return member
+            name = _follow(name, member.linkname, self.description)
+        raise BadArchive(f"{self.description}: too many levels of symbolic links at {name}")
+
+    def exists(self, name: str) -> bool:
+        member = self._resolve(name)
+        return member is not None and (member.isreg() or member.islnk())
+
+    def size(self, name: str) -> int:
+        member = self._resolve(name)
+        if member is not None and member.islnk():
+            member = self._resolve(clean_name(member.linkname, "hardlink"))
+        return member.size if member is not None else 0
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        member = self._resolve(name)
+        if member is None or not (member.isreg() or member.islnk()):
+            raise BadArchive(f"{name} is missing from {self.description}")
+        try:
+            raw = self._tf.extractfile(member)
+        except (tarfile.TarError, KeyError) as exc:
+            raise BadArchive(f"cannot read {name} from {self.description}: {exc}") from None
+        if raw is None:
+            raise BadArchive(f"{name} in {self.description} is not a regular file")
+        with raw:
+            yield _GuardedReader(raw, name)  # type: ignore[misc]
+
+
+def _member_key(name: str) -> str:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def _follow(name: str, linkname: str, description: str) -> str:
+    """Resolve a symlink inside the archive namespace; refuse one that leaves it."""
+    if linkname.startswith("/"):
+        raise BadArchive(f"{description}: symlink {name} points outside the archive")
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(name), linkname))
+    if target == ".." or target.startswith("../") or target == ".":
+        raise BadArchive(f"{description}: symlink {name} points outside the archive")
+    return target
+
+
+# ----------------------------------------------------------------------------- directory
+
+class DirSource:
+    """A directory: an OCI image layout, or a docker-archive spooled or unpacked there."""
+
+    def __init__(self, root: str, description: str) -> None:
+        self.root = os.path.realpath(root)
+        self.description = description
+
+    def _path(self, name: str) -> str | None:
+        path = os.path.realpath(os.path.join(self.root, *name.split("/")))
+        if path != self.root and not path.startswith(self.root + os.sep):
+            raise BadArchive(f"{self.description}: {name} points outside the archive")
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return path if stat.S_ISREG(st.st_mode) else None
+
+    def exists(self, name: str) -> bool:
+        return self._path(name) is not None
+
+    def size(self, name: str) -> int:
+        path = self._path(name)
+        return os.path.getsize(path) if path else 0
+
+    @contextlib.contextmanager
+    def open(self, name: str) -> Iterator[IO[bytes]]:
+        path = self._path(name)
+        if path is None:
+            raise BadArchive(f"{name} is missing from {self.description}")
+        with open(path, "rb") as f:
+            yield f
+
+
+# ----------------------------------------------------------------------------- opening
+
+@contextlib.contextmanager
+def open_source(store: Store, path: str | None) -> Iterator[Source]:
+    """Open ``path`` (None or ``-`` = stdin) as a source; scratch space is removed after."""
+    if path in (None, "-"):
+        with _stdin() as f:
+            with _from_file(store, f, "standard input") as src:
+                yield src
+        return
+    assert path is not None
+    if os.path.isdir(path):
+        yield DirSource(path, path)
+        return
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        raise NotFound(f"open {path}: no such file or directory") from None
+    except OSError as exc:
+        raise ForkliftError(f"open {path}: {exc.strerror}") from None
+    with f, _from_file(store, f, path) as src:
+        yield src
+
+
+@contextlib.contextmanager
+def _stdin() -> Iterator[IO[bytes]]:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InvalidArgument("requested load from stdin, but stdin is empty")
+    f = os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    with f:
+        yield f
+
+
+@contextlib.contextmanager
+def _from_file(store: Store, f: IO[bytes], description: str) -> Iterator[Source]:
+    """A seekable plain tar is read in place; anything else is spooled to scratch."""
+    if _seekable_file(f):
+        head = f.read(6)
+        f.seek(0)
+        if not head:
+            raise BadArchive(f"{description} is empty")
+        if archive.detect_compression(head) == "none":
+            yield TarSource(f, description)
+            return
+    with spool(store, f, description) as src:
+        yield src
+
+
+def _seekable_file(f: IO[bytes]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(f.fileno()).st_mode) and f.seekable()
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def spool(store: Store, stream: IO[bytes], description: str) -> Iterator[Source]:
+    """Unpack a (possibly compressed) tar stream safely into scratch space in the store."""
+    scratch = store.make_tmp("load")
+    try:
+        target = os.path.join(scratch, "archive")
+        os.mkdir(target, 0o700)
+        plain, _ = archive.decompressed(stream)
+        try:
+            stats = archive.extract(plain, target, whiteouts=False)
+        except BadArchive as exc:
+            raise BadArchive(f"{description}: {exc}") from None
+        if stats.entries == 0:
+            raise BadArchive(f"{description} is empty or not a tar archive")
+        yield DirSource(target, description)
+    finally:
+        remove_path(scratch)
+
+
+def detect(source: Source) -> str:
+    """``docker-archive`` when manifest.json is there (Docker >= 25 archives too), else ``oci``."""
+    if source.exists("manifest.json"):
+        return DOCKER_ARCHIVE
+    if source.exists("index.json"):
+        return OCI
+    raise BadArchive(f"{source.description} is not an image archive (no manifest.json or index.json)")

@@ -1,0 +1,108 @@
+"""Interop with real tools: skopeo and umoci always, Docker (a private dockerd) when marked."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import Docker, fl, inspect, out
+
+
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{' '.join(cmd)}: {proc.stderr}"
+    return proc
+
+
+def test_skopeo_oci_dir_to_docker_archive_to_forklift(source_store: Path, tmp_path: Path) -> None:
+    _need("skopeo")
+    layout = tmp_path / "hw-layout"
+    fl(source_store, "save", "--format", "oci-dir", "-o", str(layout), "hw_image:2.7")
+    _run("skopeo", "copy", "-q", f"oci:{layout}:2.7", f"docker-archive:{tmp_path}/x.tar:hw:1")
+    dest = tmp_path / "store"
+    assert out(fl(dest, "load", "-i", str(tmp_path / "x.tar"))) == "Loaded image: hw:1"
+    want = inspect(source_store, "hw_image:2.7")
+    got = inspect(dest, "hw:1")
+    assert (got["Id"], got["RootFS"]) == (want["Id"], want["RootFS"])
+    run = fl(dest, "run", "--rm", "hw:1", "sh", "-c", "ls /HelloWorld; ls /bin/cat || echo gone")
+    assert out(run).splitlines() == ["/HelloWorld", "gone"]
+
+
+def test_skopeo_reads_forklift_docker_archive_and_oci_archive(source_store: Path, tmp_path: Path) -> None:
+    _need("skopeo")
+    fl(source_store, "save", "-o", str(tmp_path / "d.tar"), "other:1")
+    fl(source_store, "save", "--format", "oci-archive", "-o", str(tmp_path / "o.tar"), "other:1")
+    want = inspect(source_store, "other:1")
+    for ref in (f"docker-archive:{tmp_path}/d.tar", f"oci-archive:{tmp_path}/o.tar"):
+        info = json.loads(_run("skopeo", "inspect", "--config", ref).stdout)
+        assert info["rootfs"]["diff_ids"] == want["RootFS"]["Layers"]
+    # and forklift reads what skopeo writes as an OCI layout (bare ref.name: loaded by ID;
+    # skopeo re-serializes the config when converting, so the ID differs but no diffID does)
+    _run("skopeo", "copy", "-q", f"docker-archive:{tmp_path}/d.tar", f"oci:{tmp_path}/sk:v1")
+    line = out(fl(tmp_path / "s", "load", "-i", str(tmp_path / "sk")))
+    assert line.startswith("Loaded image ID: sha256:")
+    got = inspect(tmp_path / "s", line.rsplit(" ", 1)[1])
+    assert got["RootFS"]["Layers"] == want["RootFS"]["Layers"]
+
+
+def test_umoci_unpacks_forklift_layout_with_whiteouts(source_store: Path, tmp_path: Path) -> None:
+    _need("umoci")
+    layout = tmp_path / "hw-layout"
+    fl(source_store, "save", "--format", "oci-dir", "-o", str(layout), "hw_image")
+    bundle = tmp_path / "bundle"
+    _run("umoci", "unpack", "--image", f"{layout}:latest", str(bundle))
+    rootfs = bundle / "rootfs"
+    assert (rootfs / "HelloWorld").is_file()
+    assert (rootfs / "bin" / "busybox").is_file()
+    assert not os.path.lexists(rootfs / "bin" / "cat")  # deleted by the upper layer
+    assert os.path.islink(rootfs / "bin" / "ls")
+    assert not list(rootfs.rglob(".wh.*"))
+
+
+# ----------------------------------------------------------------------------- docker
+
+@pytest.mark.docker
+def test_forklift_save_docker_load_run(source_store: Path, tmp_path: Path, docker: Docker) -> None:
+    archive = tmp_path / "hw.tar"
+    fl(source_store, "save", "-o", str(archive), "hw_image:latest", "hw_image:2.7", "other:1")
+    loaded = docker("load", "-i", str(archive)).stdout.decode()
+    assert "Loaded image: hw_image:2.7" in loaded and "Loaded image: other:1" in loaded
+    for name in ("hw_image:2.7", "other:1"):
+        info = json.loads(docker("image", "inspect", name).stdout)[0]
+        want = inspect(source_store, name)
+        assert (info["Id"], info["RootFS"]["Layers"]) == (want["Id"], want["RootFS"]["Layers"])
+    run = docker("run", "--rm", "--network", "none", "hw_image", "sh", "-c",
+                 "ls -l /HelloWorld >/dev/null && echo ok; ls /bin/cat || echo gone")
+    assert run.stdout.decode().split() == ["ok", "gone"]
+
+
+@pytest.mark.docker
+def test_docker_save_forklift_load_run(source_store: Path, tmp_path: Path, docker: Docker) -> None:
+    docker("load", stdin=fl(source_store, "save", "hw_image:2.7").stdout)
+    docker("rm", "-f", "dk", check=False)
+    docker("run", "--name", "dk", "--network", "none", "hw_image:2.7", "sh", "-c",
+           "echo from-docker > /docker.txt && rm /bin/touch")
+    docker("commit", "dk", "dockermade:1")
+    docker("rm", "-f", "dk")
+    saved = docker("save", "dockermade:1").stdout
+    dest = tmp_path / "store"
+    assert out(fl(dest, "load", stdin=saved)) == "Loaded image: dockermade:1"
+    info = json.loads(docker("image", "inspect", "dockermade:1").stdout)[0]
+    got = inspect(dest, "dockermade:1")
+    assert (got["Id"], got["RootFS"]["Layers"]) == (info["Id"], info["RootFS"]["Layers"])
+    run = fl(dest, "run", "--rm", "dockermade:1", "sh", "-c", "read x </docker.txt; echo $x; ls /bin/touch || echo gone")
+    assert out(run).splitlines() == ["from-docker", "gone"]
+    # and back: forklift's re-save of Docker's image loads in Docker with the same ID
+    docker("rmi", "dockermade:1")
+    docker("load", stdin=fl(dest, "save", "dockermade:1").stdout)
+    again = json.loads(docker("image", "inspect", "dockermade:1").stdout)[0]
+    assert again["Id"] == info["Id"]
