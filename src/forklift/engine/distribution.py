@@ -1,0 +1,353 @@
+"""``pull``, ``push``, ``login``, ``logout``: images to and from OCI registries.
+
+Pull: manifest (index → this machine's platform) → config → only the layers
+whose diffID the store lacks, fetched in parallel, verified while streaming and
+kept as the original compressed blobs; the image, its tag, its manifests and
+its repo digest appear in one transaction, or not at all.
+
+Push: HEAD every blob first, mount from another repository of the same
+registry when one is known to hold it, otherwise upload (monolithic or
+chunked); then PUT the manifest and record the repo digest.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from forklift import digest as dg
+from forklift import oci, reference
+from forklift.errors import BadArchive, ForkliftError, InvalidArgument, NotFound, RegistryError
+from forklift.registry import manifests as mf
+from forklift.registry.progress import Reporter
+from forklift.store import blobs
+from forklift.store import images as image_store
+from forklift.store import layers as layer_store
+from forklift.store.db import Store
+
+if TYPE_CHECKING:
+    from forklift.registry.api import Repository
+    from forklift.registry.client import RegistryClient
+
+PARALLEL = 3
+T = TypeVar("T")
+
+
+def _chunk_size() -> int:
+    try:
+        return max(int(os.environ.get("FORKLIFT_PUSH_CHUNK_SIZE", "")), 1024)
+    except ValueError:
+        return 64 << 20
+
+
+def _client(host: str, tls_verify: bool | None) -> RegistryClient:
+    from forklift.registry.client import RegistryClient
+
+    return RegistryClient(host, tls_verify=tls_verify)
+
+
+def _repo(client: RegistryClient, path: str, push: bool = False) -> Repository:
+    from forklift.registry.api import Repository
+
+    return Repository(client, path, push)
+
+
+def _parallel(items: list[T], work: Callable[[T], Any], limit: int) -> list[Any]:
+    """Run ``work`` over ``items`` with at most ``limit`` threads; first error wins."""
+    if not items:
+        return []
+    results: list[Any] = [None] * len(items)
+    with ThreadPoolExecutor(max_workers=max(1, min(limit, len(items)))) as pool:
+        futures: list[Future[Any]] = [pool.submit(work, item) for item in items]
+        error: BaseException | None = None
+        for i, fut in enumerate(futures):
+            try:
+                results[i] = fut.result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below after cleanup
+                if error is None:
+                    error = exc
+                    for other in futures:
+                        other.cancel()
+        if error is not None:
+            for r in results:
+                if isinstance(r, layer_store.PreparedLayer):
+                    r.cleanup()
+            raise error
+    return results
+
+
+# ============================================================================ pull
+
+@dataclass
+class PullResult:
+    image_id: str
+    digest: str
+    reference: str
+    downloaded: bool
+
+
+def pull(store: Store, name: str, *, tls_verify: bool | None = None,
+         platform: str | None = None, reporter: Reporter | None = None,
+         parallel: int = PARALLEL) -> PullResult:
+    ref = reference.parse(name)
+    reporter = reporter or Reporter()
+    want = mf.parse_platform(platform) if platform else mf.local_platform()
+    with _client(ref.domain, tls_verify) as client:
+        repo = _repo(client, ref.path)
+        reporter.message(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
+        top = repo.get_manifest(ref.digest or ref.tag or "latest")
+        manifests = [top]
+        media_type, obj = mf.media_type_of(top.data, top.media_type, f"manifest {ref.familiar()}")
+        if media_type in oci.INDEX_TYPES:
+            chosen = mf.choose_platform(obj, want, f"manifest {ref.familiar()}")
+            child = repo.get_manifest(chosen.digest)
+            manifests.append(child)
+            media_type, obj = mf.media_type_of(child.data, child.media_type,
+                                               f"manifest {dg.short_id(chosen.digest)}")
+            if media_type not in oci.MANIFEST_TYPES:
+                raise RegistryError(f"{ref.familiar()}: nested index is not supported")
+        config_desc, layer_descs = mf.image_parts(obj, f"manifest {ref.familiar()}")
+        config_bytes = repo.read_blob(config_desc.digest, config_desc.size)
+        diff_ids = oci.image_diff_ids(oci.loads_object(config_bytes, "image config"))
+        if len(diff_ids) != len(layer_descs):
+            raise RegistryError(f"{ref.familiar()}: manifest has {len(layer_descs)} layers but"
+                                f" its config lists {len(diff_ids)}")
+        existed = image_store.get(store, config_desc.digest) is not None
+        prepared = _fetch_layers(store, repo, layer_descs, diff_ids, reporter, parallel)
+    image_id = _record_pull(store, ref, config_bytes, prepared, [m.data for m in manifests])
+    reporter.message(f"Digest: {top.digest}")
+    shown = ref.familiar() if not ref.digest else f"{ref.familiar_repository}@{ref.digest}"
+    status = "Image is up to date for" if existed else "Downloaded newer image for"
+    reporter.message(f"Status: {status} {shown}")
+    return PullResult(image_id, top.digest, str(ref), not existed)
+
+
+def _fetch_layers(store: Store, repo: Repository, descs: list[mf.Descriptor],
+                  diff_ids: list[str], reporter: Reporter,
+                  parallel: int) -> list[layer_store.PreparedLayer]:
+    """Reuse layers the store has (by diffID); download the others in parallel."""
+    prepared: list[layer_store.PreparedLayer | None] = []
+    todo: list[tuple[int, mf.Descriptor, str]] = []
+    for i, (desc, diff_id) in enumerate(zip(descs, diff_ids, strict=True)):
+        found = layer_store.reuse(store, diff_id)
+        prepared.append(found)
+        if found is not None:
+            reporter.layer(dg.short_id(desc.digest), "Already exists")
+        elif not any(diff_id == d for _, _, d in todo):
+            todo.append((i, desc, diff_id))
+            reporter.layer(dg.short_id(desc.digest), "Pulling fs layer")
+
+    def fetch(item: tuple[int, mf.Descriptor, str]) -> layer_store.PreparedLayer:
+        return _download_layer(store, repo, item[1], item[2], reporter)
+
+    fetched = _parallel(todo, fetch, parallel)
+    by_diff = {todo[n][2]: layer for n, layer in enumerate(fetched)}
+    out = []
+    for i, diff_id in enumerate(diff_ids):
+        out.append(prepared[i] or by_diff[diff_id])
+    return out
+
+
+def _download_layer(store: Store, repo: Repository, desc: mf.Descriptor, diff_id: str,
+                    reporter: Reporter) -> layer_store.PreparedLayer:
+    short = dg.short_id(desc.digest)
+    reporter.start(short, desc.size, "Downloading")
+    reader = repo.open_blob(desc.digest, desc.size, lambda n: reporter.advance(short, n))
+    try:
+        layer = layer_store.ingest(store, reader, expected_diff_id=diff_id,  # type: ignore[arg-type]
+                                   compressed_digest=desc.digest, media_type=desc.media_type)
+    except ForkliftError:
+        raise
+    except Exception as exc:  # a decompressor choking on bad bytes: say which is to blame
+        dg.verify(desc.digest, reader.finish_digest(), f"blob {short}")
+        raise BadArchive(f"blob {short}: invalid layer data: {exc}") from None
+    finally:
+        reader.close()
+    reporter.layer(short, "Pull complete")
+    return layer
+
+
+def _record_pull(store: Store, ref: reference.Reference, config_bytes: bytes,
+                 prepared: list[layer_store.PreparedLayer], manifests: list[bytes]) -> str:
+    """Image, tag, manifests and repo digest in one transaction."""
+    tags = [str(ref)] if ref.tag and not ref.digest else []
+    try:
+        with store.transaction() as conn:
+            for data in manifests:
+                blobs.put_bytes(store, data)
+            image_id = image_store.add(store, config_bytes, prepared, tags=tags)
+            conn.execute("INSERT OR REPLACE INTO repo_digests(repository, digest, image_id)"
+                         " VALUES(?,?,?)", (ref.repository, dg.of_bytes(manifests[0]), image_id))
+    finally:
+        for layer in prepared:
+            layer.cleanup()
+    return image_id
+
+
+# ============================================================================ push
+
+@dataclass
+class PushResult:
+    reference: str
+    digest: str
+    size: int
+
+
+def push(store: Store, name: str, *, all_tags: bool = False, tls_verify: bool | None = None,
+         reporter: Reporter | None = None, parallel: int = PARALLEL) -> list[PushResult]:
+    reporter = reporter or Reporter()
+    targets = _push_targets(store, name, all_tags)
+    first = targets[0][0]
+    reporter.message(f"The push refers to repository [{first.repository}]")
+    results = []
+    done: set[str] = set()
+    with _client(first.domain, tls_verify) as client:
+        repo = _repo(client, first.path, push=True)
+        for ref, image_id in targets:
+            results.append(_push_one(store, repo, ref, image_id, reporter, parallel, done))
+    return results
+
+
+def _push_targets(store: Store, name: str,
+                  all_tags: bool) -> list[tuple[reference.Reference, str]]:
+    if all_tags:
+        repo_ref = reference.parse_repository(name)
+        found = [(reference.parse(t), i) for t, i in sorted(image_store.all_tags(store))
+                 if reference.parse(t).repository == repo_ref.repository]
+        if not found:
+            raise NotFound(f"An image does not exist locally with the tag: {repo_ref.familiar()}")
+        return found
+    ref = reference.parse(name)
+    if ref.digest:
+        return [(ref, image_store.resolve(store, str(ref)))]
+    image_id = image_store.lookup_tag(store, str(ref))
+    if image_id is None:
+        raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_repository}")
+    return [(ref, image_id)]
+
+
+def _push_one(store: Store, repo: Repository, ref: reference.Reference, image_id: str,
+              reporter: Reporter, parallel: int, done: set[str]) -> PushResult:
+    manifest = mf.for_push(store, image_id)
+    if ref.digest and manifest.digest != ref.digest:
+        raise InvalidArgument(f"{ref.familiar()}: the local manifest of this image has digest"
+                              f" {manifest.digest}")
+    sources = _mount_sources(store, ref)
+    todo = [b for b in manifest.blobs if b.digest not in done]
+    layers_first = [b for b in todo if b.diff_id] + [b for b in todo if not b.diff_id]
+    lock = threading.Lock()
+
+    def send(blob: mf.PushBlob) -> None:
+        _push_blob(repo, blob, sources.get(blob.diff_id or blob.digest, []), reporter)
+        with lock:
+            done.add(blob.digest)
+
+    _parallel(layers_first, send, parallel)
+    tag_or_digest = ref.digest or ref.tag or "latest"
+    digest = repo.put_manifest(tag_or_digest, manifest.data, manifest.media_type)
+    with store.transaction() as conn:
+        blobs.put_bytes(store, manifest.data, manifest.media_type)
+        conn.execute("INSERT OR REPLACE INTO repo_digests(repository, digest, image_id)"
+                     " VALUES(?,?,?)", (ref.repository, digest, image_id))
+    reporter.final(f"{tag_or_digest}: digest: {digest} size: {len(manifest.data)}")
+    return PushResult(str(ref), digest, len(manifest.data))
+
+
+def _mount_sources(store: Store, ref: reference.Reference) -> dict[str, list[str]]:
+    """diffID (or config digest) → other repositories of this registry that hold it."""
+    prefix = f"{ref.domain}/"
+    rows = store.query(
+        "SELECT DISTINCT rd.repository, il.diff_id, rd.image_id FROM repo_digests rd"
+        " LEFT JOIN image_layers il ON il.image_id = rd.image_id"
+        " WHERE rd.repository >= ? AND rd.repository < ? AND rd.repository != ?",
+        (prefix, prefix + "\x7f", ref.repository))
+    out: dict[str, list[str]] = {}
+    for repository, diff_id, image_id in rows:
+        path = repository[len(prefix):]
+        for key in (diff_id, image_id):
+            if key and path not in out.setdefault(key, []):
+                out[key].append(path)
+    return out
+
+
+def _push_blob(repo: Repository, blob: mf.PushBlob, sources: list[str],
+               reporter: Reporter) -> None:
+    short = dg.short_id(blob.digest)
+    show = blob.diff_id is not None
+    if repo.has_blob(blob.digest):
+        if show:
+            reporter.layer(short, "Layer already exists")
+        return
+    location = None
+    for source in sources[:3]:
+        location = repo.mount_blob(blob.digest, source)
+        if location is None:
+            if show:
+                reporter.layer(short, f"Mounted from {source}")
+            return
+        break
+    if location is None:
+        location = repo.start_upload()
+    if show:
+        reporter.start(short, blob.size, "Pushing")
+    repo.upload(location, blob.path, blob.digest, blob.size, _chunk_size(),
+                (lambda n: reporter.advance(short, n)) if show else None)
+    if show:
+        reporter.layer(short, "Pushed")
+
+
+# ============================================================================ login
+
+def registry_host(server: str | None) -> str:
+    """``https://index.docker.io/v1/`` → docker.io; ``https://host:5000/`` → host:5000."""
+    if not server:
+        return "docker.io"
+    host = server.split("://", 1)[-1].split("/", 1)[0].strip()
+    if not host:
+        raise InvalidArgument(f"invalid registry address {server!r}")
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+
+
+def login(server: str | None, username: str, password: str,
+          tls_verify: bool | None = None) -> str:
+    """Check the credentials against the registry, then store them."""
+    from forklift.registry import config
+    from forklift.registry.client import RegistryClient
+
+    host = registry_host(server)
+    if not username or not password:
+        raise InvalidArgument("login needs a username and a password")
+    creds = config.Credentials(username, password)
+    with RegistryClient(host, tls_verify=tls_verify, creds=creds) as client:
+        _verify_login(client)
+    config.store_credentials(host, creds)
+    return "Login Succeeded"
+
+
+def _verify_login(client: RegistryClient) -> None:
+    client.ping()
+    challenge = client.auth.challenge
+    if challenge is None:
+        return
+    if challenge.scheme == "bearer":
+        client.auth.header(())
+        return
+    resp = client.request("GET", "/v2/", scopes=())
+    if resp.status_code == 401:
+        raise RegistryError(f"login to {client.host} failed: unauthorized: incorrect username"
+                            " or password")
+    client.check(resp, f"login to {client.host}")
+
+
+def logout(server: str | None) -> str:
+    from forklift.registry import config
+
+    host = registry_host(server)
+    if config.erase_credentials(host):
+        return f"Removing login credentials for {host}"
+    return f"Not logged in to {host}"
+

@@ -1,0 +1,107 @@
+"""Registry authentication: WWW-Authenticate challenges, Basic, Bearer tokens.
+
+A Bearer token is fetched from the challenge's realm for a set of scopes
+(``repository:team/app:pull,push``) and cached per scope set until it expires.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from forklift.errors import RegistryError
+from forklift.registry.config import Credentials
+
+if TYPE_CHECKING:
+    import httpx
+
+_PARAM_RE = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+@dataclass
+class Challenge:
+    scheme: str  # "basic" or "bearer" (lower case)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """Parse one WWW-Authenticate header value (first scheme only)."""
+    header = header.strip()
+    if not header:
+        return None
+    scheme, _, rest = header.partition(" ")
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+              for m in _PARAM_RE.finditer(rest)}
+    return Challenge(scheme.lower(), params)
+
+
+def basic_header(creds: Credentials) -> str:
+    raw = f"{creds.username}:{creds.password}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+class Authenticator:
+    """Turns the registry's challenge into an Authorization header, per scope set."""
+
+    def __init__(self, client: httpx.Client, host: str, creds: Credentials | None) -> None:
+        self._client = client
+        self.host = host
+        self.creds = creds
+        self.challenge: Challenge | None = None
+        self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def header(self, scopes: tuple[str, ...], refresh: bool = False) -> str | None:
+        challenge = self.challenge
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            return basic_header(self.creds) if self.creds else None
+        if challenge.scheme != "bearer":
+            raise RegistryError(f"{self.host}: unsupported authentication scheme {challenge.scheme!r}")
+        key = tuple(sorted(set(scopes)))
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and not refresh and cached[1] > time.monotonic():
+                return f"Bearer {cached[0]}"
+            token, lifetime = self._fetch_token(challenge, key)
+            self._tokens[key] = (token, time.monotonic() + max(lifetime - 10, 5))
+            return f"Bearer {token}"
+
+    def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:
+        import httpx
+
+        realm = challenge.params.get("realm")
+        if not realm:
+            raise RegistryError(f"{self.host}: bearer challenge without a realm")
+        params: list[tuple[str, str | int | float | bool | None]] = []
+        if challenge.params.get("service"):
+            params.append(("service", challenge.params["service"]))
+        params.extend(("scope", s) for s in scopes)
+        headers = {"Authorization": basic_header(self.creds)} if self.creds else {}
+        try:
+            resp = self._client.get(realm, params=params, headers=headers, follow_redirects=True)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"cannot get a token from {realm}: {exc}") from None
+        if resp.status_code in (401, 403):
+            raise RegistryError(f"{self.host}: unauthorized: authentication failed at {realm}")
+        if resp.status_code != 200:
+            raise RegistryError(f"{self.host}: token service {realm} answered {resp.status_code}")
+        return _token_from(resp.json() if resp.content else {}, realm)
+
+
+def _token_from(data: Any, realm: str) -> tuple[str, float]:
+    if not isinstance(data, dict):
+        raise RegistryError(f"token service {realm} sent a bad answer")
+    token = data.get("token") or data.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise RegistryError(f"token service {realm} sent no token")
+    try:
+        lifetime = float(data.get("expires_in") or 60)
+    except (TypeError, ValueError):
+        lifetime = 60.0
+    return token, lifetime

@@ -1,0 +1,258 @@
+"""TLS verification, htpasswd Basic auth, Bearer tokens, login/logout, credential helpers."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import os
+import stat
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import (
+    Pki,
+    Registry,
+    b64url,
+    bcrypt_line,
+    forklift,
+    inspect,
+    make_pki,
+    new_store,
+    one_line_error,
+    start_registry,
+)
+
+USER, PASSWORD = "packager", "s3cret-pass"
+
+
+# ----------------------------------------------------------------------------- TLS
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Pki]]:
+    d = tmp_path_factory.mktemp("tls-registry")
+    pki = make_pki(d / "pki")
+    reg = start_registry(d, tls=pki)
+    yield reg, pki
+    reg.stop()
+
+
+def test_tls_verified_with_ca_from_certs_d(store: Path, tls_registry: tuple[Registry, Pki],
+                                           tmp_path: Path) -> None:
+    reg, pki = tls_registry
+    ref = f"{reg.host}/secure/app:1"
+    forklift(store, "tag", "app:1", ref)
+    err = one_line_error(forklift(store, "push", ref, check=False))
+    assert "certificate" in err.lower()
+    ca_dir = Path(os.environ["FORKLIFT_CERTS_D"]) / reg.host
+    ca_dir.mkdir(parents=True)
+    (ca_dir / "ca.crt").write_bytes(pki.ca_pem.read_bytes())
+    forklift(store, "push", ref)
+    fresh = new_store(tmp_path)
+    forklift(fresh, "pull", ref)
+    assert inspect(fresh, ref)["Id"] == inspect(store, "app:1")["Id"]
+
+
+def test_tls_verify_false_and_insecure_list(store: Path, tls_registry: tuple[Registry, Pki],
+                                            tmp_path: Path) -> None:
+    reg, _ = tls_registry
+    ref = f"{reg.host}/secure/insecure:1"
+    forklift(store, "tag", "busybox", ref)
+    forklift(store, "push", "--tls-verify=false", ref)
+    fresh = new_store(tmp_path)
+    one_line_error(forklift(fresh, "pull", ref, check=False))
+    forklift(fresh, "pull", ref, env={"FORKLIFT_INSECURE_REGISTRIES": f"example.org,{reg.host}"})
+    other = new_store(tmp_path, "other")
+    cfg = Path(os.environ["FORKLIFT_CONFIG_DIR"])
+    cfg.mkdir(parents=True)
+    (cfg / "config.json").write_text(json.dumps({"insecure-registries": [reg.host]}))
+    forklift(other, "pull", ref)
+
+
+# ----------------------------------------------------------------------------- Basic
+
+@pytest.fixture(scope="module")
+def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    d = tmp_path_factory.mktemp("basic-registry")
+    (d / "htpasswd").write_text(bcrypt_line(USER, PASSWORD) + "\n")
+    reg = start_registry(d, extra=f"auth:\n  htpasswd:\n    realm: test\n    path: {d / 'htpasswd'}\n")
+    yield reg
+    reg.stop()
+
+
+def test_basic_auth_login_push_pull_logout(store: Path, basic_registry: Registry,
+                                           tmp_path: Path) -> None:
+    host = basic_registry.host
+    ref = f"{host}/private/app:1"
+    forklift(store, "tag", "app:1", ref)
+    err = one_line_error(forklift(store, "push", ref, check=False))
+    assert "unauthorized" in err
+    err = one_line_error(forklift(store, "login", host, "-u", USER, "--password-stdin",
+                                  input="wrong\n", check=False))
+    assert "unauthorized" in err or "incorrect" in err
+    out = forklift(store, "login", host, "-u", USER, "--password-stdin", input=PASSWORD + "\n")
+    assert "Login Succeeded" in out.stdout
+    config = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    auth = json.loads(config.read_text())["auths"][host]["auth"]
+    assert base64.b64decode(auth).decode() == f"{USER}:{PASSWORD}"
+    forklift(store, "push", ref)
+    fresh = new_store(tmp_path)
+    forklift(fresh, "pull", ref)
+    assert inspect(fresh, ref)["Id"] == inspect(store, "app:1")["Id"]
+    assert f"Removing login credentials for {host}" in forklift(store, "logout", host).stdout
+    assert host not in json.loads(config.read_text()).get("auths", {})
+    assert "Not logged in" in forklift(store, "logout", host).stdout
+    other = new_store(tmp_path, "other")
+    assert "unauthorized" in one_line_error(forklift(other, "pull", ref, check=False))
+
+
+def test_credential_helper(store: Path, basic_registry: Registry, tmp_path: Path) -> None:
+    host = basic_registry.host
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-fltest"
+    helper.write_text(f"""#!/bin/sh
+read server
+if [ "$1" = get ] && [ "$server" = "{host}" ]; then
+  echo '{{"ServerURL":"{host}","Username":"{USER}","Secret":"{PASSWORD}"}}'; exit 0
+fi
+echo "credentials not found in native keychain"; exit 1
+""")
+    helper.chmod(0o755)
+    config_dir = Path(os.environ["DOCKER_CONFIG"])
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "config.json").write_text(json.dumps({"credHelpers": {host: "fltest"}}))
+    ref = f"{host}/private/helper:1"
+    forklift(store, "tag", "busybox", ref)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    forklift(store, "push", ref, env=env)
+    fresh = new_store(tmp_path)
+    forklift(fresh, "pull", ref, env=env)
+
+
+# ----------------------------------------------------------------------------- Bearer
+
+class TokenService:
+    """Issues RS256 JWTs the registry trusts (x5c chain to its rootcertbundle)."""
+
+    def __init__(self, directory: Path) -> None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token-signer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .sign(self.key, hashes.SHA256()))
+        self.bundle = directory / "token-root.pem"
+        self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+        self.requests: list[dict[str, Any]] = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def realm(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/token"
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        header = {"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]}
+        signing = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        sig = self.key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing}.{b64url(sig)}"
+
+    def grant(self, user: str | None, scopes: list[str], service: str) -> str:
+        access = []
+        for scope in scopes:
+            kind, name, actions = scope.split(":")
+            allowed = [a for a in actions.split(",")
+                       if a == "pull" and (user or name.startswith("public/"))
+                       or a == "push" and user]
+            access.append({"type": kind, "name": name, "actions": allowed})
+        now = int(time.time())
+        return self.sign({"iss": "forklift-test-issuer", "sub": user or "", "aud": service,
+                          "exp": now + 300, "nbf": now - 10, "iat": now,
+                          "jti": uuid.uuid4().hex, "access": access})
+
+    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
+        service = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                user = None
+                auth = self.headers.get("Authorization", "")
+                if auth.startswith("Basic "):
+                    u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+                    if (u, p) != (USER, PASSWORD):
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                    user = u
+                scopes = query.get("scope", [])
+                service.requests.append({"user": user, "scopes": scopes})
+                token = service.grant(user, scopes, query.get("service", [""])[0])
+                body = json.dumps({"token": token, "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenService]]:
+    d = tmp_path_factory.mktemp("token-registry")
+    tokens = TokenService(d)
+    extra = (f"auth:\n  token:\n    realm: {tokens.realm}\n    service: forklift-test\n"
+             f"    issuer: forklift-test-issuer\n    rootcertbundle: {tokens.bundle}\n")
+    reg = start_registry(d, extra=extra)
+    yield reg, tokens
+    reg.stop()
+    tokens.server.shutdown()
+
+
+def test_bearer_token_auth(store: Path, token_registry: tuple[Registry, TokenService],
+                           tmp_path: Path) -> None:
+    reg, tokens = token_registry
+    ref = f"{reg.host}/public/app:1"
+    forklift(store, "tag", "app:1", ref)
+    err = one_line_error(forklift(store, "push", ref, check=False))
+    assert "denied" in err or "unauthorized" in err
+    forklift(store, "login", reg.host, "-u", USER, "--password-stdin", input=PASSWORD)
+    tokens.requests.clear()
+    forklift(store, "push", ref)
+    assert tokens.requests and all(r["user"] == USER for r in tokens.requests)
+    assert len(tokens.requests) <= 3  # cached per scope, not one per request
+    forklift(store, "logout", reg.host)
+    fresh = new_store(tmp_path)
+    tokens.requests.clear()
+    forklift(fresh, "pull", ref)  # anonymous pull of a public repository
+    assert tokens.requests[0]["user"] is None
+    assert tokens.requests[0]["scopes"] == ["repository:public/app:pull"]
+    assert inspect(fresh, ref)["Id"] == inspect(store, "app:1")["Id"]
+    err = one_line_error(forklift(fresh, "login", reg.host, "-u", USER, "--password-stdin",
+                                  input="nope", check=False))
+    assert "unauthorized" in err
