@@ -74,6 +74,15 @@ HOSTILE = {
 }
 
 
+def _bad_crc() -> bytes:
+    data = bytearray(gzip.compress(_tar([_file("f", b"payload" * 100)])))
+    data[-6] ^= 0xFF
+    return bytes(data)
+
+
+HOSTILE["gzip-bad-crc"] = _bad_crc()
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_tarball_is_refused_and_changes_nothing(fl, busybox, store_root, tmp_path, case):
     sentinel = tmp_path / "outside"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from forklift import digest as dg
-from forklift import oci
-from forklift.errors import Conflict, StoreCorrupt
+from forklift import faults, oci
+from forklift.errors import BadArchive, Conflict, ForkliftError, StoreCorrupt
 from forklift.store import blobs
 from forklift.store.db import Store, remove_path
 
@@ -43,6 +43,7 @@ class PreparedLayer:
     blob: blobs.BlobWriter | None = None
     blob_media_type: str = oci.OCI_LAYER
     existing: bool = False
+    unextracted: bool = False
     _done: bool = field(default=False, repr=False)
 
     def register(self) -> Layer:
@@ -54,10 +55,19 @@ class PreparedLayer:
             return found
         if self.existing or self.scratch is None or self.blob is None:
             raise Conflict(f"layer {dg.short_id(self.diff_id)} was removed while in use; try again")
+        if self.unextracted:
+            from forklift import archive
+
+            with open(self.blob.path, "rb") as src:
+                self.size = archive.extract(src, os.path.join(self.scratch, "diff")).size
+            self.unextracted = False
+        self.store.mark_dirty()
         blob_digest = self.blob.commit(self.blob_media_type)
         name = os.urandom(6).hex()
         os.mkdir(os.path.join(self.store.layers_dir, name), 0o700)
+        faults.checkpoint("layer-before-rename")
         os.rename(os.path.join(self.scratch, "diff"), self.store.layer_path(name))
+        faults.checkpoint("layer-after-rename")
         self.store.conn.execute(
             "INSERT INTO layers(diff_id, dir, size, blob, blob_media_type, created) VALUES(?,?,?,?,?,?)",
             (self.diff_id, name, self.size, blob_digest, self.blob_media_type, time.time()),
@@ -86,6 +96,20 @@ def reuse(store: Store, diff_id: str) -> PreparedLayer | None:
     return PreparedLayer(store, diff_id, found.size, existing=True)
 
 
+def _drain(reader: dg.HashingReader) -> None:
+    """Read past the tar's end; a decoder error there (bad CRC, junk) is bad input."""
+    try:
+        reader.drain()
+    except (ForkliftError, KeyboardInterrupt):
+        raise
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        raise BadArchive(f"layer data is corrupt: {exc}") from None
+    except Exception as exc:
+        raise BadArchive(f"layer data is corrupt: {exc}") from None
+
+
 def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
            compressed_digest: str | None = None, media_type: str | None = None) -> PreparedLayer:
     """Extract a layer tar (compressed or not) into scratch space.
@@ -108,21 +132,22 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
             stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
             inner = dg.HashingReader(stream)
             stats = archive.extract(inner, target)  # type: ignore[arg-type]
-            inner.drain()
-            outer.drain()
+            _drain(inner)
+            _drain(outer)
             writer.finish(expected=compressed_digest)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
         else:
             stream, _ = archive.decompressed(raw)
             inner = dg.HashingReader(stream, sink=writer)
             stats = archive.extract(inner, target)  # type: ignore[arg-type]
-            inner.drain()
+            _drain(inner)
             writer.finish()
             prepared.blob_media_type = media_type or oci.OCI_LAYER
         if expected_diff_id is not None:
             dg.verify(expected_diff_id, inner.digest, "layer")
         prepared.diff_id = inner.digest
         prepared.size = stats.size
+        faults.checkpoint("layer-extracted")
         return prepared
     except BaseException:
         prepared.cleanup()
@@ -150,7 +175,12 @@ def from_directory(store: Store, upper: str) -> PreparedLayer:
             with open(writer.path, "rb") as src:
                 stats = archive.extract(src, target)
             prepared.size = stats.size
+        else:
+            # Not extracted (the store has it); should a concurrent GC drop it before
+            # register(), register() extracts then, never the empty scratch dir.
+            prepared.unextracted = True
         prepared.diff_id = diff_id
+        faults.checkpoint("layer-extracted")
         return prepared
     except BaseException:
         prepared.cleanup()
@@ -161,9 +191,14 @@ def collect_garbage(store: Store) -> list[str]:
     """Drop layers no image uses and blobs nothing refers to.
 
     Rows go inside a transaction; files are removed after it commits (a crash in
-    between leaves only orphans, which ``sweep_orphans`` removes).
+    between leaves only orphans, which ``sweep_orphans`` removes). Blob files are
+    unlinked in a second transaction after re-checking their rows: blob paths are
+    content-addressed, so a concurrent writer may have re-added the same digest
+    after the first commit, and its file must not be deleted.
     """
     doomed: list[str] = []
+    doomed_blobs: list[str] = []
+    store.mark_dirty()
     with store.transaction() as conn:
         rows = conn.execute(
             "SELECT diff_id, dir FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)"
@@ -181,15 +216,25 @@ def collect_garbage(store: Store) -> list[str]:
         conn.execute("DELETE FROM compressed_blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers)")
         for (digest,) in blob_rows:
             conn.execute("DELETE FROM blobs WHERE digest=?", (digest,))
-            doomed.append(store.blob_path(digest))
-    for path in doomed:
+            doomed_blobs.append(digest)
+    faults.checkpoint("gc-after-commit")
+    for i, path in enumerate(doomed):
         remove_path(path)
+        if i == 0:
+            faults.checkpoint("gc-mid-remove")
+    if doomed_blobs:
+        with store.transaction() as conn:
+            for digest in doomed_blobs:
+                if conn.execute("SELECT 1 FROM blobs WHERE digest=?", (digest,)).fetchone() is None:
+                    remove_path(store.blob_path(digest))
+                    doomed.append(store.blob_path(digest))
     return doomed
 
 
 def sweep_orphans(store: Store) -> list[str]:
     """Remove layer directories and blob files with no row (left by a crash)."""
     removed: list[str] = []
+    store.mark_dirty()
     with store.transaction() as conn:
         known_dirs = {r[0] for r in conn.execute("SELECT dir FROM layers")}
         known_blobs = {r[0].split(":", 1)[1] for r in conn.execute("SELECT digest FROM blobs")}
@@ -200,6 +245,8 @@ def sweep_orphans(store: Store) -> list[str]:
             if name not in known_blobs:
                 removed.append(os.path.join(store.blobs_dir, name))
         # remove while holding the lock: a concurrent register() renames inside its own transaction
-        for path in removed:
+        for i, path in enumerate(removed):
             remove_path(path)
+            if i == 0:
+                faults.checkpoint("sweep-mid")
     return removed
