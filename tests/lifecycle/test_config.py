@@ -127,3 +127,19 @@ def test_names_ids_and_ps(fl, busybox):
     assert fl("rm", "first", anon).code == 0
     missing = fl("rm", "first")
     assert missing.code != 0 and missing.err.strip() == "Error: No such container: first"
+
+
+def test_missing_runc_and_not_root_are_one_line_errors(fl, busybox, store_root):
+    import os
+    import subprocess
+    import sys
+
+    no_runc = fl("run", "--rm", "busybox", "true", env={"PATH": "/usr/bin:/bin"})
+    assert no_runc.code == 125
+    assert no_runc.err == "Error: runc not found: install the runc package\n"
+    assert fl("ps", "-aq").out == "", "a failed start with --rm leaves nothing"
+
+    proc = subprocess.run([sys.executable, "-m", "forklift", "--root", store_root, "images"],
+                          capture_output=True, text=True, preexec_fn=lambda: os.setuid(65534))
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("Error: forklift must run as root") and proc.stderr.count("\n") == 1

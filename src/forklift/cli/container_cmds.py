@@ -35,6 +35,20 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
         click.option("--runtime", default="runc", help="Runtime to use for this container (runc)"),
         click.option("--pull", default="missing", help="Pull image before running (missing, never)"),
+        click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
+        click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
+        click.option("--dns", multiple=True, help="Set custom DNS servers"),
+        click.option("--add-host", "add_hosts", multiple=True, help="Add a custom host-to-IP mapping (host:ip)"),
+        click.option("-m", "--memory", default=None, help="Memory limit"),
+        click.option("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap"),
+        click.option("--cpus", type=float, default=None, help="Number of CPUs"),
+        click.option("-c", "--cpu-shares", type=int, default=None, help="CPU shares (relative weight)"),
+        click.option("--cpuset-cpus", default=None, help="CPUs in which to allow execution (0-3, 0,1)"),
+        click.option("--pids-limit", type=int, default=None, help="Tune container pids limit"),
+        click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options"),
+        click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container"),
+        click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
+        click.option("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -50,7 +64,12 @@ def _opts(kw: dict[str, Any]) -> Any:
         hostname=kw["hostname"], expose=list(kw["expose"]), volumes=list(kw["volumes"]),
         labels=list(kw["labels"]), network=kw["network"], read_only=kw["read_only"],
         stop_signal=kw["stop_signal"], auto_remove=kw["auto_remove"], tty=kw["tty"],
-        interactive=kw["interactive"])
+        interactive=kw["interactive"], publish=list(kw["publish"]),
+        publish_all=kw["publish_all"], dns=list(kw["dns"]), add_hosts=list(kw["add_hosts"]),
+        memory=kw["memory"], memory_swap=kw["memory_swap"], cpus=kw["cpus"],
+        cpu_shares=kw["cpu_shares"], cpuset_cpus=kw["cpuset_cpus"],
+        pids_limit=kw["pids_limit"], ulimits=list(kw["ulimits"]), mounts=list(kw["mounts"]),
+        tmpfs=list(kw["tmpfs"]), volumes_from=list(kw["volumes_from"]))
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:
@@ -66,18 +85,20 @@ def _daemon_error(fn: Callable[[], Any]) -> Any:
 
 @click.command("run", context_settings=RUN_CONTEXT)
 @_create_options
-@click.option("-d", "--detach", is_flag=True, help="Run container in background (not yet supported)")
+@click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
     from forklift.engine import containers
-    from forklift.errors import InvalidArgument
 
-    if detach:
-        raise InvalidArgument("detached containers (-d) are not supported yet")
     opts = _opts(kw)
+    if detach:
+        rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
+        _daemon_error(lambda: containers.start_detached(state.store, rec.id))
+        click.echo(rec.id)
+        return
     stdin = sys.stdin if opts.interactive else open("/dev/null", "rb")  # noqa: SIM115
     rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
     code = _daemon_error(lambda: containers.start(state.store, rec.id, stdin=stdin))
@@ -105,10 +126,24 @@ def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> N
 def start_cmd(state: Any, containers: tuple[str, ...], attach: bool, interactive: bool) -> None:
     """Start one or more stopped containers (attached: foreground until it exits)."""
     from forklift.engine import containers as engine
-    from forklift.errors import InvalidArgument
+    from forklift.errors import ForkliftError, InvalidArgument
 
     if not attach:
-        raise InvalidArgument("starting without -a (detached) is not supported yet; use start -a")
+        from forklift.engine import lifecycle
+
+        failed = False
+        for name in containers:
+            try:
+                _daemon_error(lambda n=name: lifecycle.start(state.store, n))
+                click.echo(name)
+            except ForkliftError as exc:
+                if len(containers) == 1:
+                    raise
+                click.echo(f"Error: {exc.message}", err=True)
+                failed = True
+        if failed:
+            raise SystemExit(1)
+        return
     if len(containers) > 1:
         raise InvalidArgument("you cannot start and attach multiple containers at once")
     stdin = sys.stdin if interactive else open("/dev/null", "rb")  # noqa: SIM115

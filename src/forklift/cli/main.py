@@ -29,6 +29,10 @@ class State:
         if self._store is None:
             from forklift.store import open_store
 
+            if os.geteuid() != 0:
+                raise ForkliftError("forklift must run as root: overlayfs mounts, runc and layer"
+                                    " ownership need it (rootless mode is not supported)")
+
             self._store = open_store(self.root)
         return self._store
 
@@ -67,6 +71,11 @@ def _register() -> None:
     container_cmds.register(cli, container)
     image_cmds.register(cli, image)
     system_cmds.register(cli, system)
+    from forklift.cli import lifecycle_cmds, network_cmds, volume_cmds
+
+    lifecycle_cmds.register(cli, container)
+    volume_cmds.register(cli)
+    network_cmds.register(cli)
     try:
         from forklift.cli import registry_cmds
         registry_cmds.register(cli, image)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from forklift import digest as dg
-from forklift import oci
+from forklift import faults, oci
 from forklift.engine import fsdiff, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.store import containers as container_store
@@ -41,6 +41,21 @@ class CreateOptions:
     auto_remove: bool = False
     tty: bool = False
     interactive: bool = False
+    # issue 3: networking, limits, more mounts
+    publish: list[str] = field(default_factory=list)
+    publish_all: bool = False
+    dns: list[str] = field(default_factory=list)
+    add_hosts: list[str] = field(default_factory=list)
+    memory: str | None = None
+    memory_swap: str | None = None
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str | None = None
+    pids_limit: int | None = None
+    ulimits: list[str] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)
+    volumes_from: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- create
@@ -146,7 +161,9 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
 def create(store: Store, image: str, command: list[str], opts: CreateOptions) -> ContainerRecord:
     """``container create``: a container record and its filesystem, not started."""
     if opts.network not in NETWORKS:
-        raise NotFound(f"network {opts.network} not found")
+        from forklift.engine import network as network_mod
+
+        network_mod.get(store, opts.network)  # raises NotFound
     name = opts.name
     if name is not None:
         name = name.lstrip("/")
@@ -167,15 +184,24 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AnonymousVolumes": [],
     }
+    if (opts.publish or opts.publish_all or opts.dns or opts.add_hosts or opts.memory
+            or opts.memory_swap or opts.cpus or opts.cpu_shares or opts.cpuset_cpus
+            or opts.pids_limit or opts.ulimits or opts.mounts or opts.tmpfs or opts.volumes_from):
+        from forklift.engine import hostconfig
+
+        host_cfg.update(hostconfig.extra(store, opts, cfg))
     rec = ContainerRecord(container_id, name or "", image_id, image, time.time(),
                           config=cfg, host_config=host_cfg)
-    rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"])
+    rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"],
+                  dns=host_cfg.get("Dns"), extra_hosts=host_cfg.get("ExtraHosts"))
+    faults.checkpoint("create-after-rootfs")
     try:
         with store.transaction():
             if image_store.get(store, image_id) is None:
                 raise NotFound(f"No such image: {image}")
             rec.name = name or _free_name(store)
             container_store.insert(store, rec)
+            faults.checkpoint("create-before-commit")
     except BaseException:
         rootfs.destroy(store, container_id)
         raise
@@ -222,7 +248,16 @@ def _mounts(store: Store, rec: ContainerRecord, merged: str) -> list[Any]:
             source = vol.path(store)
             _copy_up(merged, dest, source)
         mounts.append(MountSpec(dest, source, "bind", ["rbind", "rprivate"] + (["ro"] if read_only else [])))
+    taken = {m.destination for m in mounts}
+    if rec.host_config.get("Mounts") or rec.host_config.get("Tmpfs") or rec.host_config.get("VolumesFrom"):
+        from forklift.engine import hostconfig
+
+        extra = hostconfig.mounts(store, rec, merged, taken)
+        mounts.extend(extra)
+        taken |= {m.destination for m in extra}
     for dest in sorted((rec.config.get("Volumes") or {}).keys()):
+        if dest in taken:
+            continue
         mounts.append(MountSpec(dest, _anonymous_volume(store, rec, dest, merged), "bind",
                                 ["rbind", "rprivate"]))
     return mounts
@@ -254,7 +289,8 @@ def _copy_up(merged: str, dest: str, volume_dir: str) -> None:
     subprocess.run(["cp", "-a", "--no-dereference", "--", source + "/.", volume_dir], check=False)
 
 
-def _spec(store: Store, rec: ContainerRecord, merged: str) -> dict[str, Any]:
+def _spec(store: Store, rec: ContainerRecord, merged: str,
+          netns_path: str | None = None) -> dict[str, Any]:
     from forklift.runtime import spec as spec_mod
     from forklift.runtime.user import resolve_user
 
@@ -264,11 +300,21 @@ def _spec(store: Store, rec: ContainerRecord, merged: str) -> dict[str, Any]:
     process = spec_mod.ProcessConfig(
         args=args, env=_process_env(cfg, home), cwd=cfg.get("WorkingDir") or "/",
         uid=uid, gid=gid, additional_gids=groups, terminal=bool(cfg.get("Tty")))
+    hc = rec.host_config
+    resources: dict[str, Any] | None = None
+    rlimits: dict[str, tuple[int, int]] | None = None
+    if any(hc.get(k) for k in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus",
+                               "PidsLimit", "Ulimits")):
+        from forklift.engine import hostconfig
+
+        resources, rlimits = hostconfig.resources(hc)
+    network = hc.get("NetworkMode", "bridge")
     return spec_mod.build_spec(
         rootfs=merged, process=process, hostname=cfg.get("Hostname") or rec.id[:12],
-        readonly_rootfs=bool(rec.host_config.get("ReadonlyRootfs")),
-        mounts=_mounts(store, rec, merged), network=rec.host_config.get("NetworkMode", "bridge"),
-        cgroups_path=f"/forklift/{rec.id}")
+        readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        mounts=_mounts(store, rec, merged), network="none" if network != "host" else "host",
+        cgroups_path=f"/forklift/{rec.id}", resources=resources, rlimits=rlimits,
+        netns_path=netns_path)
 
 
 def _ensure_workdir(merged: str, workdir: str | None) -> None:
@@ -280,41 +326,120 @@ def _ensure_workdir(merged: str, workdir: str | None) -> None:
     os.makedirs(secure_join(merged, workdir), mode=0o755, exist_ok=True)
 
 
-def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
-          stdout: IO[Any] | None = None, stderr: IO[Any] | None = None) -> int:
-    """Start a container attached (foreground) and return its exit code."""
-    from forklift.runtime import spec as spec_mod
-    from forklift.runtime.runc import Runc
-
+def claim(store: Store, name_or_id: str, pid: int) -> ContainerRecord:
+    """Mark the container running under ``pid`` (the process that will wait for it)."""
     rec = container_store.resolve(store, name_or_id)
-    runc = Runc(store.runc_dir)
     with store.transaction():
         current = container_store.get(store, rec.id)
         if current is None:
             raise NotFound(f"No such container: {name_or_id}")
         if current.state in ("running", "paused") and _alive(current.pid):
             raise Conflict(f"container {rec.id[:12]} is already running")
-        container_store.update_state(store, rec.id, state="running", pid=os.getpid(),
+        container_store.update_state(store, rec.id, state="running", pid=pid,
                                      started_at=oci.now_rfc3339(), exit_code=None)
-    code = 255
+    _clear_exit_info(store, rec.id)
+    return rec
+
+
+def prepare(store: Store, rec: ContainerRecord, runc: Any) -> str:
+    """Mount the rootfs, set up the network and write the bundle; returns the bundle dir."""
+    from forklift.runtime import spec as spec_mod
+
+    merged = rootfs.mount(store, rec.id, rec.image_id,
+                          volatile=bool(rec.host_config.get("AutoRemove")))
+    _ensure_workdir(merged, rec.config.get("WorkingDir"))
+    netns_path = None
+    if rec.host_config.get("NetworkMode", "bridge") not in ("host", "none"):
+        from forklift.engine import network as network_mod
+
+        netns_path = network_mod.setup(store, rec)
+    bundle = store.container_path(rec.id)
+    spec_mod.write_bundle(bundle, _spec(store, rec, merged, netns_path))
+    _forget_runtime_state(store, runc, rec.id)
+    return bundle
+
+
+def finish(store: Store, rec: ContainerRecord, runc: Any, code: int,
+           oom_killed: bool = False) -> None:
+    """Everything after the container's process is gone: runtime state, network, mounts, record."""
+    faults.checkpoint("start-after-runc")
+    _forget_runtime_state(store, runc, rec.id)
+    if rec.host_config.get("NetworkMode", "bridge") not in ("host", "none"):
+        from forklift.engine import network as network_mod
+
+        with contextlib.suppress(Exception):
+            network_mod.teardown(store, rec)
+    rootfs.unmount(store, rec.id)
+    if oom_killed:
+        _write_exit_info(store, rec.id, {"OOMKilled": True})
+    if container_store.get(store, rec.id) is not None:
+        container_store.update_state(store, rec.id, state="exited", pid=None, exit_code=code,
+                                     finished_at=oci.now_rfc3339())
+    if rec.host_config.get("AutoRemove"):
+        with contextlib.suppress(ForkliftError):
+            remove(store, rec.id, force=True, volumes=True)
+
+
+def _exit_info_path(store: Store, container_id: str) -> str:
+    return os.path.join(store.container_path(container_id), "exit.json")
+
+
+def _write_exit_info(store: Store, container_id: str, info: dict[str, Any]) -> None:
+    import json
+
+    with contextlib.suppress(OSError), open(_exit_info_path(store, container_id), "w") as f:
+        json.dump(info, f)
+
+
+def _clear_exit_info(store: Store, container_id: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(_exit_info_path(store, container_id))
+
+
+def exit_info(store: Store, container_id: str) -> dict[str, Any]:
+    import json
+
     try:
-        merged = rootfs.mount(store, rec.id, rec.image_id,
-                              volatile=bool(rec.host_config.get("AutoRemove")))
-        _ensure_workdir(merged, rec.config.get("WorkingDir"))
-        bundle = store.container_path(rec.id)
-        spec_mod.write_bundle(bundle, _spec(store, rec, merged))
-        _forget_runtime_state(store, runc, rec.id)
-        code = runc.run(rec.id, bundle, stdin=stdin, stdout=stdout, stderr=stderr)
+        with open(_exit_info_path(store, container_id)) as f:
+            return dict(json.load(f))
+    except (OSError, ValueError):
+        return {}
+
+
+def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
+          stdout: IO[Any] | None = None, stderr: IO[Any] | None = None) -> int:
+    """Start a container attached (foreground) and return its exit code."""
+    from forklift.runtime.runc import Runc
+
+    runc = Runc(store.runc_dir)
+    rec = claim(store, name_or_id, os.getpid())
+    code = 255
+    oom = False
+    try:
+        bundle = prepare(store, rec, runc)
+        faults.checkpoint("start-before-runc")
+        if rec.config.get("Tty"):
+            from forklift.engine import tty
+
+            code = tty.run_foreground(runc, rec.id, bundle, stdin=stdin, stdout=stdout)
+        else:
+            code = runc.run(rec.id, bundle, stdin=stdin, stdout=stdout, stderr=stderr)
+        if code == 137 and rec.host_config.get("Memory"):
+            from forklift.engine import hostconfig
+
+            oom = hostconfig.oom_killed(rec.id)
         return code
     finally:
-        _forget_runtime_state(store, runc, rec.id)
-        rootfs.unmount(store, rec.id)
-        if container_store.get(store, rec.id) is not None:
-            container_store.update_state(store, rec.id, state="exited", pid=None, exit_code=code,
-                                         finished_at=oci.now_rfc3339())
-        if rec.host_config.get("AutoRemove"):
-            with contextlib.suppress(ForkliftError):
-                remove(store, rec.id, force=True, volumes=True)
+        finish(store, rec, runc, code, oom_killed=oom)
+
+
+def start_detached(store: Store, name_or_id: str) -> ContainerRecord:
+    """Start a container in the background under its own monitor process."""
+    from forklift.engine import monitor
+
+    rec = container_store.resolve(store, name_or_id)
+    monitor.launch(store, rec)
+    return rec
 
 
 def _forget_runtime_state(store: Store, runc: Any, container_id: str) -> None:
@@ -339,7 +464,11 @@ def _alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # a zombie (killed, not yet reaped) is gone for our purposes
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def effective_state(rec: ContainerRecord) -> str:
@@ -359,8 +488,17 @@ def remove(store: Store, name_or_id: str, force: bool = False, volumes: bool = F
                 f"You cannot remove a running container {rec.id}. Stop the container before"
                 " attempting removal or force remove")
         _kill(store, rec)
+    elif rec.state in ("running", "paused"):
+        # Its monitor died (kill -9, reboot): clean up what it left behind.
+        _kill(store, rec)
+        if rec.host_config.get("NetworkMode", "bridge") not in ("host", "none"):
+            from forklift.engine import network as network_mod
+
+            with contextlib.suppress(Exception):
+                network_mod.teardown(store, rec)
     attached = volume_store.of_container(store, rec.id)
     container_store.delete(store, rec.id)
+    faults.checkpoint("rm-after-delete")
     rootfs.destroy(store, rec.id)
     if volumes:
         for vol_name, _ in attached:
@@ -416,6 +554,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
     if any(p is None for p in prepared):
         raise NotFound(f"a layer of image {dg.short_id(rec.image_id)} is missing")
     new_layer = layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"])
+    faults.checkpoint("commit-after-layer")
     try:
         empty = new_layer.diff_id == oci.EMPTY_TAR_DIFF_ID
         created = oci.now_rfc3339()
@@ -494,6 +633,14 @@ def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
         if not show_all and state not in ("running", "paused"):
             continue
         ports = ", ".join(sorted((rec.config.get("ExposedPorts") or {}).keys()))
+        if state == "running" and rec.host_config.get("PortBindings") or rec.host_config.get("PublishAllPorts"):
+            from forklift.engine import network as network_mod
+
+            endpoint = network_mod.endpoint(store, rec.id) if state == "running" else None
+            if endpoint and endpoint.get("Ports"):
+                ports = ", ".join(
+                    f"{m.get('hostIP', '0.0.0.0')}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
+                    for m in endpoint["Ports"])
         rows.append(ContainerRow(rec.id, rec.image_name, command_text(rec), rec.created,
                                  status_text(rec), state, ports, rec.name, rec))
     return rows
@@ -514,7 +661,50 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         if src and src.startswith("/"):
             mounts.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": "",
                            "RW": not ro, "Propagation": "rprivate"})
+    for m in rec.host_config.get("Mounts") or []:
+        if m["Type"] == "bind":
+            mounts.append({"Type": "bind", "Source": m["Source"], "Destination": m["Target"],
+                           "Mode": "", "RW": not m.get("ReadOnly"), "Propagation": "rprivate"})
+        elif m["Type"] == "tmpfs":
+            mounts.append({"Type": "tmpfs", "Source": "", "Destination": m["Target"], "Mode": "",
+                           "RW": not m.get("ReadOnly"), "Propagation": ""})
+    for dest in rec.host_config.get("Tmpfs") or {}:
+        mounts.append({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "",
+                       "RW": True, "Propagation": ""})
     from forklift.engine.images import docker_config
+
+    running = state in ("running", "paused")
+    exit_extra = exit_info(store, rec.id) if state == "exited" else {}
+    init_pid = 0
+    if running:
+        init_pid = rec.pid or 0
+        with contextlib.suppress(OSError, ValueError), \
+                open(os.path.join(store.container_path(rec.id), "init.pid")) as f:
+            init_pid = int(f.read().strip())
+    network_mode = rec.host_config.get("NetworkMode", "bridge")
+    net_settings: dict[str, Any] = {"Bridge": "", "SandboxID": "", "HairpinMode": False,
+                                    "Ports": {}, "SandboxKey": "", "IPAddress": "",
+                                    "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
+                                    "Networks": {network_mode: {}}}
+    endpoint = None
+    if running and network_mode not in ("host", "none"):
+        from forklift.engine import network as network_mod
+
+        endpoint = network_mod.endpoint(store, rec.id)
+    if endpoint:
+        net_settings.update(IPAddress=endpoint["IPAddress"], IPPrefixLen=endpoint["IPPrefixLen"],
+                            Gateway=endpoint["Gateway"], MacAddress=endpoint["MacAddress"],
+                            SandboxKey=endpoint["NetnsPath"])
+        ports: dict[str, Any] = {}
+        for m in endpoint.get("Ports") or []:
+            ports.setdefault(f"{m['containerPort']}/{m['protocol']}", []).append(
+                {"HostIp": m.get("hostIP", "0.0.0.0"), "HostPort": str(m["hostPort"])})
+        net_settings["Ports"] = ports
+        net_settings["Networks"] = {network_mode: {
+            "NetworkID": endpoint["NetworkID"], "EndpointID": endpoint["EndpointID"],
+            "Gateway": endpoint["Gateway"], "IPAddress": endpoint["IPAddress"],
+            "IPPrefixLen": endpoint["IPPrefixLen"], "MacAddress": endpoint["MacAddress"],
+            "Aliases": endpoint.get("Aliases")}}
 
     return {
         "Id": rec.id,
@@ -524,8 +714,8 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         "Args": args[1:],
         "State": {
             "Status": state, "Running": state == "running", "Paused": state == "paused",
-            "Restarting": False, "OOMKilled": False, "Dead": False,
-            "Pid": rec.pid if state == "running" and rec.pid else 0,
+            "Restarting": False, "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
+            "Pid": init_pid,
             "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
             "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
             "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
@@ -542,5 +732,5 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             "UpperDir": p["upper"], "WorkDir": p["work"], "MergedDir": p["merged"]}},
         "Mounts": mounts,
         "Config": docker_config(rec.config),
-        "NetworkSettings": {"Networks": {rec.host_config.get("NetworkMode", "bridge"): {}}},
+        "NetworkSettings": net_settings,
     }

@@ -30,7 +30,8 @@ def paths(store: Store, container_id: str) -> dict[str, str]:
             ("init", "upper", "work", "merged", "hosts", "hostname", "resolv.conf")}
 
 
-def create(store: Store, container_id: str, hostname: str, network: str) -> None:
+def create(store: Store, container_id: str, hostname: str, network: str,
+           dns: list[str] | None = None, extra_hosts: list[str] | None = None) -> None:
     """Lay out a new container's directories and its init layer."""
     p = paths(store, container_id)
     os.mkdir(store.container_path(container_id), 0o700)
@@ -44,8 +45,16 @@ def create(store: Store, container_id: str, hostname: str, network: str) -> None
         os.chmod(os.path.join(p["init"], rel), 0o755 if rel == "dev/console" else 0o644)
     os.symlink("/proc/mounts", os.path.join(p["init"], "etc/mtab"))
     _write(p["hostname"], f"{hostname}\n")
-    _write(p["hosts"], _hosts(hostname, network))
-    _write(p["resolv.conf"], _resolv(network))
+    hosts = _hosts(hostname, network)
+    for entry in extra_hosts or []:
+        host, _, ip = entry.partition("=" if "=" in entry else ":")
+        hosts += f"{ip}\t{host}\n"
+    _write(p["hosts"], hosts)
+    resolv = _resolv(network)
+    if dns:
+        kept = [ln for ln in resolv.splitlines() if not ln.startswith("nameserver")]
+        resolv = "".join(f"nameserver {d}\n" for d in dns) + "".join(ln + "\n" for ln in kept)
+    _write(p["resolv.conf"], resolv)
 
 
 def _write(path: str, text: str) -> None:

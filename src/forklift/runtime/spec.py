@@ -208,11 +208,14 @@ def _mount_entry(m: MountSpec) -> dict[str, Any]:
     return {"destination": m.destination, "type": m.type, "source": m.source, "options": options}
 
 
-def _namespaces(network: str) -> list[dict[str, str]]:
+def _namespaces(network: str, netns_path: str | None = None) -> list[dict[str, str]]:
     kinds = ["pid", "ipc", "uts", "mount"]
+    out = [{"type": k} for k in kinds]
     if network != "host":
-        kinds.append("network")  # a fresh netns has only lo: that is --network none
-    return [{"type": k} for k in kinds]
+        # A fresh netns has only lo (--network none); a path joins one prepared
+        # beforehand (bridge networks, set up through CNI).
+        out.append({"type": "network", "path": netns_path} if netns_path else {"type": "network"})
+    return out
 
 
 def build_spec(
@@ -226,6 +229,8 @@ def build_spec(
     cgroups_path: str,
     rlimits: dict[str, tuple[int, int]] | None = None,
     annotations: dict[str, str] | None = None,
+    resources: dict[str, Any] | None = None,
+    netns_path: str | None = None,
 ) -> dict[str, Any]:
     """Return the OCI runtime spec for one container, as a JSON-ready dict."""
     wanted = dict(DEFAULT_RLIMITS)
@@ -238,9 +243,9 @@ def build_spec(
         "hostname": hostname,
         "mounts": _default_mounts() + [_mount_entry(m) for m in mounts],
         "linux": {
-            "resources": {"devices": _device_rules()},
+            "resources": {"devices": _device_rules(), **(resources or {})},
             "cgroupsPath": cgroups_path,
-            "namespaces": _namespaces(network),
+            "namespaces": _namespaces(network, netns_path),
             "maskedPaths": list(MASKED_PATHS),
             "readonlyPaths": list(READONLY_PATHS),
         },

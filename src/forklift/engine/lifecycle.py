@@ -1,0 +1,386 @@
+"""Running containers: stop, kill, wait, restart, pause/unpause, top, rename, logs, attach."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+from forklift.engine import containers
+from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
+from forklift.store import containers as container_store
+from forklift.store.containers import ContainerRecord
+from forklift.store.db import Store
+
+
+def _runc(store: Store) -> Any:
+    from forklift.runtime.runc import Runc
+
+    return Runc(store.runc_dir)
+
+
+def parse_signal(text: str | int | None, default: int = signal.SIGKILL) -> int:
+    if text is None or text == "":
+        return int(default)
+    if isinstance(text, int):
+        return text
+    t = text.strip().upper()
+    if t.isdigit():
+        return int(t)
+    if not t.startswith("SIG"):
+        t = "SIG" + t
+    try:
+        return int(signal.Signals[t])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {text}") from None
+
+
+def _running(store: Store, name: str) -> ContainerRecord:
+    rec = container_store.resolve(store, name)
+    state = containers.effective_state(rec)
+    if state == "paused":
+        raise Conflict(f"Container {rec.id} is paused. Unpause the container before stopping or killing")
+    if state != "running":
+        raise Conflict(f"Container {rec.id} is not running")
+    return rec
+
+
+def _wait_gone(store: Store, rec: ContainerRecord, timeout: float) -> bool:
+    """Wait until the process that waits for the container has recorded its exit."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cur = container_store.get(store, rec.id)
+        if cur is None or containers.effective_state(cur) not in ("running", "paused"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerRecord:
+    rec = _running(store, name)
+    _runc(store).kill(rec.id, parse_signal(sig))
+    return rec
+
+
+def stop(store: Store, name: str, timeout: int | None = None,
+         sig: str | None = None) -> ContainerRecord:
+    """StopSignal (SIGTERM by default), ``timeout`` seconds of grace, then SIGKILL."""
+    rec = container_store.resolve(store, name)
+    state = containers.effective_state(rec)
+    if state not in ("running", "paused"):
+        _cleanup_ghost(store, rec)
+        return rec
+    runc = _runc(store)
+    if state == "paused":
+        with contextlib.suppress(ForkliftError):
+            _runc_verb(store, "resume", rec.id)
+    stop_signal = parse_signal(sig or rec.config.get("StopSignal"), signal.SIGTERM)
+    grace = 10 if timeout is None else timeout
+    with contextlib.suppress(ForkliftError):
+        runc.kill(rec.id, stop_signal)
+    if grace < 0:
+        _wait_gone(store, rec, 365 * 86400)
+        return rec
+    if not _wait_gone(store, rec, grace):
+        with contextlib.suppress(ForkliftError):
+            runc.kill(rec.id, signal.SIGKILL, all=True)
+        if not _wait_gone(store, rec, 10):
+            raise ForkliftError(f"cannot stop container: {rec.id[:12]}: did not exit after SIGKILL")
+    return rec
+
+
+def _cleanup_ghost(store: Store, rec: ContainerRecord) -> None:
+    """A container whose monitor died: kill what runc still knows of it and tidy up."""
+    if rec.state in ("running", "paused"):
+        runc = _runc(store)
+        with contextlib.suppress(ForkliftError, OSError):
+            runc.kill(rec.id, signal.SIGKILL, all=True)
+        containers.finish(store, rec, runc, 255 if rec.exit_code is None else rec.exit_code)
+
+
+def start(store: Store, name: str) -> ContainerRecord:
+    rec = container_store.resolve(store, name)
+    state = containers.effective_state(rec)
+    if state == "running":
+        return rec
+    if state == "paused":
+        raise Conflict("cannot start a paused container, try unpause instead")
+    if rec.state in ("running", "paused"):
+        _cleanup_ghost(store, rec)
+    containers.start_detached(store, rec.id)
+    return rec
+
+
+def restart(store: Store, name: str, timeout: int | None = None) -> ContainerRecord:
+    stop(store, name, timeout)
+    return start(store, name)
+
+
+def wait(store: Store, name: str, poll: float = 0.05) -> int:
+    rec = container_store.resolve(store, name)
+    while True:
+        cur = container_store.get(store, rec.id)
+        if cur is None:
+            return rec.exit_code or 0
+        state = containers.effective_state(cur)
+        if state not in ("running", "paused"):
+            if cur.state != state:
+                return 255
+            return cur.exit_code if cur.exit_code is not None else 0
+        time.sleep(poll)
+
+
+def _runc_verb(store: Store, verb: str, *args: str, capture: bool = False) -> str:
+    return str(_runc(store)._call(verb, *args, capture=capture))
+
+
+def pause(store: Store, name: str) -> ContainerRecord:
+    rec = container_store.resolve(store, name)
+    state = containers.effective_state(rec)
+    if state == "paused":
+        raise Conflict(f"Container {rec.id} is already paused")
+    if state != "running":
+        raise Conflict(f"Container {rec.id} is not running")
+    _runc_verb(store, "pause", rec.id)
+    container_store.update_state(store, rec.id, state="paused")
+    return rec
+
+
+def unpause(store: Store, name: str) -> ContainerRecord:
+    rec = container_store.resolve(store, name)
+    if containers.effective_state(rec) != "paused":
+        raise Conflict(f"Container {rec.id} is not paused")
+    _runc_verb(store, "resume", rec.id)
+    cur = container_store.get(store, rec.id)
+    if cur is not None and cur.state == "paused":
+        container_store.update_state(store, rec.id, state="running")
+    return rec
+
+
+def rename(store: Store, name: str, new_name: str) -> None:
+    import sqlite3
+
+    rec = container_store.resolve(store, name)
+    new = new_name.lstrip("/")
+    if not new or not new[0].isalnum() or not all(c.isalnum() or c in "_.-" for c in new):
+        raise InvalidArgument(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if new == rec.name:
+        raise InvalidArgument("Renaming a container with the same name as its current name")
+    try:
+        container_store.update_state(store, rec.id, name=new)
+    except sqlite3.IntegrityError:
+        other = store.conn.execute("SELECT id FROM containers WHERE name=?", (new,)).fetchone()
+        raise Conflict(f'Conflict. The container name "/{new}" is already in use by container'
+                       f' "{other[0] if other else "?"}". You have to remove (or rename) that'
+                       " container to be able to reuse that name.") from None
+
+
+def container_pids(store: Store, rec: ContainerRecord) -> list[int]:
+    out = _runc_verb(store, "ps", "--format", "json", rec.id, capture=True)
+    return [int(p) for p in (json.loads(out or "[]") or [])]
+
+
+def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """``ps`` on the host, filtered to the container's processes (like ``docker top``)."""
+    rec = container_store.resolve(store, name)
+    if containers.effective_state(rec) not in ("running", "paused"):
+        raise Conflict(f"Container {rec.id} is not running")
+    pids = set(container_pids(store, rec))
+    args = ps_args or ["-ef"]
+    proc = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ForkliftError(f"Error running ps: {proc.stderr.strip()}")
+    lines = proc.stdout.splitlines()
+    if not lines:
+        return [], []
+    header = lines[0].split()
+    if "PID" not in header:
+        raise ForkliftError("Couldn't find PID field in ps output")
+    col = header.index("PID")
+    rows = []
+    for line in lines[1:]:
+        fields = line.split(None, len(header) - 1)
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
+            rows.append(fields)
+    return header, rows
+
+
+# ----------------------------------------------------------------------------- logs
+
+def _parse_since(text: str) -> float:
+    import re
+
+    from forklift import oci
+
+    t = text.strip()
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", t)
+    if m:
+        mult = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+        return time.time() - float(m.group(1)) * mult
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t)
+    try:
+        return oci.parse_time(t if t.endswith("Z") or "+" in t[10:] else t + "Z")
+    except Exception:
+        raise InvalidArgument(f'invalid value for "since": {text}') from None
+
+
+def _entries(path: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return [], start
+    end = data.rfind(b"\n") + 1
+    out = []
+    for line in data[:end].splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out, start + end
+
+
+def _entry_time(e: dict[str, Any]) -> float:
+    from forklift import oci
+
+    try:
+        return float(oci.parse_time(e["time"]))
+    except Exception:
+        return 0.0
+
+
+def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
+         since: str | None = None, until: str | None = None,
+         timestamps: bool = False, stdout: IO[bytes] | None = None,
+         stderr: IO[bytes] | None = None) -> None:
+    from forklift.engine.monitor import log_path
+
+    rec = container_store.resolve(store, name)
+    out = stdout or sys.stdout.buffer
+    err = stderr or sys.stderr.buffer
+    path = log_path(store, rec.id)
+    entries, offset = _entries(path)
+    if since:
+        t0 = _parse_since(since)
+        entries = [e for e in entries if _entry_time(e) >= t0]
+    t1 = _parse_since(until) if until else None
+    if t1 is not None:
+        entries = [e for e in entries if _entry_time(e) <= t1]
+    if tail not in ("all", "", None):
+        try:
+            n = int(tail)
+        except ValueError:
+            raise InvalidArgument(f"invalid value for tail: {tail}") from None
+        if n >= 0:
+            entries = entries[-n:] if n else []
+
+    def emit(batch: list[dict[str, Any]]) -> None:
+        for e in batch:
+            text = e.get("log", "").encode()
+            if timestamps:
+                text = e.get("time", "").encode() + b" " + text
+            target = err if e.get("stream") == "stderr" else out
+            target.write(text)
+        out.flush()
+        err.flush()
+
+    emit(entries)
+    if not follow:
+        return
+    while True:
+        cur = container_store.get(store, rec.id)
+        running = cur is not None and containers.effective_state(cur) in ("running", "paused")
+        batch, offset = _entries(path, offset)
+        if t1 is not None:
+            batch = [e for e in batch if _entry_time(e) <= t1]
+        emit(batch)
+        if not running:
+            batch, offset = _entries(path, offset)
+            emit(batch)
+            return
+        time.sleep(0.1)
+
+
+# ----------------------------------------------------------------------------- attach
+
+def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = True) -> int:
+    """Connect the caller's terminal/pipes to a running container through its monitor."""
+    import select
+    import struct
+
+    from forklift.engine import monitor, tty
+
+    rec = container_store.resolve(store, name)
+    if containers.effective_state(rec) not in ("running", "paused"):
+        raise Conflict("You cannot attach to a stopped container, start it first")
+    try:
+        conn = tty.connect_in_dir(store.container_path(rec.id), monitor.ATTACH_SOCKET)
+    except OSError:
+        raise Conflict(f"cannot attach to container {rec.id[:12]}: it was not started detached") from None
+    is_tty = bool(rec.config.get("Tty"))
+    in_fd: int | None = 0 if stdin and rec.config.get("OpenStdin") else None
+    out_fd, err_fd = sys.stdout.fileno(), sys.stderr.fileno()
+
+    def send(kind: int, payload: bytes) -> None:
+        conn.sendall(struct.pack(">BI", kind, len(payload)) + payload)
+
+    def resize(*_: Any) -> None:
+        size = tty.get_winsize(in_fd if in_fd is not None else out_fd)
+        if size:
+            with contextlib.suppress(OSError):
+                send(monitor.IN_RESIZE, struct.pack(">HH", *size))
+
+    old_winch = None
+    if is_tty:
+        resize()
+        old_winch = signal.signal(signal.SIGWINCH, resize)
+    buf = b""
+    try:
+        with tty.raw_terminal(in_fd) if (is_tty and in_fd is not None) else contextlib.nullcontext():
+            while True:
+                watch = [conn.fileno()] + ([in_fd] if in_fd is not None else [])
+                try:
+                    ready, _, _ = select.select(watch, [], [])
+                except InterruptedError:
+                    continue
+                if conn.fileno() in ready:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    buf += data
+                    while len(buf) >= 5:
+                        kind, size = struct.unpack(">BI", buf[:5])
+                        if len(buf) < 5 + size:
+                            break
+                        payload, buf = buf[5:5 + size], buf[5 + size:]
+                        tty._write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
+                if in_fd is not None and in_fd in ready:
+                    data = os.read(in_fd, 65536)
+                    if not data:
+                        in_fd = None
+                        with contextlib.suppress(OSError):
+                            send(monitor.IN_CLOSE, b"")
+                    else:
+                        send(monitor.IN_STDIN, data)
+    finally:
+        if old_winch is not None:
+            signal.signal(signal.SIGWINCH, old_winch)
+        conn.close()
+    return wait(store, rec.id)
+
+
+def iter_running(store: Store) -> Iterator[ContainerRecord]:
+    for rec in container_store.all_containers(store):
+        if containers.effective_state(rec) in ("running", "paused"):
+            yield rec
+
+
+__all__ = ["attach", "kill", "logs", "pause", "rename", "restart", "start", "stop", "top",
+           "unpause", "wait", "NotFound"]

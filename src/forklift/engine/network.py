@@ -1,0 +1,533 @@
+"""Container networks through the standard CNI plugins (bridge + host-local, portmap).
+
+Networks of a store live in ``<root>/networks/<name>.json``. ``bridge`` (Docker's
+default) is built in: Linux bridge ``forklift0`` on 10.210.0.0/16, NATed to the
+outside. User-defined bridge networks get a bridge ``fl-<id>`` and a /24 out of
+10.211.0.0/16 that no route on the host uses yet; containers on them find each
+other by name through /etc/hosts entries kept up to date as they start and stop.
+
+Per container: a network namespace bind-mounted at ``<root>/netns/<id>`` (created
+by a forked child that unshares CLONE_NEWNET and brings ``lo`` up), handed to runc
+as ``linux.namespaces[{type: network, path}]``. The plugins are exec'd directly per
+the CNI spec (CNI_COMMAND=ADD/DEL, config on stdin, chained with prevResult). IP
+allocations live in /run/forklift/ipam (host-wide, so two stores never hand out
+the same address on the shared default bridge). Masquerading and FORWARD accepts
+are one rule set per network, added when its bridge is first used, not per
+container, so a container start pays for one plugin exec (two with ports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import ipaddress
+import json
+import os
+import socket
+import struct
+import subprocess
+import time
+from typing import Any
+
+from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
+from forklift.store.db import Store
+
+CNI_PATHS = ("/usr/lib/cni", "/opt/cni/bin", "/usr/libexec/cni")
+CNI_VERSION = "1.0.0"
+RUN_DIR = "/run/forklift"
+IPAM_DIR = os.path.join(RUN_DIR, "ipam")
+DEFAULT_BRIDGE = "forklift0"
+DEFAULT_SUBNET = "10.210.0.0/16"
+USER_POOL = ipaddress.ip_network("10.211.0.0/16")
+BUILTIN = ("bridge", "host", "none")
+CLONE_NEWNET = 0x40000000
+MS_BIND = 0x1000
+MNT_DETACH = 2
+COMMENT = "forklift"
+
+
+# ----------------------------------------------------------------------------- network records
+
+def _dir(store: Store) -> str:
+    return os.path.join(store.root, "networks")
+
+
+def _default(store: Store) -> dict[str, Any]:
+    return {"Name": "bridge", "Id": "f" * 12 + "0" * 52, "Driver": "bridge", "Scope": "local",
+            "Created": "0001-01-01T00:00:00Z", "Internal": False, "Labels": {},
+            "Subnet": DEFAULT_SUBNET, "Gateway": "10.210.0.1", "Bridge": DEFAULT_BRIDGE,
+            "CniName": "forklift", "Builtin": True}
+
+
+def get(store: Store, name: str) -> dict[str, Any]:
+    """A network by name, ID or ID prefix; NotFound otherwise."""
+    if name in ("bridge", "default"):
+        return _default(store)
+    if name in ("host", "none"):
+        return {"Name": name, "Id": (name.encode().hex() * 32)[:64], "Driver": name,
+                "Scope": "local", "Builtin": True, "Labels": {}, "Internal": False,
+                "Created": "0001-01-01T00:00:00Z"}
+    path = os.path.join(_dir(store), f"{name}.json")
+    if "/" not in name and os.path.exists(path):
+        with open(path) as f:
+            return dict(json.load(f))
+    matches = [n for n in all_networks(store) if n["Id"].startswith(name) and len(name) >= 3]
+    if len(matches) == 1:
+        return matches[0]
+    raise NotFound(f"network {name} not found")
+
+
+def all_networks(store: Store) -> list[dict[str, Any]]:
+    out = [get(store, "bridge"), get(store, "host"), get(store, "none")]
+    with contextlib.suppress(FileNotFoundError):
+        for entry in sorted(os.listdir(_dir(store))):
+            if entry.endswith(".json"):
+                with contextlib.suppress(OSError, ValueError), open(os.path.join(_dir(store), entry)) as f:
+                    out.append(json.load(f))
+    return out
+
+
+def _used_subnets() -> list[Any]:
+    used = []
+    try:
+        with open("/proc/net/route") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                dest = socket.inet_ntoa(struct.pack("<I", int(fields[1], 16)))
+                mask = socket.inet_ntoa(struct.pack("<I", int(fields[7], 16)))
+                with contextlib.suppress(ValueError):
+                    route = ipaddress.ip_network(f"{dest}/{mask}", strict=False)
+                    if route.prefixlen:  # the default route overlaps everything
+                        used.append(route)
+    except OSError:
+        pass
+    return used
+
+
+def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | None = None,
+           gateway: str | None = None, internal: bool = False,
+           labels: dict[str, str] | None = None) -> dict[str, Any]:
+    from forklift import oci
+
+    if driver != "bridge":
+        raise InvalidArgument(f'plugin "{driver}" not found: only the bridge driver is supported')
+    if not name or not name[0].isalnum() or not all(c.isalnum() or c in "_.-" for c in name):
+        raise InvalidArgument(f'invalid network name "{name}"')
+    if name in BUILTIN or name == "default":
+        raise Conflict(f"network with name {name} already exists")
+    os.makedirs(_dir(store), mode=0o700, exist_ok=True)
+    path = os.path.join(_dir(store), f"{name}.json")
+    if os.path.exists(path):
+        raise Conflict(f"network with name {name} already exists")
+    taken: list[Any] = [ipaddress.ip_network(n["Subnet"]) for n in all_networks(store) if n.get("Subnet")]
+    if subnet:
+        net: Any
+        try:
+            net = ipaddress.ip_network(subnet, strict=False)
+        except ValueError:
+            raise InvalidArgument(f"invalid subnet {subnet}") from None
+        if any(net.overlaps(t) for t in taken):
+            raise Conflict("Pool overlaps with other one on this address space")
+    else:
+        used = taken + _used_subnets()
+        net = next((c for c in USER_POOL.subnets(new_prefix=24)
+                    if c.network_address.packed[2] != 0 and not any(c.overlaps(u) for u in used)),
+                   None)
+        if net is None:
+            raise ForkliftError("could not find an available, non-overlapping IPv4 address pool")
+    gw = gateway or str(next(net.hosts()))
+    net_id = os.urandom(32).hex()
+    record = {"Name": name, "Id": net_id, "Driver": "bridge", "Scope": "local",
+              "Created": oci.now_rfc3339(), "Internal": internal, "Labels": labels or {},
+              "Subnet": str(net), "Gateway": gw, "Bridge": f"fl-{net_id[:12]}",
+              "CniName": f"forklift-{net_id[:12]}", "Builtin": False}
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    try:
+        os.link(tmp, path)  # fails if a concurrent create won the name
+    except FileExistsError:
+        raise Conflict(f"network with name {name} already exists") from None
+    finally:
+        os.unlink(tmp)
+    return record
+
+
+def users(store: Store, net: dict[str, Any]) -> list[Any]:
+    from forklift.store import containers as container_store
+
+    return [r for r in container_store.all_containers(store)
+            if _mode(r) in (net["Name"], net["Id"])]
+
+
+def _mode(rec: Any) -> str:
+    mode = rec.host_config.get("NetworkMode", "bridge")
+    return "bridge" if mode == "default" else mode
+
+
+def remove(store: Store, name: str) -> str:
+    net = get(store, name)
+    if net.get("Builtin"):
+        raise Conflict(f"{net['Name']} is a pre-defined network and cannot be removed")
+    in_use = users(store, net)
+    if in_use:
+        raise Conflict(f"error while removing network: network {net['Name']} id {net['Id']} has"
+                       " active endpoints")
+    _drop_host_side(net)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(_dir(store), f"{net['Name']}.json"))
+    return str(net["Name"])
+
+
+def inspect(store: Store, name: str) -> dict[str, Any]:
+    net = get(store, name)
+    containers: dict[str, Any] = {}
+    from forklift.engine.containers import effective_state
+
+    for rec in users(store, net):
+        info = endpoint(store, rec.id)
+        if info and effective_state(rec) in ("running", "paused"):
+            containers[rec.id] = {"Name": rec.name, "EndpointID": info.get("EndpointID", ""),
+                                  "MacAddress": info.get("MacAddress", ""),
+                                  "IPv4Address": f"{info['IPAddress']}/{info['IPPrefixLen']}",
+                                  "IPv6Address": ""}
+    ipam: dict[str, Any] = {"Driver": "default", "Options": {}, "Config": []}
+    if net.get("Subnet"):
+        ipam["Config"] = [{"Subnet": net["Subnet"], "Gateway": net["Gateway"]}]
+    return {"Name": net["Name"], "Id": net["Id"], "Created": net["Created"],
+            "Scope": "local", "Driver": net["Driver"], "EnableIPv6": False, "IPAM": ipam,
+            "Internal": net.get("Internal", False), "Attachable": False, "Ingress": False,
+            "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
+            "Options": {"com.docker.network.bridge.name": net["Bridge"]} if net.get("Bridge") else {},
+            "Labels": net.get("Labels") or {}}
+
+
+# ----------------------------------------------------------------------------- host side
+
+def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeFailure(f"{' '.join(argv)}: {proc.stderr.strip() or proc.returncode}")
+    return proc
+
+
+def _rules(net: dict[str, Any]) -> list[list[str]]:
+    br, subnet = net["Bridge"], net["Subnet"]
+    c = ["-m", "comment", "--comment", f"{COMMENT}:{net['Bridge']}"]
+    rules: list[list[str]] = [["-t", "filter", "FORWARD", "-i", br, "-o", br, *c, "-j", "ACCEPT"]]
+    if not net.get("Internal"):
+        rules += [
+            ["-t", "nat", "POSTROUTING", "-s", subnet, "!", "-o", br, *c, "-j", "MASQUERADE"],
+            ["-t", "filter", "FORWARD", "-i", br, *c, "-j", "ACCEPT"],
+            ["-t", "filter", "FORWARD", "-o", br, "-m", "conntrack", "--ctstate",
+             "RELATED,ESTABLISHED", *c, "-j", "ACCEPT"],
+        ]
+    return rules
+
+
+def _ensure_host_side(net: dict[str, Any]) -> None:
+    """Once per network and boot: iptables rules (bridge creation is the plugin's job)."""
+    os.makedirs(RUN_DIR, mode=0o755, exist_ok=True)
+    marker = os.path.join(RUN_DIR, f"rules-{net['Bridge']}")
+    if os.path.exists(marker):
+        return
+    lock = os.open(os.path.join(RUN_DIR, "rules.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(marker):
+            return
+        for rule in _rules(net):
+            table, chain, spec = rule[1], rule[2], rule[3:]
+            if _run(["iptables", "-w", "-t", table, "-C", chain, *spec], check=False).returncode != 0:
+                _run(["iptables", "-w", "-t", table, "-I", chain, "1", *spec])
+        with open(marker, "w"):
+            pass
+    finally:
+        os.close(lock)
+
+
+def _drop_host_side(net: dict[str, Any]) -> None:
+    for rule in _rules(net):
+        table, chain, spec = rule[1], rule[2], rule[3:]
+        for _ in range(5):
+            if _run(["iptables", "-w", "-t", table, "-D", chain, *spec], check=False).returncode != 0:
+                break
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(RUN_DIR, f"rules-{net['Bridge']}"))
+    _run(["ip", "link", "del", net["Bridge"]], check=False)
+    import shutil
+
+    shutil.rmtree(os.path.join(IPAM_DIR, net["CniName"]), ignore_errors=True)
+
+
+def prune(store: Store) -> list[str]:
+    removed = []
+    for net in all_networks(store):
+        if not net.get("Builtin") and not users(store, net):
+            removed.append(remove(store, net["Name"]))
+    return removed
+
+
+# ----------------------------------------------------------------------------- namespaces
+
+def netns_path(store: Store, container_id: str) -> str:
+    return os.path.join(store.root, "netns", container_id)
+
+
+def _libc() -> ctypes.CDLL:
+    lib = ctypes.CDLL(None, use_errno=True)
+    lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                          ctypes.c_char_p]
+    lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return lib
+
+
+def create_netns(path: str) -> None:
+    """A new network namespace with lo up, kept alive by a bind mount at ``path``."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    if os.path.exists(path) and os.path.ismount(path):
+        destroy_netns(path)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    lib = _libc()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        err = 0
+        try:
+            if lib.unshare(CLONE_NEWNET) != 0:
+                err = ctypes.get_errno() or 1
+            else:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                # SIOCSIFFLAGS: IFF_UP | IFF_LOOPBACK | IFF_RUNNING
+                fcntl.ioctl(s, 0x8914, struct.pack("16sh14x", b"lo", 0x1 | 0x8 | 0x40))
+                s.close()
+                if lib.mount(b"/proc/self/ns/net", os.fsencode(path), None, MS_BIND, None) != 0:
+                    err = ctypes.get_errno() or 1
+        except BaseException:
+            err = err or 1
+        os.write(w, str(err).encode())
+        os._exit(0)
+    os.close(w)
+    data = os.read(r, 32)
+    os.close(r)
+    os.waitpid(pid, 0)
+    if data.strip() != b"0":
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        code = int(data or b"1")
+        raise RuntimeFailure(f"cannot create network namespace: {os.strerror(code)}")
+
+
+def destroy_netns(path: str) -> None:
+    lib = _libc()
+    lib.umount2(os.fsencode(path), MNT_DETACH)
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+# ----------------------------------------------------------------------------- CNI
+
+def _cni_path() -> str:
+    for p in CNI_PATHS:
+        if os.path.exists(os.path.join(p, "bridge")):
+            return p
+    raise RuntimeFailure("CNI plugins not found: install containernetworking-plugins")
+
+
+def _plugins(net: dict[str, Any], ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    plugins: list[dict[str, Any]] = [{
+        "type": "bridge", "bridge": net["Bridge"], "isGateway": True, "ipMasq": False,
+        "hairpinMode": True,
+        "ipam": {"type": "host-local", "dataDir": IPAM_DIR,
+                 "ranges": [[{"subnet": net["Subnet"], "gateway": net["Gateway"]}]],
+                 "routes": [] if net.get("Internal") else [{"dst": "0.0.0.0/0"}]},
+    }]
+    if ports:
+        plugins.append({"type": "portmap", "capabilities": {"portMappings": True},
+                        "snat": True})
+    return plugins
+
+
+def _invoke(plugin: dict[str, Any], command: str, net: dict[str, Any], container_id: str,
+            netns: str, prev: dict[str, Any] | None, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    conf = {"cniVersion": CNI_VERSION, "name": net["CniName"], **plugin}
+    if prev is not None:
+        conf["prevResult"] = prev
+    if plugin["type"] == "portmap":
+        conf["runtimeConfig"] = {"portMappings": ports}
+    path = _cni_path()
+    env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": netns,
+           "CNI_IFNAME": "eth0", "CNI_PATH": path, "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    proc = subprocess.run([os.path.join(path, plugin["type"])], input=json.dumps(conf).encode(),
+                          capture_output=True, env=env, check=False)
+    if proc.returncode != 0:
+        msg = proc.stdout.decode(errors="replace").strip() or proc.stderr.decode(errors="replace")
+        with contextlib.suppress(ValueError):
+            err = json.loads(msg)
+            msg = f"{err.get('msg', '')} {err.get('details', '')}".strip()
+        raise RuntimeFailure(f"CNI {plugin['type']} {command} failed: {msg}")
+    if command == "ADD":
+        return dict(json.loads(proc.stdout or b"{}"))
+    return {}
+
+
+def _free_port(proto: str) -> int:
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_mappings(rec: Any) -> list[dict[str, Any]]:
+    hc = rec.host_config
+    bindings: dict[str, list[dict[str, str]]] = dict(hc.get("PortBindings") or {})
+    if hc.get("PublishAllPorts"):
+        for port in (rec.config.get("ExposedPorts") or {}):
+            bindings.setdefault(port, [{"HostIp": "", "HostPort": ""}])
+    out = []
+    for port, binds in sorted(bindings.items()):
+        num, _, proto = port.partition("/")
+        for b in binds:
+            host_port = int(b.get("HostPort") or 0) or _free_port(proto or "tcp")
+            m = {"hostPort": host_port, "containerPort": int(num), "protocol": proto or "tcp"}
+            if b.get("HostIp"):
+                m["hostIP"] = b["HostIp"]
+            out.append(m)
+    return out
+
+
+def _endpoint_path(store: Store, container_id: str) -> str:
+    return os.path.join(store.container_path(container_id), "network.json")
+
+
+def endpoint(store: Store, container_id: str) -> dict[str, Any] | None:
+    try:
+        with open(_endpoint_path(store, container_id)) as f:
+            return dict(json.load(f))
+    except (OSError, ValueError):
+        return None
+
+
+def setup(store: Store, rec: Any) -> str | None:
+    """Create the container's netns and attach it to its network; returns the netns path."""
+    net = get(store, _mode(rec))
+    if net["Driver"] != "bridge":
+        return None
+    path = netns_path(store, rec.id)
+    create_netns(path)
+    ports = _port_mappings(rec)
+    plugins = _plugins(net, ports)
+    try:
+        _ensure_host_side(net)
+        prev: dict[str, Any] | None = None
+        for plugin in plugins:
+            prev = _invoke(plugin, "ADD", net, rec.id, path, prev, ports)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            for plugin in reversed(plugins):
+                _invoke(plugin, "DEL", net, rec.id, path, None, ports)
+        destroy_netns(path)
+        raise
+    result = prev or {}
+    ip = next((i for i in result.get("ips", []) if "." in i.get("address", "")), None)
+    mac = next((i.get("mac", "") for i in result.get("interfaces", []) if i.get("sandbox")), "")
+    address, _, prefix = (ip or {}).get("address", "/").partition("/")
+    info = {"Network": net["Name"], "NetworkID": net["Id"], "IPAddress": address,
+            "IPPrefixLen": int(prefix or 0), "Gateway": (ip or {}).get("gateway", ""),
+            "MacAddress": mac, "EndpointID": os.urandom(32).hex(), "Ports": ports,
+            "Plugins": plugins, "NetnsPath": path, "Aliases": [rec.name, rec.id[:12]]}
+    with open(_endpoint_path(store, rec.id), "w") as f:
+        json.dump(info, f)
+    _publish_hosts(store, rec, net, info)
+    return path
+
+
+def teardown(store: Store, rec: Any) -> None:
+    info = endpoint(store, rec.id)
+    path = netns_path(store, rec.id)
+    if info is not None:
+        try:
+            net = get(store, info["Network"])
+        except NotFound:
+            net = None
+        if net is not None:
+            _unpublish_hosts(store, rec, net)
+            for plugin in reversed(info.get("Plugins") or []):
+                with contextlib.suppress(Exception):
+                    _invoke(plugin, "DEL", net, rec.id, path, None, info.get("Ports") or [])
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_endpoint_path(store, rec.id))
+    destroy_netns(path)
+
+
+# ----------------------------------------------------------------------------- name resolution
+
+def _hosts_file(store: Store, container_id: str) -> str:
+    return os.path.join(store.container_path(container_id), "hosts")
+
+
+def _rewrite(path: str, keep: Any, add: list[str]) -> None:
+    """Rewrite a hosts file in place (it is bind-mounted: the inode must stay)."""
+    with contextlib.suppress(OSError), open(path, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        lines = [ln for ln in f.read().splitlines() if keep(ln)]
+        lines += add
+        f.seek(0)
+        f.truncate()
+        f.write("\n".join(lines) + "\n")
+
+
+def _entry(info: dict[str, Any], rec: Any) -> str:
+    names = [rec.name]
+    hostname = rec.config.get("Hostname") or rec.id[:12]
+    for n in (hostname, rec.id[:12]):
+        if n not in names:
+            names.append(n)
+    return f"{info['IPAddress']}\t{' '.join(names)}\t# forklift:{rec.id}"
+
+
+def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    from forklift.engine.containers import effective_state
+
+    out = []
+    for other in users(store, net):
+        if other.id == rec.id or effective_state(other) not in ("running", "paused"):
+            continue
+        info = endpoint(store, other.id)
+        if info:
+            out.append((other, info))
+    return out
+
+
+def _publish_hosts(store: Store, rec: Any, net: dict[str, Any], info: dict[str, Any]) -> None:
+    own = _entry(info, rec)
+    marker = f"# forklift:{rec.id}"
+    hostname = rec.config.get("Hostname") or rec.id[:12]
+    # Our own address replaces the 127.0.1.1 line, as Docker writes it.
+    own_lines = [own]
+    peers = _peers(store, rec, net) if not net.get("Builtin") else []
+    _rewrite(_hosts_file(store, rec.id),
+             lambda ln: not ln.startswith("127.0.1.1\t") and "# forklift:" not in ln,
+             own_lines + [_entry(i, o) for o, i in peers])
+    del hostname
+    for other, _ in peers:
+        _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [own])
+
+
+def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any]) -> None:
+    if net.get("Builtin"):
+        return
+    marker = f"# forklift:{rec.id}"
+    for other, _ in _peers(store, rec, net):
+        _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [])
+
+
+def wait_port(host: str, port: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return True
+        time.sleep(0.05)
+    return False

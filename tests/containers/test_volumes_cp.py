@@ -1,0 +1,101 @@
+"""Volumes (named, anonymous, copy-up, rm -v, prune, --mount/--tmpfs/--volumes-from) and cp."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def test_volume_commands(fl: Any) -> None:
+    assert fl.out("volume", "create", "--label", "a=b", "vol1") == "vol1"
+    assert "vol1" in fl.out("volume", "ls", "-q")
+    info = json.loads(fl.out("volume", "inspect", "vol1"))[0]
+    assert info["Name"] == "vol1" and info["Driver"] == "local" and info["Labels"] == {"a": "b"}
+    assert os.path.isdir(info["Mountpoint"])
+    fl("run", "--rm", "-v", "vol1:/data", "busybox", "sh", "-c", "echo kept > /data/f")
+    assert fl.out("run", "--rm", "-v", "vol1:/data", "busybox", "cat", "/data/f") == "kept"
+    fl("create", "--name", "user1", "-v", "vol1:/data", "busybox", "true")
+    fl("run", "--name", "user1b", "-v", "vol1:/data", "busybox", "true")
+    proc = fl("volume", "rm", "vol1", check=False)
+    assert proc.returncode != 0 and "in use" in proc.stderr
+    fl("rm", "user1b")
+    fl("rm", "user1")
+    fl("volume", "rm", "vol1")
+    assert "vol1" not in fl.out("volume", "ls", "-q")
+    assert fl("volume", "inspect", "vol1", check=False).returncode != 0
+
+
+def test_anonymous_volume_copy_up_rm_v_and_prune(fl: Any, name: str) -> None:
+    # /etc has content in the image: a fresh volume there is seeded with it
+    fl("run", "--name", name, "-v", "/etc", "busybox", "true")
+    mounts = fl.inspect(name)["Mounts"]
+    assert len(mounts) == 1 and mounts[0]["Destination"] == "/etc"
+    vol = mounts[0]["Name"]
+    assert os.path.exists(os.path.join(mounts[0]["Source"], "passwd"))
+    fl("rm", "-v", name)
+    assert vol not in fl.out("volume", "ls", "-q")
+    # prune removes unused anonymous volumes only
+    fl("run", "--name", name, "-v", "/data", "busybox", "true")
+    anon = fl.inspect(name)["Mounts"][0]["Name"]
+    fl("volume", "create", "named-keep")
+    fl("rm", name)
+    assert anon in fl.out("volume", "ls", "-q")
+    out = fl.out("volume", "prune", "-f")
+    assert anon in out and "Total reclaimed space" in out
+    assert "named-keep" in fl.out("volume", "ls", "-q")
+    fl("volume", "rm", "named-keep")
+
+
+def test_mount_tmpfs_volumes_from(fl: Any, name: str, tmp_path: Path) -> None:
+    (tmp_path / "hostfile").write_text("from-host\n")
+    out = fl.out("run", "--rm", "--mount", f"type=bind,source={tmp_path},target=/h,readonly",
+                 "--tmpfs", "/scratch:size=1m", "--mount", "type=tmpfs,target=/t2",
+                 "busybox", "sh", "-c",
+                 "cat /h/hostfile; touch /h/x 2>/dev/null || echo ro; grep -c ' /scratch tmpfs' /proc/mounts;"
+                 " grep -c ' /t2 tmpfs' /proc/mounts")
+    assert out.split() == ["from-host", "ro", "1", "1"]
+    fl("run", "--name", name, "--mount", "type=volume,source=shared1,target=/shared",
+       "busybox", "sh", "-c", "echo s > /shared/f")
+    assert fl.out("run", "--rm", "--volumes-from", name, "busybox", "cat", "/shared/f") == "s"
+    fl("rm", name)
+    fl("volume", "rm", "shared1")
+
+
+def test_cp_in_and_out(fl: Any, name: str, tmp_path: Path) -> None:
+    fl("run", "-d", "--name", name, "-v", "cpdata:/srv", "busybox", "sh", "-c",
+       "echo hi > /srv/index.html; mkdir -p /d/sub; echo f > /d/sub/f; ln -s /etc/passwd /srv/link;"
+       " ln -s ../../../../../../../tmp /escape; exec sleep 1000")
+    fl.wait_for(lambda: fl("exec", name, "test", "-L", "/escape", check=False).returncode == 0,
+                what="setup")
+    fl("cp", f"{name}:/srv/index.html", str(tmp_path))
+    assert (tmp_path / "index.html").read_text() == "hi\n"
+    fl("cp", f"{name}:/d", str(tmp_path / "d2"))
+    assert (tmp_path / "d2" / "sub" / "f").read_text() == "f\n"
+    # symlinks are copied as links, not followed on the host
+    fl("cp", f"{name}:/srv/link", str(tmp_path / "link"))
+    assert os.readlink(tmp_path / "link") == "/etc/passwd"
+    # -L resolves inside the container: the container's /etc/passwd, not the host's
+    fl("cp", "-L", f"{name}:/srv/link", str(tmp_path / "passwd"))
+    assert (tmp_path / "passwd").read_text() == fl("exec", name, "cat", "/etc/passwd").stdout
+    src = tmp_path / "x"
+    src.write_text("new\n")
+    fl("cp", str(src), f"{name}:/srv/")
+    assert fl.out("exec", name, "cat", "/srv/x") == "new"
+    # a symlink pointing out of the container: the copy lands inside it
+    marker = f"forklift-cp-escape-{os.getpid()}"
+    (tmp_path / marker).write_text("escape\n")
+    fl("cp", str(tmp_path / marker), f"{name}:/escape/")
+    assert not os.path.exists(f"/tmp/{marker}")
+    assert fl.out("exec", name, "cat", f"/tmp/{marker}") == "escape"
+    # copying a directory in, and into a stopped container
+    (tmp_path / "tree" / "a").mkdir(parents=True)
+    (tmp_path / "tree" / "a" / "b").write_text("b\n")
+    fl("stop", "-t", "0", name)
+    fl("cp", str(tmp_path / "tree"), f"{name}:/opt")
+    fl("start", name)
+    assert fl.out("exec", name, "cat", "/opt/a/b") == "b"
+    assert fl("cp", f"{name}:/nonexistent", str(tmp_path), check=False).returncode != 0
+    fl("rm", "-f", "-v", name)
+    fl("volume", "rm", "cpdata")
