@@ -130,16 +130,17 @@ def test_names_ids_and_ps(fl, busybox):
 
 
 def test_missing_runc_and_not_root_are_one_line_errors(fl, busybox, store_root):
-    import os
     import subprocess
     import sys
 
-    no_runc = fl("run", "--rm", "busybox", "true", env={"PATH": "/usr/bin:/bin"})
+    no_runc = fl("run", "--rm", "--network", "none", "busybox", "true", env={"PATH": "/nonexistent"})
     assert no_runc.code == 125
     assert no_runc.err == "Error: runc not found: install the runc package\n"
     assert fl("ps", "-aq").out == "", "a failed start with --rm leaves nothing"
 
-    proc = subprocess.run([sys.executable, "-m", "forklift", "--root", store_root, "images"],
-                          capture_output=True, text=True, preexec_fn=lambda: os.setuid(65534))
+    # import as root (the interpreter lives under /root here), then drop to nobody
+    script = ("import os, sys; from forklift.cli.main import main; import forklift.engine.images; os.setuid(65534);"
+              f"sys.argv = ['forklift', '--root', {store_root!r}, 'images']; main()")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode != 0
     assert proc.stderr.startswith("Error: forklift must run as root") and proc.stderr.count("\n") == 1

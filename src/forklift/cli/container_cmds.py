@@ -100,8 +100,8 @@ def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw
         click.echo(rec.id)
         return
     stdin = sys.stdin if opts.interactive else open("/dev/null", "rb")  # noqa: SIM115
-    rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
-    code = _daemon_error(lambda: containers.start(state.store, rec.id, stdin=stdin))
+    code = _daemon_error(lambda: containers.run(state.store, image, list(command), opts,
+                                                stdin=stdin))
     raise SystemExit(code)
 
 

@@ -27,11 +27,10 @@ class State:
     @property
     def store(self) -> Any:
         if self._store is None:
-            from forklift.store import open_store
-
             if os.geteuid() != 0:
                 raise ForkliftError("forklift must run as root: overlayfs mounts, runc and layer"
                                     " ownership need it (rootless mode is not supported)")
+            from forklift.store import open_store
 
             self._store = open_store(self.root)
         return self._store

@@ -451,8 +451,15 @@ def _forget_runtime_state(store: Store, runc: Any, container_id: str) -> None:
 
 
 def run(store: Store, image: str, command: list[str], opts: CreateOptions, **stdio: Any) -> int:
+    """``run`` in the foreground; a ``--rm`` container that fails to start is removed too."""
     rec = create(store, image, command, opts)
-    return start(store, rec.id, **stdio)
+    try:
+        return start(store, rec.id, **stdio)
+    except ForkliftError:
+        if opts.auto_remove:
+            with contextlib.suppress(ForkliftError):
+                remove(store, rec.id, force=True, volumes=True)
+        raise
 
 
 def _alive(pid: int | None) -> bool:
