@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from forklift.cli.format import ago, ellipsis, render, render_rows, table
+from forklift.cli.format import ago, ellipsis, render_rows, table
 
 RUN_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -201,21 +201,10 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
 @click.pass_obj
 def rm_cmd(state: Any, containers: tuple[str, ...], force: bool, volumes: bool) -> None:
     """Remove one or more containers."""
+    from forklift.cli.common import for_each
     from forklift.engine import containers as engine
-    from forklift.errors import ForkliftError
 
-    failed = False
-    for name in containers:
-        try:
-            engine.remove(state.store, name, force=force, volumes=volumes)
-            click.echo(name)
-        except ForkliftError as exc:
-            if len(containers) == 1:
-                raise
-            click.echo(f"Error: {exc.message}", err=True)
-            failed = True
-    if failed:
-        raise SystemExit(1)
+    for_each(containers, lambda n: engine.remove(state.store, n, force=force, volumes=volumes))
 
 
 @click.command("diff")
@@ -306,11 +295,9 @@ def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None, kind: str |
 
 
 def _print(results: list[dict[str, Any]], fmt: str | None) -> None:
-    if fmt:
-        for r in results:
-            click.echo(render(fmt, r))
-    else:
-        click.echo(json.dumps(results, indent=4))
+    from forklift.cli.common import print_objects
+
+    print_objects(results, fmt)
 
 
 def register(cli: click.Group, group: click.Group) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from forklift.cli.format import ago, ellipsis, human_size, render, render_rows, table
+from forklift.cli.format import ago, ellipsis, human_size, render_rows, table
 
 
 def _short(image_id: str, no_trunc: bool) -> str:
@@ -115,11 +114,9 @@ def inspect_cmd(state: Any, images: tuple[str, ...], fmt: str | None) -> None:
 
 
 def _print_inspect(results: list[dict[str, Any]], fmt: str | None) -> None:
-    if fmt:
-        for r in results:
-            click.echo(render(fmt, r))
-    else:
-        click.echo(json.dumps(results, indent=4))
+    from forklift.cli.common import print_objects
+
+    print_objects(results, fmt)
 
 
 @click.command("tag")
@@ -140,21 +137,10 @@ def tag_cmd(state: Any, source: str, target: str) -> None:
 @click.pass_obj
 def rm_cmd(state: Any, images: tuple[str, ...], force: bool, no_prune: bool) -> None:
     """Remove one or more images."""
+    from forklift.cli.common import for_each
     from forklift.engine import images as engine
-    from forklift.errors import ForkliftError
 
-    failed: ForkliftError | None = None
-    for name in images:
-        try:
-            for line in engine.remove(state.store, name, force=force, prune=not no_prune):
-                click.echo(line)
-        except ForkliftError as exc:
-            if len(images) == 1:
-                raise
-            click.echo(f"Error: {exc.message}", err=True)
-            failed = exc
-    if failed is not None:
-        raise SystemExit(1)
+    for_each(images, lambda n: engine.remove(state.store, n, force=force, prune=not no_prune))
 
 
 @click.command("import")

@@ -13,22 +13,9 @@ EXEC_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"
 
 
 def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True) -> None:
-    """Docker's multi-container commands: go on after an error, exit 1 at the end."""
-    from forklift.errors import ForkliftError
+    from forklift.cli.common import for_each
 
-    failed = False
-    for name in names:
-        try:
-            fn(name)
-            if echo:
-                click.echo(name)
-        except ForkliftError as exc:
-            if len(names) == 1:
-                raise
-            click.echo(f"Error: {exc.message}", err=True)
-            failed = True
-    if failed:
-        raise SystemExit(1)
+    for_each(names, lambda n: fn(n), echo=echo)
 
 
 @click.command("logs")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
@@ -77,15 +76,10 @@ def ls_cmd(state: Any, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fm
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more networks."""
-    from forklift.cli.format import render
+    from forklift.cli.common import print_objects
     from forklift.engine import network as net
 
-    out = [net.inspect(state.store, n) for n in names]
-    if fmt:
-        for item in out:
-            click.echo(render(fmt, item))
-    else:
-        click.echo(json.dumps(out, indent=4))
+    print_objects([net.inspect(state.store, n) for n in names], fmt)
 
 
 @network.command("rm")
@@ -94,27 +88,10 @@ def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
 @click.pass_obj
 def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
     """Remove one or more networks."""
+    from forklift.cli.common import for_each
     from forklift.engine import network as net
-    from forklift.errors import ForkliftError, NotFound
 
-    failed = False
-    for name in names:
-        try:
-            net.remove(state.store, name)
-            click.echo(name)
-        except NotFound:
-            if force:
-                continue
-            if len(names) == 1:
-                raise
-            failed = True
-        except ForkliftError as exc:
-            if len(names) == 1:
-                raise
-            click.echo(f"Error: {exc.message}", err=True)
-            failed = True
-    if failed:
-        raise SystemExit(1)
+    for_each(names, lambda n: net.remove(state.store, n), missing_ok=force)
 
 
 @network.command("prune")

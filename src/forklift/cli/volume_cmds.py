@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -94,7 +93,7 @@ def ls_cmd(state: Any, quiet: bool, filters: tuple[str, ...], fmt: str | None) -
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more volumes."""
-    from forklift.cli.format import render
+    from forklift.cli.common import print_objects
     from forklift.errors import NotFound
     from forklift.store import volumes as volume_store
 
@@ -106,11 +105,7 @@ def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
         info = volume_info(state.store, vol)
         info.pop("UsedBy")
         out.append(info)
-    if fmt:
-        for item in out:
-            click.echo(render(fmt, item))
-    else:
-        click.echo(json.dumps(out, indent=4))
+    print_objects(out, fmt)
 
 
 @volume.command("rm")
@@ -119,27 +114,11 @@ def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
 @click.pass_obj
 def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
     """Remove one or more volumes."""
-    from forklift.errors import ForkliftError, NotFound
+    from forklift.cli.common import for_each
     from forklift.store import volumes as volume_store
 
-    failed = False
-    for name in names:
-        try:
-            volume_store.remove(state.store, name, force=False)
-            click.echo(name)
-        except NotFound:
-            if force:
-                continue
-            if len(names) == 1:
-                raise
-            failed = True
-        except ForkliftError as exc:
-            if len(names) == 1:
-                raise
-            click.echo(f"Error: {exc.message}", err=True)
-            failed = True
-    if failed:
-        raise SystemExit(1)
+    for_each(names, lambda n: volume_store.remove(state.store, n, force=False),
+             missing_ok=force)
 
 
 @volume.command("prune")
