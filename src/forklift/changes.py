@@ -56,7 +56,7 @@ def _json_or_shell(rest: str) -> list[str]:
     if text.startswith("["):
         try:
             value = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             value = None
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return value
@@ -96,6 +96,10 @@ def _set_label(cfg: dict[str, Any], rest: str) -> None:
     cfg["Labels"] = labels
 
 
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()  # "²".isdigit() is True, int("²") fails
+
+
 def _set_expose(cfg: dict[str, Any], rest: str) -> None:
     ports = dict(cfg.get("ExposedPorts") or {})
     for word in _split_words(expand(rest, env_map(cfg)), "EXPOSE"):
@@ -104,7 +108,9 @@ def _set_expose(cfg: dict[str, Any], rest: str) -> None:
         if proto not in ("tcp", "udp", "sctp"):
             raise InvalidArgument(f"invalid proto: {proto}")
         low, _, high = port.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()) or not 0 < int(low) <= 65535:
+        if not _is_number(low) or (high and not _is_number(high)) or not 0 < int(low) <= 65535:
+            raise InvalidArgument(f"invalid containerPort: {port}")
+        if high and not int(low) <= int(high) <= 65535:  # else range() below could run for ever
             raise InvalidArgument(f"invalid containerPort: {port}")
         for number in range(int(low), int(high or low) + 1):
             ports[f"{number}/{proto}"] = {}
@@ -117,7 +123,7 @@ def _set_volume(cfg: dict[str, Any], rest: str) -> None:
     if text.startswith("["):
         try:
             paths = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             paths = _split_words(text, "VOLUME")
     else:
         paths = _split_words(text, "VOLUME")

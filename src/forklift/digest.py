@@ -8,7 +8,7 @@ from typing import IO
 from forklift.errors import DigestMismatch, InvalidArgument
 
 ALGORITHM = "sha256"
-_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_DIGEST_RE = re.compile(r"\Asha256:[a-f0-9]{64}\Z")
 
 
 def validate(digest: str) -> str:

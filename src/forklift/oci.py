@@ -55,7 +55,7 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
     """Parse ``data`` as a JSON object or raise a one-line BadArchive."""
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadArchive(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise BadArchive(f"{what} is not a JSON object")

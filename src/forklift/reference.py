@@ -25,11 +25,12 @@ _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}
 
 _REFERENCE_RE = re.compile(
     rf"^(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?\Z",
+    re.ASCII,  # \w is [A-Za-z0-9_] as in Docker's grammar; \Z: no trailing newline
 )
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
-_HEX64 = re.compile(r"^[a-f0-9]{64}$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z", re.ASCII)
+_HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
+_TAG_RE = re.compile(rf"^{_TAG}\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class Reference:
         """The short form Docker shows: ``busybox``, ``me/app``, ``host:5000/app``."""
         if self.domain == DEFAULT_DOMAIN:
             path = self.path
+            first = path.split("/", 1)[0]
+            if "/" in path and ("." in first or ":" in first or first == "localhost"):
+                return self.repository  # "docker.io/a.b/c": dropping the domain changes the image
             if path.startswith(OFFICIAL_PREFIX) and path.count("/") == 1:
                 path = path[len(OFFICIAL_PREFIX):]
             return path
@@ -113,7 +117,7 @@ def parse(text: str, default_tag: bool = True) -> Reference:
     digest = match.group("digest")
     if digest and not digest.startswith("sha256:"):
         raise InvalidArgument(f"unsupported digest algorithm in {text!r}")
-    if digest and len(digest) != len("sha256:") + 64:
+    if digest and (len(digest) != len("sha256:") + 64 or digest != digest.lower()):
         raise InvalidArgument(f"invalid digest in {text!r}")
     if default_tag and tag is None and digest is None:
         tag = DEFAULT_TAG

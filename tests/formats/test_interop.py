@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Docker, fl, inspect, out
+from formats_support import Docker, fl, inspect, out
 
 
 def _need(tool: str) -> None:

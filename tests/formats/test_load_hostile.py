@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import fl, snapshot
+from formats_support import fl, snapshot
 
 Entry = tuple[tarfile.TarInfo, bytes | None]
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import fl, inspect, out
+from formats_support import fl, inspect, out
 
 from forklift import oci
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from conftest import count_files, fl, inspect, out, snapshot
+from formats_support import count_files, fl, inspect, out, snapshot
 
 NAMES = ["hw_image:latest", "hw_image:2.7", "other:1"]
 EXPECTED_LINES = ["Loaded image: hw_image:latest", "Loaded image: hw_image:2.7",

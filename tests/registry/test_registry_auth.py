@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from registry_support import (
     Pki,
     Registry,
     b64url,

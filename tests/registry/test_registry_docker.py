@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Registry, forklift, inspect, new_store
+from registry_support import Registry, forklift, inspect, new_store
 
 pytestmark = pytest.mark.docker
 

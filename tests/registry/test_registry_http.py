@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import (
+from registry_support import (
     Proxy,
     Registry,
     derive,

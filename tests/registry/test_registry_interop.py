@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import (
+from registry_support import (
     Proxy,
     Registry,
     forklift,

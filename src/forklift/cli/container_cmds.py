@@ -33,6 +33,10 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--rm", "auto_remove", is_flag=True, help="Automatically remove the container when it exits"),
         click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
         click.option("-i", "--interactive", is_flag=True, help="Keep STDIN open even if not attached"),
+        click.option("--privileged", is_flag=True, help="Give extended privileges to this container"),
+        click.option("--cap-add", multiple=True, help="Add Linux capabilities"),
+        click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
+        click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)"),
         click.option("--runtime", default="runc", help="Runtime to use for this container (runc)"),
         click.option("--pull", default="missing", help="Pull image before running (missing, never)"),
         click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
@@ -69,7 +73,9 @@ def _opts(kw: dict[str, Any]) -> Any:
         memory=kw["memory"], memory_swap=kw["memory_swap"], cpus=kw["cpus"],
         cpu_shares=kw["cpu_shares"], cpuset_cpus=kw["cpuset_cpus"],
         pids_limit=kw["pids_limit"], ulimits=list(kw["ulimits"]), mounts=list(kw["mounts"]),
-        tmpfs=list(kw["tmpfs"]), volumes_from=list(kw["volumes_from"]))
+        tmpfs=list(kw["tmpfs"]), volumes_from=list(kw["volumes_from"]),
+        privileged=kw["privileged"], cap_add=list(kw["cap_add"]), cap_drop=list(kw["cap_drop"]),
+        security_opt=list(kw["security_opt"]))
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:

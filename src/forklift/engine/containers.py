@@ -56,6 +56,11 @@ class CreateOptions:
     mounts: list[str] = field(default_factory=list)
     tmpfs: list[str] = field(default_factory=list)
     volumes_from: list[str] = field(default_factory=list)
+    # security
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    security_opt: list[str] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- create
@@ -184,6 +189,11 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AnonymousVolumes": [],
     }
+    if opts.privileged or opts.cap_add or opts.cap_drop or opts.security_opt:
+        from forklift.engine import security
+
+        host_cfg.update(security.host_config(opts.privileged, opts.cap_add, opts.cap_drop,
+                                             opts.security_opt))
     if (opts.publish or opts.publish_all or opts.dns or opts.add_hosts or opts.memory
             or opts.memory_swap or opts.cpus or opts.cpu_shares or opts.cpuset_cpus
             or opts.pids_limit or opts.ulimits or opts.mounts or opts.tmpfs or opts.volumes_from):
@@ -297,10 +307,14 @@ def _spec(store: Store, rec: ContainerRecord, merged: str,
     cfg = rec.config
     uid, gid, groups, home = resolve_user(merged, cfg.get("User") or "")
     args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
+    from forklift.engine import security
+
+    hc = rec.host_config
     process = spec_mod.ProcessConfig(
         args=args, env=_process_env(cfg, home), cwd=cfg.get("WorkingDir") or "/",
-        uid=uid, gid=gid, additional_gids=groups, terminal=bool(cfg.get("Tty")))
-    hc = rec.host_config
+        uid=uid, gid=gid, additional_gids=groups, terminal=bool(cfg.get("Tty")),
+        no_new_privileges=security.no_new_privileges(hc),
+        capabilities=security.capabilities(hc))
     resources: dict[str, Any] | None = None
     rlimits: dict[str, tuple[int, int]] | None = None
     if any(hc.get(k) for k in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus",
@@ -314,7 +328,8 @@ def _spec(store: Store, rec: ContainerRecord, merged: str,
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         mounts=_mounts(store, rec, merged), network="none" if network != "host" else "host",
         cgroups_path=f"/forklift/{rec.id}", resources=resources, rlimits=rlimits,
-        netns_path=netns_path)
+        netns_path=netns_path, privileged=bool(hc.get("Privileged")),
+        seccomp=security.seccomp_profile(hc))
 
 
 def _ensure_workdir(merged: str, workdir: str | None) -> None:

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from forklift import changes as changes_mod
 from forklift import digest as dg
-from forklift import oci, reference
+from forklift import faults, oci, reference
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.store import containers as container_store
 from forklift.store import images as image_store
@@ -148,8 +148,10 @@ def _delete_chain(store: Store, image_id: str, prune: bool) -> list[str]:
                     or (current != image_id and image_store.tags_of(store, current))):
                 break
             image_store.delete_record(store, current)
+            faults.checkpoint("rmi-before-commit")
         lines.append(f"Deleted: {current}")
         current = record.parent if prune else None
+    faults.checkpoint("rmi-before-gc")
     layer_store.collect_garbage(store)
     return lines
 

@@ -231,8 +231,15 @@ def build_spec(
     annotations: dict[str, str] | None = None,
     resources: dict[str, Any] | None = None,
     netns_path: str | None = None,
+    privileged: bool = False,
+    seccomp: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return the OCI runtime spec for one container, as a JSON-ready dict."""
+    """Return the OCI runtime spec for one container, as a JSON-ready dict.
+
+    ``privileged`` lifts the masked and read-only paths and the device
+    restrictions, as ``docker run --privileged`` does; ``seccomp`` is the
+    ``linux.seccomp`` object (None: no filter).
+    """
     wanted = dict(DEFAULT_RLIMITS)
     for name, value in (rlimits or {}).items():
         wanted[_rlimit_name(name)] = value
@@ -250,9 +257,22 @@ def build_spec(
             "readonlyPaths": list(READONLY_PATHS),
         },
     }
+    if seccomp:
+        spec["linux"]["seccomp"] = seccomp
+    if privileged:
+        _privilege(spec)
     if annotations:
         spec["annotations"] = dict(annotations)
     return spec
+
+
+def _privilege(spec: dict[str, Any]) -> None:
+    linux = spec["linux"]
+    linux["maskedPaths"], linux["readonlyPaths"] = [], []
+    linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    for mount in spec["mounts"]:
+        if mount["destination"] in ("/sys", "/sys/fs/cgroup"):
+            mount["options"] = [o for o in mount["options"] if o != "ro"] + ["rw"]
 
 
 def write_bundle(bundle_dir: str, spec: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import time
 from typing import IO
 
 from forklift import digest as dg
+from forklift import faults
 from forklift.errors import NoSpace, NotFound
 from forklift.store.db import Store
 
@@ -92,7 +93,10 @@ def record_file(store: Store, path: str, digest: str, size: int, media_type: str
     if exists(store, digest) and os.path.exists(final):
         os.unlink(path)
         return
+    store.mark_dirty()
+    faults.checkpoint("blob-before-rename")
     os.rename(path, final)
+    faults.checkpoint("blob-after-rename")
     store.conn.execute(
         "INSERT OR REPLACE INTO blobs(digest, size, media_type, created) VALUES(?,?,?,?)",
         (digest, size, media_type, time.time()),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import os
@@ -95,6 +96,7 @@ class Store:
         self.runc_dir = os.path.join(self.root, "runc")
         self._conn: sqlite3.Connection | None = None
         self._depth = 0
+        self._dirty_marker: str | None = None
 
     # -- opening
     def open(self) -> Store:
@@ -111,8 +113,18 @@ class Store:
         conn.execute("PRAGMA busy_timeout = 60000")
         conn.execute("PRAGMA foreign_keys = OFF")
         self._conn = conn
-        self._init_schema()
-        self.sweep_tmp()
+        try:
+            self._init_schema()
+        except sqlite3.OperationalError as exc:
+            self._raise_if_full(exc)
+            raise StoreCorrupt(f"cannot open store database: {exc}") from None
+        if self.sweep_tmp():
+            # A process died mid-operation: it may have renamed files into blobs/ or
+            # layers/ whose rows never committed, or committed a GC whose files stayed.
+            from forklift.store.layers import sweep_orphans
+
+            with contextlib.suppress(ForkliftError, OSError, sqlite3.Error):
+                sweep_orphans(self)
         return self
 
     def _init_schema(self) -> None:
@@ -140,9 +152,35 @@ class Store:
         return self._conn
 
     def close(self) -> None:
+        self._clear_dirty()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    # -- crash detection
+    def mark_dirty(self) -> None:
+        """Leave ``tmp/<pid>-dirty-…`` while this process may move files in or out of
+        blobs/ and layers/. Removed at exit; if the process is killed it stays, and
+        the next ``open`` (seeing a dead pid's leftover) sweeps orphan files."""
+        if self._dirty_marker is not None and os.path.exists(self._dirty_marker):
+            return
+        path = os.path.join(self.tmp_dir, f"{os.getpid()}-dirty-{os.urandom(4).hex()}")
+        try:
+            with open(path, "wb"):
+                pass
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpace("no space left on device") from None
+            raise
+        if self._dirty_marker is None:
+            atexit.register(self._clear_dirty)
+        self._dirty_marker = path
+
+    def _clear_dirty(self) -> None:
+        marker, self._dirty_marker = self._dirty_marker, None
+        if marker is not None and marker.split(os.sep)[-1].startswith(f"{os.getpid()}-"):
+            with contextlib.suppress(OSError):
+                os.unlink(marker)
 
     # -- transactions
     @contextlib.contextmanager
@@ -156,22 +194,45 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self._raise_if_full(exc)
+            raise
         self._depth = 1
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
             self._depth = 0
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpace("no space left on device") from None
+            if isinstance(exc, sqlite3.OperationalError):
+                self._raise_if_full(exc)
             raise
         self._depth = 0
         try:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self._raise_if_full(exc)
             if "full" in str(exc):
                 raise NoSpace("no space left on device while writing store metadata") from None
             raise
+
+    def _raise_if_full(self, exc: sqlite3.Error) -> None:
+        """SQLite reports a full disk as SQLITE_FULL, or as a disk I/O error when the
+        WAL or its shared-memory file cannot grow: tell the user it is space."""
+        text = str(exc)
+        if "full" in text:
+            raise NoSpace("no space left on device while writing store metadata") from None
+        if "disk I/O error" in text:
+            with contextlib.suppress(OSError):
+                st = os.statvfs(self.root)
+                if st.f_bavail * st.f_frsize < (1 << 20):
+                    raise NoSpace("no space left on device while writing store metadata") from None
 
     def query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
         cur = self.conn.execute(sql, params)

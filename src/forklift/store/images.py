@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from forklift import digest as dg
-from forklift import oci, reference
+from forklift import faults, oci, reference
 from forklift.errors import Conflict, InvalidArgument, NotFound, StoreCorrupt
 from forklift.store import blobs
 from forklift.store.db import Store
@@ -70,15 +71,15 @@ def add(store: Store, config_bytes: bytes, prepared: list[PreparedLayer],
     if [p.diff_id for p in prepared] != diff_ids:
         raise InvalidArgument("image config diff_ids do not match its layers")
     image_id = dg.of_bytes(config_bytes)
-    config_writer = None
-    if not blobs.exists(store, image_id):
-        config_writer = blobs.BlobWriter(store)
-        config_writer.write(config_bytes)
-        config_writer.finish()
+    # Always staged: a config blob seen outside the transaction may be collected
+    # (by a concurrent rmi) before the transaction starts.
+    config_writer = blobs.BlobWriter(store)
+    config_writer.write(config_bytes)
+    config_writer.finish()
     try:
         with store.transaction() as conn:
             registered = [p.register() for p in prepared]
-            if config_writer is not None and not blobs.exists(store, image_id):
+            if not (blobs.exists(store, image_id) and os.path.exists(store.blob_path(image_id))):
                 config_writer.commit(oci.OCI_CONFIG)
             if get(store, image_id) is None:
                 size = sum(layer.size for layer in registered)
@@ -92,9 +93,10 @@ def add(store: Store, config_bytes: bytes, prepared: list[PreparedLayer],
                 )
             for tag in tags or []:
                 set_tag(store, tag, image_id)
+            faults.checkpoint("image-before-commit")
+        faults.checkpoint("image-after-commit")
     finally:
-        if config_writer is not None:
-            config_writer.discard()
+        config_writer.discard()
     return image_id
 
 
@@ -108,6 +110,7 @@ def set_tag(store: Store, name: str, image_id: str) -> None:
             " ON CONFLICT(name) DO UPDATE SET image_id=excluded.image_id, added=excluded.added",
             (name, image_id, time.time()),
         )
+        faults.checkpoint("tag-before-commit")
 
 
 def tags_of(store: Store, image_id: str) -> list[str]:

@@ -131,8 +131,14 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
             outer = dg.HashingReader(raw, sink=writer)
             stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
             inner = dg.HashingReader(stream)
-            stats = archive.extract(inner, target)  # type: ignore[arg-type]
-            _drain(inner)
+            try:
+                stats = archive.extract(inner, target)  # type: ignore[arg-type]
+                _drain(inner)
+            except BadArchive:
+                # Undecodable bytes under a known digest: say whether the bytes were wrong.
+                _drain(outer)
+                writer.finish(expected=compressed_digest)
+                raise
             _drain(outer)
             writer.finish(expected=compressed_digest)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
