@@ -11,6 +11,7 @@ outside) are refused, and so are device nodes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -173,7 +174,7 @@ class _Extractor:
         self.stats.entries += 1
         base = parts[-1]
         if self.whiteouts and base.startswith(WHITEOUT_PREFIX):
-            self._whiteout(parts, member.name)
+            self._whiteout(parts, member)
             return
         path = self._ensure_parent(parts, member.name)
         if member.isdir():
@@ -186,7 +187,8 @@ class _Extractor:
             self._create(tf, member, path)
         self._apply_meta(member, path)
 
-    def _whiteout(self, parts: list[str], entry: str) -> None:
+    def _whiteout(self, parts: list[str], member: tarfile.TarInfo) -> None:
+        entry = member.name
         base = parts[-1]
         if base == OPAQUE_MARKER:
             parent = self._ensure_parent(parts, entry)
@@ -202,6 +204,10 @@ class _Extractor:
         path = self._ensure_parent(parts[:-1] + [name], entry)
         self._clear(path, keep_dir=False)
         os.mknod(path, stat.S_IFCHR | 0o000, 0)
+        # keep the entry's owner, mode and time: re-tarring the layer gives the same bytes
+        os.lchown(path, member.uid, member.gid)
+        os.chmod(path, member.mode & 0o777)
+        os.utime(path, (int(member.mtime), int(member.mtime)), follow_symlinks=False)
 
     def _create(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
         if member.isreg():
@@ -440,6 +446,58 @@ def write_layer(upper: str, out: IO[bytes]) -> int:
             writer.add_whiteout(rel, OPAQUE_MARKER, st)
     writer.close()
     return writer.size
+
+
+def copy_layer(upper: str, target: str) -> tuple[str, ExtractStats]:
+    """Tar ``upper`` as a layer and extract it into ``target`` in one pass, no file between.
+
+    Returns the tar's digest (the diffID) and what was extracted. The tar goes
+    through a pipe from a writer thread to the extractor; whichever side fails
+    first stops the other.
+    """
+    import fcntl
+    import threading
+
+    from forklift.digest import HashingWriter
+
+    read_fd, write_fd = os.pipe()
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(write_fd, 1031, COPY_CHUNK)  # F_SETPIPE_SZ: fewer context switches
+    sink = os.fdopen(write_fd, "wb", buffering=COPY_CHUNK)
+    hasher = HashingWriter(sink)
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            write_layer(upper, hasher)  # type: ignore[arg-type]
+            sink.flush()
+        except BrokenPipeError:
+            pass  # the extractor stopped first; its error is the one to report
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                sink.close()
+
+    thread = threading.Thread(target=produce, name="forklift-layer-tar", daemon=True)
+    thread.start()
+    try:
+        with os.fdopen(read_fd, "rb") as source:
+            try:
+                stats = extract(source, target)
+                while source.read(COPY_CHUNK):
+                    pass
+            except ForkliftError:
+                source.close()
+                thread.join()
+                if failure:
+                    raise failure[0] from None
+                raise
+    finally:
+        thread.join()
+    if failure:
+        raise failure[0]
+    return hasher.digest, stats
 
 
 def write_tree(root: str, out: IO[bytes], skip: Callable[[str], bool] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tarfile
@@ -16,8 +17,18 @@ def _run(fl, name, script, image="busybox"):
 
 
 def _layer_members(store_root, fl, image):
+    """The entries of the image's top layer tar, as save and push would send it."""
+    from forklift.formats import layerblobs
+    from forklift.store import layers, open_store
+
     top = json.loads(fl("image", "inspect", image).out)[0]["RootFS"]["Layers"][-1]
-    with tarfile.open(os.path.join(store_root, "blobs", "sha256", top.split(":")[1])) as tf:
+    store = open_store(store_root)
+    try:
+        with layerblobs.open_uncompressed(store, layers.get(store, top)) as raw:
+            data = raw.read()
+    finally:
+        store.close()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
         return {m.name.rstrip("/"): m for m in tf.getmembers()}
 
 
@@ -116,3 +127,34 @@ def test_diff_walks_only_the_containers_layer(fl, busybox, store_root, monkeypat
     lowers = [os.path.join(store_root, "containers", container_id, "init")]
     assert fsdiff.changes(upper, lowers) == [("A", "/only")]
     assert len(walked) == 1
+
+
+def test_committed_layer_is_retarred_exactly_and_checked(fl, busybox, store_root, tmp_path):
+    """A commit writes no tar; save re-makes it from the layer directory, byte-exact."""
+    _run(fl, "c", "mkdir -p /app && echo x > /app/f && ln /app/f /app/g && ln -s f /app/s"
+                  " && rm /etc/group && rm -rf /home && mkdir /home && touch /home/n")
+    assert fl("commit", "c", "made:1").code == 0
+    top = json.loads(fl("inspect", "made:1").out)[0]["RootFS"]["Layers"][-1]
+    blob = os.path.join(store_root, "blobs", "sha256", top.split(":")[1])
+    assert not os.path.exists(blob), "commit should not have written a tar"
+    assert fl("system", "check", "--full").code == 0
+    assert fl("save", "-o", str(tmp_path / "a.tar"), "made:1").code == 0
+    assert os.path.exists(blob)
+    import hashlib
+    with open(blob, "rb") as f:
+        assert "sha256:" + hashlib.sha256(f.read()).hexdigest() == top
+
+    # a layer directory changed behind forklift's back is refused, never saved
+    _run(fl, "d", "echo y > /tampered", image="busybox")
+    assert fl("commit", "d", "made:2").code == 0
+    top2 = json.loads(fl("inspect", "made:2").out)[0]["RootFS"]["Layers"][-1]
+    from forklift.store import layers, open_store
+    store = open_store(store_root)
+    layer_dir = layers.get(store, top2).path(store)
+    store.close()
+    with open(os.path.join(layer_dir, "tampered"), "a") as f:
+        f.write("changed\n")
+    res = fl("save", "-o", str(tmp_path / "b.tar"), "made:2")
+    assert res.code != 0 and "no longer matches its diffID" in res.err
+    assert not (tmp_path / "b.tar").exists()
+    assert fl("system", "check", "--full").code != 0

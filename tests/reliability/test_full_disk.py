@@ -92,8 +92,12 @@ def test_import_and_commit_on_full_disk(small_fs: Path, tmp_path: Path, busybox_
     assert _free(small_fs) >= free_before - (256 << 10)
     assert_clean(root)
 
-    # 2. commit whose layer (blob + extracted copy) does not fit
+    # 2. commit whose 12 MB layer does not fit in the ~6 MB left beside a host file
+    hog = small_fs / "hog"
+    with open(hog, "wb") as f:
+        f.write(b"\0" * max(0, _free(small_fs) - (6 << 20)))
     proc = fl(root, "commit", "filler", "filled:1", check=False)
+    hog.unlink()
     assert_one_line_error(proc)
     assert proc.stderr.startswith("Error: no space left"), proc.stderr
     assert _snapshot(root) == before

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import IO
 
 from forklift import archive, oci
-from forklift.errors import InvalidArgument
+from forklift import digest as dg
+from forklift.errors import InvalidArgument, StoreCorrupt
 from forklift.store import blobs
+from forklift.store import layers as layer_store
 from forklift.store.db import Store
 from forklift.store.layers import Layer
 
@@ -51,9 +53,32 @@ def _bad(compression: str) -> str:
     raise InvalidArgument(f"unsupported layer compression {compression!r} (use none, gzip or zstd)")
 
 
+def materialize(store: Store, layer: Layer) -> Layer:
+    """Give a layer committed here (``UNSTORED``) its tar blob, made from its directory.
+
+    The tar is checked against the diffID before it is recorded; a layer directory
+    changed behind forklift's back is reported, never saved or pushed.
+    """
+    current = layer_store.get(store, layer.diff_id) or layer
+    if current.blob_media_type != layer_store.UNSTORED:
+        return current
+    with blobs.BlobWriter(store) as writer:
+        archive.write_layer(current.path(store), writer)  # type: ignore[arg-type]
+        digest = writer.finish()
+        if digest != current.diff_id:
+            raise StoreCorrupt(f"layer {dg.short_id(current.diff_id)} no longer matches its diffID"
+                               " (its directory was changed); run 'forklift system check --repair'")
+        with store.transaction() as conn:
+            writer.commit(oci.OCI_LAYER)
+            conn.execute("UPDATE layers SET blob_media_type=? WHERE diff_id=? AND blob_media_type=?",
+                         (oci.OCI_LAYER, current.diff_id, layer_store.UNSTORED))
+    return layer_store.get(store, layer.diff_id) or current
+
+
 @contextlib.contextmanager
 def open_uncompressed(store: Store, layer: Layer) -> Iterator[IO[bytes]]:
     """The layer's tar, exactly the bytes its diffID names."""
+    layer = materialize(store, layer)
     with blobs.open_blob(store, layer.blob) as raw:
         if stored_compression(layer) == "none":
             yield raw
@@ -68,8 +93,13 @@ def _blob_size(store: Store, digest: str) -> int:
 
 
 def blob_for(store: Store, layer: Layer, compression: str, docker: bool = False) -> LayerBlob:
-    """The layer in ``compression``; made and cached on first use."""
+    """The layer in ``compression``; made and cached on first use.
+
+    For ``none`` of a layer stored compressed, the digest is the diffID and no blob
+    of that name exists: read it through ``open_uncompressed``.
+    """
     media_type = media_type_for(compression, docker)
+    layer = materialize(store, layer)
     if stored_compression(layer) == compression:
         return LayerBlob(layer.blob, _blob_size(store, layer.blob), media_type)
     if compression == "none":

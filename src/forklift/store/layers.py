@@ -19,6 +19,11 @@ from forklift.errors import BadArchive, Conflict, ForkliftError, StoreCorrupt
 from forklift.store import blobs
 from forklift.store.db import Store, remove_path
 
+# A layer made here from a container's changes keeps no tar: write_layer of its
+# directory gives the same bytes again. layerblobs.materialize makes the blob the
+# first time something needs it (save, push) and then records it as usual.
+UNSTORED = "application/vnd.forklift.layer.v1.tar+unstored"
+
 
 @dataclass
 class Layer:
@@ -43,7 +48,6 @@ class PreparedLayer:
     blob: blobs.BlobWriter | None = None
     blob_media_type: str = oci.OCI_LAYER
     existing: bool = False
-    unextracted: bool = False
     _done: bool = field(default=False, repr=False)
 
     def register(self) -> Layer:
@@ -53,16 +57,11 @@ class PreparedLayer:
             if not os.path.isdir(found.path(self.store)):
                 raise StoreCorrupt(f"layer {self.diff_id} is recorded but its directory is missing")
             return found
-        if self.existing or self.scratch is None or self.blob is None:
+        unstored = self.blob_media_type == UNSTORED
+        if self.existing or self.scratch is None or (self.blob is None and not unstored):
             raise Conflict(f"layer {dg.short_id(self.diff_id)} was removed while in use; try again")
-        if self.unextracted:
-            from forklift import archive
-
-            with open(self.blob.path, "rb") as src:
-                self.size = archive.extract(src, os.path.join(self.scratch, "diff")).size
-            self.unextracted = False
         self.store.mark_dirty()
-        blob_digest = self.blob.commit(self.blob_media_type)
+        blob_digest = self.diff_id if self.blob is None else self.blob.commit(self.blob_media_type)
         name = os.urandom(6).hex()
         os.mkdir(os.path.join(self.store.layers_dir, name), 0o700)
         faults.checkpoint("layer-before-rename")
@@ -163,29 +162,19 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
 def from_directory(store: Store, upper: str) -> PreparedLayer:
     """Make a layer from an overlay upper directory (a container's changes).
 
-    The tar is written once to a blob (its digest is the diffID) and then
-    extracted from that blob, so the layer directory is exactly what the tar says.
+    The deterministic tar of ``upper`` is hashed (its digest is the diffID) and
+    extracted on the fly into scratch space; no tar file is written, so a commit
+    writes its data once, as Docker's does. See UNSTORED.
     """
     from forklift import archive
 
     scratch = store.make_tmp("commit")
-    prepared = PreparedLayer(store, "", 0, scratch=scratch)
+    prepared = PreparedLayer(store, "", 0, scratch=scratch, blob_media_type=UNSTORED)
     try:
-        writer = blobs.BlobWriter(store, scratch)
-        prepared.blob = writer
-        archive.write_layer(upper, writer)  # type: ignore[arg-type]
-        diff_id = writer.finish()
         target = os.path.join(scratch, "diff")
         os.mkdir(target, 0o755)
-        if get(store, diff_id) is None:
-            with open(writer.path, "rb") as src:
-                stats = archive.extract(src, target)
-            prepared.size = stats.size
-        else:
-            # Not extracted (the store has it); should a concurrent GC drop it before
-            # register(), register() extracts then, never the empty scratch dir.
-            prepared.unextracted = True
-        prepared.diff_id = diff_id
+        prepared.diff_id, stats = archive.copy_layer(upper, target)
+        prepared.size = stats.size
         faults.checkpoint("layer-extracted")
         return prepared
     except BaseException:
