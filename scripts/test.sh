@@ -27,4 +27,5 @@ venv=${FORKLIFT_VENV:-/opt/forklift/venv}
 export PATH="$venv/bin:$PATH"
 cd "$here"
 "$venv/bin/ruff" check src tests bench
+"$venv/bin/mypy"
 exec "$venv/bin/python" -m pytest -q -n 2 --durations=15 "$@"

@@ -84,7 +84,7 @@ def decompressed(raw: IO[bytes]) -> tuple[IO[bytes], str]:
     if kind == "gzip":
         import gzip
 
-        return gzip.GzipFile(fileobj=peek, mode="rb"), kind  # type: ignore[arg-type]
+        return gzip.GzipFile(fileobj=peek, mode="rb"), kind  # type: ignore[call-overload]
     if kind == "xz":
         import lzma
 
@@ -92,11 +92,11 @@ def decompressed(raw: IO[bytes]) -> tuple[IO[bytes], str]:
     if kind == "bzip2":
         import bz2
 
-        return bz2.BZ2File(peek, mode="rb"), kind  # type: ignore[arg-type]
+        return bz2.BZ2File(peek, mode="rb"), kind  # type: ignore[call-overload]
     if kind == "zstd":
         import zstandard
 
-        return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True), kind  # type: ignore[return-value]
+        return zstandard.ZstdDecompressor().stream_reader(peek, read_across_frames=True), kind  # type: ignore[arg-type,return-value]
     return peek, kind  # type: ignore[return-value]
 
 
@@ -296,7 +296,7 @@ def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True) -> ExtractS
     # re-slices its whole buffer on every header read: keep that buffer small.
     mode, bufsize = ("r:", COPY_CHUNK) if _seekable(stream) else ("r|", STREAM_BUFFER)
     try:
-        with tarfile.open(fileobj=stream, mode=mode, bufsize=bufsize) as tf:
+        with tarfile.open(fileobj=stream, mode=mode, bufsize=bufsize) as tf:  # type: ignore[call-overload]
             for member in tf:
                 extractor.add(tf, member)
         extractor.finish()

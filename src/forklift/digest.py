@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import IO
+from typing import IO, Protocol
 
 from forklift.errors import DigestMismatch, InvalidArgument
 
@@ -44,6 +44,12 @@ def short_id(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
 
+class Writable(Protocol):
+    """Anything bytes can be written to (a file, a BlobWriter)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 class HashingReader:
     """Wraps a readable stream, hashing and counting every byte read through it.
 
@@ -51,7 +57,7 @@ class HashingReader:
     exact bytes while the tar reader consumes them.
     """
 
-    def __init__(self, raw: IO[bytes], sink: IO[bytes] | None = None) -> None:
+    def __init__(self, raw: IO[bytes], sink: Writable | None = None) -> None:
         self._raw = raw
         self._sink = sink
         self._hash = _sha256()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -140,7 +141,7 @@ def start_cmd(state: Any, containers: tuple[str, ...], attach: bool, interactive
         failed = False
         for name in containers:
             try:
-                _daemon_error(lambda n=name: lifecycle.start(state.store, n))
+                _daemon_error(functools.partial(lifecycle.start, state.store, name))
                 click.echo(name)
             except ForkliftError as exc:
                 if len(containers) == 1:

@@ -181,7 +181,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
     container_id = os.urandom(32).hex()
     hostname = opts.hostname or container_id[:12]
     cfg = _container_config(image_cfg, command, opts, hostname, image)
-    host_cfg = {
+    host_cfg: dict[str, Any] = {
         "Binds": [v for v in opts.volumes if _parse_volume(v)[0] is not None],
         "NetworkMode": "bridge" if opts.network == "default" else opts.network,
         "ReadonlyRootfs": opts.read_only,

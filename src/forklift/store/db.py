@@ -252,7 +252,7 @@ class Store:
 
     def sweep_tmp(self) -> list[str]:
         """Remove scratch entries whose owning process no longer exists."""
-        removed = []
+        removed: list[str] = []
         try:
             names = os.listdir(self.tmp_dir)
         except FileNotFoundError:
