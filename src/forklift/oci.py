@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from forklift.errors import BadArchive
+from forklift.errors import BadArchive, InvalidArgument
 
 # OCI image spec
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -142,3 +143,33 @@ def image_diff_ids(config: dict[str, Any]) -> list[str]:
         if not isinstance(diff_id, str) or not digest.is_digest(diff_id):
             raise BadArchive(f"image config has an invalid diff_id {diff_id!r}")
     return list(diff_ids)
+
+
+@dataclass(frozen=True)
+class Platform:
+    """``os/architecture[/variant]``, as image indexes name them."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    def matches(self, other: Platform) -> bool:
+        """Whether ``other`` (an index entry) serves this wanted platform."""
+        if (self.os, self.architecture) != (other.os, other.architecture):
+            return False
+        return self.variant is None or other.variant in (None, self.variant)
+
+
+def local_platform() -> Platform:
+    arch = go_arch()
+    return Platform("linux", arch, go_variant() if arch in ("arm", "arm64") else None)
+
+
+def parse_platform(text: str) -> Platform:
+    parts = text.strip().lower().split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidArgument(f"invalid platform {text!r}: expected os/arch[/variant]")
+    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)

@@ -114,14 +114,14 @@ def test_diff_walks_only_the_containers_layer(fl, busybox, store_root, monkeypat
 
     _run(fl, "c", "touch /only")
     walked = []
-    original = fsdiff._walk
+    original = fsdiff.walk_sorted
 
     def counting(root, rel=""):
         for item in original(root, rel):
             walked.append(item)
             yield item
 
-    monkeypatch.setattr(fsdiff, "_walk", counting)
+    monkeypatch.setattr(fsdiff, "walk_sorted", counting)
     container_id = fl("ps", "-aq", "--no-trunc").out.strip()
     upper = os.path.join(store_root, "containers", container_id, "upper")
     lowers = [os.path.join(store_root, "containers", container_id, "init")]

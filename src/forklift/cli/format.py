@@ -11,15 +11,16 @@ from typing import Any
 from forklift.errors import InvalidArgument
 
 
-def human_size(size: float) -> str:
-    """Docker's units.HumanSize: decimal units, 3 significant digits (``1.24MB``)."""
+def human_size(size: float, precision: int = 3) -> str:
+    """Docker's units.HumanSizeWithPrecision: decimal units (``1.24MB``); listings use 3
+    significant digits, ``system df`` and prune 4."""
     units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
     i = 0
     size = float(size)
     while size >= 1000 and i < len(units) - 1:
         size /= 1000
         i += 1
-    return f"{_go_g(size, 3)}{units[i]}"
+    return f"{_go_g(size, precision)}{units[i]}"
 
 
 def _go_g(value: float, precision: int) -> str:

@@ -9,16 +9,10 @@ import click
 
 
 def _size(n: float) -> str:
-    """Docker's units.HumanSize (4 significant digits) as ``system df`` and prune print it."""
-    from forklift.cli.format import _go_g
+    """Sizes as ``system df`` and prune print them (4 significant digits)."""
+    from forklift.cli.format import human_size
 
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    i = 0
-    size = float(n)
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{_go_g(size, 4)}{units[i]}"
+    return human_size(n, 4)
 
 
 def _confirm(warning: str, force: bool) -> bool:

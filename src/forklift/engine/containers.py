@@ -13,6 +13,7 @@ from forklift import digest as dg
 from forklift import faults, oci
 from forklift.engine import fsdiff, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
+from forklift.procs import pid_alive
 from forklift.store import containers as container_store
 from forklift.store import images as image_store
 from forklift.store import layers as layer_store
@@ -348,7 +349,7 @@ def claim(store: Store, name_or_id: str, pid: int) -> ContainerRecord:
         current = container_store.get(store, rec.id)
         if current is None:
             raise NotFound(f"No such container: {name_or_id}")
-        if current.state in ("running", "paused") and _alive(current.pid):
+        if current.state in ("running", "paused") and pid_alive(current.pid):
             raise Conflict(f"container {rec.id[:12]} is already running")
         container_store.update_state(store, rec.id, state="running", pid=pid,
                                      started_at=oci.now_rfc3339(), exit_code=None)
@@ -477,25 +478,9 @@ def run(store: Store, image: str, command: list[str], opts: CreateOptions, **std
         raise
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (killed, not yet reaped) is gone for our purposes
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
 def effective_state(rec: ContainerRecord) -> str:
     """The state to show: a 'running' container whose monitor is gone has exited."""
-    if rec.state in ("running", "paused") and not _alive(rec.pid):
+    if rec.state in ("running", "paused") and not pid_alive(rec.pid):
         return "exited"
     return rec.state
 
@@ -537,7 +522,7 @@ def _kill(store: Store, rec: ContainerRecord) -> None:
     with contextlib.suppress(ForkliftError, OSError):
         runc.kill(rec.id, signal.SIGKILL, all=True)
     deadline = time.time() + 10
-    while _alive(rec.pid) and time.time() < deadline:
+    while pid_alive(rec.pid) and time.time() < deadline:
         current = container_store.get(store, rec.id)
         if current is None or current.state not in ("running", "paused"):
             break

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 
 ADD, CHANGE, DELETE = "A", "C", "D"
 
 
-def _walk(root: str, rel: str = ""):  # type: ignore[no-untyped-def]
+def walk_sorted(root: str, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:
+    """(relative path, lstat) of everything under ``root``, depth first, names sorted."""
     base = os.path.join(root, rel) if rel else root
     with os.scandir(base) as it:
         entries = sorted(it, key=lambda e: e.name)
@@ -26,7 +28,7 @@ def _walk(root: str, rel: str = ""):  # type: ignore[no-untyped-def]
         st = entry.stat(follow_symlinks=False)
         yield child, st
         if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, child)
+            yield from walk_sorted(root, child)
 
 
 def _lower_stat(lowers: list[str], rel: str) -> os.stat_result | None:
@@ -50,7 +52,7 @@ def changes(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
     """List of (kind, path) for an overlay upper dir over ``lowers`` (top first)."""
     out: list[tuple[str, str]] = []
     changed_dirs: set[str] = set()
-    for rel, st in _walk(upper):
+    for rel, st in walk_sorted(upper):
         path = "/" + rel
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
             kind = DELETE

@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 from forklift.errors import Conflict, ForkliftError, NotFound, RuntimeFailure
+from forklift.procs import pid_alive
 from forklift.store.db import Store
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -62,9 +63,7 @@ _ERRORS = {"NotFound": NotFound, "Conflict": Conflict}
 
 def launch(store: Store, rec: Any) -> None:
     """Start ``rec`` detached under a new monitor; return once it runs, raise if it cannot."""
-    from forklift.engine.containers import _alive
-
-    if rec.state in ("running", "paused") and _alive(rec.pid):
+    if rec.state in ("running", "paused") and pid_alive(rec.pid):
         raise Conflict(f"container {rec.id[:12]} is already running")
     r, w = os.pipe()
     sys.stdout.flush()
@@ -357,7 +356,7 @@ class Monitor:
                     code = os.waitstatus_to_exitcode(st)
                     status = 128 - code if code < 0 else code
                     exited_at = time.monotonic()
-            if status is None and not _pid_exists(init_pid):
+            if status is None and not pid_alive(init_pid):
                 status, exited_at = 255, time.monotonic()  # not our child after all
             if status is not None and (not self.outputs or time.monotonic() - exited_at > 2.0):
                 for fd in list(self.outputs):
@@ -441,21 +440,6 @@ class Monitor:
             with contextlib.suppress(OSError):
                 os.close(self.stdin_w)
             self.stdin_w = None
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie that is not our child (e.g. runc's) still "exists"; check its state.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _start_failure_code(message: str) -> int:

@@ -133,7 +133,7 @@ class _Staged:
 
 def load(store: Store, source: str | None = None, platform: str | None = None) -> list[str]:
     """Load every image of an archive; returns Docker's ``Loaded image…`` lines."""
-    want = oci_layout.parse_platform(platform)
+    want = oci.parse_platform(platform) if platform else None
     with detect.open_source(store, source) as src:
         if detect.detect(src) == detect.DOCKER_ARCHIVE:
             plans = docker_archive.read_plans(src)

@@ -11,7 +11,6 @@ Reading follows nested indexes and manifest lists down to this machine's platfor
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from forklift import digest as dg
@@ -33,32 +32,7 @@ _MAX_DEPTH = 4
 
 # ----------------------------------------------------------------------------- platforms
 
-@dataclass(frozen=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-    def matches(self, other: Platform) -> bool:
-        if (self.os, self.architecture) != (other.os, other.architecture):
-            return False
-        return self.variant is None or other.variant in (None, self.variant)
-
-
-def host_platform() -> Platform:
-    return Platform("linux", oci.go_arch())
-
-
-def parse_platform(text: str | None) -> Platform | None:
-    if not text:
-        return None
-    parts = text.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise InvalidArgument(f"invalid platform {text!r} (expected os/arch[/variant])")
-    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+Platform = oci.Platform
 
 
 def _platform_of(desc: dict[str, Any]) -> Platform | None:
@@ -130,7 +104,7 @@ def read_plans(source: Source, platform: Platform | None = None) -> list[ImagePl
     chosen = _select_top(top, platform)
     plans: dict[str, ImagePlan] = {}
     for desc in chosen:
-        manifest_desc = _to_manifest(source, desc, platform or host_platform(), 0)
+        manifest_desc = _to_manifest(source, desc, platform or oci.local_platform(), 0)
         plan = plans.get(manifest_desc["digest"])
         if plan is None:
             plan = plans[manifest_desc["digest"]] = _manifest_plan(source, manifest_desc)
@@ -158,7 +132,7 @@ def _select_top(top: list[dict[str, Any]], platform: Platform | None) -> list[di
     under one name and none of them ours is an error; so is any mismatch when
     ``--platform`` was given.
     """
-    want = platform or host_platform()
+    want = platform or oci.local_platform()
     groups: dict[object, list[dict[str, Any]]] = {}
     for i, desc in enumerate(top):
         groups.setdefault(_tag_of(desc) or i, []).append(desc)

@@ -27,26 +27,9 @@ class Descriptor:
     platform: dict[str, Any] | None = None
 
 
-@dataclass
-class Platform:
-    os: str
-    architecture: str
-    variant: str | None = None
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-
-def local_platform() -> Platform:
-    arch = oci.go_arch()
-    return Platform("linux", arch, oci.go_variant() if arch in ("arm", "arm64") else None)
-
-
-def parse_platform(text: str) -> Platform:
-    parts = text.strip().lower().split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise InvalidArgument(f"invalid platform {text!r}: expected os/arch[/variant]")
-    return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+Platform = oci.Platform
+local_platform = oci.local_platform
+parse_platform = oci.parse_platform
 
 
 def descriptor(obj: Any, what: str) -> Descriptor:

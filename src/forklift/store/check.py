@@ -38,12 +38,13 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from forklift import oci
+from forklift.engine.fsdiff import walk_sorted
 from forklift.errors import ForkliftError
-from forklift.store.db import Store, _pid_alive, remove_path
+from forklift.procs import pid_alive
+from forklift.store.db import Store, remove_path
 from forklift.store.layers import UNSTORED
 
 DEFAULT_GRACE = 60.0
@@ -231,7 +232,7 @@ def _check_structure(store: Store, f: Findings, grace: float) -> None:
             if not all(os.path.isdir(os.path.join(base, d)) for d in ("init", "upper", "work")):
                 f.add("container", cid[:12], "its directory is missing or incomplete")
                 f.bad_containers.add(cid)
-            running = state in ("running", "paused") and pid and _pid_alive(int(pid))
+            running = state in ("running", "paused") and pid and pid_alive(int(pid))
             merged = os.path.join(base, "merged")
             if not running and _is_mountpoint(merged):
                 f.add("container", cid[:12], "root filesystem still mounted but not running")
@@ -263,7 +264,7 @@ def _check_structure(store: Store, f: Findings, grace: float) -> None:
     with contextlib.suppress(FileNotFoundError):
         for name in sorted(os.listdir(store.tmp_dir)):
             pid_text = name.split("-", 1)[0]
-            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             f.add("tmp", f"tmp/{name}", "leftover of a process that is gone")
             f.dead_tmp.add(name)
@@ -275,7 +276,7 @@ def _other_writer_alive(store: Store) -> bool:
         for name in os.listdir(store.tmp_dir):
             pid_text, _, rest = name.partition("-")
             if rest.startswith("dirty-") and pid_text.isdigit() and int(pid_text) != os.getpid() \
-                    and _pid_alive(int(pid_text)):
+                    and pid_alive(int(pid_text)):
                 return True
     return False
 
@@ -364,18 +365,6 @@ def _verify_layer(store: Store, diff_id: str, name: str, blob: str, media_type: 
         remove_path(scratch)
 
 
-def _walk(root: str, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:
-    base = os.path.join(root, rel) if rel else root
-    with os.scandir(base) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        child = f"{rel}/{entry.name}" if rel else entry.name
-        st = entry.stat(follow_symlinks=False)
-        yield child, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk(root, child)
-
-
 def _opaque(path: str) -> bool:
     try:
         return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
@@ -384,8 +373,8 @@ def _opaque(path: str) -> bool:
 
 
 def _compare_trees(expected_root: str, actual_root: str) -> str | None:
-    expected = dict(_walk(expected_root))
-    actual = dict(_walk(actual_root))
+    expected = dict(walk_sorted(expected_root))
+    actual = dict(walk_sorted(actual_root))
     for rel in sorted(expected.keys() - actual.keys()):
         return f"{rel} is missing"
     for rel in sorted(actual.keys() - expected.keys()):
@@ -474,7 +463,7 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
             row = conn.execute("SELECT state, pid FROM containers WHERE id=?", (cid,)).fetchone()
             if row is None:
                 continue
-            if row[0] in ("running", "paused") and row[1] and _pid_alive(int(row[1])):
+            if row[0] in ("running", "paused") and row[1] and pid_alive(int(row[1])):
                 continue
             conn.execute("DELETE FROM container_volumes WHERE container_id=?", (cid,))
             conn.execute("DELETE FROM containers WHERE id=?", (cid,))

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 
 from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
+from forklift.procs import pid_alive
 
 SCHEMA_VERSION = 1
 
@@ -259,7 +260,7 @@ class Store:
             return removed
         for name in names:
             pid_text = name.split("-", 1)[0]
-            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             path = os.path.join(self.tmp_dir, name)
             remove_path(path)
@@ -274,18 +275,6 @@ class Store:
 
     def container_path(self, container_id: str) -> str:
         return os.path.join(self.containers_dir, container_id)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_path(path: str) -> None:
