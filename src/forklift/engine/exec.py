@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forklift.engine import containers, rootfs
-from forklift.errors import Conflict, InvalidArgument
-from forklift.store import containers as container_store
+from forklift.engine.lifecycle import require_running
+from forklift.errors import InvalidArgument
 from forklift.store.db import Store
 
 
@@ -54,12 +54,7 @@ def exec_(store: Store, name: str, command: list[str], opts: ExecOptions, *,
 
     if not command:
         raise InvalidArgument("exec requires at least 1 argument")
-    rec = container_store.resolve(store, name)
-    state = containers.effective_state(rec)
-    if state == "paused":
-        raise Conflict(f"Container {rec.id} is paused, unpause the container before exec")
-    if state != "running":
-        raise Conflict(f"Container {rec.id} is not running")
+    rec = require_running(store, name, "Container {id} is paused, unpause the container before exec")
     runc = Runc(store.runc_dir)
     scratch = store.make_tmp("exec")
     try:

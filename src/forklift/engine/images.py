@@ -88,13 +88,12 @@ def remove(store: Store, name: str, force: bool = False, prune: bool = True) -> 
     tags = image_store.tags_of(store, image_id)
     by_reference = _is_reference_to(store, name, image_id)
     lines: list[str] = []
-    if by_reference:
+    if by_reference and len(tags) > 1:
+        # one of several tags: only that tag goes (_is_reference_to means it is in ``tags``)
         ref = str(reference.parse(name))
-        if len(tags) > 1 or (ref not in tags):
-            if ref in tags:
-                image_store.remove_tag(store, ref)
-                return [f"Untagged: {_tag_to_familiar(ref)}"]
-    elif len(tags) > 1 and not force:
+        image_store.remove_tag(store, ref)
+        return [f"Untagged: {_tag_to_familiar(ref)}"]
+    if not by_reference and len(tags) > 1 and not force:
         raise Conflict(
             f"conflict: unable to delete {dg.short_id(image_id)} (must be forced)"
             " - image is referenced in multiple repositories")

@@ -41,11 +41,13 @@ def parse_signal(text: str | int | None, default: int = signal.SIGKILL) -> int:
         raise InvalidArgument(f"Invalid signal: {text}") from None
 
 
-def _running(store: Store, name: str) -> ContainerRecord:
+def require_running(store: Store, name: str, paused_message: str) -> ContainerRecord:
+    """The container, if it is running; Docker's errors otherwise (``paused_message``
+    names the verb, with ``{id}`` for the container's ID)."""
     rec = container_store.resolve(store, name)
     state = containers.effective_state(rec)
     if state == "paused":
-        raise Conflict(f"Container {rec.id} is paused. Unpause the container before stopping or killing")
+        raise Conflict(paused_message.format(id=rec.id))
     if state != "running":
         raise Conflict(f"Container {rec.id} is not running")
     return rec
@@ -64,7 +66,8 @@ def _wait_gone(store: Store, rec: ContainerRecord, timeout: float) -> bool:
 
 
 def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerRecord:
-    rec = _running(store, name)
+    rec = require_running(
+        store, name, "Container {id} is paused. Unpause the container before stopping or killing")
     _runc(store).kill(rec.id, parse_signal(sig))
     return rec
 
@@ -142,12 +145,7 @@ def _runc_verb(store: Store, verb: str, *args: str, capture: bool = False) -> st
 
 
 def pause(store: Store, name: str) -> ContainerRecord:
-    rec = container_store.resolve(store, name)
-    state = containers.effective_state(rec)
-    if state == "paused":
-        raise Conflict(f"Container {rec.id} is already paused")
-    if state != "running":
-        raise Conflict(f"Container {rec.id} is not running")
+    rec = require_running(store, name, "Container {id} is already paused")
     _runc_verb(store, "pause", rec.id)
     container_store.update_state(store, rec.id, state="paused")
     return rec
