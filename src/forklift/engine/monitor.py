@@ -357,7 +357,9 @@ class Monitor:
                     status = 128 - code if code < 0 else code
                     exited_at = time.monotonic()
             if status is None and not pid_alive(init_pid):
-                status, exited_at = 255, time.monotonic()  # not our child after all
+                # it died after the loop above (a zombie of ours: reap it for its real
+                # status) or it was never our child (no status to be had)
+                status, exited_at = _reap(init_pid), time.monotonic()
             if status is not None and (not self.outputs or time.monotonic() - exited_at > 2.0):
                 for fd in list(self.outputs):
                     self._read_output(fd, final=True)
@@ -440,6 +442,16 @@ class Monitor:
             with contextlib.suppress(OSError):
                 os.close(self.stdin_w)
             self.stdin_w = None
+
+
+def _reap(pid: int) -> int:
+    """Exit status of ``pid`` if it is our dead child, 255 if it is not our child."""
+    try:
+        _, st = os.waitpid(pid, 0)  # returns at once: the caller saw it is not running
+    except ChildProcessError:
+        return 255
+    code = os.waitstatus_to_exitcode(st)
+    return 128 - code if code < 0 else code
 
 
 def _start_failure_code(message: str) -> int:
