@@ -6,7 +6,7 @@ OCI form (``.wh.NAME`` and ``.wh..wh..opq``). This module converts between them.
 
 Every tarball is hostile until proven otherwise: entries that would land outside
 the target (``..``, absolute names, writing through a symlink, hardlinks to
-outside) are refused, and so are device nodes.
+outside) are refused. Device nodes and FIFOs are kept, as Docker keeps them.
 """
 
 from __future__ import annotations
@@ -221,7 +221,10 @@ class _Extractor:
         elif member.ischr() and member.devmajor == 0 and member.devminor == 0 and self.whiteouts:
             os.mknod(path, stat.S_IFCHR, 0)  # overlay-style whiteout
         elif member.ischr() or member.isblk():
-            raise BadArchive(f"tar entry {member.name!r} is a device node, which is not allowed")
+            # Real root filesystems carry /dev nodes; a container reaches a device only
+            # through the runtime's device cgroup rules, never through the node alone.
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
         else:
             raise BadArchive(f"tar entry {member.name!r} has an unsupported type {member.type!r}")
 

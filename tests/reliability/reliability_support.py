@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -219,7 +220,9 @@ def verify_images_usable(root: str | Path, limit: int | None = None, run: bool =
     ids = image_ids(root)
     if limit is not None:
         ids = ids[-limit:]
-    out_tar = Path(root).parent / "verify-export.tar"
+    # one scratch dir per call: several stores (and threads) share a parent directory
+    scratch = Path(tempfile.mkdtemp(prefix="verify-export-", dir=Path(root).parent))
+    out_tar = scratch / "export.tar"
     runnable = []
     store = open_store(str(root))
     try:
@@ -240,6 +243,7 @@ def verify_images_usable(root: str | Path, limit: int | None = None, run: bool =
                 runnable.append(image_id)
     finally:
         store.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     if run:
         for image_id in runnable[-2:]:
             proc = fl(root, "run", "--rm", "--network", "none", image_id, "/bin/busybox", "true", check=False)

@@ -291,7 +291,7 @@ class Worker:
 
 
 def test_random_crashes(tmp_path: Path, busybox_tar: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from conftest import cleanup_store
+    from reliability_support import cleanup_store
 
     total = env_int("FORKLIFT_CRASH_ROUNDS", 1200)
     seed = env_int("FORKLIFT_CRASH_SEED", 1000)

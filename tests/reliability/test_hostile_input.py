@@ -221,9 +221,6 @@ def test_known_escapes_are_refused() -> None:
         one(("h", tarfile.LNKTYPE, "../secret")),
         one(("d", tarfile.DIRTYPE, ""), ("d", tarfile.SYMTYPE, ".."), ("d/owned", tarfile.REGTYPE, "")),
     ]
-    dev = tarfile.TarInfo("dev")
-    dev.type, dev.devmajor, dev.devminor = tarfile.CHRTYPE, 1, 3
-    attacks.append(_build([(dev, b"")]))
     for i, data in enumerate(attacks):
         box = Sandbox()
         try:

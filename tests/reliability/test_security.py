@@ -41,7 +41,7 @@ def sh(root: Path, script: str, *flags: str, check: bool = True):  # type: ignor
 
 @pytest.fixture(scope="module")
 def sec_store(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path):  # type: ignore[no-untyped-def]
-    from conftest import cleanup_store
+    from reliability_support import cleanup_store
 
     root = tmp_path_factory.mktemp("security") / "store"
     fl(root, "import", str(busybox_tar), "busybox")

@@ -74,3 +74,33 @@ def test_compression_detection():
     assert archive.detect_compression(b"\x28\xb5\x2f\xfd") == "zstd"
     assert archive.detect_compression(b"BZh9") == "bzip2"
     assert archive.detect_compression(b"ustar") == "none"
+
+
+def test_device_nodes_and_fifos_are_kept_byte_exact(tmp_path):
+    """A real root filesystem's /dev survives extract -> write_layer unchanged."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, kind, major, minor in [("dev", tarfile.DIRTYPE, 0, 0),
+                                         ("dev/console", tarfile.CHRTYPE, 5, 1),
+                                         ("dev/null", tarfile.CHRTYPE, 1, 3),
+                                         ("dev/sda", tarfile.BLKTYPE, 8, 0),
+                                         ("dev/xconsole", tarfile.FIFOTYPE, 0, 0)]:
+            info = tarfile.TarInfo(name)
+            info.type, info.devmajor, info.devminor = kind, major, minor
+            info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o640
+            info.uname = info.gname = ""
+            tf.addfile(info)
+    out = tmp_path / "out"
+    out.mkdir()
+    archive.extract(io.BytesIO(buf.getvalue()), str(out))
+    null, sda, fifo = (os.lstat(out / "dev" / n) for n in ("null", "sda", "xconsole"))
+    assert stat.S_ISCHR(null.st_mode) and (os.major(null.st_rdev), os.minor(null.st_rdev)) == (1, 3)
+    assert stat.S_ISBLK(sda.st_mode) and (os.major(sda.st_rdev), os.minor(sda.st_rdev)) == (8, 0)
+    assert stat.S_ISFIFO(fifo.st_mode) and stat.S_IMODE(fifo.st_mode) == 0o640
+    again = io.BytesIO()
+    archive.write_layer(str(out), again)
+    with tarfile.open(fileobj=io.BytesIO(again.getvalue())) as tf:
+        kept = {m.name: (m.type, m.devmajor, m.devminor, m.mode) for m in tf.getmembers()}
+    assert kept["dev/console"] == (tarfile.CHRTYPE, 5, 1, 0o640)
+    assert kept["dev/sda"] == (tarfile.BLKTYPE, 8, 0, 0o640)
+    assert kept["dev/xconsole"][0] == tarfile.FIFOTYPE
