@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 FORKLIFT_EDITABLE=1 bash "$here/scripts/install.sh"
 
 need=()
-for pkg in skopeo umoci docker-registry docker.io apache2-utils openssl iptables \
+for pkg in skopeo umoci docker-registry docker.io apache2-utils openssl iptables debootstrap \
            containernetworking-plugins \
            golang-github-opencontainers-image-spec-dev golang-github-opencontainers-specs-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -28,4 +28,4 @@ export PATH="$venv/bin:$PATH"
 cd "$here"
 "$venv/bin/ruff" check src tests bench
 "$venv/bin/mypy"
-exec "$venv/bin/python" -m pytest -q -n 2 --durations=15 "$@"
+exec "$venv/bin/python" -m pytest -q -n 2 --dist loadgroup --durations=15 "$@"

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cli_support import REPO, Result, run_cli, unmount_under
 
-REPO = Path(__file__).resolve().parent.parent
+# made once per machine: a debootstrap run costs ~30 s and a mirror round trip
+TEST_CACHE = Path(os.environ.get("FORKLIFT_TEST_CACHE", "/var/cache/forklift-tests"))
 BUSYBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def lines(self) -> list[str]:
-        return self.out.splitlines()
-
-
-def run_cli(root: str, *args: str, input: bytes | None = None, timeout: float = 120,
-            env: dict[str, str] | None = None) -> Result:
-    proc = subprocess.run([sys.executable, "-m", "forklift", "--root", root, *args],
-                          input=input, capture_output=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
-    return Result(proc.returncode, proc.stdout.decode(errors="replace"),
-                  proc.stderr.decode(errors="replace"))
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +26,17 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def _unmount_under(root: str) -> None:
-    with open("/proc/self/mountinfo") as f:
-        points = [line.split()[4] for line in f]
-    for point in sorted((p for p in points if p.startswith(root + "/")), reverse=True):
-        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
+@pytest.fixture(scope="session")
+def debian_tar() -> Path:
+    """A real distribution: ``debootstrap --variant=minbase bookworm`` as a tarball (cached)."""
+    TEST_CACHE.mkdir(parents=True, exist_ok=True)
+    out = TEST_CACHE / "debian-bookworm-minbase.tar"
+    with open(TEST_CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers wait for one build
+        if not out.exists():
+            subprocess.run(["bash", str(REPO / "scripts" / "make-debian-rootfs.sh"), str(out)],
+                           check=True, capture_output=True, timeout=900)
+    return out
 
 
 @pytest.fixture
@@ -58,7 +45,7 @@ def store_root() -> Iterator[str]:
     try:
         yield root
     finally:
-        _unmount_under(root)
+        unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
 
 

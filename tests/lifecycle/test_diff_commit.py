@@ -34,16 +34,56 @@ def _layer_members(store_root, fl, image):
 
 @pytest.mark.parametrize("script, expected", [
     ("touch /tmp/new", ["C /tmp", "A /tmp/new"]),
-    ("echo more >> /etc/passwd", ["C /etc/passwd"]),
+    # a directory holding a change is reported too (Docker's rule), except /
+    ("echo more >> /etc/passwd", ["C /etc", "C /etc/passwd"]),
     ("rm /etc/group", ["C /etc", "D /etc/group"]),
-    ("chmod 600 /etc/passwd", ["C /etc/passwd"]),
+    ("chmod 600 /etc/passwd", ["C /etc", "C /etc/passwd"]),
+    ("chown 1:1 /etc/passwd", ["C /etc", "C /etc/passwd"]),
+    ("chmod 700 /etc", ["C /etc"]),
     ("ln -s /etc/passwd /tmp/link", ["C /tmp", "A /tmp/link"]),
     ("mkdir -p /opt/a/b && touch /opt/a/b/c", ["A /opt", "A /opt/a", "A /opt/a/b", "A /opt/a/b/c"]),
     ("rm -rf /var && touch /var", ["C /var"]),
+    # copied up but not changed: not a change
+    ("ln /etc/group /hard", ["A /hard"]),
+    (": >> /etc/passwd", []),
+    ("touch -r /etc/passwd /etc/group && chmod 644 /etc/group", []),
     ("true", []),
 ])
 def test_diff_matches_docker(fl, busybox, script, expected):
     assert _run(fl, "c", script) == expected
+
+
+def test_diff_of_a_deleted_tree_and_a_replaced_directory(fl, busybox):
+    """One D for the top of a deleted tree, C for every directory above it; an opaque
+    directory reports what the image had and the container no longer has."""
+    _run(fl, "base", "mkdir -p /usr/share/doc/pkg /srv/old && touch /usr/share/doc/pkg/README"
+                     " /srv/old/x /srv/keep")
+    assert fl("commit", "base", "deep:1").code == 0
+    assert _run(fl, "c1", "rm -rf /usr/share/doc", image="deep:1") == [
+        "C /usr", "C /usr/share", "D /usr/share/doc"]
+    assert _run(fl, "c2", "rm -rf /srv && mkdir /srv && echo k > /srv/keep && touch /srv/new",
+                image="deep:1") == ["C /srv", "C /srv/keep", "A /srv/new", "D /srv/old"]
+    assert _run(fl, "c3", "rm /srv/old/x && rmdir /srv/old", image="deep:1") == [
+        "C /srv", "D /srv/old"]
+
+
+def test_diff_reports_a_file_capability_change(fl, busybox, store_root):
+    """security.capability is compared, as Docker does (set on the upper file by hand:
+    busybox has no setcap)."""
+    assert fl("run", "--name", "c", "busybox", "sh", "-c", "touch -r /bin/busybox /x").code == 0
+    assert fl("commit", "c", "cap:1").code == 0
+    assert fl("run", "--name", "d", "cap:1", "sh", "-c", "chmod 644 /x").code == 0
+    assert fl("diff", "d").lines == []
+    upper = _upper(store_root, fl, "d")
+    # version 2 capability blob granting cap_net_raw (bit 13), effective
+    os.setxattr(os.path.join(upper, "x"), "security.capability",
+                bytes.fromhex("01000002") + (1 << 13).to_bytes(4, "little") + bytes(12))
+    assert fl("diff", "d").lines == ["C /x"]
+
+
+def _upper(store_root, fl, name):
+    cid = json.loads(fl("inspect", name).out)[0]["Id"]
+    return os.path.join(store_root, "containers", cid, "upper")
 
 
 def test_diff_ignores_hosts_files_and_mountpoints(fl, busybox):
@@ -72,7 +112,7 @@ def test_opaque_directory_survives_commit(fl, busybox, store_root):
     _run(fl, "a", "mkdir -p /srv/old && touch /srv/old/x /srv/keep")
     assert fl("commit", "a", "base:1").code == 0
     lines = _run(fl, "b", "rm -rf /srv && mkdir /srv && touch /srv/new", image="base:1")
-    assert lines == ["C /srv", "A /srv/new"]
+    assert lines == ["C /srv", "D /srv/keep", "A /srv/new", "D /srv/old"]
     assert fl("commit", "b", "base:2").code == 0
     assert "srv/.wh..wh..opq" in _layer_members(store_root, fl, "base:2")
     assert fl("run", "--rm", "base:2", "ls", "-A", "/srv").lines == ["new"]
@@ -109,24 +149,26 @@ def test_container_keeps_working_after_commit(fl, busybox):
 
 
 def test_diff_walks_only_the_containers_layer(fl, busybox, store_root, monkeypatch):
-    """Cost grows with the change: the walk visits the upper directory's entries only."""
-    from forklift.engine import fsdiff
+    """Cost grows with the change: only the upper directory is listed, never an image layer."""
+    from forklift.engine import containers, fsdiff
+    from forklift.store import open_store
 
-    _run(fl, "c", "touch /only")
-    walked = []
-    original = fsdiff.walk_sorted
+    _run(fl, "c", "touch /only /bin/new")
+    listed = []
+    original = os.scandir
 
-    def counting(root, rel=""):
-        for item in original(root, rel):
-            walked.append(item)
-            yield item
+    def recording(path):
+        listed.append(str(path))
+        return original(path)
 
-    monkeypatch.setattr(fsdiff, "walk_sorted", counting)
-    container_id = fl("ps", "-aq", "--no-trunc").out.strip()
-    upper = os.path.join(store_root, "containers", container_id, "upper")
-    lowers = [os.path.join(store_root, "containers", container_id, "init")]
-    assert fsdiff.changes(upper, lowers) == [("A", "/only")]
-    assert len(walked) == 1
+    monkeypatch.setattr(fsdiff.os, "scandir", recording)
+    store = open_store(store_root)
+    try:
+        assert containers.diff(store, "c") == [("C", "/bin"), ("A", "/bin/new"), ("A", "/only")]
+    finally:
+        store.close()
+    upper = _upper(store_root, fl, "c")
+    assert listed == [upper, os.path.join(upper, "bin")]
 
 
 def test_committed_layer_is_retarred_exactly_and_checked(fl, busybox, store_root, tmp_path):

@@ -251,7 +251,8 @@ def _mounts(store: Store, rec: ContainerRecord, merged: str) -> list[Any]:
     for src, dest, read_only in map(_parse_volume, rec.host_config.get("Binds", [])):
         assert src is not None
         if src.startswith("/"):
-            os.makedirs(src, exist_ok=True)
+            if not os.path.lexists(src):  # Docker creates a missing host path as a directory
+                os.makedirs(src)
             source = src
         else:
             vol, _ = volume_store.ensure(store, src)

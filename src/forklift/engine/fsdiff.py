@@ -1,10 +1,19 @@
 """``diff``: what changed in a container, read from its own layer only.
 
-Follows Docker's overlay algorithm (moby pkg/archive ``changes``): walk the
-upper directory in lexical order; a 0/0 character device is a deletion; a path
-present in a lower layer is a change unless it is a directory whose size, mode
-and mtime are unchanged; a parent of an added or deleted path is reported as
-changed. The cost grows with the size of the change, not of the image.
+The rules are Docker's (moby's "naive" diff, which compares the container's
+view with its image's view):
+
+* a path present only in the container's view is ``A``, one present only in the
+  image's is ``D`` (a whole deleted tree is one ``D`` for its top);
+* a path in both is ``C`` when its type, mode, owner, group, device number or
+  ``security.capability`` xattr differs, or, for a non-directory, its mtime or
+  size: a file copied up but not changed (opened for writing, hardlinked) is
+  not a change;
+* a directory holding a reported change is itself ``C`` (``/`` never is).
+
+Only paths in the upper directory can differ, so the walk covers the upper
+directory and looks each path up in the lower layers with overlayfs' rules
+(whiteouts, opaque directories): the cost grows with the change, not the image.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import stat
 from collections.abc import Iterator
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
+CAPABILITY_XATTR = "security.capability"
 
 ADD, CHANGE, DELETE = "A", "C", "D"
 
@@ -31,50 +41,15 @@ def walk_sorted(root: str, rel: str = "") -> Iterator[tuple[str, os.stat_result]
             yield from walk_sorted(root, child)
 
 
-def _lower_stat(lowers: list[str], rel: str) -> os.stat_result | None:
-    for layer in lowers:
-        try:
-            return os.lstat(os.path.join(layer, rel))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-    return None
+def _is_whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def _same_dir(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_size == b.st_size and stat.S_IMODE(a.st_mode) == stat.S_IMODE(b.st_mode)
-            and stat.S_IFMT(a.st_mode) == stat.S_IFMT(b.st_mode)
-            and int(a.st_mtime) == int(b.st_mtime)
-            and (a.st_mtime_ns % 1_000_000_000 == 0 or b.st_mtime_ns % 1_000_000_000 == 0
-                 or a.st_mtime_ns == b.st_mtime_ns))
-
-
-def changes(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
-    """List of (kind, path) for an overlay upper dir over ``lowers`` (top first)."""
-    out: list[tuple[str, str]] = []
-    changed_dirs: set[str] = set()
-    for rel, st in walk_sorted(upper):
-        path = "/" + rel
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-            kind = DELETE
-        else:
-            lower = _lower_stat(lowers, rel)
-            if lower is None:
-                kind = ADD
-            elif stat.S_ISDIR(st.st_mode) and stat.S_ISDIR(lower.st_mode) and _same_dir(st, lower):
-                if not _opaque(os.path.join(upper, rel)):
-                    continue
-                kind = CHANGE
-            else:
-                kind = CHANGE
-        if stat.S_ISDIR(st.st_mode):
-            changed_dirs.add(path)
-        if kind in (ADD, DELETE):
-            parent = os.path.dirname(path)
-            if parent != "/" and parent not in changed_dirs:
-                out.append((CHANGE, parent))
-                changed_dirs.add(parent)
-        out.append((kind, path))
-    return out
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _opaque(path: str) -> bool:
@@ -82,3 +57,129 @@ def _opaque(path: str) -> bool:
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
+
+
+def _capability(path: str) -> bytes | None:
+    try:
+        return os.getxattr(path, CAPABILITY_XATTR, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+class LowerView:
+    """The image's view of a path: the lower layers (top first) merged as overlayfs does."""
+
+    def __init__(self, layers: list[str]) -> None:
+        self.layers = layers
+        # per directory, per layer: (it is a directory there, that layer hides the ones below)
+        self._dirs: dict[str, list[tuple[bool, bool]]] = {"": [(True, False)] * len(layers)}
+
+    def _dir_state(self, rel: str) -> list[tuple[bool, bool]]:
+        state = self._dirs.get(rel)
+        if state is None:
+            parent = self._dir_state(rel.rpartition("/")[0])
+            state = []
+            for layer, (parent_is_dir, parent_hides) in zip(self.layers, parent, strict=True):
+                st = _lstat(os.path.join(layer, rel)) if parent_is_dir else None
+                is_dir = st is not None and stat.S_ISDIR(st.st_mode)
+                # a whiteout, a file or an opaque directory hides everything below it
+                hides = parent_hides or (st is not None and (not is_dir or _opaque(os.path.join(layer, rel))))
+                state.append((is_dir, hides))
+            self._dirs[rel] = state
+        return state
+
+    def find(self, rel: str) -> tuple[str, os.stat_result] | None:
+        """(path in its layer, lstat) of what the image shows at ``rel``, or None."""
+        parent = rel.rpartition("/")[0]
+        for layer, (is_dir, hides) in zip(self.layers, self._dir_state(parent), strict=True):
+            if is_dir:
+                path = os.path.join(layer, rel)
+                st = _lstat(path)
+                if st is not None:
+                    return None if _is_whiteout(st) else (path, st)
+            if hides:
+                return None
+        return None
+
+    def children(self, rel: str) -> list[str]:
+        """Names the image shows inside directory ``rel``."""
+        seen: dict[str, bool] = {}
+        for layer, (is_dir, hides) in zip(self.layers, self._dir_state(rel), strict=True):
+            if is_dir:
+                with os.scandir(os.path.join(layer, rel)) as it:
+                    for entry in it:
+                        if entry.name not in seen:
+                            seen[entry.name] = not _is_whiteout(entry.stat(follow_symlinks=False))
+            if hides:
+                break
+        return sorted(name for name, visible in seen.items() if visible)
+
+
+def _differs(new_path: str, new: os.stat_result, old_path: str, old: os.stat_result) -> bool:
+    if (new.st_mode != old.st_mode or new.st_uid != old.st_uid or new.st_gid != old.st_gid
+            or new.st_rdev != old.st_rdev):
+        return True
+    if not stat.S_ISDIR(new.st_mode) and (new.st_size != old.st_size
+                                          or not _same_time(new, old)):
+        return True
+    return _capability(new_path) != _capability(old_path)
+
+
+def _same_time(a: os.stat_result, b: os.stat_result) -> bool:
+    # a zero nanosecond part means "not recorded" (e.g. from a tar): compare seconds only
+    return (int(a.st_mtime) == int(b.st_mtime)
+            and (a.st_mtime_ns == b.st_mtime_ns or a.st_mtime_ns % 1_000_000_000 == 0
+                 or b.st_mtime_ns % 1_000_000_000 == 0))
+
+
+def changes(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
+    """List of (kind, path) for an overlay upper dir over ``lowers`` (top first)."""
+    return _dir_changes(upper, "", LowerView(lowers), MERGED)
+
+
+# How an upper directory relates to the image's directory at the same path.
+MERGED = "merged"      # overlayfs merges the two: only upper entries can differ
+REPLACES = "replaces"  # opaque, or below one: image entries missing here were deleted
+NEW = "new"            # the image has nothing here: everything below is added
+
+
+def _dir_changes(upper: str, rel: str, view: LowerView, relation: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    base = os.path.join(upper, rel) if rel else upper
+    with os.scandir(base) as it:
+        entries = {e.name: e.stat(follow_symlinks=False) for e in it}
+    names = set(entries)
+    if relation == REPLACES:
+        names.update(view.children(rel))
+    for name in sorted(names):
+        child = f"{rel}/{name}" if rel else name
+        st = entries.get(name)
+        old = None if relation == NEW else view.find(child)
+        if st is None or _is_whiteout(st):
+            if old is not None:
+                out.append((DELETE, "/" + child))
+            continue
+        out.extend(_entry_changes(upper, child, st, old, view, relation))
+    return out
+
+
+def _entry_changes(upper: str, rel: str, st: os.stat_result, old: tuple[str, os.stat_result] | None,
+                   view: LowerView, parent_relation: str) -> list[tuple[str, str]]:
+    path = os.path.join(upper, rel)
+    own: list[tuple[str, str]] = []
+    if old is None:
+        own = [(ADD, "/" + rel)]
+    elif _differs(path, st, *old):
+        own = [(CHANGE, "/" + rel)]
+    if not stat.S_ISDIR(st.st_mode):
+        return own
+    if old is None or not stat.S_ISDIR(old[1].st_mode):
+        relation = NEW
+    elif parent_relation == REPLACES or _opaque(path):
+        relation = REPLACES
+    else:
+        relation = MERGED
+    inner = _dir_changes(upper, rel, view, relation)
+    if inner and not own:
+        own = [(CHANGE, "/" + rel)]
+    return own + inner
