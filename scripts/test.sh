@@ -11,8 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 FORKLIFT_EDITABLE=1 bash "$here/scripts/install.sh"
 
 need=()
-for pkg in skopeo umoci docker-registry docker.io apache2-utils openssl iptables \
-           containernetworking-plugins debootstrap \
+for pkg in skopeo umoci docker-registry docker.io apache2-utils openssl debootstrap \
            golang-github-opencontainers-image-spec-dev golang-github-opencontainers-specs-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
