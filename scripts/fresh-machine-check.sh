@@ -78,16 +78,20 @@ make_base() {
     exec {lock}>"$cache_dir/debootstrap.lock"
     flock "$lock"
     if [ ! -s "$base_tar" ]; then
-        local target
+        local target stale
+        for stale in "$cache_dir"/debootstrap.*/; do  # a killed build (we hold the lock)
+            safe_remove "${stale%/}" || die "could not remove $stale"
+        done
         target=$(mktemp -d "$cache_dir/debootstrap.XXXXXX")
         say "debootstrap --variant=minbase bookworm (once; cached in $base_tar)"
-        if ! debootstrap --variant=minbase bookworm "$target/root" "$mirror" \
+        # its /proc and /sys mounts in the new root stay private and go with it
+        if ! unshare --mount --propagation private -- \
+                debootstrap --variant=minbase bookworm "$target/root" "$mirror" \
                 >"$target/debootstrap.log" 2>&1; then
             tail -20 "$target/debootstrap.log" >&2
             safe_remove "$target"
             die "debootstrap failed"
         fi
-        unmount_under "$target"
         tar -C "$target/root" --numeric-owner -cf - . | zstd -q -T0 -o "$base_tar.tmp"
         mv -f "$base_tar.tmp" "$base_tar"
         safe_remove "$target" || die "could not remove $target"
