@@ -8,8 +8,8 @@ one is reported the same way everywhere: one line naming the program and the
 package to install, exit status 125 (Docker's "the engine could not do it"),
 before anything was changed.
 
-``scripts/install.sh`` installs every package in ``PACKAGES`` (the credential
-helpers excepted: a user who names one installs it).
+``scripts/install.sh`` installs the packages of ``PACKAGES`` and ``CNI_PLUGINS``
+(a test checks its list against them); credential helpers are the user's choice.
 
 CNI plugins are not looked up in ``$PATH`` but in the CNI directories:
 ``$FORKLIFT_CNI_PATH`` (a ``:``-separated list; set but empty means none) or
