@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # install.sh — install what forklift needs on Debian (as root) and forklift itself.
 #
-#   runc, busybox-static (for the local base image), python3 + venv, then
-#   forklift into /opt/forklift/venv with a `forklift` command in /usr/local/bin.
+#   every program forklift runs (src/forklift/programs.py lists them: runc, iptables
+#   and the CNI plugins for the default bridge network, iproute2, procps for `top`),
+#   busybox-static (for the local base image), python3 + venv, then forklift into
+#   /opt/forklift/venv with a `forklift` command in /usr/local/bin.
 #
 # FORKLIFT_EDITABLE=1 installs the working tree in editable mode with test extras.
 set -euo pipefail
@@ -10,8 +12,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 venv=${FORKLIFT_VENV:-/opt/forklift/venv}
 
+# the programs forklift runs (tests/containers/test_missing_programs.py checks this
+# list against programs.py), then what the demo and the installation need
+runtime_packages=(runc iptables containernetworking-plugins iproute2 procps coreutils)
+other_packages=(busybox-static tar xz-utils zstd ca-certificates)
 need_apt=()
-for pkg in runc busybox-static tar xz-utils zstd iproute2 ca-certificates; do
+for pkg in "${runtime_packages[@]}" "${other_packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python_ok=0

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh — install forklift with its test needs and run the whole test suite (as root).
 #
-# Installs runc/busybox (install.sh), the interop tools (skopeo, umoci, Debian's
-# docker-registry and docker.io, the OCI JSON schemas), then runs pytest.
+# Installs forklift and what it runs (install.sh), the interop tools (skopeo, umoci,
+# Debian's docker-registry and docker.io, the OCI JSON schemas), debootstrap for the
+# fresh-machine check, then runs pytest.
 # Extra arguments go to pytest.
 set -euo pipefail
 
@@ -10,8 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 FORKLIFT_EDITABLE=1 bash "$here/scripts/install.sh"
 
 need=()
-for pkg in skopeo umoci docker-registry docker.io apache2-utils openssl iptables debootstrap \
-           containernetworking-plugins \
+for pkg in skopeo umoci docker-registry docker.io apache2-utils openssl debootstrap \
            golang-github-opencontainers-image-spec-dev golang-github-opencontainers-specs-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

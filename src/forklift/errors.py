@@ -44,6 +44,12 @@ class RuntimeFailure(ForkliftError):
     """The OCI runtime (runc) or a kernel mount failed."""
 
 
+class MissingProgram(ForkliftError):
+    """A program forklift runs (runc, iptables, a CNI plugin...) is not installed."""
+
+    exit_code = 125
+
+
 class StoreCorrupt(ForkliftError):
     """The store holds something inconsistent."""
 

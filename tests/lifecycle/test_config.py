@@ -135,7 +135,7 @@ def test_missing_runc_and_not_root_are_one_line_errors(fl, busybox, store_root):
 
     no_runc = fl("run", "--rm", "--network", "none", "busybox", "true", env={"PATH": "/nonexistent"})
     assert no_runc.code == 125
-    assert no_runc.err == "Error: runc not found: install the runc package\n"
+    assert no_runc.err == "Error: runc not found: install the Debian package runc\n"
     assert fl("ps", "-aq").out == "", "a failed start with --rm leaves nothing"
 
     # import as root (the interpreter lives under /root here), then drop to nobody

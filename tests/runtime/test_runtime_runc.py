@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from forklift.errors import RuntimeFailure
+from forklift.errors import MissingProgram, RuntimeFailure
 from forklift.runtime.overlay import mount_overlay, unmount
 from forklift.runtime.runc import Runc
 from forklift.runtime.spec import MountSpec, ProcessConfig, build_spec, write_bundle
@@ -308,5 +308,5 @@ def _wait_status(runc: Runc, cid: str, status: str) -> bool:
 
 def test_missing_runc_binary(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(RuntimeFailure, match="runc not found: install the runc package"):
+    with pytest.raises(MissingProgram, match="^runc not found: install the Debian package runc$"):
         Runc("/tmp/unused")

@@ -298,7 +298,10 @@ def _copy_up(merged: str, dest: str, volume_dir: str) -> None:
         return
     import subprocess
 
-    subprocess.run(["cp", "-a", "--no-dereference", "--", source + "/.", volume_dir], check=False)
+    from forklift import programs
+
+    subprocess.run([programs.find("cp"), "-a", "--no-dereference", "--", source + "/.", volume_dir],
+                   check=False)
 
 
 def _spec(store: Store, rec: ContainerRecord, merged: str,

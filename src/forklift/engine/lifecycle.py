@@ -192,7 +192,10 @@ def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list
         raise Conflict(f"Container {rec.id} is not running")
     pids = set(container_pids(store, rec))
     args = ps_args or ["-ef"]
-    proc = subprocess.run(["ps", *args], capture_output=True, text=True, check=False)
+    from forklift import programs
+
+    proc = subprocess.run([programs.find("ps"), *args], capture_output=True, text=True,
+                          check=False)
     if proc.returncode != 0:
         raise ForkliftError(f"Error running ps: {proc.stderr.strip()}")
     lines = proc.stdout.splitlines()

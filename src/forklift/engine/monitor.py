@@ -33,7 +33,7 @@ import sys
 import time
 from typing import Any
 
-from forklift.errors import Conflict, ForkliftError, NotFound, RuntimeFailure
+from forklift.errors import Conflict, ForkliftError, MissingProgram, NotFound, RuntimeFailure
 from forklift.procs import pid_alive
 from forklift.store.db import Store
 
@@ -58,7 +58,7 @@ def rfc3339nano(ns: int | None = None) -> str:
 
 # ----------------------------------------------------------------------------- launching
 
-_ERRORS = {"NotFound": NotFound, "Conflict": Conflict}
+_ERRORS = {"NotFound": NotFound, "Conflict": Conflict, "MissingProgram": MissingProgram}
 
 
 def launch(store: Store, rec: Any) -> None:
@@ -233,8 +233,8 @@ class Monitor:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.wake_r = wake_r
 
-        runc = Runc(self.store.runc_dir)
         try:
+            runc = Runc(self.store.runc_dir)
             rec = containers.claim(self.store, self.id, os.getpid())
         except ForkliftError as exc:
             self.report(f"{type(exc).__name__} {exc.message}")

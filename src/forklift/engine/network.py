@@ -30,10 +30,10 @@ import subprocess
 import time
 from typing import Any
 
+from forklift import programs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
 from forklift.store.db import Store
 
-CNI_PATHS = ("/usr/lib/cni", "/opt/cni/bin", "/usr/libexec/cni")
 CNI_VERSION = "1.0.0"
 RUN_DIR = "/run/forklift"
 IPAM_DIR = os.path.join(RUN_DIR, "ipam")
@@ -207,7 +207,8 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- host side
 
 def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run([programs.find(argv[0]), *argv[1:]], capture_output=True, text=True,
+                          check=False)
     if check and proc.returncode != 0:
         raise RuntimeFailure(f"{' '.join(argv)}: {proc.stderr.strip() or proc.returncode}")
     return proc
@@ -249,6 +250,8 @@ def _ensure_host_side(net: dict[str, Any]) -> None:
 
 
 def _drop_host_side(net: dict[str, Any]) -> None:
+    programs.find("iptables")
+    programs.find("ip")  # both first: a missing one must not leave the rules half-deleted
     for rule in _rules(net):
         table, chain, spec = rule[1], rule[2], rule[3:]
         for _ in range(5):
@@ -329,11 +332,22 @@ def destroy_netns(path: str) -> None:
 
 # ----------------------------------------------------------------------------- CNI
 
-def _cni_path() -> str:
-    for p in CNI_PATHS:
-        if os.path.exists(os.path.join(p, "bridge")):
-            return p
-    raise RuntimeFailure("CNI plugins not found: install containernetworking-plugins")
+def _cni_path(plugins: list[dict[str, Any]]) -> str:
+    """CNI_PATH for the chain: the directories of its plugins and of the IPAM plugin they call."""
+    types = [p["type"] for p in plugins] + [p["ipam"]["type"] for p in plugins if "ipam" in p]
+    dirs = dict.fromkeys(os.path.dirname(programs.find(t)) for t in types)
+    return os.pathsep.join(dirs)
+
+
+def _require(plugins: list[dict[str, Any]]) -> str:
+    """Check every program the chain needs before anything is set up; returns its CNI_PATH.
+
+    iptables is needed for the network's own rules (even when another process already
+    added them this boot, so the error does not depend on the host's history) and by
+    portmap, which runs it from PATH.
+    """
+    programs.find("iptables")
+    return _cni_path(plugins)
 
 
 def _plugins(net: dict[str, Any], ports: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -351,16 +365,16 @@ def _plugins(net: dict[str, Any], ports: list[dict[str, Any]]) -> list[dict[str,
 
 
 def _invoke(plugin: dict[str, Any], command: str, net: dict[str, Any], container_id: str,
-            netns: str, prev: dict[str, Any] | None, ports: list[dict[str, Any]]) -> dict[str, Any]:
+            netns: str, prev: dict[str, Any] | None, ports: list[dict[str, Any]],
+            cni_path: str) -> dict[str, Any]:
     conf = {"cniVersion": CNI_VERSION, "name": net["CniName"], **plugin}
     if prev is not None:
         conf["prevResult"] = prev
     if plugin["type"] == "portmap":
         conf["runtimeConfig"] = {"portMappings": ports}
-    path = _cni_path()
     env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": netns,
-           "CNI_IFNAME": "eth0", "CNI_PATH": path, "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-    proc = subprocess.run([os.path.join(path, plugin["type"])], input=json.dumps(conf).encode(),
+           "CNI_IFNAME": "eth0", "CNI_PATH": cni_path, "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    proc = subprocess.run([programs.find(plugin["type"])], input=json.dumps(conf).encode(),
                           capture_output=True, env=env, check=False)
     if proc.returncode != 0:
         msg = proc.stdout.decode(errors="replace").strip() or proc.stderr.decode(errors="replace")
@@ -416,18 +430,19 @@ def setup(store: Store, rec: Any) -> str | None:
     if net["Driver"] != "bridge":
         return None
     path = netns_path(store, rec.id)
-    create_netns(path)
     ports = _port_mappings(rec)
     plugins = _plugins(net, ports)
+    cni_path = _require(plugins)
+    create_netns(path)
     try:
         _ensure_host_side(net)
         prev: dict[str, Any] | None = None
         for plugin in plugins:
-            prev = _invoke(plugin, "ADD", net, rec.id, path, prev, ports)
+            prev = _invoke(plugin, "ADD", net, rec.id, path, prev, ports, cni_path)
     except BaseException:
         with contextlib.suppress(Exception):
             for plugin in reversed(plugins):
-                _invoke(plugin, "DEL", net, rec.id, path, None, ports)
+                _invoke(plugin, "DEL", net, rec.id, path, None, ports, cni_path)
         destroy_netns(path)
         raise
     result = prev or {}
@@ -454,9 +469,13 @@ def teardown(store: Store, rec: Any) -> None:
             net = None
         if net is not None:
             _unpublish_hosts(store, rec, net)
-            for plugin in reversed(info.get("Plugins") or []):
-                with contextlib.suppress(Exception):
-                    _invoke(plugin, "DEL", net, rec.id, path, None, info.get("Ports") or [])
+            chain = info.get("Plugins") or []
+            with contextlib.suppress(Exception):
+                cni_path = _cni_path(chain)
+                for plugin in reversed(chain):
+                    with contextlib.suppress(Exception):
+                        _invoke(plugin, "DEL", net, rec.id, path, None, info.get("Ports") or [],
+                                cni_path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_endpoint_path(store, rec.id))
     destroy_netns(path)

@@ -17,7 +17,6 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -106,11 +105,12 @@ def _helper_for(cfg: dict[str, Any], host: str) -> str | None:
 
 
 def _run_helper(name: str, action: str, payload: str) -> str:
-    program = f"docker-credential-{name}"
-    if shutil.which(program) is None:
-        raise ForkliftError(f"credential helper {program} not found in PATH")
+    from forklift import programs
+
+    program = f"{programs.CREDENTIAL_HELPER_PREFIX}{name}"
+    path = programs.find(program)
     try:
-        proc = subprocess.run([program, action], input=payload, capture_output=True,
+        proc = subprocess.run([path, action], input=payload, capture_output=True,
                               text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ForkliftError(f"credential helper {program} failed: {exc}") from None

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 from typing import IO, Any
 
+from forklift import programs
 from forklift.errors import RuntimeFailure
 
 # si_code of signals the kernel generates, e.g. from the terminal (Ctrl-C, Ctrl-\).
@@ -48,10 +48,7 @@ class Runc:
     """runc bound to one state directory."""
 
     def __init__(self, state_root: str, binary: str | None = None) -> None:
-        found = shutil.which(binary or "runc")  # posix_spawn needs a path, not a name
-        if not found:
-            raise RuntimeFailure("runc not found: install the runc package")
-        self.binary = found
+        self.binary = programs.find(binary or "runc")
         self.state_root = state_root
 
     def _argv(self, *args: str) -> list[str]:
