@@ -2,8 +2,8 @@
 # fresh-machine-check.sh [REPO [COMMIT]] — prove the README's first command on a machine
 # that has nothing (as root).
 #
-# Makes a Debian 12 root with `debootstrap --variant=minbase bookworm` (cached once as a
-# tarball, a fresh copy extracted per run), copies in this machine's package-index
+# Makes a Debian 12 root with `debootstrap --variant=minbase bookworm` (made once by
+# scripts/make-debian-rootfs.sh, a fresh copy extracted per run), copies in this machine's package-index
 # settings (apt sources and 99* options, pip configuration, CA certificates,
 # resolv.conf), puts a clean clone of COMMIT (default HEAD) of REPO (default this
 # checkout) at /root/forklift and runs `bash scripts/demo.sh` there, chrooted inside a
@@ -15,7 +15,7 @@
 #
 #   FORKLIFT_FRESH_CACHE   where the debootstrap tarball is kept (/var/cache/forklift)
 #   FORKLIFT_FRESH_WORK    parent of the per-run directory (/var/tmp)
-#   FORKLIFT_DEBIAN_MIRROR debootstrap's mirror (http://deb.debian.org/debian)
+#   DEBIAN_MIRROR          debootstrap's mirror (http://deb.debian.org/debian)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,14 +23,13 @@ repo=$(cd "${1:-$here}" && pwd)
 commit=$(git -C "$repo" rev-parse --verify "${2:-HEAD}^{commit}")
 cache_dir=${FORKLIFT_FRESH_CACHE:-/var/cache/forklift}
 work_parent=${FORKLIFT_FRESH_WORK:-/var/tmp}
-mirror=${FORKLIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-base_tar=$cache_dir/debootstrap-bookworm-minbase.tar.zst
+base_tar=$cache_dir/debian-bookworm-minbase.tar
 
 say() { echo "fresh-machine-check: $*" >&2; }
 die() { say "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root"
-for tool in debootstrap unshare chroot zstd git; do
+for tool in unshare chroot git; do
     command -v "$tool" >/dev/null || die "$tool is missing (scripts/test.sh installs it)"
 done
 
@@ -71,32 +70,10 @@ for old in "$work_parent"/forklift-fresh.*; do
     fi
 done
 
-# -- the pristine Debian root, made once -----------------------------------------------
+# -- the pristine Debian root, made once (shared with the tests' cache) ----------------
 
 make_base() {
-    mkdir -p "$cache_dir"
-    exec {lock}>"$cache_dir/debootstrap.lock"
-    flock "$lock"
-    if [ ! -s "$base_tar" ]; then
-        local target stale
-        for stale in "$cache_dir"/debootstrap.*/; do  # a killed build (we hold the lock)
-            safe_remove "${stale%/}" || die "could not remove $stale"
-        done
-        target=$(mktemp -d "$cache_dir/debootstrap.XXXXXX")
-        say "debootstrap --variant=minbase bookworm (once; cached in $base_tar)"
-        # its /proc and /sys mounts in the new root stay private and go with it
-        if ! unshare --mount --propagation private -- \
-                debootstrap --variant=minbase bookworm "$target/root" "$mirror" \
-                >"$target/debootstrap.log" 2>&1; then
-            tail -20 "$target/debootstrap.log" >&2
-            safe_remove "$target"
-            die "debootstrap failed"
-        fi
-        tar -C "$target/root" --numeric-owner -cf - . | zstd -q -T0 -o "$base_tar.tmp"
-        mv -f "$base_tar.tmp" "$base_tar"
-        safe_remove "$target" || die "could not remove $target"
-    fi
-    exec {lock}>&-
+    bash "$here/scripts/make-debian-rootfs.sh" "$base_tar" >/dev/null
 }
 
 make_base
@@ -114,7 +91,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir "$root"
-zstd -q -dc "$base_tar" | tar -C "$root" --numeric-owner -xpf -
+tar -C "$root" --numeric-owner -xpf "$base_tar"
 
 # -- this machine's package-index settings ---------------------------------------------
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -13,8 +12,8 @@ from pathlib import Path
 import pytest
 from cli_support import REPO, Result, run_cli, unmount_under
 
-# made once per machine: a debootstrap run costs ~30 s and a mirror round trip
-TEST_CACHE = Path(os.environ.get("FORKLIFT_TEST_CACHE", "/var/cache/forklift-tests"))
+# made once per machine (~30 s of debootstrap), shared with scripts/fresh-machine-check.sh
+DEBIAN_TAR = Path(os.environ.get("FORKLIFT_FRESH_CACHE", "/var/cache/forklift")) / "debian-bookworm-minbase.tar"
 BUSYBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -28,15 +27,11 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def debian_tar() -> Path:
-    """A real distribution: ``debootstrap --variant=minbase bookworm`` as a tarball (cached)."""
-    TEST_CACHE.mkdir(parents=True, exist_ok=True)
-    out = TEST_CACHE / "debian-bookworm-minbase.tar"
-    with open(TEST_CACHE / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers wait for one build
-        if not out.exists():
-            subprocess.run(["bash", str(REPO / "scripts" / "make-debian-rootfs.sh"), str(out)],
-                           check=True, capture_output=True, timeout=900)
-    return out
+    """A real distribution: ``debootstrap --variant=minbase bookworm`` as a tarball (cached;
+    the script makes xdist workers wait for one build)."""
+    subprocess.run(["bash", str(REPO / "scripts" / "make-debian-rootfs.sh"), str(DEBIAN_TAR)],
+                   check=True, capture_output=True, timeout=900)
+    return DEBIAN_TAR
 
 
 @pytest.fixture
