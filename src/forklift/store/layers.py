@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
 from forklift import digest as dg
 from forklift import faults, oci
-from forklift.errors import BadArchive, Conflict, ForkliftError, StoreCorrupt
+from forklift import limits as limits_mod
+from forklift.errors import BadArchive, Conflict, ForkliftError, LimitExceeded, StoreCorrupt
+from forklift.limits import Limits
 from forklift.store import blobs
 from forklift.store.db import Store, remove_path
 
@@ -95,10 +98,17 @@ def reuse(store: Store, diff_id: str) -> PreparedLayer | None:
     return PreparedLayer(store, diff_id, found.size, existing=True)
 
 
-def _drain(reader: dg.HashingReader) -> None:
-    """Read past the tar's end; a decoder error there (bad CRC, junk) is bad input."""
+# An import stores its input as the layer blob. GNU tar pads an archive to whole
+# records (10 KiB by default) after the end-of-archive marker and Docker hashes that
+# padding into the diffID; so a small tail is kept (same diffID as Docker's). A
+# larger one is never read: the blob and diffID cover the archive up to its marker.
+TRAILER_KEEP = 1 << 20
+
+
+def _decoder_errors(action: Callable[[], object]) -> object:
+    """Run ``action``; a decoder error past the tar's end (bad CRC, junk) is bad input."""
     try:
-        reader.drain()
+        return action()
     except (ForkliftError, KeyboardInterrupt):
         raise
     except OSError as exc:
@@ -109,16 +119,46 @@ def _drain(reader: dg.HashingReader) -> None:
         raise BadArchive(f"layer data is corrupt: {exc}") from None
 
 
+def _drain(reader: dg.HashingReader) -> None:
+    """Read past the tar's end to EOF: the digest covers what the producer hashed."""
+    _decoder_errors(reader.drain)
+
+
+def _keep_small_trailer(source: IO[bytes], hasher: dg.HashingReader) -> None:
+    """Hash and store what follows the end-of-archive marker only if it is small."""
+    def read_tail() -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got <= TRAILER_KEEP:
+            chunk = source.read(TRAILER_KEEP + 1 - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    tail = _decoder_errors(read_tail)
+    assert isinstance(tail, bytes)
+    if len(tail) <= TRAILER_KEEP:
+        hasher.absorb(tail)
+
+
 def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
-           compressed_digest: str | None = None, media_type: str | None = None) -> PreparedLayer:
+           compressed_digest: str | None = None, media_type: str | None = None,
+           limits: Limits | None = None) -> PreparedLayer:
     """Extract a layer tar (compressed or not) into scratch space.
 
     Without ``compressed_digest`` the stored blob is the uncompressed tar (its digest
     is the diffID). With it, the original compressed bytes are kept under that digest
-    so a later push re-sends exactly what was pulled.
+    so a later push re-sends exactly what was pulled. Without ``expected_diff_id``
+    (import: the input is the layer) what follows the tar's end is kept only while
+    small (TRAILER_KEEP); with it (load, pull) every decompressed byte is hashed,
+    as the producer did. Decompressed bytes count against ``limits.max_layer_size``
+    (the store's limits by default): LimitExceeded, nothing kept.
     """
     from forklift import archive
 
+    limits = limits or limits_mod.load(store.root)
     scratch = store.make_tmp("layer")
     prepared = PreparedLayer(store, "", 0, scratch=scratch)
     try:
@@ -126,12 +166,13 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
         os.mkdir(target, 0o755)
         writer = blobs.BlobWriter(store, scratch)
         prepared.blob = writer
+        cap = limits.max_layer_size
         if compressed_digest is not None:
             outer = dg.HashingReader(raw, sink=writer)
             stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
-            inner = dg.HashingReader(stream)
+            inner = dg.HashingReader(archive.LimitedReader(stream, cap))  # type: ignore[arg-type]
             try:
-                stats = archive.extract(inner, target)  # type: ignore[arg-type]
+                stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
                 _drain(inner)
             except BadArchive:
                 # Undecodable bytes under a known digest: say whether the bytes were wrong.
@@ -143,9 +184,13 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
         else:
             stream, _ = archive.decompressed(raw)
-            inner = dg.HashingReader(stream, sink=writer)
-            stats = archive.extract(inner, target)  # type: ignore[arg-type]
-            _drain(inner)
+            limited = archive.LimitedReader(stream, cap)
+            inner = dg.HashingReader(limited, sink=writer)  # type: ignore[arg-type]
+            stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
+            if expected_diff_id is None:
+                _keep_small_trailer(limited, inner)  # type: ignore[arg-type]
+            else:
+                _drain(inner)
             writer.finish()
             prepared.blob_media_type = media_type or oci.OCI_LAYER
         if expected_diff_id is not None:
@@ -154,6 +199,9 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
         prepared.size = stats.size
         faults.checkpoint("layer-extracted")
         return prepared
+    except LimitExceeded:
+        prepared.cleanup()
+        raise limits.size_exceeded() from None
     except BaseException:
         prepared.cleanup()
         raise
