@@ -8,8 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 

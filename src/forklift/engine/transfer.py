@@ -116,11 +116,23 @@ def _existing_layout(path: str) -> list[dict] | None:
         return None
     if not os.path.isdir(path):
         raise InvalidArgument(f"{path} exists and is not a directory")
+    _refuse_symlinks(path)
     if os.path.exists(os.path.join(path, "oci-layout")):
         return oci_layout.existing_index(os.path.join(path, "index.json"))
     if os.listdir(path):
         raise InvalidArgument(f"{path} is not empty and not an OCI image layout")
     return None
+
+
+def _refuse_symlinks(path: str) -> None:
+    """An existing layout must hold no symlink: writing into it could land anywhere
+    (DirSink also refuses one appearing later, component by component)."""
+    for dirpath, dirnames, filenames in os.walk(path):
+        for entry in dirnames + filenames:
+            if os.path.islink(os.path.join(dirpath, entry)):
+                rel = os.path.relpath(os.path.join(dirpath, entry), path)
+                raise InvalidArgument(f"{path} contains a symlink ({rel}); refusing to write"
+                                      " an image layout into it")
 
 
 # ============================================================================= load
