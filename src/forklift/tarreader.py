@@ -125,7 +125,10 @@ def _number(raw: bytes, what: str, offset: int) -> int:
 
 
 def _checksum_ok(block: bytes, offset: int) -> bool:
-    stored = _number(block[148:156], "checksum", offset)
+    try:
+        stored = _number(block[148:156], "checksum", offset)
+    except BadArchive:
+        return False
     field_sum = sum(block[148:156])
     unsigned = sum(block) - field_sum + 256  # the field counts as eight spaces
     if stored == unsigned:

@@ -253,7 +253,7 @@ HOSTILE: dict[str, tuple[bytes, str]] = {
     "gnu-longname-over-1mib": (tc.header("././@LongLink", type=b"L", size=(1 << 20) + 1,
                                          magic=tc.GNU) + b"a" * 8192, "larger than 1048576"),
     # GNU tar reports an error; tarfile silently ended the archive after the first member
-    "zero-length-pax-record": (tc.member("first", b"1") + tc.pax(b"0 \n" + b"\n" * 6)
+    "zero-length-pax-record": (tc.member("first", b"1") + tc.pax(b"0 path=x\n")
                                + tc.member("second", b"2") + tc.end(), "bad length"),
     "negative-base256-size": (tc.member("m", size=tc.base256(-512, 12)) + tc.end(),
                               "invalid size"),

@@ -104,10 +104,17 @@ class _SparseReader:
         self._pos = 0
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes, fewer only at the end (holes and data joined)."""
+        parts = []
         left = self._size - self._pos
         n = left if n < 0 or n > left else n
-        if n <= 0:
-            return b""
+        while n > 0:
+            piece = self._piece(n)
+            parts.append(piece)
+            n -= len(piece)
+        return b"".join(parts)
+
+    def _piece(self, n: int) -> bytes:
         while self._index < len(self._fragments):
             start, length = self._fragments[self._index]
             if self._pos < start:
