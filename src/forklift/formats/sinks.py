@@ -42,7 +42,7 @@ def copy_exact(src: IO[bytes], out: IO[bytes], size: int, name: str) -> None:
 
 
 def _sendfile_ok(src: IO[bytes], out: IO[bytes]) -> bool:
-    # exact type: tarfile's member readers subclass BufferedReader but are not the file
+    # exact type: a reader of one archive member may subclass BufferedReader but is not the file
     if type(src) is not io.BufferedReader:
         return False
     try:
