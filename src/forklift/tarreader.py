@@ -138,6 +138,41 @@ def _checksum_ok(block: bytes, offset: int) -> bool:
     return stored == unsigned - 256 * high
 
 
+def _from_header(block: bytes, start: int) -> Member:
+    """A member as its ustar/GNU header block alone describes it."""
+    name = _text(block[0:100])
+    if block[257:263] == b"ustar\x00" and block[345] != 0:
+        name = _text(block[345:500]) + "/" + name
+    m = Member(name=name, type=block[156:157],
+               mode=_number(block[100:108], "mode", start) & 0o7777,
+               uid=_number(block[108:116], "uid", start),
+               gid=_number(block[116:124], "gid", start),
+               size=_number(block[124:136], "size", start),
+               mtime=_number(block[136:148], "mtime", start), linkname=_text(block[157:257]),
+               uname=_text(block[265:297]), gname=_text(block[297:329]), offset=start)
+    if block[257:262] == b"ustar":
+        m.devmajor = _number(block[329:337], "devmajor", start)
+        m.devminor = _number(block[337:345], "devminor", start)
+    return m
+
+
+def _normalize(m: Member, start: int) -> None:
+    """Range checks, and the member in its final form (before any sparse map)."""
+    if not 0 <= m.size <= _MAX_INT:
+        raise _fail(start, f"invalid size {m.size}")
+    if m.uid < 0 or m.gid < 0:
+        raise _fail(start, f"negative owner {m.uid}:{m.gid}")
+    if not -_MAX_INT <= m.mtime <= _MAX_INT:
+        raise _fail(start, f"invalid mtime {m.mtime}")
+    if m.type == b"\x00":  # pre-POSIX: a regular file, or a directory if named so
+        m.type = b"5" if m.name.endswith("/") else b"0"
+    if m.type in HEADER_ONLY_TYPES:
+        m.size = 0
+    if m.type == b"5":
+        m.name = m.name.rstrip("/")
+    m.realsize = m.size
+
+
 def _pax_int(value: str, key: str, offset: int) -> int:
     if not (0 < len(value) <= 19 and value.isascii() and value.isdigit()):
         raise _fail(offset, f"PAX record {key}={value[:40]!r} is not a non-negative number")
@@ -275,8 +310,7 @@ class TarReader:
         if not data:
             return None
         if len(data) < BLOCK:
-            rest = self._read_exact_tail(data)
-            data = rest
+            data = self._read_exact_tail(data)
         self.pos += BLOCK
         return data
 
@@ -388,36 +422,16 @@ class TarReader:
 
     def _member(self, block: bytes, start: int, local: dict[str, str], sparse00: list[str],
                 longname: str | None, longlink: str | None) -> Member:
-        kind = block[156:157]
-        name = _text(block[0:100])
-        if block[257:263] == b"ustar\x00" and block[345] != 0:
-            name = _text(block[345:500]) + "/" + name
-        size = _number(block[124:136], "size", start)
-        if size < 0 or size > _MAX_INT:
-            raise _fail(start, f"invalid size {size}")
-        m = Member(name=name if longname is None else longname, type=kind,
-                   mode=_number(block[100:108], "mode", start) & 0o7777,
-                   uid=_number(block[108:116], "uid", start),
-                   gid=_number(block[116:124], "gid", start), size=size,
-                   mtime=_number(block[136:148], "mtime", start),
-                   linkname=_text(block[157:257]) if longlink is None else longlink,
-                   uname=_text(block[265:297]), gname=_text(block[297:329]), offset=start)
-        if block[257:262] == b"ustar":
-            m.devmajor = _number(block[329:337], "devmajor", start)
-            m.devminor = _number(block[337:345], "devminor", start)
+        m = _from_header(block, start)
+        if longname is not None:
+            m.name = longname
+        if longlink is not None:
+            m.linkname = longlink
         pax = {**self._global, **local} if self._global else local
         if pax:
             self._apply_pax(m, pax, start)
-        if kind == b"\x00":  # pre-POSIX: a regular file, or a directory if named so
-            m.type = kind = b"5" if m.name.endswith("/") else b"0"
-        if not -_MAX_INT <= m.mtime <= _MAX_INT:
-            raise _fail(start, f"invalid mtime {m.mtime}")
-        if kind in HEADER_ONLY_TYPES:
-            m.size = 0
-        if m.isdir():
-            m.name = m.name.rstrip("/")
-        m.realsize = m.size
-        if kind == b"S":
+        _normalize(m, start)
+        if m.type == b"S":
             self._old_gnu_sparse(m, block, start)
         elif pax and ("GNU.sparse.major" in pax or "GNU.sparse.map" in pax
                       or "GNU.sparse.size" in pax or sparse00):
@@ -427,7 +441,8 @@ class TarReader:
         self._pad = -m.size % BLOCK
         return m
 
-    def _apply_pax(self, m: Member, pax: dict[str, str], start: int) -> None:
+    @staticmethod
+    def _apply_pax(m: Member, pax: dict[str, str], start: int) -> None:
         for key, value in pax.items():
             if not value:
                 continue  # an empty value unsets the key: the header's field stands

@@ -110,6 +110,7 @@ def test_end_marker_and_what_follows_it() -> None:
     (tc.header("a", size=b"12345678901x"), "not an octal number"),
     (tc.header("a", size=tc.base256(-1, 12)), "invalid size"),
     (tc.header("a", size=tc.base256(1 << 80, 12)), "invalid size"),
+    (tc.header("a", fields={108: tc.base256(-1, 8)}), "negative owner"),
     (tc.member("a") + bytes(512) + tc.member("b"), "lone zero block"),
     (tc.pax(b"", size=MAX_SPECIAL + 1), "larger than 1048576"),
     (tc.header("g", type=b"g", size=-5 % (1 << 33)) + tc.end(), "larger than"),
