@@ -481,6 +481,21 @@ def test_pull_of_10000_layers_is_refused_before_any_download(env: Env, registry:
         proxy.server.shutdown()
 
 
+def test_pull_of_a_blob_larger_than_the_limit_is_refused_before_download(
+        env: Env, registry: Registry) -> None:
+    layer = tc.member("noise", os.urandom(3 * MIB)) + EMPTY
+    blob = gzip.compress(layer, 1)
+    push(registry, "big/blob", [blob], [sha(layer)])
+    proxy = start_proxy(registry.port)
+    try:
+        env.refused("pull", "--max-size", "1m", f"{proxy.host}/big/blob:1",
+                    expect=f"({len(blob)} bytes) is larger than the size limit of 1MiB")
+        assert not [r for r in proxy.requests if "/blobs/" in r[1]], proxy.requests
+    finally:
+        assert proxy.server is not None
+        proxy.server.shutdown()
+
+
 def test_load_of_10000_layers_is_refused_before_any_layer(env: Env) -> None:
     layer = tc.member("f", b"x") + EMPTY
     names = ["l/layer.tar"] * MANY
