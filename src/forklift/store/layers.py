@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from forklift import digest as dg
 from forklift import faults, oci
@@ -21,6 +21,9 @@ from forklift.errors import BadArchive, Conflict, ForkliftError, LimitExceeded, 
 from forklift.limits import Limits
 from forklift.store import blobs
 from forklift.store.db import Store, remove_path
+
+if TYPE_CHECKING:
+    from forklift.archive import ExtractStats
 
 # A layer made here from a container's changes keeps no tar: write_layer of its
 # directory gives the same bytes again. layerblobs.materialize makes the blob the
@@ -156,8 +159,6 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     as the producer did. Decompressed bytes count against ``limits.max_layer_size``
     (the store's limits by default): LimitExceeded, nothing kept.
     """
-    from forklift import archive
-
     limits = limits or limits_mod.load(store.root)
     scratch = store.make_tmp("layer")
     prepared = PreparedLayer(store, "", 0, scratch=scratch)
@@ -166,32 +167,13 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
         os.mkdir(target, 0o755)
         writer = blobs.BlobWriter(store, scratch)
         prepared.blob = writer
-        cap = limits.max_layer_size
         if compressed_digest is not None:
-            outer = dg.HashingReader(raw, sink=writer)
-            stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
-            inner = dg.HashingReader(archive.LimitedReader(stream, cap))  # type: ignore[arg-type]
-            try:
-                stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
-                _drain(inner)
-            except BadArchive:
-                # Undecodable bytes under a known digest: say whether the bytes were wrong.
-                _drain(outer)
-                writer.finish(expected=compressed_digest)
-                raise
-            _drain(outer)
-            writer.finish(expected=compressed_digest)
+            inner, stats = _extract_compressed(raw, target, writer, compressed_digest,
+                                               limits.max_layer_size)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
         else:
-            stream, _ = archive.decompressed(raw)
-            limited = archive.LimitedReader(stream, cap)
-            inner = dg.HashingReader(limited, sink=writer)  # type: ignore[arg-type]
-            stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
-            if expected_diff_id is None:
-                _keep_small_trailer(limited, inner)  # type: ignore[arg-type]
-            else:
-                _drain(inner)
-            writer.finish()
+            inner, stats = _extract_plain(raw, target, writer, limits.max_layer_size,
+                                          keep_all=expected_diff_id is not None)
             prepared.blob_media_type = media_type or oci.OCI_LAYER
         if expected_diff_id is not None:
             dg.verify(expected_diff_id, inner.digest, "layer")
@@ -205,6 +187,45 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     except BaseException:
         prepared.cleanup()
         raise
+
+
+def _extract_compressed(raw: IO[bytes], target: str, writer: blobs.BlobWriter, digest: str,
+                        cap: int) -> tuple[dg.HashingReader, ExtractStats]:
+    """The blob keeps the compressed bytes (checked against ``digest``); the diffID is
+    the digest of everything they decompress to."""
+    from forklift import archive
+
+    outer = dg.HashingReader(raw, sink=writer)
+    stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
+    inner = dg.HashingReader(archive.LimitedReader(stream, cap))  # type: ignore[arg-type]
+    try:
+        stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
+        _drain(inner)
+    except BadArchive:
+        # Undecodable bytes under a known digest: say whether the bytes were wrong.
+        _drain(outer)
+        writer.finish(expected=digest)
+        raise
+    _drain(outer)
+    writer.finish(expected=digest)
+    return inner, stats
+
+
+def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: int,
+                   keep_all: bool) -> tuple[dg.HashingReader, ExtractStats]:
+    """The blob is the uncompressed tar; past its end, all of it (``keep_all``) or a
+    small tail only."""
+    from forklift import archive
+
+    stream, _ = archive.decompressed(raw)
+    inner = dg.HashingReader(archive.LimitedReader(stream, cap), sink=writer)  # type: ignore[arg-type]
+    stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
+    if keep_all:
+        _drain(inner)
+    else:
+        _keep_small_trailer(stream, inner)  # at most 1 MiB, not held to the limit
+    writer.finish()
+    return inner, stats
 
 
 def from_directory(store: Store, upper: str) -> PreparedLayer:
