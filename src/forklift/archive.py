@@ -4,9 +4,12 @@ Layers on disk are overlayfs-native: a deleted path is a 0/0 character device an
 an opaque directory carries ``trusted.overlay.opaque=y``. Layer tarballs use the
 OCI form (``.wh.NAME`` and ``.wh..wh..opq``). This module converts between them.
 
-Every tarball is hostile until proven otherwise: entries that would land outside
-the target (``..``, absolute names, writing through a symlink, hardlinks to
-outside) are refused. Device nodes and FIFOs are kept, as Docker keeps them.
+Every tarball is hostile until proven otherwise: its headers are read by
+``forklift.tarreader`` (bounded, never the interpreter's ``tarfile``); entries that
+would land outside the target (``..``, absolute names, writing through a symlink,
+hardlinks to outside) are refused; sparse files keep their holes; a size limit is
+checked before a file is written. Device nodes and FIFOs are kept, as Docker keeps
+them. ``tarfile`` is used only to write forklift's own headers.
 """
 
 from __future__ import annotations
