@@ -4,9 +4,12 @@ Layers on disk are overlayfs-native: a deleted path is a 0/0 character device an
 an opaque directory carries ``trusted.overlay.opaque=y``. Layer tarballs use the
 OCI form (``.wh.NAME`` and ``.wh..wh..opq``). This module converts between them.
 
-Every tarball is hostile until proven otherwise: entries that would land outside
-the target (``..``, absolute names, writing through a symlink, hardlinks to
-outside) are refused. Device nodes and FIFOs are kept, as Docker keeps them.
+Every tarball is hostile until proven otherwise: its headers are read by
+``forklift.tarreader`` (bounded, never the interpreter's ``tarfile``); entries that
+would land outside the target (``..``, absolute names, writing through a symlink,
+hardlinks to outside) are refused; sparse files keep their holes; a size limit is
+checked before a file is written. Device nodes and FIFOs are kept, as Docker keeps
+them. ``tarfile`` is used only to write forklift's own headers.
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ import stat
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
-from forklift.errors import BadArchive, ForkliftError, NoSpace
+from forklift.errors import BadArchive, ForkliftError, LimitExceeded, NoSpace
+from forklift.tarreader import Member, TarReader
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 COPY_CHUNK = 1 << 20
-STREAM_BUFFER = 32 << 10
 # xattrs a layer may carry; trusted.* could steer overlayfs and is never taken from a tarball.
 _XATTR_ALLOWED_PREFIXES = ("security.capability", "user.")
 
@@ -100,6 +103,33 @@ def decompressed(raw: IO[bytes]) -> tuple[IO[bytes], str]:
     return peek, kind  # type: ignore[return-value]
 
 
+# --------------------------------------------------------------------------- limits
+
+class LimitedReader:
+    """Counts the bytes read through it; one more than ``limit`` raises LimitExceeded.
+
+    Sits right after the decompressor, so a decompression bomb stops at the limit
+    instead of at the disk; callers replace the message with one naming their limit.
+    """
+
+    def __init__(self, raw: IO[bytes], limit: int) -> None:
+        self._raw = raw
+        self.limit = limit
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            return b"".join(iter(lambda: self.read(COPY_CHUNK), b""))
+        data = self._raw.read(n)
+        self.count += len(data)
+        if self.count > self.limit:
+            raise LimitExceeded("layer is larger than its size limit")
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
 # --------------------------------------------------------------------------- extraction
 
 @dataclass
@@ -120,10 +150,19 @@ def _clean_name(name: str) -> list[str]:
     return parts
 
 
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    done = os.write(fd, data)
+    while done < len(data):
+        done += os.write(fd, memoryview(data)[done:])
+
+
 class _Extractor:
-    def __init__(self, dest: str, whiteouts: bool) -> None:
+    def __init__(self, dest: str, whiteouts: bool, max_size: int | None,
+                 max_file_size: int | None) -> None:
         self.dest = dest
         self.whiteouts = whiteouts
+        self.max_size = max_size
+        self.max_file_size = max_file_size
         self.safe_dirs: set[str] = {""}
         self.dir_times: list[tuple[str, int]] = []
         self.stats = ExtractStats()
@@ -167,11 +206,12 @@ class _Extractor:
             os.unlink(path)
 
     # -- members
-    def add(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def add(self, reader: TarReader, member: Member) -> None:
         parts = _clean_name(member.name)
         if not parts:
             return  # the archive's own root entry ("./")
         self.stats.entries += 1
+        _check_owner(member)
         base = parts[-1]
         if self.whiteouts and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(parts, member)
@@ -184,10 +224,10 @@ class _Extractor:
             self.safe_dirs.add("/".join(parts))
         else:
             self._clear(path, keep_dir=False)
-            self._create(tf, member, path)
+            self._create(reader, member, path)
         self._apply_meta(member, path)
 
-    def _whiteout(self, parts: list[str], member: tarfile.TarInfo) -> None:
+    def _whiteout(self, parts: list[str], member: Member) -> None:
         entry = member.name
         base = parts[-1]
         if base == OPAQUE_MARKER:
@@ -207,11 +247,11 @@ class _Extractor:
         # keep the entry's owner, mode and time: re-tarring the layer gives the same bytes
         os.lchown(path, member.uid, member.gid)
         os.chmod(path, member.mode & 0o777)
-        os.utime(path, (int(member.mtime), int(member.mtime)), follow_symlinks=False)
+        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def _create(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+    def _create(self, reader: TarReader, member: Member, path: str) -> None:
         if member.isreg():
-            self._write_file(tf, member, path)
+            self._write_file(reader, member, path)
         elif member.issym():
             os.symlink(member.linkname, path)
         elif member.islnk():
@@ -228,21 +268,43 @@ class _Extractor:
         else:
             raise BadArchive(f"tar entry {member.name!r} has an unsupported type {member.type!r}")
 
-    def _write_file(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
-        src = tf.extractfile(member)
-        assert src is not None
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb", buffering=0) as out:
-            remaining = member.size
-            while remaining > 0:
-                chunk = src.read(min(COPY_CHUNK, remaining))
-                if not chunk:
-                    raise BadArchive(f"tar entry {member.name!r} is truncated")
-                out.write(chunk)
-                remaining -= len(chunk)
-        self.stats.size += member.size
+    def _claim(self, member: Member) -> None:
+        """Refuse a file the layer may not hold before writing a byte of it (a sparse
+        file declares its real size up front; so does every other file)."""
+        size = member.realsize
+        if self.max_file_size is not None and size > self.max_file_size:
+            raise LimitExceeded(f"tar entry {member.name!r} ({size} bytes) is over the size limit")
+        if self.max_size is not None and self.stats.size + size > self.max_size:
+            raise LimitExceeded(f"tar entry {member.name!r} ({size} bytes) is over the size limit")
 
-    def _hardlink(self, member: tarfile.TarInfo, path: str) -> None:
+    def _write_file(self, reader: TarReader, member: Member, path: str) -> None:
+        self._claim(member)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        try:
+            if member.sparse is None:
+                self._copy(reader, member, fd, member.size)
+            else:
+                # holes stay holes: seek over them, then set the real length
+                for offset, length in member.sparse:
+                    os.lseek(fd, offset, os.SEEK_SET)
+                    self._copy(reader, member, fd, length)
+                os.ftruncate(fd, member.realsize)
+        finally:
+            os.close(fd)
+        self.stats.size += member.realsize
+
+    @staticmethod
+    def _copy(reader: TarReader, member: Member, fd: int, size: int) -> None:
+        remaining = size
+        while remaining > 0:
+            chunk = reader.read(min(COPY_CHUNK, remaining))
+            if not chunk:
+                raise BadArchive(f"tar entry {member.name!r} is truncated")
+            _write_all(fd, chunk)
+            remaining -= len(chunk)
+
+    def _hardlink(self, member: Member, path: str) -> None:
         parts = _clean_name(member.linkname)
         if not parts:
             raise BadArchive(f"tar entry {member.name!r} links to the archive root")
@@ -257,11 +319,11 @@ class _Extractor:
             raise BadArchive(f"tar entry {member.name!r} is a hardlink to a directory")
         os.link(target, path, follow_symlinks=False)
 
-    def _apply_meta(self, member: tarfile.TarInfo, path: str) -> None:
+    def _apply_meta(self, member: Member, path: str) -> None:
         if member.islnk():
             return  # shares the target's inode and metadata
         os.lchown(path, member.uid, member.gid)
-        for key, value in member.pax_headers.items():
+        for key, value in member.pax.items():
             if key.startswith("SCHILY.xattr."):
                 name = key[len("SCHILY.xattr."):]
                 if name.startswith(_XATTR_ALLOWED_PREFIXES):
@@ -269,11 +331,10 @@ class _Extractor:
                     os.setxattr(path, name, raw, follow_symlinks=False)
         if not member.issym():
             os.chmod(path, member.mode & 0o7777)
-        mtime = int(member.mtime)
         if member.isdir():
-            self.dir_times.append((path, mtime))
+            self.dir_times.append((path, member.mtime))
         else:
-            os.utime(path, (mtime, mtime), follow_symlinks=False)
+            os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
 
     def finish(self) -> None:
         for path, mtime in reversed(self.dir_times):
@@ -281,37 +342,39 @@ class _Extractor:
                 os.utime(path, (mtime, mtime), follow_symlinks=False)
 
 
-def _seekable(stream: IO[bytes]) -> bool:
-    try:
-        return bool(stream.seekable()) and stream.tell() == 0
-    except (AttributeError, OSError, ValueError):
-        return False
+_MAX_ID = (1 << 32) - 2  # (uid_t)-1 means "leave unchanged" to chown
 
 
-def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True) -> ExtractStats:
+def _check_owner(member: Member) -> None:
+    if member.uid > _MAX_ID or member.gid > _MAX_ID:
+        raise BadArchive(f"tar entry {member.name!r} has an invalid owner"
+                         f" {member.uid}:{member.gid}")
+
+
+def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True,
+            max_size: int | None = None, max_file_size: int | None = None) -> ExtractStats:
     """Extract an (uncompressed) tar stream into the existing directory ``dest``.
 
-    With ``whiteouts`` OCI whiteout entries become overlayfs whiteouts. Raises
-    BadArchive for anything malformed or hostile; the caller discards ``dest``.
+    Reads up to the end-of-archive marker and no further (what follows is the
+    caller's to read or leave). With ``whiteouts`` OCI whiteout entries become
+    overlayfs whiteouts. ``max_size`` bounds the content written (sparse files at
+    their real size), ``max_file_size`` each file: LimitExceeded before the file
+    is written. Raises BadArchive for anything malformed or hostile; the caller
+    discards ``dest``.
     """
-    extractor = _Extractor(dest, whiteouts)
-    # A seekable file is read in place; a stream goes through tarfile's buffer, which
-    # re-slices its whole buffer on every header read: keep that buffer small.
-    mode, bufsize = ("r:", COPY_CHUNK) if _seekable(stream) else ("r|", STREAM_BUFFER)
+    extractor = _Extractor(dest, whiteouts, max_size, max_file_size)
+    reader = TarReader(stream)
     try:
-        with tarfile.open(fileobj=stream, mode=mode, bufsize=bufsize) as tf:  # type: ignore[call-overload]
-            for member in tf:
-                extractor.add(tf, member)
+        for member in reader:
+            extractor.add(reader, member)
         extractor.finish()
     except ForkliftError:
         raise
-    except (tarfile.TarError, EOFError) as exc:
-        raise BadArchive(f"invalid tar archive: {exc or type(exc).__name__}") from None
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise NoSpace("no space left on device while extracting a layer") from None
         raise BadArchive(f"cannot extract archive: {exc.strerror or exc}") from None
-    except (ValueError, UnicodeError) as exc:
+    except (ValueError, UnicodeError, OverflowError) as exc:
         raise BadArchive(f"invalid tar archive: {exc}") from None
     except Exception as exc:  # zlib/lzma/zstd decoder errors surface as assorted types
         raise BadArchive(f"invalid or corrupt archive: {exc}") from None
@@ -513,20 +576,3 @@ def write_tree(root: str, out: IO[bytes], skip: Callable[[str], bool] | None = N
     writer.close()
     return writer.size
 
-
-def read_json_member(tf: tarfile.TarFile, name: str, limit: int = 64 << 20) -> Any:
-    """Read a small JSON file out of a random-access tar (manifest.json, index.json)."""
-    import json
-
-    try:
-        member = tf.getmember(name)
-    except KeyError:
-        raise BadArchive(f"archive has no {name}") from None
-    if not member.isreg() or member.size > limit:
-        raise BadArchive(f"archive member {name} is not a regular file of sane size")
-    f = tf.extractfile(member)
-    assert f is not None
-    try:
-        return json.loads(f.read())
-    except ValueError as exc:
-        raise BadArchive(f"{name} is not valid JSON: {exc}") from None

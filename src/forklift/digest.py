@@ -72,6 +72,13 @@ class HashingReader:
                 self._sink.write(data)
         return data
 
+    def absorb(self, data: bytes) -> None:
+        """Count ``data`` as read through this stream (bytes read around it, kept after all)."""
+        self._hash.update(data)
+        self.size += len(data)
+        if self._sink is not None:
+            self._sink.write(data)
+
     def drain(self, chunk: int = 1 << 20) -> None:
         """Read to EOF so trailing padding is hashed too."""
         while self.read(chunk):

@@ -60,3 +60,7 @@ class NoSpace(ForkliftError):
 
 class RegistryError(ForkliftError):
     """A registry refused a request or answered badly."""
+
+
+class LimitExceeded(ForkliftError):
+    """Input is larger than a configured limit (layer size, layer count)."""

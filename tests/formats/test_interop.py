@@ -106,3 +106,27 @@ def test_docker_save_forklift_load_run(source_store: Path, tmp_path: Path, docke
     docker("load", stdin=fl(dest, "save", "dockermade:1").stdout)
     again = json.loads(docker("image", "inspect", "dockermade:1").stdout)[0]
     assert again["Id"] == info["Id"]
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("blocking", [None, "128"])
+@pytest.mark.parametrize("compress", [False, True])
+def test_import_diffid_matches_docker_import(rootfs_tar: Path, tmp_path: Path, docker: Docker,
+                                             blocking: str | None, compress: bool) -> None:
+    """GNU tar pads an archive to whole records after its end marker (10 KiB, or 64 KiB
+    with -b 128) and Docker hashes that padding: import keeps it, so the diffIDs agree."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    _run("tar", "-xf", str(rootfs_tar), "-C", str(tree))
+    (tree / "hello.txt").write_text("hello\n")
+    archive = tmp_path / ("gnu.tar.gz" if compress else "gnu.tar")
+    flags = ["-czf" if compress else "-cf", str(archive)]
+    if blocking:
+        flags = ["-b", blocking, *flags]
+    _run("tar", *flags, "-C", str(tree), ".")
+    docker("import", str(archive), "gnutar:1")
+    want = json.loads(docker("image", "inspect", "gnutar:1").stdout)[0]["RootFS"]["Layers"]
+    docker("rmi", "gnutar:1")
+    dest = tmp_path / "store"
+    fl(dest, "import", str(archive), "gnutar:1")
+    assert inspect(dest, "gnutar:1")["RootFS"]["Layers"] == want

@@ -23,6 +23,7 @@ import tarfile
 import tempfile
 
 import pytest
+import tarcraft
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from reliability_support import env_int
@@ -198,6 +199,139 @@ def test_mutated_tarballs_stay_inside(flips: list, cut: int, compression: str) -
 @example(b"BZh9" + b"\x00" * 30)
 def test_random_bytes_are_refused_cleanly(data: bytes) -> None:
     _extract_hostile(data)
+
+
+# ----------------------------------------------------------------------------- extended headers
+
+PAX_KEYS = ["path", "linkpath", "size", "uid", "gid", "mtime", "uname", "gname", "comment",
+            "hdrcharset", "SCHILY.xattr.user.x", "SCHILY.xattr.trusted.overlay.opaque",
+            "SCHILY.xattr.security.capability", "GNU.sparse.size", "GNU.sparse.map",
+            "GNU.sparse.offset", "GNU.sparse.numbytes", "GNU.sparse.major", "GNU.sparse.minor",
+            "GNU.sparse.name", "GNU.sparse.realsize", "", "a=b", "k\x00"]
+PAX_VALUES = ["", "0", "1", "-1", "-1536", "512", "1048577", str(1 << 40), str(1 << 63),
+              "9" * 40, "1e3", "1.5", "-0.5", "a", "../outside/x", "/etc/passwd", "sentinel",
+              "0,1", "0,5,10,5", "10,5,0,5", "0,99999999999", "1,0", "1", "0", "x\x00y", "y"]
+
+
+@st.composite
+def pax_body(draw):  # type: ignore[no-untyped-def]
+    """PAX records, each with a right or a wrong length (zero, short, long, signed, huge)."""
+    out = b""
+    for _ in range(draw(st.integers(0, 5))):
+        key = draw(st.sampled_from(PAX_KEYS)).encode()
+        value = draw(st.sampled_from(PAX_VALUES) | st.text(max_size=6)).encode(
+            "utf-8", "surrogateescape")
+        record = tarcraft.record(key, value)
+        how = draw(st.sampled_from(["right"] * 20 + ["zero", "short", "long", "signed", "huge",
+                                                     "no-newline", "no-space"]))
+        rest = record.split(b" ", 1)[1]
+        if how == "zero":
+            record = b"0 " + rest
+        elif how == "short":
+            record = str(max(len(record) - 3, 1)).encode() + b" " + rest
+        elif how == "long":
+            record = str(len(record) + 40).encode() + b" " + rest
+        elif how == "signed":
+            record = b"-" + record
+        elif how == "huge":
+            record = b"9" * 25 + b" " + rest
+        elif how == "no-newline":
+            record = record[:-1] + b"x"
+        elif how == "no-space":
+            record = record.replace(b" ", b"", 1)
+        out += record
+    if draw(st.booleans()):
+        out += draw(st.binary(max_size=12))
+    return out
+
+
+SIZE_FIELDS = st.sampled_from(["right"] * 5 + ["more", "less", "negative", "over-1mib", "huge",
+                                                "text"])
+
+
+def _size_field(how: str, right: int) -> int | bytes:
+    return {"right": right, "more": right + 700, "less": max(right - 5, 0),
+            "negative": tarcraft.base256(-512, 12), "over-1mib": (1 << 20) + 1,
+            "huge": tarcraft.base256(1 << 70, 12), "text": b"12x45\x00"}[how]
+
+
+@st.composite
+def special_header(draw):  # type: ignore[no-untyped-def]
+    """A PAX x/g header or a GNU L/K long name/link, its size field right or lying."""
+    kind = draw(st.sampled_from([b"x", b"g", b"L", b"K"]))
+    body = draw(pax_body()) if kind in (b"x", b"g") else (
+        draw(st.sampled_from(NAME_PARTS + LINK_TARGETS + ["a" * 300, "../" * 40])).encode()
+        + draw(st.sampled_from([b"", b"\x00", b"\x00junk"])))
+    size = _size_field(draw(SIZE_FIELDS), len(body))
+    return tarcraft.header("././@LongLink" if kind in (b"L", b"K") else "PaxHeaders/x",
+                           type=kind, size=size, magic=tarcraft.GNU) + tarcraft.pad(body)
+
+
+@st.composite
+def sparse_member(draw):  # type: ignore[no-untyped-def]
+    """A sparse file in any of the four GNU forms, its map sane or not."""
+    pairs = draw(st.lists(st.tuples(st.sampled_from([0, 1, 511, 4096, 1 << 20, 1 << 30, 1 << 34]),
+                                    st.integers(0, 600)), max_size=30))
+    fragments, at = [], 0
+    for gap, length in pairs:  # in order, inside the file: a sane map
+        fragments.append((at + gap, length))
+        at += gap + length
+    realsize = at + draw(st.sampled_from([0, 1, 4096, 1 << 30]))
+    if draw(st.integers(0, 3)) == 0:  # or not: shuffled, overlapping, outside the file
+        fragments = draw(st.permutations(fragments))
+        realsize = draw(st.sampled_from([0, 100, 1 << 20, realsize, 1 << 60]))
+    data = b"s" * sum(n for _, n in fragments) + draw(st.sampled_from([b""] * 5 + [b"extra"]))
+    build = draw(st.sampled_from([tarcraft.old_gnu_sparse, tarcraft.pax_sparse_0_0,
+                                  tarcraft.pax_sparse_0_1, tarcraft.pax_sparse_1_0]))
+    return build(draw(st.sampled_from(["f", "a/f", "f", "a/f", "../sentinel/f", "/abs"])), realsize,
+                 fragments, data)
+
+
+@st.composite
+def extended_archive(draw):  # type: ignore[no-untyped-def]
+    pieces = []
+    for _ in range(draw(st.integers(1, 5))):
+        choice = draw(st.sampled_from(["special", "special", "sparse", "plain"]))
+        if choice == "special":
+            pieces.append(draw(special_header()))
+        elif choice == "sparse":
+            pieces.append(draw(sparse_member()))
+        else:
+            name = draw(names)
+            pieces.append(tarcraft.member(name, b"data", type=draw(st.sampled_from(
+                [b"0", b"5", b"2", b"1"])), linkname=draw(st.sampled_from(LINK_TARGETS))))
+    data = b"".join(pieces) + draw(st.sampled_from([tarcraft.end(), b"", bytes(512)]))
+    if draw(st.integers(0, 5)) == 0:
+        return data[:max(0, len(data) - draw(st.integers(1, 1500)))]
+    return data
+
+
+FUZZ_LIMIT = 64 << 20
+
+
+@settings(max_examples=SCALE * 3, **COMMON)
+@given(extended_archive(), st.booleans())
+@example(tarcraft.pax(tarcraft.record("size", "-1536")) + tarcraft.member("a"), True)
+@example(tarcraft.pax(b"1" * (1 << 20)) + tarcraft.member("a"), True)
+@example(tarcraft.member("a") + tarcraft.pax(b"0 path=x\n") + tarcraft.member("b"), False)
+@example(tarcraft.old_gnu_sparse("f", 1 << 40, [(0, 4)], b"data") + tarcraft.end(), True)
+def test_extended_headers_stay_inside_and_bounded(data: bytes, compress: bool) -> None:
+    """PAX/GNU extended headers and sparse maps of every size and shape: ForkliftError or a
+    tree inside the target whose files stay within the size limit, never a hang."""
+    blob = gzip.compress(data) if compress else data
+    box = Sandbox()
+    try:
+        try:
+            stream, _ = archive.decompressed(io.BytesIO(blob))
+            archive.extract(stream, box.target, max_size=FUZZ_LIMIT)
+        except ForkliftError:
+            pass
+        box.check()
+        total = sum(os.lstat(os.path.join(d, f)).st_size
+                    for d, _, files in os.walk(box.target) for f in files)
+        assert total <= FUZZ_LIMIT + (1 << 16)
+    finally:
+        box.close()
 
 
 def test_known_escapes_are_refused() -> None:

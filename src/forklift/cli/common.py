@@ -53,3 +53,7 @@ def print_objects(results: list[dict[str, Any]], fmt: str | None) -> None:
             click.echo(render(fmt, item))
     else:
         click.echo(json.dumps(results, indent=4))
+
+
+MAX_SIZE_HELP = ("Refuse a layer larger than SIZE decompressed, e.g. 512m or 20g"
+                 " (default: max-layer-size in the store's config.toml, else 32g)")

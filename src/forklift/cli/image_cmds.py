@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from forklift.cli.common import MAX_SIZE_HELP
 from forklift.cli.format import ago, ellipsis, human_size, render_rows, table
 
 
@@ -149,13 +150,15 @@ def rm_cmd(state: Any, images: tuple[str, ...], force: bool, no_prune: bool) -> 
 @click.option("-c", "--change", "changes", multiple=True, help="Apply Dockerfile instruction to the created image")
 @click.option("-m", "--message", default="", help="Set commit message for imported image")
 @click.option("--platform", default=None, help="Set platform (only linux/<this machine> is supported)")
+@click.option("--max-size", default=None, metavar="SIZE", help=MAX_SIZE_HELP)
 @click.pass_obj
 def import_cmd(state: Any, source: str, repository: str | None, changes: tuple[str, ...],
-               message: str, platform: str | None) -> None:
+               message: str, platform: str | None, max_size: str | None) -> None:
     """Import the contents from a tarball to create a filesystem image."""
     from forklift.engine import images
 
-    image_id = images.import_tarball(state.store, source, repository, list(changes), message)
+    image_id = images.import_tarball(state.store, source, repository, list(changes), message,
+                                     max_size=max_size)
     click.echo(image_id)
 
 

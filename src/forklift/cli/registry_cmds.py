@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from forklift.cli.common import MAX_SIZE_HELP
+
 _TLS_HELP = "Require HTTPS and verify certificates (false: skip verification, allow HTTP)"
 
 
@@ -20,9 +22,10 @@ def _tls(value: bool | None) -> bool | None:
 @click.option("-q", "--quiet", is_flag=True, help="Suppress verbose output")
 @click.option("--platform", default=None, help="Set platform if server is multi-platform capable")
 @click.option("--tls-verify", type=bool, default=None, help=_TLS_HELP)
+@click.option("--max-size", default=None, metavar="SIZE", help=MAX_SIZE_HELP)
 @click.pass_obj
 def pull_cmd(state: Any, name: str, all_tags: bool, quiet: bool, platform: str | None,
-             tls_verify: bool | None) -> None:
+             tls_verify: bool | None, max_size: str | None) -> None:
     """Download an image from a registry."""
     from forklift.engine import distribution
     from forklift.errors import InvalidArgument
@@ -33,7 +36,7 @@ def pull_cmd(state: Any, name: str, all_tags: bool, quiet: bool, platform: str |
     reporter = make_reporter(quiet)
     try:
         result = distribution.pull(state.store, name, tls_verify=_tls(tls_verify),
-                                   platform=platform, reporter=reporter)
+                                   platform=platform, reporter=reporter, max_size=max_size)
     finally:
         reporter.close()
     reporter.final(_shown(result.reference))

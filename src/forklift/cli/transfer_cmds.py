@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from forklift.cli.common import MAX_SIZE_HELP
+
 FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 
 
@@ -33,12 +35,14 @@ def save_cmd(state: Any, images: tuple[str, ...], output: str | None, fmt: str,
               help="Suppress progress output (forklift shows none; Loaded lines still print)")
 @click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
               help="Image platform to load from a multi-platform archive (default: this machine)")
+@click.option("--max-size", default=None, metavar="SIZE", help=MAX_SIZE_HELP)
 @click.pass_obj
-def load_cmd(state: Any, source: str | None, quiet: bool, platform: str | None) -> None:
+def load_cmd(state: Any, source: str | None, quiet: bool, platform: str | None,
+             max_size: str | None) -> None:
     """Load images from a tar archive or STDIN (docker-archive, OCI archive or layout)."""
     from forklift.engine import transfer
 
-    lines = transfer.load(state.store, source, platform)
+    lines = transfer.load(state.store, source, platform, max_size=max_size)
     if lines:
         click.echo("\n".join(lines))
 

@@ -553,6 +553,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
            author: str = "", changes: list[str] | None = None, pause: bool = True) -> str:
     """``commit``: the container's layer on top of its image, its config carried over."""
     from forklift import changes as changes_mod
+    from forklift import limits as limits_mod
     from forklift import reference
 
     rec = container_store.resolve(store, name_or_id)
@@ -561,6 +562,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
     carried = {k: v for k, v in rec.config.items() if k in oci.CONFIG_FIELDS and v not in (None, "", [], {})}
     new_cfg = changes_mod.apply(carried, changes or [])
     parent_layers = image_store.layers(store, rec.image_id)
+    limits_mod.load(store.root).check_layers(len(parent_layers) + 1, "the committed image")
     prepared = [layer_store.reuse(store, layer.diff_id) for layer in parent_layers]
     if any(p is None for p in prepared):
         raise NotFound(f"a layer of image {dg.short_id(rec.image_id)} is missing")

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from forklift import digest as dg
+from forklift import limits as limits_mod
 from forklift import oci, reference
 from forklift.errors import BadArchive, ForkliftError, InvalidArgument, NotFound, RegistryError
+from forklift.limits import Limits
 from forklift.registry import manifests as mf
 from forklift.registry.progress import Reporter
 from forklift.store import blobs
@@ -92,8 +94,11 @@ class PullResult:
 
 def pull(store: Store, name: str, *, tls_verify: bool | None = None,
          platform: str | None = None, reporter: Reporter | None = None,
-         parallel: int = PARALLEL) -> PullResult:
+         parallel: int = PARALLEL, max_size: str | int | None = None) -> PullResult:
+    """Pull ``name``. ``max_size`` (``--max-size``) overrides the store's layer size
+    limit; a manifest of more layers than the limit is refused before any download."""
     ref = reference.parse(name)
+    limits = limits_mod.for_store(store.root, max_size)
     reporter = reporter or Reporter()
     want = mf.parse_platform(platform) if platform else mf.local_platform()
     with _client(ref.domain, tls_verify) as client:
@@ -111,13 +116,14 @@ def pull(store: Store, name: str, *, tls_verify: bool | None = None,
             if media_type not in oci.MANIFEST_TYPES:
                 raise RegistryError(f"{ref.familiar()}: nested index is not supported")
         config_desc, layer_descs = mf.image_parts(obj, f"manifest {ref.familiar()}")
+        _check_limits(limits, layer_descs, ref)
         config_bytes = repo.read_blob(config_desc.digest, config_desc.size)
         diff_ids = oci.image_diff_ids(oci.loads_object(config_bytes, "image config"))
         if len(diff_ids) != len(layer_descs):
             raise RegistryError(f"{ref.familiar()}: manifest has {len(layer_descs)} layers but"
                                 f" its config lists {len(diff_ids)}")
         existed = image_store.get(store, config_desc.digest) is not None
-        prepared = _fetch_layers(store, repo, layer_descs, diff_ids, reporter, parallel)
+        prepared = _fetch_layers(store, repo, layer_descs, diff_ids, reporter, parallel, limits)
     image_id = _record_pull(store, ref, config_bytes, prepared, [m.data for m in manifests])
     reporter.message(f"Digest: {top.digest}")
     shown = ref.familiar() if not ref.digest else f"{ref.familiar_repository}@{ref.digest}"
@@ -126,9 +132,18 @@ def pull(store: Store, name: str, *, tls_verify: bool | None = None,
     return PullResult(image_id, top.digest, str(ref), not existed)
 
 
+def _check_limits(limits: Limits, layers: list[mf.Descriptor], ref: reference.Reference) -> None:
+    """Before the config or any layer is fetched: layer count, and no compressed blob
+    larger than a layer may be decompressed."""
+    limits.check_layers(len(layers), f"image {ref.familiar()}")
+    for desc in layers:
+        if desc.size > limits.max_blob_size:
+            raise limits.size_exceeded(f"layer {dg.short_id(desc.digest)} ({desc.size} bytes)")
+
+
 def _fetch_layers(store: Store, repo: Repository, descs: list[mf.Descriptor],
-                  diff_ids: list[str], reporter: Reporter,
-                  parallel: int) -> list[layer_store.PreparedLayer]:
+                  diff_ids: list[str], reporter: Reporter, parallel: int,
+                  limits: Limits) -> list[layer_store.PreparedLayer]:
     """Reuse layers the store has (by diffID); download the others in parallel."""
     prepared: list[layer_store.PreparedLayer | None] = []
     todo: list[tuple[int, mf.Descriptor, str]] = []
@@ -142,7 +157,7 @@ def _fetch_layers(store: Store, repo: Repository, descs: list[mf.Descriptor],
             reporter.layer(dg.short_id(desc.digest), "Pulling fs layer")
 
     def fetch(item: tuple[int, mf.Descriptor, str]) -> layer_store.PreparedLayer:
-        return _download_layer(store, repo, item[1], item[2], reporter)
+        return _download_layer(store, repo, item[1], item[2], reporter, limits)
 
     fetched = _parallel(todo, fetch, parallel)
     by_diff = {todo[n][2]: layer for n, layer in enumerate(fetched)}
@@ -153,13 +168,14 @@ def _fetch_layers(store: Store, repo: Repository, descs: list[mf.Descriptor],
 
 
 def _download_layer(store: Store, repo: Repository, desc: mf.Descriptor, diff_id: str,
-                    reporter: Reporter) -> layer_store.PreparedLayer:
+                    reporter: Reporter, limits: Limits) -> layer_store.PreparedLayer:
     short = dg.short_id(desc.digest)
     reporter.start(short, desc.size, "Downloading")
     reader = repo.open_blob(desc.digest, desc.size, lambda n: reporter.advance(short, n))
     try:
         layer = layer_store.ingest(store, reader, expected_diff_id=diff_id,  # type: ignore[arg-type]
-                                   compressed_digest=desc.digest, media_type=desc.media_type)
+                                   compressed_digest=desc.digest, media_type=desc.media_type,
+                                   limits=limits)
     except ForkliftError:
         raise
     except Exception as exc:  # a decompressor choking on bad bytes: say which is to blame

@@ -11,6 +11,7 @@ from typing import IO, Any
 from forklift import changes as changes_mod
 from forklift import digest as dg
 from forklift import faults, oci, reference
+from forklift import limits as limits_mod
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.store import containers as container_store
 from forklift.store import images as image_store
@@ -48,12 +49,17 @@ def open_source(source: str) -> Iterator[IO[bytes]]:
 
 
 def import_tarball(store: Store, source: str, repository: str | None = None,
-                   changes: list[str] | None = None, message: str = "") -> str:
-    """``image import``: one flat tarball becomes a one-layer image."""
+                   changes: list[str] | None = None, message: str = "", *,
+                   max_size: str | int | None = None) -> str:
+    """``image import``: one flat tarball becomes a one-layer image.
+
+    ``max_size`` (``--max-size``) overrides the store's layer size limit.
+    """
     tag = str(reference.parse(repository)) if repository else None
     config = changes_mod.apply({}, changes or [])
+    limits = limits_mod.for_store(store.root, max_size)
     with open_source(source) as raw:
-        prepared = layer_store.ingest(store, raw)
+        prepared = layer_store.ingest(store, raw, limits=limits)
     try:
         created = oci.now_rfc3339()
         comment = message or f"Imported from {source}"

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 
 from forklift import archive, oci, reference
 from forklift import digest as dg
-from forklift.errors import BadArchive, ForkliftError, InvalidArgument
+from forklift import limits as limits_mod
+from forklift.errors import BadArchive, ForkliftError, InvalidArgument, LimitExceeded
 from forklift.formats import detect, docker_archive, layerblobs, oci_layout
 from forklift.formats.output import atomic_output
 from forklift.formats.plan import ImagePlan, LayerPlan, SavedImage
 from forklift.formats.sinks import DirSink, TarSink
+from forklift.limits import Limits
 from forklift.store import blobs
 from forklift.store import images as image_store
 from forklift.store import layers as layer_store
@@ -114,11 +116,23 @@ def _existing_layout(path: str) -> list[dict] | None:
         return None
     if not os.path.isdir(path):
         raise InvalidArgument(f"{path} exists and is not a directory")
+    _refuse_symlinks(path)
     if os.path.exists(os.path.join(path, "oci-layout")):
         return oci_layout.existing_index(os.path.join(path, "index.json"))
     if os.listdir(path):
         raise InvalidArgument(f"{path} is not empty and not an OCI image layout")
     return None
+
+
+def _refuse_symlinks(path: str) -> None:
+    """An existing layout must hold no symlink: writing into it could land anywhere
+    (DirSink also refuses one appearing later, component by component)."""
+    for dirpath, dirnames, filenames in os.walk(path):
+        for entry in dirnames + filenames:
+            if os.path.islink(os.path.join(dirpath, entry)):
+                rel = os.path.relpath(os.path.join(dirpath, entry), path)
+                raise InvalidArgument(f"{path} contains a symlink ({rel}); refusing to write"
+                                      " an image layout into it")
 
 
 # ============================================================================= load
@@ -131,16 +145,24 @@ class _Staged:
     tags: list[str]
 
 
-def load(store: Store, source: str | None = None, platform: str | None = None) -> list[str]:
-    """Load every image of an archive; returns Docker's ``Loaded image…`` lines."""
+def load(store: Store, source: str | None = None, platform: str | None = None, *,
+         max_size: str | int | None = None) -> list[str]:
+    """Load every image of an archive; returns Docker's ``Loaded image…`` lines.
+
+    ``max_size`` (``--max-size``) overrides the store's layer size limit; an image
+    of more layers than the limit is refused before any layer is read.
+    """
     want = oci.parse_platform(platform) if platform else None
-    with detect.open_source(store, source) as src:
+    limits = limits_mod.for_store(store.root, max_size)
+    with detect.open_source(store, source, limits) as src:
         if detect.detect(src) == detect.DOCKER_ARCHIVE:
             plans = docker_archive.read_plans(src)
         else:
             plans = oci_layout.read_plans(src, want)
+        for plan in plans:
+            limits.check_layers(len(plan.layers), f"image {plan.config_name}")
         with _staging() as cache:
-            staged = [_stage(store, src, plan, cache) for plan in plans]
+            staged = [_stage(store, src, plan, cache, limits) for plan in plans]
             with store.transaction():
                 return [line for item in staged for line in _record(store, item)]
 
@@ -156,7 +178,7 @@ def _staging() -> Iterator[dict[str, PreparedLayer]]:
 
 
 def _stage(store: Store, src: detect.Source, plan: ImagePlan,
-           cache: dict[str, PreparedLayer]) -> _Staged:
+           cache: dict[str, PreparedLayer], limits: Limits) -> _Staged:
     config = detect.read_small(src, plan.config_name, "image config")
     image_id = dg.of_bytes(config)
     if plan.config_digest is not None:
@@ -166,13 +188,13 @@ def _stage(store: Store, src: detect.Source, plan: ImagePlan,
     if len(diff_ids) != len(plan.layers):
         raise BadArchive(f"image {dg.short_id(image_id)} lists {len(plan.layers)} layers"
                          f" but its config has {len(diff_ids)} diff_ids")
-    layers = [_layer(store, src, lp, diff_id, cache)
+    layers = [_layer(store, src, lp, diff_id, cache, limits)
               for lp, diff_id in zip(plan.layers, diff_ids, strict=True)]
     return _Staged(image_id, config, layers, plan.tags)
 
 
 def _layer(store: Store, src: detect.Source, lp: LayerPlan, diff_id: str,
-           cache: dict[str, PreparedLayer]) -> PreparedLayer:
+           cache: dict[str, PreparedLayer], limits: Limits) -> PreparedLayer:
     if diff_id in cache:
         return cache[diff_id]
     if not src.exists(lp.name):
@@ -181,28 +203,30 @@ def _layer(store: Store, src: detect.Source, lp: LayerPlan, diff_id: str,
         raise BadArchive(f"layer {lp.name} has {src.size(lp.name)} bytes, expected {lp.size}")
     try:
         if layer_store.get(store, diff_id) is not None:
-            _verify(src, lp, diff_id)
+            _verify(src, lp, diff_id, limits)
             prepared = layer_store.reuse(store, diff_id)
         else:
-            prepared = _ingest(store, src, lp, diff_id)
-    except BadArchive as exc:
+            prepared = _ingest(store, src, lp, diff_id, limits)
+    except (BadArchive, LimitExceeded) as exc:
         raise type(exc)(f"layer {lp.name}: {exc}") from None
     assert prepared is not None
     cache[diff_id] = prepared
     return prepared
 
 
-def _ingest(store: Store, src: detect.Source, lp: LayerPlan, diff_id: str) -> PreparedLayer:
+def _ingest(store: Store, src: detect.Source, lp: LayerPlan, diff_id: str,
+            limits: Limits) -> PreparedLayer:
     with src.open(lp.name) as f:
         if lp.media_type in _COMPRESSED:
             return layer_store.ingest(store, f, expected_diff_id=diff_id,
-                                      compressed_digest=lp.digest, media_type=lp.media_type)
+                                      compressed_digest=lp.digest, media_type=lp.media_type,
+                                      limits=limits)
         if lp.digest is not None:
             dg.verify(lp.digest, diff_id, "uncompressed layer")
-        return layer_store.ingest(store, f, expected_diff_id=diff_id)
+        return layer_store.ingest(store, f, expected_diff_id=diff_id, limits=limits)
 
 
-def _verify(src: detect.Source, lp: LayerPlan, diff_id: str) -> None:
+def _verify(src: detect.Source, lp: LayerPlan, diff_id: str, limits: Limits) -> None:
     """A layer we already have: check the archive's bytes are what they claim, copy nothing."""
     with src.open(lp.name) as f:
         if lp.digest is not None:
@@ -212,7 +236,9 @@ def _verify(src: detect.Source, lp: LayerPlan, diff_id: str) -> None:
             return
         try:
             stream, _ = archive.decompressed(f)
-            actual = _hash(stream)
+            actual = _hash(archive.LimitedReader(stream, limits.max_layer_size))
+        except LimitExceeded:
+            raise limits.size_exceeded() from None
         except ForkliftError:
             raise
         except Exception as exc:  # zlib/zstd decoder errors come as assorted types

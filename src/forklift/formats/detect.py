@@ -14,13 +14,15 @@ import os
 import posixpath
 import stat
 import sys
-import tarfile
 from collections.abc import Iterator
 from typing import IO, Protocol
 
 from forklift import archive
-from forklift.errors import BadArchive, ForkliftError, InvalidArgument, NotFound
+from forklift import limits as limits_mod
+from forklift.errors import BadArchive, ForkliftError, InvalidArgument, LimitExceeded, NotFound
+from forklift.limits import Limits
 from forklift.store.db import Store, remove_path
+from forklift.tarreader import Member, TarReader
 
 DOCKER_ARCHIVE = "docker-archive"
 OCI = "oci"
@@ -62,42 +64,96 @@ def read_small(source: Source, name: str, what: str, limit: int = SMALL_LIMIT) -
 
 # ----------------------------------------------------------------------------- tar in place
 
-class _GuardedReader:
-    """A member reader whose tar/IO failures become one-line BadArchive errors."""
+class _MemberReader:
+    """One member's stored bytes, read by offset (pread): no shared file position."""
 
-    def __init__(self, raw: IO[bytes], name: str) -> None:
-        self._raw = raw
-        self._name = name
+    def __init__(self, fd: int, start: int, size: int, what: str) -> None:
+        self._fd = fd
+        self._start = start
+        self._size = size
+        self._pos = 0
+        self._what = what
 
     def read(self, n: int = -1) -> bytes:
+        left = self._size - self._pos
+        if n < 0 or n > left:
+            n = left
+        if n <= 0:
+            return b""
         try:
-            return self._raw.read(n)
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise BadArchive(f"archive entry {self._name} is truncated or unreadable: {exc}") from None
+            data = os.pread(self._fd, n, self._start + self._pos)
+        except OSError as exc:
+            raise BadArchive(f"{self._what} is unreadable: {exc.strerror or exc}") from None
+        if not data:
+            raise BadArchive(f"{self._what} is truncated")
+        self._pos += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
+class _SparseReader:
+    """A sparse member as the file it stands for: its fragments, zeros in the holes."""
+
+    def __init__(self, data: _MemberReader, fragments: list[tuple[int, int]], size: int) -> None:
+        self._data = data
+        self._fragments = fragments
+        self._index = 0
+        self._size = size
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes, fewer only at the end (holes and data joined)."""
+        parts = []
+        left = self._size - self._pos
+        n = left if n < 0 or n > left else n
+        while n > 0:
+            piece = self._piece(n)
+            parts.append(piece)
+            n -= len(piece)
+        return b"".join(parts)
+
+    def _piece(self, n: int) -> bytes:
+        while self._index < len(self._fragments):
+            start, length = self._fragments[self._index]
+            if self._pos < start:
+                n = min(n, start - self._pos)
+                break
+            if self._pos < start + length:
+                data = self._data.read(min(n, start + length - self._pos))
+                self._pos += len(data)
+                return data
+            self._index += 1
+        self._pos += n
+        return bytes(n)
 
     def readable(self) -> bool:
         return True
 
 
 class TarSource:
-    """A seekable, uncompressed tar file read in place (no copy)."""
+    """A seekable, uncompressed tar file read in place (no copy).
+
+    One forward pass with forklift's own reader indexes the members (data is
+    seeked over, never read); members are then read by offset.
+    """
 
     def __init__(self, fileobj: IO[bytes], description: str) -> None:
         self.description = description
+        self._fd = fileobj.fileno()
+        self._members: dict[str, Member] = {}
         try:
-            self._tf = tarfile.open(fileobj=fileobj, mode="r:")
-            members = self._tf.getmembers()
-        except (tarfile.TarError, EOFError) as exc:
+            for m in TarReader(fileobj, seekable=True):
+                key = _member_key(m.name)
+                if key:
+                    self._members[key] = m  # a later entry of the same name wins, as in tar
+        except BadArchive as exc:
             raise BadArchive(f"{description} is not a valid tar archive: {exc}") from None
         except OSError as exc:
             raise BadArchive(f"cannot read {description}: {exc.strerror or exc}") from None
-        self._members: dict[str, tarfile.TarInfo] = {}
-        for m in members:
-            key = _member_key(m.name)
-            if key:
-                self._members[key] = m
 
-    def _resolve(self, name: str) -> tarfile.TarInfo | None:
+    def _resolve(self, name: str) -> Member | None:
         for _ in range(_MAX_LINKS):
             member = self._members.get(name)
             if member is None or not member.issym():
@@ -105,29 +161,31 @@ class TarSource:
             name = _follow(name, member.linkname, self.description)
         raise BadArchive(f"{self.description}: too many levels of symbolic links at {name}")
 
-    def exists(self, name: str) -> bool:
-        member = self._resolve(name)
-        return member is not None and (member.isreg() or member.islnk())
-
-    def size(self, name: str) -> int:
+    def _data(self, name: str) -> Member | None:
+        """The member holding ``name``'s bytes: itself, or a hardlink's target."""
         member = self._resolve(name)
         if member is not None and member.islnk():
             member = self._resolve(clean_name(member.linkname, "hardlink"))
-        return member.size if member is not None else 0
+        return member if member is not None and member.isreg() else None
+
+    def exists(self, name: str) -> bool:
+        return self._data(name) is not None
+
+    def size(self, name: str) -> int:
+        member = self._data(name)
+        return member.realsize if member is not None else 0
 
     @contextlib.contextmanager
     def open(self, name: str) -> Iterator[IO[bytes]]:
-        member = self._resolve(name)
-        if member is None or not (member.isreg() or member.islnk()):
+        member = self._data(name)
+        if member is None:
             raise BadArchive(f"{name} is missing from {self.description}")
-        try:
-            raw = self._tf.extractfile(member)
-        except (tarfile.TarError, KeyError) as exc:
-            raise BadArchive(f"cannot read {name} from {self.description}: {exc}") from None
-        if raw is None:
-            raise BadArchive(f"{name} in {self.description} is not a regular file")
-        with raw:
-            yield _GuardedReader(raw, name)  # type: ignore[misc]
+        what = f"archive entry {name}"
+        raw = _MemberReader(self._fd, member.offset_data, member.size, what)
+        if member.sparse is not None:
+            yield _SparseReader(raw, member.sparse, member.realsize)  # type: ignore[misc]
+        else:
+            yield raw  # type: ignore[misc]
 
 
 def _member_key(name: str) -> str:
@@ -183,11 +241,14 @@ class DirSource:
 # ----------------------------------------------------------------------------- opening
 
 @contextlib.contextmanager
-def open_source(store: Store, path: str | None) -> Iterator[Source]:
-    """Open ``path`` (None or ``-`` = stdin) as a source; scratch space is removed after."""
+def open_source(store: Store, path: str | None, limits: Limits | None = None) -> Iterator[Source]:
+    """Open ``path`` (None or ``-`` = stdin) as a source; scratch space is removed after.
+
+    ``limits`` bound what a compressed or streamed archive may unpack to (see spool).
+    """
     if path in (None, "-"):
         with _stdin() as f:
-            with _from_file(store, f, "standard input") as src:
+            with _from_file(store, f, "standard input", limits) as src:
                 yield src
         return
     assert path is not None
@@ -200,7 +261,7 @@ def open_source(store: Store, path: str | None) -> Iterator[Source]:
         raise NotFound(f"open {path}: no such file or directory") from None
     except OSError as exc:
         raise ForkliftError(f"open {path}: {exc.strerror}") from None
-    with f, _from_file(store, f, path) as src:
+    with f, _from_file(store, f, path, limits) as src:
         yield src
 
 
@@ -214,7 +275,8 @@ def _stdin() -> Iterator[IO[bytes]]:
 
 
 @contextlib.contextmanager
-def _from_file(store: Store, f: IO[bytes], description: str) -> Iterator[Source]:
+def _from_file(store: Store, f: IO[bytes], description: str,
+               limits: Limits | None) -> Iterator[Source]:
     """A seekable plain tar is read in place; anything else is spooled to scratch."""
     if _seekable_file(f):
         head = f.read(6)
@@ -224,7 +286,7 @@ def _from_file(store: Store, f: IO[bytes], description: str) -> Iterator[Source]
         if archive.detect_compression(head) == "none":
             yield TarSource(f, description)
             return
-    with spool(store, f, description) as src:
+    with spool(store, f, description, limits) as src:
         yield src
 
 
@@ -236,17 +298,33 @@ def _seekable_file(f: IO[bytes]) -> bool:
 
 
 @contextlib.contextmanager
-def spool(store: Store, stream: IO[bytes], description: str) -> Iterator[Source]:
-    """Unpack a (possibly compressed) tar stream safely into scratch space in the store."""
+def spool(store: Store, stream: IO[bytes], description: str,
+          limits: Limits | None = None) -> Iterator[Source]:
+    """Unpack a (possibly compressed) tar stream safely into scratch space in the store.
+
+    Each file in it may be as large as one layer blob may be; all together as large
+    as an image of the most layers allowed: beyond, LimitExceeded, before the disk
+    fills. Nothing after the archive's end-of-archive marker is read.
+    """
+    limits = limits or limits_mod.load(store.root)
+    total = limits.max_blob_size * limits.max_layers
     scratch = store.make_tmp("load")
     try:
         target = os.path.join(scratch, "archive")
         os.mkdir(target, 0o700)
         plain, _ = archive.decompressed(stream)
+        limited = archive.LimitedReader(plain, total)
         try:
-            stats = archive.extract(plain, target, whiteouts=False)
+            stats = archive.extract(limited, target, whiteouts=False, max_size=total,  # type: ignore[arg-type]
+                                    max_file_size=limits.max_blob_size)
         except BadArchive as exc:
             raise BadArchive(f"{description}: {exc}") from None
+        except LimitExceeded:
+            if limited.count > total:
+                raise LimitExceeded(
+                    f"{description}: the archive unpacks to more than max-layers"
+                    f" ({limits.max_layers}) times the layer size limit") from None
+            raise limits.size_exceeded(f"{description}: a file in the archive") from None
         if stats.entries == 0:
             raise BadArchive(f"{description} is empty or not a tar archive")
         yield DirSource(target, description)

@@ -42,7 +42,7 @@ def copy_exact(src: IO[bytes], out: IO[bytes], size: int, name: str) -> None:
 
 
 def _sendfile_ok(src: IO[bytes], out: IO[bytes]) -> bool:
-    # exact type: tarfile's member readers subclass BufferedReader but are not the file
+    # exact type: a reader of one archive member may subclass BufferedReader but is not the file
     if type(src) is not io.BufferedReader:
         return False
     try:
@@ -111,7 +111,12 @@ class TarSink:
 
 
 class DirSink:
-    """Writes files under a directory, each through a temporary name and a rename."""
+    """Writes files under a directory, each through a temporary name and a rename.
+
+    Every path component below ``root`` is opened relative to its parent with
+    O_NOFOLLOW: a symlink inside the directory (``blobs`` pointing elsewhere,
+    swapped in at any moment) is an error, never written through.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -120,12 +125,32 @@ class DirSink:
     def has(self, name: str) -> bool:
         return name in self.names
 
-    def _path(self, name: str) -> str:
-        return os.path.join(self.root, *name.split("/"))
+    def _open_dir(self, parts: list[str], name: str, create: bool = False) -> int:
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for part in parts:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                try:
+                    child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+                                    | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise ForkliftError(f"write {name}: {part!r} in {self.root} is a symlink"
+                                            " or not a directory; refusing to write through it"
+                                            ) from None
+                    raise
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def add_dir(self, name: str) -> None:
         self.names.add(name)
-        _io(lambda: os.makedirs(self._path(name), 0o755, exist_ok=True), name)
+        _io(lambda: os.close(self._open_dir(name.split("/"), name, create=True)), name)
 
     def add_bytes(self, name: str, data: bytes) -> None:
         self.add_stream(name, len(data), io.BytesIO(data), replace=True)
@@ -134,24 +159,39 @@ class DirSink:
         if name in self.names:
             return
         self.names.add(name)
-        path = self._path(name)
-        if not replace and _same_size(path, size):
-            return  # content-addressed: an existing blob of that name is that blob
-        tmp = f"{path}.forklift-{os.getpid()}.tmp"
+        *parents, base = name.split("/")
         try:
-            with open(tmp, "wb") as out:
-                copy_exact(src, out, size, name)
-            os.rename(tmp, path)
+            dir_fd = self._open_dir(parents, name)
         except OSError as exc:
             raise _os_error(exc, name) from None
+        try:
+            if not replace and _same_size(base, dir_fd, size):
+                return  # content-addressed: an existing blob of that name is that blob
+            _write_at(dir_fd, base, name, size, src)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+            os.close(dir_fd)
 
 
-def _same_size(path: str, size: int) -> bool:
+def _write_at(dir_fd: int, base: str, name: str, size: int, src: IO[bytes]) -> None:
+    tmp = f"{base}.forklift-{os.getpid()}.tmp"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp, dir_fd=dir_fd)
     try:
-        st = os.lstat(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644, dir_fd=dir_fd)
+        with os.fdopen(fd, "wb") as out:
+            copy_exact(src, out, size, name)
+        os.rename(tmp, base, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError as exc:
+        raise _os_error(exc, name) from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp, dir_fd=dir_fd)
+
+
+def _same_size(base: str, dir_fd: int, size: int) -> bool:
+    try:
+        st = os.stat(base, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return False
     return stat.S_ISREG(st.st_mode) and st.st_size == size

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from forklift import digest as dg
 from forklift import faults, oci
-from forklift.errors import BadArchive, Conflict, ForkliftError, StoreCorrupt
+from forklift import limits as limits_mod
+from forklift.errors import BadArchive, Conflict, ForkliftError, LimitExceeded, StoreCorrupt
+from forklift.limits import Limits
 from forklift.store import blobs
 from forklift.store.db import Store, remove_path
+
+if TYPE_CHECKING:
+    from forklift.archive import ExtractStats
 
 # A layer made here from a container's changes keeps no tar: write_layer of its
 # directory gives the same bytes again. layerblobs.materialize makes the blob the
@@ -95,10 +101,17 @@ def reuse(store: Store, diff_id: str) -> PreparedLayer | None:
     return PreparedLayer(store, diff_id, found.size, existing=True)
 
 
-def _drain(reader: dg.HashingReader) -> None:
-    """Read past the tar's end; a decoder error there (bad CRC, junk) is bad input."""
+# An import stores its input as the layer blob. GNU tar pads an archive to whole
+# records (10 KiB by default) after the end-of-archive marker and Docker hashes that
+# padding into the diffID; so a small tail is kept (same diffID as Docker's). A
+# larger one is never read: the blob and diffID cover the archive up to its marker.
+TRAILER_KEEP = 1 << 20
+
+
+def _decoder_errors(action: Callable[[], object]) -> object:
+    """Run ``action``; a decoder error past the tar's end (bad CRC, junk) is bad input."""
     try:
-        reader.drain()
+        return action()
     except (ForkliftError, KeyboardInterrupt):
         raise
     except OSError as exc:
@@ -109,16 +122,44 @@ def _drain(reader: dg.HashingReader) -> None:
         raise BadArchive(f"layer data is corrupt: {exc}") from None
 
 
+def _drain(reader: dg.HashingReader) -> None:
+    """Read past the tar's end to EOF: the digest covers what the producer hashed."""
+    _decoder_errors(reader.drain)
+
+
+def _keep_small_trailer(source: IO[bytes], hasher: dg.HashingReader) -> None:
+    """Hash and store what follows the end-of-archive marker only if it is small."""
+    def read_tail() -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got <= TRAILER_KEEP:
+            chunk = source.read(TRAILER_KEEP + 1 - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    tail = _decoder_errors(read_tail)
+    assert isinstance(tail, bytes)
+    if len(tail) <= TRAILER_KEEP:
+        hasher.absorb(tail)
+
+
 def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
-           compressed_digest: str | None = None, media_type: str | None = None) -> PreparedLayer:
+           compressed_digest: str | None = None, media_type: str | None = None,
+           limits: Limits | None = None) -> PreparedLayer:
     """Extract a layer tar (compressed or not) into scratch space.
 
     Without ``compressed_digest`` the stored blob is the uncompressed tar (its digest
     is the diffID). With it, the original compressed bytes are kept under that digest
-    so a later push re-sends exactly what was pulled.
+    so a later push re-sends exactly what was pulled. Without ``expected_diff_id``
+    (import: the input is the layer) what follows the tar's end is kept only while
+    small (TRAILER_KEEP); with it (load, pull) every decompressed byte is hashed,
+    as the producer did. Decompressed bytes count against ``limits.max_layer_size``
+    (the store's limits by default): LimitExceeded, nothing kept.
     """
-    from forklift import archive
-
+    limits = limits or limits_mod.load(store.root)
     scratch = store.make_tmp("layer")
     prepared = PreparedLayer(store, "", 0, scratch=scratch)
     try:
@@ -127,26 +168,12 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
         writer = blobs.BlobWriter(store, scratch)
         prepared.blob = writer
         if compressed_digest is not None:
-            outer = dg.HashingReader(raw, sink=writer)
-            stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
-            inner = dg.HashingReader(stream)
-            try:
-                stats = archive.extract(inner, target)  # type: ignore[arg-type]
-                _drain(inner)
-            except BadArchive:
-                # Undecodable bytes under a known digest: say whether the bytes were wrong.
-                _drain(outer)
-                writer.finish(expected=compressed_digest)
-                raise
-            _drain(outer)
-            writer.finish(expected=compressed_digest)
+            inner, stats = _extract_compressed(raw, target, writer, compressed_digest,
+                                               limits.max_layer_size)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
         else:
-            stream, _ = archive.decompressed(raw)
-            inner = dg.HashingReader(stream, sink=writer)
-            stats = archive.extract(inner, target)  # type: ignore[arg-type]
-            _drain(inner)
-            writer.finish()
+            inner, stats = _extract_plain(raw, target, writer, limits.max_layer_size,
+                                          keep_all=expected_diff_id is not None)
             prepared.blob_media_type = media_type or oci.OCI_LAYER
         if expected_diff_id is not None:
             dg.verify(expected_diff_id, inner.digest, "layer")
@@ -154,9 +181,51 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
         prepared.size = stats.size
         faults.checkpoint("layer-extracted")
         return prepared
+    except LimitExceeded:
+        prepared.cleanup()
+        raise limits.size_exceeded() from None
     except BaseException:
         prepared.cleanup()
         raise
+
+
+def _extract_compressed(raw: IO[bytes], target: str, writer: blobs.BlobWriter, digest: str,
+                        cap: int) -> tuple[dg.HashingReader, ExtractStats]:
+    """The blob keeps the compressed bytes (checked against ``digest``); the diffID is
+    the digest of everything they decompress to."""
+    from forklift import archive
+
+    outer = dg.HashingReader(raw, sink=writer)
+    stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
+    inner = dg.HashingReader(archive.LimitedReader(stream, cap))  # type: ignore[arg-type]
+    try:
+        stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
+        _drain(inner)
+    except BadArchive:
+        # Undecodable bytes under a known digest: say whether the bytes were wrong.
+        _drain(outer)
+        writer.finish(expected=digest)
+        raise
+    _drain(outer)
+    writer.finish(expected=digest)
+    return inner, stats
+
+
+def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: int,
+                   keep_all: bool) -> tuple[dg.HashingReader, ExtractStats]:
+    """The blob is the uncompressed tar; past its end, all of it (``keep_all``) or a
+    small tail only."""
+    from forklift import archive
+
+    stream, _ = archive.decompressed(raw)
+    inner = dg.HashingReader(archive.LimitedReader(stream, cap), sink=writer)  # type: ignore[arg-type]
+    stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
+    if keep_all:
+        _drain(inner)
+    else:
+        _keep_small_trailer(stream, inner)  # at most 1 MiB, not held to the limit
+    writer.finish()
+    return inner, stats
 
 
 def from_directory(store: Store, upper: str) -> PreparedLayer:
