@@ -159,3 +159,38 @@ def test_bind_mount_and_paths_with_spaces(tmp_path: Path, mounts: list[str]) -> 
     mount_overlay([str(src), str(other)], None, None, str(merged))
     mounts.append(str(merged))
     assert (merged / "f").read_text() == "x"
+
+
+def test_mounts_from_several_threads_each_get_their_own_layers(tmp_path: Path) -> None:
+    """Relative lowerdirs resolve against the process-wide cwd: threads must not mix them."""
+    import threading
+
+    failures: list[str] = []
+
+    def worker(k: int) -> None:
+        root = tmp_path / f"store{k}"
+        lowers = []
+        for n in range(3):  # names unique to this thread: a mix-up shows as ENOENT
+            d = root / "layers" / f"{k}{n}".rjust(12, "0") / "diff"
+            d.mkdir(parents=True)
+            (d / f"file{n}").write_text(str(n))
+            (d / "shared").write_text(str(n))
+            lowers.insert(0, str(d))
+        for i in range(100):
+            upper, work, merged = (str(root / f"c{i}" / n) for n in ("upper", "work", "merged"))
+            for d in (upper, work, merged):
+                os.makedirs(d)
+            try:
+                mount_overlay(lowers, upper, work, merged)
+                if sorted(os.listdir(merged)) != ["file0", "file1", "file2", "shared"]:
+                    failures.append(f"{k}/{i}: {sorted(os.listdir(merged))}")
+                unmount(merged)
+            except RuntimeFailure as exc:
+                failures.append(f"{k}/{i}: {exc}")
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []

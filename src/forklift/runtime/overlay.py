@@ -6,6 +6,7 @@ start, a syscall costs microseconds.
 
 from __future__ import annotations
 
+import _thread  # threading's lock without its import cost on the run hot path
 import ctypes
 import errno
 import os
@@ -20,6 +21,7 @@ MNT_DETACH = 0x2
 
 # mount(2) copies at most one page of option data; keep a margin for the NUL.
 MAX_MOUNT_DATA = 4000
+_CWD_LOCK = _thread.allocate_lock()
 
 _libc: ctypes.CDLL | None = None
 
@@ -123,16 +125,18 @@ def mount_overlay(
         return
     parent, data = _overlay_data(lowerdirs, upperdir, workdir, volatile)
     flags = MS_RDONLY if (readonly or upperdir is None) else 0
-    saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        # The kernel resolves relative lowerdir paths against our cwd.
-        os.chdir(parent)
-        _mount("overlay", target, "overlay", flags, data)
-    except OSError as e:
-        raise RuntimeFailure(f"overlay mount failed: {e.strerror}") from e
-    finally:
-        os.fchdir(saved)
-        os.close(saved)
+    # The kernel resolves relative lowerdir paths against the cwd, which all threads
+    # share: one mount at a time (an API server or a test may mount from threads).
+    with _CWD_LOCK:
+        saved = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.chdir(parent)
+            _mount("overlay", target, "overlay", flags, data)
+        except OSError as e:
+            raise RuntimeFailure(f"overlay mount failed: {e.strerror}") from e
+        finally:
+            os.fchdir(saved)
+            os.close(saved)
 
 
 def bind_mount(src: str, target: str, readonly: bool = False) -> None:
