@@ -352,7 +352,12 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
                 except InterruptedError:
                     continue
                 if conn.fileno() in ready:
-                    data = conn.recv(65536)
+                    try:
+                        data = conn.recv(65536)
+                    except ConnectionResetError:
+                        # the monitor closed with our last input unread: the container is
+                        # done and its output was already delivered
+                        data = b""
                     if not data:
                         break
                     buf += data
@@ -364,12 +369,12 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
                         tty._write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
                 if in_fd is not None and in_fd in ready:
                     data = os.read(in_fd, 65536)
+                    try:
+                        send(monitor.IN_STDIN if data else monitor.IN_CLOSE, data)
+                    except OSError:  # the container ended; its output is still to be read
+                        data = b""
                     if not data:
                         in_fd = None
-                        with contextlib.suppress(OSError):
-                            send(monitor.IN_CLOSE, b"")
-                    else:
-                        send(monitor.IN_STDIN, data)
     finally:
         if old_winch is not None:
             signal.signal(signal.SIGWINCH, old_winch)
