@@ -107,16 +107,10 @@ def history_cmd(state: Any, image: str, human: bool, no_trunc: bool, quiet: bool
 @click.pass_obj
 def inspect_cmd(state: Any, images: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more images."""
+    from forklift.cli.common import inspect_each
     from forklift.engine import images as engine
 
-    results = [engine.inspect(state.store, name) for name in images]
-    _print_inspect(results, fmt)
-
-
-def _print_inspect(results: list[dict[str, Any]], fmt: str | None) -> None:
-    from forklift.cli.common import print_objects
-
-    print_objects(results, fmt)
+    inspect_each(images, lambda name: engine.inspect(state.store, name), fmt)
 
 
 @click.command("tag")
@@ -140,7 +134,8 @@ def rm_cmd(state: Any, images: tuple[str, ...], force: bool, no_prune: bool) -> 
     from forklift.cli.common import for_each
     from forklift.engine import images as engine
 
-    for_each(images, lambda n: engine.remove(state.store, n, force=force, prune=not no_prune))
+    for_each(images, lambda n: engine.remove(state.store, n, force=force, prune=not no_prune),
+             forgive_missing=force)
 
 
 @click.command("import")

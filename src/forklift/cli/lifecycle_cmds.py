@@ -12,10 +12,11 @@ import click
 EXEC_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
-def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True) -> None:
+def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True,
+          wrap: Callable[[str, str], str] | None = None) -> None:
     from forklift.cli.common import for_each
 
-    for_each(names, lambda n: fn(n), echo=echo)
+    for_each(names, fn, echo=echo, wrap=wrap)
 
 
 @click.command("logs")
@@ -68,7 +69,8 @@ def kill_cmd(state: Any, containers: tuple[str, ...], sig: str) -> None:
     from forklift.engine import lifecycle
 
     lifecycle.parse_signal(sig)
-    _each(containers, lambda n: lifecycle.kill(state.store, n, sig))
+    _each(containers, lambda n: lifecycle.kill(state.store, n, sig),
+          wrap=lambda name, message: f"Cannot kill container: {name}: {message}")
 
 
 @click.command("wait")
