@@ -19,7 +19,7 @@ def _short(image_id: str, no_trunc: bool) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("--digests", is_flag=True, help="Show digests")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (dangling=true|false, reference=PATTERN)")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (dangling=true|false, label=KEY[=VALUE], before=IMAGE, since=IMAGE, reference=PATTERN)")
 @click.option("--format", "fmt", default=None, help="Format output using a Go template")
 @click.pass_obj
 def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_trunc: bool,
@@ -27,16 +27,10 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
     """List images."""
     from forklift.engine import images
 
-    dangling = None
-    for item in filters:
-        key, _, value = item.partition("=")
-        if key == "dangling":
-            dangling = value.lower() in ("true", "1")
-        elif key == "reference":
-            reference = value
-        else:
-            raise click.UsageError(f"invalid filter '{key}'")
-    rows = images.list_images(state.store, show_all, reference, dangling)
+    wanted = parse_filters(filters)
+    if reference:
+        wanted.setdefault("reference", []).append(reference)
+    rows = images.list_images(state.store, show_all, wanted)
     if quiet:
         seen = []
         for r in rows:
@@ -59,6 +53,22 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
     body = [[r.repository, r.tag] + ([r.digest] if digests else [])
             + [_short(r.id, no_trunc), ago(r.created), human_size(r.size)] for r in rows]
     click.echo(table(headers, body))
+
+
+def parse_filters(items: tuple[str, ...]) -> dict[str, list[str]]:
+    """``--filter name=value`` flags (Docker lower-cases the name and trims both)."""
+    from forklift.errors import InvalidArgument
+
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            exc = InvalidArgument(f'invalid argument "{item}" for "-f, --filter" flag:'
+                                  " bad format of filter (expected name=value)")
+            exc.exit_code = 125
+            raise exc
+        out.setdefault(key.strip().lower(), []).append(value.strip())
+    return out
 
 
 def _stamp(ts: float) -> str:

@@ -292,8 +292,29 @@ class ImageRow:
     size: int
 
 
-def list_images(store: Store, show_all: bool = False, reference_filter: str | None = None,
-                dangling: bool | None = None) -> list[ImageRow]:
+IMAGE_FILTERS = ("before", "dangling", "label", "reference", "since")
+
+
+def check_filters(filters: dict[str, list[str]]) -> None:
+    """Refuse filters ``docker images`` refuses, with the daemon's words."""
+    for key in filters:
+        if key not in IMAGE_FILTERS:
+            raise InvalidArgument(f"Invalid filter '{key}'")
+    dangling = filters.get("dangling")
+    if dangling and "true" not in dangling and "false" not in dangling:
+        raise InvalidArgument(f"Invalid filter 'dangling=[{' '.join(dangling)}]'")
+
+
+def list_images(store: Store, show_all: bool = False,
+                filters: dict[str, list[str]] | None = None) -> list[ImageRow]:
+    """``images``: one row per tag (``<none>`` for dangling images), Docker's filters.
+
+    As in Docker, a reference filter (or the REPOSITORY argument, which is one)
+    matches tagged references only, so dangling images never pass it; several values
+    of one filter are alternatives, different filters must all match.
+    """
+    filters = filters or {}
+    check_filters(filters)
     records = {r.id: r for r in image_store.all_images(store)}
     tags_by_image: dict[str, list[str]] = {}
     for name, image_id in image_store.all_tags(store):
@@ -302,22 +323,30 @@ def list_images(store: Store, show_all: bool = False, reference_filter: str | No
     digests: dict[str, dict[str, str]] = {}
     for row in store.conn.execute("SELECT repository, digest, image_id FROM repo_digests"):
         digests.setdefault(row[2], {})[row[0]] = row[1]
+    dangling = filters.get("dangling") or []
+    dangling_only = "true" in dangling
+    patterns = filters.get("reference") or []
+    keep = _created_window(store, filters)
+    if "label" in filters:
+        keep_labels = _label_filter(store, filters["label"])
+        keep = _both(keep, keep_labels)
     rows: list[ImageRow] = []
     for image_id, rec in records.items():
+        if keep is not None and not keep(rec):
+            continue
         names = sorted(tags_by_image.get(image_id, []))
-        if dangling is True and names:
+        if dangling_only and names:
             continue
-        if dangling is False and not names:
-            continue
+        shown = [ref for ref in map(reference.parse, names)
+                 if not patterns or any(_matches(ref, p) for p in patterns)]
         if not names:
-            if image_id in parents and not show_all and dangling is None:
-                continue  # an intermediate image, as Docker hides them
+            if dangling and not dangling_only or patterns:
+                continue
+            if image_id in parents and (dangling_only or not show_all):
+                continue  # an intermediate image: hidden as Docker hides it
             rows.append(ImageRow("<none>", "<none>", image_id, "<none>", rec.created, rec.size))
             continue
-        for name in names:
-            ref = reference.parse(name)
-            if reference_filter and not _matches(ref, reference_filter):
-                continue
+        for ref in shown:
             dig = digests.get(image_id, {}).get(ref.repository, "<none>")
             rows.append(ImageRow(ref.familiar_repository, ref.tag or "<none>", image_id, dig,
                                  rec.created, rec.size))
@@ -325,11 +354,77 @@ def list_images(store: Store, show_all: bool = False, reference_filter: str | No
     return rows
 
 
-def _matches(ref: reference.Reference, pattern: str) -> bool:
-    import fnmatch
+def _both(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    return lambda rec: a(rec) and b(rec)
 
-    candidates = [ref.familiar(), ref.familiar_repository, str(ref), ref.repository]
-    return any(fnmatch.fnmatchcase(c, pattern) for c in candidates)
+
+def _created_window(store: Store, filters: dict[str, list[str]]) -> Any:
+    """``before=IMAGE`` / ``since=IMAGE``: created strictly before / after that image
+    (the last value of each counts, as in Docker)."""
+    bounds: dict[str, float] = {}
+    for key in ("before", "since"):
+        for value in filters.get(key) or []:
+            found = image_store.get(store, image_store.resolve(store, value))
+            assert found is not None
+            bounds[key] = found.created
+    if not bounds:
+        return None
+    before, since = bounds.get("before"), bounds.get("since")
+    return lambda rec: (before is None or rec.created < before) and (
+        since is None or rec.created > since)
+
+
+def _label_filter(store: Store, wanted: list[str]) -> Any:
+    """``label=KEY`` or ``label=KEY=VALUE``: every one must match the image's labels."""
+    def keep(rec: Any) -> bool:
+        try:
+            labels = (image_store.config(store, rec.id).get("config") or {}).get("Labels") or {}
+        except ForkliftError:
+            return False
+        for item in wanted:
+            key, sep, value = item.partition("=")
+            if key not in labels or (sep and labels[key] != value):
+                return False
+        return True
+
+    return keep
+
+
+def _matches(ref: reference.Reference, pattern: str) -> bool:
+    """Docker's reference.FamiliarMatch: ``path.Match`` on ``name:tag``, then on ``name``."""
+    rx = _path_pattern(pattern)
+    return bool(rx.fullmatch(ref.familiar()) or rx.fullmatch(ref.familiar_repository))
+
+
+def _path_pattern(pattern: str) -> Any:
+    """Go's path.Match as a regex: ``*`` and ``?`` never cross a ``/``."""
+    import re
+
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise InvalidArgument(f"syntax error in pattern: {pattern}")
+            body = pattern[i + 1:end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))
 
 
 def image_exists(store: Store, name: str) -> bool:
