@@ -120,6 +120,8 @@ def _parse_volume(spec: str) -> tuple[str | None, str, bool]:
         src, dest, mode = parts
     else:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    if len(parts) > 1 and not src:
+        raise InvalidArgument(f"invalid volume specification: '{spec}': empty source")
     if not dest.startswith("/") or dest == "/":
         raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount path, must be absolute")
     opts = {o for o in mode.split(",") if o}
