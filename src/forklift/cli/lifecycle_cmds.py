@@ -171,9 +171,17 @@ def exec_cmd(state: Any, container: str, command: tuple[str, ...], detach: bool,
 @click.option("-q", "--quiet", is_flag=True, help="Suppress progress output")
 @click.pass_obj
 def cp_cmd(state: Any, src: str, dest: str, archive: bool, follow_link: bool, quiet: bool) -> None:
-    """Copy files/folders between a container and the local filesystem."""
-    from forklift.engine import copy
+    """Copy files/folders between a container and the local filesystem.
 
+    Use '-' as the source to read a tar archive from stdin and extract it to a
+    directory destination in a container; use '-' as the destination to stream a tar
+    archive of a container source to stdout."""
+    from forklift.engine import copy
+    from forklift.errors import InvalidArgument
+
+    if dest == "-" and sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to write a tar archive to a terminal; redirect"
+                              " the output")
     copy.cp(state.store, src, dest, archive=archive, follow_link=follow_link)
 
 
