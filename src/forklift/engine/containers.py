@@ -426,7 +426,11 @@ def exit_info(store: Store, container_id: str) -> dict[str, Any]:
 
 def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
           stdout: IO[Any] | None = None, stderr: IO[Any] | None = None) -> int:
-    """Start a container attached (foreground) and return its exit code."""
+    """Start a container attached (foreground) and return its exit code.
+
+    Its output goes to the caller's stdout/stderr and, as Docker's does, into the
+    container's json-file log (``logs``); stdin stays connected directly."""
+    from forklift.engine import logfile
     from forklift.runtime.runc import Runc
 
     runc = Runc(store.runc_dir)
@@ -435,20 +439,79 @@ def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
     oom = False
     try:
         bundle = prepare(store, rec, runc)
+        log = logfile.JsonLog(logfile.log_path(store, rec.id))
         faults.checkpoint("start-before-runc")
         if rec.config.get("Tty"):
             from forklift.engine import tty
 
-            code = tty.run_foreground(runc, rec.id, bundle, stdin=stdin, stdout=stdout)
+            try:
+                code = tty.run_foreground(runc, rec.id, bundle, stdin=stdin, stdout=stdout,
+                                          tee=lambda data: log.write("stdout", data))
+            finally:
+                log.close()
         else:
-            code = runc.run(rec.id, bundle, stdin=stdin, stdout=stdout, stderr=stderr)
-        if code == 137 and rec.host_config.get("Memory"):
-            from forklift.engine import hostconfig
-
-            oom = hostconfig.oom_killed(rec.id)
+            code = _run_teed(runc, rec, bundle, log, stdin, stdout, stderr)
+        oom = oom_killed(rec)
         return code
     finally:
         finish(store, rec, runc, code, oom_killed=oom)
+
+
+def _run_teed(runc: Any, rec: ContainerRecord, bundle: str, log: Any, stdin: IO[Any] | None,
+              stdout: IO[Any] | None, stderr: IO[Any] | None) -> int:
+    """``runc run`` with its stdout/stderr on pipes that a thread copies to ours and the log.
+
+    A memory-limited container is kept in runc's state after it exits (``--keep``) so its
+    cgroup, where the kernel counts OOM kills, can be read before it is deleted."""
+    import threading
+
+    from forklift.engine.logfile import Tee
+    from forklift.runtime.runc import FORWARDED_SIGNALS
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    tee = Tee(log, {out_r: ("stdout", _fileno(stdout, 1)), err_r: ("stderr", _fileno(stderr, 2))})
+    thread = threading.Thread(target=tee.run, name="output", daemon=True)
+    # The thread inherits a mask that blocks the signals runc.run waits for with
+    # sigwaitinfo: none of them may be delivered to it instead.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED_SIGNALS, signal.SIGCHLD})
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    logged = os.fstat(log.fd).st_size
+    try:
+        return int(runc.run(rec.id, bundle, stdin=stdin, stdout=out_w, stderr=err_w,
+                            keep=bool(rec.host_config.get("Memory"))))
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+        thread.join()
+        _unlog_runc_failure(bundle, log.path, logged)
+
+
+def _unlog_runc_failure(bundle: str, path: str, size: int) -> None:
+    """runc prints why it could not start the process on the stderr it shares with the
+    container: that is no output of the container (Docker's log stays empty), drop it."""
+    from forklift.runtime.runc import _last_error
+
+    if _last_error(os.path.join(bundle, "runc.log")) is not None:
+        with contextlib.suppress(OSError):
+            os.truncate(path, size)
+
+
+def _fileno(stream: IO[Any] | None, default: int) -> int:
+    return default if stream is None else stream.fileno()
+
+
+def oom_killed(rec: ContainerRecord) -> bool:
+    """Whether the kernel's OOM killer struck in the container's memory cgroup; call after
+    the container exited and before runc's state (and so the cgroup) is deleted."""
+    if not rec.host_config.get("Memory"):
+        return False
+    from forklift.engine import hostconfig
+
+    return hostconfig.oom_killed(rec.id)
 
 
 def start_detached(store: Store, name_or_id: str) -> ContainerRecord:

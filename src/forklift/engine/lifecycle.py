@@ -300,7 +300,7 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
          since: str | None = None, until: str | None = None,
          timestamps: bool = False, stdout: IO[bytes] | None = None,
          stderr: IO[bytes] | None = None) -> None:
-    from forklift.engine.monitor import log_path
+    from forklift.engine.logfile import log_path
 
     t0 = parse_timestamp(since, "since") if since else None
     t1 = parse_timestamp(until, "until") if until else None
