@@ -171,6 +171,11 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
     def cid(r: Any) -> str:
         return r.id if no_trunc else r.id[:12]
 
+    def image(r: Any) -> str:
+        if r.image.startswith("sha256:") and r.image == r.record.image_id and not no_trunc:
+            return r.image[7:19]
+        return str(r.image)
+
     def command(r: Any) -> str:
         return json.dumps(r.command if no_trunc else ellipsis(r.command, 20), ensure_ascii=False)
 
@@ -179,7 +184,7 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
             click.echo("\n".join(cid(r) for r in rows))
         return
     if fmt:
-        data = [{"ID": cid(r), "Image": r.image, "Command": command(r),
+        data = [{"ID": cid(r), "Image": image(r), "Command": command(r),
                  "CreatedAt": r.created, "RunningFor": ago(r.created), "Status": r.status,
                  "State": r.state, "Ports": r.ports, "Names": r.names,
                  "Labels": ",".join(f"{k}={v}" for k, v in (r.record.config.get("Labels") or {}).items())}
@@ -190,7 +195,7 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
         if out:
             click.echo(out)
         return
-    body = [[cid(r), r.image, command(r), ago(r.created), r.status, r.ports, r.names] for r in rows]
+    body = [[cid(r), image(r), command(r), ago(r.created), r.status, r.ports, r.names] for r in rows]
     click.echo(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], body))
 
 

@@ -569,9 +569,11 @@ def remove(store: Store, name_or_id: str, force: bool = False, volumes: bool = F
             with contextlib.suppress(Exception):
                 network_mod.teardown(store, rec)
     attached = volume_store.of_container(store, rec.id)
-    container_store.delete(store, rec.id)
+    held_layers = container_store.delete(store, rec.id)
     faults.checkpoint("rm-after-delete")
     rootfs.destroy(store, rec.id)
+    if held_layers:  # the last user of a deleted image's layers frees them, as in Docker
+        layer_store.collect_garbage(store)
     if volumes:
         for vol_name, _ in attached:
             vol = volume_store.get(store, vol_name)
@@ -618,6 +620,10 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
 
     rec = container_store.resolve(store, name_or_id)
     tag = str(reference.parse(repository)) if repository else None
+    if container_store.image_deleted(store, rec):
+        # Docker cannot commit such a container either: the parent config is gone.
+        raise NotFound(f"failed to get digest {rec.image_id}: the image of container"
+                       f" {rec.short_id} was deleted (rmi -f)")
     parent_cfg = image_store.config(store, rec.image_id)
     carried = {k: v for k, v in rec.config.items() if k in oci.CONFIG_FIELDS and v not in (None, "", [], {})}
     new_cfg = changes_mod.apply(carried, changes or [])
@@ -713,9 +719,20 @@ def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
                 ports = ", ".join(
                     f"{m.get('hostIP', '0.0.0.0')}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
                     for m in endpoint["Ports"])
-        rows.append(ContainerRow(rec.id, rec.image_name, command_text(rec), rec.created,
+        rows.append(ContainerRow(rec.id, image_text(store, rec), command_text(rec), rec.created,
                                  status_text(rec), state, ports, rec.name, rec))
     return rows
+
+
+def image_text(store: Store, rec: ContainerRecord) -> str:
+    """``ps``'s IMAGE: the name it was created from while that name still means its image,
+    else the image ID (Docker's rule; after ``rmi -f`` or a re-tag)."""
+    try:
+        if image_store.resolve(store, rec.image_name) == rec.image_id:
+            return rec.image_name
+    except ForkliftError:
+        pass
+    return rec.image_id
 
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:

@@ -83,31 +83,39 @@ def _tag_to_familiar(name: str) -> str:
 
 
 def remove(store: Store, name: str, force: bool = False, prune: bool = True) -> list[str]:
-    """``rmi``: untag and delete as Docker does. Returns the output lines."""
+    """``rmi``: untag and delete as Docker does. Returns the output lines.
+
+    By reference: the tag goes; if it was the last one the image is deleted too, unless
+    something still needs it (then it stays, untagged, quietly). By ID: every tag goes
+    and the image is deleted. ``force`` deletes an image that stopped containers use:
+    they keep its layers (``container_layers``) and run on its ID, as in Docker; an
+    image a running container uses, or one with child images, is never deleted.
+    """
     image_id = image_store.resolve(store, name)
     tags = image_store.tags_of(store, image_id)
-    by_reference = _is_reference_to(store, name, image_id)
-    lines: list[str] = []
-    if by_reference and len(tags) > 1:
-        # one of several tags: only that tag goes (_is_reference_to means it is in ``tags``)
+    if _is_reference_to(store, name, image_id):
         ref = str(reference.parse(name))
+        if not force and len(tags) == 1:
+            users = container_store.users_of_image(store, image_id)
+            if users:
+                raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force)'
+                               f" - container {users[0].short_id} is using its referenced image"
+                               f" {dg.short_id(image_id)}")
         image_store.remove_tag(store, ref)
-        return [f"Untagged: {_tag_to_familiar(ref)}"]
-    if not by_reference and len(tags) > 1 and not force:
+        lines = [f"Untagged: {_tag_to_familiar(ref)}"]
+        if len(tags) > 1:
+            return lines  # other references remain
+        return lines + _delete_chain(store, image_id, force, prune, quiet=True)
+    if len(tags) > 1 and not force:
         raise Conflict(
             f"conflict: unable to delete {dg.short_id(image_id)} (must be forced)"
             " - image is referenced in multiple repositories")
-    _check_users(store, image_id, name if by_reference else None, force)
-    if not tags and image_store.children(store, image_id):
-        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (cannot be forced)"
-                       " - image has dependent child images")
+    _conflict(store, image_id, force)  # before untagging: a refused rmi changes nothing
+    lines = []
     for t in tags:
         image_store.remove_tag(store, t)
         lines.append(f"Untagged: {_tag_to_familiar(t)}")
-    if container_store.users_of_image(store, image_id) or image_store.children(store, image_id):
-        return lines  # forced: untagged; the image stays for its containers/children
-    lines.extend(_delete_chain(store, image_id, prune))
-    return lines
+    return lines + _delete_chain(store, image_id, force, prune, quiet=False)
 
 
 def _is_reference_to(store: Store, name: str, image_id: str) -> bool:
@@ -118,23 +126,30 @@ def _is_reference_to(store: Store, name: str, image_id: str) -> bool:
     return not ref.digest and image_store.lookup_tag(store, str(ref)) == image_id
 
 
-def _check_users(store: Store, image_id: str, ref: str | None, force: bool) -> None:
+def _conflict(store: Store, image_id: str, force: bool) -> None:
+    """Docker's delete conflicts: children and running containers always refuse it,
+    stopped containers unless forced."""
+    short = dg.short_id(image_id)
+    if image_store.children(store, image_id):
+        raise Conflict(f"conflict: unable to delete {short} (cannot be forced)"
+                       " - image has dependent child images")
     users = container_store.users_of_image(store, image_id)
     running = [c for c in users if c.state in ("running", "paused")]
     if running:
-        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (cannot be forced)"
+        raise Conflict(f"conflict: unable to delete {short} (cannot be forced)"
                        f" - image is being used by running container {running[0].short_id}")
     if users and not force:
-        if ref:
-            raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force)'
-                           f" - container {users[0].short_id} is using its referenced image"
-                           f" {dg.short_id(image_id)}")
-        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (must be forced)"
+        raise Conflict(f"conflict: unable to delete {short} (must be forced)"
                        f" - image is being used by stopped container {users[0].short_id}")
 
 
-def _delete_chain(store: Store, image_id: str, prune: bool) -> list[str]:
-    """Delete the image, then untagged parents nothing else needs; free their layers."""
+def _delete_chain(store: Store, image_id: str, force: bool, prune: bool,
+                  quiet: bool) -> list[str]:
+    """Delete the image, then untagged parents nothing else needs; free their layers.
+
+    Each deletion re-checks its conflicts inside its transaction, so a concurrent
+    ``run`` or ``tag`` wins; ``quiet`` (after an untag) leaves a needed image in place
+    without an error, as Docker does."""
     lines = []
     current: str | None = image_id
     while current:
@@ -142,10 +157,17 @@ def _delete_chain(store: Store, image_id: str, prune: bool) -> list[str]:
         if record is None:
             break
         with store.transaction():
-            if (container_store.users_of_image(store, current)
-                    or image_store.children(store, current)
-                    or (current != image_id and image_store.tags_of(store, current))):
+            first = current == image_id
+            try:
+                if image_store.tags_of(store, current):
+                    raise Conflict(f"conflict: unable to delete {dg.short_id(current)}"
+                                   " - image is referenced by a tag")
+                _conflict(store, current, force and first)
+            except Conflict:
+                if first and not quiet:
+                    raise
                 break
+            container_store.detach_from_image(store, current)
             image_store.delete_record(store, current)
             faults.checkpoint("rmi-before-commit")
         lines.append(f"Deleted: {current}")
