@@ -177,11 +177,7 @@ def cp_cmd(state: Any, src: str, dest: str, archive: bool, follow_link: bool, qu
     directory destination in a container; use '-' as the destination to stream a tar
     archive of a container source to stdout."""
     from forklift.engine import copy
-    from forklift.errors import InvalidArgument
 
-    if dest == "-" and sys.stdout.isatty():
-        raise InvalidArgument("cowardly refusing to write a tar archive to a terminal; redirect"
-                              " the output")
     copy.cp(state.store, src, dest, archive=archive, follow_link=follow_link)
 
 
