@@ -77,8 +77,6 @@ class Tee:
         self.streams = dict(streams)  # pipe read end -> (stream name, user fd or None)
 
     def run(self) -> None:
-        from forklift.engine.tty import _write_all
-
         try:
             while self.streams:
                 try:
@@ -86,11 +84,11 @@ class Tee:
                 except InterruptedError:
                     continue
                 for fd in ready:
-                    self._pump(fd, _write_all)
+                    self._pump(fd)
         finally:
             self.log.close()
 
-    def _pump(self, fd: int, write_all: object) -> None:
+    def _pump(self, fd: int) -> None:
         stream, target = self.streams[fd]
         try:
             data = os.read(fd, 65536)
@@ -102,7 +100,17 @@ class Tee:
             return
         if target is not None:
             try:
-                write_all(target, data)  # type: ignore[operator]
+                _write_all(target, data)
             except OSError:
                 self.streams[fd] = (stream, None)
         self.log.write(stream, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd``, which may be non-blocking (a terminal shared with others)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
