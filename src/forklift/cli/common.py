@@ -10,30 +10,36 @@ import click
 
 
 def for_each(names: tuple[str, ...], fn: Callable[[str], Any], *, echo: bool = True,
-             missing_ok: bool = False) -> None:
-    """Docker's multi-object commands: go on after an error, exit 1 at the end.
+             missing_ok: bool = False, forgive_missing: bool = False,
+             wrap: Callable[[str, str], str] | None = None,
+             summary: str | None = None) -> None:
+    """Docker's multi-object commands: an error line per failing name, go on, exit 1 at the end.
 
     With one name its error is raised as is (one ``Error:`` line, its exit code).
     ``fn`` may return lines to print; otherwise the name is echoed when ``echo``.
+    ``missing_ok`` skips missing names silently; ``forgive_missing`` reports them but
+    does not fail (``rm -f``/``rmi -f``: cleanup scripts under ``set -e`` rely on it).
+    ``wrap(name, message)`` rewords an error as the command's Docker counterpart does;
+    ``summary`` adds Docker's closing line naming every name that failed.
     """
     from forklift.errors import ForkliftError, NotFound
 
-    failed = False
+    failed: list[str] = []
     for name in names:
         try:
             lines = fn(name)
-        except NotFound:
-            if missing_ok:
-                continue
-            if len(names) == 1:
-                raise
-            failed = True
-            continue
         except ForkliftError as exc:
-            if len(names) == 1:
+            missing = isinstance(exc, NotFound)
+            if missing and missing_ok:
+                continue
+            if wrap is not None:
+                exc.message = wrap(name, exc.message)
+            forgiven = missing and forgive_missing
+            if len(names) == 1 and not forgiven:
                 raise
             click.echo(f"Error: {exc.message}", err=True)
-            failed = True
+            if not forgiven:
+                failed.append(name)
             continue
         if isinstance(lines, list):
             for line in lines:
@@ -41,16 +47,55 @@ def for_each(names: tuple[str, ...], fn: Callable[[str], Any], *, echo: bool = T
         elif echo:
             click.echo(name)
     if failed:
+        if summary:
+            click.echo(f"Error: {summary}: {', '.join(failed)}", err=True)
+        raise SystemExit(1)
+
+
+def inspect_each(names: tuple[str, ...], lookup: Callable[[str], dict[str, Any]],
+                 fmt: str | None) -> None:
+    """``inspect``: print every object found, then one error line per missing name (exit 1),
+    as Docker does; a malformed template is refused before anything is looked up."""
+    from forklift.errors import NotFound
+
+    template = _parse_template(fmt)
+    results: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for name in names:
+        try:
+            results.append(lookup(name))
+        except NotFound as exc:
+            errors.append(exc.message)
+    try:
+        _print_objects(results, fmt, template)
+    finally:
+        for message in errors:
+            click.echo(f"Error: {message}", err=True)
+    if errors:
         raise SystemExit(1)
 
 
 def print_objects(results: list[dict[str, Any]], fmt: str | None) -> None:
     """``inspect``: a JSON array, or each object through a ``--format`` template."""
-    if fmt:
-        from forklift.cli.format import render
+    _print_objects(results, fmt, _parse_template(fmt))
 
+
+def _parse_template(fmt: str | None) -> Any:
+    if not fmt:
+        return None
+    from forklift.cli.format import TemplateError, parse
+
+    try:
+        return parse(fmt)
+    except TemplateError as exc:
+        exc.exit_code = 64  # Docker's inspect exits 64 (EX_USAGE) on a template parse error
+        raise
+
+
+def _print_objects(results: list[dict[str, Any]], fmt: str | None, template: Any) -> None:
+    if template is not None:
         for item in results:
-            click.echo(render(fmt, item))
+            click.echo(template.execute(item))
     else:
         click.echo(json.dumps(results, indent=4))
 

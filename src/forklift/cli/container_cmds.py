@@ -133,23 +133,15 @@ def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> N
 def start_cmd(state: Any, containers: tuple[str, ...], attach: bool, interactive: bool) -> None:
     """Start one or more stopped containers (attached: foreground until it exits)."""
     from forklift.engine import containers as engine
-    from forklift.errors import ForkliftError, InvalidArgument
+    from forklift.errors import InvalidArgument
 
     if not attach:
+        from forklift.cli.common import for_each
         from forklift.engine import lifecycle
 
-        failed = False
-        for name in containers:
-            try:
-                _daemon_error(functools.partial(lifecycle.start, state.store, name))
-                click.echo(name)
-            except ForkliftError as exc:
-                if len(containers) == 1:
-                    raise
-                click.echo(f"Error: {exc.message}", err=True)
-                failed = True
-        if failed:
-            raise SystemExit(1)
+        for_each(containers,
+                 lambda n: _daemon_error(functools.partial(lifecycle.start, state.store, n)),
+                 summary="failed to start containers")
         return
     if len(containers) > 1:
         raise InvalidArgument("you cannot start and attach multiple containers at once")
@@ -179,6 +171,11 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
     def cid(r: Any) -> str:
         return r.id if no_trunc else r.id[:12]
 
+    def image(r: Any) -> str:
+        if r.image.startswith("sha256:") and r.image == r.record.image_id and not no_trunc:
+            return r.image[7:19]
+        return str(r.image)
+
     def command(r: Any) -> str:
         return json.dumps(r.command if no_trunc else ellipsis(r.command, 20), ensure_ascii=False)
 
@@ -187,17 +184,18 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
             click.echo("\n".join(cid(r) for r in rows))
         return
     if fmt:
-        data = [{"ID": cid(r), "Image": r.image, "Command": command(r),
+        data = [{"ID": cid(r), "Image": image(r), "Command": command(r),
                  "CreatedAt": r.created, "RunningFor": ago(r.created), "Status": r.status,
                  "State": r.state, "Ports": r.ports, "Names": r.names,
                  "Labels": ",".join(f"{k}={v}" for k, v in (r.record.config.get("Labels") or {}).items())}
                 for r in rows]
         out = render_rows(fmt, data, {"ID": "CONTAINER ID", "RunningFor": "CREATED",
-                                      "CreatedAt": "CREATED AT"})
+                                      "CreatedAt": "CREATED AT"},
+                          parse_error="failed to parse template")
         if out:
             click.echo(out)
         return
-    body = [[cid(r), r.image, command(r), ago(r.created), r.status, r.ports, r.names] for r in rows]
+    body = [[cid(r), image(r), command(r), ago(r.created), r.status, r.ports, r.names] for r in rows]
     click.echo(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], body))
 
 
@@ -211,7 +209,8 @@ def rm_cmd(state: Any, containers: tuple[str, ...], force: bool, volumes: bool) 
     from forklift.cli.common import for_each
     from forklift.engine import containers as engine
 
-    for_each(containers, lambda n: engine.remove(state.store, n, force=force, volumes=volumes))
+    for_each(containers, lambda n: engine.remove(state.store, n, force=force, volumes=volumes),
+             forgive_missing=force)
 
 
 @click.command("diff")
@@ -266,9 +265,10 @@ def export_cmd(state: Any, container: str, output: str | None) -> None:
 @click.pass_obj
 def container_inspect_cmd(state: Any, containers: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more containers."""
+    from forklift.cli.common import inspect_each
     from forklift.engine import containers as engine
 
-    _print([engine.inspect(state.store, c) for c in containers], fmt)
+    inspect_each(containers, lambda c: engine.inspect(state.store, c), fmt)
 
 
 @click.command("inspect")
@@ -278,33 +278,25 @@ def container_inspect_cmd(state: Any, containers: tuple[str, ...], fmt: str | No
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None, kind: str | None) -> None:
     """Return low-level information on containers or images."""
+    from forklift.cli.common import inspect_each
     from forklift.engine import containers as c_engine
     from forklift.engine import images as i_engine
     from forklift.errors import NotFound
 
-    results = []
-    for name in names:
-        found = None
+    def lookup(name: str) -> dict[str, Any]:
         if kind in (None, "container"):
             try:
-                found = c_engine.inspect(state.store, name)
+                return c_engine.inspect(state.store, name)
             except NotFound:
-                found = None
-        if found is None and kind in (None, "image"):
+                pass
+        if kind in (None, "image"):
             try:
-                found = i_engine.inspect(state.store, name)
+                return i_engine.inspect(state.store, name)
             except NotFound:
-                found = None
-        if found is None:
-            raise NotFound(f"No such object: {name}")
-        results.append(found)
-    _print(results, fmt)
+                pass
+        raise NotFound(f"No such object: {name}")
 
-
-def _print(results: list[dict[str, Any]], fmt: str | None) -> None:
-    from forklift.cli.common import print_objects
-
-    print_objects(results, fmt)
+    inspect_each(names, lookup, fmt)
 
 
 def register(cli: click.Group, group: click.Group) -> None:

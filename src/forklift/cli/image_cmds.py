@@ -20,7 +20,7 @@ def _short(image_id: str, no_trunc: bool) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("--digests", is_flag=True, help="Show digests")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (dangling=true|false, reference=PATTERN)")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output (dangling=true|false, label=KEY[=VALUE], before=IMAGE, since=IMAGE, reference=PATTERN)")
 @click.option("--format", "fmt", default=None, help="Format output using a Go template")
 @click.pass_obj
 def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_trunc: bool,
@@ -28,16 +28,10 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
     """List images."""
     from forklift.engine import images
 
-    dangling = None
-    for item in filters:
-        key, _, value = item.partition("=")
-        if key == "dangling":
-            dangling = value.lower() in ("true", "1")
-        elif key == "reference":
-            reference = value
-        else:
-            raise click.UsageError(f"invalid filter '{key}'")
-    rows = images.list_images(state.store, show_all, reference, dangling)
+    wanted = parse_filters(filters)
+    if reference:
+        wanted.setdefault("reference", []).append(reference)
+    rows = images.list_images(state.store, show_all, wanted)
     if quiet:
         seen = []
         for r in rows:
@@ -60,6 +54,22 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
     body = [[r.repository, r.tag] + ([r.digest] if digests else [])
             + [_short(r.id, no_trunc), ago(r.created), human_size(r.size)] for r in rows]
     click.echo(table(headers, body))
+
+
+def parse_filters(items: tuple[str, ...]) -> dict[str, list[str]]:
+    """``--filter name=value`` flags (Docker lower-cases the name and trims both)."""
+    from forklift.errors import InvalidArgument
+
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            exc = InvalidArgument(f'invalid argument "{item}" for "-f, --filter" flag:'
+                                  " bad format of filter (expected name=value)")
+            exc.exit_code = 125
+            raise exc
+        out.setdefault(key.strip().lower(), []).append(value.strip())
+    return out
 
 
 def _stamp(ts: float) -> str:
@@ -108,16 +118,10 @@ def history_cmd(state: Any, image: str, human: bool, no_trunc: bool, quiet: bool
 @click.pass_obj
 def inspect_cmd(state: Any, images: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more images."""
+    from forklift.cli.common import inspect_each
     from forklift.engine import images as engine
 
-    results = [engine.inspect(state.store, name) for name in images]
-    _print_inspect(results, fmt)
-
-
-def _print_inspect(results: list[dict[str, Any]], fmt: str | None) -> None:
-    from forklift.cli.common import print_objects
-
-    print_objects(results, fmt)
+    inspect_each(images, lambda name: engine.inspect(state.store, name), fmt)
 
 
 @click.command("tag")
@@ -141,7 +145,8 @@ def rm_cmd(state: Any, images: tuple[str, ...], force: bool, no_prune: bool) -> 
     from forklift.cli.common import for_each
     from forklift.engine import images as engine
 
-    for_each(images, lambda n: engine.remove(state.store, n, force=force, prune=not no_prune))
+    for_each(images, lambda n: engine.remove(state.store, n, force=force, prune=not no_prune),
+             forgive_missing=force)
 
 
 @click.command("import")

@@ -12,10 +12,11 @@ import click
 EXEC_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
-def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True) -> None:
+def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True,
+          wrap: Callable[[str, str], str] | None = None) -> None:
     from forklift.cli.common import for_each
 
-    for_each(names, lambda n: fn(n), echo=echo)
+    for_each(names, fn, echo=echo, wrap=wrap)
 
 
 @click.command("logs")
@@ -68,7 +69,8 @@ def kill_cmd(state: Any, containers: tuple[str, ...], sig: str) -> None:
     from forklift.engine import lifecycle
 
     lifecycle.parse_signal(sig)
-    _each(containers, lambda n: lifecycle.kill(state.store, n, sig))
+    _each(containers, lambda n: lifecycle.kill(state.store, n, sig),
+          wrap=lambda name, message: f"Cannot kill container: {name}: {message}")
 
 
 @click.command("wait")
@@ -169,7 +171,11 @@ def exec_cmd(state: Any, container: str, command: tuple[str, ...], detach: bool,
 @click.option("-q", "--quiet", is_flag=True, help="Suppress progress output")
 @click.pass_obj
 def cp_cmd(state: Any, src: str, dest: str, archive: bool, follow_link: bool, quiet: bool) -> None:
-    """Copy files/folders between a container and the local filesystem."""
+    """Copy files/folders between a container and the local filesystem.
+
+    Use '-' as the source to read a tar archive from stdin and extract it to a
+    directory destination in a container; use '-' as the destination to stream a tar
+    archive of a container source to stdout."""
     from forklift.engine import copy
 
     copy.cp(state.store, src, dest, archive=archive, follow_link=follow_link)

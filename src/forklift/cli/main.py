@@ -90,6 +90,56 @@ def _register() -> None:
 _register()
 
 
+EXIT_FLAG_ERROR = 125  # Docker's CLI: a bad flag exits 125, a wrong argument count 1
+
+
+def usage_error(exc: click.UsageError) -> tuple[str, int]:
+    """Docker's wording and exit code for a command line click refused."""
+    ctx = exc.ctx
+    path = ctx.command_path if ctx is not None else "forklift"
+    hint = f" (see '{path} --help')"
+    param = getattr(exc, "param", None)
+    if isinstance(exc, click.NoSuchOption):
+        name = exc.option_name
+        text = (f"unknown flag: {name}" if name.startswith("--")
+                else f"unknown shorthand flag: '{name.lstrip('-')}' in {name}")
+        return text + hint, EXIT_FLAG_ERROR
+    if isinstance(exc, click.BadOptionUsage) and "requires an argument" in exc.message:
+        name = exc.option_name
+        text = (f"flag needs an argument: {name}" if name.startswith("--")
+                else f"flag needs an argument: '{name.lstrip('-')}' in {name}")
+        return text + hint, EXIT_FLAG_ERROR
+    extra = "unexpected extra argument" in exc.message
+    if (extra or isinstance(exc, click.MissingParameter | click.BadArgumentUsage)) \
+            and ctx is not None and not isinstance(param, click.Option):
+        return f'"{path}" {_arity(ctx.command)}.' + hint, 1
+    if isinstance(exc, click.BadParameter) and isinstance(param, click.Option):
+        flags = ", ".join(param.opts)
+        return f'invalid argument for "{flags}" flag: {exc.message}' + hint, EXIT_FLAG_ERROR
+    return exc.format_message() + hint, EXIT_FLAG_ERROR
+
+
+def _arity(command: click.Command) -> str:
+    """'requires exactly 2 arguments', as Docker's CLI words its argument checks."""
+    low, high = 0, 0
+    for p in command.params:
+        if isinstance(p, click.Argument):
+            if p.required:
+                low += max(p.nargs, 1)
+            high = -1 if p.nargs == -1 or high < 0 else high + p.nargs
+
+    def args(n: int) -> str:
+        return f"{n} argument{'' if n == 1 else 's'}"
+
+    if low == high:
+        return f"requires exactly {args(low)}"
+    if high < 0:
+        return f"requires at least {args(low)}"
+    if low == 0:
+        return f"requires at most {args(high)}"
+    return f"requires at least {low} and at most {args(high)}"
+
+
 def main() -> None:
     """Console entry point: map every failure to one ``Error:`` line."""
     try:
@@ -99,6 +149,10 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         sys.exit(130)
+    except click.UsageError as exc:
+        message, code = usage_error(exc)
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(code)
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()} (see 'forklift --help')", err=True)
         sys.exit(exc.exit_code if exc.exit_code else 125)

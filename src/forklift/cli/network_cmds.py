@@ -76,10 +76,10 @@ def ls_cmd(state: Any, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fm
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more networks."""
-    from forklift.cli.common import print_objects
+    from forklift.cli.common import inspect_each
     from forklift.engine import network as net
 
-    print_objects([net.inspect(state.store, n) for n in names], fmt)
+    inspect_each(names, lambda n: net.inspect(state.store, n), fmt)
 
 
 @network.command("rm")

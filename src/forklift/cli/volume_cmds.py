@@ -93,19 +93,19 @@ def ls_cmd(state: Any, quiet: bool, filters: tuple[str, ...], fmt: str | None) -
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more volumes."""
-    from forklift.cli.common import print_objects
+    from forklift.cli.common import inspect_each
     from forklift.errors import NotFound
     from forklift.store import volumes as volume_store
 
-    out = []
-    for name in names:
+    def lookup(name: str) -> dict[str, Any]:
         vol = volume_store.get(state.store, name)
         if vol is None:
-            raise NotFound(f"get {name}: no such volume")
+            raise NotFound(f"No such volume: {name}")
         info = volume_info(state.store, vol)
         info.pop("UsedBy")
-        out.append(info)
-    print_objects(out, fmt)
+        return info
+
+    inspect_each(names, lookup, fmt)
 
 
 @volume.command("rm")

@@ -120,6 +120,8 @@ def _parse_volume(spec: str) -> tuple[str | None, str, bool]:
         src, dest, mode = parts
     else:
         raise InvalidArgument(f"invalid volume specification: '{spec}'")
+    if len(parts) > 1 and not src:
+        raise InvalidArgument(f"invalid volume specification: '{spec}': empty source")
     if not dest.startswith("/") or dest == "/":
         raise InvalidArgument(f"invalid volume specification: '{spec}': invalid mount path, must be absolute")
     opts = {o for o in mode.split(",") if o}
@@ -428,7 +430,11 @@ def exit_info(store: Store, container_id: str) -> dict[str, Any]:
 
 def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
           stdout: IO[Any] | None = None, stderr: IO[Any] | None = None) -> int:
-    """Start a container attached (foreground) and return its exit code."""
+    """Start a container attached (foreground) and return its exit code.
+
+    Its output goes to the caller's stdout/stderr and, as Docker's does, into the
+    container's json-file log (``logs``); stdin stays connected directly."""
+    from forklift.engine import logfile
     from forklift.runtime.runc import Runc
 
     runc = Runc(store.runc_dir)
@@ -437,20 +443,79 @@ def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
     oom = False
     try:
         bundle = prepare(store, rec, runc)
+        log = logfile.JsonLog(logfile.log_path(store, rec.id))
         faults.checkpoint("start-before-runc")
         if rec.config.get("Tty"):
             from forklift.engine import tty
 
-            code = tty.run_foreground(runc, rec.id, bundle, stdin=stdin, stdout=stdout)
+            try:
+                code = tty.run_foreground(runc, rec.id, bundle, stdin=stdin, stdout=stdout,
+                                          tee=lambda data: log.write("stdout", data))
+            finally:
+                log.close()
         else:
-            code = runc.run(rec.id, bundle, stdin=stdin, stdout=stdout, stderr=stderr)
-        if code == 137 and rec.host_config.get("Memory"):
-            from forklift.engine import hostconfig
-
-            oom = hostconfig.oom_killed(rec.id)
+            code = _run_teed(runc, rec, bundle, log, stdin, stdout, stderr)
+        oom = oom_killed(rec)
         return code
     finally:
         finish(store, rec, runc, code, oom_killed=oom)
+
+
+def _run_teed(runc: Any, rec: ContainerRecord, bundle: str, log: Any, stdin: IO[Any] | None,
+              stdout: IO[Any] | None, stderr: IO[Any] | None) -> int:
+    """``runc run`` with its stdout/stderr on pipes that a thread copies to ours and the log.
+
+    A memory-limited container is kept in runc's state after it exits (``--keep``) so its
+    cgroup, where the kernel counts OOM kills, can be read before it is deleted."""
+    import threading
+
+    from forklift.engine.logfile import Tee
+    from forklift.runtime.runc import FORWARDED_SIGNALS
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    tee = Tee(log, {out_r: ("stdout", _fileno(stdout, 1)), err_r: ("stderr", _fileno(stderr, 2))})
+    thread = threading.Thread(target=tee.run, name="output", daemon=True)
+    # The thread inherits a mask that blocks the signals runc.run waits for with
+    # sigwaitinfo: none of them may be delivered to it instead.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED_SIGNALS, signal.SIGCHLD})
+    try:
+        thread.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    logged = os.fstat(log.fd).st_size
+    try:
+        return int(runc.run(rec.id, bundle, stdin=stdin, stdout=out_w, stderr=err_w,
+                            keep=bool(rec.host_config.get("Memory"))))
+    finally:
+        os.close(out_w)
+        os.close(err_w)
+        thread.join()
+        _unlog_runc_failure(bundle, log.path, logged)
+
+
+def _unlog_runc_failure(bundle: str, path: str, size: int) -> None:
+    """runc prints why it could not start the process on the stderr it shares with the
+    container: that is no output of the container (Docker's log stays empty), drop it."""
+    from forklift.runtime.runc import _last_error
+
+    if _last_error(os.path.join(bundle, "runc.log")) is not None:
+        with contextlib.suppress(OSError):
+            os.truncate(path, size)
+
+
+def _fileno(stream: IO[Any] | None, default: int) -> int:
+    return default if stream is None else stream.fileno()
+
+
+def oom_killed(rec: ContainerRecord) -> bool:
+    """Whether the kernel's OOM killer struck in the container's memory cgroup; call after
+    the container exited and before runc's state (and so the cgroup) is deleted."""
+    if not rec.host_config.get("Memory"):
+        return False
+    from forklift.engine import hostconfig
+
+    return hostconfig.oom_killed(rec.id)
 
 
 def start_detached(store: Store, name_or_id: str) -> ContainerRecord:
@@ -508,9 +573,11 @@ def remove(store: Store, name_or_id: str, force: bool = False, volumes: bool = F
             with contextlib.suppress(Exception):
                 network_mod.teardown(store, rec)
     attached = volume_store.of_container(store, rec.id)
-    container_store.delete(store, rec.id)
+    held_layers = container_store.delete(store, rec.id)
     faults.checkpoint("rm-after-delete")
     rootfs.destroy(store, rec.id)
+    if held_layers:  # the last user of a deleted image's layers frees them, as in Docker
+        layer_store.collect_garbage(store)
     if volumes:
         for vol_name, _ in attached:
             vol = volume_store.get(store, vol_name)
@@ -558,6 +625,10 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
 
     rec = container_store.resolve(store, name_or_id)
     tag = str(reference.parse(repository)) if repository else None
+    if container_store.image_deleted(store, rec):
+        # Docker cannot commit such a container either: the parent config is gone.
+        raise NotFound(f"failed to get digest {rec.image_id}: the image of container"
+                       f" {rec.short_id} was deleted (rmi -f)")
     parent_cfg = image_store.config(store, rec.image_id)
     carried = {k: v for k, v in rec.config.items() if k in oci.CONFIG_FIELDS and v not in (None, "", [], {})}
     new_cfg = changes_mod.apply(carried, changes or [])
@@ -654,9 +725,20 @@ def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
                 ports = ", ".join(
                     f"{m.get('hostIP', '0.0.0.0')}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
                     for m in endpoint["Ports"])
-        rows.append(ContainerRow(rec.id, rec.image_name, command_text(rec), rec.created,
+        rows.append(ContainerRow(rec.id, image_text(store, rec), command_text(rec), rec.created,
                                  status_text(rec), state, ports, rec.name, rec))
     return rows
+
+
+def image_text(store: Store, rec: ContainerRecord) -> str:
+    """``ps``'s IMAGE: the name it was created from while that name still means its image,
+    else the image ID (Docker's rule; after ``rmi -f`` or a re-tag)."""
+    try:
+        if image_store.resolve(store, rec.image_name) == rec.image_id:
+            return rec.image_name
+    except ForkliftError:
+        pass
+    return rec.image_id
 
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:

@@ -14,14 +14,15 @@ import ctypes
 import errno
 import os
 import stat
+import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 from forklift.engine import containers, rootfs
-from forklift.errors import ForkliftError, InvalidArgument, NotFound
+from forklift.errors import ForkliftError, InvalidArgument, NoSpace, NotFound
 from forklift.store import containers as container_store
 from forklift.store import volumes as volume_store
-from forklift.store.db import Store
+from forklift.store.db import Store, remove_path
 
 SYS_OPENAT2 = 437  # x86_64 and aarch64 alike
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -86,7 +87,10 @@ def _container_root(store: Store, rec: Any, write: bool) -> Iterator[str]:
 
 
 def _mount_points(store: Store, rec: Any) -> list[tuple[str, str]]:
-    points = []
+    """(container path, host source) of everything mounted into the container, the
+    deepest first: volumes, binds and the files forklift bind-mounts over /etc."""
+    p = rootfs.paths(store, rec.id)
+    points = [(f"/etc/{name}", p[name]) for name in ("hosts", "hostname", "resolv.conf")]
     for name, dest in volume_store.of_container(store, rec.id):
         vol = volume_store.get(store, name)
         if vol:
@@ -104,34 +108,74 @@ def _locate(store: Store, rec: Any, root: str, path: str) -> tuple[str, str]:
     """(directory acting as root, path below it) for a container path."""
     norm = os.path.normpath("/" + path.lstrip("/"))
     for dest, source in _mount_points(store, rec):
+        if norm == dest and not os.path.isdir(source):
+            return os.path.dirname(source), "/" + os.path.basename(source)  # a file mount
         if norm == dest or norm.startswith(dest.rstrip("/") + "/"):
             return source, norm[len(dest):] or "/"
     return root, norm
 
 
+class _Mounts:
+    """What the container sees at paths below the one being copied: the mounts' sources
+    replace what the root filesystem holds under them."""
+
+    def __init__(self, points: list[tuple[str, str]]) -> None:
+        self.points = dict(points)
+
+    def lookup(self, cpath: str) -> tuple[int, str, os.stat_result] | None:
+        """For a mount point: (fd of the source's parent, source name, its stat)."""
+        source = self.points.get(cpath)
+        if source is None:
+            return None
+        source = os.path.realpath(source)
+        parent = os.open(os.path.dirname(source), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            st = os.stat(os.path.basename(source), dir_fd=parent, follow_symlinks=False)
+        except OSError:
+            os.close(parent)
+            raise
+        return parent, os.path.basename(source), st
+
+
 # ----------------------------------------------------------------------------- copying
 
-def _copy_fd_tree_out(src_dir_fd: int, name: str, dest: str, preserve: bool) -> None:
-    """Copy entry ``name`` of the directory ``src_dir_fd`` to host path ``dest``."""
-    st = os.stat(name, dir_fd=src_dir_fd, follow_symlinks=False)
-    _copy_out_entry(src_dir_fd, name, st, dest, preserve)
+def _children(fd: int) -> Iterator[tuple[str, os.stat_result]]:
+    """The entries of directory ``fd`` with their lstat; an entry renamed or removed
+    while we list it is skipped, as tar skips a file that vanished."""
+    for entry in os.scandir(fd):
+        try:
+            yield entry.name, entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
 
 
-def _copy_out_entry(dir_fd: int, name: str, st: os.stat_result, dest: str, preserve: bool) -> None:
+def _copy_out_entry(dir_fd: int, name: str, st: os.stat_result, dest: str, preserve: bool,
+                    cpath: str, mounts: _Mounts) -> None:
+    mounted = mounts.lookup(cpath)
+    if mounted is not None:
+        parent, source_name, source_st = mounted
+        try:
+            _copy_out_entry(parent, source_name, source_st, dest, preserve, "", _Mounts([]))
+        finally:
+            os.close(parent)
+        return
     if stat.S_ISLNK(st.st_mode):
-        target = os.readlink(name, dir_fd=dir_fd)
+        target = _readlink_child(name, dir_fd)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(dest)
         os.symlink(target, dest)
     elif stat.S_ISDIR(st.st_mode):
-        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = _open_child(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd)
         try:
-            _copy_dir_out(fd, dest, st, preserve)
+            os.makedirs(dest, exist_ok=True)
+            for child, child_st in _children(fd):
+                with contextlib.suppress(_Vanished):
+                    _copy_out_entry(fd, child, child_st, os.path.join(dest, child), preserve,
+                                    os.path.join(cpath, child), mounts)
         finally:
             os.close(fd)
-        return
     elif stat.S_ISREG(st.st_mode):
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        fd = _open_child(name, os.O_RDONLY, dir_fd)
         try:
             _copy_file_fd(fd, dest, st.st_mode)
         finally:
@@ -141,12 +185,23 @@ def _copy_out_entry(dir_fd: int, name: str, st: os.stat_result, dest: str, prese
     _meta(dest, st, preserve)
 
 
-def _copy_dir_out(fd: int, dest: str, st: os.stat_result, preserve: bool) -> None:
-    os.makedirs(dest, exist_ok=True)
-    for entry in os.scandir(fd):
-        _copy_out_entry(fd, entry.name, entry.stat(follow_symlinks=False),
-                        os.path.join(dest, entry.name), preserve)
-    _meta(dest, st, preserve)
+class _Vanished(Exception):
+    """An entry inside the container disappeared (renamed, removed) while we copied it."""
+
+
+def _open_child(name: str, flags: int, dir_fd: int) -> int:
+    """Open entry ``name`` of a container directory, never following a symlink."""
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise _Vanished(name) from None
+
+
+def _readlink_child(name: str, dir_fd: int) -> str:
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise _Vanished(name) from None
 
 
 def _copy_file_fd(src_fd: int, dest: str, mode: int) -> None:
@@ -226,73 +281,157 @@ def _copy_in(src: str, dir_fd: int, name: str, preserve: bool) -> None:
         os.close(out)
 
 
-def cp(store: Store, src: str, dest: str, *, archive: bool = False, follow_link: bool = False) -> None:
+def cp(store: Store, src: str, dest: str, *, archive: bool = False, follow_link: bool = False,
+       stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> None:
+    """``cp``: ``-`` as the source reads a tar from ``stdin`` and extracts it into a
+    container directory; ``-`` as the destination writes a tar of the path to ``stdout``."""
     s_name, s_path = _split(src)
     d_name, d_path = _split(dest)
     if (s_name is None) == (d_name is None):
         raise InvalidArgument("copying between containers is not supported" if s_name
                               else "must specify at least one container source")
-    if s_name is not None:
-        _cp_out(store, s_name, s_path, d_path, follow_link)
-    else:
-        assert d_name is not None
-        _cp_in(store, s_path, d_name, d_path, archive)
+    try:
+        if s_name is not None:
+            _cp_out(store, s_name, s_path, d_path, follow_link, stdout)
+        else:
+            assert d_name is not None
+            _cp_in(store, s_path, d_name, d_path, archive, stdin)
+    except (ForkliftError, BrokenPipeError):
+        raise
+    except _Vanished as exc:
+        raise ForkliftError(f"{exc.args[0]} was removed from the container while being copied;"
+                            " try again") from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise NoSpace("no space left on device") from None
+        what = f": {exc.filename}" if exc.filename else ""
+        raise ForkliftError(f"cannot copy {src} to {dest}{what}: {exc.strerror or exc}") from None
 
 
-def _cp_out(store: Store, name: str, path: str, dest: str, follow_link: bool) -> None:
+def _cp_out(store: Store, name: str, path: str, dest: str, follow_link: bool,
+            stdout: IO[bytes] | None) -> None:
     rec = container_store.resolve(store, name)
     contents_only = path.endswith("/.")
     with _container_root(store, rec, write=False) as root:
         if follow_link:
             path = _follow(store, rec, root, path)
-            follow_link = False
+        norm = os.path.normpath("/" + path.lstrip("/"))
         base, rel = _locate(store, rec, root, path)
+        mounts = _Mounts([(d, src) for d, src in _mount_points(store, rec)
+                          if d.startswith(norm.rstrip("/") + "/")])
         root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             parent_rel, leaf = os.path.split(rel.rstrip("/") or "/")
             try:
-                if follow_link or not leaf:
-                    fd = open_in_root(root_fd, rel, os.O_PATH)
-                    parent_fd, leaf = fd, "."
-                else:
+                if leaf:
                     parent_fd = open_in_root(root_fd, parent_rel, os.O_RDONLY | os.O_DIRECTORY)
-                st = os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                raise NotFound(f"Could not find the file {path} in container {name}") from None
+                else:  # the root of the container or of a volume
+                    parent_fd, leaf = os.dup(root_fd), "."
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(f"No such container:path: {name}:{path}") from None
             try:
-                if follow_link or leaf == ".":
-                    st = os.stat(leaf, dir_fd=parent_fd)
-                if os.path.isdir(dest) and not contents_only:
-                    target = os.path.join(dest, os.path.basename(os.path.normpath("/" + path.lstrip("/"))) or "root")
-                elif dest.endswith("/") and not os.path.isdir(dest):
-                    if not stat.S_ISDIR(st.st_mode):
-                        raise InvalidArgument(f"destination directory {dest} does not exist")
-                    target = dest
-                else:
-                    target = dest
-                if stat.S_ISDIR(st.st_mode) and leaf == ".":
-                    fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent_fd)
-                    try:
-                        _copy_dir_out(fd, target, st, preserve=True)
-                    finally:
-                        os.close(fd)
-                elif stat.S_ISREG(st.st_mode) and leaf == ".":
-                    fd = open_in_root(root_fd, rel, os.O_RDONLY)
-                    try:
-                        _copy_file_fd(fd, target, st.st_mode)
-                    finally:
-                        os.close(fd)
-                    _meta(target, st, True)
-                else:
-                    _copy_out_entry(parent_fd, leaf, st, target, preserve=True)
+                try:
+                    st = os.stat(leaf, dir_fd=parent_fd, follow_symlinks=False)
+                except (FileNotFoundError, NotADirectoryError):
+                    raise NotFound(f"No such container:path: {name}:{path}") from None
+                arcname = "." if contents_only else (os.path.basename(norm) or ".")
+                if dest == "-":
+                    _TarOut(stdout or sys.stdout.buffer).write(parent_fd, leaf, st, arcname,
+                                                               norm, mounts)
+                    return
+                target = _out_target(dest, norm, st, contents_only)
+                _copy_out_entry(parent_fd, leaf, st, target, True, norm, mounts)
             finally:
                 os.close(parent_fd)
         finally:
             os.close(root_fd)
 
 
+def _out_target(dest: str, norm: str, st: os.stat_result, contents_only: bool) -> str:
+    """Where on the host the copy lands (Docker's rules for an existing directory)."""
+    if os.path.isdir(dest) and not contents_only:
+        return os.path.join(dest, os.path.basename(norm) or "root")
+    if dest.endswith("/") and not os.path.isdir(dest) and not stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(f"destination directory {dest} does not exist")
+    return dest
+
+
+class _TarOut:
+    """A tar stream of a container path, read through directory fds as the copy does."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        import tarfile
+
+        self.tarfile = tarfile
+        self.tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
+
+    def write(self, dir_fd: int, name: str, st: os.stat_result, arcname: str, cpath: str,
+              mounts: _Mounts) -> None:
+        self._entry(dir_fd, name, st, arcname, cpath, mounts)
+        self.tf.close()
+
+    def _entry(self, dir_fd: int, name: str, st: os.stat_result, arcname: str, cpath: str,
+               mounts: _Mounts) -> None:
+        mounted = mounts.lookup(cpath)
+        if mounted is not None:
+            parent, source_name, source_st = mounted
+            try:
+                self._entry(parent, source_name, source_st, arcname, "", _Mounts([]))
+            finally:
+                os.close(parent)
+            return
+        t = self.tarfile
+        info = t.TarInfo(arcname)
+        info.mode, info.uid, info.gid = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+        info.mtime = int(st.st_mtime)
+        if stat.S_ISLNK(st.st_mode):
+            info.type, info.linkname = t.SYMTYPE, _readlink_child(name, dir_fd)
+            self.tf.addfile(info)
+        elif stat.S_ISDIR(st.st_mode):
+            fd = _open_child(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd)
+            try:
+                info.type = t.DIRTYPE
+                self.tf.addfile(info)
+                for child, child_st in sorted(_children(fd)):
+                    with contextlib.suppress(_Vanished):
+                        self._entry(fd, child, child_st, f"{arcname}/{child}",
+                                    os.path.join(cpath, child), mounts)
+            finally:
+                os.close(fd)
+        elif stat.S_ISREG(st.st_mode):
+            fd = _open_child(name, os.O_RDONLY, dir_fd)
+            try:
+                info.size = os.fstat(fd).st_size
+                self.tf.addfile(info, _Exactly(fd, info.size))
+            finally:
+                os.close(fd)
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+            info.type = (t.CHRTYPE if stat.S_ISCHR(st.st_mode) else
+                         t.BLKTYPE if stat.S_ISBLK(st.st_mode) else t.FIFOTYPE)
+            info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            self.tf.addfile(info)
+        # sockets have no tar form
+
+
+class _Exactly:
+    """``size`` bytes of an open file: a file the container truncates while we read it is
+    padded with zeros, one that grows is cut, so the tar stays well-formed."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.left = fd, size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = os.read(self.fd, n) if n else b""
+        if len(data) < n:
+            data += bytes(n - len(data))
+        self.left -= len(data)
+        return data
+
+
 def _follow(store: Store, rec: Any, root: str, path: str) -> str:
-    """Resolve a trailing symlink the way the container would (volumes included)."""
+    """Resolve a trailing symlink the way the container would (volumes included).
+    A dangling link resolves to its target, which the caller reports missing."""
     for _ in range(40):
         base, rel = _locate(store, rec, root, path)
         parent_rel, leaf = os.path.split(rel.rstrip("/"))
@@ -300,7 +439,10 @@ def _follow(store: Store, rec: Any, root: str, path: str) -> str:
             return path
         root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            parent_fd = open_in_root(root_fd, parent_rel or "/", os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                parent_fd = open_in_root(root_fd, parent_rel or "/", os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                return path  # its directory is missing: nothing to follow
             try:
                 target = os.readlink(leaf, dir_fd=parent_fd)
             except OSError:
@@ -315,8 +457,12 @@ def _follow(store: Store, rec: Any, root: str, path: str) -> str:
     raise InvalidArgument(f"too many levels of symbolic links: {path}")
 
 
-def _cp_in(store: Store, src: str, name: str, path: str, archive: bool) -> None:
+def _cp_in(store: Store, src: str, name: str, path: str, archive: bool,
+           stdin: IO[bytes] | None) -> None:
     rec = container_store.resolve(store, name)
+    if src == "-":
+        _cp_in_tar(store, rec, stdin or sys.stdin.buffer, name, path, archive)
+        return
     if not os.path.lexists(src):
         raise NotFound(f"stat {src}: no such file or directory")
     src_is_dir = os.path.isdir(src) and not os.path.islink(src)
@@ -344,14 +490,44 @@ def _cp_in(store: Store, src: str, name: str, path: str, archive: bool) -> None:
             parent_rel, leaf = os.path.split(rel.rstrip("/"))
             try:
                 parent_fd = open_in_root(root_fd, parent_rel or "/", os.O_RDONLY | os.O_DIRECTORY)
-            except FileNotFoundError:
-                raise NotFound(f"Could not find the file {os.path.dirname(path)} in container {name}") from None
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(f"No such container:path: {name}:{os.path.dirname(path)}") from None
             try:
                 _copy_in(src, parent_fd, leaf, archive)
             finally:
                 os.close(parent_fd)
         finally:
             os.close(root_fd)
+
+
+def _cp_in_tar(store: Store, rec: Any, stream: IO[bytes], name: str, path: str,
+               archive_mode: bool) -> None:
+    """``cp - CONTAINER:DIR``: the tar is extracted by the hostile-input-safe extractor into
+    scratch space first, then copied in entry by entry through directory fds, so neither
+    the archive nor the running container can steer a write outside the directory."""
+    from forklift import archive
+
+    with _container_root(store, rec, write=True) as root:
+        base, rel = _locate(store, rec, root, path)
+        root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            try:
+                dest_fd = open_in_root(root_fd, rel, os.O_RDONLY | os.O_DIRECTORY)
+            except (FileNotFoundError, NotADirectoryError):
+                raise InvalidArgument(f'destination "{name}:{path}" must be a directory') from None
+        finally:
+            os.close(root_fd)
+        scratch = store.make_tmp("cp")
+        try:
+            unpacked = os.path.join(scratch, "in")
+            os.mkdir(unpacked, 0o700)
+            stream, _ = archive.decompressed(stream)
+            archive.extract(stream, unpacked, whiteouts=False)
+            for entry in sorted(os.listdir(unpacked)):
+                _copy_in(os.path.join(unpacked, entry), dest_fd, entry, archive_mode)
+        finally:
+            os.close(dest_fd)
+            remove_path(scratch)
 
 
 __all__ = ["cp", "open_in_root", "ForkliftError"]

@@ -26,22 +26,61 @@ def parse_bytes(text: str, what: str = "memory") -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def parse_port_spec(spec: str) -> tuple[str, list[dict[str, str]]]:
-    """``[ip:][hostPort:]containerPort[/proto]`` -> ("80/tcp", [{"HostIp", "HostPort"}])."""
-    body, _, proto = spec.partition("/")
-    proto = proto or "tcp"
-    if proto not in ("tcp", "udp", "sctp"):
-        raise InvalidArgument(f"invalid proto: {proto}")
-    parts = body.rsplit(":", 2)
+def _port_range(text: str) -> tuple[int, int] | None:
+    """Docker's nat.ParsePortRange: ``80`` or ``8000-8010``, each 0..65535."""
+    low, sep, high = text.partition("-")
+    if not low.isdigit() or (sep and not high.isdigit()):
+        return None
+    start, end = int(low), int(high) if sep else int(low)
+    if start > 65535 or end > 65535 or start > end:
+        return None
+    return start, end
+
+
+def _split_port_spec(body: str) -> tuple[str, str, str]:
+    """``[ip:][hostPort:]containerPort`` -> (ip, host, container); an IPv6 address in []."""
+    if body.startswith("["):
+        close = body.find("]")
+        if close > 0 and body[close + 1: close + 2] == ":":
+            host, _, ctr = body[close + 2:].partition(":")
+            return body[1:close], host, ctr
+    parts = body.split(":")
     if len(parts) == 1:
-        ip, host, ctr = "", "", parts[0]
-    elif len(parts) == 2:
-        ip, (host, ctr) = "", parts
-    else:
-        ip, host, ctr = parts
-    if not ctr.isdigit() or not 0 < int(ctr) < 65536 or (host and not host.isdigit()):
-        raise InvalidArgument(f"invalid port format: '{spec}'")
-    return f"{int(ctr)}/{proto}", [{"HostIp": ip, "HostPort": host}]
+        return "", "", parts[0]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return ":".join(parts[:-2]), parts[-2], parts[-1]
+
+
+def parse_port_spec(spec: str) -> tuple[str, list[dict[str, str]]]:
+    """``[ip:][hostPort:]containerPort[/proto]`` -> ("80/tcp", [{"HostIp", "HostPort"}]),
+    refused as Docker's nat.ParsePortSpec refuses it (before anything is created)."""
+    import ipaddress
+
+    ip, host, ctr = _split_port_spec(spec)
+    ctr, _, proto = ctr.partition("/")
+    proto = proto or "tcp"
+    if ip:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidArgument(f"Invalid ip address: {ip}") from None
+    if not ctr:
+        raise InvalidArgument(f"No port specified: {spec}<empty>")
+    ctr_range = _port_range(ctr)
+    if ctr_range is None:
+        raise InvalidArgument(f"Invalid containerPort: {ctr}")
+    host_range = _port_range(host) if host else None
+    if host and host_range is None:
+        raise InvalidArgument(f"Invalid hostPort: {host}")
+    if proto.lower() not in ("tcp", "udp", "sctp"):
+        raise InvalidArgument(f"Invalid proto: {proto}")
+    if ctr_range[0] != ctr_range[1] or (host_range and host_range[0] != host_range[1]):
+        raise InvalidArgument(f"port ranges are not supported yet: '{spec}'")
+    if ctr_range[0] == 0:
+        raise InvalidArgument(f"Invalid containerPort: {ctr}")
+    return f"{ctr_range[0]}/{proto.lower()}", [
+        {"HostIp": ip, "HostPort": str(host_range[0]) if host_range else ""}]
 
 
 def parse_mount(spec: str) -> dict[str, Any]:
@@ -100,28 +139,7 @@ def extra(store: Store, opts: Any, cfg: dict[str, Any]) -> dict[str, Any]:
             if not sep or not host or not ip:
                 raise InvalidArgument(f"invalid IP address in add-host: \"{entry}\"")
         hc["ExtraHosts"] = list(opts.add_hosts)
-    if opts.memory:
-        hc["Memory"] = parse_bytes(opts.memory)
-        if hc["Memory"] < 6 * 1024 * 1024:
-            raise InvalidArgument("Minimum memory limit allowed is 6MB")
-    if opts.memory_swap:
-        hc["MemorySwap"] = -1 if opts.memory_swap.strip() == "-1" else parse_bytes(opts.memory_swap)
-        if not hc.get("Memory"):
-            raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit")
-        if hc["MemorySwap"] != -1 and hc["MemorySwap"] < hc["Memory"]:
-            raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit")
-    if opts.cpus:
-        if opts.cpus > (os.cpu_count() or 1):
-            raise InvalidArgument(f"range of CPUs is from 0.01 to {os.cpu_count()}.00, as there are only {os.cpu_count()} CPUs available")
-        hc["NanoCpus"] = int(opts.cpus * 1e9)
-    if opts.cpu_shares:
-        hc["CpuShares"] = int(opts.cpu_shares)
-    if opts.cpuset_cpus:
-        if not re.fullmatch(r"[0-9,\-]+", opts.cpuset_cpus):
-            raise InvalidArgument(f"invalid value {opts.cpuset_cpus} for cpuset cpus")
-        hc["CpusetCpus"] = opts.cpuset_cpus
-    if opts.pids_limit:
-        hc["PidsLimit"] = int(opts.pids_limit)
+    _limits(hc, opts)
     if opts.ulimits:
         from forklift.runtime.spec import _rlimit_name
 
@@ -136,6 +154,10 @@ def extra(store: Store, opts: Any, cfg: dict[str, Any]) -> dict[str, Any]:
                 s, h = int(soft), int(hard or soft)
             except ValueError:
                 raise InvalidArgument(f"invalid ulimit argument: {item}") from None
+            if min(s, h) < -1:  # -1 is "unlimited"
+                raise InvalidArgument(f"invalid ulimit argument: {item}: a limit cannot be negative")
+            if h != -1 and (s == -1 or s > h):
+                raise InvalidArgument(f"ulimit soft limit must be less than or equal to hard limit: {s} > {h}")
             out.append({"Name": name, "Soft": s, "Hard": h})
         hc["Ulimits"] = out
     if opts.mounts:
@@ -153,6 +175,49 @@ def extra(store: Store, opts: Any, cfg: dict[str, Any]) -> dict[str, Any]:
             container_store.resolve(store, item.split(":")[0])  # must exist
         hc["VolumesFrom"] = list(opts.volumes_from)
     return hc
+
+
+MAX_CPU_SHARES = 262144  # the kernel's (and runc's) bounds on cpu.shares
+MIN_CPU_SHARES = 2
+
+
+def _limits(hc: dict[str, Any], opts: Any) -> None:
+    """Memory, CPU and pids limits, refused up front where Docker or runc would refuse them
+    (zero means "no limit", as in Docker)."""
+    memory = parse_bytes(opts.memory) if opts.memory else 0
+    if memory:
+        if memory < 6 * 1024 * 1024:
+            raise InvalidArgument("Minimum memory limit allowed is 6MB")
+        hc["Memory"] = memory
+    if opts.memory_swap:
+        swap = -1 if opts.memory_swap.strip() == "-1" else parse_bytes(opts.memory_swap)
+        if swap:
+            if not memory:
+                raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit")
+            if swap != -1 and swap < memory:
+                raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit")
+            hc["MemorySwap"] = swap
+    if opts.cpus:
+        ncpu = os.cpu_count() or 1
+        if not 0.01 <= opts.cpus <= ncpu:  # also refuses NaN
+            raise InvalidArgument(f"Range of CPUs is from 0.01 to {ncpu}.00, as there are only"
+                                  f" {ncpu} CPUs available")
+        hc["NanoCpus"] = int(opts.cpus * 1e9)
+    if opts.cpu_shares:
+        if opts.cpu_shares < 0:
+            raise InvalidArgument(f"invalid CPU shares: {opts.cpu_shares}: must not be negative")
+        if opts.cpu_shares < MIN_CPU_SHARES:
+            raise InvalidArgument(f"the minimum allowed cpu-shares is {MIN_CPU_SHARES}")
+        if opts.cpu_shares > MAX_CPU_SHARES:
+            raise InvalidArgument(f"the maximum allowed cpu-shares is {MAX_CPU_SHARES}")
+        hc["CpuShares"] = int(opts.cpu_shares)
+    if opts.cpuset_cpus:
+        if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", opts.cpuset_cpus):
+            raise InvalidArgument(f"Invalid value {opts.cpuset_cpus} for cpuset cpus: invalid format:"
+                                  f" {opts.cpuset_cpus}")
+        hc["CpusetCpus"] = opts.cpuset_cpus
+    if opts.pids_limit and opts.pids_limit > 0:  # zero or negative: unlimited, as in Docker
+        hc["PidsLimit"] = int(opts.pids_limit)
 
 
 def _tmpfs_options(options: str) -> list[str]:

@@ -89,31 +89,39 @@ def _tag_to_familiar(name: str) -> str:
 
 
 def remove(store: Store, name: str, force: bool = False, prune: bool = True) -> list[str]:
-    """``rmi``: untag and delete as Docker does. Returns the output lines."""
+    """``rmi``: untag and delete as Docker does. Returns the output lines.
+
+    By reference: the tag goes; if it was the last one the image is deleted too, unless
+    something still needs it (then it stays, untagged, quietly). By ID: every tag goes
+    and the image is deleted. ``force`` deletes an image that stopped containers use:
+    they keep its layers (``container_layers``) and run on its ID, as in Docker; an
+    image a running container uses, or one with child images, is never deleted.
+    """
     image_id = image_store.resolve(store, name)
     tags = image_store.tags_of(store, image_id)
-    by_reference = _is_reference_to(store, name, image_id)
-    lines: list[str] = []
-    if by_reference and len(tags) > 1:
-        # one of several tags: only that tag goes (_is_reference_to means it is in ``tags``)
+    if _is_reference_to(store, name, image_id):
         ref = str(reference.parse(name))
+        if not force and len(tags) == 1:
+            users = container_store.users_of_image(store, image_id)
+            if users:
+                raise Conflict(f'conflict: unable to remove repository reference "{name}" (must force)'
+                               f" - container {users[0].short_id} is using its referenced image"
+                               f" {dg.short_id(image_id)}")
         image_store.remove_tag(store, ref)
-        return [f"Untagged: {_tag_to_familiar(ref)}"]
-    if not by_reference and len(tags) > 1 and not force:
+        lines = [f"Untagged: {_tag_to_familiar(ref)}"]
+        if len(tags) > 1:
+            return lines  # other references remain
+        return lines + _delete_chain(store, image_id, force, prune, quiet=True)
+    if len(tags) > 1 and not force:
         raise Conflict(
             f"conflict: unable to delete {dg.short_id(image_id)} (must be forced)"
             " - image is referenced in multiple repositories")
-    _check_users(store, image_id, name if by_reference else None, force)
-    if not tags and image_store.children(store, image_id):
-        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (cannot be forced)"
-                       " - image has dependent child images")
+    _conflict(store, image_id, force)  # before untagging: a refused rmi changes nothing
+    lines = []
     for t in tags:
         image_store.remove_tag(store, t)
         lines.append(f"Untagged: {_tag_to_familiar(t)}")
-    if container_store.users_of_image(store, image_id) or image_store.children(store, image_id):
-        return lines  # forced: untagged; the image stays for its containers/children
-    lines.extend(_delete_chain(store, image_id, prune))
-    return lines
+    return lines + _delete_chain(store, image_id, force, prune, quiet=False)
 
 
 def _is_reference_to(store: Store, name: str, image_id: str) -> bool:
@@ -124,23 +132,30 @@ def _is_reference_to(store: Store, name: str, image_id: str) -> bool:
     return not ref.digest and image_store.lookup_tag(store, str(ref)) == image_id
 
 
-def _check_users(store: Store, image_id: str, ref: str | None, force: bool) -> None:
+def _conflict(store: Store, image_id: str, force: bool) -> None:
+    """Docker's delete conflicts: children and running containers always refuse it,
+    stopped containers unless forced."""
+    short = dg.short_id(image_id)
+    if image_store.children(store, image_id):
+        raise Conflict(f"conflict: unable to delete {short} (cannot be forced)"
+                       " - image has dependent child images")
     users = container_store.users_of_image(store, image_id)
     running = [c for c in users if c.state in ("running", "paused")]
     if running:
-        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (cannot be forced)"
+        raise Conflict(f"conflict: unable to delete {short} (cannot be forced)"
                        f" - image is being used by running container {running[0].short_id}")
     if users and not force:
-        if ref:
-            raise Conflict(f'conflict: unable to remove repository reference "{ref}" (must force)'
-                           f" - container {users[0].short_id} is using its referenced image"
-                           f" {dg.short_id(image_id)}")
-        raise Conflict(f"conflict: unable to delete {dg.short_id(image_id)} (must be forced)"
+        raise Conflict(f"conflict: unable to delete {short} (must be forced)"
                        f" - image is being used by stopped container {users[0].short_id}")
 
 
-def _delete_chain(store: Store, image_id: str, prune: bool) -> list[str]:
-    """Delete the image, then untagged parents nothing else needs; free their layers."""
+def _delete_chain(store: Store, image_id: str, force: bool, prune: bool,
+                  quiet: bool) -> list[str]:
+    """Delete the image, then untagged parents nothing else needs; free their layers.
+
+    Each deletion re-checks its conflicts inside its transaction, so a concurrent
+    ``run`` or ``tag`` wins; ``quiet`` (after an untag) leaves a needed image in place
+    without an error, as Docker does."""
     lines = []
     current: str | None = image_id
     while current:
@@ -148,10 +163,17 @@ def _delete_chain(store: Store, image_id: str, prune: bool) -> list[str]:
         if record is None:
             break
         with store.transaction():
-            if (container_store.users_of_image(store, current)
-                    or image_store.children(store, current)
-                    or (current != image_id and image_store.tags_of(store, current))):
+            first = current == image_id
+            try:
+                if image_store.tags_of(store, current):
+                    raise Conflict(f"conflict: unable to delete {dg.short_id(current)}"
+                                   " - image is referenced by a tag")
+                _conflict(store, current, force and first)
+            except Conflict:
+                if first and not quiet:
+                    raise
                 break
+            container_store.detach_from_image(store, current)
             image_store.delete_record(store, current)
             faults.checkpoint("rmi-before-commit")
         lines.append(f"Deleted: {current}")
@@ -298,8 +320,29 @@ class ImageRow:
     size: int
 
 
-def list_images(store: Store, show_all: bool = False, reference_filter: str | None = None,
-                dangling: bool | None = None) -> list[ImageRow]:
+IMAGE_FILTERS = ("before", "dangling", "label", "reference", "since")
+
+
+def check_filters(filters: dict[str, list[str]]) -> None:
+    """Refuse filters ``docker images`` refuses, with the daemon's words."""
+    for key in filters:
+        if key not in IMAGE_FILTERS:
+            raise InvalidArgument(f"Invalid filter '{key}'")
+    dangling = filters.get("dangling")
+    if dangling and "true" not in dangling and "false" not in dangling:
+        raise InvalidArgument(f"Invalid filter 'dangling=[{' '.join(dangling)}]'")
+
+
+def list_images(store: Store, show_all: bool = False,
+                filters: dict[str, list[str]] | None = None) -> list[ImageRow]:
+    """``images``: one row per tag (``<none>`` for dangling images), Docker's filters.
+
+    As in Docker, a reference filter (or the REPOSITORY argument, which is one)
+    matches tagged references only, so dangling images never pass it; several values
+    of one filter are alternatives, different filters must all match.
+    """
+    filters = filters or {}
+    check_filters(filters)
     records = {r.id: r for r in image_store.all_images(store)}
     tags_by_image: dict[str, list[str]] = {}
     for name, image_id in image_store.all_tags(store):
@@ -308,22 +351,30 @@ def list_images(store: Store, show_all: bool = False, reference_filter: str | No
     digests: dict[str, dict[str, str]] = {}
     for row in store.conn.execute("SELECT repository, digest, image_id FROM repo_digests"):
         digests.setdefault(row[2], {})[row[0]] = row[1]
+    dangling = filters.get("dangling") or []
+    dangling_only = "true" in dangling
+    patterns = filters.get("reference") or []
+    keep = _created_window(store, filters)
+    if "label" in filters:
+        keep_labels = _label_filter(store, filters["label"])
+        keep = _both(keep, keep_labels)
     rows: list[ImageRow] = []
     for image_id, rec in records.items():
+        if keep is not None and not keep(rec):
+            continue
         names = sorted(tags_by_image.get(image_id, []))
-        if dangling is True and names:
+        if dangling_only and names:
             continue
-        if dangling is False and not names:
-            continue
+        shown = [ref for ref in map(reference.parse, names)
+                 if not patterns or any(_matches(ref, p) for p in patterns)]
         if not names:
-            if image_id in parents and not show_all and dangling is None:
-                continue  # an intermediate image, as Docker hides them
+            if dangling and not dangling_only or patterns:
+                continue
+            if image_id in parents and (dangling_only or not show_all):
+                continue  # an intermediate image: hidden as Docker hides it
             rows.append(ImageRow("<none>", "<none>", image_id, "<none>", rec.created, rec.size))
             continue
-        for name in names:
-            ref = reference.parse(name)
-            if reference_filter and not _matches(ref, reference_filter):
-                continue
+        for ref in shown:
             dig = digests.get(image_id, {}).get(ref.repository, "<none>")
             rows.append(ImageRow(ref.familiar_repository, ref.tag or "<none>", image_id, dig,
                                  rec.created, rec.size))
@@ -331,11 +382,77 @@ def list_images(store: Store, show_all: bool = False, reference_filter: str | No
     return rows
 
 
-def _matches(ref: reference.Reference, pattern: str) -> bool:
-    import fnmatch
+def _both(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    return lambda rec: a(rec) and b(rec)
 
-    candidates = [ref.familiar(), ref.familiar_repository, str(ref), ref.repository]
-    return any(fnmatch.fnmatchcase(c, pattern) for c in candidates)
+
+def _created_window(store: Store, filters: dict[str, list[str]]) -> Any:
+    """``before=IMAGE`` / ``since=IMAGE``: created strictly before / after that image
+    (the last value of each counts, as in Docker)."""
+    bounds: dict[str, float] = {}
+    for key in ("before", "since"):
+        for value in filters.get(key) or []:
+            found = image_store.get(store, image_store.resolve(store, value))
+            assert found is not None
+            bounds[key] = found.created
+    if not bounds:
+        return None
+    before, since = bounds.get("before"), bounds.get("since")
+    return lambda rec: (before is None or rec.created < before) and (
+        since is None or rec.created > since)
+
+
+def _label_filter(store: Store, wanted: list[str]) -> Any:
+    """``label=KEY`` or ``label=KEY=VALUE``: every one must match the image's labels."""
+    def keep(rec: Any) -> bool:
+        try:
+            labels = (image_store.config(store, rec.id).get("config") or {}).get("Labels") or {}
+        except ForkliftError:
+            return False
+        for item in wanted:
+            key, sep, value = item.partition("=")
+            if key not in labels or (sep and labels[key] != value):
+                return False
+        return True
+
+    return keep
+
+
+def _matches(ref: reference.Reference, pattern: str) -> bool:
+    """Docker's reference.FamiliarMatch: ``path.Match`` on ``name:tag``, then on ``name``."""
+    rx = _path_pattern(pattern)
+    return bool(rx.fullmatch(ref.familiar()) or rx.fullmatch(ref.familiar_repository))
+
+
+def _path_pattern(pattern: str) -> Any:
+    """Go's path.Match as a regex: ``*`` and ``?`` never cross a ``/``."""
+    import re
+
+    out, i = [], 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise InvalidArgument(f"syntax error in pattern: {pattern}")
+            body = pattern[i + 1:end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))
 
 
 def image_exists(store: Store, name: str) -> bool:

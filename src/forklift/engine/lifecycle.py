@@ -215,22 +215,64 @@ def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list
 
 # ----------------------------------------------------------------------------- logs
 
-def _parse_since(text: str) -> float:
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
+                   "m": 60.0, "h": 3600.0}
+
+
+def _go_duration(text: str) -> float | None:
+    """Go's time.ParseDuration (``1h30m``, ``-5m``, ``1.5s``) in seconds, or None."""
     import re
 
-    from forklift import oci
+    m = re.fullmatch(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)", text)
+    if not m:
+        return None
+    total = sum(float(num) * _DURATION_UNITS[unit]
+                for num, unit in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", m.group(2)))
+    return -total if m.group(1) == "-" else total
 
-    t = text.strip()
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", t)
+
+def parse_timestamp(value: str, what: str, now: float | None = None) -> float:
+    """``--since``/``--until`` as Docker's CLI reads them (GetTimestamp): a duration back
+    from now, an RFC 3339 date or date-time (local time without a zone), or Unix seconds."""
+    import re
+    from datetime import UTC, datetime
+
+    now = time.time() if now is None else now
+    duration = _go_duration(value)
+    if value != "0" and duration is not None:
+        return now - duration
+    zoned = any(c in value for c in "zZ+") or value.count("-") == 3
+    date = r"(\d{4})-(\d{2})-(\d{2})"
+    zone = r"(Z|[+-]\d{2}:\d{2})" if zoned else "()"
+    if "." in value:
+        clock = r"T(\d{2}):(\d{2}):(\d{2})(\.\d+)?"
+    elif "T" in value:
+        colons = value.count(":") - (1 if zoned and "Z" not in value.upper() else 0)
+        clock = [r"T(\d{2})()()()", r"T(\d{2}):(\d{2})()()"][colons] if colons < 2 \
+            else r"T(\d{2}):(\d{2}):(\d{2})()"
+    else:
+        clock = "()()()()"
+    m = re.fullmatch(date + clock + zone, value)
     if m:
-        mult = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-        return time.time() - float(m.group(1)) * mult
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t)
-    try:
-        return oci.parse_time(t if t.endswith("Z") or "+" in t[10:] else t + "Z")
-    except Exception:
-        raise InvalidArgument(f'invalid value for "since": {text}') from None
+        y, mo, d, hh, mm, ss, frac, tz = m.groups()
+        try:
+            offset = 0 if tz in ("", "Z") else (int(tz[1:3]) * 60 + int(tz[4:6])) * (-1 if tz[0] == "-" else 1)
+            local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
+            if not tz:
+                return local.astimezone().timestamp() + float(frac or 0)
+            stamp = local.replace(tzinfo=UTC).timestamp() - offset * 60
+            return stamp + float(frac or 0)
+        except ValueError as exc:
+            raise InvalidArgument(f'invalid value for "{what}": parsing time "{value}": {exc}') from None
+    if "-" in value:
+        raise InvalidArgument(f'invalid value for "{what}": parsing time "{value}":'
+                              " not an RFC 3339 date or time")
+    m = re.fullmatch(r"([-+]?\d+)(?:\.([-+]?\d+))?", value)
+    if not m:
+        raise InvalidArgument(f'invalid value for "{what}": failed to parse value as time or'
+                              f' duration: "{value}"')
+    frac = m.group(2) or ""
+    return int(m.group(1)) + (int(frac) / 10 ** len(frac.lstrip("+-")) if frac else 0.0)
 
 
 def _entries(path: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
@@ -261,24 +303,21 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
          since: str | None = None, until: str | None = None,
          timestamps: bool = False, stdout: IO[bytes] | None = None,
          stderr: IO[bytes] | None = None) -> None:
-    from forklift.engine.monitor import log_path
+    from forklift.engine.logfile import log_path
 
+    t0 = parse_timestamp(since, "since") if since else None
+    t1 = parse_timestamp(until, "until") if until else None
     rec = container_store.resolve(store, name)
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr.buffer
     path = log_path(store, rec.id)
     entries, offset = _entries(path)
-    if since:
-        t0 = _parse_since(since)
+    if t0 is not None:
         entries = [e for e in entries if _entry_time(e) >= t0]
-    t1 = _parse_since(until) if until else None
     if t1 is not None:
         entries = [e for e in entries if _entry_time(e) <= t1]
-    if tail not in ("all", "", None):
-        try:
-            n = int(tail)
-        except ValueError:
-            raise InvalidArgument(f"invalid value for tail: {tail}") from None
+    with contextlib.suppress(ValueError, TypeError):  # Docker: an unreadable --tail means all
+        n = int(tail)
         if n >= 0:
             entries = entries[-n:] if n else []
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import select
 import signal
@@ -33,6 +32,7 @@ import sys
 import time
 from typing import Any
 
+from forklift.engine.logfile import JsonLog, log_path
 from forklift.errors import Conflict, ForkliftError, MissingProgram, NotFound, RuntimeFailure
 from forklift.procs import pid_alive
 from forklift.store.db import Store
@@ -42,18 +42,7 @@ ATTACH_SOCKET = "attach.sock"
 # attach protocol frames: >BI header (kind, length) + payload
 OUT_STDOUT, OUT_STDERR = 1, 2
 IN_STDIN, IN_RESIZE, IN_CLOSE = 0, 1, 2
-MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
 _keep: list[Any] = []  # objects inherited over fork that must never be finalized
-
-
-def log_path(store: Store, container_id: str) -> str:
-    return os.path.join(store.container_path(container_id), f"{container_id}-json.log")
-
-
-def rfc3339nano(ns: int | None = None) -> str:
-    ns = time.time_ns() if ns is None else ns
-    secs, frac = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
 # ----------------------------------------------------------------------------- launching
@@ -168,40 +157,6 @@ def main(argv: list[str] | None = None) -> int:
 
 # ----------------------------------------------------------------------------- the monitor
 
-class JsonLog:
-    """Docker's json-file log driver: one JSON object per line of output."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        self.partial: dict[str, bytes] = {}
-
-    def _entry(self, stream: str, data: bytes) -> None:
-        line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
-                           "time": rfc3339nano()}, ensure_ascii=False)
-        with contextlib.suppress(OSError):
-            os.write(self.fd, (line + "\n").encode())
-
-    def write(self, stream: str, data: bytes) -> None:
-        buf = self.partial.get(stream, b"") + data
-        while True:
-            nl = buf.find(b"\n")
-            if nl < 0:
-                break
-            self._entry(stream, buf[: nl + 1])
-            buf = buf[nl + 1:]
-        while len(buf) >= MAX_LINE:
-            self._entry(stream, buf[:MAX_LINE])
-            buf = buf[MAX_LINE:]
-        self.partial[stream] = buf
-
-    def close(self) -> None:
-        for stream, buf in self.partial.items():
-            if buf:
-                self._entry(stream, buf)
-        self.partial.clear()
-        os.close(self.fd)
-
-
 class Monitor:
     def __init__(self, store: Store, container_id: str, status_w: int) -> None:
         self.store = store
@@ -255,10 +210,7 @@ class Monitor:
                 f.write(str(init_pid))
             self.report("ok")
             code = self._loop(init_pid)
-            if code == 137 or code == -9:
-                from forklift.engine import hostconfig
-
-                oom = hostconfig.oom_killed(self.id)
+            oom = containers.oom_killed(rec)
         finally:
             self.report("RuntimeFailure the container could not be started")
             for fd in list(self.outputs) + [x for x in (self.master, self.stdin_w) if x is not None]:

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 
 from forklift.runtime import overlay
-from forklift.store import images as image_store
+from forklift.store import containers as container_store
 from forklift.store.db import Store, remove_path
 
 _INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
@@ -93,8 +93,10 @@ def _resolv(network: str) -> str:
 
 
 def lowerdirs(store: Store, container_id: str, image_id: str) -> list[str]:
-    """Overlay lower directories, top first: the init layer, then the image's layers."""
-    layer_paths = [layer.path(store) for layer in image_store.layers(store, image_id)]
+    """Overlay lower directories, top first: the init layer, then the image's layers
+    (the container's own list if its image record was deleted by ``rmi -f``)."""
+    rec = container_store.ContainerRecord(container_id, "", image_id, "", 0.0)
+    layer_paths = [layer.path(store) for layer in container_store.layers(store, rec)]
     return [paths(store, container_id)["init"], *reversed(layer_paths)]
 
 

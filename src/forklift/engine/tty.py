@@ -122,8 +122,9 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool]) -> None:
-    """Copy in_fd -> master and master -> out_fd until the container side closes.
+def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool],
+            tee: Callable[[bytes], None] | None = None) -> None:
+    """Copy in_fd -> master and master -> out_fd (and ``tee``) until the container side closes.
 
     Window size follows the user's terminal (SIGWINCH). ``done`` says whether the
     process on the other side has exited (then the master is drained and we return).
@@ -166,7 +167,10 @@ def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool
                     data = b""
                 if not data:
                     return
-                _write_all(out_fd, data)
+                if tee is not None:
+                    tee(data)
+                with contextlib.suppress(BrokenPipeError):
+                    _write_all(out_fd, data)
             if reading_input and in_fd is not None and in_fd in ready:
                 data = os.read(in_fd, 65536)
                 if not data:
@@ -199,7 +203,8 @@ class ConsoleResult:
 
 
 def run_with_console(argv: list[str], cwd: str, pid_file: str, *, interactive: bool,
-                     stdin: Any = None, stdout: Any = None) -> ConsoleResult:
+                     stdin: Any = None, stdout: Any = None,
+                     tee: Callable[[bytes], None] | None = None) -> ConsoleResult:
     """Run ``argv`` (a runc verb with ``--detach --console-socket console.sock --pid-file
     PID_FILE``), connect the user's terminal to the process's and wait for it.
 
@@ -256,7 +261,7 @@ def run_with_console(argv: list[str], cwd: str, pid_file: str, *, interactive: b
 
         try:
             with raw_terminal(in_fd if in_fd is not None else out_fd):
-                shuttle(master, in_fd, out_fd, done)
+                shuttle(master, in_fd, out_fd, done, tee)
         finally:
             os.close(master)
         while not done():
@@ -278,7 +283,7 @@ def _fd(stream: Any, default: int) -> int:
 
 
 def run_foreground(runc: Any, container_id: str, bundle: str, *, stdin: Any = None,
-                   stdout: Any = None) -> int:
+                   stdout: Any = None, tee: Callable[[bytes], None] | None = None) -> int:
     """The foreground path of ``run -t`` / ``start -a`` of a -t container."""
     from forklift.runtime.runc import _map_start_failure, _truncate
 
@@ -290,7 +295,7 @@ def run_foreground(runc: Any, container_id: str, bundle: str, *, stdin: Any = No
                       "--bundle", bundle, container_id)
     interactive = stdin is not None and not _is_devnull(stdin)
     res = run_with_console(argv, bundle, pid_file, interactive=interactive, stdin=stdin,
-                           stdout=stdout)
+                           stdout=stdout, tee=tee)
     if res.exit_code is None:
         return _map_start_failure(res.runc_code, log_path)
     return res.exit_code

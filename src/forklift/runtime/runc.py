@@ -64,8 +64,11 @@ class Runc:
         stdin: Stdio = None,
         stdout: Stdio = None,
         stderr: Stdio = None,
+        keep: bool = False,
     ) -> int:
         """Run the bundle in the foreground and return the container's exit status.
+
+        ``keep`` leaves the stopped container (and its cgroup) for ``delete``.
 
         stdio defaults to ours. Returns 127/126 like Docker when the command is
         missing / not executable; raises RuntimeFailure when runc fails for any
@@ -75,7 +78,7 @@ class Runc:
         log_path = os.path.join(bundle, "runc.log")
         _truncate(log_path)
         argv = self._argv("--log", log_path, "--log-format", "json")
-        argv += ["run", "--bundle", bundle, container_id]
+        argv += ["run", *(["--keep"] if keep else []), "--bundle", bundle, container_id]
         actions = [
             (os.POSIX_SPAWN_DUP2, fd, target)
             for target, fd in ((0, _fd(stdin)), (1, _fd(stdout)), (2, _fd(stderr)))

@@ -12,7 +12,8 @@ What is checked, one ``Problem`` (one line) per finding:
 * images: the config blob exists and parses, its diff_ids are the image's layer
   list, every layer exists, the recorded size is the sum of the layers, the parent
   exists; tags and repo digests point at existing images;
-* containers: the image exists, the directory (init/upper/work) exists, a stopped
+* containers: the image exists (or, for one that outlived its image through ``rmi -f``,
+  every layer of its own layer list does), the directory (init/upper/work) exists, a stopped
   container's rootfs is not left mounted; every directory under ``containers/``
   has a row;
 * volumes: rows have directories, attachments point at existing volumes and
@@ -79,6 +80,7 @@ class Findings:
     stale_mounts: set[str] = field(default_factory=set)
     orphan_container_dirs: set[str] = field(default_factory=set)
     dangling_attachments: set[tuple[str, str]] = field(default_factory=set)
+    dangling_container_layers: set[str] = field(default_factory=set)  # rows of missing containers
     missing_volume_dirs: set[str] = field(default_factory=set)
     orphan_volume_dirs: set[str] = field(default_factory=set)
     dead_tmp: set[str] = field(default_factory=set)
@@ -141,6 +143,10 @@ def _check_structure(store: Store, f: Findings, grace: float) -> None:
         repo_digests = conn.execute("SELECT repository, digest, image_id FROM repo_digests").fetchall()
         compressed = conn.execute("SELECT diff_id, media_type, digest FROM compressed_blobs").fetchall()
         containers = conn.execute("SELECT id, image_id, state, pid FROM containers").fetchall()
+        held: dict[str, list[str]] = {}  # containers that outlived their image (rmi -f)
+        for cid, diff_id in conn.execute(
+                "SELECT container_id, diff_id FROM container_layers ORDER BY container_id, position"):
+            held.setdefault(cid, []).append(diff_id)
         volume_names = {r[0] for r in conn.execute("SELECT name FROM volumes")}
         attachments = conn.execute("SELECT container_id, volume FROM container_volumes").fetchall()
 
@@ -226,8 +232,12 @@ def _check_structure(store: Store, f: Findings, grace: float) -> None:
         for cid, image_id, state, pid in containers:
             container_ids.add(cid)
             base = store.container_path(cid)
-            if image_id not in image_ids:
+            if image_id not in image_ids and cid not in held:
                 f.add("container", cid[:12], f"its image {image_id} does not exist")
+                f.bad_containers.add(cid)
+            missing_layers = [d for d in held.get(cid, []) if d not in layer_sizes]
+            if missing_layers:
+                f.add("container", cid[:12], f"refers to missing layer {missing_layers[0]}")
                 f.bad_containers.add(cid)
             if not all(os.path.isdir(os.path.join(base, d)) for d in ("init", "upper", "work")):
                 f.add("container", cid[:12], "its directory is missing or incomplete")
@@ -237,6 +247,9 @@ def _check_structure(store: Store, f: Findings, grace: float) -> None:
             if not running and _is_mountpoint(merged):
                 f.add("container", cid[:12], "root filesystem still mounted but not running")
                 f.stale_mounts.add(cid)
+        for cid in sorted(set(held) - container_ids):
+            f.add("container", cid[:12], "layer list of a container that does not exist")
+            f.dangling_container_layers.add(cid)
         for name in sorted(os.listdir(store.containers_dir)):
             if name not in container_ids and _older_than(os.path.join(store.containers_dir, name), grace):
                 f.add("container", f"containers/{name[:12]}",
@@ -436,6 +449,12 @@ def _propagate_locked(store: Store, f: Findings) -> None:
             if recorded != diff_ids:
                 f.add("image", image_id, "layer list does not match its config's diff_ids")
                 f.bad_images.add(image_id)
+    for diff_id in sorted(f.bad_layers):
+        for (cid,) in conn.execute(
+                "SELECT DISTINCT container_id FROM container_layers WHERE diff_id=?", (diff_id,)):
+            if cid not in f.bad_containers:
+                f.add("container", cid[:12], f"uses layer {_short(diff_id)}, which cannot be trusted")
+                f.bad_containers.add(cid)
     for image_id in sorted(f.bad_images):
         for (cid,) in conn.execute("SELECT id FROM containers WHERE image_id=?", (image_id,)):
             if cid not in f.bad_containers:
@@ -466,8 +485,13 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
             if row[0] in ("running", "paused") and row[1] and pid_alive(int(row[1])):
                 continue
             conn.execute("DELETE FROM container_volumes WHERE container_id=?", (cid,))
+            conn.execute("DELETE FROM container_layers WHERE container_id=?", (cid,))
             conn.execute("DELETE FROM containers WHERE id=?", (cid,))
             done.append(f"removed container {cid[:12]}")
+        for cid in sorted(f.dangling_container_layers):
+            if conn.execute("DELETE FROM container_layers WHERE container_id=? AND container_id"
+                            " NOT IN (SELECT id FROM containers)", (cid,)).rowcount:
+                done.append(f"removed the layer list of missing container {cid[:12]}")
         for name in sorted(f.dangling_tags):
             if conn.execute("DELETE FROM tags WHERE name=? AND image_id NOT IN (SELECT id FROM images)",
                             (name,)).rowcount:
@@ -499,8 +523,10 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
                 conn.execute("UPDATE images SET size=? WHERE id=?", (size, image_id))
                 done.append(f"corrected the size of image {_short(image_id)}")
         for diff_id in sorted(f.bad_layers):
-            in_use = conn.execute("SELECT COUNT(*) FROM image_layers WHERE diff_id=?",
-                                  (diff_id,)).fetchone()[0]
+            in_use = conn.execute(
+                "SELECT (SELECT COUNT(*) FROM image_layers WHERE diff_id=?)"
+                " + (SELECT COUNT(*) FROM container_layers WHERE diff_id=?)",
+                (diff_id, diff_id)).fetchone()[0]
             if in_use:
                 continue
             if conn.execute("DELETE FROM layers WHERE diff_id=?", (diff_id,)).rowcount:

@@ -7,8 +7,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from forklift.errors import Conflict, NotFound
+from forklift.errors import Conflict, NotFound, StoreCorrupt
+from forklift.store import images as image_store
 from forklift.store.db import Store
+from forklift.store.layers import Layer
 
 _COLUMNS = ("id, name, image_id, image_name, created, state, pid, exit_code, started_at,"
             " finished_at, config, host_config")
@@ -104,7 +106,42 @@ def users_of_image(store: Store, image_id: str) -> list[ContainerRecord]:
     return [_from_row(r) for r in rows]
 
 
-def delete(store: Store, container_id: str) -> None:
+def delete(store: Store, container_id: str) -> bool:
+    """Delete the record; True if it held layers of its own (a deleted image's), which
+    the caller should then let the garbage collection free."""
     with store.transaction() as conn:
         conn.execute("DELETE FROM container_volumes WHERE container_id=?", (container_id,))
         conn.execute("DELETE FROM containers WHERE id=?", (container_id,))
+        held = conn.execute("DELETE FROM container_layers WHERE container_id=?", (container_id,))
+        return held.rowcount > 0
+
+
+def detach_from_image(store: Store, image_id: str) -> None:
+    """Before the record of ``image_id`` is deleted (``rmi -f``), give each container on
+    it its own copy of the image's layer list, as Docker's containers keep their layer
+    chain without the image. Inside the caller's transaction."""
+    store.conn.execute(
+        "INSERT OR IGNORE INTO container_layers(container_id, position, diff_id)"
+        " SELECT c.id, il.position, il.diff_id FROM containers c"
+        " JOIN image_layers il ON il.image_id = c.image_id WHERE c.image_id=?", (image_id,))
+
+
+def layers(store: Store, rec: ContainerRecord) -> list[Layer]:
+    """The container's lower layers, bottom first: its image's, or its own copy once the
+    image record is gone."""
+    rows = store.conn.execute(
+        "SELECT l.diff_id, l.dir, l.size, l.blob, l.blob_media_type FROM container_layers cl"
+        " JOIN layers l ON l.diff_id = cl.diff_id WHERE cl.container_id=? ORDER BY cl.position",
+        (rec.id,)).fetchall()
+    if not rows:
+        return image_store.layers(store, rec.image_id)
+    expected = store.conn.execute(
+        "SELECT COUNT(*) FROM container_layers WHERE container_id=?", (rec.id,)).fetchone()[0]
+    if len(rows) != expected:
+        raise StoreCorrupt(f"container {rec.short_id} refers to a missing layer")
+    return [Layer(*r) for r in rows]
+
+
+def image_deleted(store: Store, rec: ContainerRecord) -> bool:
+    """Whether the container outlived its image record (``rmi -f``)."""
+    return store.conn.execute("SELECT 1 FROM images WHERE id=?", (rec.image_id,)).fetchone() is None

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
 from forklift.procs import pid_alive
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -71,7 +71,16 @@ CREATE TABLE IF NOT EXISTS compressed_blobs(
     digest TEXT NOT NULL,              -- a row in blobs
     PRIMARY KEY(diff_id, media_type));
 CREATE INDEX IF NOT EXISTS compressed_blobs_digest ON compressed_blobs(digest);
+""" + """
+CREATE TABLE IF NOT EXISTS container_layers(
+    container_id TEXT NOT NULL,        -- a container whose image record was deleted (rmi -f):
+    position INTEGER NOT NULL,         -- it keeps its layers, bottom first, until it is removed
+    diff_id TEXT NOT NULL,
+    PRIMARY KEY(container_id, position));
+CREATE INDEX IF NOT EXISTS container_layers_diff ON container_layers(diff_id);
 """
+# What each schema version adds to the one before (a store is migrated on open).
+_MIGRATIONS = {2: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS container_layers"):]}
 
 
 def default_root() -> str:
@@ -146,6 +155,18 @@ class Store:
                 conn.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
             raise StoreCorrupt(f"store schema {row[0]} is newer than this forklift understands")
+        elif int(row[0]) < SCHEMA_VERSION:
+            self._migrate(int(row[0]))
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older store up to SCHEMA_VERSION, all in one transaction."""
+        with self.transaction() as conn:
+            current = int(conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0])
+            for target in range(max(current, version) + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
 
     @property
     def conn(self) -> sqlite3.Connection:

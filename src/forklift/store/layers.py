@@ -252,7 +252,8 @@ def from_directory(store: Store, upper: str) -> PreparedLayer:
 
 
 def collect_garbage(store: Store) -> list[str]:
-    """Drop layers no image uses and blobs nothing refers to.
+    """Drop layers no image (and no container that outlived its image) uses, and blobs
+    nothing refers to.
 
     Rows go inside a transaction; files are removed after it commits (a crash in
     between leaves only orphans, which ``sweep_orphans`` removes). Blob files are
@@ -266,6 +267,7 @@ def collect_garbage(store: Store) -> list[str]:
     with store.transaction() as conn:
         rows = conn.execute(
             "SELECT diff_id, dir FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)"
+            " AND diff_id NOT IN (SELECT diff_id FROM container_layers)"
         ).fetchall()
         for diff_id, name in rows:
             conn.execute("DELETE FROM layers WHERE diff_id=?", (diff_id,))

@@ -77,7 +77,7 @@ def all_volumes(store: Store) -> list[Volume]:
 
 def remove(store: Store, name: str, force: bool = False) -> None:
     if get(store, name) is None:
-        raise NotFound(f"get {name}: no such volume")
+        raise NotFound(f"No such volume: {name}")
     in_use = users(store, name)
     if in_use and not force:
         raise Conflict(f"remove {name}: volume is in use - [{', '.join(in_use)}]")

@@ -1,0 +1,116 @@
+"""Docker's json-file log: where a container's output is kept for ``logs``.
+
+Written by the monitor of a detached container and, through ``Tee``, by the CLI
+process of a foreground ``run``/``start -a`` (which also passes the output on to
+the user's terminal or pipes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import time
+
+from forklift.store.db import Store
+
+MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
+
+
+def log_path(store: Store, container_id: str) -> str:
+    return os.path.join(store.container_path(container_id), f"{container_id}-json.log")
+
+
+def rfc3339nano(ns: int | None = None) -> str:
+    ns = time.time_ns() if ns is None else ns
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+class JsonLog:
+    """Docker's json-file log driver: one JSON object per line of output."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.partial: dict[str, bytes] = {}
+
+    def _entry(self, stream: str, data: bytes) -> None:
+        line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
+                           "time": rfc3339nano()}, ensure_ascii=False)
+        with contextlib.suppress(OSError):
+            os.write(self.fd, (line + "\n").encode())
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self.partial.get(stream, b"") + data
+        while True:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                break
+            self._entry(stream, buf[: nl + 1])
+            buf = buf[nl + 1:]
+        while len(buf) >= MAX_LINE:
+            self._entry(stream, buf[:MAX_LINE])
+            buf = buf[MAX_LINE:]
+        self.partial[stream] = buf
+
+    def close(self) -> None:
+        for stream, buf in self.partial.items():
+            if buf:
+                self._entry(stream, buf)
+        self.partial.clear()
+        os.close(self.fd)
+
+
+class Tee:
+    """Copy a foreground container's stdout/stderr pipes to the user's fds and the log.
+
+    Runs in its own thread while the main thread waits for runc; it ends when every
+    pipe reaches end of file (the container and runc are gone). A user-side fd that
+    fails (a closed pipe: ``run … | head -1``) is dropped and logging goes on, as the
+    container's writes never depended on the reader in Docker either.
+    """
+
+    def __init__(self, log: JsonLog, streams: dict[int, tuple[str, int | None]]) -> None:
+        self.log = log
+        self.streams = dict(streams)  # pipe read end -> (stream name, user fd or None)
+
+    def run(self) -> None:
+        try:
+            while self.streams:
+                try:
+                    ready, _, _ = select.select(list(self.streams), [], [])
+                except InterruptedError:
+                    continue
+                for fd in ready:
+                    self._pump(fd)
+        finally:
+            self.log.close()
+
+    def _pump(self, fd: int) -> None:
+        stream, target = self.streams[fd]
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            data = b""
+        if not data:
+            del self.streams[fd]
+            os.close(fd)
+            return
+        if target is not None:
+            try:
+                _write_all(target, data)
+            except OSError:
+                self.streams[fd] = (stream, None)
+        self.log.write(stream, data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd``, which may be non-blocking (a terminal shared with others)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
