@@ -285,9 +285,13 @@ def test_detached_lifecycle(box: Box) -> None:
         assert int((box.root / "pid").read_text()) == state["pid"]
         box.runc.start(cid)
         assert _wait_status(box.runc, cid, "running")
+        # "running" means the process exists, not that it has printed yet
+        deadline = time.monotonic() + 5
+        while log.read_text() != "started\n" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert log.read_text() == "started\n"
         box.runc.kill(cid, signal.SIGKILL)
         assert _wait_status(box.runc, cid, "stopped")
-        assert log.read_text() == "started\n"
         box.runc.delete(cid)
         assert box.runc.state(cid) is None
     finally:
