@@ -7,6 +7,7 @@ A Bearer token is fetched from the challenge's realm for a set of scopes
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 import time
@@ -91,10 +92,14 @@ class Authenticator:
             raise RegistryError(f"{self.host}: unauthorized: authentication failed at {realm}")
         if resp.status_code != 200:
             raise RegistryError(f"{self.host}: token service {realm} answered {resp.status_code}")
-        return _token_from(resp.json() if resp.content else {}, realm)
+        return _token_from(resp.content, realm)
 
 
-def _token_from(data: Any, realm: str) -> tuple[str, float]:
+def _token_from(body: bytes, realm: str) -> tuple[str, float]:
+    try:
+        data: Any = json.loads(body) if body else {}
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        data = None  # an HTML error page with a 200, say
     if not isinstance(data, dict):
         raise RegistryError(f"token service {realm} sent a bad answer")
     token = data.get("token") or data.get("access_token")
