@@ -49,6 +49,8 @@ def descriptor(obj: Any, what: str) -> Descriptor:
 def media_type_of(data: bytes, header_type: str, what: str) -> tuple[str, dict[str, Any]]:
     obj = oci.loads_object(data, what)
     media_type = obj.get("mediaType") or header_type
+    if not isinstance(media_type, str):
+        raise RegistryError(f"{what}: invalid mediaType {str(media_type)[:80]!r}")
     if obj.get("schemaVersion") == 1 or media_type in SCHEMA1_TYPES:
         raise RegistryError(f"{what}: Docker schema 1 manifests are not supported")
     if not media_type:
