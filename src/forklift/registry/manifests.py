@@ -8,7 +8,7 @@ from typing import Any
 
 from forklift import digest as dg
 from forklift import oci
-from forklift.errors import InvalidArgument, RegistryError
+from forklift.errors import BadArchive, InvalidArgument, RegistryError
 from forklift.formats import layerblobs
 from forklift.store import blobs
 from forklift.store import images as image_store
@@ -144,7 +144,7 @@ def _stored_manifests(store: Store, image_id: str) -> list[bytes]:
         if data is None:
             continue
         obj = json.loads(data)
-        if "manifests" in obj:
+        if isinstance(obj, dict) and "manifests" in obj:
             for child in obj.get("manifests") or []:
                 child_digest = child.get("digest") if isinstance(child, dict) else None
                 found = _local_json(store, child_digest) if isinstance(child_digest, str) else None
@@ -174,8 +174,8 @@ def _reuse(store: Store, image_id: str, data: bytes) -> PushManifest | None:
         if media_type not in oci.MANIFEST_TYPES:
             return None
         config, layer_descs = image_parts(obj, "stored manifest")
-    except (RegistryError, InvalidArgument):
-        return None
+    except (RegistryError, BadArchive, InvalidArgument):
+        return None  # not a manifest this image can reuse: build a new one
     layer_list = image_store.layers(store, image_id)
     if config.digest != image_id or len(layer_descs) != len(layer_list):
         return None
