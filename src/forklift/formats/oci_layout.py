@@ -15,7 +15,7 @@ from typing import Any
 
 from forklift import digest as dg
 from forklift import oci, reference
-from forklift.errors import BadArchive, InvalidArgument
+from forklift.errors import BadArchive, ForkliftError, InvalidArgument
 from forklift.formats import layerblobs
 from forklift.formats.detect import Source, read_small
 from forklift.formats.plan import ImagePlan, LayerPlan, SavedImage
@@ -280,4 +280,6 @@ def existing_index(path: str) -> list[dict[str, Any]]:
             doc = oci.loads_object(f.read(), "existing index.json")
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise ForkliftError(f"read {path}: {exc.strerror or exc}") from None
     return [d for d in doc.get("manifests") or [] if isinstance(d, dict)]
