@@ -62,5 +62,17 @@ class RegistryError(ForkliftError):
     """A registry refused a request or answered badly."""
 
 
+class RegistryUnreachable(RegistryError):
+    """No usable connection to the registry, or the connection broke mid-request."""
+
+
+class RegistryAuthError(RegistryError):
+    """The registry or its token service refused access (401/403, bad credentials)."""
+
+
+class RegistryTooLarge(RegistryError):
+    """The registry sent more bytes than the descriptor or a limit allows."""
+
+
 class LimitExceeded(ForkliftError):
     """Input is larger than a configured limit (layer size, layer count)."""

@@ -12,15 +12,19 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from forklift import digest as dg
-from forklift.errors import DigestMismatch, NotFound, RegistryError
-from forklift.registry.client import MANIFEST_ACCEPT, MAX_MANIFEST, RegistryClient
+import httpx
 
-if TYPE_CHECKING:
-    import httpx
+from forklift import digest as dg
+from forklift.errors import (
+    DigestMismatch,
+    NotFound,
+    RegistryError,
+    RegistryTooLarge,
+    RegistryUnreachable,
+)
+from forklift.registry.client import MANIFEST_ACCEPT, MAX_MANIFEST, RegistryClient
 
 _PIECE = 1 << 20
 Progress = Callable[[int], None]
@@ -39,7 +43,12 @@ def _claimed_digest(resp: httpx.Response) -> str | None:
 
 
 class BlobReader:
-    """A readable stream over a blob response, bounded by the expected size."""
+    """A readable stream over a blob response, bounded by the expected size.
+
+    ``read`` raises RegistryTooLarge at the first byte past ``size``, RegistryError
+    for a body that ends short of it (unless not ``exact``), RegistryUnreachable
+    when the connection breaks. Every byte is hashed on the way (``finish_digest``).
+    """
 
     def __init__(self, resp: httpx.Response, size: int, what: str,
                  progress: Progress | None = None, exact: bool = True) -> None:
@@ -55,8 +64,6 @@ class BlobReader:
         self.received = 0
 
     def _next_chunk(self) -> bytes:
-        import httpx
-
         try:
             chunk = next(self._chunks)
         except StopIteration:
@@ -65,13 +72,13 @@ class BlobReader:
                                     f" {self._size} bytes") from None
             return b""
         except httpx.HTTPError as exc:
-            raise RegistryError(f"{self._what}: download interrupted after {self.received}"
+            raise RegistryUnreachable(f"{self._what}: download interrupted after {self.received}"
                                 f" bytes: {str(exc).splitlines()[0] if str(exc) else exc}") from None
         self.received += len(chunk)
         self._hash.update(chunk)
         if self.received > self._size:
-            raise RegistryError(f"{self._what}: registry sent more than the {self._size}"
-                                " bytes its descriptor declares")
+            raise RegistryTooLarge(f"{self._what}: registry sent more than the {self._size}"
+                                   " bytes its descriptor declares")
         if self._progress is not None:
             self._progress(len(chunk))
         return chunk
@@ -113,7 +120,12 @@ class Repository:
 
     # -- manifests
     def get_manifest(self, ref: str, accept: str = MANIFEST_ACCEPT) -> Manifest:
-        """Fetch by tag or digest; verify the bytes (and any Docker-Content-Digest)."""
+        """Fetch by tag or digest, at most 4 MiB (else RegistryTooLarge).
+
+        The bytes are checked against ``ref`` when it is a digest and against any
+        ``Docker-Content-Digest`` the registry sends (DigestMismatch); a missing or
+        non-sha256 header is not an error. NotFound for 404; see ``RegistryClient.check``.
+        """
         what = f"manifest for {self.client.host}/{self.name}:{ref}" if not ref.startswith(
             "sha256:") else f"manifest {self.client.host}/{self.name}@{ref}"
         resp = self.client.request("GET", self._url("manifests", ref), scopes=self.scopes,
@@ -121,10 +133,8 @@ class Repository:
         try:
             self.client.check(resp, what)
             data = BlobReader(resp, MAX_MANIFEST, what, exact=False).read()
-        except RegistryError as exc:
-            if "more than" in exc.message:
-                raise RegistryError(f"{what}: manifest larger than {MAX_MANIFEST} bytes") from None
-            raise
+        except RegistryTooLarge:
+            raise RegistryTooLarge(f"{what}: manifest larger than {MAX_MANIFEST} bytes") from None
         finally:
             resp.close()
         actual = dg.of_bytes(data)
@@ -137,6 +147,8 @@ class Repository:
         return Manifest(data, media_type, actual)
 
     def put_manifest(self, ref: str, data: bytes, media_type: str) -> str:
+        """PUT a manifest under a tag or digest; return its digest. DigestMismatch when
+        the registry says it stored other bytes. Idempotent."""
         digest = dg.of_bytes(data)
         resp = self.client.request("PUT", self._url("manifests", ref), scopes=self.scopes,
                                    headers={"Content-Type": media_type}, content=data)
@@ -149,6 +161,7 @@ class Repository:
 
     # -- blobs
     def has_blob(self, digest: str) -> bool:
+        """HEAD the blob: False on 404, RegistryError for any other failure."""
         resp = self.client.request("HEAD", self._url("blobs", digest), scopes=self.scopes)
         if resp.status_code == 404:
             return False
@@ -156,6 +169,9 @@ class Repository:
         return True
 
     def open_blob(self, digest: str, size: int, progress: Progress | None = None) -> BlobReader:
+        """A stream over the blob (redirects to blob storage followed); the caller closes
+        it and verifies the digest of what it read (``finish_digest``). NotFound for
+        404, DigestMismatch when the registry names another digest."""
         what = f"blob {dg.short_id(digest)}"
         resp = self.client.request("GET", self._url("blobs", digest), scopes=self.scopes,
                                    stream=True)
@@ -182,7 +198,9 @@ class Repository:
         return data
 
     def mount_blob(self, digest: str, source: str) -> str | None:
-        """Cross-repository mount; None when mounted, else an upload location to use."""
+        """Cross-repository mount from ``source`` (another repository of this registry):
+        None when the registry mounted it (201), else the upload location it opened
+        instead (202) for the caller to upload to."""
         scopes = (*self.scopes, f"repository:{source}:pull")
         resp = self.client.request("POST", f"/v2/{self.name}/blobs/uploads/", scopes=scopes,
                                    params={"mount": digest, "from": source})
@@ -192,6 +210,7 @@ class Repository:
         return self._location(resp)
 
     def start_upload(self) -> str:
+        """Open an upload session; return its absolute location."""
         resp = self.client.request("POST", f"/v2/{self.name}/blobs/uploads/", scopes=self.scopes)
         self.client.check(resp, f"start upload to {self.name}", ok=(202,))
         return self._location(resp)
@@ -204,7 +223,10 @@ class Repository:
 
     def upload(self, location: str, path: str, digest: str, size: int,
                chunk_size: int, progress: Progress | None = None) -> None:
-        """Send a file: one monolithic PUT, or PATCH chunks then a closing PUT."""
+        """Send ``size`` bytes of ``path``: one monolithic PUT up to ``chunk_size``, else
+        PATCH chunks (each with its ``Content-Range``, to the location the previous
+        answer gave) and a closing PUT with the digest. DigestMismatch when the
+        registry says it stored another digest; nothing is retried."""
         if size <= chunk_size:
             self._put(location, digest, _file_body(path, 0, size, progress), size)
             return

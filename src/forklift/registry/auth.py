@@ -12,13 +12,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from forklift.errors import RegistryError
+import httpx
+
+from forklift.errors import RegistryAuthError, RegistryError, RegistryUnreachable
 from forklift.registry.config import Credentials
-
-if TYPE_CHECKING:
-    import httpx
 
 _PARAM_RE = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
@@ -30,7 +29,7 @@ class Challenge:
 
 
 def parse_challenge(header: str) -> Challenge | None:
-    """Parse one WWW-Authenticate header value (first scheme only)."""
+    """Parse one WWW-Authenticate header value (first scheme only); None when empty."""
     header = header.strip()
     if not header:
         return None
@@ -41,6 +40,7 @@ def parse_challenge(header: str) -> Challenge | None:
 
 
 def basic_header(creds: Credentials) -> str:
+    """``Basic <base64 user:password>``."""
     raw = f"{creds.username}:{creds.password}".encode()
     return "Basic " + base64.b64encode(raw).decode()
 
@@ -57,6 +57,14 @@ class Authenticator:
         self._lock = threading.Lock()
 
     def header(self, scopes: tuple[str, ...], refresh: bool = False) -> str | None:
+        """The Authorization value for a request needing ``scopes``; None when the
+        registry asked for nothing (or for Basic and there are no credentials).
+
+        A Bearer token is fetched once per scope set and reused until shortly
+        before it expires; ``refresh`` fetches a new one. Raises RegistryAuthError
+        when the token service refuses, RegistryUnreachable when it cannot be
+        reached, RegistryError for an unsupported scheme or a bad answer.
+        """
         challenge = self.challenge
         if challenge is None:
             return None
@@ -74,8 +82,6 @@ class Authenticator:
             return f"Bearer {token}"
 
     def _fetch_token(self, challenge: Challenge, scopes: tuple[str, ...]) -> tuple[str, float]:
-        import httpx
-
         realm = challenge.params.get("realm")
         if not realm:
             raise RegistryError(f"{self.host}: bearer challenge without a realm")
@@ -87,9 +93,9 @@ class Authenticator:
         try:
             resp = self._client.get(realm, params=params, headers=headers, follow_redirects=True)
         except httpx.HTTPError as exc:
-            raise RegistryError(f"cannot get a token from {realm}: {exc}") from None
+            raise RegistryUnreachable(f"cannot get a token from {realm}: {exc}") from None
         if resp.status_code in (401, 403):
-            raise RegistryError(f"{self.host}: unauthorized: authentication failed at {realm}")
+            raise RegistryAuthError(f"{self.host}: unauthorized: authentication failed at {realm}")
         if resp.status_code != 200:
             raise RegistryError(f"{self.host}: token service {realm} answered {resp.status_code}")
         return _token_from(resp.content, realm)

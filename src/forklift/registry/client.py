@@ -3,8 +3,10 @@
 Transport policy, as Docker's: HTTPS verified with the system CAs plus any CA
 under ``certs.d/HOST/``; loopback registries may fall back to plain HTTP;
 registries listed as insecure (or ``tls_verify=False``) use HTTPS without
-verification and fall back to plain HTTP. Every body is checked against the
-digest that names it by the callers (``forklift.registry.blobio``).
+verification and fall back to plain HTTP. A caller may hand in its own httpx
+transport instead (tests: ``httpx.MockTransport``); the scheme policy and
+everything above it stay the same. Every body is checked against the digest
+that names it by the callers (``forklift.registry.api``).
 """
 
 from __future__ import annotations
@@ -13,16 +15,14 @@ import json
 import ssl
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+
+import httpx
 
 from forklift import oci
-from forklift.errors import NotFound, RegistryError
+from forklift.errors import NotFound, RegistryAuthError, RegistryError, RegistryUnreachable
 from forklift.registry import config
 from forklift.registry.auth import Authenticator, parse_challenge
 from forklift.registry.config import Credentials
-
-if TYPE_CHECKING:
-    import httpx
 
 MANIFEST_ACCEPT = ", ".join([
     oci.OCI_INDEX, oci.DOCKER_MANIFEST_LIST, oci.DOCKER_MANIFEST, oci.OCI_MANIFEST,
@@ -34,6 +34,7 @@ Content = bytes | Callable[[], Iterable[bytes]] | None
 
 
 def api_host(host: str) -> str:
+    """The host that serves ``host``'s API (Docker Hub's names → registry-1.docker.io)."""
     return "registry-1.docker.io" if host in config.DOCKER_HUB_HOSTS else host
 
 
@@ -53,37 +54,57 @@ def _tls_context(host: str, verify: bool) -> ssl.SSLContext:
     return ctx
 
 
-def _is_cert_error(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "certificate" in text and "verify" in text
+def _is_cert_error(exc: BaseException) -> bool:
+    """Whether a failed connection was a refused certificate (httpx wraps the ssl error)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
-def error_message(resp: httpx.Response) -> str:
-    """The registry's error list as one line: ``manifest unknown: …``."""
+def registry_errors(resp: httpx.Response) -> str | None:
+    """The registry's error list as one line (``manifest unknown: …``); None when the
+    body holds none (not JSON, no ``errors``, a closed or broken stream)."""
     try:
         data = json.loads(resp.read()[:65536])
         errors = data.get("errors") if isinstance(data, dict) else None
-    except Exception:  # noqa: BLE001 - a closed or broken body: fall back to the status
+    except Exception:  # noqa: BLE001 - a closed or broken body: the caller uses the status
         errors = None
-    if errors and isinstance(errors, list):
-        parts = []
-        for e in errors[:3]:
-            if isinstance(e, dict):
-                code = str(e.get("code", "")).lower().replace("_", " ")
-                msg = str(e.get("message", "")).replace("\n", " ")
-                parts.append(f"{code}: {msg}" if code and msg and msg != code else code or msg)
-        if parts:
-            return "; ".join(parts)
+    if not errors or not isinstance(errors, list):
+        return None
+    parts = []
+    for e in errors[:3]:
+        if isinstance(e, dict):
+            code = str(e.get("code", "")).lower().replace("_", " ")
+            msg = str(e.get("message", "")).replace("\n", " ")
+            parts.append(f"{code}: {msg}" if code and msg and msg != code else code or msg)
+    return "; ".join(p for p in parts if p) or None
+
+
+def _status_line(resp: httpx.Response) -> str:
     return f"{resp.status_code} {resp.reason_phrase}".strip()
 
 
+_REFUSED = {401: "unauthorized: authentication required",
+            403: "denied: requested access to the resource is denied"}
+
+
 class RegistryClient:
-    """Requests against one registry with auth, TLS policy and error mapping."""
+    """Requests against one registry with auth, TLS policy and error mapping.
+
+    ``transport`` replaces the network (``httpx.MockTransport`` in tests); TLS
+    files are then not read. ``creds`` default to the stored login for ``host``
+    unless ``anonymous``. Thread-safe: pulls and pushes share one client across
+    their worker threads. Close it (or use it as a context manager).
+    """
 
     def __init__(self, host: str, *, tls_verify: bool | None = None,
-                 creds: Credentials | None = None, anonymous: bool = False) -> None:
-        import httpx
-
+                 creds: Credentials | None = None, anonymous: bool = False,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.host = host
         self._api = api_host(host)
         listed = tls_verify is False or config.is_listed_insecure(host)
@@ -91,11 +112,18 @@ class RegistryClient:
         self._http_ok = listed or config.is_loopback(host)
         self.base: str | None = None
         self._lock = threading.Lock()
-        self.client = httpx.Client(
-            verify=_tls_context(host, self._verify), follow_redirects=False,
-            timeout=httpx.Timeout(120.0, connect=20.0),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
-            headers={"User-Agent": USER_AGENT})
+        timeout = httpx.Timeout(120.0, connect=20.0)
+        headers = {"User-Agent": USER_AGENT}
+        if transport is not None:
+            self.client = httpx.Client(transport=transport, follow_redirects=False,
+                                       timeout=timeout, headers=headers)
+        else:
+            # not an HTTPTransport of our own: httpx honours *_PROXY only for the transport
+            # it builds itself
+            self.client = httpx.Client(
+                verify=_tls_context(host, self._verify), follow_redirects=False, timeout=timeout,
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+                headers=headers)
         if creds is None and not anonymous:
             creds = config.get_credentials(host)
         self.auth = Authenticator(self.client, host, creds)
@@ -111,15 +139,18 @@ class RegistryClient:
 
     # -- connection
     def ping(self) -> str:
-        """Find the scheme that works and record the auth challenge; return the base URL."""
+        """Find the scheme that works and record the auth challenge; return the base URL.
+
+        Done once per client. Raises RegistryUnreachable when no scheme connects (a
+        refused certificate is never retried over plain HTTP), RegistryError when
+        ``/v2/`` answers an error other than 401 or 404.
+        """
         with self._lock:
             if self.base is None:
                 self.base = self._probe()
             return self.base
 
     def _probe(self) -> str:
-        import httpx
-
         schemes = ["https", "http"] if self._http_ok else ["https"]
         last: Exception | None = None
         for scheme in schemes:
@@ -128,7 +159,7 @@ class RegistryClient:
                 resp = self.client.get(f"{base}/v2/")
             except httpx.HTTPError as exc:
                 last = exc
-                if scheme == "https" and _is_cert_error(exc) and self._verify:
+                if scheme == "https" and self._verify and _is_cert_error(exc):
                     break  # the registry speaks TLS: never downgrade a failed verification
                 continue
             if resp.status_code == 401:
@@ -136,16 +167,22 @@ class RegistryClient:
             elif resp.status_code >= 400 and resp.status_code != 404:
                 raise RegistryError(f"{self.host}: /v2/ answered {resp.status_code}")
             return base
-        raise RegistryError(f"cannot reach registry {self.host}: {_oneline(last)}")
+        raise RegistryUnreachable(f"cannot reach registry {self.host}: {_oneline(last)}")
 
     # -- requests
     def request(self, method: str, target: str, *, scopes: tuple[str, ...],
                 headers: dict[str, str] | None = None, content: Content = None,
                 params: dict[str, str] | None = None, stream: bool = False,
                 redirects: bool = True) -> httpx.Response:
-        """Send with auth; on 401 take the new challenge and retry once."""
-        import httpx
+        """Send with auth; on 401 take the new challenge and retry once.
 
+        ``target`` is a path under the base URL or an absolute URL (an upload
+        location). A callable ``content`` is called once per attempt, so a streamed
+        body can be sent again. The response is returned whatever its status (see
+        ``check``); a ``stream`` response must be closed by the caller. Raises
+        RegistryUnreachable when the connection fails, RegistryAuthError when a
+        token cannot be had.
+        """
         base = self.ping()
         url = target if target.startswith(("http://", "https://")) else base + target
         for attempt in range(2):
@@ -159,7 +196,7 @@ class RegistryClient:
                                                 params=params)
                 resp = self._send(req, stream, redirects)
             except httpx.HTTPError as exc:
-                raise RegistryError(f"{method} {self.host}: {_oneline(exc)}") from None
+                raise RegistryUnreachable(f"{method} {self.host}: {_oneline(exc)}") from None
             if resp.status_code != 401 or attempt:
                 return resp
             challenge = parse_challenge(resp.headers.get("www-authenticate", ""))
@@ -179,25 +216,19 @@ class RegistryClient:
         return resp
 
     def check(self, resp: httpx.Response, what: str, ok: Iterable[int] = (200,)) -> httpx.Response:
-        """Raise a one-line RegistryError (NotFound for 404) unless the status is expected."""
+        """Return ``resp`` when its status is in ``ok``; else close it and raise one line
+        naming ``what`` and the registry's own error list: NotFound for 404,
+        RegistryAuthError for 401/403, RegistryError otherwise (429 and 5xx included:
+        nothing is retried)."""
         if resp.status_code in ok:
             return resp
-        message = error_message(resp)
+        listed = registry_errors(resp)
         resp.close()
         if resp.status_code == 404:
-            raise NotFound(f"{what}: {message}")
-        if resp.status_code in (401, 403):
-            if message.startswith(str(resp.status_code)):
-                message = ("unauthorized: authentication required" if resp.status_code == 401
-                           else "denied: requested access to the resource is denied")
-            raise RegistryError(f"{what}: {message}")
-        raise RegistryError(f"{what}: {message}")
-
-    def close_quietly(self, resp: Any) -> None:
-        try:
-            resp.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask an error
-            pass
+            raise NotFound(f"{what}: {listed or _status_line(resp)}")
+        if resp.status_code in _REFUSED:
+            raise RegistryAuthError(f"{what}: {listed or _REFUSED[resp.status_code]}")
+        raise RegistryError(f"{what}: {listed or _status_line(resp)}")
 
 
 def _oneline(exc: Exception | None) -> str:

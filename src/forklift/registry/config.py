@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from forklift import programs
 from forklift.errors import ForkliftError, InvalidArgument
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -37,10 +38,12 @@ class Credentials:
 # ----------------------------------------------------------------------------- paths
 
 def docker_config_dir() -> str:
+    """``$DOCKER_CONFIG``, else ``~/.docker``."""
     return os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
 
 
 def forklift_config_dir() -> str:
+    """``$FORKLIFT_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/forklift``."""
     env = os.environ.get("FORKLIFT_CONFIG_DIR")
     if env:
         return env
@@ -49,6 +52,7 @@ def forklift_config_dir() -> str:
 
 
 def certs_dirs() -> list[str]:
+    """The ``certs.d`` bases searched for per-registry CAs, in order."""
     env = os.environ.get("FORKLIFT_CERTS_D")
     if env is not None:
         return [p for p in env.split(":") if p]
@@ -76,11 +80,13 @@ def _read_json(path: str) -> dict[str, Any]:
 
 
 def load_docker_config() -> dict[str, Any]:
+    """Docker's config.json ({} when absent); ForkliftError when unreadable."""
     return _read_json(os.path.join(docker_config_dir(), "config.json"))
 
 
 def save_docker_config(data: dict[str, Any]) -> None:
-    """Write config.json atomically with mode 0600."""
+    """Write config.json atomically (temporary file + rename) with mode 0600; the
+    directory is made 0700 when missing."""
     directory = docker_config_dir()
     os.makedirs(directory, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".config.json.", dir=directory)
@@ -105,8 +111,6 @@ def _helper_for(cfg: dict[str, Any], host: str) -> str | None:
 
 
 def _run_helper(name: str, action: str, payload: str) -> str:
-    from forklift import programs
-
     program = f"{programs.CREDENTIAL_HELPER_PREFIX}{name}"
     path = programs.find(program)
     try:
@@ -149,6 +153,9 @@ def _auth_entry(cfg: dict[str, Any], host: str) -> dict[str, Any] | None:
 
 
 def get_credentials(host: str) -> Credentials | None:
+    """The login stored for ``host``: its credential helper first, then ``auths``.
+    None when there is none; MissingProgram when the helper named is not installed,
+    ForkliftError when it fails or answers garbage."""
     cfg = load_docker_config()
     helper = _helper_for(cfg, host)
     if helper:
@@ -164,6 +171,8 @@ def get_credentials(host: str) -> Credentials | None:
 
 
 def store_credentials(host: str, creds: Credentials) -> None:
+    """Remember ``creds`` for ``host``: in its credential helper (leaving an empty
+    ``auths`` entry, as Docker does) or base64 in config.json. Idempotent."""
     cfg = load_docker_config()
     helper = _helper_for(cfg, host)
     key = config_key(host)
@@ -178,7 +187,8 @@ def store_credentials(host: str, creds: Credentials) -> None:
 
 
 def erase_credentials(host: str) -> bool:
-    """Forget ``host``'s credentials; False when there were none."""
+    """Forget ``host``'s credentials (helper and config.json); False when there were
+    none. Idempotent."""
     cfg = load_docker_config()
     key = config_key(host)
     found = False
@@ -199,6 +209,8 @@ def erase_credentials(host: str) -> bool:
 # ----------------------------------------------------------------------------- TLS policy
 
 def insecure_registries() -> set[str]:
+    """Hosts from ``$FORKLIFT_INSECURE_REGISTRIES`` and forklift's config.json;
+    InvalidArgument when the config's list is not a list."""
     names: set[str] = set()
     env = os.environ.get("FORKLIFT_INSECURE_REGISTRIES", "")
     names.update(n.strip() for n in env.split(",") if n.strip())
@@ -211,6 +223,7 @@ def insecure_registries() -> set[str]:
 
 
 def is_loopback(host: str) -> bool:
+    """localhost, 127.x or ::1 (any port): plain HTTP is allowed there, as in Docker."""
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     name = name.strip("[]")
     return name == "localhost" or name.startswith("127.") or name == "::1"

@@ -45,6 +45,7 @@ class RichReporter(Reporter):
 
     def __init__(self, out: TextIO | None = None) -> None:
         super().__init__(False, out)
+        # rich.progress costs ~50 ms to import: only terminals showing bars pay for it
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -88,6 +89,7 @@ class RichReporter(Reporter):
 
 
 def make_reporter(quiet: bool = False) -> Reporter:
+    """Bars on a terminal (unless ``quiet``), plain lines otherwise."""
     if not quiet and sys.stdout.isatty():
         return RichReporter()
     return Reporter(quiet)
