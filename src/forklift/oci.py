@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from forklift.digest import is_digest
 from forklift.errors import BadArchive, InvalidArgument
 
 # OCI image spec
@@ -29,6 +30,7 @@ DOCKER_FOREIGN_LAYER = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzi
 LAYER_TYPES_GZIP = {OCI_LAYER_GZIP, DOCKER_LAYER_GZIP, DOCKER_FOREIGN_LAYER}
 LAYER_TYPES_ZSTD = {OCI_LAYER_ZSTD}
 LAYER_TYPES_PLAIN = {OCI_LAYER, DOCKER_LAYER}
+LAYER_TYPES = LAYER_TYPES_GZIP | LAYER_TYPES_ZSTD | LAYER_TYPES_PLAIN
 MANIFEST_TYPES = {OCI_MANIFEST, DOCKER_MANIFEST}
 INDEX_TYPES = {OCI_INDEX, DOCKER_MANIFEST_LIST}
 
@@ -131,8 +133,6 @@ def new_image_config(container_config: dict[str, Any], diff_ids: list[str],
 
 def image_diff_ids(config: dict[str, Any]) -> list[str]:
     """The layer diffIDs of an image config, validated."""
-    from forklift import digest
-
     rootfs = config.get("rootfs")
     if not isinstance(rootfs, dict) or rootfs.get("type") != "layers":
         raise BadArchive("image config has no rootfs of type 'layers'")
@@ -140,7 +140,7 @@ def image_diff_ids(config: dict[str, Any]) -> list[str]:
     if not isinstance(diff_ids, list):
         raise BadArchive("image config rootfs.diff_ids is not a list")
     for diff_id in diff_ids:
-        if not isinstance(diff_id, str) or not digest.is_digest(diff_id):
+        if not isinstance(diff_id, str) or not is_digest(diff_id):
             raise BadArchive(f"image config has an invalid diff_id {diff_id!r}")
     return list(diff_ids)
 
@@ -156,20 +156,140 @@ class Platform:
     def __str__(self) -> str:
         return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
 
-    def matches(self, other: Platform) -> bool:
-        """Whether ``other`` (an index entry) serves this wanted platform."""
-        if (self.os, self.architecture) != (other.os, other.architecture):
-            return False
-        return self.variant is None or other.variant in (None, self.variant)
+    def score(self, offered: Platform | None) -> int:
+        """How well an index entry for ``offered`` serves this wanted platform.
+
+        0: it does not (another os or architecture, another named variant, or no
+        platform at all); 1: os and architecture agree and one side names no variant;
+        2: os, architecture and variant agree (both naming none counts as agreeing).
+        """
+        if offered is None or (self.os, self.architecture) != (offered.os, offered.architecture):
+            return 0
+        if self.variant == offered.variant:
+            return 2
+        return 1 if self.variant is None or offered.variant is None else 0
 
 
 def local_platform() -> Platform:
+    """This machine as Docker names it: ``linux/amd64``, ``linux/arm64/v8``, ``linux/arm/v7``."""
     arch = go_arch()
     return Platform("linux", arch, go_variant() if arch in ("arm", "arm64") else None)
 
 
 def parse_platform(text: str) -> Platform:
+    """``--platform`` text; InvalidArgument unless ``os/arch[/variant]``."""
     parts = text.strip().lower().split("/")
     if len(parts) not in (2, 3) or not all(parts):
         raise InvalidArgument(f"invalid platform {text!r}: expected os/arch[/variant]")
     return Platform(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
+
+
+# ----------------------------------------------------------------------------- descriptors
+
+@dataclass(frozen=True)
+class Descriptor:
+    """An OCI content descriptor: what a manifest or an index says about one blob."""
+
+    media_type: str
+    digest: str
+    size: int
+    urls: tuple[str, ...] = ()
+    annotations: dict[str, str] = field(default_factory=dict, hash=False)
+    platform: Platform | None = None
+
+    @classmethod
+    def parse(cls, obj: object, what: str) -> Descriptor:
+        """Validate untrusted JSON; BadArchive (one line naming ``what``) unless it is sound.
+
+        The digest is checked before anything else uses it: a hostile one must never
+        reach a URL or a path. A missing ``mediaType`` is "" (older Docker manifests
+        omit it in places); a platform object without an architecture counts as none.
+        """
+        if not isinstance(obj, dict):
+            raise BadArchive(f"{what}: malformed descriptor")
+        media_type = obj.get("mediaType")
+        if media_type is not None and not isinstance(media_type, str):
+            raise BadArchive(f"{what}: invalid mediaType {_clip(media_type)}")
+        found = obj.get("digest")
+        if not isinstance(found, str) or not is_digest(found):
+            raise BadArchive(f"{what}: invalid digest {_clip(found)}")
+        size = obj.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BadArchive(f"{what}: invalid size {_clip(size)}")
+        return cls(media_type or "", found, size, _urls(obj.get("urls"), what),
+                   _annotations(obj.get("annotations"), what),
+                   _platform(obj.get("platform"), what))
+
+    def to_json(self) -> dict[str, Any]:
+        """The descriptor as JSON, keys in Docker's order (mediaType, size, digest, …):
+        manifests built for a push are hashed as written, so the order is part of
+        their digest."""
+        out: dict[str, Any] = {"mediaType": self.media_type, "size": self.size,
+                               "digest": self.digest}
+        if self.urls:
+            out["urls"] = list(self.urls)
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform is not None:
+            p = self.platform
+            out["platform"] = {"architecture": p.architecture, "os": p.os,
+                               **({"variant": p.variant} if p.variant else {})}
+        return out
+
+
+def image_parts(manifest: dict[str, Any], what: str) -> tuple[Descriptor, list[Descriptor]]:
+    """An image manifest's config and layer descriptors, validated: BadArchive for a
+    malformed descriptor, a missing layer list or a layer type forklift cannot unpack."""
+    config = Descriptor.parse(manifest.get("config"), f"{what} config")
+    raw_layers = manifest.get("layers")
+    if not isinstance(raw_layers, list):
+        raise BadArchive(f"{what} has no layers list")
+    layers = [Descriptor.parse(item, f"{what} layer") for item in raw_layers]
+    for layer in layers:
+        if layer.media_type not in LAYER_TYPES:
+            raise BadArchive(f"{what}: unsupported layer media type {layer.media_type!r}")
+    return config, layers
+
+
+def best_match(want: Platform, entries: list[Descriptor]) -> Descriptor | None:
+    """The entry that serves ``want`` best (highest ``Platform.score``, the first of
+    equals, as the index lists them); None when no entry serves it."""
+    best: tuple[int, Descriptor] | None = None
+    for entry in entries:
+        score = want.score(entry.platform)
+        if score and (best is None or score > best[0]):
+            best = (score, entry)
+    return best[1] if best else None
+
+
+def _clip(value: object) -> str:
+    return repr(value)[:80]
+
+
+def _urls(value: object, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+        raise BadArchive(f"{what}: invalid urls {_clip(value)}")
+    return tuple(value)
+
+
+def _annotations(value: object, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise BadArchive(f"{what}: invalid annotations {_clip(value)}")
+    return dict(value)
+
+
+def _platform(value: object, what: str) -> Platform | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise BadArchive(f"{what}: invalid platform {_clip(value)}")
+    os_, arch, variant = (value.get(k) for k in ("os", "architecture", "variant"))
+    if not all(v is None or isinstance(v, str) for v in (os_, arch, variant)):
+        raise BadArchive(f"{what}: invalid platform {_clip(value)}")
+    if not arch:
+        return None
+    return Platform(os_ or "", arch, variant or None)

@@ -17,23 +17,32 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
+
+import httpx
 
 from forklift import digest as dg
 from forklift import limits as limits_mod
 from forklift import oci, reference
-from forklift.errors import BadArchive, ForkliftError, InvalidArgument, NotFound, RegistryError
+from forklift.errors import (
+    BadArchive,
+    ForkliftError,
+    InvalidArgument,
+    NotFound,
+    RegistryAuthError,
+    RegistryError,
+)
 from forklift.limits import Limits
+from forklift.oci import Descriptor
+from forklift.registry import config
 from forklift.registry import manifests as mf
+from forklift.registry.api import Repository
+from forklift.registry.client import RegistryClient
 from forklift.registry.progress import Reporter
 from forklift.store import blobs
 from forklift.store import images as image_store
 from forklift.store import layers as layer_store
 from forklift.store.db import Store
-
-if TYPE_CHECKING:
-    from forklift.registry.api import Repository
-    from forklift.registry.client import RegistryClient
 
 PARALLEL = 3
 T = TypeVar("T")
@@ -44,18 +53,6 @@ def _chunk_size() -> int:
         return max(int(os.environ.get("FORKLIFT_PUSH_CHUNK_SIZE", "")), 1024)
     except ValueError:
         return 64 << 20
-
-
-def _client(host: str, tls_verify: bool | None) -> RegistryClient:
-    from forklift.registry.client import RegistryClient
-
-    return RegistryClient(host, tls_verify=tls_verify)
-
-
-def _repo(client: RegistryClient, path: str, push: bool = False) -> Repository:
-    from forklift.registry.api import Repository
-
-    return Repository(client, path, push)
 
 
 def _parallel(items: list[T], work: Callable[[T], Any], limit: int) -> list[Any]:
@@ -94,15 +91,17 @@ class PullResult:
 
 def pull(store: Store, name: str, *, tls_verify: bool | None = None,
          platform: str | None = None, reporter: Reporter | None = None,
-         parallel: int = PARALLEL, max_size: str | int | None = None) -> PullResult:
+         parallel: int = PARALLEL, max_size: str | int | None = None,
+         transport: httpx.BaseTransport | None = None) -> PullResult:
     """Pull ``name``. ``max_size`` (``--max-size``) overrides the store's layer size
-    limit; a manifest of more layers than the limit is refused before any download."""
+    limit; a manifest of more layers than the limit is refused before any download.
+    ``transport`` replaces the network (tests)."""
     ref = reference.parse(name)
     limits = limits_mod.for_store(store.root, max_size)
     reporter = reporter or Reporter()
-    want = mf.parse_platform(platform) if platform else mf.local_platform()
-    with _client(ref.domain, tls_verify) as client:
-        repo = _repo(client, ref.path)
+    want = oci.parse_platform(platform) if platform else oci.local_platform()
+    with RegistryClient(ref.domain, tls_verify=tls_verify, transport=transport) as client:
+        repo = Repository(client, ref.path)
         reporter.message(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
         top = repo.get_manifest(ref.digest or ref.tag or "latest")
         manifests = [top]
@@ -115,7 +114,7 @@ def pull(store: Store, name: str, *, tls_verify: bool | None = None,
                                                f"manifest {dg.short_id(chosen.digest)}")
             if media_type not in oci.MANIFEST_TYPES:
                 raise RegistryError(f"{ref.familiar()}: nested index is not supported")
-        config_desc, layer_descs = mf.image_parts(obj, f"manifest {ref.familiar()}")
+        config_desc, layer_descs = oci.image_parts(obj, f"manifest {ref.familiar()}")
         _check_limits(limits, layer_descs, ref)
         config_bytes = repo.read_blob(config_desc.digest, config_desc.size)
         diff_ids = oci.image_diff_ids(oci.loads_object(config_bytes, "image config"))
@@ -132,7 +131,7 @@ def pull(store: Store, name: str, *, tls_verify: bool | None = None,
     return PullResult(image_id, top.digest, str(ref), not existed)
 
 
-def _check_limits(limits: Limits, layers: list[mf.Descriptor], ref: reference.Reference) -> None:
+def _check_limits(limits: Limits, layers: list[Descriptor], ref: reference.Reference) -> None:
     """Before the config or any layer is fetched: layer count, and no compressed blob
     larger than a layer may be decompressed."""
     limits.check_layers(len(layers), f"image {ref.familiar()}")
@@ -141,12 +140,12 @@ def _check_limits(limits: Limits, layers: list[mf.Descriptor], ref: reference.Re
             raise limits.size_exceeded(f"layer {dg.short_id(desc.digest)} ({desc.size} bytes)")
 
 
-def _fetch_layers(store: Store, repo: Repository, descs: list[mf.Descriptor],
+def _fetch_layers(store: Store, repo: Repository, descs: list[Descriptor],
                   diff_ids: list[str], reporter: Reporter, parallel: int,
                   limits: Limits) -> list[layer_store.PreparedLayer]:
     """Reuse layers the store has (by diffID); download the others in parallel."""
     prepared: list[layer_store.PreparedLayer | None] = []
-    todo: list[tuple[int, mf.Descriptor, str]] = []
+    todo: list[tuple[int, Descriptor, str]] = []
     for i, (desc, diff_id) in enumerate(zip(descs, diff_ids, strict=True)):
         found = layer_store.reuse(store, diff_id)
         prepared.append(found)
@@ -156,7 +155,7 @@ def _fetch_layers(store: Store, repo: Repository, descs: list[mf.Descriptor],
             todo.append((i, desc, diff_id))
             reporter.layer(dg.short_id(desc.digest), "Pulling fs layer")
 
-    def fetch(item: tuple[int, mf.Descriptor, str]) -> layer_store.PreparedLayer:
+    def fetch(item: tuple[int, Descriptor, str]) -> layer_store.PreparedLayer:
         return _download_layer(store, repo, item[1], item[2], reporter, limits)
 
     fetched = _parallel(todo, fetch, parallel)
@@ -167,7 +166,7 @@ def _fetch_layers(store: Store, repo: Repository, descs: list[mf.Descriptor],
     return out
 
 
-def _download_layer(store: Store, repo: Repository, desc: mf.Descriptor, diff_id: str,
+def _download_layer(store: Store, repo: Repository, desc: Descriptor, diff_id: str,
                     reporter: Reporter, limits: Limits) -> layer_store.PreparedLayer:
     short = dg.short_id(desc.digest)
     reporter.start(short, desc.size, "Downloading")
@@ -214,15 +213,18 @@ class PushResult:
 
 
 def push(store: Store, name: str, *, all_tags: bool = False, tls_verify: bool | None = None,
-         reporter: Reporter | None = None, parallel: int = PARALLEL) -> list[PushResult]:
+         reporter: Reporter | None = None, parallel: int = PARALLEL,
+         transport: httpx.BaseTransport | None = None) -> list[PushResult]:
+    """Push ``name`` (every tag of its repository with ``all_tags``). ``transport``
+    replaces the network (tests)."""
     reporter = reporter or Reporter()
     targets = _push_targets(store, name, all_tags)
     first = targets[0][0]
     reporter.message(f"The push refers to repository [{first.repository}]")
     results = []
     done: set[str] = set()
-    with _client(first.domain, tls_verify) as client:
-        repo = _repo(client, first.path, push=True)
+    with RegistryClient(first.domain, tls_verify=tls_verify, transport=transport) as client:
+        repo = Repository(client, first.path, push=True)
         for ref, image_id in targets:
             results.append(_push_one(store, repo, ref, image_id, reporter, parallel, done))
     return results
@@ -329,16 +331,14 @@ def registry_host(server: str | None) -> str:
 
 
 def login(server: str | None, username: str, password: str,
-          tls_verify: bool | None = None) -> str:
-    """Check the credentials against the registry, then store them."""
-    from forklift.registry import config
-    from forklift.registry.client import RegistryClient
-
+          tls_verify: bool | None = None, transport: httpx.BaseTransport | None = None) -> str:
+    """Check the credentials against the registry, then store them. ``transport``
+    replaces the network (tests)."""
     host = registry_host(server)
     if not username or not password:
         raise InvalidArgument("login needs a username and a password")
     creds = config.Credentials(username, password)
-    with RegistryClient(host, tls_verify=tls_verify, creds=creds) as client:
+    with RegistryClient(host, tls_verify=tls_verify, creds=creds, transport=transport) as client:
         _verify_login(client)
     config.store_credentials(host, creds)
     return "Login Succeeded"
@@ -354,14 +354,12 @@ def _verify_login(client: RegistryClient) -> None:
         return
     resp = client.request("GET", "/v2/", scopes=())
     if resp.status_code == 401:
-        raise RegistryError(f"login to {client.host} failed: unauthorized: incorrect username"
-                            " or password")
+        raise RegistryAuthError(f"login to {client.host} failed: unauthorized: incorrect"
+                                " username or password")
     client.check(resp, f"login to {client.host}")
 
 
 def logout(server: str | None) -> str:
-    from forklift.registry import config
-
     host = registry_host(server)
     if config.erase_credentials(host):
         return f"Removing login credentials for {host}"

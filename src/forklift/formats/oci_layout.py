@@ -20,72 +20,43 @@ from forklift.formats import layerblobs
 from forklift.formats.detect import Source, read_small
 from forklift.formats.plan import ImagePlan, LayerPlan, SavedImage
 from forklift.formats.sinks import Sink
+from forklift.oci import Descriptor, Platform
 from forklift.store import blobs
 from forklift.store.db import Store
 from forklift.store.layers import Layer
 
 LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 CONTAINERD_NAME = "io.containerd.image.name"
-_LAYER_TYPES = oci.LAYER_TYPES_PLAIN | oci.LAYER_TYPES_GZIP | oci.LAYER_TYPES_ZSTD
 _MAX_DEPTH = 4
-
-
-# ----------------------------------------------------------------------------- platforms
-
-Platform = oci.Platform
-
-
-def _platform_of(desc: dict[str, Any]) -> Platform | None:
-    p = desc.get("platform")
-    if not isinstance(p, dict) or not isinstance(p.get("architecture"), str):
-        return None
-    return Platform(str(p.get("os", "")), p["architecture"], p.get("variant") or None)
 
 
 # ----------------------------------------------------------------------------- reading
 
 def blob_name(digest: str) -> str:
+    """``blobs/sha256/<hex>``; InvalidArgument for anything but a sha256 digest."""
     return f"blobs/sha256/{dg.hex_of(digest)}"
 
 
-def _descriptor(value: object, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise BadArchive(f"{what} is not a descriptor object")
-    digest = value.get("digest")
-    if not isinstance(digest, str) or not dg.is_digest(digest):
-        raise BadArchive(f"{what} has an unsupported or invalid digest {digest!r}")
-    size = value.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise BadArchive(f"{what} has an invalid size {size!r}")
-    if not isinstance(value.get("mediaType", ""), str):
-        raise BadArchive(f"{what} has an invalid mediaType")
-    return value
-
-
-def _read_blob(source: Source, desc: dict[str, Any], what: str) -> bytes:
-    name = blob_name(desc["digest"])
-    data = read_small(source, name, what)
-    if len(data) != desc["size"]:
-        raise BadArchive(f"{what} {desc['digest']} has {len(data)} bytes, expected {desc['size']}")
-    dg.verify(desc["digest"], dg.of_bytes(data), f"{what} {dg.short_id(desc['digest'])}")
+def _read_blob(source: Source, desc: Descriptor, what: str) -> bytes:
+    data = read_small(source, blob_name(desc.digest), what)
+    if len(data) != desc.size:
+        raise BadArchive(f"{what} {desc.digest} has {len(data)} bytes, expected {desc.size}")
+    dg.verify(desc.digest, dg.of_bytes(data), f"{what} {dg.short_id(desc.digest)}")
     return data
 
 
-def _descriptors(doc: dict[str, Any], what: str) -> list[dict[str, Any]]:
+def _descriptors(doc: dict[str, Any], what: str) -> list[Descriptor]:
     items = doc.get("manifests")
     if not isinstance(items, list):
         raise BadArchive(f"{what} has no manifests list")
-    return [_descriptor(d, f"{what} entry") for d in items]
+    return [Descriptor.parse(d, f"{what} entry") for d in items]
 
 
-def _tag_of(desc: dict[str, Any]) -> str | None:
+def _tag_of(desc: Descriptor) -> str | None:
     """The image name an index entry carries, normalized; a bare tag names nothing."""
-    ann = desc.get("annotations")
-    if not isinstance(ann, dict):
-        return None
     for key in (CONTAINERD_NAME, oci.REF_NAME_ANNOTATION):
-        text = ann.get(key)
-        if not isinstance(text, str) or (key != CONTAINERD_NAME and not any(c in text for c in "/:")):
+        text = desc.annotations.get(key)
+        if text is None or (key != CONTAINERD_NAME and not any(c in text for c in "/:")):
             continue
         try:
             ref = reference.parse(text)
@@ -97,7 +68,13 @@ def _tag_of(desc: dict[str, Any]) -> str | None:
 
 
 def read_plans(source: Source, platform: Platform | None = None) -> list[ImagePlan]:
-    """One plan per distinct image manifest the layout's index.json leads to."""
+    """One plan per distinct image manifest the layout's index.json leads to.
+
+    Reads only index.json, indexes and manifests (each verified against its
+    descriptor); layers and configs are left to the caller. ``platform`` (default:
+    this machine) picks among entries for several platforms (``Platform.score``).
+    Raises BadArchive for anything malformed or when no entry fits the platform.
+    """
     _check_layout(source)
     index = oci.loads_object(read_small(source, "index.json", "index.json"), "index.json")
     top = _descriptors(index, "index.json")
@@ -105,9 +82,9 @@ def read_plans(source: Source, platform: Platform | None = None) -> list[ImagePl
     plans: dict[str, ImagePlan] = {}
     for desc in chosen:
         manifest_desc = _to_manifest(source, desc, platform or oci.local_platform(), 0)
-        plan = plans.get(manifest_desc["digest"])
+        plan = plans.get(manifest_desc.digest)
         if plan is None:
-            plan = plans[manifest_desc["digest"]] = _manifest_plan(source, manifest_desc)
+            plan = plans[manifest_desc.digest] = _manifest_plan(source, manifest_desc)
         tag = _tag_of(desc)
         if tag and tag not in plan.tags:
             plan.tags.append(tag)
@@ -124,7 +101,7 @@ def _check_layout(source: Source) -> None:
         raise BadArchive("oci-layout has no imageLayoutVersion")
 
 
-def _select_top(top: list[dict[str, Any]], platform: Platform | None) -> list[dict[str, Any]]:
+def _select_top(top: list[Descriptor], platform: Platform | None) -> list[Descriptor]:
     """Pick, among top-level entries sharing a name, the one for ``platform``.
 
     Entries with different names are different images and all load, whatever
@@ -133,7 +110,7 @@ def _select_top(top: list[dict[str, Any]], platform: Platform | None) -> list[di
     ``--platform`` was given.
     """
     want = platform or oci.local_platform()
-    groups: dict[object, list[dict[str, Any]]] = {}
+    groups: dict[object, list[Descriptor]] = {}
     for i, desc in enumerate(top):
         groups.setdefault(_tag_of(desc) or i, []).append(desc)
     chosen = []
@@ -141,13 +118,20 @@ def _select_top(top: list[dict[str, Any]], platform: Platform | None) -> list[di
         if len(group) == 1 and platform is None:
             chosen.extend(group)
             continue
-        fits = [d for d in group if d.get("mediaType") in oci.INDEX_TYPES
-                or (p := _platform_of(d)) is None or want.matches(p)]
-        if not fits:
-            named = {p for d in group if (p := _platform_of(d)) is not None}
+        best = max(group, key=lambda d: _top_score(want, d))  # the first of equals
+        if not _top_score(want, best):
+            named = {d.platform for d in group if d.platform is not None}
             raise BadArchive(_no_platform(want, sorted(named, key=str)))
-        chosen.append(fits[0])
+        chosen.append(best)
     return chosen
+
+
+def _top_score(want: Platform, desc: Descriptor) -> int:
+    """A top-level index (chosen from when followed) or an entry naming no platform
+    fits as a variant-less match would."""
+    if desc.media_type in oci.INDEX_TYPES or desc.platform is None:
+        return 1
+    return want.score(desc.platform)
 
 
 def _no_platform(want: Platform, available: list[Platform]) -> str:
@@ -155,40 +139,31 @@ def _no_platform(want: Platform, available: list[Platform]) -> str:
     return f"no image for platform {want} in the archive (available: {names})"
 
 
-def _to_manifest(source: Source, desc: dict[str, Any], want: Platform, depth: int) -> dict[str, Any]:
+def _to_manifest(source: Source, desc: Descriptor, want: Platform, depth: int) -> Descriptor:
     """Follow nested indexes / manifest lists down to one image manifest for ``want``."""
-    media_type = desc.get("mediaType")
-    if media_type in oci.MANIFEST_TYPES:
+    if desc.media_type in oci.MANIFEST_TYPES:
         return desc
-    if media_type not in oci.INDEX_TYPES:
-        raise BadArchive(f"index.json entry has an unsupported media type {media_type!r}")
+    if desc.media_type not in oci.INDEX_TYPES:
+        raise BadArchive(f"index.json entry has an unsupported media type {desc.media_type!r}")
     if depth >= _MAX_DEPTH:
         raise BadArchive("image indexes are nested too deeply")
     nested = oci.loads_object(_read_blob(source, desc, "image index"), "image index")
     children = [d for d in _descriptors(nested, "image index")
-                if d.get("mediaType") in oci.MANIFEST_TYPES | oci.INDEX_TYPES]
-    matching = [d for d in children if (p := _platform_of(d)) is not None and want.matches(p)]
-    if not matching:
-        available = sorted({p for d in children if (p := _platform_of(d)) and p.os != "unknown"}, key=str)
+                if d.media_type in oci.MANIFEST_TYPES | oci.INDEX_TYPES]
+    chosen = oci.best_match(want, children)
+    if chosen is None:
+        available = sorted({d.platform for d in children
+                            if d.platform is not None and d.platform.os != "unknown"}, key=str)
         raise BadArchive(_no_platform(want, available))
-    matching.sort(key=lambda d: _platform_of(d).variant != oci.go_variant())  # type: ignore[union-attr]
-    return _to_manifest(source, matching[0], want, depth + 1)
+    return _to_manifest(source, chosen, want, depth + 1)
 
 
-def _manifest_plan(source: Source, desc: dict[str, Any]) -> ImagePlan:
+def _manifest_plan(source: Source, desc: Descriptor) -> ImagePlan:
     manifest = oci.loads_object(_read_blob(source, desc, "image manifest"), "image manifest")
-    config = _descriptor(manifest.get("config"), "image manifest config")
-    layers = manifest.get("layers")
-    if not isinstance(layers, list):
-        raise BadArchive("image manifest has no layers list")
-    plans = []
-    for item in layers:
-        layer = _descriptor(item, "image manifest layer")
-        if layer.get("mediaType") not in _LAYER_TYPES:
-            raise BadArchive(f"unsupported layer media type {layer.get('mediaType')!r}")
-        plans.append(LayerPlan(blob_name(layer["digest"]), layer["digest"], layer["mediaType"],
-                               layer["size"]))
-    return ImagePlan(blob_name(config["digest"]), config["digest"], plans)
+    config, layers = oci.image_parts(manifest, "image manifest")
+    plans = [LayerPlan(blob_name(layer.digest), layer.digest, layer.media_type, layer.size)
+             for layer in layers]
+    return ImagePlan(blob_name(config.digest), config.digest, plans)
 
 
 # ----------------------------------------------------------------------------- writing
@@ -201,33 +176,38 @@ def _manifest(image: SavedImage, layer_blobs: list[layerblobs.LayerBlob]) -> byt
     return oci.canonical_json({
         "schemaVersion": 2,
         "mediaType": oci.OCI_MANIFEST,
-        "config": {"mediaType": oci.OCI_CONFIG, "digest": image.id, "size": len(image.config)},
-        "layers": [{"mediaType": b.media_type, "digest": b.digest, "size": b.size}
-                   for b in layer_blobs],
+        "config": Descriptor(oci.OCI_CONFIG, image.id, len(image.config)).to_json(),
+        "layers": [Descriptor(b.media_type, b.digest, b.size).to_json() for b in layer_blobs],
     })
 
 
 def _index_entries(image: SavedImage, manifest: bytes) -> list[dict[str, Any]]:
     cfg = json.loads(image.config)
-    base: dict[str, Any] = {"mediaType": oci.OCI_MANIFEST, "digest": dg.of_bytes(manifest),
-                            "size": len(manifest)}
-    if isinstance(cfg.get("architecture"), str) and isinstance(cfg.get("os"), str):
-        base["platform"] = {"architecture": cfg["architecture"], "os": cfg["os"],
-                            **({"variant": cfg["variant"]} if cfg.get("variant") else {})}
-    if not image.tags:
-        return [base]
-    return [{**base, "annotations": {CONTAINERD_NAME: tag,
-                                     oci.REF_NAME_ANNOTATION: reference.parse(tag).tag or "latest"}}
-            for tag in image.tags]
+    os_, arch, variant = cfg.get("os"), cfg.get("architecture"), cfg.get("variant")
+    platform = None
+    if isinstance(arch, str) and isinstance(os_, str):
+        platform = Platform(os_, arch, variant if isinstance(variant, str) and variant else None)
+    names = [{CONTAINERD_NAME: tag, oci.REF_NAME_ANNOTATION: reference.parse(tag).tag or "latest"}
+             for tag in image.tags] or [{}]
+    return [Descriptor(oci.OCI_MANIFEST, dg.of_bytes(manifest), len(manifest),
+                       annotations=ann, platform=platform).to_json() for ann in names]
 
 
 def index_bytes(entries: list[dict[str, Any]]) -> bytes:
+    """``index.json`` for ``entries``, canonical JSON."""
     return oci.canonical_json({"schemaVersion": 2, "mediaType": oci.OCI_INDEX, "manifests": entries})
 
 
 def write(store: Store, sink: Sink, images: list[SavedImage], compression: str = "gzip",
           index_first: bool = True, keep: list[dict[str, Any]] | None = None) -> None:
-    """Write the layout. ``keep``: entries of an existing index.json to carry over."""
+    """Write the layout of ``images`` into ``sink``, layers in ``compression``.
+
+    ``keep``: entries of an existing index.json to carry over (an entry with the
+    same ref name, or the same digest and no name, is replaced). ``index_first``
+    False writes index.json last, so a directory shows no index for blobs that are
+    not there yet. May make and cache compressed layer blobs in the store (see
+    ``layerblobs.blob_for``); raises what the sink raises (NoSpace, ForkliftError).
+    """
     prepared = []
     entries: list[dict[str, Any]] = []
     for image in images:
@@ -274,7 +254,10 @@ def _open_layer_blob(store: Store, layer: Layer, lb: layerblobs.LayerBlob) -> An
 
 
 def existing_index(path: str) -> list[dict[str, Any]]:
-    """The entries of an existing layout's index.json (to add images to it)."""
+    """The entries of an existing layout's index.json (to add images to it); [] when
+    there is none, BadArchive when it is not a JSON object, ForkliftError when it
+    cannot be read. Entries are kept as they are, unparsed: they are written back
+    verbatim."""
     try:
         with open(path, "rb") as f:
             doc = oci.loads_object(f.read(), "existing index.json")

@@ -1,4 +1,8 @@
-"""Manifest and index handling: parsing, platform choice, building for push."""
+"""Manifest and index handling: parsing, platform choice, building for push.
+
+Descriptors are parsed by ``oci.Descriptor`` and platforms chosen by
+``oci.best_match``, the same code the OCI-layout reader uses.
+"""
 
 from __future__ import annotations
 
@@ -10,43 +14,22 @@ from forklift import digest as dg
 from forklift import oci
 from forklift.errors import BadArchive, InvalidArgument, RegistryError
 from forklift.formats import layerblobs
+from forklift.oci import Descriptor, Platform
 from forklift.store import blobs
 from forklift.store import images as image_store
 from forklift.store.db import Store
 
 SCHEMA1_TYPES = {"application/vnd.docker.distribution.manifest.v1+json",
                  "application/vnd.docker.distribution.manifest.v1+prettyjws"}
-LAYER_TYPES = oci.LAYER_TYPES_GZIP | oci.LAYER_TYPES_ZSTD | oci.LAYER_TYPES_PLAIN
-
-
-@dataclass(frozen=True)
-class Descriptor:
-    media_type: str
-    digest: str
-    size: int
-    platform: dict[str, Any] | None = None
-
-
-Platform = oci.Platform
-local_platform = oci.local_platform
-parse_platform = oci.parse_platform
-
-
-def descriptor(obj: Any, what: str) -> Descriptor:
-    """A validated descriptor: a hostile digest must never reach a URL or a path."""
-    if not isinstance(obj, dict):
-        raise RegistryError(f"{what}: malformed descriptor")
-    digest, size = obj.get("digest"), obj.get("size")
-    if not isinstance(digest, str) or not dg.is_digest(digest):
-        raise RegistryError(f"{what}: invalid digest {str(digest)[:80]!r}")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise RegistryError(f"{what}: invalid size {size!r}")
-    platform = obj.get("platform")
-    return Descriptor(str(obj.get("mediaType") or ""), digest, size,
-                      platform if isinstance(platform, dict) else None)
 
 
 def media_type_of(data: bytes, header_type: str, what: str) -> tuple[str, dict[str, Any]]:
+    """A manifest's media type (its own ``mediaType``, else the response's Content-Type,
+    else guessed from its shape) and its parsed object.
+
+    Raises BadArchive for bytes that are not a JSON object, RegistryError for Docker
+    schema 1 and for types that are neither an image manifest nor an index.
+    """
     obj = oci.loads_object(data, what)
     media_type = obj.get("mediaType") or header_type
     if not isinstance(media_type, str):
@@ -60,55 +43,32 @@ def media_type_of(data: bytes, header_type: str, what: str) -> tuple[str, dict[s
     return media_type, obj
 
 
-def _platform_matches(p: dict[str, Any], want: Platform) -> int:
-    """0 = no match, higher = better."""
-    if p.get("os") != want.os or p.get("architecture") != want.architecture:
-        return 0
-    variant = p.get("variant")
-    if want.variant is None or variant is None:
-        return 1
-    return 2 if variant == want.variant else 0
-
-
 def choose_platform(index: dict[str, Any], want: Platform, what: str) -> Descriptor:
+    """The index entry that serves ``want`` best (``Platform.score``).
+
+    Raises BadArchive for a malformed entry, RegistryError when no entry fits (the
+    message lists the platforms the index offers).
+    """
     entries = index.get("manifests")
     if not isinstance(entries, list):
         raise RegistryError(f"{what}: index has no manifest list")
-    best: tuple[int, Descriptor] | None = None
-    available = []
-    for raw in entries:
-        desc = descriptor(raw, what)
-        platform = desc.platform or {}
-        label = "/".join(str(platform.get(k)) for k in ("os", "architecture", "variant")
-                         if platform.get(k))
-        if label and "unknown" not in label:
-            available.append(label)
-        score = _platform_matches(platform, want)
-        if score and (best is None or score > best[0]):
-            best = (score, desc)
-    if best is None:
+    descs = [Descriptor.parse(raw, what) for raw in entries]
+    chosen = oci.best_match(want, descs)
+    if chosen is None:
+        available = [str(d.platform) for d in descs
+                     if d.platform is not None and "unknown" not in str(d.platform)]
         listed = ", ".join(available) or "none"
         raise RegistryError(f"no matching manifest for {want} in the manifest list entries"
                             f" (available: {listed})")
-    return best[1]
-
-
-def image_parts(obj: dict[str, Any], what: str) -> tuple[Descriptor, list[Descriptor]]:
-    config = descriptor(obj.get("config"), f"{what} config")
-    raw_layers = obj.get("layers")
-    if not isinstance(raw_layers, list):
-        raise RegistryError(f"{what}: manifest has no layer list")
-    layers = [descriptor(item, f"{what} layer") for item in raw_layers]
-    for layer in layers:
-        if layer.media_type not in LAYER_TYPES:
-            raise RegistryError(f"{what}: unsupported layer type {layer.media_type!r}")
-    return config, layers
+    return chosen
 
 
 # ----------------------------------------------------------------------------- push
 
 @dataclass
 class PushBlob:
+    """One blob a push sends: a layer (with its diffID, to find mount sources) or the config."""
+
     digest: str
     size: int
     path: str
@@ -117,6 +77,8 @@ class PushBlob:
 
 @dataclass
 class PushManifest:
+    """A manifest ready to PUT and the blobs it names, layers in order, config first."""
+
     data: bytes
     media_type: str
     blobs: list[PushBlob]
@@ -127,7 +89,10 @@ class PushManifest:
 
 
 def for_push(store: Store, image_id: str) -> PushManifest:
-    """The manifest to push: the pulled one again when all its blobs are here."""
+    """The manifest to push: the pulled one again when all its blobs are here, else
+    a new one (``build``). Idempotent: an image always gets the same manifest bytes.
+    May write compressed layer blobs (``layerblobs.blob_for``); StoreCorrupt for a
+    layer whose directory no longer matches its diffID."""
     for candidate in _stored_manifests(store, image_id):
         reused = _reuse(store, image_id, candidate)
         if reused is not None:
@@ -161,8 +126,6 @@ def _local_json(store: Store, digest: str) -> bytes | None:
     try:
         data = blobs.read_bytes(store, digest)
         json.loads(data)
-    except (ValueError, OSError, RegistryError):
-        return None
     except Exception:  # noqa: BLE001 - a damaged blob only means "build a new manifest"
         return None
     return data
@@ -173,7 +136,7 @@ def _reuse(store: Store, image_id: str, data: bytes) -> PushManifest | None:
         media_type, obj = media_type_of(data, "", "stored manifest")
         if media_type not in oci.MANIFEST_TYPES:
             return None
-        config, layer_descs = image_parts(obj, "stored manifest")
+        config, layer_descs = oci.image_parts(obj, "stored manifest")
     except (RegistryError, BadArchive, InvalidArgument):
         return None  # not a manifest this image can reuse: build a new one
     layer_list = image_store.layers(store, image_id)
@@ -188,7 +151,11 @@ def _reuse(store: Store, image_id: str, data: bytes) -> PushManifest | None:
 
 
 def build(store: Store, image_id: str) -> PushManifest:
-    """A new manifest: Docker schema 2 with gzip layers, OCI when a layer is zstd."""
+    """A new manifest: Docker schema 2 with gzip layers, OCI when a layer is zstd.
+
+    Deterministic (same image, same bytes); descriptors keep Docker's key order and
+    3-space indent. Writes what ``layerblobs.blob_for`` writes.
+    """
     layer_list = image_store.layers(store, image_id)
     use_oci = any(layerblobs.stored_compression(lay) == "zstd" for lay in layer_list)
     config_size = len(blobs.read_bytes(store, image_id))
@@ -198,14 +165,14 @@ def build(store: Store, image_id: str) -> PushManifest:
         compression = layerblobs.stored_compression(layer)
         lb = layerblobs.blob_for(store, layer, "gzip" if compression == "none" else compression,
                                  docker=not use_oci)
-        layer_descs.append({"mediaType": lb.media_type, "size": lb.size, "digest": lb.digest})
+        layer_descs.append(Descriptor(lb.media_type, lb.digest, lb.size).to_json())
         out.append(PushBlob(lb.digest, lb.size, store.blob_path(lb.digest), layer.diff_id))
     media_type = oci.OCI_MANIFEST if use_oci else oci.DOCKER_MANIFEST
     manifest = {
         "schemaVersion": 2,
         "mediaType": media_type,
-        "config": {"mediaType": oci.OCI_CONFIG if use_oci else oci.DOCKER_CONFIG,
-                   "size": config_size, "digest": image_id},
+        "config": Descriptor(oci.OCI_CONFIG if use_oci else oci.DOCKER_CONFIG, image_id,
+                             config_size).to_json(),
         "layers": layer_descs,
     }
     return PushManifest(json.dumps(manifest, indent=3).encode(), media_type, out)
