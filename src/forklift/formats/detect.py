@@ -51,6 +51,8 @@ def clean_name(name: object, what: str) -> str:
 
 
 def read_small(source: Source, name: str, what: str, limit: int = SMALL_LIMIT) -> bytes:
+    """All of ``name`` (a manifest, an index, a config); BadArchive when it is
+    missing, larger than ``limit`` or shorter than its recorded size."""
     if not source.exists(name):
         raise BadArchive(f"{what} {name} is missing from the archive")
     if source.size(name) > limit:
@@ -136,7 +138,8 @@ class TarSource:
     """A seekable, uncompressed tar file read in place (no copy).
 
     One forward pass with forklift's own reader indexes the members (data is
-    seeked over, never read); members are then read by offset.
+    seeked over, never read); members are then read by offset. BadArchive for a
+    malformed tar, a symlink leaving the archive or a symlink loop.
     """
 
     def __init__(self, fileobj: IO[bytes], description: str) -> None:
@@ -206,7 +209,11 @@ def _follow(name: str, linkname: str, description: str) -> str:
 # ----------------------------------------------------------------------------- directory
 
 class DirSource:
-    """A directory: an OCI image layout, or a docker-archive spooled or unpacked there."""
+    """A directory: an OCI image layout, or a docker-archive spooled or unpacked there.
+
+    Names resolving (through symlinks) outside ``root`` are BadArchive; only regular
+    files exist for it.
+    """
 
     def __init__(self, root: str, description: str) -> None:
         self.root = os.path.realpath(root)
@@ -245,6 +252,9 @@ def open_source(store: Store, path: str | None, limits: Limits | None = None) ->
     """Open ``path`` (None or ``-`` = stdin) as a source; scratch space is removed after.
 
     ``limits`` bound what a compressed or streamed archive may unpack to (see spool).
+    Raises NotFound for a missing file, InvalidArgument for stdin on a terminal,
+    BadArchive for an empty or malformed archive, LimitExceeded (spool). Writes only
+    scratch space in the store, which is gone when the context ends.
     """
     if path in (None, "-"):
         with _stdin() as f:

@@ -40,6 +40,8 @@ _LEGACY_CONTAINER_CONFIG: dict[str, Any] = {
 # ----------------------------------------------------------------------------- reading
 
 def read_plans(source: Source) -> list[ImagePlan]:
+    """One plan per ``manifest.json`` entry; reads nothing else. BadArchive for a
+    malformed manifest.json, a path leaving the archive or an invalid tag."""
     data = read_small(source, "manifest.json", "manifest.json")
     try:
         items = json.loads(data)
@@ -131,7 +133,11 @@ def manifest(images: list[SavedImage]) -> tuple[bytes, bytes | None]:
 
 
 def write(store: Store, sink: Sink, images: list[SavedImage]) -> None:
-    """Write the archive: metadata first (so a streaming reader learns it early), then data."""
+    """Write the archive: metadata first (so a streaming reader learns it early), then data.
+
+    A layer stack shared by two images is written once. May give committed layers
+    their tar blob (``layerblobs.materialize``); raises what the sink raises.
+    """
     manifest_bytes, repos = manifest(images)
     sink.add_bytes("manifest.json", manifest_bytes)
     if repos is not None:

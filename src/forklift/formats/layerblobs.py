@@ -36,6 +36,7 @@ class LayerBlob:
 
 
 def stored_compression(layer: Layer) -> str:
+    """``none``, ``gzip`` or ``zstd``: how the layer's own blob is encoded."""
     if layer.blob_media_type in oci.LAYER_TYPES_GZIP:
         return "gzip"
     if layer.blob_media_type in oci.LAYER_TYPES_ZSTD:
@@ -44,6 +45,8 @@ def stored_compression(layer: Layer) -> str:
 
 
 def media_type_for(compression: str, docker: bool = False) -> str:
+    """The layer media type for ``compression`` (Docker's names with ``docker``);
+    InvalidArgument for an unknown compression or zstd in Docker's types."""
     if docker:
         return {"none": oci.DOCKER_LAYER, "gzip": oci.DOCKER_LAYER_GZIP}.get(compression) or _bad(compression)
     return {"none": oci.OCI_LAYER, "gzip": oci.OCI_LAYER_GZIP, "zstd": oci.OCI_LAYER_ZSTD}.get(compression) or _bad(compression)
@@ -57,7 +60,11 @@ def materialize(store: Store, layer: Layer) -> Layer:
     """Give a layer committed here (``UNSTORED``) its tar blob, made from its directory.
 
     The tar is checked against the diffID before it is recorded; a layer directory
-    changed behind forklift's back is reported, never saved or pushed.
+    changed behind forklift's back is reported (StoreCorrupt), never saved or pushed.
+    Idempotent (a layer that has its blob is returned as it is) and atomic: the blob
+    and the row's new media type commit in one transaction of its own, which joins
+    the caller's when there is one. Safe against a concurrent materialize of the
+    same layer (same bytes, same digest; the UPDATE is conditional).
     """
     current = layer_store.get(store, layer.diff_id) or layer
     if current.blob_media_type != layer_store.UNSTORED:
@@ -77,7 +84,8 @@ def materialize(store: Store, layer: Layer) -> Layer:
 
 @contextlib.contextmanager
 def open_uncompressed(store: Store, layer: Layer) -> Iterator[IO[bytes]]:
-    """The layer's tar, exactly the bytes its diffID names."""
+    """The layer's tar, exactly the bytes its diffID names. A committed layer gets its
+    blob first (``materialize``, StoreCorrupt as there); otherwise it only reads."""
     layer = materialize(store, layer)
     with blobs.open_blob(store, layer.blob) as raw:
         if stored_compression(layer) == "none":
@@ -96,7 +104,11 @@ def blob_for(store: Store, layer: Layer, compression: str, docker: bool = False)
     """The layer in ``compression``; made and cached on first use.
 
     For ``none`` of a layer stored compressed, the digest is the diffID and no blob
-    of that name exists: read it through ``open_uncompressed``.
+    of that name exists: read it through ``open_uncompressed``. Idempotent: the
+    same layer always gives the same digest (deterministic compression); a made
+    blob and its ``compressed_blobs`` row commit in one transaction. Raises
+    InvalidArgument for an unknown compression, StoreCorrupt as ``materialize``,
+    NoSpace when the disk fills.
     """
     media_type = media_type_for(compression, docker)
     layer = materialize(store, layer)
@@ -134,6 +146,7 @@ def _compress(store: Store, layer: Layer, compression: str, media_type: str) -> 
                     while chunk := src.read(_CHUNK):
                         gz.write(chunk)
             else:
+                # only zstd layers need it: a compiled extension the other formats never load
                 import zstandard
 
                 cctx = zstandard.ZstdCompressor(level=3, write_checksum=False, threads=0)

@@ -21,6 +21,8 @@ CHUNK = 1 << 20
 
 
 class Sink(Protocol):
+    """Where a writer puts named entries; a name already written is skipped."""
+
     def has(self, name: str) -> bool: ...
     def add_dir(self, name: str) -> None: ...
     def add_bytes(self, name: str, data: bytes) -> None: ...
@@ -78,7 +80,11 @@ def _header(name: str, kind: bytes, size: int = 0, mode: int = 0o644) -> bytes:
 
 
 class TarSink:
-    """Writes a deterministic tar stream (mtime 0, root-owned, PAX when needed)."""
+    """Writes a deterministic tar stream (mtime 0, root-owned, PAX when needed).
+
+    ``close`` writes the end-of-archive marker; the caller owns ``out``. A short
+    source is StoreCorrupt (the stream is then unusable).
+    """
 
     def __init__(self, out: IO[bytes]) -> None:
         self.out = out
@@ -115,7 +121,9 @@ class DirSink:
 
     Every path component below ``root`` is opened relative to its parent with
     O_NOFOLLOW: a symlink inside the directory (``blobs`` pointing elsewhere,
-    swapped in at any moment) is an error, never written through.
+    swapped in at any moment) is an error, never written through. Each file appears
+    whole or not at all; a blob already there with the right size is kept (its name
+    is its digest). NoSpace when the disk fills, ForkliftError for other I/O errors.
     """
 
     def __init__(self, root: str) -> None:
