@@ -45,6 +45,8 @@ from forklift import oci
 from forklift.engine.fsdiff import walk_sorted
 from forklift.errors import ForkliftError
 from forklift.procs import pid_alive
+from forklift.store import layers as layer_store
+from forklift.store import recovery
 from forklift.store.db import Store, remove_path
 from forklift.store.layers import UNSTORED
 
@@ -466,8 +468,6 @@ def _propagate_locked(store: Store, f: Findings) -> None:
 
 def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]:
     """Remove what ``f`` says cannot be trusted; one line per action."""
-    from forklift.store import layers as layer_store
-
     done: list[str] = []
     conn = store.conn
     # Containers first: they hold images (and their mounts hold layers).
@@ -568,7 +568,7 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
             done.append(f"removed orphan volume directory volumes/{name}")
     for path in layer_store.collect_garbage(store):
         done.append(f"removed {os.path.relpath(path, store.root)}")
-    for path in layer_store.sweep_orphans(store):
+    for path in recovery.sweep_orphans(store):
         done.append(f"removed orphan {os.path.relpath(path, store.root)}")
     for path in store.sweep_tmp():
         if not os.path.basename(path).startswith(f"{os.getpid()}-"):

@@ -128,13 +128,6 @@ class Store:
         except sqlite3.OperationalError as exc:
             self._raise_if_full(exc)
             raise StoreCorrupt(f"cannot open store database: {exc}") from None
-        if self.sweep_tmp():
-            # A process died mid-operation: it may have renamed files into blobs/ or
-            # layers/ whose rows never committed, or committed a GC whose files stayed.
-            from forklift.store.layers import sweep_orphans
-
-            with contextlib.suppress(ForkliftError, OSError, sqlite3.Error):
-                sweep_orphans(self)
         return self
 
     def _init_schema(self) -> None:
@@ -320,10 +313,3 @@ def _force_rmtree(path: str) -> None:
                 with contextlib.suppress(OSError):
                     os.chmod(full, 0o700)
     shutil.rmtree(path, ignore_errors=True)
-
-
-def open_store(root: str | None = None) -> Store:
-    store = Store(root or default_root())
-    store.open()
-    store.conn.row_factory = sqlite3.Row
-    return store

@@ -256,7 +256,7 @@ def collect_garbage(store: Store) -> list[str]:
     nothing refers to.
 
     Rows go inside a transaction; files are removed after it commits (a crash in
-    between leaves only orphans, which ``sweep_orphans`` removes). Blob files are
+    between leaves only orphans, which ``recovery.sweep_orphans`` removes). Blob files are
     unlinked in a second transaction after re-checking their rows: blob paths are
     content-addressed, so a concurrent writer may have re-added the same digest
     after the first commit, and its file must not be deleted.
@@ -296,23 +296,3 @@ def collect_garbage(store: Store) -> list[str]:
                     doomed.append(store.blob_path(digest))
     return doomed
 
-
-def sweep_orphans(store: Store) -> list[str]:
-    """Remove layer directories and blob files with no row (left by a crash)."""
-    removed: list[str] = []
-    store.mark_dirty()
-    with store.transaction() as conn:
-        known_dirs = {r[0] for r in conn.execute("SELECT dir FROM layers")}
-        known_blobs = {r[0].split(":", 1)[1] for r in conn.execute("SELECT digest FROM blobs")}
-        for name in os.listdir(store.layers_dir):
-            if name not in known_dirs:
-                removed.append(os.path.join(store.layers_dir, name))
-        for name in os.listdir(store.blobs_dir):
-            if name not in known_blobs:
-                removed.append(os.path.join(store.blobs_dir, name))
-        # remove while holding the lock: a concurrent register() renames inside its own transaction
-        for i, path in enumerate(removed):
-            remove_path(path)
-            if i == 0:
-                faults.checkpoint("sweep-mid")
-    return removed
