@@ -42,8 +42,8 @@ import time
 from dataclasses import dataclass, field
 
 from forklift import oci
-from forklift.engine.fsdiff import walk_sorted
 from forklift.errors import ForkliftError
+from forklift.fswalk import walk_sorted
 from forklift.procs import pid_alive
 from forklift.store import layers as layer_store
 from forklift.store import recovery
@@ -388,8 +388,8 @@ def _opaque(path: str) -> bool:
 
 
 def _compare_trees(expected_root: str, actual_root: str) -> str | None:
-    expected = dict(walk_sorted(expected_root))
-    actual = dict(walk_sorted(actual_root))
+    expected = {rel: st for rel, _, st in walk_sorted(expected_root)}
+    actual = {rel: st for rel, _, st in walk_sorted(actual_root)}
     for rel in sorted(expected.keys() - actual.keys()):
         return f"{rel} is missing"
     for rel in sorted(actual.keys() - expected.keys()):
