@@ -13,7 +13,7 @@ import json
 import ssl
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from forklift import oci
 from forklift.errors import NotFound, RegistryError
@@ -192,12 +192,6 @@ class RegistryClient:
                            else "denied: requested access to the resource is denied")
             raise RegistryError(f"{what}: {message}")
         raise RegistryError(f"{what}: {message}")
-
-    def close_quietly(self, resp: Any) -> None:
-        try:
-            resp.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask an error
-            pass
 
 
 def _oneline(exc: Exception | None) -> str:
