@@ -28,7 +28,6 @@ _REFERENCE_RE = re.compile(
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?\Z",
     re.ASCII,  # \w is [A-Za-z0-9_] as in Docker's grammar; \Z: no trailing newline
 )
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z", re.ASCII)
 _HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
 
 
