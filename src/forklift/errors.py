@@ -11,8 +11,9 @@ code   meaning                                                    raised as
 125    forklift itself could not do it: a flag's value is         InvalidFlag, EngineError,
        malformed, the container could not be created or started,  MissingProgram
        a program forklift runs is missing
-126    the container's command cannot be executed                 (the container's own exit
-127    the container's command is not found                       status, never raised)
+126    the container's command cannot be executed                 a RuntimeFailure subclass
+127    the container's command is not found                       when it cannot start; else
+                                                                  the container's own status
 =====  =========================================================  ==========================
 
 A command whose error exits differently gets a subclass here, never a changed

@@ -4,8 +4,8 @@ Layer tars must be byte-identical for the same content (their digest is the
 diffID), so every walk that produces or compares them visits names in one order:
 the bytes of each name as the filesystem holds them (``surrogateescape`` gives
 back names that are not UTF-8), depth first, a directory before what it holds.
-Imports nothing of forklift: ``archive``, ``engine.fsdiff`` and ``store.check``
-all use it.
+Imports nothing of forklift: ``archive`` writes layer tars with it, ``store.check``
+compares a layer directory with its re-extracted blob.
 """
 
 from __future__ import annotations

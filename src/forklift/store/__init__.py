@@ -7,7 +7,7 @@ Layout under the root::
     layers/<id>/diff         each layer extracted once, overlayfs-native whiteouts
     containers/<id>/         a container's writable layer, runtime bundle, hosts files
     volumes/<name>/_data     volume content
-    tmp/<pid>-<rand>/        work in progress; removed when its process is gone
+    tmp/<pid>-<purpose>-…    work in progress; removed once its process is gone
     runc/                    runc's state root
 
 Submodules: ``db`` (the ``Store``: schema, transactions, scratch space; it imports

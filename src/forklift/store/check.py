@@ -56,6 +56,8 @@ _CHUNK = 1 << 20
 
 @dataclass
 class Problem:
+    """One finding, printed as one line: ``<kind> <subject>: <message>``."""
+
     kind: str       # blob | layer | image | tag | container | volume | tmp
     subject: str    # digest, directory name, container id, path...
     message: str
@@ -122,6 +124,13 @@ def _hash_file(path: str) -> tuple[str, int]:
 # ----------------------------------------------------------------------------- check
 
 def check(store: Store, full: bool = False, grace: float = DEFAULT_GRACE) -> Findings:
+    """Everything that is wrong with the store (see the module docstring); changes
+    nothing but scratch space of its own (``full`` re-extracts layers there).
+
+    Takes the write lock only for the structural part (rows against files) and hashes
+    outside it, so it should not be called inside a transaction. Safe while other
+    processes use the store (orphan files are reported only when no other writer is
+    alive). Raises what SQLite or the filesystem raise for a store it cannot read."""
     f = Findings()
     _check_structure(store, f, grace)
     _check_blob_content(store, f)
@@ -467,7 +476,12 @@ def _propagate_locked(store: Store, f: Findings) -> None:
 # ----------------------------------------------------------------------------- repair
 
 def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]:
-    """Remove what ``f`` says cannot be trusted; one line per action."""
+    """Remove what ``f`` says cannot be trusted; one line per action.
+
+    Every removal re-checks its condition inside the write transaction (a concurrent
+    command may have fixed or started using something since ``check``), rows go
+    before files, and a running container's image is kept. Must run outside any
+    transaction (it ends with the garbage collection). Idempotent."""
     done: list[str] = []
     conn = store.conn
     # Containers first: they hold images (and their mounts hold layers).

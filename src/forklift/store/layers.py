@@ -33,6 +33,8 @@ UNSTORED = "application/vnd.forklift.layer.v1.tar+unstored"
 
 @dataclass
 class Layer:
+    """A layer row: its directory under ``layers/`` and the blob that reproduces its tar."""
+
     diff_id: str
     dir: str
     size: int
@@ -57,7 +59,14 @@ class PreparedLayer:
     _done: bool = field(default=False, repr=False)
 
     def register(self) -> Layer:
-        """Make the layer part of the store; call inside ``store.transaction()``."""
+        """Make the layer part of the store and return its row.
+
+        Must run inside ``store.transaction()`` (asserted), with the rows that use the
+        layer, so a concurrent garbage collection never sees it unreferenced. A layer
+        the store already has is returned as it is (the scratch copy stays for
+        ``cleanup``). Conflict if a layer this was prepared to reuse was removed
+        meanwhile (try again); StoreCorrupt if its row has no directory."""
+        assert self.store.conn.in_transaction, "PreparedLayer.register outside a transaction"
         found = get(self.store, self.diff_id)
         if found is not None:
             if not os.path.isdir(found.path(self.store)):
@@ -80,6 +89,7 @@ class PreparedLayer:
         return Layer(self.diff_id, name, self.size, blob_digest, self.blob_media_type)
 
     def cleanup(self) -> None:
+        """Drop the scratch copy and blob (those not registered); idempotent."""
         if self.blob is not None:
             self.blob.discard()
         if self.scratch is not None:
@@ -87,6 +97,7 @@ class PreparedLayer:
 
 
 def get(store: Store, diff_id: str) -> Layer | None:
+    """The layer row for ``diff_id``, or None."""
     row = store.conn.execute(
         "SELECT diff_id, dir, size, blob, blob_media_type FROM layers WHERE diff_id=?", (diff_id,)
     ).fetchone()
@@ -94,7 +105,8 @@ def get(store: Store, diff_id: str) -> Layer | None:
 
 
 def reuse(store: Store, diff_id: str) -> PreparedLayer | None:
-    """A PreparedLayer for a layer the store already has (nothing to copy)."""
+    """A PreparedLayer for a layer the store already has (nothing to copy), or None.
+    Its ``register`` raises Conflict if the layer is collected before it runs."""
     found = get(store, diff_id)
     if found is None:
         return None
@@ -158,6 +170,11 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     small (TRAILER_KEEP); with it (load, pull) every decompressed byte is hashed,
     as the producer did. Decompressed bytes count against ``limits.max_layer_size``
     (the store's limits by default): LimitExceeded, nothing kept.
+
+    Runs outside any transaction (it takes no lock; the result is registered by the
+    caller's). Raises BadArchive for a malformed or hostile tar, DigestMismatch when
+    ``expected_diff_id`` or ``compressed_digest`` do not match, NoSpace on a full disk;
+    on any error the scratch space is removed.
     """
     limits = limits or limits_mod.load(store.root)
     scratch = store.make_tmp("layer")
@@ -233,7 +250,8 @@ def from_directory(store: Store, upper: str) -> PreparedLayer:
 
     The deterministic tar of ``upper`` is hashed (its digest is the diffID) and
     extracted on the fly into scratch space; no tar file is written, so a commit
-    writes its data once, as Docker's does. See UNSTORED.
+    writes its data once, as Docker's does. See UNSTORED. Takes no lock; on any
+    error the scratch space is removed.
     """
     from forklift import archive
 
@@ -260,7 +278,11 @@ def collect_garbage(store: Store) -> list[str]:
     unlinked in a second transaction after re-checking their rows: blob paths are
     content-addressed, so a concurrent writer may have re-added the same digest
     after the first commit, and its file must not be deleted.
+
+    Must run outside any transaction (asserted): its files go only after its own
+    commit. Returns the removed paths; idempotent.
     """
+    assert not store.conn.in_transaction, "collect_garbage inside a transaction"
     doomed: list[str] = []
     doomed_blobs: list[str] = []
     store.mark_dirty()

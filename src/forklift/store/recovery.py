@@ -6,7 +6,7 @@ before it moves files into or out of ``blobs/`` and ``layers/``, leaves a
 scratch can go, and if it left anything there it may also have renamed a file into
 place whose row never committed, or committed a garbage collection whose files
 stayed: ``recover`` removes both. ``open_store`` runs it; ``Store.open`` does not,
-so a test (or ``system check``) can look at a store exactly as a crash left it.
+so a test can look at a store exactly as a crash left it.
 """
 
 from __future__ import annotations
