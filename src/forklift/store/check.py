@@ -41,10 +41,12 @@ import stat
 import time
 from dataclasses import dataclass, field
 
+from forklift import digest as dg
 from forklift import oci
 from forklift.errors import ForkliftError
 from forklift.fswalk import walk_sorted
 from forklift.procs import pid_alive
+from forklift.runtime import overlay
 from forklift.store import layers as layer_store
 from forklift.store import recovery
 from forklift.store.db import Store, remove_path
@@ -358,8 +360,8 @@ def _check_layer_content(store: Store, f: Findings, full: bool) -> None:
 
 def _verify_layer(store: Store, diff_id: str, name: str, blob: str, media_type: str) -> str | None:
     """Re-hash the decompressed blob and re-extract it; compare with the layer directory."""
+    # only --full gets here: archive imports tarfile, which df and prune need not load
     from forklift import archive
-    from forklift import digest as dg
 
     if media_type == UNSTORED:
         hasher = dg.HashingWriter(open(os.devnull, "wb"))  # noqa: SIM115
@@ -591,7 +593,5 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
 
 
 def _unmount(path: str) -> None:
-    from forklift.runtime import overlay
-
     if os.path.isdir(path) and overlay.is_mounted(path):
         overlay.unmount(path, lazy=True)

@@ -210,7 +210,7 @@ def _extract_compressed(raw: IO[bytes], target: str, writer: blobs.BlobWriter, d
                         cap: int) -> tuple[dg.HashingReader, ExtractStats]:
     """The blob keeps the compressed bytes (checked against ``digest``); the diffID is
     the digest of everything they decompress to."""
-    from forklift import archive
+    from forklift import archive  # imports tarfile: kept off the run hot path
 
     outer = dg.HashingReader(raw, sink=writer)
     stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
@@ -232,7 +232,7 @@ def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: i
                    keep_all: bool) -> tuple[dg.HashingReader, ExtractStats]:
     """The blob is the uncompressed tar; past its end, all of it (``keep_all``) or a
     small tail only."""
-    from forklift import archive
+    from forklift import archive  # imports tarfile: kept off the run hot path
 
     stream, _ = archive.decompressed(raw)
     inner = dg.HashingReader(archive.LimitedReader(stream, cap), sink=writer)  # type: ignore[arg-type]
@@ -253,7 +253,7 @@ def from_directory(store: Store, upper: str) -> PreparedLayer:
     writes its data once, as Docker's does. See UNSTORED. Takes no lock; on any
     error the scratch space is removed.
     """
-    from forklift import archive
+    from forklift import archive  # imports tarfile: kept off the run hot path
 
     scratch = store.make_tmp("commit")
     prepared = PreparedLayer(store, "", 0, scratch=scratch, blob_media_type=UNSTORED)
