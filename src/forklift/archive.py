@@ -19,11 +19,12 @@ import errno
 import os
 import stat
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
 from forklift.errors import BadArchive, ForkliftError, LimitExceeded, NoSpace
+from forklift.fswalk import walk_sorted
 from forklift.tarreader import Member, TarReader
 
 WHITEOUT_PREFIX = ".wh."
@@ -383,19 +384,6 @@ def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True,
 
 # --------------------------------------------------------------------------- creation
 
-def _walk_sorted(root: str, rel: str = "") -> Iterator[tuple[str, str, os.stat_result]]:
-    """Yield (relative path, absolute path, lstat) depth-first in byte order of names."""
-    base = os.path.join(root, rel) if rel else root
-    with os.scandir(base) as it:
-        entries = sorted(it, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
-    for entry in entries:
-        child = f"{rel}/{entry.name}" if rel else entry.name
-        st = entry.stat(follow_symlinks=False)
-        yield child, entry.path, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk_sorted(root, child)
-
-
 def _xattrs(path: str) -> dict[str, str]:
     try:
         names = os.listxattr(path, follow_symlinks=False)
@@ -502,7 +490,7 @@ def _is_opaque(path: str) -> bool:
 def write_layer(upper: str, out: IO[bytes]) -> int:
     """Tar an overlay upper directory as an OCI layer; returns the content size."""
     writer = TarWriter(out)
-    for rel, path, st in _walk_sorted(upper):
+    for rel, path, st in walk_sorted(upper):
         parent, _, name = rel.rpartition("/")
         if _is_whiteout(st):
             writer.add_whiteout(parent, WHITEOUT_PREFIX + name, st)
@@ -569,7 +557,7 @@ def copy_layer(upper: str, target: str) -> tuple[str, ExtractStats]:
 def write_tree(root: str, out: IO[bytes], skip: Callable[[str], bool] | None = None) -> int:
     """Tar a plain directory tree (a merged root filesystem) deterministically."""
     writer = TarWriter(out)
-    for rel, path, st in _walk_sorted(root):
+    for rel, path, st in walk_sorted(root):
         if skip and skip(rel):
             continue
         writer.add(rel, path, st)

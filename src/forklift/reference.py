@@ -28,9 +28,7 @@ _REFERENCE_RE = re.compile(
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?\Z",
     re.ASCII,  # \w is [A-Za-z0-9_] as in Docker's grammar; \Z: no trailing newline
 )
-_DOMAIN_RE = re.compile(rf"^{_DOMAIN}\Z", re.ASCII)
 _HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
-_TAG_RE = re.compile(rf"^{_TAG}\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -130,12 +128,6 @@ def parse_repository(text: str) -> Reference:
     if ref.tag or ref.digest:
         raise InvalidArgument(f"invalid repository name {text!r}: tag or digest not allowed here")
     return ref
-
-
-def validate_tag(tag: str) -> str:
-    if not _TAG_RE.match(tag):
-        raise InvalidArgument(f"invalid tag format: {tag!r}")
-    return tag
 
 
 def looks_like_id_prefix(text: str) -> bool:

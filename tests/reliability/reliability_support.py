@@ -163,14 +163,13 @@ def store_findings(root: str | Path, full: bool = False):  # type: ignore[no-unt
 
 
 def _open_quiet(root: str | Path):  # type: ignore[no-untyped-def]
-    """Open without the crash sweep (so the test sees what the crash really left)."""
+    """Open without the crash recovery of ``open_store`` (so the test sees what the crash
+    really left)."""
     import sqlite3
 
     from forklift.store.db import Store
 
-    store = Store(str(root))
-    store.sweep_tmp = lambda: []  # type: ignore[method-assign]
-    store.open()
+    store = Store(str(root)).open()
     store.conn.row_factory = sqlite3.Row
     return store
 

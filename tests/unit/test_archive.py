@@ -7,7 +7,7 @@ import os
 import stat
 import tarfile
 
-from forklift import archive
+from forklift import archive, fswalk
 
 
 def _tree(root):
@@ -38,6 +38,29 @@ def test_layer_tar_is_deterministic_and_uses_oci_whiteouts(tmp_path):
     # sorted by the upper directory's names (a whiteout sits where its file would)
     assert list(members) == ["d", "d/hard", "d/link", "d/sub", "d/sub/f", ".wh.gone", "opaque",
                              "opaque/.wh..wh..opq"]
+
+
+def test_walk_and_layer_tar_order_names_by_their_bytes(tmp_path):
+    """One order for every walk: the names' bytes (non-UTF-8 names included), depth first;
+    str order would put U+00E9 (bytes c3 a9) after the undecodable byte 0xff."""
+    root = tmp_path / "t"
+    root.mkdir()
+    raw = [b"a", b"B", b"a-b", b"a.b", b"\xc3\xa9", b"\xff", b"\x80x", b"a0"]
+    for name in raw:
+        os.mkdir(os.path.join(bytes(root), name))
+        open(os.path.join(bytes(root), name, b"f"), "wb").close()
+    expected = []
+    for name in sorted(raw):
+        text = os.fsdecode(name)
+        expected += [text, f"{text}/f"]
+    walked = [rel for rel, _, _ in fswalk.walk_sorted(str(root))]
+    assert walked == expected
+    assert sorted(walked) != walked  # str order differs: the key is the bytes
+    buf = io.BytesIO()
+    archive.write_tree(str(root), buf)
+    with tarfile.open(fileobj=io.BytesIO(buf.getvalue()), encoding="utf-8",
+                      errors="surrogateescape") as tf:
+        assert tf.getnames() == expected
 
 
 def test_extract_converts_whiteouts_back(tmp_path):

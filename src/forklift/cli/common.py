@@ -84,12 +84,12 @@ def _parse_template(fmt: str | None) -> Any:
     if not fmt:
         return None
     from forklift.cli.format import TemplateError, parse
+    from forklift.errors import InspectTemplateError
 
     try:
         return parse(fmt)
     except TemplateError as exc:
-        exc.exit_code = 64  # Docker's inspect exits 64 (EX_USAGE) on a template parse error
-        raise
+        raise InspectTemplateError(exc.message) from None
 
 
 def _print_objects(results: list[dict[str, Any]], fmt: str | None, template: Any) -> None:

@@ -81,13 +81,12 @@ def _opts(kw: dict[str, Any]) -> Any:
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:
     """Docker exits 125 when the container could not be created or started."""
-    from forklift.errors import ForkliftError
+    from forklift.errors import EngineError, ForkliftError
 
     try:
         return fn()
     except ForkliftError as exc:
-        exc.exit_code = 125
-        raise
+        raise EngineError(exc.message) from exc
 
 
 @click.command("run", context_settings=RUN_CONTEXT)

@@ -58,16 +58,14 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
 
 def parse_filters(items: tuple[str, ...]) -> dict[str, list[str]]:
     """``--filter name=value`` flags (Docker lower-cases the name and trims both)."""
-    from forklift.errors import InvalidArgument
+    from forklift.errors import InvalidFlag
 
     out: dict[str, list[str]] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            exc = InvalidArgument(f'invalid argument "{item}" for "-f, --filter" flag:'
-                                  " bad format of filter (expected name=value)")
-            exc.exit_code = 125
-            raise exc
+            raise InvalidFlag(f'invalid argument "{item}" for "-f, --filter" flag:'
+                              " bad format of filter (expected name=value)")
         out.setdefault(key.strip().lower(), []).append(value.strip())
     return out
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from forklift.errors import ForkliftError
+from forklift.errors import EXIT_ENGINE, ForkliftError
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
 
@@ -90,7 +90,7 @@ def _register() -> None:
 _register()
 
 
-EXIT_FLAG_ERROR = 125  # Docker's CLI: a bad flag exits 125, a wrong argument count 1
+EXIT_FLAG_ERROR = EXIT_ENGINE  # Docker's CLI: a bad flag exits 125, a wrong argument count 1
 
 
 def usage_error(exc: click.UsageError) -> tuple[str, int]:
@@ -141,7 +141,8 @@ def _arity(command: click.Command) -> str:
 
 
 def main() -> None:
-    """Console entry point: map every failure to one ``Error:`` line."""
+    """Console entry point: map every failure to one ``Error:`` line and its exit status
+    (a ForkliftError's own ``exit_code``, see forklift.errors)."""
     try:
         code = cli.main(prog_name="forklift", standalone_mode=False)
     except ForkliftError as exc:
@@ -155,7 +156,7 @@ def main() -> None:
         sys.exit(code)
     except click.ClickException as exc:
         click.echo(f"Error: {exc.format_message()} (see 'forklift --help')", err=True)
-        sys.exit(exc.exit_code if exc.exit_code else 125)
+        sys.exit(exc.exit_code if exc.exit_code else EXIT_ENGINE)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -166,5 +167,5 @@ def main() -> None:
         if os.environ.get("FORKLIFT_DEBUG"):
             raise
         click.echo(f"Error: internal error: {type(exc).__name__}: {exc}", err=True)
-        sys.exit(125)
+        sys.exit(EXIT_ENGINE)
     sys.exit(code if isinstance(code, int) else 0)

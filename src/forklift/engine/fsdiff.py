@@ -20,25 +20,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 CAPABILITY_XATTR = "security.capability"
 
 ADD, CHANGE, DELETE = "A", "C", "D"
-
-
-def walk_sorted(root: str, rel: str = "") -> Iterator[tuple[str, os.stat_result]]:
-    """(relative path, lstat) of everything under ``root``, depth first, names sorted."""
-    base = os.path.join(root, rel) if rel else root
-    with os.scandir(base) as it:
-        entries = sorted(it, key=lambda e: e.name)
-    for entry in entries:
-        child = f"{rel}/{entry.name}" if rel else entry.name
-        st = entry.stat(follow_symlinks=False)
-        yield child, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from walk_sorted(root, child)
 
 
 def _is_whiteout(st: os.stat_result) -> bool:

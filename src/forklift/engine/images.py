@@ -454,11 +454,3 @@ def _path_pattern(pattern: str) -> Any:
         i += 1
     return re.compile("".join(out))
 
-
-def image_exists(store: Store, name: str) -> bool:
-    try:
-        image_store.resolve(store, name)
-    except NotFound:
-        return False
-    return True
-

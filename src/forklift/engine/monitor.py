@@ -114,7 +114,7 @@ def _daemon_main(root: str, container_id: str, status_w: int) -> None:  # pragma
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         os.chdir("/")
-        from forklift.store.db import open_store
+        from forklift.store import open_store
 
         store = open_store(root)
         Monitor(store, container_id, status_w).run()
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("container")
     args = parser.parse_args(argv)
     from forklift.store import containers as container_store
-    from forklift.store.db import open_store
+    from forklift.store import open_store
 
     store = open_store(args.root)
     try:

@@ -13,6 +13,7 @@ from forklift.store import check as check_mod
 from forklift.store import containers as container_store
 from forklift.store import images as image_store
 from forklift.store import layers as layer_store
+from forklift.store import recovery
 from forklift.store import volumes as volume_store
 from forklift.store.db import Store
 
@@ -284,6 +285,6 @@ def prune_system(store: Store, all_images: bool = False, volumes: bool = False) 
     images = prune_images(store, all_images)
     # also clear what crashed processes left behind
     with contextlib.suppress(ForkliftError, OSError):
-        layer_store.sweep_orphans(store)
+        recovery.sweep_orphans(store)
     return SystemPruneResult(containers, vols, images)
 

@@ -7,13 +7,35 @@ Layout under the root::
     layers/<id>/diff         each layer extracted once, overlayfs-native whiteouts
     containers/<id>/         a container's writable layer, runtime bundle, hosts files
     volumes/<name>/_data     volume content
-    tmp/<pid>-<rand>/        work in progress; removed when its process is gone
+    tmp/<pid>-<purpose>-…    work in progress; removed once its process is gone
     runc/                    runc's state root
 
-Submodules: ``db`` (schema, transactions), ``blobs``, ``layers``, ``images``,
-``containers``, ``volumes``.
+Submodules: ``db`` (the ``Store``: schema, transactions, scratch space; it imports
+no other store module), ``recovery`` (cleaning up after a killed process),
+``blobs``, ``layers``, ``images``, ``containers``, ``volumes``, ``check``
+(``system check``).
 """
 
-from forklift.store.db import Store, default_root, open_store
+from __future__ import annotations
+
+import sqlite3
+
+from forklift.store import recovery
+from forklift.store.db import Store, default_root
+
+
+def open_store(root: str | None = None) -> Store:
+    """Open the store at ``root`` (default: ``default_root()``), creating it if needed,
+    then clean up after any forklift process that was killed (``recovery.recover``).
+
+    Rows come back as ``sqlite3.Row``. Raises ``ForkliftError`` when the root cannot
+    be created, ``StoreCorrupt`` for a database it cannot read or a newer schema,
+    ``NoSpace`` when creating or migrating it fills the disk. Safe to call from many
+    processes at once."""
+    store = Store(root or default_root()).open()
+    store.conn.row_factory = sqlite3.Row
+    recovery.recover(store)
+    return store
+
 
 __all__ = ["Store", "default_root", "open_store"]

@@ -16,9 +16,10 @@ from forklift.store.db import Store
 class BlobWriter:
     """Stream bytes into a scratch file while hashing them.
 
-    ``commit`` (inside a store transaction) verifies the digest, renames the file
-    into ``blobs/`` and records it; ``discard`` drops it. Used as a context manager
-    it discards unless committed.
+    ``finish`` makes the file durable (and checks an expected digest), ``commit``
+    (inside a store transaction) renames it into ``blobs/`` and records it;
+    ``discard`` drops it. Used as a context manager it discards unless committed.
+    Writes raise NoSpace on a full disk.
     """
 
     def __init__(self, store: Store, scratch_dir: str | None = None) -> None:
@@ -30,6 +31,7 @@ class BlobWriter:
         self.committed = False
 
     def write(self, data: bytes) -> int:
+        """Append and hash ``data``; NoSpace on a full disk."""
         try:
             return self._hasher.write(data)
         except OSError as exc:
@@ -49,7 +51,8 @@ class BlobWriter:
         return self._hasher.size
 
     def finish(self, expected: str | None = None) -> str:
-        """Close and make durable; verify against ``expected`` if given."""
+        """Close and fsync (once; later calls only verify); returns the digest.
+        DigestMismatch if it is not ``expected``, NoSpace on a full disk. Takes no lock."""
         if not self._file.closed:
             try:
                 self._file.flush()
@@ -65,13 +68,19 @@ class BlobWriter:
         return self.digest
 
     def commit(self, media_type: str | None = None) -> str:
-        """Move into the store and record; call inside ``store.transaction()``."""
+        """Finish, then move into the store and record (``record_file``); returns the
+        digest. Must run inside ``store.transaction()`` (asserted): the rename and the
+        row commit together. A digest the store already has is kept as it is (the
+        scratch file is dropped)."""
+        assert self.store.conn.in_transaction, "BlobWriter.commit outside a transaction"
         digest = self.finish()
         record_file(self.store, self.path, digest, self.size, media_type)
         self.committed = True
         return digest
 
     def discard(self) -> None:
+        """Close and remove the scratch file unless committed; idempotent, never raises
+        for a file already gone."""
         if not self._file.closed:
             self._file.close()
         if not self.committed:
@@ -88,7 +97,13 @@ class BlobWriter:
 
 
 def record_file(store: Store, path: str, digest: str, size: int, media_type: str | None) -> None:
-    """Rename a verified file into blobs/ and record it (inside a transaction)."""
+    """Rename a verified file into blobs/ and record its row.
+
+    Must run inside ``store.transaction()`` (asserted): a concurrent garbage collection
+    or orphan sweep, which hold the same lock, then never sees the file without its row.
+    If the store already has the digest, ``path`` is removed instead.
+    Marks the process dirty first, so a crash between rename and commit is swept."""
+    assert store.conn.in_transaction, "record_file outside a transaction"
     final = store.blob_path(digest)
     if exists(store, digest) and os.path.exists(final):
         os.unlink(path)
@@ -104,7 +119,9 @@ def record_file(store: Store, path: str, digest: str, size: int, media_type: str
 
 
 def put_bytes(store: Store, data: bytes, media_type: str | None = None) -> str:
-    """Store a small blob (config, manifest); inside or outside a transaction."""
+    """Store a small blob (config, manifest) and return its digest; inside or outside a
+    transaction (it opens its own or joins the caller's). Atomic and idempotent: the
+    blob is whole or absent. NoSpace on a full disk."""
     digest = dg.of_bytes(data)
     if exists(store, digest) and os.path.exists(store.blob_path(digest)):
         return digest
@@ -120,10 +137,12 @@ def put_bytes(store: Store, data: bytes, media_type: str | None = None) -> str:
 
 
 def exists(store: Store, digest: str) -> bool:
+    """Whether the store has a row for ``digest`` (its file is not checked)."""
     return store.conn.execute("SELECT 1 FROM blobs WHERE digest=?", (digest,)).fetchone() is not None
 
 
 def open_blob(store: Store, digest: str) -> IO[bytes]:
+    """The blob's file, open for reading (unverified); NotFound if it is missing."""
     try:
         return open(store.blob_path(digest), "rb")
     except FileNotFoundError:
@@ -131,6 +150,8 @@ def open_blob(store: Store, digest: str) -> IO[bytes]:
 
 
 def read_bytes(store: Store, digest: str, verify: bool = True) -> bytes:
+    """A whole (small) blob; NotFound if missing, DigestMismatch if ``verify`` and its
+    content does not hash to ``digest``."""
     with open_blob(store, digest) as f:
         data = f.read()
     if verify:

@@ -41,10 +41,14 @@ import stat
 import time
 from dataclasses import dataclass, field
 
+from forklift import digest as dg
 from forklift import oci
-from forklift.engine.fsdiff import walk_sorted
 from forklift.errors import ForkliftError
+from forklift.fswalk import walk_sorted
 from forklift.procs import pid_alive
+from forklift.runtime import overlay
+from forklift.store import layers as layer_store
+from forklift.store import recovery
 from forklift.store.db import Store, remove_path
 from forklift.store.layers import UNSTORED
 
@@ -54,6 +58,8 @@ _CHUNK = 1 << 20
 
 @dataclass
 class Problem:
+    """One finding, printed as one line: ``<kind> <subject>: <message>``."""
+
     kind: str       # blob | layer | image | tag | container | volume | tmp
     subject: str    # digest, directory name, container id, path...
     message: str
@@ -120,6 +126,13 @@ def _hash_file(path: str) -> tuple[str, int]:
 # ----------------------------------------------------------------------------- check
 
 def check(store: Store, full: bool = False, grace: float = DEFAULT_GRACE) -> Findings:
+    """Everything that is wrong with the store (see the module docstring); changes
+    nothing but scratch space of its own (``full`` re-extracts layers there).
+
+    Takes the write lock only for the structural part (rows against files) and hashes
+    outside it, so it should not be called inside a transaction. Safe while other
+    processes use the store (orphan files are reported only when no other writer is
+    alive). Raises what SQLite or the filesystem raise for a store it cannot read."""
     f = Findings()
     _check_structure(store, f, grace)
     _check_blob_content(store, f)
@@ -347,8 +360,8 @@ def _check_layer_content(store: Store, f: Findings, full: bool) -> None:
 
 def _verify_layer(store: Store, diff_id: str, name: str, blob: str, media_type: str) -> str | None:
     """Re-hash the decompressed blob and re-extract it; compare with the layer directory."""
+    # only --full gets here: archive imports tarfile, which df and prune need not load
     from forklift import archive
-    from forklift import digest as dg
 
     if media_type == UNSTORED:
         hasher = dg.HashingWriter(open(os.devnull, "wb"))  # noqa: SIM115
@@ -386,8 +399,8 @@ def _opaque(path: str) -> bool:
 
 
 def _compare_trees(expected_root: str, actual_root: str) -> str | None:
-    expected = dict(walk_sorted(expected_root))
-    actual = dict(walk_sorted(actual_root))
+    expected = {rel: st for rel, _, st in walk_sorted(expected_root)}
+    actual = {rel: st for rel, _, st in walk_sorted(actual_root)}
     for rel in sorted(expected.keys() - actual.keys()):
         return f"{rel} is missing"
     for rel in sorted(actual.keys() - expected.keys()):
@@ -465,9 +478,12 @@ def _propagate_locked(store: Store, f: Findings) -> None:
 # ----------------------------------------------------------------------------- repair
 
 def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]:
-    """Remove what ``f`` says cannot be trusted; one line per action."""
-    from forklift.store import layers as layer_store
+    """Remove what ``f`` says cannot be trusted; one line per action.
 
+    Every removal re-checks its condition inside the write transaction (a concurrent
+    command may have fixed or started using something since ``check``), rows go
+    before files, and a running container's image is kept. Must run outside any
+    transaction (it ends with the garbage collection). Idempotent."""
     done: list[str] = []
     conn = store.conn
     # Containers first: they hold images (and their mounts hold layers).
@@ -568,7 +584,7 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
             done.append(f"removed orphan volume directory volumes/{name}")
     for path in layer_store.collect_garbage(store):
         done.append(f"removed {os.path.relpath(path, store.root)}")
-    for path in layer_store.sweep_orphans(store):
+    for path in recovery.sweep_orphans(store):
         done.append(f"removed orphan {os.path.relpath(path, store.root)}")
     for path in store.sweep_tmp():
         if not os.path.basename(path).startswith(f"{os.getpid()}-"):
@@ -577,7 +593,5 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
 
 
 def _unmount(path: str) -> None:
-    from forklift.runtime import overlay
-
     if os.path.isdir(path) and overlay.is_mounted(path):
         overlay.unmount(path, lazy=True)

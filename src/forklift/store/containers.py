@@ -44,7 +44,9 @@ def _from_row(row: Any) -> ContainerRecord:
 
 
 def insert(store: Store, rec: ContainerRecord) -> None:
-    """Insert inside the caller's transaction; a taken name is Docker's conflict error."""
+    """Insert inside the caller's transaction (asserted: the caller checks the image
+    in the same one); a taken name is Docker's conflict error."""
+    assert store.conn.in_transaction, "containers.insert outside a transaction"
     try:
         store.conn.execute(
             f"INSERT INTO containers({_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -62,6 +64,8 @@ def insert(store: Store, rec: ContainerRecord) -> None:
 
 
 def update_state(store: Store, container_id: str, **fields: Any) -> None:
+    """Set state columns (state, pid, exit_code, started_at, finished_at, name) in one
+    transaction (its own or the caller's); an unknown ID changes nothing."""
     allowed = {"state", "pid", "exit_code", "started_at", "finished_at", "name"}
     assert set(fields) <= allowed
     sets = ", ".join(f"{k}=?" for k in fields)
@@ -70,17 +74,20 @@ def update_state(store: Store, container_id: str, **fields: Any) -> None:
 
 
 def get(store: Store, container_id: str) -> ContainerRecord | None:
+    """The container with this full ID, or None."""
     row = store.conn.execute(f"SELECT {_COLUMNS} FROM containers WHERE id=?", (container_id,)).fetchone()
     return _from_row(row) if row else None
 
 
 def all_containers(store: Store) -> list[ContainerRecord]:
+    """Every container, newest first."""
     rows = store.conn.execute(f"SELECT {_COLUMNS} FROM containers ORDER BY created DESC").fetchall()
     return [_from_row(r) for r in rows]
 
 
 def resolve(store: Store, text: str) -> ContainerRecord:
-    """Find a container by full ID, name, or unique ID prefix (Docker's order)."""
+    """Find a container by full ID, name, or unique ID prefix (Docker's order).
+    NotFound if nothing matches, Conflict for an ambiguous prefix."""
     name = text[1:] if text.startswith("/") else text
     conn = store.conn
     row = conn.execute(f"SELECT {_COLUMNS} FROM containers WHERE id=?", (text,)).fetchone()
@@ -100,6 +107,8 @@ def resolve(store: Store, text: str) -> ContainerRecord:
 
 
 def users_of_image(store: Store, image_id: str) -> list[ContainerRecord]:
+    """The containers created from ``image_id`` (read it inside the transaction that
+    acts on the answer)."""
     rows = store.conn.execute(
         f"SELECT {_COLUMNS} FROM containers WHERE image_id=?", (image_id,)
     ).fetchall()
@@ -107,8 +116,10 @@ def users_of_image(store: Store, image_id: str) -> list[ContainerRecord]:
 
 
 def delete(store: Store, container_id: str) -> bool:
-    """Delete the record; True if it held layers of its own (a deleted image's), which
-    the caller should then let the garbage collection free."""
+    """Delete the record, its volume attachments and own layer list in one transaction
+    (its own or the caller's); True if it held layers of its own (a deleted image's),
+    which the caller should then let the garbage collection free. Idempotent; the
+    container's directory is the caller's to remove."""
     with store.transaction() as conn:
         conn.execute("DELETE FROM container_volumes WHERE container_id=?", (container_id,))
         conn.execute("DELETE FROM containers WHERE id=?", (container_id,))
@@ -119,7 +130,9 @@ def delete(store: Store, container_id: str) -> bool:
 def detach_from_image(store: Store, image_id: str) -> None:
     """Before the record of ``image_id`` is deleted (``rmi -f``), give each container on
     it its own copy of the image's layer list, as Docker's containers keep their layer
-    chain without the image. Inside the caller's transaction."""
+    chain without the image. Inside the caller's transaction (asserted), the one that
+    deletes the image record. Idempotent."""
+    assert store.conn.in_transaction, "detach_from_image outside a transaction"
     store.conn.execute(
         "INSERT OR IGNORE INTO container_layers(container_id, position, diff_id)"
         " SELECT c.id, il.position, il.diff_id FROM containers c"
@@ -128,7 +141,7 @@ def detach_from_image(store: Store, image_id: str) -> None:
 
 def layers(store: Store, rec: ContainerRecord) -> list[Layer]:
     """The container's lower layers, bottom first: its image's, or its own copy once the
-    image record is gone."""
+    image record is gone. StoreCorrupt if one of them is missing."""
     rows = store.conn.execute(
         "SELECT l.diff_id, l.dir, l.size, l.blob, l.blob_media_type FROM container_layers cl"
         " JOIN layers l ON l.diff_id = cl.diff_id WHERE cl.container_id=? ORDER BY cl.position",

@@ -1,4 +1,9 @@
-"""The Store object: paths, the SQLite connection, transactions, scratch space."""
+"""The Store object: paths, the SQLite connection, transactions, scratch space.
+
+The bottom of the store package: it imports no other store module. Opening a
+``Store`` runs no crash recovery; ``forklift.store.open_store`` does (see
+``store/recovery.py``).
+"""
 
 from __future__ import annotations
 
@@ -84,6 +89,8 @@ _MIGRATIONS = {2: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS container_la
 
 
 def default_root() -> str:
+    """``$FORKLIFT_ROOT``, else ``/var/lib/forklift`` for root, else under
+    ``$XDG_DATA_HOME``. Pure: touches nothing."""
     env = os.environ.get("FORKLIFT_ROOT")
     if env:
         return env
@@ -110,6 +117,13 @@ class Store:
 
     # -- opening
     def open(self) -> Store:
+        """Create the root's directories and database if missing, connect (WAL) and
+        bring the schema up to SCHEMA_VERSION; returns self. Runs no crash recovery.
+
+        Raises ForkliftError when the root cannot be created, StoreCorrupt for a
+        database SQLite cannot read or a schema newer than this forklift, NoSpace when
+        creating or migrating it fills the disk. Safe to run in many processes at once
+        (schema creation and migration each run in one write transaction)."""
         try:
             for path in (self.blobs_dir, self.layers_dir, self.containers_dir,
                          self.volumes_dir, self.tmp_dir, self.runc_dir):
@@ -128,13 +142,6 @@ class Store:
         except sqlite3.OperationalError as exc:
             self._raise_if_full(exc)
             raise StoreCorrupt(f"cannot open store database: {exc}") from None
-        if self.sweep_tmp():
-            # A process died mid-operation: it may have renamed files into blobs/ or
-            # layers/ whose rows never committed, or committed a GC whose files stayed.
-            from forklift.store.layers import sweep_orphans
-
-            with contextlib.suppress(ForkliftError, OSError, sqlite3.Error):
-                sweep_orphans(self)
         return self
 
     def _init_schema(self) -> None:
@@ -174,6 +181,8 @@ class Store:
         return self._conn
 
     def close(self) -> None:
+        """Close the connection and drop this process's dirty marker; idempotent. The
+        store may be opened again."""
         self._clear_dirty()
         if self._conn is not None:
             self._conn.close()
@@ -182,8 +191,9 @@ class Store:
     # -- crash detection
     def mark_dirty(self) -> None:
         """Leave ``tmp/<pid>-dirty-…`` while this process may move files in or out of
-        blobs/ and layers/. Removed at exit; if the process is killed it stays, and
-        the next ``open`` (seeing a dead pid's leftover) sweeps orphan files."""
+        blobs/ and layers/. Removed at exit (or ``close``); if the process is killed it
+        stays, and the next ``open_store`` (seeing a dead pid's leftover) sweeps orphan
+        files. Idempotent; NoSpace on a full disk."""
         if self._dirty_marker is not None and os.path.exists(self._dirty_marker):
             return
         path = os.path.join(self.tmp_dir, f"{os.getpid()}-dirty-{os.urandom(4).hex()}")
@@ -207,7 +217,12 @@ class Store:
     # -- transactions
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE): serialized across processes."""
+        """One write transaction (BEGIN IMMEDIATE): serialized across processes.
+
+        Nested use joins the outer transaction. Commits when the block ends, rolls back
+        if it raises (and re-raises; a full disk becomes NoSpace). Waits up to 60 s for
+        another process's write lock (busy timeout), then raises sqlite3.OperationalError.
+        Functions that must run inside one assert ``store.conn.in_transaction``."""
         conn = self.conn
         if self._depth:
             self._depth += 1
@@ -257,12 +272,15 @@ class Store:
                     raise NoSpace("no space left on device while writing store metadata") from None
 
     def query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+        """All rows of one statement, inside or outside a transaction."""
         cur = self.conn.execute(sql, params)
         return cur.fetchall()
 
     # -- scratch space
     def make_tmp(self, purpose: str = "work") -> str:
-        """A private scratch directory named after our pid so dead ones can be swept."""
+        """A new private scratch directory ``tmp/<pid>-<purpose>-<random>``, named after
+        our pid so that it is swept once we are gone; the caller removes it when done.
+        NoSpace on a full disk."""
         path = os.path.join(self.tmp_dir, f"{os.getpid()}-{purpose}-{os.urandom(6).hex()}")
         try:
             os.mkdir(path, 0o700)
@@ -273,7 +291,8 @@ class Store:
         return path
 
     def sweep_tmp(self) -> list[str]:
-        """Remove scratch entries whose owning process no longer exists."""
+        """Remove scratch entries whose owning process no longer exists; returns their
+        paths. Idempotent, takes no lock (a live pid's entries are never touched)."""
         removed: list[str] = []
         try:
             names = os.listdir(self.tmp_dir)
@@ -299,7 +318,9 @@ class Store:
 
 
 def remove_path(path: str) -> None:
-    """Remove a file or tree, unmounting nothing and following no symlink."""
+    """Remove a file or tree, unmounting nothing and following no symlink. A missing
+    path is fine (idempotent); what a tree still holds that cannot be removed (a mount
+    point, say) stays silently, a file that cannot be unlinked raises OSError."""
     try:
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
@@ -320,10 +341,3 @@ def _force_rmtree(path: str) -> None:
                 with contextlib.suppress(OSError):
                     os.chmod(full, 0o700)
     shutil.rmtree(path, ignore_errors=True)
-
-
-def open_store(root: str | None = None) -> Store:
-    store = Store(root or default_root())
-    store.open()
-    store.conn.row_factory = sqlite3.Row
-    return store

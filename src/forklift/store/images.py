@@ -1,4 +1,8 @@
-"""Images (identified by config digest), their layer lists and tags."""
+"""Images (identified by config digest), their layer lists and tags.
+
+Reads run inside or outside a transaction; a caller that acts on what it read
+(delete if unused, say) reads inside the write transaction that acts.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ from forklift.store.layers import Layer, PreparedLayer
 
 @dataclass
 class ImageRecord:
+    """An image row: ID (config digest), parent image, config time, summed layer size."""
+
     id: str
     parent: str | None
     created: float
@@ -29,6 +35,7 @@ def _record(row: Any) -> ImageRecord:
 
 
 def get(store: Store, image_id: str) -> ImageRecord | None:
+    """The image with this full ID, or None."""
     row = store.conn.execute(
         "SELECT id, parent, created, size, added FROM images WHERE id=?", (image_id,)
     ).fetchone()
@@ -36,17 +43,21 @@ def get(store: Store, image_id: str) -> ImageRecord | None:
 
 
 def all_images(store: Store) -> list[ImageRecord]:
+    """Every image, in no particular order."""
     rows = store.conn.execute("SELECT id, parent, created, size, added FROM images").fetchall()
     return [_record(r) for r in rows]
 
 
 def config(store: Store, image_id: str) -> dict[str, Any]:
+    """The image's config, parsed (not re-hashed: ``system check`` verifies blobs).
+    NotFound if its blob is missing, BadArchive if it is not a JSON object."""
     data = blobs.read_bytes(store, image_id, verify=False)
     return oci.loads_object(data, f"image config {dg.short_id(image_id)}")
 
 
 def layers(store: Store, image_id: str) -> list[Layer]:
-    """The image's layers, bottom first."""
+    """The image's layers, bottom first (empty for an unknown ID); StoreCorrupt if
+    one of its layer rows is missing."""
     rows = store.conn.execute(
         "SELECT l.diff_id, l.dir, l.size, l.blob, l.blob_media_type FROM image_layers il"
         " JOIN layers l ON l.diff_id = il.diff_id WHERE il.image_id=? ORDER BY il.position",
@@ -62,9 +73,14 @@ def layers(store: Store, image_id: str) -> list[Layer]:
 
 def add(store: Store, config_bytes: bytes, prepared: list[PreparedLayer],
         parent: str | None = None, tags: list[str] | None = None) -> str:
-    """Record an image: its config blob, its layers (registered now) and tags.
+    """Record an image: its config blob, its layers (registered now) and tags; returns
+    the image ID.
 
-    All in one transaction, so the image appears whole or not at all.
+    All in one transaction (its own, or the caller's it joins), so the image appears
+    whole or not at all. Idempotent: an image already there keeps its row and gains
+    the tags. InvalidArgument if the config's diff_ids are not ``prepared``'s;
+    what ``PreparedLayer.register`` raises; NoSpace on a full disk. The caller still
+    owns ``prepared`` (``cleanup`` after).
     """
     cfg = oci.loads_object(config_bytes, "image config")
     diff_ids = oci.image_diff_ids(cfg)
@@ -103,7 +119,8 @@ def add(store: Store, config_bytes: bytes, prepared: list[PreparedLayer],
 # ----------------------------------------------------------------------------- tags
 
 def set_tag(store: Store, name: str, image_id: str) -> None:
-    """Point normalized ``name`` at ``image_id`` (inside or outside a transaction)."""
+    """Point normalized ``name`` at ``image_id``, moving it from any other image
+    (inside or outside a transaction). Idempotent; does not check the image exists."""
     with store.transaction() as conn:
         conn.execute(
             "INSERT INTO tags(name, image_id, added) VALUES(?,?,?)"
@@ -114,6 +131,7 @@ def set_tag(store: Store, name: str, image_id: str) -> None:
 
 
 def tags_of(store: Store, image_id: str) -> list[str]:
+    """The image's normalized tags, oldest first."""
     rows = store.conn.execute(
         "SELECT name FROM tags WHERE image_id=? ORDER BY added, name", (image_id,)
     ).fetchall()
@@ -121,6 +139,7 @@ def tags_of(store: Store, image_id: str) -> list[str]:
 
 
 def digests_of(store: Store, image_id: str) -> list[str]:
+    """The image's ``repository@digest`` references (pulled or pushed manifests)."""
     rows = store.conn.execute(
         "SELECT repository, digest FROM repo_digests WHERE image_id=? ORDER BY repository",
         (image_id,),
@@ -129,15 +148,19 @@ def digests_of(store: Store, image_id: str) -> list[str]:
 
 
 def all_tags(store: Store) -> list[tuple[str, str]]:
+    """Every (normalized tag, image ID)."""
     return [(r[0], r[1]) for r in store.conn.execute("SELECT name, image_id FROM tags")]
 
 
 def lookup_tag(store: Store, name: str) -> str | None:
+    """The image ID a normalized tag points at, or None."""
     row = store.conn.execute("SELECT image_id FROM tags WHERE name=?", (name,)).fetchone()
     return row[0] if row else None
 
 
 def remove_tag(store: Store, name: str) -> bool:
+    """Remove a normalized tag (its own transaction, or the caller's); False if there
+    was none. The image stays, even if now untagged."""
     with store.transaction() as conn:
         return conn.execute("DELETE FROM tags WHERE name=?", (name,)).rowcount > 0
 
@@ -145,7 +168,9 @@ def remove_tag(store: Store, name: str) -> bool:
 # ----------------------------------------------------------------------------- lookup
 
 def resolve(store: Store, text: str) -> str:
-    """Find an image by reference, digest reference, full ID or unique ID prefix."""
+    """Find an image by reference, digest reference, full ID or unique ID prefix;
+    returns its ID. NotFound if nothing matches, Conflict for an ambiguous prefix,
+    InvalidArgument for text that is neither a reference nor an ID prefix."""
     if text.startswith("sha256:") and dg.is_digest(text) and get(store, text):
         return text
     ref_error: InvalidArgument | None = None
@@ -182,12 +207,17 @@ def resolve(store: Store, text: str) -> str:
 
 
 def children(store: Store, image_id: str) -> list[str]:
+    """IDs of the images whose parent is ``image_id``."""
     rows = store.conn.execute("SELECT id FROM images WHERE parent=?", (image_id,)).fetchall()
     return [r[0] for r in rows]
 
 
 def delete_record(store: Store, image_id: str) -> None:
-    """Remove the image row, its layer list and tags (caller holds a transaction)."""
+    """Remove the image row, its layer list, tags and digest references, and make its
+    children parentless. Must run inside the caller's transaction (asserted), which
+    also checks that nothing uses the image; its layers and blobs are left to
+    ``layers.collect_garbage`` after the commit."""
+    assert store.conn.in_transaction, "delete_record outside a transaction"
     conn = store.conn
     conn.execute("DELETE FROM tags WHERE image_id=?", (image_id,))
     conn.execute("DELETE FROM repo_digests WHERE image_id=?", (image_id,))

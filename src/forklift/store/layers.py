@@ -33,6 +33,8 @@ UNSTORED = "application/vnd.forklift.layer.v1.tar+unstored"
 
 @dataclass
 class Layer:
+    """A layer row: its directory under ``layers/`` and the blob that reproduces its tar."""
+
     diff_id: str
     dir: str
     size: int
@@ -57,7 +59,14 @@ class PreparedLayer:
     _done: bool = field(default=False, repr=False)
 
     def register(self) -> Layer:
-        """Make the layer part of the store; call inside ``store.transaction()``."""
+        """Make the layer part of the store and return its row.
+
+        Must run inside ``store.transaction()`` (asserted), with the rows that use the
+        layer, so a concurrent garbage collection never sees it unreferenced. A layer
+        the store already has is returned as it is (the scratch copy stays for
+        ``cleanup``). Conflict if a layer this was prepared to reuse was removed
+        meanwhile (try again); StoreCorrupt if its row has no directory."""
+        assert self.store.conn.in_transaction, "PreparedLayer.register outside a transaction"
         found = get(self.store, self.diff_id)
         if found is not None:
             if not os.path.isdir(found.path(self.store)):
@@ -80,6 +89,7 @@ class PreparedLayer:
         return Layer(self.diff_id, name, self.size, blob_digest, self.blob_media_type)
 
     def cleanup(self) -> None:
+        """Drop the scratch copy and blob (those not registered); idempotent."""
         if self.blob is not None:
             self.blob.discard()
         if self.scratch is not None:
@@ -87,6 +97,7 @@ class PreparedLayer:
 
 
 def get(store: Store, diff_id: str) -> Layer | None:
+    """The layer row for ``diff_id``, or None."""
     row = store.conn.execute(
         "SELECT diff_id, dir, size, blob, blob_media_type FROM layers WHERE diff_id=?", (diff_id,)
     ).fetchone()
@@ -94,7 +105,8 @@ def get(store: Store, diff_id: str) -> Layer | None:
 
 
 def reuse(store: Store, diff_id: str) -> PreparedLayer | None:
-    """A PreparedLayer for a layer the store already has (nothing to copy)."""
+    """A PreparedLayer for a layer the store already has (nothing to copy), or None.
+    Its ``register`` raises Conflict if the layer is collected before it runs."""
     found = get(store, diff_id)
     if found is None:
         return None
@@ -158,6 +170,11 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     small (TRAILER_KEEP); with it (load, pull) every decompressed byte is hashed,
     as the producer did. Decompressed bytes count against ``limits.max_layer_size``
     (the store's limits by default): LimitExceeded, nothing kept.
+
+    Runs outside any transaction (it takes no lock; the result is registered by the
+    caller's). Raises BadArchive for a malformed or hostile tar, DigestMismatch when
+    ``expected_diff_id`` or ``compressed_digest`` do not match, NoSpace on a full disk;
+    on any error the scratch space is removed.
     """
     limits = limits or limits_mod.load(store.root)
     scratch = store.make_tmp("layer")
@@ -193,7 +210,7 @@ def _extract_compressed(raw: IO[bytes], target: str, writer: blobs.BlobWriter, d
                         cap: int) -> tuple[dg.HashingReader, ExtractStats]:
     """The blob keeps the compressed bytes (checked against ``digest``); the diffID is
     the digest of everything they decompress to."""
-    from forklift import archive
+    from forklift import archive  # imports tarfile: kept off the run hot path
 
     outer = dg.HashingReader(raw, sink=writer)
     stream, _ = archive.decompressed(outer)  # type: ignore[arg-type]
@@ -215,7 +232,7 @@ def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: i
                    keep_all: bool) -> tuple[dg.HashingReader, ExtractStats]:
     """The blob is the uncompressed tar; past its end, all of it (``keep_all``) or a
     small tail only."""
-    from forklift import archive
+    from forklift import archive  # imports tarfile: kept off the run hot path
 
     stream, _ = archive.decompressed(raw)
     inner = dg.HashingReader(archive.LimitedReader(stream, cap), sink=writer)  # type: ignore[arg-type]
@@ -233,9 +250,10 @@ def from_directory(store: Store, upper: str) -> PreparedLayer:
 
     The deterministic tar of ``upper`` is hashed (its digest is the diffID) and
     extracted on the fly into scratch space; no tar file is written, so a commit
-    writes its data once, as Docker's does. See UNSTORED.
+    writes its data once, as Docker's does. See UNSTORED. Takes no lock; on any
+    error the scratch space is removed.
     """
-    from forklift import archive
+    from forklift import archive  # imports tarfile: kept off the run hot path
 
     scratch = store.make_tmp("commit")
     prepared = PreparedLayer(store, "", 0, scratch=scratch, blob_media_type=UNSTORED)
@@ -256,11 +274,15 @@ def collect_garbage(store: Store) -> list[str]:
     nothing refers to.
 
     Rows go inside a transaction; files are removed after it commits (a crash in
-    between leaves only orphans, which ``sweep_orphans`` removes). Blob files are
+    between leaves only orphans, which ``recovery.sweep_orphans`` removes). Blob files are
     unlinked in a second transaction after re-checking their rows: blob paths are
     content-addressed, so a concurrent writer may have re-added the same digest
     after the first commit, and its file must not be deleted.
+
+    Must run outside any transaction (asserted): its files go only after its own
+    commit. Returns the removed paths; idempotent.
     """
+    assert not store.conn.in_transaction, "collect_garbage inside a transaction"
     doomed: list[str] = []
     doomed_blobs: list[str] = []
     store.mark_dirty()
@@ -296,23 +318,3 @@ def collect_garbage(store: Store) -> list[str]:
                     doomed.append(store.blob_path(digest))
     return doomed
 
-
-def sweep_orphans(store: Store) -> list[str]:
-    """Remove layer directories and blob files with no row (left by a crash)."""
-    removed: list[str] = []
-    store.mark_dirty()
-    with store.transaction() as conn:
-        known_dirs = {r[0] for r in conn.execute("SELECT dir FROM layers")}
-        known_blobs = {r[0].split(":", 1)[1] for r in conn.execute("SELECT digest FROM blobs")}
-        for name in os.listdir(store.layers_dir):
-            if name not in known_dirs:
-                removed.append(os.path.join(store.layers_dir, name))
-        for name in os.listdir(store.blobs_dir):
-            if name not in known_blobs:
-                removed.append(os.path.join(store.blobs_dir, name))
-        # remove while holding the lock: a concurrent register() renames inside its own transaction
-        for i, path in enumerate(removed):
-            remove_path(path)
-            if i == 0:
-                faults.checkpoint("sweep-mid")
-    return removed

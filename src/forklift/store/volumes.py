@@ -16,6 +16,8 @@ _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 @dataclass
 class Volume:
+    """A volume row; its content is ``path(store)``."""
+
     name: str
     anonymous: bool
     created: float
@@ -26,6 +28,7 @@ class Volume:
 
 
 def validate_name(name: str) -> str:
+    """``name`` if Docker's local driver accepts it, else InvalidArgument (its wording)."""
     if not _NAME_RE.match(name):
         raise InvalidArgument(
             f'"{name}" includes invalid characters for a local volume name,'
@@ -34,6 +37,7 @@ def validate_name(name: str) -> str:
 
 
 def get(store: Store, name: str) -> Volume | None:
+    """The volume called ``name``, or None."""
     row = store.conn.execute(
         "SELECT name, anonymous, created, labels FROM volumes WHERE name=?", (name,)).fetchone()
     return Volume(row[0], bool(row[1]), row[2], json.loads(row[3])) if row else None
@@ -41,7 +45,10 @@ def get(store: Store, name: str) -> Volume | None:
 
 def ensure(store: Store, name: str, anonymous: bool = False,
            labels: dict[str, str] | None = None) -> tuple[Volume, bool]:
-    """Create the volume if missing; returns (volume, created_now)."""
+    """Create the volume if missing; returns (volume, created_now). Idempotent and safe
+    against a concurrent ``ensure`` of the same name (the directory first, then the
+    row in its own transaction: a crash between leaves a directory ``system check``
+    reports). InvalidArgument for a bad name; an existing volume keeps its labels."""
     validate_name(name)
     found = get(store, name)
     if found:
@@ -55,27 +62,34 @@ def ensure(store: Store, name: str, anonymous: bool = False,
 
 
 def attach(store: Store, container_id: str, name: str, destination: str) -> None:
+    """Record that a container mounts volume ``name`` at ``destination`` (replacing what
+    it mounted there); its own transaction or the caller's. Checks neither exists."""
     with store.transaction() as conn:
         conn.execute("INSERT OR REPLACE INTO container_volumes(container_id, volume, destination)"
                      " VALUES(?,?,?)", (container_id, name, destination))
 
 
 def users(store: Store, name: str) -> list[str]:
+    """IDs of the containers the volume is attached to."""
     return [r[0] for r in store.conn.execute(
         "SELECT container_id FROM container_volumes WHERE volume=?", (name,))]
 
 
 def of_container(store: Store, container_id: str) -> list[tuple[str, str]]:
+    """(volume, destination) of each volume attached to the container."""
     return [(r[0], r[1]) for r in store.conn.execute(
         "SELECT volume, destination FROM container_volumes WHERE container_id=?", (container_id,))]
 
 
 def all_volumes(store: Store) -> list[Volume]:
+    """Every volume, by name."""
     rows = store.conn.execute("SELECT name, anonymous, created, labels FROM volumes ORDER BY name")
     return [Volume(r[0], bool(r[1]), r[2], json.loads(r[3])) for r in rows]
 
 
 def remove(store: Store, name: str, force: bool = False) -> None:
+    """Delete the volume's row and attachments (one transaction), then its directory.
+    NotFound if there is none; Conflict while a container uses it, unless ``force``."""
     if get(store, name) is None:
         raise NotFound(f"No such volume: {name}")
     in_use = users(store, name)

@@ -1,0 +1,58 @@
+"""Crash recovery: the next forklift process cleans up after one that was killed.
+
+A process works in scratch space named after its pid (``Store.make_tmp``) and,
+before it moves files into or out of ``blobs/`` and ``layers/``, leaves a
+``tmp/<pid>-dirty-…`` marker (``Store.mark_dirty``). Once that pid is gone its
+scratch can go, and if it left anything there it may also have renamed a file into
+place whose row never committed, or committed a garbage collection whose files
+stayed: ``recover`` removes both. ``open_store`` runs it; ``Store.open`` does not,
+so a test can look at a store exactly as a crash left it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+
+from forklift import faults
+from forklift.errors import ForkliftError
+from forklift.store.db import Store, remove_path
+
+
+def recover(store: Store) -> None:
+    """Remove dead processes' scratch and, if there was any, orphan files.
+
+    Idempotent; takes the write lock only when a dead process left something. A
+    failing orphan sweep is ignored (a later command sweeps again, ``system check``
+    reports what stays), so opening a store never fails because of it."""
+    if store.sweep_tmp():
+        with contextlib.suppress(ForkliftError, OSError, sqlite3.Error):
+            sweep_orphans(store)
+
+
+def sweep_orphans(store: Store) -> list[str]:
+    """Remove layer directories and blob files that have no row (left by a crash);
+    returns their paths.
+
+    Holds the write lock while it looks and removes (its own transaction, or the
+    caller's): ``PreparedLayer.register`` and ``BlobWriter.commit`` rename into place
+    inside theirs, so a file seen without a row under the lock is truly an orphan.
+    Idempotent. Raises what the filesystem or SQLite raise (``NoSpace`` on a full disk).
+    """
+    removed: list[str] = []
+    store.mark_dirty()
+    with store.transaction() as conn:
+        known_dirs = {r[0] for r in conn.execute("SELECT dir FROM layers")}
+        known_blobs = {r[0].split(":", 1)[1] for r in conn.execute("SELECT digest FROM blobs")}
+        for name in os.listdir(store.layers_dir):
+            if name not in known_dirs:
+                removed.append(os.path.join(store.layers_dir, name))
+        for name in os.listdir(store.blobs_dir):
+            if name not in known_blobs:
+                removed.append(os.path.join(store.blobs_dir, name))
+        for i, path in enumerate(removed):
+            remove_path(path)
+            if i == 0:
+                faults.checkpoint("sweep-mid")
+    return removed
