@@ -64,3 +64,13 @@ class RegistryError(ForkliftError):
 
 class LimitExceeded(ForkliftError):
     """Input is larger than a configured limit (layer size, layer count)."""
+
+
+class InvalidFilter(InvalidArgument):
+    """A ``--filter`` key or value that a listing or prune does not accept."""
+
+
+class FilterSyntax(InvalidArgument):
+    """A ``--filter`` that is not ``key=value``: a bad flag, which Docker's CLI exits 125 for."""
+
+    exit_code = 125

@@ -27,10 +27,11 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
            digests: bool, filters: tuple[str, ...], fmt: str | None) -> None:
     """List images."""
     from forklift.engine import images
+    from forklift.engine.filters import Filters
 
-    wanted = parse_filters(filters)
+    wanted = Filters.parse(filters)
     if reference:
-        wanted.setdefault("reference", []).append(reference)
+        wanted.add("reference", reference)
     rows = images.list_images(state.store, show_all, wanted)
     if quiet:
         seen = []
@@ -54,22 +55,6 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
     body = [[r.repository, r.tag] + ([r.digest] if digests else [])
             + [_short(r.id, no_trunc), ago(r.created), human_size(r.size)] for r in rows]
     click.echo(table(headers, body))
-
-
-def parse_filters(items: tuple[str, ...]) -> dict[str, list[str]]:
-    """``--filter name=value`` flags (Docker lower-cases the name and trims both)."""
-    from forklift.errors import InvalidArgument
-
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            exc = InvalidArgument(f'invalid argument "{item}" for "-f, --filter" flag:'
-                                  " bad format of filter (expected name=value)")
-            exc.exit_code = 125
-            raise exc
-        out.setdefault(key.strip().lower(), []).append(value.strip())
-    return out
 
 
 def _stamp(ts: float) -> str:
