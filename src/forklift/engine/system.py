@@ -41,7 +41,10 @@ def check(store: Store, repair: bool = False, full: bool = False,
 # ----------------------------------------------------------------------------- sizes
 
 def du(path: str) -> int:
-    """Bytes of regular-file content under ``path`` (hardlinks once), never following links."""
+    """Bytes under ``path`` as Docker counts a volume or a container's layer (moby's
+    ``directory.Size``): the size of every entry but directories (a symlink counts its
+    target's length), a file with several links once. Never follows links; entries that
+    vanish meanwhile count nothing."""
     total = 0
     seen: set[tuple[int, int]] = set()
     stack = [path]
@@ -59,13 +62,13 @@ def du(path: str) -> int:
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     stack.append(entry.path)
-                elif stat.S_ISREG(st.st_mode):
-                    if st.st_nlink > 1:
-                        key = (st.st_dev, st.st_ino)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                    total += st.st_size
+                    continue
+                if st.st_nlink > 1:
+                    key = (st.st_dev, st.st_ino)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                total += st.st_size
     return total
 
 
