@@ -47,6 +47,9 @@ class Filters:
             out.add(key.strip().lower(), value.strip())
         return out
 
+    def copy(self) -> Filters:
+        return Filters(self._fields)
+
     def add(self, key: str, value: str) -> None:
         values = self._fields.setdefault(key, [])
         if value not in values:
@@ -117,10 +120,26 @@ class Filters:
 
     # ------------------------------------------------------------------ typed values
 
+    def single(self, key: str) -> str | None:
+        """The key's one value (None when absent); InvalidFilter when it has several."""
+        values = self._fields.get(key)
+        if values and len(values) > 1:
+            raise InvalidFilter(f'got more than one value for filter key "{key}"')
+        return values[0] if values else None
+
+    def choices(self, key: str, allowed: Collection[str]) -> list[str]:
+        """The key's values, each one of ``allowed`` (InvalidFilter ``'key'='value'`` else)."""
+        for value in self._fields.get(key, ()):
+            if value not in allowed:
+                raise InvalidFilter(f"invalid filter: '{key}'='{value}'")
+        return self.get(key)
+
     def boolean(self, key: str, *, true: Collection[str] = TRUE_WORDS,
-                false: Collection[str] = FALSE_WORDS, prefer: bool = True) -> bool | None:
+                false: Collection[str] = FALSE_WORDS, prefer: bool = True,
+                error: str | None = None) -> bool | None:
         """The key as a boolean: None when absent. When its values hold both a true and a
-        false word, ``prefer`` wins; when they hold neither, InvalidFilter."""
+        false word, ``prefer`` wins; when they hold neither, InvalidFilter (``error``, or
+        Docker's usual ``Invalid filter 'key=[values]'``)."""
         values = self._fields.get(key)
         if not values:
             return None
@@ -129,7 +148,7 @@ class Filters:
         if is_true and is_false:
             return prefer
         if not (is_true or is_false):
-            raise self.invalid(key)
+            raise InvalidFilter(error) if error else self.invalid(key)
         return is_true
 
     def until(self, now: float | None = None) -> float | None:
