@@ -145,6 +145,7 @@ def system_prune_cmd(state: Any, all_images: bool, volumes: bool, force: bool,
     result = system.prune_system(state.store, all_images=all_images, volumes=volumes,
                                  filters=wanted)
     print_deleted("Deleted Containers:", result.containers.deleted)
+    print_deleted("Deleted Networks:", result.networks.deleted)
     print_deleted("Deleted Volumes:", result.volumes.deleted if result.volumes else [])
     print_deleted("Deleted Images:", result.images.deleted)
     print_reclaimed(result.reclaimed)

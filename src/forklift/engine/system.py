@@ -364,6 +364,7 @@ def prune_networks(store: Store, filters: Filters | None = None) -> PruneResult:
 @dataclass
 class SystemPruneResult:
     containers: PruneResult
+    networks: PruneResult
     volumes: PruneResult | None
     images: PruneResult
 
@@ -375,8 +376,8 @@ class SystemPruneResult:
 
 def prune_system(store: Store, all_images: bool = False, volumes: bool = False,
                  filters: Filters | None = None) -> SystemPruneResult:
-    """``system prune``: stopped containers, (with ``volumes``) unused anonymous volumes,
-    dangling (with ``all_images`` unused) images, in Docker's order, all
+    """``system prune``: stopped containers, unused networks, (with ``volumes``) unused
+    anonymous volumes, dangling (with ``all_images`` unused) images, in Docker's order, all
     with the same filters (``until=``, ``label=``, ``label!=``; ``until`` not with volumes).
 
     Raises InvalidFilter before anything is removed.
@@ -384,9 +385,10 @@ def prune_system(store: Store, all_images: bool = False, volumes: bool = False,
     filters = filters or Filters()
     check_prune_filters("system", filters, volumes)
     containers = prune_containers(store, filters)
+    networks = prune_networks(store, filters)
     vols = prune_volumes(store, filters=filters) if volumes else None
     images = prune_images(store, all_images, filters)
     # also clear what crashed processes left behind
     with contextlib.suppress(ForkliftError, OSError):
         layer_store.sweep_orphans(store)
-    return SystemPruneResult(containers, vols, images)
+    return SystemPruneResult(containers, networks, vols, images)

@@ -1,0 +1,30 @@
+"""``--filter`` on every listing and prune, and what the prunes print, as Docker 20.10
+answers them (checked against dockerd 20.10.24)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def one_error_line(res, text: str) -> None:  # type: ignore[no-untyped-def]
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0] == f"Error: {text}", res.err
+
+
+def names(fl, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
+    res = fl(*args)
+    assert res.code == 0, res.err
+    return sorted(res.lines)
+
+
+# ----------------------------------------------------------------------------- system prune
+
+def test_system_prune_removes_unused_networks_after_containers(fl, busybox):
+    fl("network", "create", "unused")
+    fl("network", "create", "used")
+    fl("create", "--name", "user", "--network", "used", "busybox", "true")
+    res = fl("system", "prune", "-f")
+    assert res.code == 0, res.err
+    assert res.out.startswith("Deleted Containers:\n"), res.out
+    assert "\n\nDeleted Networks:\nunused\nused\n\nTotal reclaimed space: " in res.out, res.out
+    assert names(fl, "network", "ls", "--format", "{{.Name}}") == ["bridge", "host", "none"]
