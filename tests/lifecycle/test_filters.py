@@ -28,3 +28,24 @@ def test_system_prune_removes_unused_networks_after_containers(fl, busybox):
     assert res.out.startswith("Deleted Containers:\n"), res.out
     assert "\n\nDeleted Networks:\nunused\nused\n\nTotal reclaimed space: " in res.out, res.out
     assert names(fl, "network", "ls", "--format", "{{.Name}}") == ["bridge", "host", "none"]
+
+
+# ----------------------------------------------------------------------------- volume / network prune
+
+def test_volume_and_network_prune_prompt_and_print_as_docker(fl, store_root):
+    fl("volume", "create", "sized")
+    with open(f"{store_root}/volumes/sized/_data/f", "wb") as f:
+        f.write(b"\0" * 1234)
+    res = fl("volume", "prune", "-a", input=b"n\n")
+    assert res.out == ("WARNING! This will remove all local volumes not used by at least one"
+                       " container.\nAre you sure you want to continue? [y/N] "), res.out
+    assert names(fl, "volume", "ls", "-q") == ["sized"]
+    res = fl("volume", "prune", "-a", input=b"y\n")
+    assert res.out.endswith("Deleted Volumes:\nsized\n\nTotal reclaimed space: 1.234kB\n"), res.out
+
+    fl("network", "create", "spare")
+    res = fl("network", "prune", input=b"")  # end of input declines, as Docker's prompt does
+    assert res.code == 0 and res.out == (
+        "WARNING! This will remove all custom networks not used by at least one container.\n"
+        "Are you sure you want to continue? [y/N] "), res
+    assert fl("network", "prune", "-f").out == "Deleted Networks:\nspare\n\n"

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from forklift.cli.common import for_each, inspect_each, label_flags
+from forklift.cli.common import confirm, for_each, inspect_each, label_flags, print_deleted
 from forklift.cli.format import short_id
 from forklift.cli.listing import Listing
 from forklift.engine import network as net
@@ -76,11 +76,7 @@ def prune_cmd(state: Any, force: bool, filters: tuple[str, ...]) -> None:
     """Remove all unused networks."""
     wanted = Filters.parse(filters)
     system.check_prune_filters("networks", wanted)
-    if not force:
-        click.echo("WARNING! This will remove all custom networks not used by at least one container.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
-    removed = system.prune_networks(state.store, wanted).deleted
-    if removed:
-        click.echo("Deleted Networks:")
-        click.echo("\n".join(removed))
+    if not confirm("WARNING! This will remove all custom networks not used by at least one"
+                   " container.", force):
+        return
+    print_deleted("Deleted Networks:", system.prune_networks(state.store, wanted).deleted)

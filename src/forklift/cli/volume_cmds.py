@@ -6,8 +6,14 @@ from typing import Any
 
 import click
 
-from forklift.cli.common import for_each, inspect_each, label_flags, print_deleted
-from forklift.cli.format import human_size
+from forklift.cli.common import (
+    confirm,
+    for_each,
+    inspect_each,
+    label_flags,
+    print_deleted,
+    print_reclaimed,
+)
 from forklift.cli.listing import Listing
 from forklift.engine import system, volumes
 from forklift.engine.filters import Filters
@@ -78,10 +84,10 @@ def prune_cmd(state: Any, all_: bool, force: bool, filters: tuple[str, ...]) -> 
     """Remove unused local volumes (anonymous ones only, unless -a)."""
     wanted = Filters.parse(filters)
     system.check_prune_filters("volumes", wanted)
-    if not force:
-        click.echo("WARNING! This will remove anonymous local volumes not used by at least one container.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
+    which = "all" if all_ else "anonymous"
+    if not confirm(f"WARNING! This will remove {which} local volumes not used by at least"
+                   " one container.", force):
+        return
     result = system.prune_volumes(state.store, all_volumes=all_, filters=wanted)
     print_deleted("Deleted Volumes:", result.deleted)
-    click.echo(f"Total reclaimed space: {human_size(result.reclaimed)}")
+    print_reclaimed(result.reclaimed)
