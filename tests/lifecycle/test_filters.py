@@ -49,3 +49,12 @@ def test_volume_and_network_prune_prompt_and_print_as_docker(fl, store_root):
         "WARNING! This will remove all custom networks not used by at least one container.\n"
         "Are you sure you want to continue? [y/N] "), res
     assert fl("network", "prune", "-f").out == "Deleted Networks:\nspare\n\n"
+
+
+# ----------------------------------------------------------------------------- listings
+
+def test_a_row_rendered_empty_is_an_empty_line(fl, busybox):
+    fl("create", "busybox", "true")
+    assert fl("ps", "-a", "--format", "{{.Labels}}").out == "\n"
+    assert fl("volume", "ls", "--format", "{{.Labels}}").out == ""  # no rows: nothing
+    assert fl("volume", "ls", "--format", "table {{.Name}}").out == "VOLUME NAME\n"

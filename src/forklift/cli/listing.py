@@ -29,15 +29,15 @@ class Listing:
     def print(self, rows: Sequence[Row], *, quiet: bool = False, fmt: str | None = None,
               columns: Sequence[str] | None = None) -> None:
         """Print ``rows``: their quiet field, or through ``fmt``, or as the default table
-        (``columns`` overrides its fields, e.g. ``images --digests``). Prints nothing at
-        all for no rows in the first two forms, a header alone in the third."""
+        (``columns`` overrides its fields, e.g. ``images --digests``). No rows print
+        nothing, or only the header of a table; a row rendered empty is an empty line."""
         if quiet:
             out = self.quiet_lines(rows)
         elif fmt:
             out = render_rows(fmt, rows, self.headers, parse_error=self.parse_error)
         else:
             out = self.table(rows, columns)
-        if out:
+        if rows or out:
             click.echo(out)
 
     def quiet_lines(self, rows: Sequence[Row]) -> str:
