@@ -58,3 +58,21 @@ def test_a_row_rendered_empty_is_an_empty_line(fl, busybox):
     assert fl("ps", "-a", "--format", "{{.Labels}}").out == "\n"
     assert fl("volume", "ls", "--format", "{{.Labels}}").out == ""  # no rows: nothing
     assert fl("volume", "ls", "--format", "table {{.Name}}").out == "VOLUME NAME\n"
+
+
+def test_created_at_is_worded_as_docker_words_it(fl, busybox):
+    import re
+
+    fl("create", "busybox", "true")
+    created = fl("ps", "-a", "--format", "{{.CreatedAt}}").out.strip()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC", created), created
+    rfc = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    res = fl("history", "--format", "{{.CreatedAt}}|{{.CreatedSince}}", "busybox")
+    at, since = res.out.strip().split("|")
+    assert re.fullmatch(rfc, at) and since.endswith(" ago"), res.out
+    res = fl("history", "--human=false", "--format", "{{.CreatedAt}}|{{.CreatedSince}}", "busybox")
+    at, since = res.out.strip().split("|")
+    assert re.fullmatch(rfc, at) and since == at, res.out
+    header, row = fl("history", "--human=false", "busybox").lines
+    assert header.split() == ["IMAGE", "CREATED", "AT", "CREATED", "BY", "SIZE", "COMMENT"]
+    assert re.fullmatch(rfc, row.split()[1]) and row.split()[2].isdigit(), row

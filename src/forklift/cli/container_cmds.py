@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from forklift.cli.common import for_each, inspect_each
-from forklift.cli.format import ago, ellipsis, short_id, status_text
+from forklift.cli.format import ago, ellipsis, short_id, stamp, status_text
 from forklift.cli.listing import Listing
 from forklift.engine import containers
 from forklift.engine.containers import ContainerRow, CreateOptions
@@ -167,14 +167,14 @@ PS = Listing({"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREAT
              parse_error="failed to parse template")
 
 
-def _ps_row(r: ContainerRow, no_trunc: bool) -> dict[str, Any]:
+def _ps_row(r: ContainerRow, no_trunc: bool) -> dict[str, str]:
     image = r.image
     if image.startswith("sha256:") and image == r.record.image_id:
         image = short_id(image, no_trunc)
     command = r.command if no_trunc else ellipsis(r.command, 20)
     labels = r.record.config.get("Labels") or {}
     return {"ID": short_id(r.id, no_trunc), "Image": image,
-            "Command": json.dumps(command, ensure_ascii=False), "CreatedAt": r.created,
+            "Command": json.dumps(command, ensure_ascii=False), "CreatedAt": stamp(r.created),
             "RunningFor": ago(r.created), "Status": status_text(r.status),
             "State": r.status.state, "Ports": r.ports, "Names": r.names,
             "Labels": ",".join(f"{k}={v}" for k, v in labels.items())}

@@ -72,6 +72,11 @@ def stamp(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(timestamp)) if timestamp else ""
 
 
+def rfc3339(timestamp: float) -> str:
+    """A point in time as ``history``'s ``CreatedAt`` prints it (RFC 3339, in UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp)) if timestamp else ""
+
+
 def status_text(status: Status) -> str:
     """``ps``'s STATUS: "Up 5 minutes", "Up (Paused)", "Created", "Exited (0) 2 hours ago"."""
     if status.state == "running":

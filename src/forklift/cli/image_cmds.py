@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from forklift.cli.common import MAX_SIZE_HELP, for_each, inspect_each
-from forklift.cli.format import ago, ellipsis, human_size, short_id, stamp
+from forklift.cli.format import ago, ellipsis, human_size, rfc3339, short_id, stamp
 from forklift.cli.listing import Listing
 from forklift.engine import images as engine
 from forklift.engine.filters import Filters
@@ -56,16 +56,16 @@ def _image_row(r: ImageRow, no_trunc: bool) -> dict[str, str]:
 def history_cmd(state: Any, image: str, human: bool, no_trunc: bool, quiet: bool, fmt: str | None) -> None:
     """Show the history of an image."""
     rows = [_history_row(r, human, no_trunc) for r in engine.history(state.store, image)]
-    if not (human or quiet or fmt):  # -H=false: the table shows the date
-        rows = [{**r, "CreatedSince": r["CreatedAt"]} for r in rows]
-    HISTORY.print(rows, quiet=quiet, fmt=fmt)
+    created = "CreatedSince" if human else "CreatedAt"
+    HISTORY.print(rows, quiet=quiet, fmt=fmt,
+                  columns=["ID", created, "CreatedBy", "Size", "Comment"])
 
 
 def _history_row(r: HistoryRow, human: bool, no_trunc: bool) -> dict[str, str]:
     created_by = r.created_by.replace("\t", " ")
+    created_at = rfc3339(r.created)
     return {"ID": short_id(r.image, no_trunc),
-            "CreatedSince": ago(r.created),
-            "CreatedAt": stamp(r.created),
+            "CreatedSince": ago(r.created) if human else created_at, "CreatedAt": created_at,
             "CreatedBy": created_by if no_trunc else ellipsis(created_by, 45),
             "Size": human_size(r.size) if human else str(r.size), "Comment": r.comment}
 
