@@ -12,7 +12,6 @@ from forklift.cli.listing import Listing
 from forklift.engine import system
 from forklift.engine.filters import Filters
 from forklift.engine.system import DiskUsage
-from forklift.store.check import DEFAULT_GRACE
 
 DF = Listing({"TotalCount": "TOTAL", "Reclaimable": "RECLAIMABLE"},
              ["Type", "TotalCount", "Active", "Size", "Reclaimable"])
@@ -46,8 +45,7 @@ def info_cmd(state: Any) -> None:
 @click.pass_obj
 def check_cmd(state: Any, repair: bool, full: bool, grace: float | None, quiet: bool) -> None:
     """Verify the store: blobs, layers, images, tags, containers, volumes, scratch."""
-    result = system.check(state.store, repair=repair, full=full,
-                          grace=DEFAULT_GRACE if grace is None else grace)
+    result = system.check(state.store, repair=repair, full=full, grace=grace)
     for line in result.problems:
         click.echo(line)
     for line in result.repaired:

@@ -32,7 +32,11 @@ class CheckResult:
 
 
 def check(store: Store, repair: bool = False, full: bool = False,
-          grace: float = check_mod.DEFAULT_GRACE) -> CheckResult:
+          grace: float | None = None) -> CheckResult:
+    """``system check``: the store's problems; with ``repair``, what was done about them and
+    what is left. ``grace`` (seconds, default ``store.check.DEFAULT_GRACE``) leaves younger
+    container and volume directories alone. Raises nothing for a damaged store."""
+    grace = check_mod.DEFAULT_GRACE if grace is None else grace
     found = check_mod.check(store, full=full, grace=grace)
     problems = [str(p) for p in found.problems]
     if not repair or found.ok:
@@ -156,6 +160,9 @@ class DiskUsage:
 
 
 def disk_usage(store: Store) -> DiskUsage:
+    """``system df``: images (shared and unique sizes), containers (their layer's size),
+    volumes (links, size), sizes counted by :func:`du`. Reads only, walking every container
+    layer and volume; not one snapshot (a concurrent command may change what it counts)."""
     conn = store.conn
     layer_size = {r[0]: r[1] for r in conn.execute("SELECT diff_id, size FROM layers")}
     image_layers: dict[str, list[str]] = {}
