@@ -1,4 +1,4 @@
-"""The lazy command table of cli/main.py: every command is reachable under its names, its
+"""The lazy command table of cli/commands.py: every command is reachable under its names, its
 help line matches the command's own, and a command imports only its own module."""
 
 from __future__ import annotations
@@ -10,34 +10,35 @@ import sys
 import click
 import pytest
 
-from forklift.cli import main
+from forklift.cli import commands
+from forklift.cli.main import cli
 
-GROUPS = {"": main.TOP, "container": main.CONTAINER, "image": main.IMAGE, "system": main.SYSTEM}
+GROUPS = {"": commands.TOP, "container": commands.CONTAINER, "image": commands.IMAGE, "system": commands.SYSTEM}
 
 
 def test_every_entry_names_a_command_with_a_help_line():
     used = {spec for table in GROUPS.values() for spec in table.values()}
-    assert used == set(main.HELP)
+    assert used == set(commands.HELP)
     for spec in used:
-        assert isinstance(main.load(spec), click.Command), spec
+        assert isinstance(commands.load(spec), click.Command), spec
 
 
-@pytest.mark.parametrize("spec", sorted(main.HELP))
+@pytest.mark.parametrize("spec", sorted(commands.HELP))
 def test_help_lines_match_the_commands_own(spec):
-    command = main.load(spec)
-    stand_in = click.Command("x", help=main.HELP[spec])
+    command = commands.load(spec)
+    stand_in = click.Command("x", help=commands.HELP[spec])
     for limit in (30, 45, 60, 200):
         assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit), spec
 
 
 def test_docker_names_and_shortcuts():
-    assert main.TOP["ps"] == main.CONTAINER["ls"] == main.CONTAINER["list"] == main.CONTAINER["ps"]
-    assert main.TOP["images"] == main.IMAGE["ls"] == main.IMAGE["list"]
-    assert main.TOP["rmi"] == main.IMAGE["rm"]
-    assert main.TOP["run"] == main.CONTAINER["run"]
-    assert main.TOP["inspect"] != main.CONTAINER["inspect"]  # the generic one
-    assert {"container", "image", "system"} <= set(main.cli.commands)
-    assert {"volume", "network"} <= set(main.TOP)
+    assert commands.TOP["ps"] == commands.CONTAINER["ls"] == commands.CONTAINER["list"] == commands.CONTAINER["ps"]
+    assert commands.TOP["images"] == commands.IMAGE["ls"] == commands.IMAGE["list"]
+    assert commands.TOP["rmi"] == commands.IMAGE["rm"]
+    assert commands.TOP["run"] == commands.CONTAINER["run"]
+    assert commands.TOP["inspect"] != commands.CONTAINER["inspect"]  # the generic one
+    assert {"container", "image", "system"} <= set(cli.commands)
+    assert {"volume", "network"} <= set(commands.TOP)
 
 
 def _imported_after(argv: list[str]) -> set[str]:

@@ -349,7 +349,9 @@ def list_images(store: Store, show_all: bool = False,
     in_window = _created_window(store, filters)
     rows: list[ImageRow] = []
     for image_id, rec in records.items():
-        if not in_window(rec.created) or ("label" in filters and not filters.labels(labels(store, image_id))):
+        if not in_window(rec.created):
+            continue
+        if "label" in filters and not filters.labels(labels(store, image_id)):
             continue
         names = sorted(tags_by_image.get(image_id, []))
         if dangling is True and names:

@@ -61,7 +61,7 @@ class Info:
 def info(store: Store) -> Info:
     """``info``: what the store holds. Reads only (one consistent snapshot is not needed)."""
     def count(table: str) -> int:
-        return int(store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+        return int(store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
     return Info(store.root, count("containers"), count("images"), count("layers"))
 
@@ -215,9 +215,9 @@ def disk_usage(store: Store) -> DiskUsage:
 # ----------------------------------------------------------------------------- prune
 #
 # Every prune takes Docker's filters for it (validated before anything is removed) and
-# removes objects one at a time, each in its own transaction that re-checks the object is
-# still unused: a concurrent ``run``, ``commit`` or ``start`` wins the race, and a prune
-# killed midway leaves a consistent store. None is atomic as a whole; all are idempotent.
+# removes objects one at a time, each removal checking again that its object is unused: a
+# concurrent ``run``, ``commit`` or ``start`` wins the race, a prune killed midway leaves a
+# consistent store. None is atomic as a whole; all are idempotent.
 
 PRUNE_FILTERS = {
     "containers": ("label", "label!", "until"),
