@@ -119,3 +119,9 @@ class RegistryTooLarge(RegistryError):
 
 class LimitExceeded(ForkliftError):
     """Input is larger than a configured limit (layer size, layer count)."""
+
+
+class InvalidFilter(InvalidArgument):
+    """A ``--filter`` key or value that a listing or prune does not accept."""
+
+

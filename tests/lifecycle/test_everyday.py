@@ -10,7 +10,7 @@ import time
 import pytest
 
 from forklift.cli.format import TemplateError, parse, render
-from forklift.engine.lifecycle import parse_timestamp
+from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import InvalidArgument
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
+
+from forklift.cli.format import TemplateError, human_size, parse
+from forklift.errors import ForkliftError, InspectTemplateError, NotFound
 
 
 def for_each(names: tuple[str, ...], fn: Callable[[str], Any], *, echo: bool = True,
@@ -22,8 +26,6 @@ def for_each(names: tuple[str, ...], fn: Callable[[str], Any], *, echo: bool = T
     ``wrap(name, message)`` rewords an error as the command's Docker counterpart does;
     ``summary`` adds Docker's closing line naming every name that failed.
     """
-    from forklift.errors import ForkliftError, NotFound
-
     failed: list[str] = []
     for name in names:
         try:
@@ -56,8 +58,6 @@ def inspect_each(names: tuple[str, ...], lookup: Callable[[str], dict[str, Any]]
                  fmt: str | None) -> None:
     """``inspect``: print every object found, then one error line per missing name (exit 1),
     as Docker does; a malformed template is refused before anything is looked up."""
-    from forklift.errors import NotFound
-
     template = _parse_template(fmt)
     results: list[dict[str, Any]] = []
     errors: list[str] = []
@@ -83,9 +83,6 @@ def print_objects(results: list[dict[str, Any]], fmt: str | None) -> None:
 def _parse_template(fmt: str | None) -> Any:
     if not fmt:
         return None
-    from forklift.cli.format import TemplateError, parse
-    from forklift.errors import InspectTemplateError
-
     try:
         return parse(fmt)
     except TemplateError as exc:
@@ -102,3 +99,30 @@ def _print_objects(results: list[dict[str, Any]], fmt: str | None, template: Any
 
 MAX_SIZE_HELP = ("Refuse a layer larger than SIZE decompressed, e.g. 512m or 20g"
                  " (default: max-layer-size in the store's config.toml, else 32g)")
+
+
+def label_flags(items: Iterable[str]) -> dict[str, str]:
+    """``--label k=v`` flags as a dict (``k`` alone: an empty value; the last one wins)."""
+    return {key: value for key, _, value in (item.partition("=") for item in items)}
+
+
+def confirm(warning: str, force: bool) -> bool:
+    """Docker's prune prompt: the WARNING text, then ``Are you sure you want to continue?
+    [y/N]``; anything but y/yes (end of input too) declines."""
+    if force:
+        return True
+    click.echo(warning)
+    click.echo("Are you sure you want to continue? [y/N] ", nl=False)
+    line = sys.stdin.readline()
+    return line.strip().lower() in ("y", "yes")
+
+
+def print_deleted(heading: str, lines: list[str]) -> None:
+    """A prune's ``Deleted …:`` section (nothing when nothing went), then a blank line."""
+    if lines:
+        click.echo(heading)
+        click.echo("\n".join(lines) + "\n")
+
+
+def print_reclaimed(size: int) -> None:
+    click.echo(f"Total reclaimed space: {human_size(size, 4)}")

@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from forklift.cli.format import ago, ellipsis, render_rows, table
+from forklift.cli.common import for_each, inspect_each
+from forklift.cli.format import ago, ellipsis, short_id, stamp, status_text
+from forklift.cli.listing import Listing
+from forklift.engine import containers
+from forklift.engine.containers import ContainerRow, CreateOptions
+from forklift.errors import EngineError, ForkliftError, InvalidArgument, NotFound
+from forklift.formats.output import atomic_output
 
 RUN_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -61,8 +67,6 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _opts(kw: dict[str, Any]) -> Any:
-    from forklift.engine.containers import CreateOptions
-
     return CreateOptions(
         name=kw["name"], entrypoint=kw["entrypoint"], env=list(kw["env"]),
         env_files=list(kw["env_file"]), workdir=kw["workdir"], user=kw["user"],
@@ -81,8 +85,6 @@ def _opts(kw: dict[str, Any]) -> Any:
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:
     """Docker exits 125 when the container could not be created or started."""
-    from forklift.errors import EngineError, ForkliftError
-
     try:
         return fn()
     except ForkliftError as exc:
@@ -97,8 +99,6 @@ def _daemon_error(fn: Callable[[], Any]) -> Any:
 @click.pass_obj
 def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
-    from forklift.engine import containers
-
     opts = _opts(kw)
     if detach:
         rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
@@ -118,34 +118,28 @@ def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw
 @click.pass_obj
 def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create a new container."""
-    from forklift.engine import containers
-
     rec = _daemon_error(lambda: containers.create(state.store, image, list(command), _opts(kw)))
     click.echo(rec.id)
 
 
 @click.command("start")
-@click.argument("containers", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINERS...")
 @click.option("-a", "--attach", is_flag=True, help="Attach STDOUT/STDERR and forward signals")
 @click.option("-i", "--interactive", is_flag=True, help="Attach container's STDIN")
 @click.pass_obj
-def start_cmd(state: Any, containers: tuple[str, ...], attach: bool, interactive: bool) -> None:
+def start_cmd(state: Any, names: tuple[str, ...], attach: bool, interactive: bool) -> None:
     """Start one or more stopped containers (attached: foreground until it exits)."""
-    from forklift.engine import containers as engine
-    from forklift.errors import InvalidArgument
-
     if not attach:
-        from forklift.cli.common import for_each
-        from forklift.engine import lifecycle
+        from forklift.engine import lifecycle  # not on the hot path of run and ps
 
-        for_each(containers,
+        for_each(names,
                  lambda n: _daemon_error(functools.partial(lifecycle.start, state.store, n)),
                  summary="failed to start containers")
         return
-    if len(containers) > 1:
+    if len(names) > 1:
         raise InvalidArgument("you cannot start and attach multiple containers at once")
     stdin = sys.stdin if interactive else open("/dev/null", "rb")  # noqa: SIM115
-    raise SystemExit(_daemon_error(lambda: engine.start(state.store, containers[0], stdin=stdin)))
+    raise SystemExit(_daemon_error(lambda: containers.start(state.store, names[0], stdin=stdin)))
 
 
 @click.command("ls")
@@ -159,56 +153,40 @@ def start_cmd(state: Any, containers: tuple[str, ...], attach: bool, interactive
 def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool, last: int,
            fmt: str | None) -> None:
     """List containers."""
-    from forklift.engine import containers
-
     if latest:
         last = 1
     rows = containers.list_containers(state.store, show_all or last > 0)
     if last > 0:
         rows = rows[:last]
+    PS.print([_ps_row(r, no_trunc) for r in rows], quiet=quiet, fmt=fmt)
 
-    def cid(r: Any) -> str:
-        return r.id if no_trunc else r.id[:12]
 
-    def image(r: Any) -> str:
-        if r.image.startswith("sha256:") and r.image == r.record.image_id and not no_trunc:
-            return r.image[7:19]
-        return str(r.image)
+PS = Listing({"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREATED AT"},
+             ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"],
+             parse_error="failed to parse template")
 
-    def command(r: Any) -> str:
-        return json.dumps(r.command if no_trunc else ellipsis(r.command, 20), ensure_ascii=False)
 
-    if quiet:
-        if rows:
-            click.echo("\n".join(cid(r) for r in rows))
-        return
-    if fmt:
-        data = [{"ID": cid(r), "Image": image(r), "Command": command(r),
-                 "CreatedAt": r.created, "RunningFor": ago(r.created), "Status": r.status,
-                 "State": r.state, "Ports": r.ports, "Names": r.names,
-                 "Labels": ",".join(f"{k}={v}" for k, v in (r.record.config.get("Labels") or {}).items())}
-                for r in rows]
-        out = render_rows(fmt, data, {"ID": "CONTAINER ID", "RunningFor": "CREATED",
-                                      "CreatedAt": "CREATED AT"},
-                          parse_error="failed to parse template")
-        if out:
-            click.echo(out)
-        return
-    body = [[cid(r), image(r), command(r), ago(r.created), r.status, r.ports, r.names] for r in rows]
-    click.echo(table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], body))
+def _ps_row(r: ContainerRow, no_trunc: bool) -> dict[str, str]:
+    image = r.image
+    if image.startswith("sha256:") and image == r.record.image_id:
+        image = short_id(image, no_trunc)
+    command = r.command if no_trunc else ellipsis(r.command, 20)
+    labels = r.record.config.get("Labels") or {}
+    return {"ID": short_id(r.id, no_trunc), "Image": image,
+            "Command": json.dumps(command, ensure_ascii=False), "CreatedAt": stamp(r.created),
+            "RunningFor": ago(r.created), "Status": status_text(r.status),
+            "State": r.status.state, "Ports": r.ports, "Names": r.names,
+            "Labels": ",".join(f"{k}={v}" for k, v in labels.items())}
 
 
 @click.command("rm")
-@click.argument("containers", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINERS...")
 @click.option("-f", "--force", is_flag=True, help="Force the removal of a running container (uses SIGKILL)")
 @click.option("-v", "--volumes", is_flag=True, help="Remove anonymous volumes associated with the container")
 @click.pass_obj
-def rm_cmd(state: Any, containers: tuple[str, ...], force: bool, volumes: bool) -> None:
+def rm_cmd(state: Any, names: tuple[str, ...], force: bool, volumes: bool) -> None:
     """Remove one or more containers."""
-    from forklift.cli.common import for_each
-    from forklift.engine import containers as engine
-
-    for_each(containers, lambda n: engine.remove(state.store, n, force=force, volumes=volumes),
+    for_each(names, lambda n: containers.remove(state.store, n, force=force, volumes=volumes),
              forgive_missing=force)
 
 
@@ -217,8 +195,6 @@ def rm_cmd(state: Any, containers: tuple[str, ...], force: bool, volumes: bool) 
 @click.pass_obj
 def diff_cmd(state: Any, container: str) -> None:
     """Inspect changes to files or directories on a container's filesystem."""
-    from forklift.engine import containers
-
     lines = [f"{kind} {path}" for kind, path in containers.diff(state.store, container)]
     if lines:
         click.echo("\n".join(lines))
@@ -235,8 +211,6 @@ def diff_cmd(state: Any, container: str) -> None:
 def commit_cmd(state: Any, container: str, repository: str | None, author: str,
                changes: tuple[str, ...], message: str, pause: bool) -> None:
     """Create a new image from a container's changes."""
-    from forklift.engine import containers
-
     image_id = containers.commit(state.store, container, repository, message=message,
                                  author=author, changes=list(changes), pause=pause)
     click.echo(image_id)
@@ -248,10 +222,6 @@ def commit_cmd(state: Any, container: str, repository: str | None, author: str,
 @click.pass_obj
 def export_cmd(state: Any, container: str, output: str | None) -> None:
     """Export a container's filesystem as a tar archive."""
-    from forklift.engine import containers
-    from forklift.errors import InvalidArgument
-    from forklift.formats.output import atomic_output
-
     if output is None and sys.stdout.isatty():
         raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     with atomic_output(output) as out:
@@ -259,15 +229,12 @@ def export_cmd(state: Any, container: str, output: str | None) -> None:
 
 
 @click.command("inspect")
-@click.argument("containers", nargs=-1, required=True)
+@click.argument("names", nargs=-1, required=True, metavar="CONTAINERS...")
 @click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
 @click.pass_obj
-def container_inspect_cmd(state: Any, containers: tuple[str, ...], fmt: str | None) -> None:
+def container_inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more containers."""
-    from forklift.cli.common import inspect_each
-    from forklift.engine import containers as engine
-
-    inspect_each(containers, lambda c: engine.inspect(state.store, c), fmt)
+    inspect_each(names, lambda c: containers.inspect(state.store, c), fmt)
 
 
 @click.command("inspect")
@@ -277,33 +244,19 @@ def container_inspect_cmd(state: Any, containers: tuple[str, ...], fmt: str | No
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None, kind: str | None) -> None:
     """Return low-level information on containers or images."""
-    from forklift.cli.common import inspect_each
-    from forklift.engine import containers as c_engine
-    from forklift.engine import images as i_engine
-    from forklift.errors import NotFound
+    from forklift.engine import images as image_engine  # not on the hot path of run and ps
 
     def lookup(name: str) -> dict[str, Any]:
         if kind in (None, "container"):
             try:
-                return c_engine.inspect(state.store, name)
+                return containers.inspect(state.store, name)
             except NotFound:
                 pass
         if kind in (None, "image"):
             try:
-                return i_engine.inspect(state.store, name)
+                return image_engine.inspect(state.store, name)
             except NotFound:
                 pass
         raise NotFound(f"No such object: {name}")
 
     inspect_each(names, lookup, fmt)
-
-
-def register(cli: click.Group, group: click.Group) -> None:
-    for cmd in (run_cmd, create_cmd, start_cmd, ps_cmd, rm_cmd, diff_cmd, commit_cmd,
-                export_cmd, container_inspect_cmd):
-        group.add_command(cmd)
-    group.add_command(ps_cmd, "list")
-    group.add_command(ps_cmd, "ps")
-    for cmd in (run_cmd, create_cmd, start_cmd, rm_cmd, diff_cmd, commit_cmd, export_cmd, inspect_cmd):
-        cli.add_command(cmd)
-    cli.add_command(ps_cmd, "ps")

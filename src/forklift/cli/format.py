@@ -6,9 +6,12 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forklift.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from forklift.engine.containers import Status
 
 
 def human_size(size: float, precision: int = 3) -> str:
@@ -62,6 +65,36 @@ def ago(timestamp: float) -> str:
     if not timestamp:
         return "N/A"
     return human_duration(max(0.0, time.time() - timestamp)) + " ago"
+
+
+def stamp(timestamp: float) -> str:
+    """A point in time as Docker's ``CreatedAt`` prints it (Go's time.String, in UTC)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(timestamp)) if timestamp else ""
+
+
+def rfc3339(timestamp: float) -> str:
+    """A point in time as ``history``'s ``CreatedAt`` prints it (RFC 3339, in UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp)) if timestamp else ""
+
+
+def status_text(status: Status) -> str:
+    """``ps``'s STATUS: "Up 5 minutes", "Up (Paused)", "Created", "Exited (0) 2 hours ago"."""
+    if status.state == "running":
+        return "Up " + human_duration(max(0.0, time.time() - status.started))
+    if status.state == "paused":
+        return "Up (Paused)"
+    if status.state == "created":
+        return "Created"
+    when = ago(status.finished) if status.finished else ""
+    return f"Exited ({status.exit_code}) {when}".rstrip()
+
+
+def short_id(ident: str, no_trunc: bool = False) -> str:
+    """An ID as listings show it: 12 hex digits without the ``sha256:`` prefix, unless
+    ``--no-trunc``; placeholders such as ``<missing>`` as they are."""
+    if no_trunc or ident.startswith("<"):
+        return ident
+    return ident.split(":", 1)[-1][:12]
 
 
 def ellipsis(text: str, width: int) -> str:

@@ -6,12 +6,18 @@ from typing import Any
 
 import click
 
-from forklift.cli.common import MAX_SIZE_HELP
-from forklift.cli.format import ago, ellipsis, human_size, render_rows, table
+from forklift.cli.common import MAX_SIZE_HELP, for_each, inspect_each
+from forklift.cli.format import ago, ellipsis, human_size, rfc3339, short_id, stamp
+from forklift.cli.listing import Listing
+from forklift.engine import images as engine
+from forklift.engine.filters import Filters
+from forklift.engine.images import HistoryRow, ImageRow
 
-
-def _short(image_id: str, no_trunc: bool) -> str:
-    return image_id if no_trunc else image_id.split(":", 1)[-1][:12]
+IMAGES = Listing({"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT"},
+                 ["Repository", "Tag", "ID", "CreatedSince", "Size"], unique_quiet=True)
+HISTORY = Listing({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY",
+                   "CreatedAt": "CREATED AT"},
+                  ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"])
 
 
 @click.command("ls")
@@ -26,54 +32,18 @@ def _short(image_id: str, no_trunc: bool) -> str:
 def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_trunc: bool,
            digests: bool, filters: tuple[str, ...], fmt: str | None) -> None:
     """List images."""
-    from forklift.engine import images
-
-    wanted = parse_filters(filters)
+    wanted = Filters.parse(filters)
     if reference:
-        wanted.setdefault("reference", []).append(reference)
-    rows = images.list_images(state.store, show_all, wanted)
-    if quiet:
-        seen = []
-        for r in rows:
-            ident = _short(r.id, no_trunc)
-            if ident not in seen:
-                seen.append(ident)
-        if seen:
-            click.echo("\n".join(seen))
-        return
-    if fmt:
-        data = [{"Repository": r.repository, "Tag": r.tag, "ID": _short(r.id, no_trunc),
-                 "Digest": r.digest, "CreatedSince": ago(r.created),
-                 "CreatedAt": _stamp(r.created), "Size": human_size(r.size)} for r in rows]
-        out = render_rows(fmt, data, {"ID": "IMAGE ID", "CreatedSince": "CREATED",
-                                      "CreatedAt": "CREATED AT"})
-        if out:
-            click.echo(out)
-        return
-    headers = ["REPOSITORY", "TAG"] + (["DIGEST"] if digests else []) + ["IMAGE ID", "CREATED", "SIZE"]
-    body = [[r.repository, r.tag] + ([r.digest] if digests else [])
-            + [_short(r.id, no_trunc), ago(r.created), human_size(r.size)] for r in rows]
-    click.echo(table(headers, body))
+        wanted.add("reference", reference)
+    rows = [_image_row(r, no_trunc) for r in engine.list_images(state.store, show_all, wanted)]
+    columns = ["Repository", "Tag", *(["Digest"] if digests else []), "ID", "CreatedSince", "Size"]
+    IMAGES.print(rows, quiet=quiet, fmt=fmt, columns=columns)
 
 
-def parse_filters(items: tuple[str, ...]) -> dict[str, list[str]]:
-    """``--filter name=value`` flags (Docker lower-cases the name and trims both)."""
-    from forklift.errors import InvalidFlag
-
-    out: dict[str, list[str]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidFlag(f'invalid argument "{item}" for "-f, --filter" flag:'
-                              " bad format of filter (expected name=value)")
-        out.setdefault(key.strip().lower(), []).append(value.strip())
-    return out
-
-
-def _stamp(ts: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(ts)) if ts else ""
+def _image_row(r: ImageRow, no_trunc: bool) -> dict[str, str]:
+    return {"Repository": r.repository, "Tag": r.tag, "ID": short_id(r.id, no_trunc),
+            "Digest": r.digest, "CreatedSince": ago(r.created), "CreatedAt": stamp(r.created),
+            "Size": human_size(r.size)}
 
 
 @click.command("history")
@@ -85,29 +55,19 @@ def _stamp(ts: float) -> str:
 @click.pass_obj
 def history_cmd(state: Any, image: str, human: bool, no_trunc: bool, quiet: bool, fmt: str | None) -> None:
     """Show the history of an image."""
-    from forklift.engine import images
+    rows = [_history_row(r, human, no_trunc) for r in engine.history(state.store, image)]
+    created = "CreatedSince" if human else "CreatedAt"
+    HISTORY.print(rows, quiet=quiet, fmt=fmt,
+                  columns=["ID", created, "CreatedBy", "Size", "Comment"])
 
-    rows = images.history(state.store, image)
-    if quiet:
-        click.echo("\n".join(r.image if r.image == "<missing>" else _short(r.image, no_trunc) for r in rows))
-        return
 
-    def created_by(r: Any) -> str:
-        text = r.created_by.replace("\t", " ")
-        return text if no_trunc else ellipsis(text, 45)
-
-    if fmt:
-        data = [{"ID": r.image if r.image == "<missing>" else _short(r.image, no_trunc),
-                 "CreatedSince": ago(r.created), "CreatedAt": _stamp(r.created),
-                 "CreatedBy": created_by(r), "Size": human_size(r.size) if human else str(r.size),
-                 "Comment": r.comment} for r in rows]
-        click.echo(render_rows(fmt, data, {"ID": "IMAGE", "CreatedSince": "CREATED",
-                                           "CreatedBy": "CREATED BY", "CreatedAt": "CREATED AT"}))
-        return
-    body = [[r.image if r.image == "<missing>" else _short(r.image, no_trunc),
-             ago(r.created) if human else _stamp(r.created), created_by(r),
-             human_size(r.size) if human else str(r.size), r.comment] for r in rows]
-    click.echo(table(["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], body))
+def _history_row(r: HistoryRow, human: bool, no_trunc: bool) -> dict[str, str]:
+    created_by = r.created_by.replace("\t", " ")
+    created_at = rfc3339(r.created)
+    return {"ID": short_id(r.image, no_trunc),
+            "CreatedSince": ago(r.created) if human else created_at, "CreatedAt": created_at,
+            "CreatedBy": created_by if no_trunc else ellipsis(created_by, 45),
+            "Size": human_size(r.size) if human else str(r.size), "Comment": r.comment}
 
 
 @click.command("inspect")
@@ -116,9 +76,6 @@ def history_cmd(state: Any, image: str, human: bool, no_trunc: bool, quiet: bool
 @click.pass_obj
 def inspect_cmd(state: Any, images: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more images."""
-    from forklift.cli.common import inspect_each
-    from forklift.engine import images as engine
-
     inspect_each(images, lambda name: engine.inspect(state.store, name), fmt)
 
 
@@ -128,9 +85,7 @@ def inspect_cmd(state: Any, images: tuple[str, ...], fmt: str | None) -> None:
 @click.pass_obj
 def tag_cmd(state: Any, source: str, target: str) -> None:
     """Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE."""
-    from forklift.engine import images
-
-    images.tag(state.store, source, target)
+    engine.tag(state.store, source, target)
 
 
 @click.command("rm")
@@ -140,9 +95,6 @@ def tag_cmd(state: Any, source: str, target: str) -> None:
 @click.pass_obj
 def rm_cmd(state: Any, images: tuple[str, ...], force: bool, no_prune: bool) -> None:
     """Remove one or more images."""
-    from forklift.cli.common import for_each
-    from forklift.engine import images as engine
-
     for_each(images, lambda n: engine.remove(state.store, n, force=force, prune=not no_prune),
              forgive_missing=force)
 
@@ -158,19 +110,6 @@ def rm_cmd(state: Any, images: tuple[str, ...], force: bool, no_prune: bool) -> 
 def import_cmd(state: Any, source: str, repository: str | None, changes: tuple[str, ...],
                message: str, platform: str | None, max_size: str | None) -> None:
     """Import the contents from a tarball to create a filesystem image."""
-    from forklift.engine import images
-
-    image_id = images.import_tarball(state.store, source, repository, list(changes), message,
+    image_id = engine.import_tarball(state.store, source, repository, list(changes), message,
                                      max_size=max_size)
     click.echo(image_id)
-
-
-def register(cli: click.Group, group: click.Group) -> None:
-    for cmd in (ls_cmd, history_cmd, inspect_cmd, tag_cmd, rm_cmd, import_cmd):
-        group.add_command(cmd)
-    group.add_command(ls_cmd, "list")
-    cli.add_command(ls_cmd, "images")
-    cli.add_command(history_cmd)
-    cli.add_command(tag_cmd)
-    cli.add_command(rm_cmd, "rmi")
-    cli.add_command(import_cmd)

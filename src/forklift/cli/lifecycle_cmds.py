@@ -9,13 +9,16 @@ from typing import Any
 
 import click
 
+from forklift.cli.common import for_each
+from forklift.cli.format import table
+from forklift.engine import copy, lifecycle
+from forklift.engine import exec as exec_mod
+
 EXEC_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
 
 def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True,
           wrap: Callable[[str, str], str] | None = None) -> None:
-    from forklift.cli.common import for_each
-
     for_each(names, fn, echo=echo, wrap=wrap)
 
 
@@ -31,8 +34,6 @@ def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True,
 def logs_cmd(state: Any, container: str, follow: bool, tail: str, timestamps: bool,
              since: str | None, until: str | None, details: bool) -> None:
     """Fetch the logs of a container."""
-    from forklift.engine import lifecycle
-
     lifecycle.logs(state.store, container, follow=follow, tail=tail, since=since, until=until,
                    timestamps=timestamps)
 
@@ -44,8 +45,6 @@ def logs_cmd(state: Any, container: str, follow: bool, tail: str, timestamps: bo
 @click.pass_obj
 def stop_cmd(state: Any, containers: tuple[str, ...], timeout: int | None, sig: str | None) -> None:
     """Stop one or more running containers."""
-    from forklift.engine import lifecycle
-
     _each(containers, lambda n: lifecycle.stop(state.store, n, timeout, sig))
 
 
@@ -55,8 +54,6 @@ def stop_cmd(state: Any, containers: tuple[str, ...], timeout: int | None, sig: 
 @click.pass_obj
 def restart_cmd(state: Any, containers: tuple[str, ...], timeout: int | None) -> None:
     """Restart one or more containers."""
-    from forklift.engine import lifecycle
-
     _each(containers, lambda n: lifecycle.restart(state.store, n, timeout))
 
 
@@ -66,8 +63,6 @@ def restart_cmd(state: Any, containers: tuple[str, ...], timeout: int | None) ->
 @click.pass_obj
 def kill_cmd(state: Any, containers: tuple[str, ...], sig: str) -> None:
     """Kill one or more running containers."""
-    from forklift.engine import lifecycle
-
     lifecycle.parse_signal(sig)
     _each(containers, lambda n: lifecycle.kill(state.store, n, sig),
           wrap=lambda name, message: f"Cannot kill container: {name}: {message}")
@@ -78,8 +73,6 @@ def kill_cmd(state: Any, containers: tuple[str, ...], sig: str) -> None:
 @click.pass_obj
 def wait_cmd(state: Any, containers: tuple[str, ...]) -> None:
     """Block until one or more containers stop, then print their exit codes."""
-    from forklift.engine import lifecycle
-
     _each(containers, lambda n: click.echo(lifecycle.wait(state.store, n)), echo=False)
 
 
@@ -88,8 +81,6 @@ def wait_cmd(state: Any, containers: tuple[str, ...]) -> None:
 @click.pass_obj
 def pause_cmd(state: Any, containers: tuple[str, ...]) -> None:
     """Pause all processes within one or more containers."""
-    from forklift.engine import lifecycle
-
     _each(containers, lambda n: lifecycle.pause(state.store, n))
 
 
@@ -98,8 +89,6 @@ def pause_cmd(state: Any, containers: tuple[str, ...]) -> None:
 @click.pass_obj
 def unpause_cmd(state: Any, containers: tuple[str, ...]) -> None:
     """Unpause all processes within one or more containers."""
-    from forklift.engine import lifecycle
-
     _each(containers, lambda n: lifecycle.unpause(state.store, n))
 
 
@@ -109,9 +98,6 @@ def unpause_cmd(state: Any, containers: tuple[str, ...]) -> None:
 @click.pass_obj
 def top_cmd(state: Any, container: str, ps_args: tuple[str, ...]) -> None:
     """Display the running processes of a container."""
-    from forklift.cli.format import table
-    from forklift.engine import lifecycle
-
     header, rows = lifecycle.top(state.store, container, list(ps_args))
     click.echo(table(header, rows))
 
@@ -122,8 +108,6 @@ def top_cmd(state: Any, container: str, ps_args: tuple[str, ...]) -> None:
 @click.pass_obj
 def rename_cmd(state: Any, container: str, new_name: str) -> None:
     """Rename a container."""
-    from forklift.engine import lifecycle
-
     lifecycle.rename(state.store, container, new_name)
 
 
@@ -134,8 +118,6 @@ def rename_cmd(state: Any, container: str, new_name: str) -> None:
 @click.pass_obj
 def attach_cmd(state: Any, container: str, no_stdin: bool, sig_proxy: bool) -> None:
     """Attach local standard input, output, and error streams to a running container."""
-    from forklift.engine import lifecycle
-
     raise SystemExit(lifecycle.attach(state.store, container, stdin=not no_stdin,
                                       sig_proxy=sig_proxy))
 
@@ -155,8 +137,6 @@ def exec_cmd(state: Any, container: str, command: tuple[str, ...], detach: bool,
              interactive: bool, tty: bool, user: str | None, workdir: str | None,
              env: tuple[str, ...], privileged: bool) -> None:
     """Execute a command in a running container."""
-    from forklift.engine import exec as exec_mod
-
     opts = exec_mod.ExecOptions(tty=tty, interactive=interactive, detach=detach, user=user,
                                 workdir=workdir, env=list(env), privileged=privileged)
     code = exec_mod.exec_(state.store, container, list(command), opts, stdin=sys.stdin)
@@ -176,16 +156,4 @@ def cp_cmd(state: Any, src: str, dest: str, archive: bool, follow_link: bool, qu
     Use '-' as the source to read a tar archive from stdin and extract it to a
     directory destination in a container; use '-' as the destination to stream a tar
     archive of a container source to stdout."""
-    from forklift.engine import copy
-
     copy.cp(state.store, src, dest, archive=archive, follow_link=follow_link)
-
-
-COMMANDS = (logs_cmd, stop_cmd, restart_cmd, kill_cmd, wait_cmd, pause_cmd, unpause_cmd,
-            top_cmd, rename_cmd, attach_cmd, exec_cmd, cp_cmd)
-
-
-def register(cli: click.Group, group: click.Group) -> None:
-    for cmd in COMMANDS:
-        group.add_command(cmd)
-        cli.add_command(cmd)

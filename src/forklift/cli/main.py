@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from forklift.cli.commands import CONTAINER, IMAGE, SYSTEM, TOP, LazyGroup
 from forklift.errors import EXIT_ENGINE, ForkliftError
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
@@ -36,7 +37,7 @@ class State:
         return self._store
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=LazyGroup, table=TOP, context_settings=CONTEXT)
 @click.option("--root", envvar="FORKLIFT_ROOT", default=None, metavar="DIR",
               help="Store root (default /var/lib/forklift as root).")
 @click.option("-D", "--debug", is_flag=True, help="Show tracebacks for internal errors.")
@@ -49,45 +50,19 @@ def cli(ctx: click.Context, root: str | None, debug: bool) -> None:
     ctx.obj = State(root)
 
 
-@cli.group(context_settings=CONTEXT)
+@cli.group(cls=LazyGroup, table=CONTAINER, context_settings=CONTEXT)
 def container() -> None:
     """Manage containers."""
 
 
-@cli.group(context_settings=CONTEXT)
+@cli.group(cls=LazyGroup, table=IMAGE, context_settings=CONTEXT)
 def image() -> None:
     """Manage images."""
 
 
-@cli.group(context_settings=CONTEXT)
+@cli.group(cls=LazyGroup, table=SYSTEM, context_settings=CONTEXT)
 def system() -> None:
     """Manage forklift's store."""
-
-
-def _register() -> None:
-    from forklift.cli import container_cmds, image_cmds, system_cmds
-
-    container_cmds.register(cli, container)
-    image_cmds.register(cli, image)
-    system_cmds.register(cli, system)
-    from forklift.cli import lifecycle_cmds, network_cmds, volume_cmds
-
-    lifecycle_cmds.register(cli, container)
-    volume_cmds.register(cli)
-    network_cmds.register(cli)
-    try:
-        from forklift.cli import registry_cmds
-        registry_cmds.register(cli, image)
-    except ImportError:
-        pass
-    try:
-        from forklift.cli import transfer_cmds
-    except ImportError:
-        return
-    transfer_cmds.register(cli, image)
-
-
-_register()
 
 
 EXIT_FLAG_ERROR = EXIT_ENGINE  # Docker's CLI: a bad flag exits 125, a wrong argument count 1

@@ -6,6 +6,15 @@ from typing import Any
 
 import click
 
+from forklift.cli.common import confirm, for_each, inspect_each, label_flags, print_deleted
+from forklift.cli.format import short_id
+from forklift.cli.listing import Listing
+from forklift.engine import network as net
+from forklift.engine import system
+from forklift.engine.filters import Filters
+
+NETWORKS = Listing({"ID": "NETWORK ID"}, ["ID", "Name", "Driver", "Scope"])
+
 
 @click.group("network", context_settings={"help_option_names": ["--help"]})
 def network() -> None:
@@ -23,11 +32,8 @@ def network() -> None:
 def create_cmd(state: Any, name: str, driver: str, subnet: str | None, gateway: str | None,
                internal: bool, labels: tuple[str, ...]) -> None:
     """Create a network."""
-    from forklift.engine import network as net
-
-    lab = dict(item.partition("=")[::2] for item in labels)
     rec = net.create(state.store, name, driver=driver, subnet=subnet, gateway=gateway,
-                     internal=internal, labels=lab)
+                     internal=internal, labels=label_flags(labels))
     click.echo(rec["Id"])
 
 
@@ -39,35 +45,9 @@ def create_cmd(state: Any, name: str, driver: str, subnet: str | None, gateway: 
 @click.pass_obj
 def ls_cmd(state: Any, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -> None:
     """List networks."""
-    from forklift.cli.format import render_rows, table
-    from forklift.engine import network as net
-
-    nets = net.all_networks(state.store)
-    for f in filters:
-        key, _, value = f.partition("=")
-        if key == "name":
-            nets = [n for n in nets if value in n["Name"]]
-        elif key == "type":
-            nets = [n for n in nets if bool(n.get("Builtin")) == (value == "builtin")]
-        elif key == "driver":
-            nets = [n for n in nets if n["Driver"] == value]
-    nets.sort(key=lambda n: n["Name"])
-
-    def nid(n: dict[str, Any]) -> str:
-        return n["Id"] if no_trunc else n["Id"][:12]
-
-    if quiet:
-        if nets:
-            click.echo("\n".join(nid(n) for n in nets))
-        return
-    if fmt:
-        out = render_rows(fmt, [{"ID": nid(n), "Name": n["Name"], "Driver": n["Driver"],
-                                 "Scope": "local"} for n in nets], {"ID": "NETWORK ID"})
-        if out:
-            click.echo(out)
-        return
-    click.echo(table(["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
-                     [[nid(n), n["Name"], n["Driver"], "local"] for n in nets]))
+    rows = [{"ID": short_id(n["Id"], no_trunc), "Name": n["Name"], "Driver": n["Driver"],
+             "Scope": "local"} for n in net.list_networks(state.store, Filters.parse(filters))]
+    NETWORKS.print(rows, quiet=quiet, fmt=fmt)
 
 
 @network.command("inspect")
@@ -76,9 +56,6 @@ def ls_cmd(state: Any, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fm
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more networks."""
-    from forklift.cli.common import inspect_each
-    from forklift.engine import network as net
-
     inspect_each(names, lambda n: net.inspect(state.store, n), fmt)
 
 
@@ -88,28 +65,18 @@ def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
 @click.pass_obj
 def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
     """Remove one or more networks."""
-    from forklift.cli.common import for_each
-    from forklift.engine import network as net
-
     for_each(names, lambda n: net.remove(state.store, n), missing_ok=force)
 
 
 @network.command("prune")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (until=…, label=…)")
 @click.pass_obj
-def prune_cmd(state: Any, force: bool) -> None:
+def prune_cmd(state: Any, force: bool, filters: tuple[str, ...]) -> None:
     """Remove all unused networks."""
-    from forklift.engine import network as net
-
-    if not force:
-        click.echo("WARNING! This will remove all custom networks not used by at least one container.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
-    removed = net.prune(state.store)
-    if removed:
-        click.echo("Deleted Networks:")
-        click.echo("\n".join(removed))
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(network)
+    wanted = Filters.parse(filters)
+    system.check_prune_filters("networks", wanted)
+    if not confirm("WARNING! This will remove all custom networks not used by at least one"
+                   " container.", force):
+        return
+    print_deleted("Deleted Networks:", system.prune_networks(state.store, wanted).deleted)

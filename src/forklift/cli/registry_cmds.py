@@ -7,7 +7,11 @@ from typing import Any
 
 import click
 
+from forklift import reference
 from forklift.cli.common import MAX_SIZE_HELP
+from forklift.engine import distribution
+from forklift.errors import InvalidArgument
+from forklift.registry.progress import make_reporter
 
 _TLS_HELP = "Require HTTPS and verify certificates (false: skip verification, allow HTTP)"
 
@@ -27,10 +31,6 @@ def _tls(value: bool | None) -> bool | None:
 def pull_cmd(state: Any, name: str, all_tags: bool, quiet: bool, platform: str | None,
              tls_verify: bool | None, max_size: str | None) -> None:
     """Download an image from a registry."""
-    from forklift.engine import distribution
-    from forklift.errors import InvalidArgument
-    from forklift.registry.progress import make_reporter
-
     if all_tags:
         raise InvalidArgument("pull --all-tags is not supported")
     reporter = make_reporter(quiet)
@@ -43,8 +43,6 @@ def pull_cmd(state: Any, name: str, all_tags: bool, quiet: bool, platform: str |
 
 
 def _shown(text: str) -> str:
-    from forklift import reference
-
     return str(reference.parse(text))
 
 
@@ -56,9 +54,6 @@ def _shown(text: str) -> str:
 @click.pass_obj
 def push_cmd(state: Any, name: str, all_tags: bool, quiet: bool, tls_verify: bool | None) -> None:
     """Upload an image to a registry."""
-    from forklift.engine import distribution
-    from forklift.registry.progress import make_reporter
-
     reporter = make_reporter(quiet)
     try:
         results = distribution.push(state.store, name, all_tags=all_tags,
@@ -79,9 +74,6 @@ def push_cmd(state: Any, name: str, all_tags: bool, quiet: bool, tls_verify: boo
 def login_cmd(server: str | None, username: str | None, password: str | None,
               password_stdin: bool, tls_verify: bool | None) -> None:
     """Log in to a registry."""
-    from forklift.engine import distribution
-    from forklift.errors import InvalidArgument
-
     if password_stdin:
         if password:
             raise InvalidArgument("--password and --password-stdin are mutually exclusive")
@@ -102,14 +94,4 @@ def login_cmd(server: str | None, username: str | None, password: str | None,
 @click.argument("server", required=False)
 def logout_cmd(server: str | None) -> None:
     """Log out from a registry."""
-    from forklift.engine import distribution
-
     click.echo(distribution.logout(server))
-
-
-def register(cli: click.Group, image: click.Group) -> None:
-    for cmd in (pull_cmd, push_cmd):
-        cli.add_command(cmd)
-        image.add_command(cmd)
-    cli.add_command(login_cmd)
-    cli.add_command(logout_cmd)

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from forklift.cli.common import MAX_SIZE_HELP
+from forklift.engine import transfer
 
 FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 
@@ -23,8 +24,6 @@ FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 def save_cmd(state: Any, images: tuple[str, ...], output: str | None, fmt: str,
              compress: str | None) -> None:
     """Save one or more images to a tar archive (streamed to STDOUT by default)."""
-    from forklift.engine import transfer
-
     transfer.save(state.store, list(images), output, fmt, compress)
 
 
@@ -40,14 +39,6 @@ def save_cmd(state: Any, images: tuple[str, ...], output: str | None, fmt: str,
 def load_cmd(state: Any, source: str | None, quiet: bool, platform: str | None,
              max_size: str | None) -> None:
     """Load images from a tar archive or STDIN (docker-archive, OCI archive or layout)."""
-    from forklift.engine import transfer
-
     lines = transfer.load(state.store, source, platform, max_size=max_size)
     if lines:
         click.echo("\n".join(lines))
-
-
-def register(cli: click.Group, group: click.Group) -> None:
-    for cmd in (save_cmd, load_cmd):
-        group.add_command(cmd)
-        cli.add_command(cmd)

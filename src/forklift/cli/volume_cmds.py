@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import time
 from typing import Any
 
 import click
 
+from forklift.cli.common import (
+    confirm,
+    for_each,
+    inspect_each,
+    label_flags,
+    print_deleted,
+    print_reclaimed,
+)
+from forklift.cli.listing import Listing
+from forklift.engine import system, volumes
+from forklift.engine.filters import Filters
+from forklift.store.volumes import Volume
 
-def volume_info(store: Any, vol: Any) -> dict[str, Any]:
-    from forklift.store import volumes as volume_store
-
-    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(vol.created))
-    info: dict[str, Any] = {"CreatedAt": created, "Driver": "local", "Labels": vol.labels or None,
-                            "Mountpoint": vol.path(store), "Name": vol.name, "Options": None,
-                            "Scope": "local"}
-    if vol.anonymous:
-        info["Labels"] = {**(vol.labels or {}), "com.docker.volume.anonymous": ""}
-    info["UsedBy"] = volume_store.users(store, vol.name)
-    return info
+VOLUMES = Listing({"Name": "VOLUME NAME"}, ["Driver", "Name"], quiet_field="Name")
 
 
 @click.group("volume", context_settings={"help_option_names": ["--help"]})
@@ -36,19 +36,8 @@ def volume() -> None:
 def create_cmd(state: Any, name: str | None, driver: str, labels: tuple[str, ...],
                opts: tuple[str, ...]) -> None:
     """Create a volume."""
-    from forklift.errors import InvalidArgument
-    from forklift.store import volumes as volume_store
-
-    if driver != "local":
-        raise InvalidArgument(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
-    if opts:
-        raise InvalidArgument("driver options (-o) are not supported by the local driver here")
-    lab = {}
-    for item in labels:
-        k, _, v = item.partition("=")
-        lab[k] = v
-    vol, _ = volume_store.ensure(state.store, name or os.urandom(32).hex(), anonymous=False,
-                                 labels=lab)
+    vol = volumes.create(state.store, name, driver=driver, labels=label_flags(labels),
+                         options=list(opts))
     click.echo(vol.name)
 
 
@@ -59,32 +48,13 @@ def create_cmd(state: Any, name: str | None, driver: str, labels: tuple[str, ...
 @click.pass_obj
 def ls_cmd(state: Any, quiet: bool, filters: tuple[str, ...], fmt: str | None) -> None:
     """List volumes."""
-    from forklift.cli.format import render_rows, table
-    from forklift.store import volumes as volume_store
+    found = volumes.list_volumes(state.store, Filters.parse(filters))
+    VOLUMES.print([_row(state.store, v) for v in found], quiet=quiet, fmt=fmt)
 
-    vols = volume_store.all_volumes(state.store)
-    for f in filters:
-        key, _, value = f.partition("=")
-        if key == "dangling":
-            want = value.lower() in ("true", "1")
-            vols = [v for v in vols if (not volume_store.users(state.store, v.name)) == want]
-        elif key == "name":
-            vols = [v for v in vols if value in v.name]
-        elif key == "label":
-            k, sep, val = value.partition("=")
-            vols = [v for v in vols if k in v.labels and (not sep or v.labels[k] == val)]
-    if quiet:
-        if vols:
-            click.echo("\n".join(v.name for v in vols))
-        return
-    if fmt:
-        out = render_rows(fmt, [{"Driver": "local", "Name": v.name, "Mountpoint": v.path(state.store),
-                                 "Scope": "local", "Labels": ",".join(f"{k}={x}" for k, x in v.labels.items())}
-                                for v in vols], {"Name": "VOLUME NAME"})
-        if out:
-            click.echo(out)
-        return
-    click.echo(table(["DRIVER", "VOLUME NAME"], [["local", v.name] for v in vols]))
+
+def _row(store: Any, vol: Volume) -> dict[str, str]:
+    return {"Driver": "local", "Name": vol.name, "Mountpoint": vol.path(store), "Scope": "local",
+            "Labels": ",".join(f"{k}={x}" for k, x in vol.labels.items())}
 
 
 @volume.command("inspect")
@@ -93,19 +63,7 @@ def ls_cmd(state: Any, quiet: bool, filters: tuple[str, ...], fmt: str | None) -
 @click.pass_obj
 def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
     """Display detailed information on one or more volumes."""
-    from forklift.cli.common import inspect_each
-    from forklift.errors import NotFound
-    from forklift.store import volumes as volume_store
-
-    def lookup(name: str) -> dict[str, Any]:
-        vol = volume_store.get(state.store, name)
-        if vol is None:
-            raise NotFound(f"No such volume: {name}")
-        info = volume_info(state.store, vol)
-        info.pop("UsedBy")
-        return info
-
-    inspect_each(names, lookup, fmt)
+    inspect_each(names, lambda name: volumes.inspect(state.store, name), fmt)
 
 
 @volume.command("rm")
@@ -114,11 +72,7 @@ def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
 @click.pass_obj
 def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
     """Remove one or more volumes."""
-    from forklift.cli.common import for_each
-    from forklift.store import volumes as volume_store
-
-    for_each(names, lambda n: volume_store.remove(state.store, n, force=False),
-             missing_ok=force)
+    for_each(names, lambda n: volumes.remove(state.store, n), missing_ok=force)
 
 
 @volume.command("prune")
@@ -128,45 +82,12 @@ def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
 @click.pass_obj
 def prune_cmd(state: Any, all_: bool, force: bool, filters: tuple[str, ...]) -> None:
     """Remove unused local volumes (anonymous ones only, unless -a)."""
-    from forklift.cli.format import human_size
-    from forklift.store import volumes as volume_store
-
-    if not force:
-        click.echo("WARNING! This will remove anonymous local volumes not used by at least one container.")
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
-    removed, reclaimed = [], 0
-    for vol in volume_store.all_volumes(state.store):
-        if volume_store.users(state.store, vol.name) or not (vol.anonymous or all_):
-            continue
-        skip = False
-        for f in filters:
-            key, _, value = f.partition("=")
-            if key == "label":
-                k, sep, val = value.partition("=")
-                skip |= not (k in vol.labels and (not sep or vol.labels[k] == val))
-        if skip:
-            continue
-        reclaimed += _du(vol.path(state.store))
-        volume_store.remove(state.store, vol.name)
-        removed.append(vol.name)
-    if removed:
-        click.echo("Deleted Volumes:")
-        click.echo("\n".join(removed))
-        click.echo("")
-    click.echo(f"Total reclaimed space: {human_size(reclaimed)}")
-
-
-def _du(path: str) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, f)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(volume)
+    wanted = Filters.parse(filters)
+    system.check_prune_filters("volumes", wanted)
+    which = "all" if all_ else "anonymous"
+    if not confirm(f"WARNING! This will remove {which} local volumes not used by at least"
+                   " one container.", force):
+        return
+    result = system.prune_volumes(state.store, all_volumes=all_, filters=wanted)
+    print_deleted("Deleted Volumes:", result.deleted)
+    print_reclaimed(result.reclaimed)

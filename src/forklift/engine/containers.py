@@ -673,36 +673,33 @@ def export(store: Store, name_or_id: str, out: IO[bytes]) -> None:
 
 # ----------------------------------------------------------------------------- list
 
+@dataclass(frozen=True)
+class Status:
+    """A container's state and the times the CLI words ("Up 5 minutes", "Exited (0) 2 hours
+    ago"): the engine gives facts, the CLI the words."""
+    state: str        # effective: created, running, paused or exited
+    exit_code: int    # when exited: the recorded code; 255 when unknown or its monitor died
+    started: float    # epoch seconds, 0 when unknown
+    finished: float   # epoch seconds, 0 when unknown
+
+
 @dataclass
 class ContainerRow:
     id: str
     image: str
     command: str
     created: float
-    status: str
-    state: str
+    status: Status
     ports: str
     names: str
     record: ContainerRecord
 
 
-def status_text(rec: ContainerRecord) -> str:
-    from forklift.cli.format import human_duration
-
+def status(rec: ContainerRecord) -> Status:
+    """The state ``ps`` shows: a container whose monitor is gone has exited (code 255)."""
     state = effective_state(rec)
-    if state == "running":
-        started = oci.parse_time(rec.started_at)
-        return "Up " + human_duration(max(0.0, time.time() - started))
-    if state == "paused":
-        return "Up (Paused)"
-    if state == "created":
-        return "Created"
-    finished = oci.parse_time(rec.finished_at)
-    code = rec.exit_code if rec.exit_code is not None else 255
-    if rec.state != state:
-        code = 255
-    ago = human_duration(max(0.0, time.time() - finished)) + " ago" if finished else ""
-    return f"Exited ({code}) {ago}".rstrip()
+    code = rec.exit_code if rec.exit_code is not None and rec.state == state else 255
+    return Status(state, code, oci.parse_time(rec.started_at), oci.parse_time(rec.finished_at))
 
 
 def command_text(rec: ContainerRecord) -> str:
@@ -711,9 +708,12 @@ def command_text(rec: ContainerRecord) -> str:
 
 
 def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
+    """``ps``: running and paused containers (every one with ``show_all``), newest first.
+    Reads only; raises nothing for a container whose image or network is gone."""
     rows = []
     for rec in container_store.all_containers(store):
-        state = effective_state(rec)
+        now = status(rec)
+        state = now.state
         if not show_all and state not in ("running", "paused"):
             continue
         ports = ", ".join(sorted((rec.config.get("ExposedPorts") or {}).keys()))
@@ -726,7 +726,7 @@ def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
                     f"{m.get('hostIP', '0.0.0.0')}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
                     for m in endpoint["Ports"])
         rows.append(ContainerRow(rec.id, image_text(store, rec), command_text(rec), rec.created,
-                                 status_text(rec), state, ports, rec.name, rec))
+                                 now, ports, rec.name, rec))
     return rows
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -12,6 +12,7 @@ from forklift import changes as changes_mod
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
+from forklift.engine.filters import Filters
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.store import containers as container_store
 from forklift.store import images as image_store
@@ -320,29 +321,22 @@ class ImageRow:
     size: int
 
 
-IMAGE_FILTERS = ("before", "dangling", "label", "reference", "since")
-
-
-def check_filters(filters: dict[str, list[str]]) -> None:
-    """Refuse filters ``docker images`` refuses, with the daemon's words."""
-    for key in filters:
-        if key not in IMAGE_FILTERS:
-            raise InvalidArgument(f"Invalid filter '{key}'")
-    dangling = filters.get("dangling")
-    if dangling and "true" not in dangling and "false" not in dangling:
-        raise InvalidArgument(f"Invalid filter 'dangling=[{' '.join(dangling)}]'")
+LIST_FILTERS = ("before", "dangling", "label", "reference", "since")
 
 
 def list_images(store: Store, show_all: bool = False,
-                filters: dict[str, list[str]] | None = None) -> list[ImageRow]:
-    """``images``: one row per tag (``<none>`` for dangling images), Docker's filters.
+                filters: Filters | None = None) -> list[ImageRow]:
+    """``images``: one row per tag (``<none>`` for dangling images), newest first.
 
-    As in Docker, a reference filter (or the REPOSITORY argument, which is one)
-    matches tagged references only, so dangling images never pass it; several values
-    of one filter are alternatives, different filters must all match.
+    Filters (Docker's): ``dangling=true|false``, ``label=k[=v]`` (all must hold),
+    ``before=``/``since=IMAGE`` (created strictly before/after it; the last value counts),
+    ``reference=PATTERN`` (alternatives; matches tagged references only, so dangling images
+    never pass it; the REPOSITORY argument is one). Raises InvalidFilter for another key or
+    a dangling value other than true/false, NotFound for a before/since image. Reads only.
     """
-    filters = filters or {}
-    check_filters(filters)
+    filters = filters or Filters()
+    filters.validate(LIST_FILTERS)
+    dangling = filters.boolean("dangling", true=("true",), false=("false",))
     records = {r.id: r for r in image_store.all_images(store)}
     tags_by_image: dict[str, list[str]] = {}
     for name, image_id in image_store.all_tags(store):
@@ -351,26 +345,23 @@ def list_images(store: Store, show_all: bool = False,
     digests: dict[str, dict[str, str]] = {}
     for row in store.conn.execute("SELECT repository, digest, image_id FROM repo_digests"):
         digests.setdefault(row[2], {})[row[0]] = row[1]
-    dangling = filters.get("dangling") or []
-    dangling_only = "true" in dangling
-    patterns = filters.get("reference") or []
-    keep = _created_window(store, filters)
-    if "label" in filters:
-        keep_labels = _label_filter(store, filters["label"])
-        keep = _both(keep, keep_labels)
+    patterns = filters.get("reference")
+    in_window = _created_window(store, filters)
     rows: list[ImageRow] = []
     for image_id, rec in records.items():
-        if keep is not None and not keep(rec):
+        if not in_window(rec.created):
+            continue
+        if "label" in filters and not filters.labels(labels(store, image_id)):
             continue
         names = sorted(tags_by_image.get(image_id, []))
-        if dangling_only and names:
+        if dangling is True and names:
             continue
         shown = [ref for ref in map(reference.parse, names)
                  if not patterns or any(_matches(ref, p) for p in patterns)]
         if not names:
-            if dangling and not dangling_only or patterns:
+            if dangling is False or patterns:
                 continue
-            if image_id in parents and (dangling_only or not show_all):
+            if image_id in parents and (dangling is True or not show_all):
                 continue  # an intermediate image: hidden as Docker hides it
             rows.append(ImageRow("<none>", "<none>", image_id, "<none>", rec.created, rec.size))
             continue
@@ -382,42 +373,26 @@ def list_images(store: Store, show_all: bool = False,
     return rows
 
 
-def _both(a: Any, b: Any) -> Any:
-    if a is None:
-        return b
-    return lambda rec: a(rec) and b(rec)
-
-
-def _created_window(store: Store, filters: dict[str, list[str]]) -> Any:
+def _created_window(store: Store, filters: Filters) -> Callable[[float], bool]:
     """``before=IMAGE`` / ``since=IMAGE``: created strictly before / after that image
     (the last value of each counts, as in Docker)."""
     bounds: dict[str, float] = {}
     for key in ("before", "since"):
-        for value in filters.get(key) or []:
+        for value in filters.get(key):
             found = image_store.get(store, image_store.resolve(store, value))
             assert found is not None
             bounds[key] = found.created
-    if not bounds:
-        return None
     before, since = bounds.get("before"), bounds.get("since")
-    return lambda rec: (before is None or rec.created < before) and (
-        since is None or rec.created > since)
+    return lambda created: (before is None or created < before) and (
+        since is None or created > since)
 
 
-def _label_filter(store: Store, wanted: list[str]) -> Any:
-    """``label=KEY`` or ``label=KEY=VALUE``: every one must match the image's labels."""
-    def keep(rec: Any) -> bool:
-        try:
-            labels = (image_store.config(store, rec.id).get("config") or {}).get("Labels") or {}
-        except ForkliftError:
-            return False
-        for item in wanted:
-            key, sep, value = item.partition("=")
-            if key not in labels or (sep and labels[key] != value):
-                return False
-        return True
-
-    return keep
+def labels(store: Store, image_id: str) -> dict[str, str]:
+    """The image config's labels ({} when none, or its config cannot be read)."""
+    try:
+        return dict((image_store.config(store, image_id).get("config") or {}).get("Labels") or {})
+    except ForkliftError:
+        return {}
 
 
 def _matches(ref: reference.Reference, pattern: str) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from forklift.engine import containers
+from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.store import containers as container_store
 from forklift.store.containers import ContainerRecord
@@ -214,66 +215,6 @@ def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list
 
 
 # ----------------------------------------------------------------------------- logs
-
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
-                   "m": 60.0, "h": 3600.0}
-
-
-def _go_duration(text: str) -> float | None:
-    """Go's time.ParseDuration (``1h30m``, ``-5m``, ``1.5s``) in seconds, or None."""
-    import re
-
-    m = re.fullmatch(r"([-+]?)((?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)", text)
-    if not m:
-        return None
-    total = sum(float(num) * _DURATION_UNITS[unit]
-                for num, unit in re.findall(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", m.group(2)))
-    return -total if m.group(1) == "-" else total
-
-
-def parse_timestamp(value: str, what: str, now: float | None = None) -> float:
-    """``--since``/``--until`` as Docker's CLI reads them (GetTimestamp): a duration back
-    from now, an RFC 3339 date or date-time (local time without a zone), or Unix seconds."""
-    import re
-    from datetime import UTC, datetime
-
-    now = time.time() if now is None else now
-    duration = _go_duration(value)
-    if value != "0" and duration is not None:
-        return now - duration
-    zoned = any(c in value for c in "zZ+") or value.count("-") == 3
-    date = r"(\d{4})-(\d{2})-(\d{2})"
-    zone = r"(Z|[+-]\d{2}:\d{2})" if zoned else "()"
-    if "." in value:
-        clock = r"T(\d{2}):(\d{2}):(\d{2})(\.\d+)?"
-    elif "T" in value:
-        colons = value.count(":") - (1 if zoned and "Z" not in value.upper() else 0)
-        clock = [r"T(\d{2})()()()", r"T(\d{2}):(\d{2})()()"][colons] if colons < 2 \
-            else r"T(\d{2}):(\d{2}):(\d{2})()"
-    else:
-        clock = "()()()()"
-    m = re.fullmatch(date + clock + zone, value)
-    if m:
-        y, mo, d, hh, mm, ss, frac, tz = m.groups()
-        try:
-            offset = 0 if tz in ("", "Z") else (int(tz[1:3]) * 60 + int(tz[4:6])) * (-1 if tz[0] == "-" else 1)
-            local = datetime(int(y), int(mo), int(d), int(hh or 0), int(mm or 0), int(ss or 0))
-            if not tz:
-                return local.astimezone().timestamp() + float(frac or 0)
-            stamp = local.replace(tzinfo=UTC).timestamp() - offset * 60
-            return stamp + float(frac or 0)
-        except ValueError as exc:
-            raise InvalidArgument(f'invalid value for "{what}": parsing time "{value}": {exc}') from None
-    if "-" in value:
-        raise InvalidArgument(f'invalid value for "{what}": parsing time "{value}":'
-                              " not an RFC 3339 date or time")
-    m = re.fullmatch(r"([-+]?\d+)(?:\.([-+]?\d+))?", value)
-    if not m:
-        raise InvalidArgument(f'invalid value for "{what}": failed to parse value as time or'
-                              f' duration: "{value}"')
-    frac = m.group(2) or ""
-    return int(m.group(1)) + (int(frac) / 10 ** len(frac.lstrip("+-")) if frac else 0.0)
-
 
 def _entries(path: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
     try:

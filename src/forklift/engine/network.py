@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 from forklift import programs
+from forklift.engine.filters import Filters
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
 from forklift.store.db import Store
 
@@ -86,6 +87,40 @@ def all_networks(store: Store) -> list[dict[str, Any]]:
                 with contextlib.suppress(OSError, ValueError), open(os.path.join(_dir(store), entry)) as f:
                     out.append(json.load(f))
     return out
+
+
+LIST_FILTERS = ("dangling", "driver", "id", "label", "name", "scope", "type")
+_TYPES = {"builtin": True, "custom": False}
+_DANGLING_ERROR = ("invalid value for filter 'dangling', must be \"true\" (or \"1\"),"
+                   " or \"false\" (or \"0\")")
+
+
+def list_networks(store: Store, filters: Filters | None = None) -> list[dict[str, Any]]:
+    """``network ls``: every network by name, filtered as Docker filters them: ``name=``,
+    ``id=`` (exact or an expression found in it), ``driver=``, ``scope=`` (exact),
+    ``label=k[=v]`` (all must hold), ``type=custom|builtin`` and ``dangling=`` (a custom
+    network no container uses; one value).
+
+    Raises InvalidFilter for another key or a value Docker refuses. Reads only.
+    """
+    filters = filters or Filters()
+    filters.validate(LIST_FILTERS)
+    types = filters.choices("type", _TYPES)
+    filters.single("dangling")
+    dangling = filters.boolean("dangling", error=_DANGLING_ERROR)
+    out = []
+    for net in all_networks(store):
+        builtin = bool(net.get("Builtin"))
+        if not (filters.match("name", net["Name"]) and filters.match("id", net["Id"])
+                and filters.exact("driver", net["Driver"]) and filters.exact("scope", "local")
+                and filters.labels(net.get("Labels") or {})):
+            continue
+        if types and not any(_TYPES[t] == builtin for t in types):
+            continue
+        if dangling is not None and dangling != (not builtin and not users(store, net)):
+            continue
+        out.append(net)
+    return sorted(out, key=lambda n: str(n["Name"]))
 
 
 def _used_subnets() -> list[Any]:
@@ -265,10 +300,27 @@ def _drop_host_side(net: dict[str, Any]) -> None:
     shutil.rmtree(os.path.join(IPAM_DIR, net["CniName"]), ignore_errors=True)
 
 
-def prune(store: Store) -> list[str]:
+PRUNE_FILTERS = ("label", "label!", "until")
+
+
+def prune(store: Store, filters: Filters | None = None) -> list[str]:
+    """``network prune``: remove every custom network no container uses; returns their
+    names. Filters ``until=`` (created before), ``label=``/``label!=`` (its labels).
+
+    Raises InvalidFilter for another key or an unreadable ``until`` before removing any.
+    """
+    from forklift import oci
+
+    filters = filters or Filters()
+    filters.validate(PRUNE_FILTERS)
+    until = filters.until()
     removed = []
     for net in all_networks(store):
-        if not net.get("Builtin") and not users(store, net):
+        if net.get("Builtin") or users(store, net):
+            continue
+        if until is not None and oci.parse_time(net.get("Created")) >= until:
+            continue
+        if filters.prune_labels(net.get("Labels") or {}):
             removed.append(remove(store, net["Name"]))
     return removed
 

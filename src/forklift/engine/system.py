@@ -8,7 +8,11 @@ import stat
 from dataclasses import dataclass, field
 
 from forklift import reference
-from forklift.errors import Conflict, ForkliftError, NotFound
+from forklift.engine import containers as engine_containers
+from forklift.engine import images as engine_images
+from forklift.engine import network as network_mod
+from forklift.engine.filters import Filters
+from forklift.errors import Conflict, ForkliftError, InvalidFilter, NotFound
 from forklift.store import check as check_mod
 from forklift.store import containers as container_store
 from forklift.store import images as image_store
@@ -29,7 +33,11 @@ class CheckResult:
 
 
 def check(store: Store, repair: bool = False, full: bool = False,
-          grace: float = check_mod.DEFAULT_GRACE) -> CheckResult:
+          grace: float | None = None) -> CheckResult:
+    """``system check``: the store's problems; with ``repair``, what was done about them and
+    what is left. ``grace`` (seconds, default ``store.check.DEFAULT_GRACE``) leaves younger
+    container and volume directories alone. Raises nothing for a damaged store."""
+    grace = check_mod.DEFAULT_GRACE if grace is None else grace
     found = check_mod.check(store, full=full, grace=grace)
     problems = [str(p) for p in found.problems]
     if not repair or found.ok:
@@ -39,10 +47,33 @@ def check(store: Store, repair: bool = False, full: bool = False,
     return CheckResult(problems, actions, [str(p) for p in again.problems], again.counts)
 
 
+# ----------------------------------------------------------------------------- info
+
+@dataclass
+class Info:
+    root: str
+    containers: int
+    images: int
+    layers: int
+    storage_driver: str = "overlay"
+    runtime: str = "runc"
+
+
+def info(store: Store) -> Info:
+    """``info``: what the store holds. Reads only (one consistent snapshot is not needed)."""
+    def count(table: str) -> int:
+        return int(store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    return Info(store.root, count("containers"), count("images"), count("layers"))
+
+
 # ----------------------------------------------------------------------------- sizes
 
 def du(path: str) -> int:
-    """Bytes of regular-file content under ``path`` (hardlinks once), never following links."""
+    """Bytes under ``path`` as Docker counts a volume or a container's layer (moby's
+    ``directory.Size``): the size of every entry but directories (a symlink counts its
+    target's length), a file with several links once. Never follows links; entries that
+    vanish meanwhile count nothing."""
     total = 0
     seen: set[tuple[int, int]] = set()
     stack = [path]
@@ -60,13 +91,13 @@ def du(path: str) -> int:
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     stack.append(entry.path)
-                elif stat.S_ISREG(st.st_mode):
-                    if st.st_nlink > 1:
-                        key = (st.st_dev, st.st_ino)
-                        if key in seen:
-                            continue
-                        seen.add(key)
-                    total += st.st_size
+                    continue
+                if st.st_nlink > 1:
+                    key = (st.st_dev, st.st_ino)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                total += st.st_size
     return total
 
 
@@ -90,7 +121,7 @@ class ContainerUsage:
     local_volumes: int
     size: int
     created: float
-    status: str
+    status: engine_containers.Status
     names: str
     active: bool
 
@@ -130,8 +161,9 @@ class DiskUsage:
 
 
 def disk_usage(store: Store) -> DiskUsage:
-    from forklift.engine import containers as engine_containers
-
+    """``system df``: images (shared and unique sizes), containers (their layer's size),
+    volumes (links, size), sizes counted by :func:`du`. Reads only, walking every container
+    layer and volume; not one snapshot (a concurrent command may change what it counts)."""
     conn = store.conn
     layer_size = {r[0]: r[1] for r in conn.execute("SELECT diff_id, size FROM layers")}
     image_layers: dict[str, list[str]] = {}
@@ -169,12 +201,12 @@ def disk_usage(store: Store) -> DiskUsage:
         per_container_vols[cid] = per_container_vols.get(cid, 0) + 1
     containers = []
     for crec in container_store.all_containers(store):
-        state = engine_containers.effective_state(crec)
+        status = engine_containers.status(crec)
         containers.append(ContainerUsage(
             crec.id, crec.image_name, engine_containers.command_text(crec),
             per_container_vols.get(crec.id, 0),
             du(os.path.join(store.container_path(crec.id), "upper")), crec.created,
-            engine_containers.status_text(crec), crec.name, state in ("running", "paused")))
+            status, crec.name, status.state in ("running", "paused")))
     volumes = [VolumeUsage(v.name, links.get(v.name, 0), du(v.path(store)))
                for v in volume_store.all_volumes(store)]
     return DiskUsage(images, sum(layer_size.get(d, 0) for d in all_layers),
@@ -182,6 +214,31 @@ def disk_usage(store: Store) -> DiskUsage:
 
 
 # ----------------------------------------------------------------------------- prune
+#
+# Every prune takes Docker's filters for it (validated before anything is removed) and
+# removes objects one at a time, each removal checking again that its object is unused: a
+# concurrent ``run``, ``commit`` or ``start`` wins the race, a prune killed midway leaves a
+# consistent store. None is atomic as a whole; all are idempotent.
+
+PRUNE_FILTERS = {
+    "containers": ("label", "label!", "until"),
+    "images": ("dangling", "label", "label!", "until"),
+    "volumes": ("label", "label!"),
+    "networks": network_mod.PRUNE_FILTERS,
+    "system": ("label", "label!", "until"),
+}
+
+
+def check_prune_filters(kind: str, filters: Filters, volumes: bool = False) -> None:
+    """Refuse, as Docker does, filters a prune of ``kind`` (a key of PRUNE_FILTERS) does not
+    take: an unknown key, an unreadable ``until``, ``until`` in a system prune with
+    ``volumes``. Every prune calls it before removing anything; the CLI calls it before
+    asking the user. Raises InvalidFilter; reads nothing."""
+    filters.validate(PRUNE_FILTERS[kind])
+    filters.until()
+    if kind == "system" and volumes and "until" in filters:
+        raise InvalidFilter('The "until" filter is not supported with "--volumes"')
+
 
 @dataclass
 class PruneResult:
@@ -189,13 +246,22 @@ class PruneResult:
     reclaimed: int = 0
 
 
-def prune_containers(store: Store) -> PruneResult:
-    """Remove every stopped (created or exited) container."""
-    from forklift.engine import containers as engine_containers
+def prune_containers(store: Store, filters: Filters | None = None) -> PruneResult:
+    """``container prune``: remove every stopped (created or exited) container; filters
+    ``until=`` (created before), ``label=``/``label!=`` (its labels).
 
+    Raises InvalidFilter for another key or an unreadable ``until``.
+    """
+    filters = filters or Filters()
+    check_prune_filters("containers", filters)
+    until = filters.until()
     result = PruneResult()
     for rec in container_store.all_containers(store):
         if engine_containers.effective_state(rec) in ("running", "paused"):
+            continue
+        if until is not None and rec.created >= until:
+            continue
+        if not filters.prune_labels(rec.config.get("Labels") or {}):
             continue
         size = du(os.path.join(store.container_path(rec.id), "upper"))
         try:
@@ -207,11 +273,20 @@ def prune_containers(store: Store) -> PruneResult:
     return result
 
 
-def prune_volumes(store: Store, all_volumes: bool = False) -> PruneResult:
-    """Remove volumes no container uses (anonymous ones only unless ``all_volumes``)."""
+def prune_volumes(store: Store, all_volumes: bool = False,
+                  filters: Filters | None = None) -> PruneResult:
+    """``volume prune``: remove volumes no container uses, anonymous ones only unless
+    ``all_volumes``; filters ``label=``/``label!=``. The reclaimed size is :func:`du`'s.
+
+    Raises InvalidFilter for another key.
+    """
+    filters = filters or Filters()
+    check_prune_filters("volumes", filters)
     result = PruneResult()
     for vol in volume_store.all_volumes(store):
         if not (vol.anonymous or all_volumes) or volume_store.users(store, vol.name):
+            continue
+        if not filters.prune_labels(vol.labels):
             continue
         size = du(vol.path(store))
         try:
@@ -223,41 +298,59 @@ def prune_volumes(store: Store, all_volumes: bool = False) -> PruneResult:
     return result
 
 
-def prune_images(store: Store, all_images: bool = False) -> PruneResult:
-    """Delete dangling images (untagged, no children), or with ``all_images`` every image
-    no container uses; repeated until nothing more goes, then free unused layers.
+def prune_images(store: Store, all_images: bool = False,
+                 filters: Filters | None = None) -> PruneResult:
+    """``image prune``: delete dangling images (untagged, no children), or with
+    ``all_images`` every image no container uses; repeated until nothing more goes, then
+    free unused layers. Filters ``until=`` (created before), ``label=``/``label!=`` (the
+    config's labels), ``dangling=`` (``false``/``0`` among its values means every unused
+    image, as Docker's daemon reads it; the flag itself is added as Docker's CLI adds it).
 
-    Each deletion re-checks in its own transaction that no container and no child
-    image appeared meanwhile (a concurrent ``run`` or ``commit`` wins the race).
+    Raises InvalidFilter for another key or an unreadable ``until``.
     """
+    filters = filters.copy() if filters else Filters()
+    check_prune_filters("images", filters)
+    filters.add("dangling", "false" if all_images else "true")
+    dangling_only = filters.boolean("dangling", prefer=False)
+    until = filters.until()
     result = PruneResult()
     conn = store.conn
     before = {r[0]: r[1] for r in conn.execute("SELECT diff_id, size FROM layers")}
     progress = True
     while progress:
         progress = False
-        candidates = [r.id for r in image_store.all_images(store)]
-        for image_id in candidates:
-            lines: list[str] = []
-            with store.transaction():
-                if image_store.get(store, image_id) is None:
-                    continue
-                if container_store.users_of_image(store, image_id) or image_store.children(store, image_id):
-                    continue
-                tags = image_store.tags_of(store, image_id)
-                if tags and not all_images:
-                    continue
-                for name in tags:
-                    lines.append(f"untagged: {_familiar(name)}")
-                image_store.delete_record(store, image_id)
-                lines.append(f"deleted: {image_id}")
+        for rec in image_store.all_images(store):
+            if until is not None and rec.created >= until:
+                continue
+            if not filters.prune_labels(engine_images.labels(store, rec.id)):
+                continue
+            lines = _prune_image(store, rec.id, all_images=not dangling_only)
             result.deleted.extend(lines)
-            progress = True
+            progress = progress or bool(lines)
     if result.deleted:
         layer_store.collect_garbage(store)
     after = {r[0] for r in conn.execute("SELECT diff_id FROM layers")}
     result.reclaimed = sum(size for d, size in before.items() if d not in after)
     return result
+
+
+def _prune_image(store: Store, image_id: str, all_images: bool) -> list[str]:
+    """Delete one image if it is still unused (and untagged unless ``all_images``), in one
+    transaction; returns the lines to print (none when it stays)."""
+    lines: list[str] = []
+    with store.transaction():
+        if image_store.get(store, image_id) is None:
+            return []
+        if container_store.users_of_image(store, image_id) or image_store.children(store, image_id):
+            return []
+        tags = image_store.tags_of(store, image_id)
+        if tags and not all_images:
+            return []
+        for name in tags:
+            lines.append(f"untagged: {_familiar(name)}")
+        image_store.delete_record(store, image_id)
+        lines.append(f"deleted: {image_id}")
+    return lines
 
 
 def _familiar(name: str) -> str:
@@ -267,9 +360,19 @@ def _familiar(name: str) -> str:
         return name
 
 
+def prune_networks(store: Store, filters: Filters | None = None) -> PruneResult:
+    """``network prune``: remove every custom network no container uses; filters
+    ``until=`` (created before), ``label=``/``label!=``. Names are the deleted lines.
+
+    Raises InvalidFilter for another key or an unreadable ``until``.
+    """
+    return PruneResult(network_mod.prune(store, filters))
+
+
 @dataclass
 class SystemPruneResult:
     containers: PruneResult
+    networks: PruneResult
     volumes: PruneResult | None
     images: PruneResult
 
@@ -279,12 +382,21 @@ class SystemPruneResult:
                 + (self.volumes.reclaimed if self.volumes else 0))
 
 
-def prune_system(store: Store, all_images: bool = False, volumes: bool = False) -> SystemPruneResult:
-    containers = prune_containers(store)
-    vols = prune_volumes(store) if volumes else None
-    images = prune_images(store, all_images)
+def prune_system(store: Store, all_images: bool = False, volumes: bool = False,
+                 filters: Filters | None = None) -> SystemPruneResult:
+    """``system prune``: stopped containers, unused networks, (with ``volumes``) unused
+    anonymous volumes, dangling (with ``all_images`` unused) images, in Docker's order, all
+    with the same filters (``until=``, ``label=``, ``label!=``; ``until`` not with volumes).
+
+    Raises InvalidFilter before anything is removed.
+    """
+    filters = filters or Filters()
+    check_prune_filters("system", filters, volumes)
+    containers = prune_containers(store, filters)
+    networks = prune_networks(store, filters)
+    vols = prune_volumes(store, filters=filters) if volumes else None
+    images = prune_images(store, all_images, filters)
     # also clear what crashed processes left behind
     with contextlib.suppress(ForkliftError, OSError):
         recovery.sweep_orphans(store)
-    return SystemPruneResult(containers, vols, images)
-
+    return SystemPruneResult(containers, networks, vols, images)
