@@ -64,3 +64,19 @@ class RegistryError(ForkliftError):
 
 class LimitExceeded(ForkliftError):
     """Input is larger than a configured limit (layer size, layer count)."""
+
+
+class CommandNotFound(RuntimeFailure):
+    """The container's command does not exist in it (Docker's exit status 127)."""
+
+    exit_code = 127
+
+
+class CommandNotExecutable(RuntimeFailure):
+    """The container's command exists but cannot be executed (Docker's exit status 126)."""
+
+    exit_code = 126
+
+
+class NoSuchRuntimeContainer(RuntimeFailure):
+    """The OCI runtime holds no container of that ID (never created, or deleted)."""

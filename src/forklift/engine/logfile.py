@@ -13,6 +13,7 @@ import os
 import select
 import time
 
+from forklift.engine.tty import write_all
 from forklift.store.db import Store
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
@@ -100,17 +101,7 @@ class Tee:
             return
         if target is not None:
             try:
-                _write_all(target, data)
+                write_all(target, data)
             except OSError:
                 self.streams[fd] = (stream, None)
         self.log.write(stream, data)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """All of ``data`` to ``fd``, which may be non-blocking (a terminal shared with others)."""
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)

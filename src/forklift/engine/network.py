@@ -24,14 +24,15 @@ import fcntl
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
-import time
 from typing import Any
 
-from forklift import programs
+from forklift import oci, programs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
+from forklift.store import containers as container_store
 from forklift.store.db import Store
 
 CNI_VERSION = "1.0.0"
@@ -109,8 +110,6 @@ def _used_subnets() -> list[Any]:
 def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | None = None,
            gateway: str | None = None, internal: bool = False,
            labels: dict[str, str] | None = None) -> dict[str, Any]:
-    from forklift import oci
-
     if driver != "bridge":
         raise InvalidArgument(f'plugin "{driver}" not found: only the bridge driver is supported')
     if not name or not name[0].isalnum() or not all(c.isalnum() or c in "_.-" for c in name):
@@ -156,8 +155,6 @@ def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | Non
 
 
 def users(store: Store, net: dict[str, Any]) -> list[Any]:
-    from forklift.store import containers as container_store
-
     return [r for r in container_store.all_containers(store)
             if _mode(r) in (net["Name"], net["Id"])]
 
@@ -184,11 +181,9 @@ def remove(store: Store, name: str) -> str:
 def inspect(store: Store, name: str) -> dict[str, Any]:
     net = get(store, name)
     containers: dict[str, Any] = {}
-    from forklift.engine.containers import effective_state
-
     for rec in users(store, net):
         info = endpoint(store, rec.id)
-        if info and effective_state(rec) in ("running", "paused"):
+        if info and rec.effective_state().up:
             containers[rec.id] = {"Name": rec.name, "EndpointID": info.get("EndpointID", ""),
                                   "MacAddress": info.get("MacAddress", ""),
                                   "IPv4Address": f"{info['IPAddress']}/{info['IPPrefixLen']}",
@@ -260,8 +255,6 @@ def _drop_host_side(net: dict[str, Any]) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(RUN_DIR, f"rules-{net['Bridge']}"))
     _run(["ip", "link", "del", net["Bridge"]], check=False)
-    import shutil
-
     shutil.rmtree(os.path.join(IPAM_DIR, net["CniName"]), ignore_errors=True)
 
 
@@ -508,11 +501,9 @@ def _entry(info: dict[str, Any], rec: Any) -> str:
 
 
 def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
-    from forklift.engine.containers import effective_state
-
     out = []
     for other in users(store, net):
-        if other.id == rec.id or effective_state(other) not in ("running", "paused"):
+        if other.id == rec.id or not other.effective_state().up:
             continue
         info = endpoint(store, other.id)
         if info:
@@ -541,12 +532,3 @@ def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any]) -> None:
     marker = f"# forklift:{rec.id}"
     for other, _ in _peers(store, rec, net):
         _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [])
-
-
-def wait_port(host: str, port: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return True
-        time.sleep(0.05)
-    return False

@@ -168,7 +168,7 @@ def disk_usage(store: Store) -> DiskUsage:
         per_container_vols[cid] = per_container_vols.get(cid, 0) + 1
     containers = []
     for crec in container_store.all_containers(store):
-        state = engine_containers.effective_state(crec)
+        state = crec.effective_state()
         containers.append(ContainerUsage(
             crec.id, crec.image_name, engine_containers.command_text(crec),
             per_container_vols.get(crec.id, 0),
@@ -194,7 +194,7 @@ def prune_containers(store: Store) -> PruneResult:
 
     result = PruneResult()
     for rec in container_store.all_containers(store):
-        if engine_containers.effective_state(rec) in ("running", "paused"):
+        if rec.effective_state().up:
             continue
         size = du(os.path.join(store.container_path(rec.id), "upper"))
         try:

@@ -129,7 +129,8 @@ def _device_rules() -> list[dict[str, Any]]:
     ]
 
 
-def _rlimit_name(name: str) -> str:
+def rlimit_name(name: str) -> str:
+    """``nofile`` or ``RLIMIT_NOFILE`` as the OCI name; InvalidArgument for an unknown one."""
     upper = name.upper()
     full = upper if upper.startswith("RLIMIT_") else "RLIMIT_" + upper
     if not hasattr(resource, full):
@@ -158,7 +159,7 @@ def clamp_rlimits(rlimits: dict[str, tuple[int, int]]) -> dict[str, tuple[int, i
     """
     out: dict[str, tuple[int, int]] = {}
     for name, (soft, hard) in rlimits.items():
-        full = _rlimit_name(name)
+        full = rlimit_name(name)
         soft, hard = _as_oci(soft), _as_oci(hard)
         host = _host_hard_limit(full)
         if host is not None:
@@ -181,7 +182,14 @@ def _capabilities(process: ProcessConfig) -> dict[str, list[str]]:
     }
 
 
-def _process(process: ProcessConfig, rlimits: dict[str, tuple[int, int]]) -> dict[str, Any]:
+def process_spec(process: ProcessConfig,
+                 rlimits: dict[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The spec's ``process`` object (also runc exec's process.json): Docker's default
+    rlimits overridden by ``rlimits``, all clamped to the host's hard limits."""
+    wanted = dict(DEFAULT_RLIMITS)
+    for name, value in (rlimits or {}).items():
+        wanted[rlimit_name(name)] = value
+    clamped = clamp_rlimits(wanted)
     return {
         "terminal": process.terminal,
         "user": {
@@ -193,7 +201,7 @@ def _process(process: ProcessConfig, rlimits: dict[str, tuple[int, int]]) -> dic
         "env": list(process.env),
         "cwd": process.cwd or "/",
         "capabilities": _capabilities(process),
-        "rlimits": [{"type": k, "hard": h, "soft": s} for k, (s, h) in rlimits.items()],
+        "rlimits": [{"type": k, "hard": h, "soft": s} for k, (s, h) in clamped.items()],
         "noNewPrivileges": process.no_new_privileges,
         "oomScoreAdj": 0,
     }
@@ -240,12 +248,9 @@ def build_spec(
     restrictions, as ``docker run --privileged`` does; ``seccomp`` is the
     ``linux.seccomp`` object (None: no filter).
     """
-    wanted = dict(DEFAULT_RLIMITS)
-    for name, value in (rlimits or {}).items():
-        wanted[_rlimit_name(name)] = value
     spec: dict[str, Any] = {
         "ociVersion": OCI_VERSION,
-        "process": _process(process, clamp_rlimits(wanted)),
+        "process": process_spec(process, rlimits),
         "root": {"path": rootfs, "readonly": readonly_rootfs},
         "hostname": hostname,
         "mounts": _default_mounts() + [_mount_entry(m) for m in mounts],
