@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from forklift import changes as changes_mod
 from forklift import digest as dg
 from forklift import faults, oci, reference, runtime
 from forklift import limits as limits_mod
@@ -21,7 +20,6 @@ from forklift.engine import (
     bundle,
     fsdiff,
     hostconfig,
-    monitor,
     mounts,
     names,
     network,
@@ -29,7 +27,6 @@ from forklift.engine import (
     runner,
     security,
 )
-from forklift.engine.images import docker_config
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.procs import pid_alive
 from forklift.store import containers as container_store
@@ -125,6 +122,8 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
     if opts.user is not None:
         cfg["User"] = opts.user
     if opts.expose:
+        from forklift import changes as changes_mod  # shlex: off the hot path of `run`
+
         cfg = changes_mod.apply(cfg, [f"EXPOSE {p}" for p in opts.expose])
     anonymous = [dest for src, dest, _ in map(mounts.parse_volume, opts.volumes) if src is None]
     if anonymous:
@@ -218,6 +217,8 @@ def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
 def start_detached(store: Store, name_or_id: str) -> ContainerRecord:
     """Start a container in the background under its own monitor process; return once it
     runs. Raises what kept it from starting (it is then recorded as exited)."""
+    from forklift.engine import monitor  # traceback & co.: off the hot path of `run --rm`
+
     rec = container_store.resolve(store, name_or_id)
     monitor.launch(store, rec)
     return rec
@@ -292,6 +293,8 @@ def _created_by(cfg: dict[str, Any]) -> str:
 def commit(store: Store, name_or_id: str, repository: str | None = None, *, message: str = "",
            author: str = "", changes: list[str] | None = None, pause: bool = True) -> str:
     """``commit``: the container's layer on top of its image, its config carried over."""
+    from forklift import changes as changes_mod  # shlex: off the hot path of `run`
+
     rec = container_store.resolve(store, name_or_id)
     tag = str(reference.parse(repository)) if repository else None
     if container_store.image_deleted(store, rec):
@@ -412,6 +415,8 @@ def image_text(store: Store, rec: ContainerRecord) -> str:
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     """``inspect`` of a container in Docker's fields; NotFound, Conflict (ambiguous prefix)."""
+    from forklift.engine.images import docker_config  # off the hot path of `run`
+
     rec = container_store.resolve(store, name_or_id)
     state = rec.effective_state()
     p = rootfs.paths(store, rec.id)

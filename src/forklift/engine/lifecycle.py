@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from forklift import oci, programs, runtime
 from forklift.engine import containers, monitor, runner, tty
-from forklift.engine.logfile import log_path
+from forklift.engine.logfile import log_path, write_all
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
 from forklift.runtime import Runtime
 from forklift.store import containers as container_store
@@ -400,7 +400,7 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
                         if len(buf) < 5 + size:
                             break
                         payload, buf = buf[5:5 + size], buf[5 + size:]
-                        tty.write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
+                        write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
                 if in_fd is not None and in_fd in ready:
                     data = os.read(in_fd, 65536)
                     try:

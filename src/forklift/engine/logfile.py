@@ -13,7 +13,6 @@ import os
 import select
 import time
 
-from forklift.engine.tty import write_all
 from forklift.store.db import Store
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
@@ -105,3 +104,15 @@ class Tee:
             except OSError:
                 self.streams[fd] = (stream, None)
         self.log.write(stream, data)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd``, which may be non-blocking (a terminal shared with others)."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+            continue
+        view = view[n:]

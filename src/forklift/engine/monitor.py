@@ -35,7 +35,7 @@ import traceback
 
 from forklift import errors
 from forklift.engine import runner, tty
-from forklift.engine.logfile import JsonLog, log_path
+from forklift.engine.logfile import JsonLog, log_path, write_all
 from forklift.errors import Conflict, ForkliftError, RuntimeFailure
 from forklift.procs import pid_alive
 from forklift.store.containers import ContainerRecord
@@ -366,7 +366,7 @@ class Monitor:
         target = self.master if self.master is not None else self.stdin_w
         if kind == IN_STDIN and target is not None:
             with contextlib.suppress(OSError):
-                tty.write_all(target, payload)
+                write_all(target, payload)
         elif kind == IN_RESIZE and self.master is not None and len(payload) == 4:
             rows, cols = struct.unpack(">HH", payload)
             tty.set_winsize(self.master, rows, cols)

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from forklift import faults, oci, runtime
 from forklift.engine import bundle as bundle_mod
-from forklift.engine import hostconfig, logfile, network, rootfs, tty
+from forklift.engine import hostconfig, logfile, network, rootfs
 from forklift.errors import CommandNotExecutable, CommandNotFound, Conflict, ForkliftError, NotFound
 from forklift.runtime import Runtime
 from forklift.runtime.runc import FORWARDED_SIGNALS
@@ -202,6 +202,8 @@ def run_attached(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
 def _run_terminal(run: Run, log: logfile.JsonLog, stdin: IO[Any] | None,
                   stdout: IO[Any] | None) -> int:
     """``run -t``: the terminal's output is teed into the log."""
+    from forklift.engine import tty  # termios & co.: not on the hot path of `run --rm`
+
     try:
         return tty.run_with_console(
             lambda socket, pid_file: run.runtime.run(

@@ -26,6 +26,7 @@ import tty as tty_mod
 from collections.abc import Callable
 from typing import Any
 
+from forklift.engine.logfile import write_all
 from forklift.errors import RuntimeFailure
 
 CONSOLE_SOCKET = "console.sock"
@@ -107,18 +108,6 @@ def raw_terminal(fd: int) -> Any:
         yield True
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """All of ``data`` to ``fd``, which may be non-blocking (a terminal shared with others)."""
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
-            continue
-        view = view[n:]
 
 
 def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool],
