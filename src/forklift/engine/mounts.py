@@ -75,7 +75,7 @@ def parse_mount(spec: str) -> dict[str, Any]:
         elif key == "tmpfs-size":
             out["TmpfsSize"] = parse_bytes(value)
         elif key == "tmpfs-mode":
-            out["TmpfsMode"] = int(value, 8)
+            out["TmpfsMode"] = _octal(key, value)
         elif key in ("bind-propagation", "consistency"):
             continue
         else:
@@ -88,6 +88,16 @@ def parse_mount(spec: str) -> dict[str, Any]:
         raise InvalidArgument("invalid mount config for type \"tmpfs\": source must not be specified")
     out["Target"] = os.path.normpath(out["Target"])
     return out
+
+
+def _octal(key: str, value: str) -> int:
+    try:
+        mode = int(value, 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode < 2**32:
+        raise InvalidArgument(f"invalid value for {key}: {value}")
+    return mode
 
 
 def host_config(store: Store, mounts: list[str], tmpfs: list[str],
