@@ -279,6 +279,7 @@ def _kill(store: Store, rec: ContainerRecord) -> None:
 # ----------------------------------------------------------------------------- diff
 
 def diff(store: Store, name_or_id: str) -> list[tuple[str, str]]:
+    """``diff``: (kind A/C/D, path) of every change in the container's own layer."""
     rec = container_store.resolve(store, name_or_id)
     p = rootfs.paths(store, rec.id)
     return fsdiff.changes(p["upper"], rootfs.lowerdirs(store, rec.id, rec.image_id))

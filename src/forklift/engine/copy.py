@@ -343,7 +343,7 @@ class _TarOut:
     """A tar stream of a container path, read through directory fds as the copy does."""
 
     def __init__(self, out: IO[bytes]) -> None:
-        import tarfile
+        import tarfile  # only `cp CONTAINER:PATH -` writes a tar: keep it off plain cp
 
         self.tarfile = tarfile
         self.tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
@@ -488,7 +488,7 @@ def _cp_in_tar(store: Store, rec: Any, stream: IO[bytes], name: str, path: str,
     """``cp - CONTAINER:DIR``: the tar is extracted by the hostile-input-safe extractor into
     scratch space first, then copied in entry by entry through directory fds, so neither
     the archive nor the running container can steer a write outside the directory."""
-    from forklift import archive
+    from forklift import archive  # tarfile & co.: only `cp - CONTAINER:DIR` needs it
 
     with _container_root(store, rec, write=True) as root:
         base, rel = _locate(store, rec, root, path)

@@ -201,6 +201,7 @@ def _swap_accounting() -> bool:
 
 
 def cgroup_dir(container_id: str, controller: str = "memory") -> str:
+    """The container's cgroup directory (``controller``'s hierarchy on cgroup v1)."""
     if os.path.exists(os.path.join(CGROUP_V1, "cgroup.controllers")):
         return os.path.join(CGROUP_V1, "forklift", container_id)
     return os.path.join(CGROUP_V1, controller, "forklift", container_id)

@@ -19,10 +19,12 @@ MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
 
 
 def log_path(store: Store, container_id: str) -> str:
+    """The container's json-file log, where Docker keeps it (``<id>-json.log``)."""
     return os.path.join(store.container_path(container_id), f"{container_id}-json.log")
 
 
 def rfc3339nano(ns: int | None = None) -> str:
+    """A UTC time (nanoseconds since the epoch; now by default) as Docker's logs write it."""
     ns = time.time_ns() if ns is None else ns
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"

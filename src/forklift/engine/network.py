@@ -110,6 +110,10 @@ def _used_subnets() -> list[Any]:
 def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | None = None,
            gateway: str | None = None, internal: bool = False,
            labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """``network create``: a bridge network's record (its subnet chosen among those no
+    network or host route uses, unless given); InvalidArgument, Conflict for a taken name
+    or subnet. Atomic: the record file is linked into place (a concurrent create of the
+    same name loses)."""
     if driver != "bridge":
         raise InvalidArgument(f'plugin "{driver}" not found: only the bridge driver is supported')
     if not name or not name[0].isalnum() or not all(c.isalnum() or c in "_.-" for c in name):
@@ -155,6 +159,7 @@ def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | Non
 
 
 def users(store: Store, net: dict[str, Any]) -> list[Any]:
+    """The containers attached to ``net``, running or not."""
     return [r for r in container_store.all_containers(store)
             if _mode(r) in (net["Name"], net["Id"])]
 
@@ -179,6 +184,7 @@ def remove(store: Store, name: str) -> str:
 
 
 def inspect(store: Store, name: str) -> dict[str, Any]:
+    """``network inspect`` in Docker's fields; NotFound."""
     net = get(store, name)
     containers: dict[str, Any] = {}
     for rec in users(store, net):
@@ -269,6 +275,7 @@ def prune(store: Store) -> list[str]:
 # ----------------------------------------------------------------------------- namespaces
 
 def netns_path(store: Store, container_id: str) -> str:
+    """Where the container's network namespace is bind-mounted while it runs."""
     return os.path.join(store.root, "netns", container_id)
 
 
@@ -317,6 +324,7 @@ def create_netns(path: str) -> None:
 
 
 def destroy_netns(path: str) -> None:
+    """Unmount and remove a namespace made by `create_netns`; idempotent."""
     lib = _libc()
     lib.umount2(os.fsencode(path), MNT_DETACH)
     with contextlib.suppress(OSError):
@@ -410,6 +418,7 @@ def _endpoint_path(store: Store, container_id: str) -> str:
 
 
 def endpoint(store: Store, container_id: str) -> dict[str, Any] | None:
+    """The running container's attachment (address, gateway, ports…), None if it has none."""
     try:
         with open(_endpoint_path(store, container_id)) as f:
             return dict(json.load(f))
@@ -453,6 +462,8 @@ def setup(store: Store, rec: Any) -> str | None:
 
 
 def teardown(store: Store, rec: Any) -> None:
+    """Undo `setup`: /etc/hosts entries, CNI attachment, namespace. Idempotent; a CNI
+    plugin's failure is ignored (the namespace goes anyway)."""
     info = endpoint(store, rec.id)
     path = netns_path(store, rec.id)
     if info is not None:

@@ -25,6 +25,7 @@ _DEFAULT_RESOLV = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 
 
 def paths(store: Store, container_id: str) -> dict[str, str]:
+    """The container's directories and files by name (see the module's docstring)."""
     base = store.container_path(container_id)
     return {name: os.path.join(base, name) for name in
             ("init", "upper", "work", "merged", "hosts", "hostname", "resolv.conf")}
@@ -114,6 +115,7 @@ def mount(store: Store, container_id: str, image_id: str, volatile: bool = False
 
 
 def unmount(store: Store, container_id: str) -> None:
+    """Unmount the container's root filesystem (lazily); idempotent."""
     merged = paths(store, container_id)["merged"]
     if os.path.isdir(merged) and overlay.is_mounted(merged):
         overlay.unmount(merged, lazy=True)
@@ -136,5 +138,6 @@ def readonly_view(store: Store, container_id: str, image_id: str) -> Iterator[st
 
 
 def destroy(store: Store, container_id: str) -> None:
+    """Unmount and delete the container's directory; idempotent."""
     unmount(store, container_id)
     remove_path(store.container_path(container_id))

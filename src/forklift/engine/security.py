@@ -116,6 +116,7 @@ def _opt(hc: dict[str, Any], key: str) -> str | None:
 
 
 def no_new_privileges(hc: dict[str, Any]) -> bool:
+    """Whether ``--security-opt no-new-privileges`` is set."""
     return _opt(hc, "no-new-privileges") == "true"
 
 

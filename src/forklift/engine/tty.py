@@ -52,6 +52,7 @@ def bind_in_dir(directory: str, name: str) -> socket.socket:
 
 
 def connect_in_dir(directory: str, name: str) -> socket.socket:
+    """Connect to the unix socket ``directory/name`` (long paths allowed, as `bind_in_dir`)."""
     dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -84,6 +85,7 @@ def take_master(listener: socket.socket) -> int:
 
 
 def get_winsize(fd: int) -> tuple[int, int] | None:
+    """(rows, columns) of the terminal ``fd``, None if it is none."""
     try:
         rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
     except OSError:
@@ -92,6 +94,7 @@ def get_winsize(fd: int) -> tuple[int, int] | None:
 
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:
+    """Resize the terminal ``fd`` (the container's side sees SIGWINCH); errors ignored."""
     with contextlib.suppress(OSError):
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
