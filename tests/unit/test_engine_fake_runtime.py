@@ -386,7 +386,7 @@ def test_claim_and_finish(store: Store, fake: FakeRuntime) -> None:
     rec = add(store)
     claimed = runner.claim(store, rec, pid=os.getpid())
     now = record(store, rec)
-    assert claimed.id == rec.id
+    assert (claimed.id, claimed.state, claimed.pid) == (rec.id, State.RUNNING, os.getpid())
     assert (now.state, now.pid, now.exit_code) == (State.RUNNING, os.getpid(), None)
     assert now.started_at and now.effective_state() == State.RUNNING
     with pytest.raises(Conflict, match="is already running"):

@@ -157,6 +157,9 @@ def _open_fds() -> list[int]:
 # ----------------------------------------------------------------------------- the monitor
 
 class Monitor:
+    """The monitor process's state: the container's output fds, its terminal or stdin,
+    the attach clients, and the status pipe to the CLI until it has been told."""
+
     def __init__(self, store: Store, container_id: str, status_w: int) -> None:
         self.store = store
         self.id = container_id
@@ -177,6 +180,7 @@ class Monitor:
             self.status_w = None
 
     def run(self) -> None:
+        """The container's whole run (`runner.running`); the CLI hears the outcome once."""
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         wake_r, wake_w = os.pipe()

@@ -82,9 +82,12 @@ def claim(store: Store, rec: ContainerRecord, pid: int) -> ContainerRecord:
             raise NotFound(f"No such container: {rec.id}")
         if current.effective_state().up:
             raise Conflict(f"container {rec.short_id} is already running")
+        started = oci.now_rfc3339()
         container_store.update_state(store, rec.id, state=State.RUNNING, pid=pid,
-                                     started_at=oci.now_rfc3339(), exit_code=None)
+                                     started_at=started, exit_code=None)
     _clear_exit_info(store, rec.id)
+    current.state, current.pid, current.started_at, current.exit_code = (
+        State.RUNNING, pid, started, None)
     return current
 
 
@@ -98,7 +101,8 @@ def prepare(store: Store, rec: ContainerRecord, rt: Runtime) -> str:
     bundle = store.container_path(rec.id)
     write_bundle(bundle, bundle_mod.spec(store, rec, merged, rootfs.paths(store, rec.id),
                                          netns_path))
-    rt.delete(rec.id, force=True)  # what a crashed run left in the runtime
+    with contextlib.suppress(ForkliftError, OSError):
+        rt.delete(rec.id, force=True)  # what a crashed run left in the runtime
     return bundle
 
 
