@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from forklift import errors, runtime
-from forklift.engine import bundle, containers, lifecycle, monitor, runner
+from forklift.engine import containers, lifecycle, monitor, process, rootfs, runner
 from forklift.engine.exec import ExecOptions, exec_
 from forklift.errors import (
     CommandNotExecutable,
@@ -220,7 +220,7 @@ def test_monitor_wire_ok() -> None:
 
 def _process(store: Store, rec: ContainerRecord, command: list[str], **kw: Any) -> dict[str, Any]:
     opts = {"tty": False, "user": None, "workdir": None, "env": [], **kw}
-    return bundle.exec_process(rec, os.path.join(store.container_path(rec.id), "merged"),
+    return process.exec_process(rec, os.path.join(store.container_path(rec.id), "merged"),
                                command, **opts)
 
 
@@ -396,9 +396,9 @@ def test_claim_and_finish(store: Store, fake: FakeRuntime) -> None:
     assert (done.state, done.pid, done.exit_code) == (State.EXITED, None, 3)
     assert done.finished_at
     assert fake.calls == [("delete", rec.id, True)]
-    assert runner.exit_info(store, rec.id) == {"OOMKilled": True}
+    assert rootfs.exit_info(store, rec.id) == {"OOMKilled": True}
     runner.claim(store, rec, pid=os.getpid())  # a restart forgets the last run's details
-    assert runner.exit_info(store, rec.id) == {}
+    assert rootfs.exit_info(store, rec.id) == {}
 
 
 def test_claim_of_a_missing_container(store: Store) -> None:

@@ -1,18 +1,13 @@
-"""A container's process and OCI runtime spec, from its Config and HostConfig.
-
-Both the container's own process (`spec`) and an ``exec``'d one (`exec_process`) get
-Docker's environment (PATH, HOSTNAME, TERM, HOME), the user resolved inside the
-container's root filesystem, and its ulimits clamped to the host.
-"""
+"""A container's OCI runtime spec, from its Config and HostConfig: its process (see
+`forklift.engine.process`), mounts, resources, namespaces and security settings."""
 
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from forklift import oci
 from forklift.engine import hostconfig, mounts, security
-from forklift.errors import InvalidArgument
+from forklift.engine.process import process_env, ulimits
 from forklift.runtime import spec as spec_mod
 from forklift.runtime.fsutil import secure_join
 from forklift.runtime.user import resolve_user
@@ -21,64 +16,6 @@ from forklift.store.db import Store
 
 _RESOURCE_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                   "Ulimits")
-
-
-def merge_env(base: list[str], extra: list[str]) -> list[str]:
-    """``base`` with ``-e``/``--env-file`` entries over it: ``K=V`` sets, a bare ``K``
-    takes our own value (and is skipped when we have none); InvalidArgument for ``=V``."""
-    env: dict[str, str] = {}
-    for item in base:
-        key, _, value = item.partition("=")
-        env[key] = value
-    for item in extra:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise InvalidArgument(f"invalid environment variable: {item}")
-        if not sep:
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        env[key] = value
-    return [f"{k}={v}" for k, v in env.items()]
-
-
-def process_env(cfg: dict[str, Any], home: str) -> list[str]:
-    """The environment Docker gives a container's process: its Env, then PATH (if
-    unset), HOSTNAME, TERM (with a terminal) and HOME (if unset)."""
-    env = list(cfg.get("Env") or [])
-    keys = {item.partition("=")[0] for item in env}
-    if "PATH" not in keys:
-        env.insert(0, f"PATH={oci.DEFAULT_PATH}")
-    env.append(f"HOSTNAME={cfg.get('Hostname', '')}")
-    if cfg.get("Tty") and "TERM" not in keys:
-        env.append("TERM=xterm")
-    if "HOME" not in keys:
-        env.append(f"HOME={home}")
-    return env
-
-
-def _rlimits(hc: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    return {u["Name"]: (u["Soft"], u["Hard"]) for u in hc.get("Ulimits") or []}
-
-
-def exec_process(rec: ContainerRecord, merged: str, command: list[str], *, tty: bool,
-                 user: str | None, workdir: str | None, env: list[str]) -> dict[str, Any]:
-    """runc exec's process.json for ``command`` in the running container whose root
-    filesystem is mounted at ``merged``: the container's user, working directory and
-    environment unless overridden, its ulimits. InvalidArgument for a relative
-    ``workdir`` or an unknown user."""
-    cfg = rec.config
-    uid, gid, groups, home = resolve_user(merged, user if user is not None
-                                          else (cfg.get("User") or ""))
-    environ = process_env({**cfg, "Tty": tty}, home)
-    if env:
-        environ = merge_env(environ, env)
-    cwd = workdir or cfg.get("WorkingDir") or "/"
-    if not cwd.startswith("/"):
-        raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
-    proc = spec_mod.ProcessConfig(args=list(command), env=environ, cwd=cwd, uid=uid,
-                                  gid=gid, additional_gids=groups, terminal=tty)
-    return spec_mod.process_spec(proc, _rlimits(rec.host_config))
 
 
 def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
@@ -97,7 +34,7 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
     resources: dict[str, Any] | None = None
     rlimits: dict[str, tuple[int, int]] | None = None
     if any(hc.get(k) for k in _RESOURCE_KEYS):
-        resources, rlimits = hostconfig.resources(hc), _rlimits(hc)
+        resources, rlimits = hostconfig.resources(hc), ulimits(hc)
     network = hc.get("NetworkMode", "bridge")
     return spec_mod.build_spec(
         rootfs=merged, process=process, hostname=cfg.get("Hostname") or rec.id[:12],

@@ -2,6 +2,8 @@
 
 Running one is `forklift.engine.runner`'s start sequence (attached) or a monitor's
 (`forklift.engine.monitor`, detached); its mounts are `forklift.engine.mounts`'.
+The machinery of creating and starting containers (runner, mounts, network, …) is
+imported by the functions that use it, so ``ps``, ``inspect`` or ``diff`` never load it.
 """
 
 from __future__ import annotations
@@ -14,19 +16,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from forklift import digest as dg
-from forklift import faults, oci, reference, runtime
+from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.engine import (
-    bundle,
-    fsdiff,
-    hostconfig,
-    mounts,
-    names,
-    network,
-    rootfs,
-    runner,
-    security,
-)
+from forklift.engine import fsdiff, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.procs import pid_alive
 from forklift.store import containers as container_store
@@ -106,6 +98,8 @@ def _labels(items: list[str]) -> dict[str, str]:
 
 def _container_config(image_cfg: dict[str, Any], command: list[str], opts: CreateOptions,
                       hostname: str, image_name: str) -> dict[str, Any]:
+    from forklift.engine import mounts, process  # start machinery (module docstring)
+
     cfg = dict(image_cfg.get("config") or {})
     if opts.entrypoint is not None:
         cfg["Entrypoint"] = [opts.entrypoint] if opts.entrypoint else None
@@ -114,7 +108,7 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
         cfg["Cmd"] = list(command)
     env_extra = [line for path in opts.env_files for line in _read_env_file(path)] + opts.env
     if env_extra:
-        cfg["Env"] = bundle.merge_env(cfg.get("Env") or [], env_extra)
+        cfg["Env"] = process.merge_env(cfg.get("Env") or [], env_extra)
     if opts.workdir:
         if not opts.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
@@ -147,6 +141,8 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
     missing image, network or ``--volumes-from`` container; Conflict for a taken name).
     Atomic: the record commits in one transaction after the directory is made, and a
     failure removes the directory (a crash in between leaves one for ``system check``)."""
+    from forklift.engine import hostconfig, mounts, network, security  # (module docstring)
+
     if opts.network not in NETWORKS:
         network.get(store, opts.network)  # raises NotFound
     name = opts.name
@@ -211,6 +207,8 @@ def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
     """Start a container attached (foreground) and return its exit code; see
     `runner.run_attached` (NotFound, Conflict if it runs, RuntimeFailure if it cannot
     start; 127/126 returned when its command cannot be run)."""
+    from forklift.engine import runner  # start machinery (module docstring)
+
     return runner.run_attached(store, name_or_id, stdin=stdin, stdout=stdout, stderr=stderr)
 
 
@@ -242,6 +240,8 @@ def remove(store: Store, name_or_id: str, force: bool = False, volumes: bool = F
     """``rm``: delete the container and its files (``volumes``: its anonymous volumes no
     other container uses); returns its name. Conflict for a running one unless ``force``
     (it is killed first). See `runner.discard` for what a crash leaves."""
+    from forklift.engine import network, runner  # start machinery (module docstring)
+
     rec = container_store.resolve(store, name_or_id)
     state = rec.effective_state()
     if state.up:
@@ -263,6 +263,8 @@ def remove(store: Store, name_or_id: str, force: bool = False, volumes: bool = F
 def _kill(store: Store, rec: ContainerRecord) -> None:
     """SIGKILL every process of the container, wait (10 s at most) for the process that
     waits for it to record its exit, and forget its runtime state."""
+    from forklift import runtime  # subprocess & co.: off the ps/inspect path
+
     rt = runtime.for_container(store.runc_dir, rec.host_config)
     with contextlib.suppress(ForkliftError, OSError):
         rt.kill(rec.id, signal.SIGKILL, all=True)
@@ -416,6 +418,7 @@ def image_text(store: Store, rec: ContainerRecord) -> str:
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     """``inspect`` of a container in Docker's fields; NotFound, Conflict (ambiguous prefix)."""
+    from forklift.engine import mounts  # (module docstring)
     from forklift.engine.images import docker_config  # off the hot path of `run`
 
     rec = container_store.resolve(store, name_or_id)
@@ -423,7 +426,7 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     p = rootfs.paths(store, rec.id)
     args = list(rec.config.get("Entrypoint") or []) + list(rec.config.get("Cmd") or [])
     running = state.up
-    exit_extra = runner.exit_info(store, rec.id) if state == State.EXITED else {}
+    exit_extra = rootfs.exit_info(store, rec.id) if state == State.EXITED else {}
     init_pid = 0
     if running:
         init_pid = rec.pid or 0
@@ -437,6 +440,8 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
                                     "Networks": {network_mode: {}}}
     endpoint = None
     if running and network_mode not in ("host", "none"):
+        from forklift.engine import network  # (module docstring)
+
         endpoint = network.endpoint(store, rec.id)
     if endpoint:
         net_settings.update(IPAddress=endpoint["IPAddress"], IPPrefixLen=endpoint["IPPrefixLen"],

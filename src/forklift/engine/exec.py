@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forklift import runtime
-from forklift.engine import bundle, rootfs, tty
+from forklift.engine import process, rootfs
 from forklift.engine.lifecycle import require_running
 from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
 from forklift.runtime import Runtime
@@ -30,8 +30,8 @@ class ExecOptions:
 
 def process_json(store: Store, rec: ContainerRecord, command: list[str],
                  opts: ExecOptions) -> dict[str, Any]:
-    """The OCI process of ``command`` run in ``rec``: see `bundle.exec_process`."""
-    return bundle.exec_process(rec, rootfs.paths(store, rec.id)["merged"], command,
+    """The OCI process of ``command`` run in ``rec``: see `process.exec_process`."""
+    return process.exec_process(rec, rootfs.paths(store, rec.id)["merged"], command,
                                tty=opts.tty, user=opts.user, workdir=opts.workdir, env=opts.env)
 
 
@@ -47,41 +47,48 @@ def exec_(store: Store, name: str, command: list[str], opts: ExecOptions, *,
     rt = runtime.for_container(store.runc_dir, rec.host_config)
     scratch = store.make_tmp("exec")
     try:
-        process = os.path.join(scratch, "process.json")
-        with open(process, "w") as f:
+        process_file = os.path.join(scratch, "process.json")
+        with open(process_file, "w") as f:
             json.dump(process_json(store, rec, command, opts), f)
         try:
-            return _exec(rt, rec.id, process, scratch, opts, stdin, stdout, stderr)
+            return _exec(rt, rec.id, process_file, scratch, opts, stdin, stdout, stderr)
         except (CommandNotFound, CommandNotExecutable) as exc:
             return exc.exit_code
     finally:
         remove_path(scratch)
 
 
-def _exec(rt: Runtime, container_id: str, process: str, scratch: str, opts: ExecOptions,
+def _exec(rt: Runtime, container_id: str, process_file: str, scratch: str, opts: ExecOptions,
           stdin: Any, stdout: Any, stderr: Any) -> int:
-    if opts.detach and opts.tty:
+    if opts.tty:
+        return _exec_with_terminal(rt, container_id, process_file, scratch, opts, stdin, stdout)
+    if opts.detach:
+        return rt.exec(container_id, process_file, detach=True)
+    if opts.interactive:
+        return rt.exec(container_id, process_file, stdin=stdin, stdout=stdout, stderr=stderr)
+    with open("/dev/null", "rb") as null:
+        return rt.exec(container_id, process_file, stdin=null, stdout=stdout, stderr=stderr)
+
+
+def _exec_with_terminal(rt: Runtime, container_id: str, process_file: str, scratch: str,
+                        opts: ExecOptions, stdin: Any, stdout: Any) -> int:
+    from forklift.engine import tty  # termios & co.: only -t needs them
+
+    if opts.detach:
         # the runtime needs someone to take the terminal; output is discarded, like
         # docker exec -dt
         listener = tty.bind_in_dir(scratch, tty.CONSOLE_SOCKET)
         try:
-            rt.exec(container_id, process, detach=True,
+            rt.exec(container_id, process_file, detach=True,
                     console_socket=os.path.join(scratch, tty.CONSOLE_SOCKET))
             with contextlib.suppress(Exception):
                 os.close(tty.take_master(listener))
         finally:
             listener.close()
         return 0
-    if opts.detach:
-        return rt.exec(container_id, process, detach=True)
-    if opts.tty:
-        return tty.run_with_console(
-            lambda socket, pid_file: rt.exec(container_id, process, detach=True,
-                                             console_socket=socket, pid_file=pid_file,
-                                             stdout=1, stderr=2),
-            scratch, os.path.join(scratch, "exec.pid"), interactive=opts.interactive,
-            stdin=stdin, stdout=stdout)
-    if opts.interactive:
-        return rt.exec(container_id, process, stdin=stdin, stdout=stdout, stderr=stderr)
-    with open("/dev/null", "rb") as null:
-        return rt.exec(container_id, process, stdin=null, stdout=stdout, stderr=stderr)
+    return tty.run_with_console(
+        lambda socket, pid_file: rt.exec(container_id, process_file, detach=True,
+                                         console_socket=socket, pid_file=pid_file,
+                                         stdout=1, stderr=2),
+        scratch, os.path.join(scratch, "exec.pid"), interactive=opts.interactive,
+        stdin=stdin, stdout=stdout)

@@ -6,7 +6,6 @@ counted. Mounts are `forklift.engine.mounts`'.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from typing import Any
@@ -55,6 +54,8 @@ def _split_port_spec(body: str) -> tuple[str, str, str]:
 def parse_port_spec(spec: str) -> tuple[str, list[dict[str, str]]]:
     """``[ip:][hostPort:]containerPort[/proto]`` -> ("80/tcp", [{"HostIp", "HostPort"}]),
     refused as Docker's nat.ParsePortSpec refuses it (before anything is created)."""
+    import ipaddress  # only -p needs it: off the path of a plain `run --network none`
+
     ip, host, ctr = _split_port_spec(spec)
     ctr, _, proto = ctr.partition("/")
     proto = proto or "tcp"

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from forklift import oci, programs, runtime
-from forklift.engine import containers, monitor, runner, tty
 from forklift.engine.logfile import log_path, write_all
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
 from forklift.runtime import Runtime
@@ -114,6 +113,8 @@ def stop(store: Store, name: str, timeout: int | None = None,
 def _cleanup_ghost(store: Store, rec: ContainerRecord) -> None:
     """A container whose monitor died: kill what the runtime still knows of it and tidy up."""
     if rec.state.up:
+        from forklift.engine import runner  # the start machinery: off the stop/kill path
+
         rt = _runtime(store, rec)
         with contextlib.suppress(ForkliftError, OSError):
             rt.kill(rec.id, signal.SIGKILL, all=True)
@@ -123,6 +124,8 @@ def _cleanup_ghost(store: Store, rec: ContainerRecord) -> None:
 def start(store: Store, name: str) -> ContainerRecord:
     """``start`` (detached): idempotent for a running container; Conflict for a paused one;
     raises what kept it from starting (it is then recorded as exited)."""
+    from forklift.engine import monitor  # the start machinery: off the stop/kill path
+
     rec = container_store.resolve(store, name)
     state = rec.effective_state()
     if state == State.RUNNING:
@@ -131,7 +134,7 @@ def start(store: Store, name: str) -> ContainerRecord:
         raise Conflict("cannot start a paused container, try unpause instead")
     if rec.state.up:
         _cleanup_ghost(store, rec)
-    containers.start_detached(store, rec.id)
+    monitor.launch(store, container_store.resolve(store, rec.id))
     return rec
 
 
@@ -352,6 +355,8 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
 def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = True) -> int:
     """Connect the caller's terminal/pipes to a running container through its monitor;
     returns its exit code (`wait`). Conflict unless it runs detached."""
+    from forklift.engine import monitor, tty  # sockets, termios: only attach needs them
+
     rec = container_store.resolve(store, name)
     if not rec.effective_state().up:
         raise Conflict("You cannot attach to a stopped container, start it first")

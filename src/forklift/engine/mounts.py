@@ -11,7 +11,6 @@ image's content as Docker does), shown by ``inspect`` (`describe`) and read by `
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import Any
 
 from forklift import programs
@@ -252,6 +251,8 @@ def copy_up(merged: str, dest: str, volume_dir: str) -> None:
     source = secure_join(merged, dest)
     if not os.path.isdir(source) or os.path.islink(source):
         return
+    import subprocess  # only seeding a volume runs a program: keep inspect and cp light
+
     subprocess.run([programs.find("cp"), "-a", "--no-dereference", "--", source + "/.", volume_dir],
                    check=False)
 

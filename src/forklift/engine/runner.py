@@ -11,7 +11,6 @@ honoured.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import threading
@@ -85,7 +84,7 @@ def claim(store: Store, rec: ContainerRecord, pid: int) -> ContainerRecord:
         started = oci.now_rfc3339()
         container_store.update_state(store, rec.id, state=State.RUNNING, pid=pid,
                                      started_at=started, exit_code=None)
-    _clear_exit_info(store, rec.id)
+    rootfs.clear_exit_info(store, rec.id)
     current.state, current.pid, current.started_at, current.exit_code = (
         State.RUNNING, pid, started, None)
     return current
@@ -119,7 +118,7 @@ def finish(store: Store, rec: ContainerRecord, rt: Runtime, code: int,
             network.teardown(store, rec)
     rootfs.unmount(store, rec.id)
     if oom_killed:
-        _write_exit_info(store, rec.id, {"OOMKilled": True})
+        rootfs.write_exit_info(store, rec.id, {"OOMKilled": True})
     if container_store.get(store, rec.id) is not None:
         container_store.update_state(store, rec.id, state=State.EXITED, pid=None,
                                      exit_code=code, finished_at=oci.now_rfc3339())
@@ -148,31 +147,6 @@ def discard(store: Store, rec: ContainerRecord, volumes: bool = False) -> None:
 
 def _networked(rec: ContainerRecord) -> bool:
     return rec.host_config.get("NetworkMode", "bridge") not in ("host", "none")
-
-
-# ----------------------------------------------------------------------------- exit details
-
-def _exit_info_path(store: Store, container_id: str) -> str:
-    return os.path.join(store.container_path(container_id), "exit.json")
-
-
-def _write_exit_info(store: Store, container_id: str, info: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError), open(_exit_info_path(store, container_id), "w") as f:
-        json.dump(info, f)
-
-
-def _clear_exit_info(store: Store, container_id: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(_exit_info_path(store, container_id))
-
-
-def exit_info(store: Store, container_id: str) -> dict[str, Any]:
-    """What the last run recorded beside the exit code (``{"OOMKilled": true}``)."""
-    try:
-        with open(_exit_info_path(store, container_id)) as f:
-            return dict(json.load(f))
-    except (OSError, ValueError):
-        return {}
 
 
 def oom_killed(rec: ContainerRecord) -> bool:

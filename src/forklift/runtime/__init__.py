@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
-from forklift.runtime.runc import Runc, Stdio
+
+if TYPE_CHECKING:
+    from forklift.runtime.runc import Stdio
 
 DEFAULT = "runc"
 # Docker records this exit code for a container the runtime failed to start for any
@@ -92,7 +94,15 @@ class Runtime(Protocol):
         ...
 
 
-RUNTIMES: dict[str, Callable[[str], Runtime]] = {"runc": Runc}
+def _runc(state_root: str) -> Runtime:
+    # Imported here: every forklift.runtime submodule loads this package first, and the
+    # driver's subprocess & co. need not come with overlay, spec or user (ps, inspect).
+    from forklift.runtime.runc import Runc
+
+    return Runc(state_root)
+
+
+RUNTIMES: dict[str, Callable[[str], Runtime]] = {"runc": _runc}
 
 
 def get(state_root: str, name: str | None = None) -> Runtime:
