@@ -141,9 +141,11 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
     missing image, network or ``--volumes-from`` container; Conflict for a taken name).
     Atomic: the record commits in one transaction after the directory is made, and a
     failure removes the directory (a crash in between leaves one for ``system check``)."""
-    from forklift.engine import hostconfig, mounts, network, security  # (module docstring)
+    from forklift.engine import hostconfig, mounts, security  # (module docstring)
 
     if opts.network not in NETWORKS:
+        from forklift.engine import network  # sockets & co.: only a named network needs it
+
         network.get(store, opts.network)  # raises NotFound
     name = opts.name
     if name is not None:
