@@ -125,3 +125,17 @@ class InvalidFilter(InvalidArgument):
     """A ``--filter`` key or value that a listing or prune does not accept."""
 
 
+class CommandNotFound(RuntimeFailure):
+    """The container's command does not exist in it (Docker's exit status 127)."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class CommandNotExecutable(RuntimeFailure):
+    """The container's command exists but cannot be executed (Docker's exit status 126)."""
+
+    exit_code = EXIT_CANNOT_EXECUTE
+
+
+class NoSuchRuntimeContainer(RuntimeFailure):
+    """The OCI runtime holds no container of that ID (never created, or deleted)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from forklift.errors import MissingProgram, RuntimeFailure
+from forklift.errors import CommandNotExecutable, CommandNotFound, MissingProgram, RuntimeFailure
 from forklift.runtime.overlay import mount_overlay, unmount
 from forklift.runtime.runc import Runc
 from forklift.runtime.spec import MountSpec, ProcessConfig, build_spec, write_bundle
@@ -153,14 +153,17 @@ def test_stdin_is_forwarded(box: Box) -> None:
 
 
 def test_command_not_found_is_127(box: Box) -> None:
-    code, _, err = box.run(["nonexistent-cmd"])
-    assert code == 127
-    assert "executable file not found" in err
-    assert box.run(["/nope/cmd"])[0] == 127
+    with pytest.raises(CommandNotFound, match="executable file not found") as info:
+        box.run(["nonexistent-cmd"])
+    assert info.value.exit_code == 127
+    with pytest.raises(CommandNotFound):
+        box.run(["/nope/cmd"])
 
 
 def test_not_executable_is_126(box: Box) -> None:
-    assert box.run(["/noexec"])[0] == 126
+    with pytest.raises(CommandNotExecutable, match="permission denied") as info:
+        box.run(["/noexec"])
+    assert info.value.exit_code == 126
 
 
 def test_other_runc_failures_raise(box: Box, tmp_path: Path) -> None:

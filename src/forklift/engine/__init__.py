@@ -1,5 +1,19 @@
 """Engine operations: what each CLI command does, callable from tests.
 
-``images`` — import, tag, remove, history, inspect, list.
-``containers`` — create, run, start, remove, diff, commit, export, list.
+Images and moving them:
+``images`` (import, tag, rmi, history, inspect, ls), ``transfer`` (save, load),
+``distribution`` (pull, push, login, logout), ``system`` (df, prune, check).
+
+Containers:
+``containers`` (create, run, start, rm, diff, commit, export, ps, inspect),
+``lifecycle`` (stop, kill, wait, restart, pause, top, rename, logs, attach),
+``exec``, ``copy`` (cp), ``fsdiff`` (diff's algorithm), ``names`` (generated names).
+
+Running one, beneath those:
+``runner`` (the start sequence: claim, prepare, finish, shared by an attached run and
+the ``monitor`` of a detached one), ``bundle`` (its process and runtime spec),
+``rootfs`` (its directories and overlay mount), ``mounts`` (volumes, binds, tmpfs),
+``hostconfig`` (ports, DNS, limits), ``security`` (capabilities, seccomp), ``network``
+(CNI bridges, /etc/hosts), ``logfile`` (json-file log), ``tty`` (terminals). The OCI
+runtime itself is behind `forklift.runtime`.
 """

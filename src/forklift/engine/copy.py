@@ -18,10 +18,11 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from forklift.engine import containers, rootfs
+from forklift.engine import mounts, rootfs
 from forklift.errors import ForkliftError, InvalidArgument, NoSpace, NotFound
+from forklift.runtime import overlay
+from forklift.runtime.fsutil import secure_join
 from forklift.store import containers as container_store
-from forklift.store import volumes as volume_store
 from forklift.store.db import Store, remove_path
 
 SYS_OPENAT2 = 437  # x86_64 and aarch64 alike
@@ -51,8 +52,6 @@ def open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
 
 
 def _open_fallback(root_fd: int, rel: str, flags: int, mode: int) -> int:
-    from forklift.runtime.fsutil import secure_join
-
     root = os.readlink(f"/proc/self/fd/{root_fd}")
     return os.open(secure_join(root, rel), flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
 
@@ -68,8 +67,6 @@ def _split(arg: str) -> tuple[str | None, str]:
 @contextlib.contextmanager
 def _container_root(store: Store, rec: Any, write: bool) -> Iterator[str]:
     merged = rootfs.paths(store, rec.id)["merged"]
-    from forklift.runtime import overlay
-
     if overlay.is_mounted(merged):
         yield merged
         return
@@ -82,32 +79,18 @@ def _container_root(store: Store, rec: Any, write: bool) -> Iterator[str]:
         yield merged
     finally:
         cur = container_store.get(store, rec.id)
-        if cur is None or containers.effective_state(cur) not in ("running", "paused"):
+        if cur is None or not cur.effective_state().up:
             rootfs.unmount(store, rec.id)
 
 
-def _mount_points(store: Store, rec: Any) -> list[tuple[str, str]]:
-    """(container path, host source) of everything mounted into the container, the
-    deepest first: volumes, binds and the files forklift bind-mounts over /etc."""
-    p = rootfs.paths(store, rec.id)
-    points = [(f"/etc/{name}", p[name]) for name in ("hosts", "hostname", "resolv.conf")]
-    for name, dest in volume_store.of_container(store, rec.id):
-        vol = volume_store.get(store, name)
-        if vol:
-            points.append((dest, vol.path(store)))
-    for src, dest, _ in map(containers._parse_volume, rec.host_config.get("Binds", [])):
-        if src and src.startswith("/"):
-            points.append((dest, src))
-    for m in rec.host_config.get("Mounts") or []:
-        if m["Type"] == "bind":
-            points.append((m["Target"], m["Source"]))
-    return sorted(points, key=lambda p: len(p[0]), reverse=True)
+def _sources(store: Store, rec: Any) -> list[tuple[str, str]]:
+    return mounts.host_sources(store, rec, rootfs.paths(store, rec.id))
 
 
 def _locate(store: Store, rec: Any, root: str, path: str) -> tuple[str, str]:
     """(directory acting as root, path below it) for a container path."""
     norm = os.path.normpath("/" + path.lstrip("/"))
-    for dest, source in _mount_points(store, rec):
+    for dest, source in _sources(store, rec):
         if norm == dest and not os.path.isdir(source):
             return os.path.dirname(source), "/" + os.path.basename(source)  # a file mount
         if norm == dest or norm.startswith(dest.rstrip("/") + "/"):
@@ -317,8 +300,8 @@ def _cp_out(store: Store, name: str, path: str, dest: str, follow_link: bool,
             path = _follow(store, rec, root, path)
         norm = os.path.normpath("/" + path.lstrip("/"))
         base, rel = _locate(store, rec, root, path)
-        mounts = _Mounts([(d, src) for d, src in _mount_points(store, rec)
-                          if d.startswith(norm.rstrip("/") + "/")])
+        inner = _Mounts([(d, src) for d, src in _sources(store, rec)
+                         if d.startswith(norm.rstrip("/") + "/")])
         root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             parent_rel, leaf = os.path.split(rel.rstrip("/") or "/")
@@ -337,10 +320,10 @@ def _cp_out(store: Store, name: str, path: str, dest: str, follow_link: bool,
                 arcname = "." if contents_only else (os.path.basename(norm) or ".")
                 if dest == "-":
                     _TarOut(stdout or sys.stdout.buffer).write(parent_fd, leaf, st, arcname,
-                                                               norm, mounts)
+                                                               norm, inner)
                     return
                 target = _out_target(dest, norm, st, contents_only)
-                _copy_out_entry(parent_fd, leaf, st, target, True, norm, mounts)
+                _copy_out_entry(parent_fd, leaf, st, target, True, norm, inner)
             finally:
                 os.close(parent_fd)
         finally:
@@ -360,7 +343,7 @@ class _TarOut:
     """A tar stream of a container path, read through directory fds as the copy does."""
 
     def __init__(self, out: IO[bytes]) -> None:
-        import tarfile
+        import tarfile  # only `cp CONTAINER:PATH -` writes a tar: keep it off plain cp
 
         self.tarfile = tarfile
         self.tf = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT)
@@ -505,7 +488,7 @@ def _cp_in_tar(store: Store, rec: Any, stream: IO[bytes], name: str, path: str,
     """``cp - CONTAINER:DIR``: the tar is extracted by the hostile-input-safe extractor into
     scratch space first, then copied in entry by entry through directory fds, so neither
     the archive nor the running container can steer a write outside the directory."""
-    from forklift import archive
+    from forklift import archive  # tarfile & co.: only `cp - CONTAINER:DIR` needs it
 
     with _container_root(store, rec, write=True) as root:
         base, rel = _locate(store, rec, root, path)

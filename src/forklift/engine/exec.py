@@ -1,17 +1,20 @@
-"""``exec``: run another process in a running container (runc exec --process)."""
+"""``exec``: run another process in a running container."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from forklift.engine import containers, rootfs
+from forklift import runtime
+from forklift.engine import process, rootfs
 from forklift.engine.lifecycle import require_running
-from forklift.errors import InvalidArgument
-from forklift.store.db import Store
+from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
+from forklift.runtime import Runtime
+from forklift.store.containers import ContainerRecord
+from forklift.store.db import Store, remove_path
 
 
 @dataclass
@@ -25,105 +28,67 @@ class ExecOptions:
     privileged: bool = False
 
 
-def process_json(store: Store, rec: Any, command: list[str], opts: ExecOptions) -> dict[str, Any]:
-    from forklift.runtime import spec as spec_mod
-    from forklift.runtime.user import resolve_user
-
-    cfg = rec.config
-    merged = rootfs.paths(store, rec.id)["merged"]
-    uid, gid, groups, home = resolve_user(merged, opts.user if opts.user is not None
-                                          else (cfg.get("User") or ""))
-    env = containers._process_env({**cfg, "Tty": opts.tty}, home)
-    if opts.env:
-        env = containers._merge_env(env, opts.env)
-    cwd = opts.workdir or cfg.get("WorkingDir") or "/"
-    if not cwd.startswith("/"):
-        raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
-    proc = spec_mod.ProcessConfig(args=list(command), env=env, cwd=cwd, uid=uid, gid=gid,
-                                  additional_gids=groups, terminal=opts.tty)
-    rl = {u["Name"]: (u["Soft"], u["Hard"]) for u in rec.host_config.get("Ulimits") or []}
-    wanted = dict(spec_mod.DEFAULT_RLIMITS)
-    for k, v in rl.items():
-        wanted[spec_mod._rlimit_name(k)] = v
-    return spec_mod._process(proc, spec_mod.clamp_rlimits(wanted))
+def process_json(store: Store, rec: ContainerRecord, command: list[str],
+                 opts: ExecOptions) -> dict[str, Any]:
+    """The OCI process of ``command`` run in ``rec``: see `process.exec_process`."""
+    return process.exec_process(rec, rootfs.paths(store, rec.id)["merged"], command,
+                               tty=opts.tty, user=opts.user, workdir=opts.workdir, env=opts.env)
 
 
 def exec_(store: Store, name: str, command: list[str], opts: ExecOptions, *,
           stdin: Any = None, stdout: Any = None, stderr: Any = None) -> int:
-    from forklift.runtime.runc import Runc, _exit_code, _truncate
-
+    """``exec``: the process's exit code (0 once started with ``detach``), 127/126 when
+    its command cannot be run (the runtime's reason on stderr). Conflict unless the
+    container is running, InvalidArgument for a bad user or working directory,
+    RuntimeFailure when the runtime fails otherwise."""
     if not command:
         raise InvalidArgument("exec requires at least 1 argument")
     rec = require_running(store, name, "Container {id} is paused, unpause the container before exec")
-    runc = Runc(store.runc_dir)
+    rt = runtime.for_container(store.runc_dir, rec.host_config)
     scratch = store.make_tmp("exec")
     try:
-        proc_path = os.path.join(scratch, "process.json")
-        with open(proc_path, "w") as f:
+        process_file = os.path.join(scratch, "process.json")
+        with open(process_file, "w") as f:
             json.dump(process_json(store, rec, command, opts), f)
-        log = os.path.join(scratch, "runc.log")
-        _truncate(log)
-        argv = runc._argv("--log", log, "--log-format", "json", "exec", "--process", proc_path)
-        if opts.detach:
-            argv += ["--detach"]
-            null = os.open("/dev/null", os.O_RDWR)
-            try:
-                if opts.tty:
-                    # runc needs someone to take the terminal; give it to a throwaway listener
-                    return _detached_tty(argv, scratch, rec.id, log)
-                res = subprocess.run([*argv, rec.id], stdin=null, stdout=null, stderr=null,
-                                     check=False)
-            finally:
-                os.close(null)
-            return _result(res.returncode, log)
-        if opts.tty:
-            from forklift.engine import tty
-
-            pid_file = os.path.join(scratch, "exec.pid")
-            cres = tty.run_with_console(
-                [*argv, "--detach", "--console-socket", tty.CONSOLE_SOCKET, "--pid-file",
-                 pid_file, rec.id], scratch, pid_file, interactive=opts.interactive,
-                stdin=stdin, stdout=stdout)
-            if cres.exit_code is None:
-                return _result(cres.runc_code, log)
-            return cres.exit_code
-        null_in = None
-        if not opts.interactive:
-            null_in = open("/dev/null", "rb")  # noqa: SIM115
         try:
-            res = subprocess.run([*argv, rec.id], stdin=null_in or stdin, stdout=stdout,
-                                 stderr=stderr, check=False)
-        finally:
-            if null_in:
-                null_in.close()
-        code = res.returncode
-        return _result(_exit_code(code << 8) if code >= 0 else 128 - code, log)
+            return _exec(rt, rec.id, process_file, scratch, opts, stdin, stdout, stderr)
+        except (CommandNotFound, CommandNotExecutable) as exc:
+            return exc.exit_code
     finally:
-        from forklift.store.db import remove_path
-
         remove_path(scratch)
 
 
-def _detached_tty(argv: list[str], scratch: str, container_id: str, log: str) -> int:
-    from forklift.engine import tty
-
-    listener = tty.bind_in_dir(scratch, tty.CONSOLE_SOCKET)
-    proc = subprocess.Popen([*argv, "--console-socket", tty.CONSOLE_SOCKET, container_id],
-                            cwd=scratch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        master = tty.receive_master(listener, proc)
-        os.close(master)  # the process keeps its slave; output is discarded, like docker exec -dt
-    except Exception:
-        pass
-    finally:
-        listener.close()
-    return _result(proc.wait(), log)
+def _exec(rt: Runtime, container_id: str, process_file: str, scratch: str, opts: ExecOptions,
+          stdin: Any, stdout: Any, stderr: Any) -> int:
+    if opts.tty:
+        return _exec_with_terminal(rt, container_id, process_file, scratch, opts, stdin, stdout)
+    if opts.detach:
+        return rt.exec(container_id, process_file, detach=True)
+    if opts.interactive:
+        return rt.exec(container_id, process_file, stdin=stdin, stdout=stdout, stderr=stderr)
+    with open("/dev/null", "rb") as null:
+        return rt.exec(container_id, process_file, stdin=null, stdout=stdout, stderr=stderr)
 
 
-def _result(code: int, log: str) -> int:
-    from forklift.runtime.runc import _last_error, _map_start_failure
+def _exec_with_terminal(rt: Runtime, container_id: str, process_file: str, scratch: str,
+                        opts: ExecOptions, stdin: Any, stdout: Any) -> int:
+    from forklift.engine import tty  # termios & co.: only -t needs them
 
-    if code == 255 and _last_error(log) is not None:
-        code = 1  # runc exec's own failure: map "not found" to 127 like the start path
-    return _map_start_failure(code, log)
+    if opts.detach:
+        # the runtime needs someone to take the terminal; output is discarded, like
+        # docker exec -dt
+        listener = tty.bind_in_dir(scratch, tty.CONSOLE_SOCKET)
+        try:
+            rt.exec(container_id, process_file, detach=True,
+                    console_socket=os.path.join(scratch, tty.CONSOLE_SOCKET))
+            with contextlib.suppress(Exception):
+                os.close(tty.take_master(listener))
+        finally:
+            listener.close()
+        return 0
+    return tty.run_with_console(
+        lambda socket, pid_file: rt.exec(container_id, process_file, detach=True,
+                                         console_socket=socket, pid_file=pid_file,
+                                         stdout=1, stderr=2),
+        scratch, os.path.join(scratch, "exec.pid"), interactive=opts.interactive,
+        stdin=stdin, stdout=stdout)

@@ -1,7 +1,7 @@
-"""HostConfig details beyond the basics: ports, DNS, resource limits, --mount/--tmpfs/--volumes-from.
-
-Imported only when a container uses one of these options, so the plain
-``run --rm IMAGE true`` path never pays for it.
+"""HostConfig details beyond the basics: ports, DNS, extra hosts, resource limits and
+ulimits (validated at create time as Docker validates them), and what they become at
+start: the spec's ``linux.resources`` and rlimits, and the cgroup where OOM kills are
+counted. Mounts are `forklift.engine.mounts`'.
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ import os
 import re
 from typing import Any
 
-from forklift.errors import InvalidArgument, NotFound
-from forklift.store import containers as container_store
-from forklift.store import volumes as volume_store
-from forklift.store.db import Store
+from forklift.errors import InvalidArgument
+from forklift.runtime.spec import rlimit_name
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 CGROUP_V1 = "/sys/fs/cgroup"
 
 
-def parse_bytes(text: str, what: str = "memory") -> int:
+def parse_bytes(text: str) -> int:
+    """``512m``, ``1.5g``, ``100`` (bytes; binary units) as Docker's RAMInBytes reads them."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)b?\s*", text.lower())
     if not m:
         raise InvalidArgument(f"invalid size: '{text}'")
@@ -55,7 +54,7 @@ def _split_port_spec(body: str) -> tuple[str, str, str]:
 def parse_port_spec(spec: str) -> tuple[str, list[dict[str, str]]]:
     """``[ip:][hostPort:]containerPort[/proto]`` -> ("80/tcp", [{"HostIp", "HostPort"}]),
     refused as Docker's nat.ParsePortSpec refuses it (before anything is created)."""
-    import ipaddress
+    import ipaddress  # only -p needs it: off the path of a plain `run --network none`
 
     ip, host, ctr = _split_port_spec(spec)
     ctr, _, proto = ctr.partition("/")
@@ -83,43 +82,9 @@ def parse_port_spec(spec: str) -> tuple[str, list[dict[str, str]]]:
         {"HostIp": ip, "HostPort": str(host_range[0]) if host_range else ""}]
 
 
-def parse_mount(spec: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"Type": "volume", "Source": "", "Target": "", "ReadOnly": False}
-    for item in spec.split(","):
-        key, sep, value = item.partition("=")
-        key = key.strip().lower()
-        if key == "type":
-            if value not in ("bind", "volume", "tmpfs"):
-                raise InvalidArgument(f"invalid mount type: {value!r}")
-            out["Type"] = value
-        elif key in ("source", "src"):
-            out["Source"] = value
-        elif key in ("target", "destination", "dst"):
-            out["Target"] = value
-        elif key in ("readonly", "ro"):
-            out["ReadOnly"] = (not sep) or value.lower() in ("1", "true")
-        elif key == "volume-nocopy":
-            out["NoCopy"] = (not sep) or value.lower() in ("1", "true")
-        elif key == "tmpfs-size":
-            out["TmpfsSize"] = parse_bytes(value)
-        elif key == "tmpfs-mode":
-            out["TmpfsMode"] = int(value, 8)
-        elif key in ("bind-propagation", "consistency"):
-            continue
-        else:
-            raise InvalidArgument(f"unexpected key '{key}' in '{spec}'")
-    if not out["Target"].startswith("/"):
-        raise InvalidArgument(f"invalid mount config: target must be an absolute path: '{spec}'")
-    if out["Type"] == "bind" and not out["Source"].startswith("/"):
-        raise InvalidArgument(f"invalid mount config for type \"bind\": invalid source: '{spec}'")
-    if out["Type"] == "tmpfs" and out["Source"]:
-        raise InvalidArgument("invalid mount config for type \"tmpfs\": source must not be specified")
-    out["Target"] = os.path.normpath(out["Target"])
-    return out
-
-
-def extra(store: Store, opts: Any, cfg: dict[str, Any]) -> dict[str, Any]:
-    """HostConfig entries for the less common ``create`` options (``cfg`` may gain ExposedPorts)."""
+def extra(opts: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """HostConfig entries for ports, DNS, hosts, limits and ulimits (``cfg`` may gain
+    ExposedPorts); InvalidArgument in Docker's words for a value it would refuse."""
     hc: dict[str, Any] = {}
     if opts.publish or opts.publish_all:
         bindings: dict[str, list[dict[str, str]]] = {}
@@ -141,14 +106,12 @@ def extra(store: Store, opts: Any, cfg: dict[str, Any]) -> dict[str, Any]:
         hc["ExtraHosts"] = list(opts.add_hosts)
     _limits(hc, opts)
     if opts.ulimits:
-        from forklift.runtime.spec import _rlimit_name
-
         out = []
         for item in opts.ulimits:
             name, sep, values = item.partition("=")
             if not sep:
                 raise InvalidArgument(f"invalid ulimit argument: {item}")
-            _rlimit_name(name)
+            rlimit_name(name)
             soft, _, hard = values.partition(":")
             try:
                 s, h = int(soft), int(hard or soft)
@@ -160,20 +123,6 @@ def extra(store: Store, opts: Any, cfg: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidArgument(f"ulimit soft limit must be less than or equal to hard limit: {s} > {h}")
             out.append({"Name": name, "Soft": s, "Hard": h})
         hc["Ulimits"] = out
-    if opts.mounts:
-        hc["Mounts"] = [parse_mount(m) for m in opts.mounts]
-    if opts.tmpfs:
-        tmpfs = {}
-        for item in opts.tmpfs:
-            dest, _, options = item.partition(":")
-            if not dest.startswith("/"):
-                raise InvalidArgument(f"invalid tmpfs mount: {item}")
-            tmpfs[os.path.normpath(dest)] = options
-        hc["Tmpfs"] = tmpfs
-    if opts.volumes_from:
-        for item in opts.volumes_from:
-            container_store.resolve(store, item.split(":")[0])  # must exist
-        hc["VolumesFrom"] = list(opts.volumes_from)
     return hc
 
 
@@ -220,82 +169,8 @@ def _limits(hc: dict[str, Any], opts: Any) -> None:
         hc["PidsLimit"] = int(opts.pids_limit)
 
 
-def _tmpfs_options(options: str) -> list[str]:
-    base = ["nosuid", "nodev", "noexec"]
-    for opt in (o for o in options.split(",") if o):
-        if opt in ("exec", "dev", "suid"):
-            base = [b for b in base if b != "no" + opt]
-        elif opt not in base:
-            base.append(opt)
-    return base
-
-
-def mounts(store: Store, rec: Any, merged: str, taken: set[str]) -> list[Any]:
-    """MountSpecs for --mount, --tmpfs and --volumes-from."""
-    from forklift.engine.containers import _copy_up, _parse_volume
-    from forklift.runtime.spec import MountSpec
-
-    hc = rec.host_config
-    out: list[MountSpec] = []
-
-    def add(m: MountSpec) -> None:
-        if m.destination not in taken:
-            taken.add(m.destination)
-            out.append(m)
-
-    for m in hc.get("Mounts") or []:
-        ro = ["ro"] if m.get("ReadOnly") else []
-        if m["Type"] == "bind":
-            if not os.path.exists(m["Source"]):
-                raise InvalidArgument(f"invalid mount config for type \"bind\": bind source path does not exist: {m['Source']}")
-            add(MountSpec(m["Target"], m["Source"], "bind", ["rbind", "rprivate"] + ro))
-        elif m["Type"] == "volume":
-            name = m["Source"] or _existing_anonymous(store, rec.id, m["Target"]) or os.urandom(32).hex()
-            made, _ = volume_store.ensure(store, name, anonymous=not m["Source"])
-            volume_store.attach(store, rec.id, made.name, m["Target"])
-            if not m.get("NoCopy"):
-                _copy_up(merged, m["Target"], made.path(store))
-            add(MountSpec(m["Target"], made.path(store), "bind", ["rbind", "rprivate"] + ro))
-        else:
-            opts = ["nosuid", "nodev", "noexec"]
-            if m.get("TmpfsSize"):
-                opts.append(f"size={m['TmpfsSize']}")
-            if m.get("TmpfsMode"):
-                opts.append(f"mode={m['TmpfsMode']:o}")
-            add(MountSpec(m["Target"], "tmpfs", "tmpfs", opts + ro))
-    for dest, options in (hc.get("Tmpfs") or {}).items():
-        add(MountSpec(dest, "tmpfs", "tmpfs", _tmpfs_options(options)))
-    for item in hc.get("VolumesFrom") or []:
-        name, _, mode = item.partition(":")
-        try:
-            other = container_store.resolve(store, name)
-        except NotFound:
-            continue
-        ro = ["ro"] if mode == "ro" else []
-        for vol_name, dest in volume_store.of_container(store, other.id):
-            vol = volume_store.get(store, vol_name)
-            if vol is None or dest in taken:
-                continue
-            volume_store.attach(store, rec.id, vol_name, dest)
-            add(MountSpec(dest, vol.path(store), "bind", ["rbind", "rprivate"] + ro))
-        for src, dest, read_only in map(_parse_volume, other.host_config.get("Binds", [])):
-            if src and src.startswith("/"):
-                add(MountSpec(dest, src, "bind", ["rbind", "rprivate"] + (["ro"] if read_only or ro else [])))
-        for m in other.host_config.get("Mounts") or []:
-            if m["Type"] == "bind":
-                add(MountSpec(m["Target"], m["Source"], "bind", ["rbind", "rprivate"] + ro))
-    return out
-
-
-def _existing_anonymous(store: Store, container_id: str, dest: str) -> str | None:
-    for name, destination in volume_store.of_container(store, container_id):
-        if destination == dest:
-            return name
-    return None
-
-
-def resources(hc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
-    """linux.resources and rlimits for the spec (values as runc takes them on v1 and v2)."""
+def resources(hc: dict[str, Any]) -> dict[str, Any]:
+    """The spec's linux.resources (values as runc takes them on cgroup v1 and v2)."""
     res: dict[str, Any] = {}
     memory: dict[str, Any] = {}
     if hc.get("Memory"):
@@ -317,8 +192,7 @@ def resources(hc: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[int, 
         res["cpu"] = cpu
     if hc.get("PidsLimit"):
         res["pids"] = {"limit": hc["PidsLimit"]}
-    rlimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in hc.get("Ulimits") or []}
-    return res, rlimits
+    return res
 
 
 def _swap_accounting() -> bool:
@@ -328,6 +202,7 @@ def _swap_accounting() -> bool:
 
 
 def cgroup_dir(container_id: str, controller: str = "memory") -> str:
+    """The container's cgroup directory (``controller``'s hierarchy on cgroup v1)."""
     if os.path.exists(os.path.join(CGROUP_V1, "cgroup.controllers")):
         return os.path.join(CGROUP_V1, "forklift", container_id)
     return os.path.join(CGROUP_V1, controller, "forklift", container_id)

@@ -5,28 +5,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
+import sqlite3
+import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import IO, Any
 
-from forklift.engine import containers
+from forklift import oci, programs, runtime
+from forklift.engine.logfile import log_path, write_all
 from forklift.engine.timestamps import parse_timestamp
-from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
+from forklift.errors import Conflict, ForkliftError, InvalidArgument
+from forklift.runtime import Runtime
 from forklift.store import containers as container_store
-from forklift.store.containers import ContainerRecord
+from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
 
 
-def _runc(store: Store) -> Any:
-    from forklift.runtime.runc import Runc
-
-    return Runc(store.runc_dir)
+def _runtime(store: Store, rec: ContainerRecord) -> Runtime:
+    return runtime.for_container(store.runc_dir, rec.host_config)
 
 
 def parse_signal(text: str | int | None, default: int = signal.SIGKILL) -> int:
+    """``KILL``, ``SIGHUP``, ``9`` as a signal number (``default`` when empty);
+    InvalidArgument for an unknown name."""
     if text is None or text == "":
         return int(default)
     if isinstance(text, int):
@@ -46,10 +50,10 @@ def require_running(store: Store, name: str, paused_message: str) -> ContainerRe
     """The container, if it is running; Docker's errors otherwise (``paused_message``
     names the verb, with ``{id}`` for the container's ID)."""
     rec = container_store.resolve(store, name)
-    state = containers.effective_state(rec)
-    if state == "paused":
+    state = rec.effective_state()
+    if state == State.PAUSED:
         raise Conflict(paused_message.format(id=rec.id))
-    if state != "running":
+    if state != State.RUNNING:
         raise Conflict(f"Container {rec.id} is not running")
     return rec
 
@@ -59,7 +63,7 @@ def _wait_gone(store: Store, rec: ContainerRecord, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         cur = container_store.get(store, rec.id)
-        if cur is None or containers.effective_state(cur) not in ("running", "paused"):
+        if cur is None or not cur.effective_state().up:
             return True
         if time.monotonic() >= deadline:
             return False
@@ -67,105 +71,116 @@ def _wait_gone(store: Store, rec: ContainerRecord, timeout: float) -> bool:
 
 
 def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerRecord:
+    """``kill``: send ``sig`` (SIGKILL by default) to the container's init; Conflict
+    unless it is running (paused included)."""
     rec = require_running(
         store, name, "Container {id} is paused. Unpause the container before stopping or killing")
-    _runc(store).kill(rec.id, parse_signal(sig))
+    _runtime(store, rec).kill(rec.id, parse_signal(sig))
     return rec
 
 
 def stop(store: Store, name: str, timeout: int | None = None,
          sig: str | None = None) -> ContainerRecord:
-    """StopSignal (SIGTERM by default), ``timeout`` seconds of grace, then SIGKILL."""
+    """``stop``: StopSignal (SIGTERM by default), ``timeout`` seconds of grace (10 by
+    default, negative: forever), then SIGKILL to every process; returns once the exit is
+    recorded. Idempotent: a stopped container is left as it is (a dead monitor's leftovers
+    tidied). ForkliftError if it survives SIGKILL for 10 s; MissingProgram without runc."""
     rec = container_store.resolve(store, name)
-    state = containers.effective_state(rec)
-    if state not in ("running", "paused"):
+    state = rec.effective_state()
+    if not state.up:
         _cleanup_ghost(store, rec)
         return rec
-    runc = _runc(store)
-    if state == "paused":
+    rt = _runtime(store, rec)
+    if state == State.PAUSED:
         with contextlib.suppress(ForkliftError):
-            _runc_verb(store, "resume", rec.id)
+            rt.resume(rec.id)
     stop_signal = parse_signal(sig or rec.config.get("StopSignal"), signal.SIGTERM)
     grace = 10 if timeout is None else timeout
     with contextlib.suppress(ForkliftError):
-        runc.kill(rec.id, stop_signal)
+        rt.kill(rec.id, stop_signal)
     if grace < 0:
         _wait_gone(store, rec, 365 * 86400)
         return rec
     if not _wait_gone(store, rec, grace):
         with contextlib.suppress(ForkliftError):
-            runc.kill(rec.id, signal.SIGKILL, all=True)
+            rt.kill(rec.id, signal.SIGKILL, all=True)
         if not _wait_gone(store, rec, 10):
             raise ForkliftError(f"cannot stop container: {rec.id[:12]}: did not exit after SIGKILL")
     return rec
 
 
 def _cleanup_ghost(store: Store, rec: ContainerRecord) -> None:
-    """A container whose monitor died: kill what runc still knows of it and tidy up."""
-    if rec.state in ("running", "paused"):
-        runc = _runc(store)
+    """A container whose monitor died: kill what the runtime still knows of it and tidy up."""
+    if rec.state.up:
+        from forklift.engine import runner  # the start machinery: off the stop/kill path
+
+        rt = _runtime(store, rec)
         with contextlib.suppress(ForkliftError, OSError):
-            runc.kill(rec.id, signal.SIGKILL, all=True)
-        containers.finish(store, rec, runc, 255 if rec.exit_code is None else rec.exit_code)
+            rt.kill(rec.id, signal.SIGKILL, all=True)
+        runner.finish(store, rec, rt, runner.EXIT_UNKNOWN if rec.exit_code is None else rec.exit_code)
 
 
 def start(store: Store, name: str) -> ContainerRecord:
+    """``start`` (detached): idempotent for a running container; Conflict for a paused one;
+    raises what kept it from starting (it is then recorded as exited)."""
+    from forklift.engine import monitor  # the start machinery: off the stop/kill path
+
     rec = container_store.resolve(store, name)
-    state = containers.effective_state(rec)
-    if state == "running":
+    state = rec.effective_state()
+    if state == State.RUNNING:
         return rec
-    if state == "paused":
+    if state == State.PAUSED:
         raise Conflict("cannot start a paused container, try unpause instead")
-    if rec.state in ("running", "paused"):
+    if rec.state.up:
         _cleanup_ghost(store, rec)
-    containers.start_detached(store, rec.id)
+    monitor.launch(store, container_store.resolve(store, rec.id))
     return rec
 
 
 def restart(store: Store, name: str, timeout: int | None = None) -> ContainerRecord:
+    """``restart``: `stop`, then `start`."""
     stop(store, name, timeout)
     return start(store, name)
 
 
 def wait(store: Store, name: str, poll: float = 0.05) -> int:
+    """``wait``: block until the container is not running; its exit code (255 when the
+    process waiting for it died; the last one known if it was removed meanwhile)."""
     rec = container_store.resolve(store, name)
     while True:
         cur = container_store.get(store, rec.id)
         if cur is None:
             return rec.exit_code or 0
-        state = containers.effective_state(cur)
-        if state not in ("running", "paused"):
+        state = cur.effective_state()
+        if not state.up:
             if cur.state != state:
                 return 255
             return cur.exit_code if cur.exit_code is not None else 0
         time.sleep(poll)
 
 
-def _runc_verb(store: Store, verb: str, *args: str, capture: bool = False) -> str:
-    return str(_runc(store)._call(verb, *args, capture=capture))
-
-
 def pause(store: Store, name: str) -> ContainerRecord:
+    """``pause``: freeze the container's processes; Conflict unless it is running."""
     rec = require_running(store, name, "Container {id} is already paused")
-    _runc_verb(store, "pause", rec.id)
-    container_store.update_state(store, rec.id, state="paused")
+    _runtime(store, rec).pause(rec.id)
+    container_store.update_state(store, rec.id, state=State.PAUSED)
     return rec
 
 
 def unpause(store: Store, name: str) -> ContainerRecord:
+    """``unpause``: thaw a paused container; Conflict unless it is paused."""
     rec = container_store.resolve(store, name)
-    if containers.effective_state(rec) != "paused":
+    if rec.effective_state() != State.PAUSED:
         raise Conflict(f"Container {rec.id} is not paused")
-    _runc_verb(store, "resume", rec.id)
+    _runtime(store, rec).resume(rec.id)
     cur = container_store.get(store, rec.id)
-    if cur is not None and cur.state == "paused":
-        container_store.update_state(store, rec.id, state="running")
+    if cur is not None and cur.state == State.PAUSED:
+        container_store.update_state(store, rec.id, state=State.RUNNING)
     return rec
 
 
 def rename(store: Store, name: str, new_name: str) -> None:
-    import sqlite3
-
+    """``rename``; InvalidArgument for a bad or unchanged name, Conflict if it is taken."""
     rec = container_store.resolve(store, name)
     new = new_name.lstrip("/")
     if not new or not new[0].isalnum() or not all(c.isalnum() or c in "_.-" for c in new):
@@ -181,20 +196,13 @@ def rename(store: Store, name: str, new_name: str) -> None:
                        " container to be able to reuse that name.") from None
 
 
-def container_pids(store: Store, rec: ContainerRecord) -> list[int]:
-    out = _runc_verb(store, "ps", "--format", "json", rec.id, capture=True)
-    return [int(p) for p in (json.loads(out or "[]") or [])]
-
-
 def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """``ps`` on the host, filtered to the container's processes (like ``docker top``)."""
     rec = container_store.resolve(store, name)
-    if containers.effective_state(rec) not in ("running", "paused"):
+    if not rec.effective_state().up:
         raise Conflict(f"Container {rec.id} is not running")
-    pids = set(container_pids(store, rec))
+    pids = set(_runtime(store, rec).pids(rec.id))
     args = ps_args or ["-ef"]
-    from forklift import programs
-
     proc = subprocess.run([programs.find("ps"), *args], capture_output=True, text=True,
                           check=False)
     if proc.returncode != 0:
@@ -232,8 +240,6 @@ def _entries(path: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
 
 
 def _entry_time(e: dict[str, Any]) -> float:
-    from forklift import oci
-
     try:
         return float(oci.parse_time(e["time"]))
     except Exception:
@@ -244,8 +250,7 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
          since: str | None = None, until: str | None = None,
          timestamps: bool = False, stdout: IO[bytes] | None = None,
          stderr: IO[bytes] | None = None) -> None:
-    from forklift.engine.logfile import log_path
-
+    """``logs``: the container's json-file log, filtered; ``follow`` until it stops."""
     t0 = parse_timestamp(since, "since") if since else None
     t1 = parse_timestamp(until, "until") if until else None
     rec = container_store.resolve(store, name)
@@ -277,7 +282,7 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
         return
     while True:
         cur = container_store.get(store, rec.id)
-        running = cur is not None and containers.effective_state(cur) in ("running", "paused")
+        running = cur is not None and cur.effective_state().up
         batch, offset = _entries(path, offset)
         if t1 is not None:
             batch = [e for e in batch if _entry_time(e) <= t1]
@@ -292,14 +297,12 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
 # ----------------------------------------------------------------------------- attach
 
 def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = True) -> int:
-    """Connect the caller's terminal/pipes to a running container through its monitor."""
-    import select
-    import struct
-
-    from forklift.engine import monitor, tty
+    """Connect the caller's terminal/pipes to a running container through its monitor;
+    returns its exit code (`wait`). Conflict unless it runs detached."""
+    from forklift.engine import monitor, tty  # sockets, termios: only attach needs them
 
     rec = container_store.resolve(store, name)
-    if containers.effective_state(rec) not in ("running", "paused"):
+    if not rec.effective_state().up:
         raise Conflict("You cannot attach to a stopped container, start it first")
     try:
         conn = tty.connect_in_dir(store.container_path(rec.id), monitor.ATTACH_SOCKET)
@@ -346,7 +349,7 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
                         if len(buf) < 5 + size:
                             break
                         payload, buf = buf[5:5 + size], buf[5 + size:]
-                        tty._write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
+                        write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
                 if in_fd is not None and in_fd in ready:
                     data = os.read(in_fd, 65536)
                     try:
@@ -362,11 +365,5 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
     return wait(store, rec.id)
 
 
-def iter_running(store: Store) -> Iterator[ContainerRecord]:
-    for rec in container_store.all_containers(store):
-        if containers.effective_state(rec) in ("running", "paused"):
-            yield rec
-
-
 __all__ = ["attach", "kill", "logs", "pause", "rename", "restart", "start", "stop", "top",
-           "unpause", "wait", "NotFound"]
+           "unpause", "wait"]

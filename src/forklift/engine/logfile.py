@@ -19,10 +19,12 @@ MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
 
 
 def log_path(store: Store, container_id: str) -> str:
+    """The container's json-file log, where Docker keeps it (``<id>-json.log``)."""
     return os.path.join(store.container_path(container_id), f"{container_id}-json.log")
 
 
 def rfc3339nano(ns: int | None = None) -> str:
+    """A UTC time (nanoseconds since the epoch; now by default) as Docker's logs write it."""
     ns = time.time_ns() if ns is None else ns
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
@@ -100,17 +102,19 @@ class Tee:
             return
         if target is not None:
             try:
-                _write_all(target, data)
+                write_all(target, data)
             except OSError:
                 self.streams[fd] = (stream, None)
         self.log.write(stream, data)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     """All of ``data`` to ``fd``, which may be non-blocking (a terminal shared with others)."""
     view = memoryview(data)
     while view:
         try:
-            view = view[os.write(fd, view):]
+            n = os.write(fd, view)
         except BlockingIOError:
             select.select([], [fd], [], 1.0)
+            continue
+        view = view[n:]

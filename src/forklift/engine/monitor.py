@@ -1,40 +1,45 @@
 """The per-container monitor: what keeps a detached container company.
 
 ``run -d`` / ``start`` fork twice (setsid in between) so the monitor outlives
-the CLI and belongs to no terminal. The monitor:
+the CLI and belongs to no terminal. The monitor runs the container through the
+start sequence of `forklift.engine.runner`:
 
-- records itself as the container's pid in the store (so a dead monitor means
-  an exited container, never a ghost "running" one),
-- mounts the rootfs, sets up the network and runs ``runc create`` + ``runc start``
-  with the container's stdout/stderr on pipes (or its terminal's master, received
-  over the console socket),
-- becomes a child subreaper, so the container's init is reparented to it and its
+- it claims the container under its own pid (so a dead monitor means an exited
+  container, never a ghost "running" one) and prepares it (rootfs, network, bundle),
+- has the runtime create and start it with its stdout/stderr on pipes (or its
+  terminal's master, received over the console socket),
+- is a child subreaper, so the container's init is reparented to it and its
   exit status comes from waitpid,
 - writes every line of output to ``containers/<id>/<id>-json.log`` in Docker's
   json-file format and relays it to ``attach`` clients over ``attach.sock``,
-- when the container exits: notes OOM kills, tears down runc state, network and
-  mounts, records the exit code and finish time, and honours ``--rm``.
+- when the container exits: notes OOM kills and finishes it (runtime state, network
+  and mounts gone, exit code and finish time recorded, ``--rm`` honoured).
 
-The CLI waits on a status pipe until the container is running (or failed to start).
+The CLI waits on a status pipe until the container runs or could not be started
+(`to_wire` / `from_wire`: a failure arrives as the error it was, after the finish).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
-from typing import Any
+import traceback
 
-from forklift.engine.logfile import JsonLog, log_path
-from forklift.errors import Conflict, ForkliftError, MissingProgram, NotFound, RuntimeFailure
+from forklift import errors
+from forklift.engine import runner, tty
+from forklift.engine.logfile import JsonLog, log_path, write_all
+from forklift.errors import Conflict, ForkliftError, RuntimeFailure
 from forklift.procs import pid_alive
+from forklift.store import open_store
+from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -42,18 +47,46 @@ ATTACH_SOCKET = "attach.sock"
 # attach protocol frames: >BI header (kind, length) + payload
 OUT_STDOUT, OUT_STDERR = 1, 2
 IN_STDIN, IN_RESIZE, IN_CLOSE = 0, 1, 2
-_keep: list[Any] = []  # objects inherited over fork that must never be finalized
+
+
+# ----------------------------------------------------------------------------- the status pipe
+
+def to_wire(error: ForkliftError | None) -> bytes:
+    """The monitor's word to the CLI: the container runs (None), or why it does not."""
+    if error is None:
+        return b'{"ok":true}'
+    return json.dumps({"error": type(error).__name__, "message": error.message}).encode()
+
+
+def from_wire(data: bytes) -> ForkliftError | None:
+    """The CLI's reading of `to_wire`: None when the container runs, else the error, of
+    the class the monitor raised (RuntimeFailure when the monitor said nothing usable)."""
+    try:
+        word = json.loads(data)
+    except ValueError:
+        word = None
+    if not isinstance(word, dict):
+        return RuntimeFailure("the container monitor exited before the container started")
+    if word.get("ok") is True:
+        return None
+    cls = _error_classes().get(str(word.get("error")), RuntimeFailure)
+    return cls(str(word.get("message") or "the container could not be started"))
+
+
+def _error_classes() -> dict[str, type[ForkliftError]]:
+    """Every error class of `forklift.errors`, by name."""
+    return {name: obj for name, obj in vars(errors).items()
+            if isinstance(obj, type) and issubclass(obj, ForkliftError)}
 
 
 # ----------------------------------------------------------------------------- launching
 
-_ERRORS = {"NotFound": NotFound, "Conflict": Conflict, "MissingProgram": MissingProgram}
-
-
-def launch(store: Store, rec: Any) -> None:
-    """Start ``rec`` detached under a new monitor; return once it runs, raise if it cannot."""
-    if rec.state in ("running", "paused") and pid_alive(rec.pid):
-        raise Conflict(f"container {rec.id[:12]} is already running")
+def launch(store: Store, rec: ContainerRecord) -> None:
+    """Start ``rec`` detached under a new monitor; return once it runs, raise the error
+    it could not start with (after its finish: the record says exited) otherwise.
+    Conflict if it is running already."""
+    if rec.effective_state().up:
+        raise Conflict(f"container {rec.short_id} is already running")
     r, w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -63,7 +96,7 @@ def launch(store: Store, rec: Any) -> None:
     store.close()
     try:
         pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the forked child
+        if pid == 0:  # pragma: no cover - runs in the forked child, which never returns
             code = 0
             try:
                 os.close(r)
@@ -74,25 +107,17 @@ def launch(store: Store, rec: Any) -> None:
                 code = 1
             os._exit(code)
     finally:
-        if os.getpid() != 0:
-            store.open()
-            store.conn.row_factory = row_factory
+        store.open()
+        store.conn.row_factory = row_factory
     os.close(w)
     os.waitpid(pid, 0)
     chunks = []
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
+    while chunk := os.read(r, 65536):
         chunks.append(chunk)
     os.close(r)
-    msg = b"".join(chunks).decode("utf-8", "replace").strip()
-    if msg == "ok":
-        return
-    if not msg:
-        raise RuntimeFailure("the container monitor exited before the container started")
-    kind, _, text = msg.partition(" ")
-    raise _ERRORS.get(kind, RuntimeFailure)(text)
+    error = from_wire(b"".join(chunks))
+    if error is not None:
+        raise error
 
 
 def _daemon_main(root: str, container_id: str, status_w: int) -> None:  # pragma: no cover
@@ -114,17 +139,12 @@ def _daemon_main(root: str, container_id: str, status_w: int) -> None:  # pragma
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         os.chdir("/")
-        from forklift.store import open_store
-
-        store = open_store(root)
-        Monitor(store, container_id, status_w).run()
+        Monitor(open_store(root), container_id, status_w).run()
     except BaseException as exc:
         code = 1
         with contextlib.suppress(Exception):
-            import traceback
-
             traceback.print_exc()
-            os.write(status_w, f"RuntimeFailure monitor failed: {exc}".encode())
+            os.write(status_w, to_wire(RuntimeFailure(f"monitor failed: {exc}")))
     os._exit(code)
 
 
@@ -135,50 +155,33 @@ def _open_fds() -> list[int]:
         return list(range(3, 256))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m forklift.engine.monitor --root ROOT ID``: start a container detached."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="forklift-monitor")
-    parser.add_argument("--root", required=True)
-    parser.add_argument("container")
-    args = parser.parse_args(argv)
-    from forklift.store import containers as container_store
-    from forklift.store import open_store
-
-    store = open_store(args.root)
-    try:
-        launch(store, container_store.resolve(store, args.container))
-    except ForkliftError as exc:
-        print(f"Error: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
-
-
 # ----------------------------------------------------------------------------- the monitor
 
 class Monitor:
+    """The monitor process's state: the container's output fds, its terminal or stdin,
+    the attach clients, and the status pipe to the CLI until it has been told."""
+
     def __init__(self, store: Store, container_id: str, status_w: int) -> None:
         self.store = store
         self.id = container_id
         self.status_w: int | None = status_w
         self.master: int | None = None
         self.stdin_w: int | None = None
+        self.listener: socket.socket | None = None
         self.outputs: dict[int, str] = {}
         self.clients: list[socket.socket] = []
         self.client_buf: dict[socket.socket, bytes] = {}
 
-    def report(self, text: str) -> None:
+    def report(self, error: ForkliftError | None) -> None:
+        """Tell the CLI, once: the container runs (None) or the error it failed with."""
         if self.status_w is not None:
             with contextlib.suppress(OSError):
-                os.write(self.status_w, text.encode())
+                os.write(self.status_w, to_wire(error))
             os.close(self.status_w)
             self.status_w = None
 
     def run(self) -> None:
-        from forklift.engine import containers
-        from forklift.runtime.runc import Runc
-
+        """The container's whole run (`runner.running`); the CLI hears the outcome once."""
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         wake_r, wake_w = os.pipe()
@@ -187,93 +190,75 @@ class Monitor:
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
         self.wake_r = wake_r
-
+        failure: ForkliftError | None = None
         try:
-            runc = Runc(self.store.runc_dir)
-            rec = containers.claim(self.store, self.id, os.getpid())
+            with runner.running(self.store, self.id, os.getpid()) as run:
+                try:
+                    init_pid = self._start(run)
+                    self.report(None)
+                    run.code = self._loop(init_pid)
+                    run.oom = runner.oom_killed(run.rec)
+                finally:
+                    self._close(run.bundle)
         except ForkliftError as exc:
-            self.report(f"{type(exc).__name__} {exc.message}")
-            return
-        code = 255
-        oom = False
-        bundle = self.store.container_path(self.id)
-        try:
-            try:
-                bundle = containers.prepare(self.store, rec, runc)
-                init_pid = self._create(rec, runc, bundle)
-                runc.start(self.id)
-            except ForkliftError as exc:
-                code = _start_failure_code(exc.message)
-                self.report(f"{type(exc).__name__} {exc.message}")
-                return
-            with open(os.path.join(bundle, "init.pid"), "w") as f:
-                f.write(str(init_pid))
-            self.report("ok")
-            code = self._loop(init_pid)
-            oom = containers.oom_killed(rec)
+            failure = exc
         finally:
-            self.report("RuntimeFailure the container could not be started")
-            for fd in list(self.outputs) + [x for x in (self.master, self.stdin_w) if x is not None]:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            for c in self.clients:
-                with contextlib.suppress(OSError):
-                    c.close()
+            self.report(failure or RuntimeFailure("the container could not be started"))
+
+    def _close(self, bundle: str) -> None:
+        for fd in list(self.outputs) + [x for x in (self.master, self.stdin_w) if x is not None]:
             with contextlib.suppress(OSError):
-                os.unlink(os.path.join(bundle, ATTACH_SOCKET))
-            containers.finish(self.store, rec, runc, code, oom_killed=oom)
+                os.close(fd)
+        for c in self.clients:
+            with contextlib.suppress(OSError):
+                c.close()
+        if self.listener is not None:
+            self.listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(bundle, ATTACH_SOCKET))
 
     # -- starting
 
-    def _create(self, rec: Any, runc: Any, bundle: str) -> int:
-        from forklift.engine import tty
-        from forklift.runtime.runc import _last_error, _truncate
-
-        pid_file = os.path.join(bundle, "init.pid")
-        log = os.path.join(bundle, "runc.log")
-        _truncate(log)
-        argv = runc._argv("--log", log, "--log-format", "json", "create", "--bundle", bundle,
-                          "--pid-file", pid_file)
+    def _start(self, run: runner.Run) -> int:
+        """Create and start the container; returns its init's pid."""
+        pid_file = os.path.join(run.bundle, "init.pid")
         self.log = JsonLog(log_path(self.store, self.id))
-        self.listener = tty.bind_in_dir(bundle, ATTACH_SOCKET)
-        null = os.open("/dev/null", os.O_RDWR)
-        try:
-            if rec.config.get("Tty"):
-                console = tty.bind_in_dir(bundle, tty.CONSOLE_SOCKET)
-                try:
-                    proc = subprocess.Popen([*argv, "--console-socket", tty.CONSOLE_SOCKET, self.id],
-                                            cwd=bundle, stdin=null, stdout=null, stderr=null)
-                    try:
-                        self.master = tty.receive_master(console, proc)
-                    finally:
-                        proc.wait()
-                finally:
-                    console.close()
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(bundle, tty.CONSOLE_SOCKET))
-                tty.set_winsize(self.master, 24, 80)
-                self.outputs[self.master] = "stdout"
-            else:
-                out_r, out_w = os.pipe()
-                err_r, err_w = os.pipe()
-                in_r = null
-                if rec.config.get("OpenStdin"):
-                    in_r, self.stdin_w = os.pipe()
-                try:
-                    proc = subprocess.Popen([*argv, self.id], cwd=bundle, stdin=in_r,
-                                            stdout=out_w, stderr=err_w)
-                    proc.wait()
-                finally:
-                    for fd in (out_w, err_w) + ((in_r,) if in_r != null else ()):
-                        os.close(fd)
-                self.outputs[out_r] = "stdout"
-                self.outputs[err_r] = "stderr"
-        finally:
-            os.close(null)
-        if proc.returncode != 0:
-            raise RuntimeFailure(_last_error(log) or f"runc create exited with {proc.returncode}")
+        self.listener = tty.bind_in_dir(run.bundle, ATTACH_SOCKET)
+        if run.rec.config.get("Tty"):
+            self._create_with_terminal(run, pid_file)
+        else:
+            self._create_with_pipes(run, pid_file)
+        run.runtime.start(self.id)
         with open(pid_file) as f:
             return int(f.read().strip())
+
+    def _create_with_terminal(self, run: runner.Run, pid_file: str) -> None:
+        console = tty.bind_in_dir(run.bundle, tty.CONSOLE_SOCKET)
+        try:
+            run.runtime.create(self.id, run.bundle, pid_file=pid_file,
+                               console_socket=os.path.join(run.bundle, tty.CONSOLE_SOCKET))
+            self.master = tty.take_master(console)
+        finally:
+            console.close()
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(run.bundle, tty.CONSOLE_SOCKET))
+        tty.set_winsize(self.master, 24, 80)
+        self.outputs[self.master] = "stdout"
+
+    def _create_with_pipes(self, run: runner.Run, pid_file: str) -> None:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        self.outputs[out_r] = "stdout"
+        self.outputs[err_r] = "stderr"
+        in_r = None
+        if run.rec.config.get("OpenStdin"):
+            in_r, self.stdin_w = os.pipe()
+        try:
+            run.runtime.create(self.id, run.bundle, pid_file=pid_file, stdin=in_r,
+                               stdout=out_w, stderr=err_w)
+        finally:
+            for fd in (out_w, err_w) + ((in_r,) if in_r is not None else ()):
+                os.close(fd)
 
     # -- running
 
@@ -281,6 +266,7 @@ class Monitor:
         status: int | None = None
         exited_at = 0.0
         while True:
+            assert self.listener is not None
             watch = list(self.outputs) + [self.wake_r, self.listener.fileno()] + [
                 c.fileno() for c in self.clients]
             try:
@@ -348,6 +334,7 @@ class Monitor:
                 return
 
     def _accept(self) -> None:
+        assert self.listener is not None
         with contextlib.suppress(OSError):
             conn, _ = self.listener.accept()
             self.clients.append(conn)
@@ -381,12 +368,10 @@ class Monitor:
         self.client_buf[conn] = buf
 
     def _handle(self, kind: int, payload: bytes) -> None:
-        from forklift.engine import tty
-
         target = self.master if self.master is not None else self.stdin_w
         if kind == IN_STDIN and target is not None:
             with contextlib.suppress(OSError):
-                tty._write_all(target, payload)
+                write_all(target, payload)
         elif kind == IN_RESIZE and self.master is not None and len(payload) == 4:
             rows, cols = struct.unpack(">HH", payload)
             tty.set_winsize(self.master, rows, cols)
@@ -404,15 +389,3 @@ def _reap(pid: int) -> int:
         return 255
     code = os.waitstatus_to_exitcode(st)
     return 128 - code if code < 0 else code
-
-
-def _start_failure_code(message: str) -> int:
-    if "exec:" in message or "executable file not found" in message:
-        if "permission denied" in message:
-            return 126
-        return 127
-    return 128
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,15 +24,16 @@ import fcntl
 import ipaddress
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
-import time
 from typing import Any
 
-from forklift import programs
+from forklift import oci, programs
 from forklift.engine.filters import Filters
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
+from forklift.store import containers as container_store
 from forklift.store.db import Store
 
 CNI_VERSION = "1.0.0"
@@ -144,8 +145,10 @@ def _used_subnets() -> list[Any]:
 def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | None = None,
            gateway: str | None = None, internal: bool = False,
            labels: dict[str, str] | None = None) -> dict[str, Any]:
-    from forklift import oci
-
+    """``network create``: a bridge network's record (its subnet chosen among those no
+    network or host route uses, unless given); InvalidArgument, Conflict for a taken name
+    or subnet. Atomic: the record file is linked into place (a concurrent create of the
+    same name loses)."""
     if driver != "bridge":
         raise InvalidArgument(f'plugin "{driver}" not found: only the bridge driver is supported')
     if not name or not name[0].isalnum() or not all(c.isalnum() or c in "_.-" for c in name):
@@ -191,8 +194,7 @@ def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | Non
 
 
 def users(store: Store, net: dict[str, Any]) -> list[Any]:
-    from forklift.store import containers as container_store
-
+    """The containers attached to ``net``, running or not."""
     return [r for r in container_store.all_containers(store)
             if _mode(r) in (net["Name"], net["Id"])]
 
@@ -217,13 +219,12 @@ def remove(store: Store, name: str) -> str:
 
 
 def inspect(store: Store, name: str) -> dict[str, Any]:
+    """``network inspect`` in Docker's fields; NotFound."""
     net = get(store, name)
     containers: dict[str, Any] = {}
-    from forklift.engine.containers import effective_state
-
     for rec in users(store, net):
         info = endpoint(store, rec.id)
-        if info and effective_state(rec) in ("running", "paused"):
+        if info and rec.effective_state().up:
             containers[rec.id] = {"Name": rec.name, "EndpointID": info.get("EndpointID", ""),
                                   "MacAddress": info.get("MacAddress", ""),
                                   "IPv4Address": f"{info['IPAddress']}/{info['IPPrefixLen']}",
@@ -295,8 +296,6 @@ def _drop_host_side(net: dict[str, Any]) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(RUN_DIR, f"rules-{net['Bridge']}"))
     _run(["ip", "link", "del", net["Bridge"]], check=False)
-    import shutil
-
     shutil.rmtree(os.path.join(IPAM_DIR, net["CniName"]), ignore_errors=True)
 
 
@@ -328,6 +327,7 @@ def prune(store: Store, filters: Filters | None = None) -> list[str]:
 # ----------------------------------------------------------------------------- namespaces
 
 def netns_path(store: Store, container_id: str) -> str:
+    """Where the container's network namespace is bind-mounted while it runs."""
     return os.path.join(store.root, "netns", container_id)
 
 
@@ -376,6 +376,7 @@ def create_netns(path: str) -> None:
 
 
 def destroy_netns(path: str) -> None:
+    """Unmount and remove a namespace made by `create_netns`; idempotent."""
     lib = _libc()
     lib.umount2(os.fsencode(path), MNT_DETACH)
     with contextlib.suppress(OSError):
@@ -469,6 +470,7 @@ def _endpoint_path(store: Store, container_id: str) -> str:
 
 
 def endpoint(store: Store, container_id: str) -> dict[str, Any] | None:
+    """The running container's attachment (address, gateway, ports…), None if it has none."""
     try:
         with open(_endpoint_path(store, container_id)) as f:
             return dict(json.load(f))
@@ -512,6 +514,8 @@ def setup(store: Store, rec: Any) -> str | None:
 
 
 def teardown(store: Store, rec: Any) -> None:
+    """Undo `setup`: /etc/hosts entries, CNI attachment, namespace. Idempotent; a CNI
+    plugin's failure is ignored (the namespace goes anyway)."""
     info = endpoint(store, rec.id)
     path = netns_path(store, rec.id)
     if info is not None:
@@ -560,11 +564,9 @@ def _entry(info: dict[str, Any], rec: Any) -> str:
 
 
 def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
-    from forklift.engine.containers import effective_state
-
     out = []
     for other in users(store, net):
-        if other.id == rec.id or effective_state(other) not in ("running", "paused"):
+        if other.id == rec.id or not other.effective_state().up:
             continue
         info = endpoint(store, other.id)
         if info:
@@ -593,12 +595,3 @@ def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any]) -> None:
     marker = f"# forklift:{rec.id}"
     for other, _ in _peers(store, rec, net):
         _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [])
-
-
-def wait_port(host: str, port: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-            return True
-        time.sleep(0.05)
-    return False

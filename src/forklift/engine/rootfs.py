@@ -7,13 +7,16 @@
     containers/<id>/work     overlayfs work directory
     containers/<id>/merged   the mounted root filesystem while it runs
     containers/<id>/hosts, hostname, resolv.conf   the files bind-mounted in
+    containers/<id>/exit.json   what the last run recorded beside its exit code
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from forklift.runtime import overlay
 from forklift.store import containers as container_store
@@ -25,6 +28,7 @@ _DEFAULT_RESOLV = "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
 
 
 def paths(store: Store, container_id: str) -> dict[str, str]:
+    """The container's directories and files by name (see the module's docstring)."""
     base = store.container_path(container_id)
     return {name: os.path.join(base, name) for name in
             ("init", "upper", "work", "merged", "hosts", "hostname", "resolv.conf")}
@@ -114,6 +118,7 @@ def mount(store: Store, container_id: str, image_id: str, volatile: bool = False
 
 
 def unmount(store: Store, container_id: str) -> None:
+    """Unmount the container's root filesystem (lazily); idempotent."""
     merged = paths(store, container_id)["merged"]
     if os.path.isdir(merged) and overlay.is_mounted(merged):
         overlay.unmount(merged, lazy=True)
@@ -136,5 +141,31 @@ def readonly_view(store: Store, container_id: str, image_id: str) -> Iterator[st
 
 
 def destroy(store: Store, container_id: str) -> None:
+    """Unmount and delete the container's directory; idempotent."""
     unmount(store, container_id)
     remove_path(store.container_path(container_id))
+
+
+def _exit_info_path(store: Store, container_id: str) -> str:
+    return os.path.join(store.container_path(container_id), "exit.json")
+
+
+def write_exit_info(store: Store, container_id: str, info: dict[str, Any]) -> None:
+    """Keep ``info`` (``{"OOMKilled": true}``) until the container's next start."""
+    with contextlib.suppress(OSError), open(_exit_info_path(store, container_id), "w") as f:
+        json.dump(info, f)
+
+
+def clear_exit_info(store: Store, container_id: str) -> None:
+    """Forget the last run's details (a new run starts); idempotent."""
+    with contextlib.suppress(OSError):
+        os.unlink(_exit_info_path(store, container_id))
+
+
+def exit_info(store: Store, container_id: str) -> dict[str, Any]:
+    """What the last run recorded beside the exit code (empty if nothing)."""
+    try:
+        with open(_exit_info_path(store, container_id)) as f:
+            return dict(json.load(f))
+    except (OSError, ValueError):
+        return {}

@@ -11,6 +11,8 @@ import json
 from typing import Any
 
 from forklift.errors import InvalidArgument
+from forklift.runtime.seccomp import default_profile
+from forklift.runtime.spec import DEFAULT_CAPABILITIES
 
 # Every capability of current kernels in bit order, for --privileged and --cap-add ALL.
 ALL_CAPABILITIES = [
@@ -98,8 +100,6 @@ def capabilities(hc: dict[str, Any]) -> list[str] | None:
     add, drop = hc.get("CapAdd") or [], hc.get("CapDrop") or []
     if not add and not drop:
         return None
-    from forklift.runtime.spec import DEFAULT_CAPABILITIES
-
     caps = _host_capabilities() if "ALL" in add else list(DEFAULT_CAPABILITIES)
     caps += [c for c in add if c != "ALL" and c not in caps]
     if "ALL" in drop:
@@ -116,6 +116,7 @@ def _opt(hc: dict[str, Any], key: str) -> str | None:
 
 
 def no_new_privileges(hc: dict[str, Any]) -> bool:
+    """Whether ``--security-opt no-new-privileges`` is set."""
     return _opt(hc, "no-new-privileges") == "true"
 
 
@@ -126,8 +127,6 @@ def seccomp_profile(hc: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if value and value != "builtin":
         return _to_oci(json.loads(value))
-    from forklift.runtime.seccomp import default_profile
-
     return default_profile()
 
 

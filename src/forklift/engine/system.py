@@ -257,7 +257,7 @@ def prune_containers(store: Store, filters: Filters | None = None) -> PruneResul
     until = filters.until()
     result = PruneResult()
     for rec in container_store.all_containers(store):
-        if engine_containers.effective_state(rec) in ("running", "paused"):
+        if rec.effective_state().up:
             continue
         if until is not None and rec.created >= until:
             continue

@@ -1,7 +1,8 @@
-"""Terminals: receive a pty master from runc (--console-socket) and shuttle bytes.
+"""Terminals: receive a pty master from the runtime (a console socket) and shuttle bytes.
 
-runc allocates the pseudo-terminal inside the container and sends its master
-side over a unix socket with SCM_RIGHTS. The caller owns the master from then on:
+The runtime allocates the pseudo-terminal inside the container and sends its master
+side over a unix socket with SCM_RIGHTS before its call returns (the connection and
+the descriptor wait in the socket's queue). The caller owns the master from then on:
 it copies the user's keystrokes in and the container's output out, puts the
 user's terminal in raw mode (so Ctrl-C travels as a byte and the container's
 line discipline turns it into SIGINT) and forwards window size changes.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -18,15 +20,18 @@ import select
 import signal
 import socket
 import struct
-import subprocess
 import termios
 import time
+import tty as tty_mod
 from collections.abc import Callable
 from typing import Any
 
+from forklift.engine.logfile import write_all
 from forklift.errors import RuntimeFailure
 
 CONSOLE_SOCKET = "console.sock"
+PR_SET_CHILD_SUBREAPER = 36
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGINT)
 
 
 def bind_in_dir(directory: str, name: str) -> socket.socket:
@@ -47,6 +52,7 @@ def bind_in_dir(directory: str, name: str) -> socket.socket:
 
 
 def connect_in_dir(directory: str, name: str) -> socket.socket:
+    """Connect to the unix socket ``directory/name`` (long paths allowed, as `bind_in_dir`)."""
     dirfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -56,33 +62,30 @@ def connect_in_dir(directory: str, name: str) -> socket.socket:
     return sock
 
 
-def receive_master(listener: socket.socket, proc: subprocess.Popen[bytes],
-                   timeout: float = 30.0) -> int:
-    """Wait for runc to connect and hand over the pty master; fail if runc exits first."""
-    deadline = time.monotonic() + timeout
-    listener.settimeout(0.05)
-    while True:
-        try:
-            conn, _ = listener.accept()
-            break
-        except TimeoutError:
-            if proc.poll() is not None:
-                raise RuntimeFailure("runc exited before sending the terminal") from None
-            if time.monotonic() > deadline:
-                raise RuntimeFailure("timed out waiting for runc's terminal") from None
+def take_master(listener: socket.socket) -> int:
+    """The pty master the runtime sent to ``listener`` during the call that just returned;
+    RuntimeFailure if it sent none."""
+    listener.setblocking(False)
+    try:
+        conn, _ = listener.accept()
+    except BlockingIOError:
+        raise RuntimeFailure("the runtime sent no terminal") from None
     with conn:
-        conn.settimeout(timeout)
+        conn.setblocking(True)
         fds = array.array("i")
         _, ancdata, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
     if not fds:
-        raise RuntimeFailure("runc sent no terminal")
+        raise RuntimeFailure("the runtime sent no terminal")
+    for extra in fds[1:]:
+        os.close(extra)
     return fds[0]
 
 
 def get_winsize(fd: int) -> tuple[int, int] | None:
+    """(rows, columns) of the terminal ``fd``, None if it is none."""
     try:
         rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
     except OSError:
@@ -91,6 +94,7 @@ def get_winsize(fd: int) -> tuple[int, int] | None:
 
 
 def set_winsize(fd: int, rows: int, cols: int) -> None:
+    """Resize the terminal ``fd`` (the container's side sees SIGWINCH); errors ignored."""
     with contextlib.suppress(OSError):
         fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
@@ -101,25 +105,12 @@ def raw_terminal(fd: int) -> Any:
     if not os.isatty(fd):
         yield False
         return
-    import tty as tty_mod
-
     old = termios.tcgetattr(fd)
     try:
         tty_mod.setraw(fd, termios.TCSANOW)
         yield True
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        try:
-            n = os.write(fd, view)
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
-            continue
-        view = view[n:]
 
 
 def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool],
@@ -170,17 +161,17 @@ def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool
                 if tee is not None:
                     tee(data)
                 with contextlib.suppress(BrokenPipeError):
-                    _write_all(out_fd, data)
+                    write_all(out_fd, data)
             if reading_input and in_fd is not None and in_fd in ready:
                 data = os.read(in_fd, 65536)
                 if not data:
                     reading_input = False
                     if not os.isatty(in_fd):
                         with contextlib.suppress(OSError):
-                            _write_all(master, b"\x04")  # end of input, as ^D at a terminal
+                            write_all(master, b"\x04")  # end of input, as ^D at a terminal
                 else:
                     with contextlib.suppress(OSError):
-                        _write_all(master, data)
+                        write_all(master, data)
             if not ready and done():
                 # The process is gone; anything left in the master was read above.
                 if exited_at is None:
@@ -194,84 +185,77 @@ def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool
         os.close(wake_w)
 
 
-class ConsoleResult:
-    """What run_with_console saw: runc's own failure, or the process's exit code."""
+def run_with_console(start: Callable[[str, str], object], directory: str, pid_file: str, *,
+                     interactive: bool, stdin: Any = None, stdout: Any = None,
+                     tee: Callable[[bytes], None] | None = None) -> int:
+    """Start a process with a terminal, connect the user's terminal to it and wait for
+    it; return its exit code (128+N when killed by signal N).
 
-    def __init__(self, runc_code: int, exit_code: int | None) -> None:
-        self.runc_code = runc_code
-        self.exit_code = exit_code
-
-
-def run_with_console(argv: list[str], cwd: str, pid_file: str, *, interactive: bool,
-                     stdin: Any = None, stdout: Any = None,
-                     tee: Callable[[bytes], None] | None = None) -> ConsoleResult:
-    """Run ``argv`` (a runc verb with ``--detach --console-socket console.sock --pid-file
-    PID_FILE``), connect the user's terminal to the process's and wait for it.
-
-    We become a child subreaper, so the detached process is reparented to us and
-    its exit status comes from waitpid, as with a foreground runc.
-    """
-    import ctypes
-
-    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    ``start(console_socket, pid_file)`` has the runtime start the process detached, its
+    terminal's master sent to the socket (made in ``directory``) and its pid written to
+    ``pid_file``; whatever it raises propagates. We become a child subreaper, so the
+    process is reparented to us and its exit status comes from waitpid, as with a
+    foreground runtime. Signals sent to us go to the process (held until it exists)."""
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     in_fd = _fd(stdin, 0) if interactive else None
     out_fd = _fd(stdout, 1)
-    listener = bind_in_dir(cwd, CONSOLE_SOCKET)
-    forwarded = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGINT)
+    listener = bind_in_dir(directory, CONSOLE_SOCKET)
     target: dict[str, int] = {}
-    old: dict[Any, Any] = {}
-    status: dict[str, int] = {}
+    held: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        if "pid" not in target:
+            held.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(target["pid"], signum)
+
+    old = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, restore_signals=True)
-
-        def forward(signum: int, frame: Any) -> None:
-            pid = target.get("pid", proc.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-        for sig in forwarded:
-            old[sig] = signal.signal(sig, forward)
         try:
-            master = receive_master(listener, proc)
-        except RuntimeFailure:
-            return ConsoleResult(proc.wait(), None)
+            start(os.path.join(directory, CONSOLE_SOCKET), pid_file)
+            master = take_master(listener)
         finally:
             listener.close()
-        code = proc.wait()
-        if code != 0:
-            os.close(master)
-            return ConsoleResult(code, None)
         with open(pid_file) as f:
-            pid = int(f.read().strip())
-        target["pid"] = pid
-
-        def done() -> bool:
-            if "code" in status:
-                return True
-            try:
-                got, st = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                status["code"] = 255
-                return True
-            if got:
-                c = os.waitstatus_to_exitcode(st)
-                status["code"] = 128 - c if c < 0 else c
-                return True
-            return False
-
+            target["pid"] = int(f.read().strip())
+        for signum in held:
+            forward(signum, None)
+        process = _Child(target["pid"])
         try:
             with raw_terminal(in_fd if in_fd is not None else out_fd):
-                shuttle(master, in_fd, out_fd, done, tee)
+                shuttle(master, in_fd, out_fd, lambda: process.poll() is not None, tee)
         finally:
             os.close(master)
-        while not done():
+        while (code := process.poll()) is None:
             time.sleep(0.02)
-        return ConsoleResult(0, status["code"])
+        return code
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(cwd, CONSOLE_SOCKET))
+            os.unlink(os.path.join(directory, CONSOLE_SOCKET))
+
+
+class _Child:
+    """A process reparented to us (we are its subreaper), waited for without blocking."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.code: int | None = None
+
+    def poll(self) -> int | None:
+        """Its exit code once it exited (255 if it is not our child), else None."""
+        if self.code is None:
+            try:
+                got, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.code = 255
+            else:
+                if got:
+                    code = os.waitstatus_to_exitcode(status)
+                    self.code = 128 - code if code < 0 else code
+        return self.code
 
 
 def _fd(stream: Any, default: int) -> int:
@@ -282,26 +266,8 @@ def _fd(stream: Any, default: int) -> int:
     return int(stream.fileno())
 
 
-def run_foreground(runc: Any, container_id: str, bundle: str, *, stdin: Any = None,
-                   stdout: Any = None, tee: Callable[[bytes], None] | None = None) -> int:
-    """The foreground path of ``run -t`` / ``start -a`` of a -t container."""
-    from forklift.runtime.runc import _map_start_failure, _truncate
-
-    log_path = os.path.join(bundle, "runc.log")
-    pid_file = os.path.join(bundle, "init.pid")
-    _truncate(log_path)
-    argv = runc._argv("--log", log_path, "--log-format", "json", "run", "--detach",
-                      "--console-socket", CONSOLE_SOCKET, "--pid-file", pid_file,
-                      "--bundle", bundle, container_id)
-    interactive = stdin is not None and not _is_devnull(stdin)
-    res = run_with_console(argv, bundle, pid_file, interactive=interactive, stdin=stdin,
-                           stdout=stdout, tee=tee)
-    if res.exit_code is None:
-        return _map_start_failure(res.runc_code, log_path)
-    return res.exit_code
-
-
-def _is_devnull(stream: Any) -> bool:
+def is_devnull(stream: Any) -> bool:
+    """Whether ``stream`` is /dev/null (a run given no input: no terminal input either)."""
     try:
         st = os.fstat(_fd(stream, 0))
         null = os.stat("/dev/null")

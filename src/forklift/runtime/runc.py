@@ -1,23 +1,34 @@
-"""Drive runc: run a bundle in the foreground, and the create/start/kill/delete verbs.
+"""runc behind the `forklift.runtime.Runtime` interface.
 
 Each store has its own runc state directory (``--root``) so forklift never sees
 or touches containers of Docker, Podman or another store.
 
-``run`` spawns runc with posix_spawn (no fork of the Python process) and waits
-with sigwaitinfo, which tells it who sent a signal: a Ctrl-C typed at the
+A foreground ``run`` spawns runc with posix_spawn (no fork of the Python process)
+and waits with sigwaitinfo, which tells it who sent a signal: a Ctrl-C typed at the
 terminal reaches runc directly (same process group), so only signals sent to
 forklift with kill(2) are forwarded; the container never sees a signal twice.
+
+runc says why it failed in its JSON log (``--log-format json``); `_failure` is the
+one place that reads its wording and turns it into an error class.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
+from collections.abc import Iterator
 from typing import IO, Any
 
 from forklift import programs
-from forklift.errors import RuntimeFailure
+from forklift.errors import (
+    CommandNotExecutable,
+    CommandNotFound,
+    NoSuchRuntimeContainer,
+    RuntimeFailure,
+)
 
 # si_code of signals the kernel generates, e.g. from the terminal (Ctrl-C, Ctrl-\).
 SI_KERNEL = 0x80
@@ -25,10 +36,6 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 _WATCHED = {*FORWARDED_SIGNALS, signal.SIGCHLD}
 # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve, so reset them.
 _RESET_TO_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
-
-# Docker's exit codes when the command cannot be started.
-EXIT_NOT_FOUND = 127
-EXIT_NOT_EXECUTABLE = 126
 
 Stdio = int | IO[Any] | None
 
@@ -39,46 +46,42 @@ def _fd(stream: Stdio) -> int | None:
     return stream.fileno()
 
 
-def _exit_code(status: int) -> int:
+def exit_code(status: int) -> int:
+    """A wait status as a shell shows it: the exit code, or 128+N when killed by signal N."""
     code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code  # killed by signal N -> 128+N, like a shell
+    return 128 - code if code < 0 else code
 
 
 class Runc:
     """runc bound to one state directory."""
 
+    name = "runc"
+
     def __init__(self, state_root: str, binary: str | None = None) -> None:
         self.binary = programs.find(binary or "runc")
         self.state_root = state_root
 
-    def _argv(self, *args: str) -> list[str]:
-        return [self.binary, "--root", self.state_root, *args]
+    def _argv(self, log: str, *args: str) -> list[str]:
+        return [self.binary, "--root", self.state_root, "--log", log, "--log-format", "json",
+                *args]
 
-    # -- foreground run ------------------------------------------------------
+    # -- creating and running ------------------------------------------------
 
-    def run(
-        self,
-        container_id: str,
-        bundle: str,
-        *,
-        stdin: Stdio = None,
-        stdout: Stdio = None,
-        stderr: Stdio = None,
-        keep: bool = False,
-    ) -> int:
-        """Run the bundle in the foreground and return the container's exit status.
-
-        ``keep`` leaves the stopped container (and its cgroup) for ``delete``.
-
-        stdio defaults to ours. Returns 127/126 like Docker when the command is
-        missing / not executable; raises RuntimeFailure when runc fails for any
-        other reason (runc has already printed its error to stderr by then).
-        Call from the main thread: signals are blocked only in the calling thread.
-        """
-        log_path = os.path.join(bundle, "runc.log")
-        _truncate(log_path)
-        argv = self._argv("--log", log_path, "--log-format", "json")
-        argv += ["run", *(["--keep"] if keep else []), "--bundle", bundle, container_id]
+    def run(self, container_id: str, bundle: str, *, stdin: Stdio = None,
+            stdout: Stdio = None, stderr: Stdio = None, keep: bool = False,
+            detach: bool = False, console_socket: str | None = None,
+            pid_file: str | None = None) -> int:
+        """See `forklift.runtime.Runtime.run`. runc's own error is on its stderr (the
+        container's) too by the time this raises. Call a foreground run from the main
+        thread: signals are blocked only in the calling thread."""
+        log = os.path.join(bundle, "runc.log")
+        args = ["run", *(["--keep"] if keep else []), *(["--detach"] if detach else []),
+                *(["--pid-file", pid_file] if pid_file else []), "--bundle", bundle]
+        if detach:
+            self._call(*args, container_id, log=log, console_socket=console_socket,
+                       stdin=stdin, stdout=stdout, stderr=stderr)
+            return 0
+        assert console_socket is None, "a terminal needs detach=True"
         actions = [
             (os.POSIX_SPAWN_DUP2, fd, target)
             for target, fd in ((0, _fd(stdin)), (1, _fd(stdout)), (2, _fd(stderr)))
@@ -86,95 +89,149 @@ class Runc:
         ]
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _WATCHED)
         try:
-            pid = os.posix_spawn(
-                self.binary,
-                argv,
-                os.environ,
-                file_actions=actions,
-                setsigmask=(),
-                setsigdef=_RESET_TO_DEFAULT,
-            )
-            code = _wait_forwarding(pid)
+            with self._log(log):
+                pid = os.posix_spawn(self.binary, self._argv(log, *args, container_id),
+                                     os.environ, file_actions=actions, setsigmask=(),
+                                     setsigdef=_RESET_TO_DEFAULT)
+                code = _wait_forwarding(pid)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        return _map_start_failure(code, log_path)
+        error = _last_error(log) if code == 1 else None  # else: the container's own status
+        if error is not None:
+            raise _failure(error)
+        return code
 
-    # -- detached lifecycle --------------------------------------------------
-
-    def create(
-        self,
-        container_id: str,
-        bundle: str,
-        *,
-        pid_file: str | None = None,
-        stdin: Stdio = None,
-        stdout: Stdio = None,
-        stderr: Stdio = None,
-    ) -> None:
+    def create(self, container_id: str, bundle: str, *, pid_file: str | None = None,
+               console_socket: str | None = None, stdin: Stdio = None,
+               stdout: Stdio = None, stderr: Stdio = None) -> None:
         """``runc create``: the container process inherits the given stdio."""
-        args = ["create", "--bundle", bundle]
-        if pid_file:
-            args += ["--pid-file", pid_file]
-        self._call(*args, container_id, stdin=stdin, stdout=stdout, stderr=stderr)
+        args = ["create", "--bundle", bundle, *(["--pid-file", pid_file] if pid_file else [])]
+        self._call(*args, container_id, log=os.path.join(bundle, "runc.log"),
+                   console_socket=console_socket, stdin=stdin, stdout=stdout, stderr=stderr)
 
     def start(self, container_id: str) -> None:
         self._call("start", container_id)
 
+    def exec(self, container_id: str, process: str, *, detach: bool = False,
+             console_socket: str | None = None, pid_file: str | None = None,
+             stdin: Stdio = None, stdout: Stdio = None, stderr: Stdio = None) -> int:
+        """See `forklift.runtime.Runtime.exec`."""
+        args = ["exec", "--process", process, *(["--detach"] if detach else []),
+                *(["--pid-file", pid_file] if pid_file else [])]
+        if detach:
+            self._call(*args, container_id, console_socket=console_socket, stdin=stdin,
+                       stdout=stdout, stderr=stderr)
+            return 0
+        assert console_socket is None, "a terminal needs detach=True"
+        with self._log() as log:
+            code, _ = _spawn(self._argv(log, *args, container_id), stdin, stdout, stderr,
+                             inherit=True)
+            # runc exec exits with the process's status; 1 or 255 with an error logged
+            # is runc's own failure (the process never ran)
+            error = _last_error(log) if code in (1, 255) else None
+        if error is not None:
+            raise _failure(error)
+        return code
+
+    # -- the other verbs -----------------------------------------------------
+
     def kill(self, container_id: str, sig: int | str = signal.SIGTERM, all: bool = False) -> None:
         name = sig if isinstance(sig, str) else str(int(sig))
-        args = ["kill", "--all"] if all else ["kill"]
-        self._call(*args, container_id, name)
+        self._call("kill", *(["--all"] if all else []), container_id, name)
 
     def delete(self, container_id: str, force: bool = False) -> None:
-        """Delete the container; a container runc does not know is not an error."""
-        args = ["delete", "--force"] if force else ["delete"]
+        """Delete the container; a container runc does not know is not an error (and costs
+        no runc process: its state directory is not there)."""
+        if not os.path.exists(os.path.join(self.state_root, container_id)):
+            return
         try:
-            self._call(*args, container_id)
-        except RuntimeFailure as e:
-            if "does not exist" not in e.message:
-                raise
+            self._call("delete", *(["--force"] if force else []), container_id)
+        except NoSuchRuntimeContainer:
+            pass
 
     def state(self, container_id: str) -> dict[str, Any] | None:
         """runc's state JSON (status, pid, bundle...), or None if it does not exist."""
         try:
             out = self._call("state", container_id, capture=True)
-        except RuntimeFailure as e:
-            if "does not exist" in e.message:
-                return None
-            raise
+        except NoSuchRuntimeContainer:
+            return None
         result: dict[str, Any] = json.loads(out)
         return result
 
-    def _call(
-        self,
-        *args: str,
-        capture: bool = False,
-        stdin: Stdio = None,
-        stdout: Stdio = None,
-        stderr: Stdio = None,
-    ) -> str:
-        """Run one runc verb to completion; its error message goes into RuntimeFailure."""
-        import subprocess  # only the detached verbs need it; keep `run` imports lean
+    def pause(self, container_id: str) -> None:
+        self._call("pause", container_id)
 
-        log_path = os.path.join(self.state_root, f"runc-{os.getpid()}.log")
+    def resume(self, container_id: str) -> None:
+        self._call("resume", container_id)
+
+    def pids(self, container_id: str) -> list[int]:
+        out = self._call("ps", "--format", "json", container_id, capture=True)
+        return [int(p) for p in (json.loads(out or "[]") or [])]
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _log(self, path: str | None = None) -> contextlib.AbstractContextManager[str]:
+        """A log of its own for one call (in the state directory, removed afterwards), or
+        ``path``, which stays (the bundle's ``runc.log``)."""
+        if path is not None:
+            return _log_file(path, keep=True)
         os.makedirs(self.state_root, mode=0o700, exist_ok=True)
-        _truncate(log_path)
-        argv = self._argv("--log", log_path, "--log-format", "json", *args)
-        null = subprocess.DEVNULL
-        try:
-            proc = subprocess.run(
-                argv,
-                stdin=null if stdin is None else stdin,
-                stdout=subprocess.PIPE if capture else (null if stdout is None else stdout),
-                stderr=null if stderr is None else stderr,
-                check=False,
-            )
-            if proc.returncode != 0:
-                msg = _last_error(log_path) or f"runc {args[0]} exited with {proc.returncode}"
-                raise RuntimeFailure(msg)
-            return proc.stdout.decode() if capture else ""
-        finally:
-            _unlink(log_path)
+        return _log_file(os.path.join(self.state_root, f"runc-{os.getpid()}.log"), keep=False)
+
+    def _call(self, *args: str, log: str | None = None, capture: bool = False,
+              console_socket: str | None = None, stdin: Stdio = None, stdout: Stdio = None,
+              stderr: Stdio = None) -> str:
+        """Run one runc verb to completion (stdio: /dev/null unless given); its error
+        message becomes the error raised.
+
+        runc dials ``console_socket`` by a path that must fit in sun_path, so it runs in
+        the socket's directory and is given the name only."""
+        cwd = None
+        if console_socket is not None:
+            cwd, name = os.path.split(console_socket)
+            args = (*args[:-1], "--console-socket", name, args[-1])
+        with self._log(log) as log_path:
+            code, out = _spawn(self._argv(log_path, *args), stdin, stdout, stderr, cwd=cwd,
+                               capture=capture)
+            if code != 0:
+                raise _failure(_last_error(log_path) or f"runc {args[0]} exited with {code}")
+        return out
+
+
+@contextlib.contextmanager
+def _log_file(path: str, keep: bool) -> Iterator[str]:
+    """runc's ``--log``, emptied first (runc appends); removed afterwards unless ``keep``."""
+    _truncate(path)
+    try:
+        yield path
+    finally:
+        if not keep:
+            _unlink(path)
+
+
+def _spawn(argv: list[str], stdin: Stdio, stdout: Stdio, stderr: Stdio, *,
+           cwd: str | None = None, capture: bool = False,
+           inherit: bool = False) -> tuple[int, str]:
+    """Run runc; (its exit code as a shell shows it, its stdout if ``capture``).
+    Missing stdio is ours with ``inherit``, else /dev/null."""
+    default = None if inherit else subprocess.DEVNULL
+    proc = subprocess.run(argv, stdin=default if stdin is None else stdin,
+                          stdout=subprocess.PIPE if capture else (default if stdout is None else stdout),
+                          stderr=default if stderr is None else stderr, cwd=cwd, check=False)
+    code = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
+    return code, proc.stdout.decode() if capture else ""
+
+
+def _failure(message: str) -> RuntimeFailure:
+    """runc's error message as the error class it means."""
+    if "exec:" in message:  # runc could not execve the container's command
+        if "permission denied" in message:
+            return CommandNotExecutable(message)
+        if "not found" in message or "no such file or directory" in message:
+            return CommandNotFound(message)
+    if "container does not exist" in message:
+        return NoSuchRuntimeContainer(message)
+    return RuntimeFailure(message)
 
 
 def _wait_forwarding(pid: int) -> int:
@@ -182,28 +239,13 @@ def _wait_forwarding(pid: int) -> int:
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return _exit_code(status)
+            return exit_code(status)
         info = signal.sigwaitinfo(_WATCHED)
         if info.si_signo != signal.SIGCHLD and info.si_code != SI_KERNEL:
             try:
                 os.kill(pid, info.si_signo)
             except ProcessLookupError:
                 pass  # runc just exited; the next waitpid reaps it
-
-
-def _map_start_failure(code: int, log_path: str) -> int:
-    """Turn runc's exit 1 for "could not start the command" into Docker's 127/126."""
-    if code != 1:
-        return code
-    error = _last_error(log_path)
-    if error is None:
-        return code  # the container's own exit status 1
-    if "unable to start container process: exec:" in error:
-        if "permission denied" in error:
-            return EXIT_NOT_EXECUTABLE
-        if "not found" in error or "no such file or directory" in error:
-            return EXIT_NOT_FOUND
-    raise RuntimeFailure(error)
 
 
 def _last_error(log_path: str) -> str | None:

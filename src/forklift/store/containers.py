@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from forklift.errors import Conflict, NotFound, StoreCorrupt
+from forklift.procs import pid_alive
 from forklift.store import images as image_store
 from forklift.store.db import Store
 from forklift.store.layers import Layer
 
 _COLUMNS = ("id, name, image_id, image_name, created, state, pid, exit_code, started_at,"
             " finished_at, config, host_config")
+
+
+class State(enum.StrEnum):
+    """A container's recorded state (Docker's names; a StrEnum, so it is stored and
+    compared as the plain text)."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    EXITED = "exited"
+
+    @property
+    def up(self) -> bool:
+        """Whether a process of the container may exist: running or paused."""
+        return self in (State.RUNNING, State.PAUSED)
 
 
 @dataclass
@@ -23,7 +40,7 @@ class ContainerRecord:
     image_id: str
     image_name: str
     created: float
-    state: str = "created"
+    state: State = State.CREATED
     pid: int | None = None
     exit_code: int | None = None
     started_at: str | None = None
@@ -35,9 +52,17 @@ class ContainerRecord:
     def short_id(self) -> str:
         return self.id[:12]
 
+    def effective_state(self) -> State:
+        """The state to show: a running or paused container whose recorded process (its
+        monitor, or the CLI of a foreground run) is gone has exited. Costs a kill(2)."""
+        if self.state.up and not pid_alive(self.pid):
+            return State.EXITED
+        return self.state
+
 
 def _from_row(row: Any) -> ContainerRecord:
     values = list(row)
+    values[5] = State(values[5])
     values[10] = json.loads(values[10])
     values[11] = json.loads(values[11])
     return ContainerRecord(*values)

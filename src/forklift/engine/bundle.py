@@ -1,0 +1,53 @@
+"""A container's OCI runtime spec, from its Config and HostConfig: its process (see
+`forklift.engine.process`), mounts, resources, namespaces and security settings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from forklift.engine import hostconfig, mounts, security
+from forklift.engine.process import process_env, ulimits
+from forklift.runtime import spec as spec_mod
+from forklift.runtime.fsutil import secure_join
+from forklift.runtime.user import resolve_user
+from forklift.store.containers import ContainerRecord
+from forklift.store.db import Store
+
+_RESOURCE_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
+                  "Ulimits")
+
+
+def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
+         netns_path: str | None = None) -> dict[str, Any]:
+    """The container's OCI runtime spec, its root filesystem mounted at ``merged``.
+    Prepares its mounts (`mounts.specs`: volumes are created and attached)."""
+    cfg = rec.config
+    hc = rec.host_config
+    uid, gid, groups, home = resolve_user(merged, cfg.get("User") or "")
+    args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
+    process = spec_mod.ProcessConfig(
+        args=args, env=process_env(cfg, home), cwd=cfg.get("WorkingDir") or "/",
+        uid=uid, gid=gid, additional_gids=groups, terminal=bool(cfg.get("Tty")),
+        no_new_privileges=security.no_new_privileges(hc),
+        capabilities=security.capabilities(hc))
+    resources: dict[str, Any] | None = None
+    rlimits: dict[str, tuple[int, int]] | None = None
+    if any(hc.get(k) for k in _RESOURCE_KEYS):
+        resources, rlimits = hostconfig.resources(hc), ulimits(hc)
+    network = hc.get("NetworkMode", "bridge")
+    return spec_mod.build_spec(
+        rootfs=merged, process=process, hostname=cfg.get("Hostname") or rec.id[:12],
+        readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
+        mounts=mounts.specs(store, rec, merged, paths),
+        network="none" if network != "host" else "host",
+        cgroups_path=f"/forklift/{rec.id}", resources=resources, rlimits=rlimits,
+        netns_path=netns_path, privileged=bool(hc.get("Privileged")),
+        seccomp=security.seccomp_profile(hc))
+
+
+def ensure_workdir(merged: str, workdir: str | None) -> None:
+    """Docker creates a missing working directory; do it inside the rootfs, safely."""
+    if not workdir or workdir == "/":
+        return
+    os.makedirs(secure_join(merged, workdir), mode=0o755, exist_ok=True)
