@@ -3,10 +3,12 @@
 Layout under the root::
 
     forklift.db              metadata (WAL): blobs, layers, images, tags, containers, volumes
+    config.toml              optional limits (``forklift.limits``)
     blobs/sha256/<hex>       content-addressed blobs (configs, layer tars, manifests)
     layers/<id>/diff         each layer extracted once, overlayfs-native whiteouts
     containers/<id>/         a container's writable layer, runtime bundle, hosts files
     volumes/<name>/_data     volume content
+    networks/<name>.json     user-defined networks;  netns/<id>: network namespaces
     tmp/<pid>-<purpose>-…    work in progress; removed once its process is gone
     runc/                    runc's state root
 
