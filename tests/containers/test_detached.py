@@ -127,7 +127,7 @@ def test_pause_unpause_top_rename_exec(fl: Any, name: str) -> None:
     assert fl("exec", "-i", name, "cat", input="piped\n").out == "piped\n"
     fl("exec", "-d", name, "sh", "-c", "sleep 0.2; touch /tmp/detached")
     wait_for(lambda: fl("exec", name, "test", "-e", "/tmp/detached", check=False).code == 0,
-                what="detached exec")
+             what="detached exec")
     assert fl("exec", name, "nonexistent-cmd", check=False).code == 127
     fl("rm", "-f", name)
     assert fl("exec", name, "true", check=False).code != 0
@@ -170,7 +170,7 @@ def test_start_failure_reported(fl: Any, name: str) -> None:
 def test_commit_running_container(fl: Any, name: str) -> None:
     fl("run", "-d", "--name", name, "busybox", "sh", "-c", "echo hello > /greeting; exec sleep 1000")
     wait_for(lambda: fl("exec", name, "test", "-e", "/greeting", check=False).code == 0,
-                what="file written")
+             what="file written")
     fl("commit", name, name + ":v2")
     assert fl.status(name) == "running"
     assert fl.out("exec", name, "cat", "/greeting") == "hello"

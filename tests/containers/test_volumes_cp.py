@@ -73,7 +73,7 @@ def test_cp_in_and_out(fl: Any, name: str, tmp_path: Path) -> None:
        "echo hi > /srv/index.html; mkdir -p /d/sub; echo f > /d/sub/f; ln -s /etc/passwd /srv/link;"
        " ln -s ../../../../../../../tmp /escape; exec sleep 1000")
     wait_for(lambda: fl("exec", name, "test", "-L", "/escape", check=False).code == 0,
-                what="setup")
+             what="setup")
     fl("cp", f"{name}:/srv/index.html", str(tmp_path))
     assert (tmp_path / "index.html").read_text() == "hi\n"
     fl("cp", f"{name}:/d", str(tmp_path / "d2"))
