@@ -9,8 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make-busybox-rootfs.sh"
+from support.images import make_busybox_tar
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tar") is None or shutil.which("bash") is None,
@@ -18,17 +17,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _build(out: Path) -> bytes:
-    subprocess.run(["bash", str(SCRIPT), str(out)], check=True, capture_output=True, timeout=300)
-    return out.read_bytes()
-
-
 @pytest.fixture(scope="module")
 def rootfs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("busybox-rootfs")
     a, b = d / "a.tar", d / "b.tar"
-    _build(a)
-    _build(b)
+    make_busybox_tar(a)
+    make_busybox_tar(b)
     return a, b
 
 

@@ -8,25 +8,18 @@ It tests the committed HEAD of this checkout, as CI's clean clone does.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
-from pathlib import Path
 
 import pytest
+from support import REPO
+from support.mounts import mounts_under, unmount_and_remove
 
-REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "fresh-machine-check.sh"
 
 
-def _mounted_under(path: str) -> list[str]:
-    with open("/proc/mounts") as f:
-        points = [line.split()[1] for line in f]
-    return [p for p in points if p == path or p.startswith(path + "/")]
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (debootstrap, chroot, mounts)")
+@pytest.mark.root  # debootstrap, chroot, mounts
 def test_demo_passes_on_a_fresh_debian() -> None:
     work = tempfile.mkdtemp(prefix="fresh-check-", dir="/var/tmp")
     env = {**os.environ, "FORKLIFT_FRESH_WORK": work}
@@ -48,8 +41,7 @@ def test_demo_passes_on_a_fresh_debian() -> None:
         assert any(ln.startswith("demo complete") for ln in lines)
         assert "fresh-machine-check: iptables: chroot nf_tables, host nf_tables" in lines
         # nothing left: no mount, no chroot
-        assert _mounted_under(work) == []
+        assert mounts_under(work) == []
         assert os.listdir(work) == []
     finally:
-        if not _mounted_under(work):
-            shutil.rmtree(work, ignore_errors=True)
+        unmount_and_remove(work)

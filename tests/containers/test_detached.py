@@ -9,6 +9,11 @@ import subprocess
 import time
 from typing import Any
 
+import pytest
+from support import wait_for
+
+pytestmark = pytest.mark.root
+
 TICKER = "i=0; while true; do echo line $i; echo err $i >&2; i=$((i+1)); sleep 0.1; done"
 
 
@@ -22,7 +27,7 @@ def test_run_detached_prints_id_and_logs(fl: Any, name: str) -> None:
     assert time.monotonic() - t0 < 5
     assert len(cid) == 64 and all(c in "0123456789abcdef" for c in cid)
     assert fl.status(name) == "running"
-    fl.wait_for(lambda: len(_log_lines(fl, name)) >= 6, what="log lines")
+    wait_for(lambda: len(_log_lines(fl, name)) >= 6, what="log lines")
     # json-file log in Docker's format
     path = fl.root / "containers" / cid / f"{cid}-json.log"
     first = json.loads(path.read_text().splitlines()[0])
@@ -30,13 +35,13 @@ def test_run_detached_prints_id_and_logs(fl: Any, name: str) -> None:
     assert first["log"].endswith("\n") and first["stream"] in ("stdout", "stderr")
     assert first["time"].endswith("Z") and len(first["time"].split(".")[1]) == 10
     proc = fl("logs", "--tail", "2", name)
-    assert len(proc.stdout.splitlines()) + len(proc.stderr.splitlines()) == 2
-    assert "line" in fl("logs", name).stdout and "err" in fl("logs", name).stderr
+    assert len(proc.out.splitlines()) + len(proc.err.splitlines()) == 2
+    assert "line" in fl("logs", name).out and "err" in fl("logs", name).err
     p = fl("logs", "-t", "--tail", "1", name)
-    stamped = (p.stdout + p.stderr).strip()
+    stamped = (p.out + p.err).strip()
     assert stamped[:4].isdigit() and "T" in stamped.split()[0]
     assert fl.out("logs", "--since", "1h", name)
-    assert not fl("logs", "--since", "2999-01-01T00:00:00Z", name).stdout
+    assert not fl("logs", "--since", "2999-01-01T00:00:00Z", name).out
     # ps shows it running; inspect has a real state
     assert name in fl.out("ps")
     state = fl.inspect(name)["State"]
@@ -48,7 +53,7 @@ def test_run_detached_prints_id_and_logs(fl: Any, name: str) -> None:
 def test_logs_follow_returns_when_container_exits(fl: Any, name: str) -> None:
     fl("run", "-d", "--name", name, "busybox", "sh", "-c", "for i in 1 2 3; do echo n$i; sleep 0.3; done")
     proc = fl("logs", "-f", name, timeout=20)
-    assert proc.stdout.split() == ["n1", "n2", "n3"]
+    assert proc.out.split() == ["n1", "n2", "n3"]
     assert fl.out("wait", name) == "0"
     fl("rm", name)
 
@@ -93,7 +98,7 @@ def test_kill_hup_reaches_process(fl: Any, name: str) -> None:
        "trap 'echo got-hup' HUP; while true; do sleep 0.1; done")
     time.sleep(0.3)
     fl("kill", "-s", "HUP", name)
-    fl.wait_for(lambda: "got-hup" in fl.out("logs", name), what="HUP trap")
+    wait_for(lambda: "got-hup" in fl.out("logs", name), what="HUP trap")
     assert fl.status(name) == "running"
     fl("rm", "-f", name)
 
@@ -103,7 +108,7 @@ def test_pause_unpause_top_rename_exec(fl: Any, name: str) -> None:
     fl("pause", name)
     assert fl.status(name) == "paused"
     assert "Paused" in fl.out("ps")
-    assert fl("exec", name, "true", check=False).returncode != 0
+    assert fl("exec", name, "true", check=False).code != 0
     fl("unpause", name)
     assert fl.status(name) == "running"
     top = fl.out("top", name).splitlines()
@@ -111,28 +116,28 @@ def test_pause_unpause_top_rename_exec(fl: Any, name: str) -> None:
     assert any("sleep 1000" in line for line in top[1:])
     fl("rename", name, name + "-new")
     assert fl.status(name + "-new") == "running"
-    assert fl("inspect", name, check=False).returncode != 0
+    assert fl("inspect", name, check=False).code != 0
     name += "-new"
     # exec: exit code, -u, -w, -e, -d
-    assert fl("exec", name, "sh", "-c", "exit 3", check=False).returncode == 3
+    assert fl("exec", name, "sh", "-c", "exit 3", check=False).code == 3
     assert fl.out("exec", name, "cat", "/tmp/pid") == "1"
     assert fl.out("exec", "-u", "65534:65534", name, "id", "-u") == "65534"
     assert fl.out("exec", "-w", "/etc", name, "pwd") == "/etc"
     assert fl.out("exec", "-e", "FOO=bar", name, "sh", "-c", "echo $FOO") == "bar"
-    assert fl("exec", "-i", name, "cat", input="piped\n").stdout == "piped\n"
+    assert fl("exec", "-i", name, "cat", input="piped\n").out == "piped\n"
     fl("exec", "-d", name, "sh", "-c", "sleep 0.2; touch /tmp/detached")
-    fl.wait_for(lambda: fl("exec", name, "test", "-e", "/tmp/detached", check=False).returncode == 0,
-                what="detached exec")
-    assert fl("exec", name, "nonexistent-cmd", check=False).returncode == 127
+    wait_for(lambda: fl("exec", name, "test", "-e", "/tmp/detached", check=False).code == 0,
+             what="detached exec")
+    assert fl("exec", name, "nonexistent-cmd", check=False).code == 127
     fl("rm", "-f", name)
-    assert fl("exec", name, "true", check=False).returncode != 0
+    assert fl("exec", name, "true", check=False).code != 0
 
 
 def test_monitor_killed_shows_exited(fl: Any, name: str) -> None:
     fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
     pid = fl.monitor_pid(name)
     os.kill(pid, signal.SIGKILL)
-    fl.wait_for(lambda: fl.status(name) == "exited", what="exited after monitor death")
+    wait_for(lambda: fl.status(name) == "exited", what="exited after monitor death")
     assert name not in fl.out("ps")
     assert "Exited" in fl.out("ps", "-a", "--filter", f"name={name}", check=False) or \
         "Exited" in fl.out("ps", "-a")
@@ -140,32 +145,32 @@ def test_monitor_killed_shows_exited(fl: Any, name: str) -> None:
     fl("start", name)
     assert fl.status(name) == "running"
     fl("rm", "-f", name)
-    assert fl("inspect", name, check=False).returncode != 0
+    assert fl("inspect", name, check=False).code != 0
 
 
 def test_rm_running_refused_and_auto_remove(fl: Any, name: str) -> None:
     cid = fl.out("run", "-d", "--name", name, "busybox", "sleep", "1000")
     proc = fl("rm", name, check=False)
-    assert proc.returncode != 0
-    assert f"You cannot remove a running container {cid}" in proc.stderr
+    assert proc.code != 0
+    assert f"You cannot remove a running container {cid}" in proc.err
     fl("rm", "-f", name)
     fl("run", "-d", "--rm", "--name", name, "busybox", "sh", "-c", "sleep 0.3")
-    fl.wait_for(lambda: fl("inspect", name, check=False).returncode != 0, what="--rm removal")
+    wait_for(lambda: fl("inspect", name, check=False).code != 0, what="--rm removal")
     assert not (fl.root / "containers" / cid).exists()
 
 
 def test_start_failure_reported(fl: Any, name: str) -> None:
     proc = fl("run", "-d", "--name", name, "busybox", "no-such-binary", check=False)
-    assert proc.returncode == 125
-    assert "no-such-binary" in proc.stderr
+    assert proc.code == 125
+    assert "no-such-binary" in proc.err
     assert fl.status(name) == "exited"
     fl("rm", name)
 
 
 def test_commit_running_container(fl: Any, name: str) -> None:
     fl("run", "-d", "--name", name, "busybox", "sh", "-c", "echo hello > /greeting; exec sleep 1000")
-    fl.wait_for(lambda: fl("exec", name, "test", "-e", "/greeting", check=False).returncode == 0,
-                what="file written")
+    wait_for(lambda: fl("exec", name, "test", "-e", "/greeting", check=False).code == 0,
+             what="file written")
     fl("commit", name, name + ":v2")
     assert fl.status(name) == "running"
     assert fl.out("exec", name, "cat", "/greeting") == "hello"
@@ -176,8 +181,7 @@ def test_commit_running_container(fl: Any, name: str) -> None:
 
 def test_attach_to_detached(fl: Any, name: str) -> None:
     fl("run", "-d", "-i", "--name", name, "busybox", "sh", "-c", "read x; echo got $x; exit 5")
-    proc = subprocess.run([*fl.argv, "attach", name], input="hello\n", capture_output=True,
-                          text=True, timeout=20)
-    assert "got hello" in proc.stdout
-    assert proc.returncode == 5
+    proc = fl("attach", name, input="hello\n", check=False, timeout=20)
+    assert "got hello" in proc.out
+    assert proc.code == 5
     fl("rm", name)

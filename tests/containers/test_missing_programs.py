@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import REPO
 
 from forklift import programs
 from forklift.errors import MissingProgram
 
-REPO = Path(__file__).resolve().parents[2]
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -57,20 +57,21 @@ def _env(tmp_path: Path, hide: set[str] | None = None,
 
 
 def _one_line(proc: Any, message: str) -> None:
-    assert proc.returncode == 125, proc.stderr
-    assert proc.stderr == f"Error: {message}\n"
-    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.code == 125, proc.err
+    assert proc.err == f"Error: {message}\n"
+    assert "internal error" not in proc.err and "Traceback" not in proc.err
 
 
 def _consistent(fl: Any) -> None:
     check = fl("system", "check", check=False)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "store is consistent" in check.stdout
+    assert check.code == 0, check.out + check.err
+    assert "store is consistent" in check.out
     with open("/proc/self/mountinfo") as f:
         netns = [ln.split()[4] for ln in f if ln.split()[4].startswith(f"{fl.root}/netns/")]
     assert netns == [], "a network namespace was left behind"
 
 
+@pytest.mark.root
 def test_missing_iptables(fl: Any, name: str, tmp_path: Path) -> None:
     env = _env(tmp_path, hide={"iptables"})
     msg = "iptables not found: install the Debian package iptables"
@@ -81,7 +82,7 @@ def test_missing_iptables(fl: Any, name: str, tmp_path: Path) -> None:
         assert fl.status(name) in ("created", "exited")
         _consistent(fl)
         # nothing half-done: with iptables back the same container starts
-        assert fl("start", "-a", name).stdout == "ran\n"
+        assert fl("start", "-a", name).out == "ran\n"
         _one_line(fl("run", "-d", "busybox", "sleep", "5", env=env, check=False), msg)
         _consistent(fl)
     finally:
@@ -90,6 +91,7 @@ def test_missing_iptables(fl: Any, name: str, tmp_path: Path) -> None:
     assert fl.out("run", "--rm", "--network", "host", "busybox", "echo", "ok", env=env) == "ok"
 
 
+@pytest.mark.root
 def test_missing_cni_plugins(fl: Any, name: str, tmp_path: Path) -> None:
     empty = _env(tmp_path, cni=set())
     proc = fl("run", "--rm", "busybox", "true", env=empty, check=False)
@@ -109,13 +111,14 @@ def test_missing_cni_plugins(fl: Any, name: str, tmp_path: Path) -> None:
                     " install the Debian package containernetworking-plugins")
     try:
         _consistent(fl)
-        assert fl("start", "-a", name).returncode == 0
+        assert fl("start", "-a", name).code == 0
     finally:
         fl("rm", "-f", name, check=False)
     assert fl.out("ps", "-aq") == ""
     _consistent(fl)
 
 
+@pytest.mark.root
 def test_missing_runc(fl: Any, name: str, tmp_path: Path) -> None:
     env = _env(tmp_path, hide={"runc"})
     msg = "runc not found: install the Debian package runc"
@@ -133,6 +136,7 @@ def test_missing_runc(fl: Any, name: str, tmp_path: Path) -> None:
     _consistent(fl)
 
 
+@pytest.mark.root
 def test_missing_ps_for_top(fl: Any, name: str, tmp_path: Path) -> None:
     fl("run", "-d", "--name", name, "busybox", "sleep", "30")
     try:
@@ -143,6 +147,7 @@ def test_missing_ps_for_top(fl: Any, name: str, tmp_path: Path) -> None:
         fl("rm", "-f", name, check=False)
 
 
+@pytest.mark.root
 def test_missing_cp_for_volume_seeding(fl: Any, name: str, tmp_path: Path) -> None:
     env = _env(tmp_path, hide={"cp"})
     proc = fl("run", "--name", name, "-v", f"{name}-vol:/etc", "busybox", "true", env=env,
@@ -151,7 +156,7 @@ def test_missing_cp_for_volume_seeding(fl: Any, name: str, tmp_path: Path) -> No
     try:
         _consistent(fl)
         # the volume is seeded on the next start, as if the first had never happened
-        assert fl("start", "-a", name).returncode == 0
+        assert fl("start", "-a", name).code == 0
         assert "root:x:0:0" in fl.out("run", "--rm", "-v", f"{name}-vol:/v", "busybox",
                                       "cat", "/v/passwd")
     finally:
@@ -159,6 +164,7 @@ def test_missing_cp_for_volume_seeding(fl: Any, name: str, tmp_path: Path) -> No
         fl("volume", "rm", f"{name}-vol", check=False)
 
 
+@pytest.mark.root
 def test_missing_ip_for_network_rm(fl: Any, tmp_path: Path) -> None:
     fl("network", "create", "noip-t")
     try:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from typing import Any
 
 import pexpect
+import pytest
+
+pytestmark = pytest.mark.root
 
 
 def _spawn(fl: Any, *args: str) -> pexpect.spawn:
@@ -45,11 +47,11 @@ def test_run_it_terminal(fl: Any, name: str) -> None:
 
 def test_run_i_with_pipes(fl: Any) -> None:
     proc = fl("run", "-i", "--rm", "busybox", "cat", input="hi\nthere\n")
-    assert proc.stdout == "hi\nthere\n"
+    assert proc.out == "hi\nthere\n"
     proc = fl("run", "-i", "--rm", "busybox", "sh", "-c", "wc -l; exit 3", input="a\nb\n", check=False)
-    assert proc.stdout.strip() == "2" and proc.returncode == 3
+    assert proc.out.strip() == "2" and proc.code == 3
     # without -i stdin is not connected
-    assert fl("run", "--rm", "busybox", "cat", input="ignored\n").stdout == ""
+    assert fl("run", "--rm", "busybox", "cat", input="ignored\n").out == ""
 
 
 def test_run_t_without_i(fl: Any) -> None:
@@ -83,7 +85,6 @@ def test_run_detached_tty_logs(fl: Any, name: str) -> None:
 
 def test_start_attach_interactive(fl: Any, name: str) -> None:
     fl("create", "-i", "--name", name, "busybox", "sh", "-c", "read x; echo got $x")
-    proc = subprocess.run([*fl.argv, "start", "-a", "-i", name], input="hey\n",
-                          capture_output=True, text=True, timeout=20)
-    assert proc.stdout.strip() == "got hey"
+    proc = fl("start", "-a", "-i", name, input="hey\n", timeout=20)
+    assert proc.out.strip() == "got hey"
     fl("rm", name)

@@ -7,6 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+from support import wait_for
+
+pytestmark = pytest.mark.root
+
 
 def test_volume_commands(fl: Any) -> None:
     assert fl.out("volume", "create", "--label", "a=b", "vol1") == "vol1"
@@ -19,12 +24,12 @@ def test_volume_commands(fl: Any) -> None:
     fl("create", "--name", "user1", "-v", "vol1:/data", "busybox", "true")
     fl("run", "--name", "user1b", "-v", "vol1:/data", "busybox", "true")
     proc = fl("volume", "rm", "vol1", check=False)
-    assert proc.returncode != 0 and "in use" in proc.stderr
+    assert proc.code != 0 and "in use" in proc.err
     fl("rm", "user1b")
     fl("rm", "user1")
     fl("volume", "rm", "vol1")
     assert "vol1" not in fl.out("volume", "ls", "-q")
-    assert fl("volume", "inspect", "vol1", check=False).returncode != 0
+    assert fl("volume", "inspect", "vol1", check=False).code != 0
 
 
 def test_anonymous_volume_copy_up_rm_v_and_prune(fl: Any, name: str) -> None:
@@ -67,8 +72,8 @@ def test_cp_in_and_out(fl: Any, name: str, tmp_path: Path) -> None:
     fl("run", "-d", "--name", name, "-v", "cpdata:/srv", "busybox", "sh", "-c",
        "echo hi > /srv/index.html; mkdir -p /d/sub; echo f > /d/sub/f; ln -s /etc/passwd /srv/link;"
        " ln -s ../../../../../../../tmp /escape; exec sleep 1000")
-    fl.wait_for(lambda: fl("exec", name, "test", "-L", "/escape", check=False).returncode == 0,
-                what="setup")
+    wait_for(lambda: fl("exec", name, "test", "-L", "/escape", check=False).code == 0,
+             what="setup")
     fl("cp", f"{name}:/srv/index.html", str(tmp_path))
     assert (tmp_path / "index.html").read_text() == "hi\n"
     fl("cp", f"{name}:/d", str(tmp_path / "d2"))
@@ -78,7 +83,7 @@ def test_cp_in_and_out(fl: Any, name: str, tmp_path: Path) -> None:
     assert os.readlink(tmp_path / "link") == "/etc/passwd"
     # -L resolves inside the container: the container's /etc/passwd, not the host's
     fl("cp", "-L", f"{name}:/srv/link", str(tmp_path / "passwd"))
-    assert (tmp_path / "passwd").read_text() == fl("exec", name, "cat", "/etc/passwd").stdout
+    assert (tmp_path / "passwd").read_text() == fl("exec", name, "cat", "/etc/passwd").out
     src = tmp_path / "x"
     src.write_text("new\n")
     fl("cp", str(src), f"{name}:/srv/")
@@ -96,6 +101,6 @@ def test_cp_in_and_out(fl: Any, name: str, tmp_path: Path) -> None:
     fl("cp", str(tmp_path / "tree"), f"{name}:/opt")
     fl("start", name)
     assert fl.out("exec", name, "cat", "/opt/a/b") == "b"
-    assert fl("cp", f"{name}:/nonexistent", str(tmp_path), check=False).returncode != 0
+    assert fl("cp", f"{name}:/nonexistent", str(tmp_path), check=False).code != 0
     fl("rm", "-f", "-v", name)
     fl("volume", "rm", "cpdata")

@@ -7,33 +7,25 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
-import subprocess
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import REPO, run_cli, unmount_under
+from support import REPO, Forklift
+from support.images import PATH_ENV
+from support.store import temporary_store
 
-pytestmark = pytest.mark.xdist_group("debian")  # one worker imports the 120 MB image once
-
-DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def fl(root: Path, *args: str, timeout: float = 300):  # type: ignore[no-untyped-def]
-    res = run_cli(str(root), *args, timeout=timeout)
-    assert res.code == 0, f"forklift {' '.join(args)}: {res.err}"
-    return res
+# one worker imports the 120 MB image once
+pytestmark = [pytest.mark.root, pytest.mark.xdist_group("debian")]
 
 
 @pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory, debian_tar: Path) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("debian") / "store"
-    fl(root, "image", "import", "-c", f"ENV PATH={DEBIAN_PATH}", "-c", 'CMD ["bash"]',
-       str(debian_tar), "debian:bookworm")
-    yield root
-    unmount_under(str(root))
-    subprocess.run(["rm", "-rf", "--one-file-system", str(root)], check=False)
+def deb(debian_tar: Path) -> Iterator[Forklift]:
+    with temporary_store(timeout=300) as store:
+        store("image", "import", "-c", f"ENV {PATH_ENV}", "-c", 'CMD ["bash"]', str(debian_tar),
+              "debian:bookworm")
+        yield store
 
 
 def _apt_settings() -> list[str]:
@@ -45,33 +37,34 @@ def _apt_settings() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def hello_image(deb: Path) -> str:
+def hello_image(deb: Forklift) -> str:
     """apt-get install hello, on the default bridge network, committed as hello:1."""
     script = ("apt-get update -qq && apt-get install -y -qq --no-install-recommends hello"
               " >/dev/null && hello")
-    res = fl(deb, "run", "--name", "apt", *_apt_settings(), "debian:bookworm", "sh", "-c", script,
+    res = deb("run", "--name", "apt", *_apt_settings(), "debian:bookworm", "sh", "-c", script,
              timeout=600)
     assert res.lines[-1] == "Hello, world!"
-    changes = fl(deb, "diff", "apt").lines
+    changes = deb("diff", "apt").lines
     for expected in ("C /usr", "C /usr/bin", "A /usr/bin/hello", "C /var/lib/dpkg/status"):
         assert expected in changes
-    fl(deb, "commit", "-m", "hello installed", "apt", "hello:1")
+    deb("commit", "-m", "hello installed", "apt", "hello:1")
     return "hello:1"
 
 
-def test_import_keeps_device_nodes_and_save_keeps_the_tar_byte_exact(deb: Path, debian_tar: Path,
-                                                                      tmp_path: Path) -> None:
-    layers = json.loads(fl(deb, "image", "inspect", "debian:bookworm").out)[0]["RootFS"]["Layers"]
+def test_import_keeps_device_nodes_and_save_keeps_the_tar_byte_exact(deb: Forklift,
+                                                                     debian_tar: Path,
+                                                                     tmp_path: Path) -> None:
+    layers = json.loads(deb("image", "inspect", "debian:bookworm").out)[0]["RootFS"]["Layers"]
     digest = hashlib.sha256(debian_tar.read_bytes()).hexdigest()
     assert layers == [f"sha256:{digest}"]
-    fl(deb, "save", "-o", str(tmp_path / "deb.tar"), "debian:bookworm")
+    deb("save", "-o", str(tmp_path / "deb.tar"), "debian:bookworm")
     with tarfile.open(tmp_path / "deb.tar") as tf:
         manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
         layer = tf.extractfile(manifest[0]["Layers"][0])
         assert layer is not None
         assert hashlib.sha256(layer.read()).hexdigest() == digest
-    fl(deb, "create", "--name", "exp", "debian:bookworm")
-    fl(deb, "export", "-o", str(tmp_path / "flat.tar"), "exp")
+    deb("create", "--name", "exp", "debian:bookworm")
+    deb("export", "-o", str(tmp_path / "flat.tar"), "exp")
     with tarfile.open(tmp_path / "flat.tar") as tf:
         nodes = {m.name: m for m in tf.getmembers() if m.name.startswith("dev/")}
     # (dev/console is the init layer's mount point, an empty file, as in Docker's export)
@@ -80,36 +73,36 @@ def test_import_keeps_device_nodes_and_save_keeps_the_tar_byte_exact(deb: Path, 
         assert node.ischr() and (node.devmajor, node.devminor) == numbers, name
 
 
-def test_diff_follows_dockers_rules_on_debian(deb: Path) -> None:
-    fl(deb, "run", "--name", "user", "debian:bookworm", "useradd", "-m", "packager")
-    changes = fl(deb, "diff", "user").lines
+def test_diff_follows_dockers_rules_on_debian(deb: Forklift) -> None:
+    deb("run", "--name", "user", "debian:bookworm", "useradd", "-m", "packager")
+    changes = deb("diff", "user").lines
     # useradd opens /etc/.pwd.lock for writing: copied up, not changed, not reported
     assert "C /etc/.pwd.lock" not in changes
     assert {"C /etc", "C /etc/passwd", "C /etc/shadow", "A /home/packager"} <= set(changes)
-    fl(deb, "run", "--name", "doc", "debian:bookworm", "rm", "-rf", "/usr/share/doc")
-    assert fl(deb, "diff", "doc").lines == ["C /usr", "C /usr/share", "D /usr/share/doc"]
-    fl(deb, "run", "--name", "hard", "debian:bookworm", "ln", "/etc/group", "/hard")
-    assert fl(deb, "diff", "hard").lines == ["A /hard"]
+    deb("run", "--name", "doc", "debian:bookworm", "rm", "-rf", "/usr/share/doc")
+    assert deb("diff", "doc").lines == ["C /usr", "C /usr/share", "D /usr/share/doc"]
+    deb("run", "--name", "hard", "debian:bookworm", "ln", "/etc/group", "/hard")
+    assert deb("diff", "hard").lines == ["A /hard"]
 
 
-def test_installed_program_runs_from_the_committed_image(deb: Path, hello_image: str) -> None:
-    assert fl(deb, "run", "--rm", "--network", "none", hello_image, "hello").out == "Hello, world!\n"
-    history = fl(deb, "image", "history", "--format", "{{.Comment}}", hello_image).lines
+def test_installed_program_runs_from_the_committed_image(deb: Forklift, hello_image: str) -> None:
+    assert deb("run", "--rm", "--network", "none", hello_image, "hello").out == "Hello, world!\n"
+    history = deb("image", "history", "--format", "{{.Comment}}", hello_image).lines
     assert history[0] == "hello installed"
 
 
 @pytest.mark.docker
-def test_docker_loads_and_runs_the_image(deb: Path, hello_image: str, tmp_path: Path,
+def test_docker_loads_and_runs_the_image(deb: Forklift, hello_image: str, tmp_path: Path,
                                          docker) -> None:  # type: ignore[no-untyped-def]
     archive = tmp_path / "hello.tar"
-    fl(deb, "save", "-o", str(archive), hello_image)
+    deb("save", "-o", str(archive), hello_image)
     docker("load", "-i", str(archive))
-    ours = json.loads(fl(deb, "image", "inspect", hello_image).out)[0]
-    theirs = json.loads(docker("image", "inspect", hello_image).stdout)[0]
+    ours = json.loads(deb("image", "inspect", hello_image).out)[0]
+    theirs = json.loads(docker("image", "inspect", hello_image).out)[0]
     assert theirs["Id"] == ours["Id"]
     assert theirs["RootFS"]["Layers"] == ours["RootFS"]["Layers"]
     run = docker("run", "--rm", "--network", "none", hello_image, "hello")
-    assert run.stdout.decode() == "Hello, world!\n"
+    assert run.out == "Hello, world!\n"
 
 
 def test_repo_script_makes_the_tarball(debian_tar: Path) -> None:

@@ -7,11 +7,15 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from formats_support import fl, snapshot
+from support import Forklift
+from support.store import NewStore, snapshot, temporary_store
+
+pytestmark = pytest.mark.root
 
 Entry = tuple[tarfile.TarInfo, bytes | None]
 
@@ -141,49 +145,50 @@ DOCKER_CASES: dict[str, tuple[Callable[[list[Entry]], list[Entry]], str]] = {
 
 
 @pytest.fixture(scope="module")
-def good(source_store: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def good(source_store: Forklift, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("good")
-    fl(source_store, "save", "-o", str(d / "docker.tar"), "other:1")
-    fl(source_store, "save", "--format", "oci-archive", "-o", str(d / "oci.tar"), "other:1")
+    source_store("save", "-o", str(d / "docker.tar"), "other:1")
+    source_store("save", "--format", "oci-archive", "-o", str(d / "oci.tar"), "other:1")
     return {"docker": d / "docker.tar", "oci": d / "oci.tar"}
 
 
 @pytest.fixture(scope="module")
-def victim(source_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def victim(source_store: Forklift) -> Iterator[Forklift]:
     """A store that already holds busybox (so the bottom layer is re-used, the rest is new)."""
-    root = tmp_path_factory.mktemp("victim")
-    fl(root, "load", stdin=fl(source_store, "save", "busybox").stdout)
-    return root
+    with temporary_store() as store:
+        store("load", input=source_store("save", "busybox").data)
+        yield store
 
 
-def assert_refused(victim: Path, data: bytes, needle: str, via_stdin: bool = False) -> None:
-    before = snapshot(victim)
-    path = victim.parent / "hostile.tar"
-    path.write_bytes(data)
-    proc = fl(victim, "load", stdin=data, check=False) if via_stdin else \
-        fl(victim, "load", "-i", str(path), check=False)
-    err = proc.stderr.decode().strip()
-    assert proc.returncode != 0, err
+def assert_refused(victim: Forklift, data: bytes, needle: str, via_stdin: bool = False) -> None:
+    before = snapshot(victim.root)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch, "hostile.tar")
+        path.write_bytes(data)
+        proc = victim("load", input=data, check=False) if via_stdin else \
+            victim("load", "-i", str(path), check=False)
+    err = proc.err.strip()
+    assert proc.code != 0, err
     assert err.startswith("Error: ") and "\n" not in err, err
     assert "Traceback" not in err and needle in err, err
-    assert proc.stdout == b""
-    assert snapshot(victim) == before
+    assert proc.data == b""
+    assert snapshot(victim.root) == before
 
 
 @pytest.mark.parametrize("case", sorted(DOCKER_CASES))
-def test_hostile_docker_archive(case: str, good: dict[str, Path], victim: Path) -> None:
+def test_hostile_docker_archive(case: str, good: dict[str, Path], victim: Forklift) -> None:
     mutate, needle = DOCKER_CASES[case]
     assert_refused(victim, write_entries(mutate(read_entries(good["docker"]))), needle)
 
 
 @pytest.mark.parametrize("via_stdin", [False, True])
-def test_truncated(good: dict[str, Path], victim: Path, via_stdin: bool) -> None:
+def test_truncated(good: dict[str, Path], victim: Forklift, via_stdin: bool) -> None:
     data = good["docker"].read_bytes()
     assert_refused(victim, data[: len(data) * 2 // 3 + 100], "", via_stdin)
     assert_refused(victim, gzip.compress(data)[: len(data) // 3], "", via_stdin)
 
 
-def test_not_an_archive(victim: Path) -> None:
+def test_not_an_archive(victim: Forklift) -> None:
     assert_refused(victim, b"\x00junk" * 1000, "")
     assert_refused(victim, b"hello world\n" * 100, "", via_stdin=True)
     assert_refused(victim, write_entries([(tarfile.TarInfo("x"), b"x")]), "not an image archive")
@@ -238,12 +243,12 @@ OCI_CASES: dict[str, tuple[Callable[[list[Entry]], list[Entry]], str]] = {
 
 
 @pytest.mark.parametrize("case", sorted(OCI_CASES))
-def test_hostile_oci_archive(case: str, good: dict[str, Path], victim: Path) -> None:
+def test_hostile_oci_archive(case: str, good: dict[str, Path], victim: Forklift) -> None:
     mutate, needle = OCI_CASES[case]
     assert_refused(victim, write_entries(mutate(read_entries(good["oci"]))), needle)
 
 
-def test_good_archives_load(good: dict[str, Path], tmp_path: Path) -> None:
+def test_good_archives_load(good: dict[str, Path], new_store: NewStore) -> None:
     """The unmutated archives the cases start from are fine."""
     for path in good.values():
-        assert fl(tmp_path / path.stem, "load", "-i", str(path)).stdout.strip() == b"Loaded image: other:1"
+        assert new_store().out("load", "-i", str(path)) == "Loaded image: other:1"

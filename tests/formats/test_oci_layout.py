@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from formats_support import fl, inspect, out
+from support import Forklift
+from support.store import NewStore
 
 from forklift import oci
 
@@ -39,9 +40,9 @@ def validators() -> dict:
 
 
 @pytest.fixture(scope="module")
-def layout(source_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def layout(source_store: Forklift, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("oci") / "layout"
-    fl(source_store, "save", "--format", "oci-dir", "-o", str(path),
+    source_store("save", "--format", "oci-dir", "-o", str(path),
        "hw_image:latest", "hw_image:2.7", "other:1", "busybox")
     return path
 
@@ -52,6 +53,7 @@ def _blob(layout: Path, digest: str) -> bytes:
     return data
 
 
+@pytest.mark.root
 def test_layout_matches_schemas(layout: Path, validators: dict) -> None:
     validators["layout"].validate(json.loads((layout / "oci-layout").read_text()))
     index = json.loads((layout / "index.json").read_text())
@@ -92,37 +94,43 @@ def _nested(layout: Path, platforms: list[tuple[str, str]]) -> Path:
     return layout
 
 
-def test_multi_platform_index(source_store: Path, tmp_path: Path) -> None:
+@pytest.mark.root
+def test_multi_platform_index(source_store: Forklift, new_store: NewStore,
+                              tmp_path: Path) -> None:
     base = tmp_path / "base"
-    fl(source_store, "save", "--format", "oci-dir", "-o", str(base), "hw_image:2.7")
+    source_store("save", "--format", "oci-dir", "-o", str(base), "hw_image:2.7")
     here = oci.go_arch()
     others = [a for a in ("arm64", "s390x", "ppc64le") if a != here][:2]
     multi = _nested(shutil.copytree(base, tmp_path / "multi"), [("linux", others[0]), ("linux", here)])
-    assert out(fl(tmp_path / "s1", "load", "-i", str(multi))) == "Loaded image: hw_image:2.7"
-    assert inspect(tmp_path / "s1", "hw_image:2.7")["Id"] == inspect(source_store, "hw_image:2.7")["Id"]
+    s1, s2, s3 = new_store(), new_store(), new_store()
+    assert s1.out("load", "-i", str(multi)) == "Loaded image: hw_image:2.7"
+    assert s1.inspect("hw_image:2.7")["Id"] == source_store.inspect("hw_image:2.7")["Id"]
     foreign = _nested(shutil.copytree(base, tmp_path / "foreign"), [("linux", a) for a in others])
-    proc = fl(tmp_path / "s2", "load", "-i", str(foreign), check=False)
-    err = proc.stderr.decode().strip()
-    assert proc.returncode != 0 and "\n" not in err
+    proc = s2("load", "-i", str(foreign), check=False)
+    err = proc.err.strip()
+    assert proc.code != 0 and "\n" not in err
     assert err == (f"Error: no image for platform linux/{here} in the archive"
                    f" (available: {', '.join(f'linux/{a}' for a in sorted(others))})")
-    picked = fl(tmp_path / "s3", "load", "--platform", f"linux/{others[0]}", "-i", str(foreign))
-    assert out(picked) == "Loaded image: hw_image:2.7"
+    picked = s3.out("load", "--platform", f"linux/{others[0]}", "-i", str(foreign))
+    assert picked == "Loaded image: hw_image:2.7"
 
 
-def test_top_level_platform_entries(source_store: Path, tmp_path: Path) -> None:
+@pytest.mark.root
+def test_top_level_platform_entries(source_store: Forklift, new_store: NewStore,
+                                    tmp_path: Path) -> None:
     """Same name, several platforms: ours is picked. Different names: all load."""
     base = tmp_path / "base"
-    fl(source_store, "save", "--format", "oci-dir", "-o", str(base), "hw_image:2.7", "other:1")
+    source_store("save", "--format", "oci-dir", "-o", str(base), "hw_image:2.7", "other:1")
     index = json.loads((base / "index.json").read_text())
     hw, other = index["manifests"]
     foreign = "s390x" if oci.go_arch() != "s390x" else "arm64"
     decoy = {**other, "annotations": hw["annotations"], "platform": {"os": "linux", "architecture": foreign}}
     index["manifests"] = [decoy, hw]
     (base / "index.json").write_text(json.dumps(index))
-    assert out(fl(tmp_path / "s1", "load", "-i", str(base))) == "Loaded image: hw_image:2.7"
-    assert inspect(tmp_path / "s1", "hw_image:2.7")["Id"] == inspect(source_store, "hw_image:2.7")["Id"]
+    s1, s2 = new_store(), new_store()
+    assert s1.out("load", "-i", str(base)) == "Loaded image: hw_image:2.7"
+    assert s1.inspect("hw_image:2.7")["Id"] == source_store.inspect("hw_image:2.7")["Id"]
     index["manifests"] = [decoy, {**other, "platform": {"os": "linux", "architecture": foreign}}]
     (base / "index.json").write_text(json.dumps(index))
-    lines = out(fl(tmp_path / "s2", "load", "-i", str(base))).splitlines()
+    lines = s2.out("load", "-i", str(base)).splitlines()
     assert lines == ["Loaded image: hw_image:2.7", "Loaded image: other:1"]

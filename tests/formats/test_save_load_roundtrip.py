@@ -10,54 +10,60 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from formats_support import count_files, fl, inspect, out, snapshot
+from support import Forklift
+from support.store import NewStore, snapshot
+
+pytestmark = pytest.mark.root
 
 NAMES = ["hw_image:latest", "hw_image:2.7", "other:1"]
 EXPECTED_LINES = ["Loaded image: hw_image:latest", "Loaded image: hw_image:2.7",
                   "Loaded image: other:1"]
 
 
-def _ids(root: Path, names: list[str]) -> dict[str, tuple[str, list[str]]]:
+def _ids(fl: Forklift, names: list[str]) -> dict[str, tuple[str, list[str]]]:
     out_ = {}
     for name in names:
-        info = inspect(root, name)
+        info = fl.inspect(name)
         out_[name] = (info["Id"], info["RootFS"]["Layers"])
     return out_
 
 
-def _save(src: Path, dest: Path, fmt: str, *extra: str) -> Path:
-    fl(src, "image", "save", "--format", fmt, "-o", str(dest), *extra, *NAMES)
+def _save(src: Forklift, dest: Path, fmt: str, *extra: str) -> Path:
+    src("image", "save", "--format", fmt, "-o", str(dest), *extra, *NAMES)
     return dest
 
 
 @pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive", "oci-dir"])
-def test_round_trip_keeps_ids_tags_and_whiteouts(source_store: Path, tmp_path: Path, fmt: str) -> None:
+def test_round_trip_keeps_ids_tags_and_whiteouts(source_store: Forklift, new_store: NewStore,
+                                                  tmp_path: Path, fmt: str) -> None:
     archive = _save(source_store, tmp_path / "out", fmt)
-    dest = tmp_path / "store"
-    lines = out(fl(dest, "image", "load", "-i", str(archive))).splitlines()
+    dest = new_store()
+    lines = dest.out("image", "load", "-i", str(archive)).splitlines()
     assert lines == EXPECTED_LINES
     assert _ids(dest, NAMES) == _ids(source_store, NAMES)
-    run = fl(dest, "run", "--rm", "hw_image:2.7", "sh", "-c", "ls /HelloWorld; ls /bin/cat || echo gone")
-    assert out(run).splitlines() == ["/HelloWorld", "gone"]
-    # loading it again copies nothing and changes nothing
-    before, files = snapshot(dest), count_files(dest)
-    assert out(fl(dest, "load", "-i", str(archive))).splitlines() == EXPECTED_LINES
-    assert snapshot(dest) == before and count_files(dest) == files
+    run = dest.out("run", "--rm", "hw_image:2.7", "sh", "-c", "ls /HelloWorld; ls /bin/cat || echo gone")
+    assert run.splitlines() == ["/HelloWorld", "gone"]
+    # loading it again copies nothing and changes nothing (every file under blobs/ included)
+    before = snapshot(dest.root)
+    assert dest.out("load", "-i", str(archive)).splitlines() == EXPECTED_LINES
+    assert snapshot(dest.root) == before
 
 
-def test_docker_archive_resave_is_byte_identical(source_store: Path, tmp_path: Path) -> None:
+def test_docker_archive_resave_is_byte_identical(source_store: Forklift, new_store: NewStore,
+                                                 tmp_path: Path) -> None:
     first = _save(source_store, tmp_path / "a.tar", "docker-archive")
-    dest = tmp_path / "store"
-    fl(dest, "load", "-i", str(first))
+    dest = new_store()
+    dest("load", "-i", str(first))
     second = _save(dest, tmp_path / "b.tar", "docker-archive")
     assert first.read_bytes() == second.read_bytes()
 
 
 @pytest.mark.parametrize("compress", ["gzip", "zstd", "none"])
-def test_oci_resave_keeps_manifest_digests(source_store: Path, tmp_path: Path, compress: str) -> None:
+def test_oci_resave_keeps_manifest_digests(source_store: Forklift, new_store: NewStore,
+                                           tmp_path: Path, compress: str) -> None:
     first = _save(source_store, tmp_path / "a.tar", "oci-archive", "--compress", compress)
-    dest = tmp_path / "store"
-    fl(dest, "load", "-i", str(first))
+    dest = new_store()
+    dest("load", "-i", str(first))
     second = _save(dest, tmp_path / "b.tar", "oci-archive", "--compress", compress)
     assert _index(first) == _index(second)
     media = {layer["mediaType"] for layer in _manifests(first)}
@@ -79,24 +85,26 @@ def _manifests(path: Path) -> list[dict]:
     return layers
 
 
-def test_stream_stdout_to_stdin_and_wrapped(source_store: Path, tmp_path: Path) -> None:
-    data = fl(source_store, "save", "hw_image:2.7").stdout
+def test_stream_stdout_to_stdin_and_wrapped(source_store: Forklift, new_store: NewStore,
+                                            tmp_path: Path) -> None:
+    data = source_store("save", "hw_image:2.7").data
     with tarfile.open(fileobj=__import__("io").BytesIO(data)) as tf:
         assert json.load(tf.extractfile("manifest.json"))[0]["RepoTags"] == ["hw_image:2.7"]  # type: ignore[arg-type]
-    dest = tmp_path / "store"
-    assert out(fl(dest, "load", stdin=data)) == "Loaded image: hw_image:2.7"
+    dest = new_store()
+    assert dest.out("load", input=data) == "Loaded image: hw_image:2.7"
     plain = tmp_path / "hw.tar"
     plain.write_bytes(data)
-    assert out(fl(dest, "load", stdin_file=plain)) == "Loaded image: hw_image:2.7"  # read in place
-    assert out(fl(dest, "load", stdin=gzip.compress(data))) == "Loaded image: hw_image:2.7"
+    assert dest.out("load", stdin=plain) == "Loaded image: hw_image:2.7"  # read in place
+    assert dest.out("load", input=gzip.compress(data)) == "Loaded image: hw_image:2.7"
     zst = tmp_path / "hw.tar.zst"
     zst.write_bytes(zstandard.ZstdCompressor().compress(data))
-    assert out(fl(dest, "load", stdin_file=zst)) == "Loaded image: hw_image:2.7"
-    assert out(fl(dest, "load", "-i", str(zst))) == "Loaded image: hw_image:2.7"
-    assert list((dest / "tmp").iterdir()) == []
+    assert dest.out("load", stdin=zst) == "Loaded image: hw_image:2.7"
+    assert dest.out("load", "-i", str(zst)) == "Loaded image: hw_image:2.7"
+    assert list((dest.root / "tmp").iterdir()) == []
 
 
-def test_manifest_json_at_end_from_stdin(source_store: Path, tmp_path: Path) -> None:
+def test_manifest_json_at_end_from_stdin(source_store: Forklift, new_store: NewStore,
+                                        tmp_path: Path) -> None:
     """A docker-archive whose manifest.json comes last still loads from a pipe."""
     src = _save(source_store, tmp_path / "a.tar", "docker-archive")
     moved = tmp_path / "b.tar"
@@ -104,51 +112,53 @@ def test_manifest_json_at_end_from_stdin(source_store: Path, tmp_path: Path) -> 
         members = tin.getmembers()
         for m in sorted(members, key=lambda m: m.name in ("manifest.json", "repositories")):
             tout.addfile(m, tin.extractfile(m) if m.isreg() else None)
-    lines = out(fl(tmp_path / "store", "load", stdin=moved.read_bytes())).splitlines()
+    lines = new_store().out("load", input=moved.read_bytes()).splitlines()
     assert lines == EXPECTED_LINES
 
 
-def test_save_by_name_id_and_untagged_load(source_store: Path, tmp_path: Path) -> None:
-    image_id = inspect(source_store, "other:1")["Id"]
-    data = fl(source_store, "save", image_id[7:19]).stdout
+def test_save_by_name_id_and_untagged_load(source_store: Forklift, new_store: NewStore) -> None:
+    image_id = source_store.inspect("other:1")["Id"]
+    data = source_store("save", image_id[7:19]).data
     with tarfile.open(fileobj=__import__("io").BytesIO(data)) as tf:
         assert json.load(tf.extractfile("manifest.json"))[0]["RepoTags"] is None  # type: ignore[arg-type]
-    assert out(fl(tmp_path / "s", "load", stdin=data)) == f"Loaded image ID: {image_id}"
+    assert new_store().out("load", input=data) == f"Loaded image ID: {image_id}"
     # a bare repository name saves every tag of it, as docker save does
-    lines = out(fl(tmp_path / "t", "load", stdin=fl(source_store, "save", "hw_image").stdout))
+    lines = new_store().out("load", input=source_store("save", "hw_image").data)
     assert sorted(lines.splitlines()) == ["Loaded image: hw_image:2.7", "Loaded image: hw_image:latest"]
 
 
-def test_oci_dir_layout_and_adding_to_it(source_store: Path, tmp_path: Path) -> None:
+def test_oci_dir_layout_and_adding_to_it(source_store: Forklift, new_store: NewStore,
+                                         tmp_path: Path) -> None:
     layout = tmp_path / "layout"
-    fl(source_store, "save", "--format", "oci-dir", "-o", str(layout), "hw_image:2.7")
-    fl(source_store, "save", "--format", "oci-dir", "-o", str(layout), "other:1")
+    source_store("save", "--format", "oci-dir", "-o", str(layout), "hw_image:2.7")
+    source_store("save", "--format", "oci-dir", "-o", str(layout), "other:1")
     index = json.loads((layout / "index.json").read_text())
     names = [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
     assert names == ["2.7", "1"]
     for blob in (layout / "blobs" / "sha256").iterdir():
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
-    lines = out(fl(tmp_path / "store", "load", "-i", str(layout))).splitlines()
+    lines = new_store().out("load", "-i", str(layout)).splitlines()
     assert lines == ["Loaded image: hw_image:2.7", "Loaded image: other:1"]
 
 
-def test_save_errors_are_one_line(source_store: Path, tmp_path: Path) -> None:
+def test_save_errors_are_one_line(source_store: Forklift, tmp_path: Path) -> None:
     cases = [
         ["save", "-o", str(tmp_path / "x.tar"), "nosuch:1"],
         ["save", "--format", "oci-dir", "hw_image"],
         ["save", "--compress", "zstd", "-o", str(tmp_path / "y.tar"), "hw_image"],
     ]
     for args in cases:
-        proc = fl(source_store, *args, check=False)
-        err = proc.stderr.decode().strip()
-        assert proc.returncode != 0 and err.startswith("Error: ") and "\n" not in err, (args, err)
+        proc = source_store(*args, check=False)
+        err = proc.err.strip()
+        assert proc.code != 0 and err.startswith("Error: ") and "\n" not in err, (args, err)
     assert not (tmp_path / "x.tar").exists() and not list(tmp_path.glob(".*tmp"))
 
 
-def test_docker25_style_archive(source_store: Path, tmp_path: Path) -> None:
+def test_docker25_style_archive(source_store: Forklift, new_store: NewStore,
+                                tmp_path: Path) -> None:
     """Docker >= 25 writes an OCI layout plus manifest.json naming blobs/sha256/… (and symlinks)."""
     layout = tmp_path / "layout"
-    fl(source_store, "save", "--format", "oci-dir", "--compress", "none", "-o", str(layout), "other:1")
+    source_store("save", "--format", "oci-dir", "--compress", "none", "-o", str(layout), "other:1")
     index = json.loads((layout / "index.json").read_text())
     manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
     layers = [f"blobs/sha256/{d['digest'][7:]}" for d in manifest["layers"]]
@@ -160,6 +170,6 @@ def test_docker25_style_archive(source_store: Path, tmp_path: Path) -> None:
     archive = tmp_path / "d25.tar"
     with tarfile.open(archive, "w") as tf:
         tf.add(layout, ".")
-    dest = tmp_path / "store"
-    assert out(fl(dest, "load", "-i", str(archive))) == "Loaded image: d25:1"
-    assert inspect(dest, "d25:1")["Id"] == inspect(source_store, "other:1")["Id"]
+    dest = new_store()
+    assert dest.out("load", "-i", str(archive)) == "Loaded image: d25:1"
+    assert dest.inspect("d25:1")["Id"] == source_store.inspect("other:1")["Id"]

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+pytestmark = pytest.mark.root
+
 
 def _config(fl, name):
     return json.loads(fl("inspect", name).out)[0]["Config"]
@@ -59,7 +63,7 @@ def test_change_instructions(fl, busybox):
 def test_bad_change_is_one_line_error_and_no_image(fl, busybox):
     assert fl("run", "--name", "c", "busybox", "true").code == 0
     before = fl("images", "-q", "-a").out
-    res = fl("commit", "-c", "FROM scratch", "c", "nope:1")
+    res = fl("commit", "-c", "FROM scratch", "c", "nope:1", check=False)
     assert res.code != 0
     assert res.err.strip() == "Error: FROM is not a valid change command"
     assert fl("images", "-q", "-a").out == before
@@ -81,9 +85,9 @@ def test_run_options(fl, busybox, tmp_path):
     assert res.code == 0, res.err
     assert res.lines == ["box", "from host"]
     assert (host_dir / "out.txt").read_text() == "out\n"
-    ro = fl("run", "--rm", "-v", f"{host_dir}:/mnt:ro", "busybox", "touch", "/mnt/x")
+    ro = fl("run", "--rm", "-v", f"{host_dir}:/mnt:ro", "busybox", "touch", "/mnt/x", check=False)
     assert ro.code != 0 and not (host_dir / "x").exists()
-    readonly = fl("run", "--rm", "--read-only", "busybox", "touch", "/x")
+    readonly = fl("run", "--rm", "--read-only", "busybox", "touch", "/x", check=False)
     assert readonly.code != 0 and "Read-only file system" in readonly.err
     none = fl("run", "--rm", "--network", "none", "busybox", "cat", "/proc/net/dev")
     assert [ln.split(":")[0].strip() for ln in none.lines[2:]] == ["lo"]
@@ -92,20 +96,20 @@ def test_run_options(fl, busybox, tmp_path):
 
 
 def test_exit_code_and_streams(fl, busybox):
-    res = fl("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7")
+    res = fl("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7", check=False)
     assert (res.code, res.out, res.err) == (7, "out\n", "err\n")
-    assert fl("run", "--rm", "busybox", "no-such-command").code == 127
+    assert fl("run", "--rm", "busybox", "no-such-command", check=False).code == 127
 
 
-def test_anonymous_volume_is_not_in_diff_and_removed_with_v(fl, busybox, store_root):
+def test_anonymous_volume_is_not_in_diff_and_removed_with_v(fl, busybox):
     import os
 
     assert fl("run", "--name", "v", "-v", "/data", "busybox", "sh", "-c", "echo x > /data/f").code == 0
     assert fl("diff", "v").lines == ["A /data"] or fl("diff", "v").lines == []
-    volumes = os.listdir(os.path.join(store_root, "volumes"))
+    volumes = os.listdir(fl.root / "volumes")
     assert len(volumes) == 1
     assert fl("rm", "-v", "v").code == 0
-    assert os.listdir(os.path.join(store_root, "volumes")) == []
+    assert os.listdir(fl.root / "volumes") == []
 
 
 def test_names_ids_and_ps(fl, busybox):
@@ -113,7 +117,7 @@ def test_names_ids_and_ps(fl, busybox):
     assert created.code == 0
     cid = created.out.strip()
     assert len(cid) == 64
-    dup = fl("create", "--name", "first", "busybox", "true")
+    dup = fl("create", "--name", "first", "busybox", "true", check=False)
     assert dup.code == 125
     assert dup.err.startswith('Error: Conflict. The container name "/first" is already in use')
     assert fl("ps", "-q").out == ""
@@ -125,22 +129,23 @@ def test_names_ids_and_ps(fl, busybox):
     name = fl("inspect", "-f", "{{.Name}}", anon).out.strip()
     assert name.startswith("/") and "_" in name
     assert fl("rm", "first", anon).code == 0
-    missing = fl("rm", "first")
+    missing = fl("rm", "first", check=False)
     assert missing.code != 0 and missing.err.strip() == "Error: No such container: first"
 
 
-def test_missing_runc_and_not_root_are_one_line_errors(fl, busybox, store_root):
+def test_missing_runc_and_not_root_are_one_line_errors(fl, busybox):
     import subprocess
     import sys
 
-    no_runc = fl("run", "--rm", "--network", "none", "busybox", "true", env={"PATH": "/nonexistent"})
+    no_runc = fl("run", "--rm", "--network", "none", "busybox", "true",
+                 env={"PATH": "/nonexistent"}, check=False)
     assert no_runc.code == 125
     assert no_runc.err == "Error: runc not found: install the Debian package runc\n"
     assert fl("ps", "-aq").out == "", "a failed start with --rm leaves nothing"
 
     # import as root (the interpreter lives under /root here), then drop to nobody
     script = ("import os, sys; from forklift.cli.main import main; import forklift.engine.images; os.setuid(65534);"
-              f"sys.argv = ['forklift', '--root', {store_root!r}, 'images']; main()")
+              f"sys.argv = ['forklift', '--root', {str(fl.root)!r}, 'images']; main()")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode != 0
     assert proc.stderr.startswith("Error: forklift must run as root") and proc.stderr.count("\n") == 1

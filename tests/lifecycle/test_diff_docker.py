@@ -4,7 +4,8 @@ busybox root filesystem, report the same changes."""
 from __future__ import annotations
 
 import pytest
-from docker_support import docker  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.root
 
 SCRIPTS = [
     "touch /tmp/new",
@@ -24,7 +25,7 @@ BASE = "mkdir -p /usr/share/doc/pkg /srv/old && touch /usr/share/doc/pkg/README 
 
 
 @pytest.fixture(scope="module")
-def docker_base(docker, busybox_tar):  # noqa: F811
+def docker_base(docker, busybox_tar):
     docker("import", "-c", "ENV PATH=/bin", str(busybox_tar), "fl-diff-busybox")
     docker("rm", "-f", "fl-diff-base", check=False)
     docker("run", "--network", "none", "--name", "fl-diff-base", "fl-diff-busybox", "sh", "-c", BASE)
@@ -40,7 +41,7 @@ def test_diff_reports_what_docker_reports(fl, busybox, docker_base):
         name = f"fl-diff-{i}"
         docker_base("rm", "-f", name, check=False)
         docker_base("run", "--network", "none", "--name", name, "fl-diff-base:1", "sh", "-c", script)
-        theirs = sorted(docker_base("diff", name).stdout.decode().splitlines())
+        theirs = sorted(docker_base("diff", name).lines)
         docker_base("rm", "-f", name)
         assert fl("run", "--name", name, "fl-diff-base:1", "sh", "-c", script).code == 0
         ours = fl("diff", name).lines

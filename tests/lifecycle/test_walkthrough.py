@@ -6,6 +6,10 @@ import json
 import re
 import tarfile
 
+import pytest
+
+pytestmark = pytest.mark.root
+
 
 def test_chapter_seven_walkthrough(fl, busybox, tmp_path):
     assert fl("container", "run", "--name", "hw_container", "busybox:latest", "touch", "/HelloWorld").code == 0

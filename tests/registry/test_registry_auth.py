@@ -16,18 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from registry_support import (
-    Pki,
-    Registry,
-    b64url,
-    bcrypt_line,
-    forklift,
-    inspect,
-    make_pki,
-    new_store,
-    one_line_error,
-    start_registry,
-)
+from support import Forklift, one_line_error
+from support.registry import Pki, Registry, b64url, bcrypt_line, make_pki, running_registry
+from support.store import NewStore
+
+pytestmark = pytest.mark.root
 
 USER, PASSWORD = "packager", "s3cret-pass"
 
@@ -38,41 +31,42 @@ USER, PASSWORD = "packager", "s3cret-pass"
 def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Pki]]:
     d = tmp_path_factory.mktemp("tls-registry")
     pki = make_pki(d / "pki")
-    reg = start_registry(d, tls=pki)
-    yield reg, pki
-    reg.stop()
+    with running_registry(d, tls=pki) as reg:
+        yield reg, pki
 
 
-def test_tls_verified_with_ca_from_certs_d(store: Path, tls_registry: tuple[Registry, Pki],
-                                           tmp_path: Path) -> None:
+def test_tls_verified_with_ca_from_certs_d(source_store: Forklift,
+                                           tls_registry: tuple[Registry, Pki],
+                                           new_store: NewStore) -> None:
     reg, pki = tls_registry
     ref = f"{reg.host}/secure/app:1"
-    forklift(store, "tag", "app:1", ref)
-    err = one_line_error(forklift(store, "push", ref, check=False))
+    source_store("tag", "app:1", ref)
+    err = one_line_error(source_store("push", ref, check=False))
     assert "certificate" in err.lower()
     ca_dir = Path(os.environ["FORKLIFT_CERTS_D"]) / reg.host
     ca_dir.mkdir(parents=True)
     (ca_dir / "ca.crt").write_bytes(pki.ca_pem.read_bytes())
-    forklift(store, "push", ref)
-    fresh = new_store(tmp_path)
-    forklift(fresh, "pull", ref)
-    assert inspect(fresh, ref)["Id"] == inspect(store, "app:1")["Id"]
+    source_store("push", ref)
+    fresh = new_store()
+    fresh("pull", ref)
+    assert fresh.inspect(ref)["Id"] == source_store.inspect("app:1")["Id"]
 
 
-def test_tls_verify_false_and_insecure_list(store: Path, tls_registry: tuple[Registry, Pki],
-                                            tmp_path: Path) -> None:
+def test_tls_verify_false_and_insecure_list(source_store: Forklift,
+                                            tls_registry: tuple[Registry, Pki],
+                                            new_store: NewStore) -> None:
     reg, _ = tls_registry
     ref = f"{reg.host}/secure/insecure:1"
-    forklift(store, "tag", "busybox", ref)
-    forklift(store, "push", "--tls-verify=false", ref)
-    fresh = new_store(tmp_path)
-    one_line_error(forklift(fresh, "pull", ref, check=False))
-    forklift(fresh, "pull", ref, env={"FORKLIFT_INSECURE_REGISTRIES": f"example.org,{reg.host}"})
-    other = new_store(tmp_path, "other")
+    source_store("tag", "busybox", ref)
+    source_store("push", "--tls-verify=false", ref)
+    fresh = new_store()
+    one_line_error(fresh("pull", ref, check=False))
+    fresh("pull", ref, env={"FORKLIFT_INSECURE_REGISTRIES": f"example.org,{reg.host}"})
+    other = new_store()
     cfg = Path(os.environ["FORKLIFT_CONFIG_DIR"])
     cfg.mkdir(parents=True)
     (cfg / "config.json").write_text(json.dumps({"insecure-registries": [reg.host]}))
-    forklift(other, "pull", ref)
+    other("pull", ref)
 
 
 # ----------------------------------------------------------------------------- Basic
@@ -81,39 +75,40 @@ def test_tls_verify_false_and_insecure_list(store: Path, tls_registry: tuple[Reg
 def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     d = tmp_path_factory.mktemp("basic-registry")
     (d / "htpasswd").write_text(bcrypt_line(USER, PASSWORD) + "\n")
-    reg = start_registry(d, extra=f"auth:\n  htpasswd:\n    realm: test\n    path: {d / 'htpasswd'}\n")
-    yield reg
-    reg.stop()
+    with running_registry(d, extra=f"auth:\n  htpasswd:\n    realm: test\n"
+                                   f"    path: {d / 'htpasswd'}\n") as reg:
+        yield reg
 
 
-def test_basic_auth_login_push_pull_logout(store: Path, basic_registry: Registry,
-                                           tmp_path: Path) -> None:
+def test_basic_auth_login_push_pull_logout(source_store: Forklift, basic_registry: Registry,
+                                           new_store: NewStore) -> None:
     host = basic_registry.host
     ref = f"{host}/private/app:1"
-    forklift(store, "tag", "app:1", ref)
-    err = one_line_error(forklift(store, "push", ref, check=False))
+    source_store("tag", "app:1", ref)
+    err = one_line_error(source_store("push", ref, check=False))
     assert "unauthorized" in err
-    err = one_line_error(forklift(store, "login", host, "-u", USER, "--password-stdin",
+    err = one_line_error(source_store("login", host, "-u", USER, "--password-stdin",
                                   input="wrong\n", check=False))
     assert "unauthorized" in err or "incorrect" in err
-    out = forklift(store, "login", host, "-u", USER, "--password-stdin", input=PASSWORD + "\n")
-    assert "Login Succeeded" in out.stdout
+    out = source_store("login", host, "-u", USER, "--password-stdin", input=PASSWORD + "\n")
+    assert "Login Succeeded" in out.out
     config = Path(os.environ["DOCKER_CONFIG"]) / "config.json"
     assert stat.S_IMODE(config.stat().st_mode) == 0o600
     auth = json.loads(config.read_text())["auths"][host]["auth"]
     assert base64.b64decode(auth).decode() == f"{USER}:{PASSWORD}"
-    forklift(store, "push", ref)
-    fresh = new_store(tmp_path)
-    forklift(fresh, "pull", ref)
-    assert inspect(fresh, ref)["Id"] == inspect(store, "app:1")["Id"]
-    assert f"Removing login credentials for {host}" in forklift(store, "logout", host).stdout
+    source_store("push", ref)
+    fresh = new_store()
+    fresh("pull", ref)
+    assert fresh.inspect(ref)["Id"] == source_store.inspect("app:1")["Id"]
+    assert f"Removing login credentials for {host}" in source_store("logout", host).out
     assert host not in json.loads(config.read_text()).get("auths", {})
-    assert "Not logged in" in forklift(store, "logout", host).stdout
-    other = new_store(tmp_path, "other")
-    assert "unauthorized" in one_line_error(forklift(other, "pull", ref, check=False))
+    assert "Not logged in" in source_store("logout", host).out
+    other = new_store()
+    assert "unauthorized" in one_line_error(other("pull", ref, check=False))
 
 
-def test_credential_helper(store: Path, basic_registry: Registry, tmp_path: Path) -> None:
+def test_credential_helper(source_store: Forklift, basic_registry: Registry, tmp_path: Path,
+                           new_store: NewStore) -> None:
     host = basic_registry.host
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -130,11 +125,11 @@ echo "credentials not found in native keychain"; exit 1
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.json").write_text(json.dumps({"credHelpers": {host: "fltest"}}))
     ref = f"{host}/private/helper:1"
-    forklift(store, "tag", "busybox", ref)
+    source_store("tag", "busybox", ref)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    forklift(store, "push", ref, env=env)
-    fresh = new_store(tmp_path)
-    forklift(fresh, "pull", ref, env=env)
+    source_store("push", ref, env=env)
+    fresh = new_store()
+    fresh("pull", ref, env=env)
 
 
 # ----------------------------------------------------------------------------- Bearer
@@ -223,36 +218,38 @@ class TokenService:
 
 
 @pytest.fixture(scope="module")
-def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenService]]:
+def token_registry(
+        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenService]]:
     d = tmp_path_factory.mktemp("token-registry")
     tokens = TokenService(d)
     extra = (f"auth:\n  token:\n    realm: {tokens.realm}\n    service: forklift-test\n"
              f"    issuer: forklift-test-issuer\n    rootcertbundle: {tokens.bundle}\n")
-    reg = start_registry(d, extra=extra)
-    yield reg, tokens
-    reg.stop()
-    tokens.server.shutdown()
+    try:
+        with running_registry(d, extra=extra) as reg:
+            yield reg, tokens
+    finally:
+        tokens.server.shutdown()
 
 
-def test_bearer_token_auth(store: Path, token_registry: tuple[Registry, TokenService],
-                           tmp_path: Path) -> None:
+def test_bearer_token_auth(source_store: Forklift, token_registry: tuple[Registry, TokenService],
+                           new_store: NewStore) -> None:
     reg, tokens = token_registry
     ref = f"{reg.host}/public/app:1"
-    forklift(store, "tag", "app:1", ref)
-    err = one_line_error(forklift(store, "push", ref, check=False))
+    source_store("tag", "app:1", ref)
+    err = one_line_error(source_store("push", ref, check=False))
     assert "denied" in err or "unauthorized" in err
-    forklift(store, "login", reg.host, "-u", USER, "--password-stdin", input=PASSWORD)
+    source_store("login", reg.host, "-u", USER, "--password-stdin", input=PASSWORD)
     tokens.requests.clear()
-    forklift(store, "push", ref)
+    source_store("push", ref)
     assert tokens.requests and all(r["user"] == USER for r in tokens.requests)
     assert len(tokens.requests) <= 3  # cached per scope, not one per request
-    forklift(store, "logout", reg.host)
-    fresh = new_store(tmp_path)
+    source_store("logout", reg.host)
+    fresh = new_store()
     tokens.requests.clear()
-    forklift(fresh, "pull", ref)  # anonymous pull of a public repository
+    fresh("pull", ref)  # anonymous pull of a public repository
     assert tokens.requests[0]["user"] is None
     assert tokens.requests[0]["scopes"] == ["repository:public/app:pull"]
-    assert inspect(fresh, ref)["Id"] == inspect(store, "app:1")["Id"]
-    err = one_line_error(forklift(fresh, "login", reg.host, "-u", USER, "--password-stdin",
+    assert fresh.inspect(ref)["Id"] == source_store.inspect("app:1")["Id"]
+    err = one_line_error(fresh("login", reg.host, "-u", USER, "--password-stdin",
                                   input="nope", check=False))
     assert "unauthorized" in err

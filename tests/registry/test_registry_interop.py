@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from registry_support import (
-    Proxy,
-    Registry,
-    forklift,
-    inspect,
-    new_store,
-    one_line_error,
-    put_blob,
-    put_manifest,
-    store_state,
-    tmp_entries,
-)
+from support import Forklift, one_line_error, run
+from support.registry import Proxy, Registry, put_blob, put_manifest
+from support.store import NewStore, snapshot, tmp_entries
+
+pytestmark = pytest.mark.root
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -37,22 +29,20 @@ def _arch() -> str:
 def _skopeo(*args: str) -> str:
     if shutil.which("skopeo") is None:
         pytest.skip("skopeo is not installed")
-    proc = subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return run(["skopeo", *args]).out
 
 
 @pytest.fixture(scope="module")
-def pushed(store: Path, registry: Registry) -> tuple[str, str]:
+def pushed(source_store: Forklift, registry: Registry) -> tuple[str, str]:
     ref = f"{registry.host}/interop/app:1"
-    forklift(store, "tag", "app:1", ref)
-    out = forklift(store, "push", ref).stdout
+    source_store("tag", "app:1", ref)
+    out = source_store("push", ref).out
     return ref, out.strip().splitlines()[-1].split("digest: ")[1].split()[0]
 
 
 # ----------------------------------------------------------------------------- skopeo
 
-def test_skopeo_reads_what_forklift_pushed(store: Path, pushed: tuple[str, str],
+def test_skopeo_reads_what_forklift_pushed(source_store: Forklift, pushed: tuple[str, str],
                                            tmp_path: Path) -> None:
     ref, digest = pushed
     info = json.loads(_skopeo("inspect", "--tls-verify=false", f"docker://{ref}"))
@@ -60,11 +50,11 @@ def test_skopeo_reads_what_forklift_pushed(store: Path, pushed: tuple[str, str],
     assert info["Architecture"] == _arch()
     _skopeo("copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{tmp_path / 'oci'}:v1")
     config = json.loads(_skopeo("inspect", "--config", f"oci:{tmp_path / 'oci'}:v1"))
-    assert config["rootfs"]["diff_ids"] == inspect(store, "app:1")["RootFS"]["Layers"]
+    assert config["rootfs"]["diff_ids"] == source_store.inspect("app:1")["RootFS"]["Layers"]
 
 
-def test_forklift_pulls_what_skopeo_pushed(store: Path, pushed: tuple[str, str],
-                                           registry: Registry, tmp_path: Path) -> None:
+def test_forklift_pulls_what_skopeo_pushed(source_store: Forklift, pushed: tuple[str, str],
+                                           registry: Registry, tmp_path: Path, new_store: NewStore) -> None:
     ref, _ = pushed
     layout = tmp_path / "layout"
     _skopeo("copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{layout}:v1")
@@ -72,14 +62,14 @@ def test_forklift_pulls_what_skopeo_pushed(store: Path, pushed: tuple[str, str],
     _skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v1", f"docker://{target}")
     remote = json.loads(_skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{target}"))
     assert remote["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
-    fresh = new_store(tmp_path)
-    forklift(fresh, "pull", target)
+    fresh = new_store()
+    fresh("pull", target)
     config_digest = json.loads(_skopeo("inspect", "--tls-verify=false", "--raw",
                                        f"docker://{target}"))["config"]["digest"]
-    info = inspect(fresh, target)
+    info = fresh.inspect(target)
     assert info["Id"] == config_digest  # skopeo rewrote the config as OCI
-    assert info["RootFS"]["Layers"] == inspect(store, "app:1")["RootFS"]["Layers"]
-    assert forklift(fresh, "run", "--rm", "--network", "none", target, "cat", "/one.txt").stdout == "one\n"
+    assert info["RootFS"]["Layers"] == source_store.inspect("app:1")["RootFS"]["Layers"]
+    assert fresh("run", "--rm", "--network", "none", target, "cat", "/one.txt").out == "one\n"
 
 
 # ----------------------------------------------------------------------------- multi-arch
@@ -114,8 +104,8 @@ def _index(registry: Registry, repo: str, tag: str, entries: list[tuple[bytes, s
     return put_manifest(registry.base, repo, tag, index, OCI_INDEX)
 
 
-def test_multi_arch_index(store: Path, pushed: tuple[str, str], registry: Registry,
-                          tmp_path: Path) -> None:
+def test_multi_arch_index(source_store: Forklift, pushed: tuple[str, str], registry: Registry,
+                          new_store: NewStore) -> None:
     ref, _ = pushed
     native_body = _manifest(registry, "interop/app", "1")
     base = json.loads(native_body)
@@ -124,26 +114,26 @@ def test_multi_arch_index(store: Path, pushed: tuple[str, str], registry: Regist
     index_digest = _index(registry, "interop/app", "multi",
                           [(s390x_body, "s390x"), (native_body, _arch())])
     target = f"{registry.host}/interop/app:multi"
-    fresh = new_store(tmp_path)
-    out = forklift(fresh, "pull", target).stdout
+    fresh = new_store()
+    out = fresh("pull", target).out
     assert f"Digest: {index_digest}" in out
-    info = inspect(fresh, target)
-    assert info["Id"] == inspect(store, "app:1")["Id"]
+    info = fresh.inspect(target)
+    assert info["Id"] == source_store.inspect("app:1")["Id"]
     assert info["RepoDigests"] == [f"{registry.host}/interop/app@{index_digest}"]
-    forklift(fresh, "pull", "--platform", "linux/s390x", target)
-    assert inspect(fresh, target)["Architecture"] == "s390x"
+    fresh("pull", "--platform", "linux/s390x", target)
+    assert fresh.inspect(target)["Architecture"] == "s390x"
     # an index without this machine's platform: one clear line listing what exists
     foreign = arm_body if _arch() != "arm64" else s390x_body
     other_arch = json.loads(httpx.get(
         f"{registry.base}/v2/interop/app/blobs/{json.loads(foreign)['config']['digest']}"
     ).content)["architecture"]
     _index(registry, "interop/app", "foreign", [(s390x_body, "s390x"), (foreign, other_arch)])
-    before = store_state(fresh)
-    err = one_line_error(forklift(fresh, "pull", f"{registry.host}/interop/app:foreign",
+    before = snapshot(fresh.root)
+    err = one_line_error(fresh("pull", f"{registry.host}/interop/app:foreign",
                                   check=False))
     assert f"no matching manifest for linux/{_arch()}" in err
     assert "linux/s390x" in err and f"linux/{other_arch}" in err
-    assert store_state(fresh) == before
+    assert snapshot(fresh.root) == before
 
 
 # ----------------------------------------------------------------------------- hostile
@@ -196,30 +186,32 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_hostile_registry(store: Path, proxy: Proxy, tmp_path: Path, case: str) -> None:
+def test_hostile_registry(source_store: Forklift, proxy: Proxy, new_store: NewStore,
+                          case: str) -> None:
     ref = f"{proxy.host}/hostile/app:1"
-    forklift(store, "tag", "app:1", ref)
+    source_store("tag", "app:1", ref)
     proxy.reset()
-    forklift(store, "push", ref)
-    fresh = new_store(tmp_path)
-    forklift(fresh, "images")
-    before = store_state(fresh)
+    source_store("push", ref)
+    fresh = new_store()
+    fresh("images")
+    before = snapshot(fresh.root)
     mutate, expected = HOSTILE[case]
     proxy.mutate = mutate
     try:
-        err = one_line_error(forklift(fresh, "pull", ref, check=False))
+        err = one_line_error(fresh("pull", ref, check=False))
         assert expected in err, err
-        assert store_state(fresh) == before
-        assert tmp_entries(fresh) == []
+        assert snapshot(fresh.root) == before
+        assert tmp_entries(fresh.root) == []
     finally:
         proxy.mutate = None
 
 
-def test_tampered_manifest_by_digest(store: Path, proxy: Proxy, tmp_path: Path) -> None:
+def test_tampered_manifest_by_digest(source_store: Forklift, proxy: Proxy,
+                                     new_store: NewStore) -> None:
     ref = f"{proxy.host}/hostile/bydigest:1"
-    forklift(store, "tag", "app:1", ref)
+    source_store("tag", "app:1", ref)
     proxy.reset()
-    digest = forklift(store, "push", ref).stdout.split("digest: ")[1].split()[0]
+    digest = source_store("push", ref).out.split("digest: ")[1].split()[0]
 
     def mutate(method: str, path: str, status: int, headers: dict[str, str], body: bytes):
         if "/manifests/" in path:
@@ -228,11 +220,11 @@ def test_tampered_manifest_by_digest(store: Path, proxy: Proxy, tmp_path: Path) 
         return None
 
     proxy.mutate = mutate
-    fresh = new_store(tmp_path)
+    fresh = new_store()
     try:
-        err = one_line_error(forklift(fresh, "pull", f"{proxy.host}/hostile/bydigest@{digest}",
+        err = one_line_error(fresh("pull", f"{proxy.host}/hostile/bydigest@{digest}",
                                       check=False))
     finally:
         proxy.mutate = None
     assert "digest mismatch" in err
-    assert forklift(fresh, "images", "-q").stdout.strip() == ""
+    assert fresh("images", "-q").out.strip() == ""

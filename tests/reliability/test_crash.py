@@ -21,22 +21,19 @@ import time
 from pathlib import Path
 
 import pytest
-from reliability_support import (
+from support import Forklift
+from support.images import small_tar
+from support.knobs import env_int
+from support.store import (
+    NewStore,
     assert_clean,
     assert_no_corruption,
-    env_int,
-    fl,
-    fl_argv,
-    needs_busybox,
-    needs_root,
-    needs_runc,
     repair,
-    small_tar,
     store_findings,
     verify_images_usable,
 )
 
-pytestmark = [needs_root, needs_busybox, needs_runc]
+pytestmark = pytest.mark.root
 
 # (checkpoint, operation): every named crash point, reached through a real command.
 CHECKPOINTS = [
@@ -91,36 +88,37 @@ def _dead_pid() -> int:
         pid -= 1
 
 
-def _setup(root: Path, op: str, tmp: Path) -> list[str]:
+def _setup(fl: Forklift, op: str, tmp: Path) -> list[str]:
     """Prepare the store for ``op``; return the argv (after --root) to crash."""
     if op == "import":
         return ["import", str(small_tar(tmp / "s.tar", 1)), "victim:1"]
     if op == "commit":
-        fl(root, "run", "--network", "none", "--name", "src", "busybox", "sh", "-c", "echo hello > /hello")
+        fl("run", "--network", "none", "--name", "src", "busybox", "sh", "-c", "echo hello > /hello")
         return ["commit", "src", "victim:1"]
     if op == "tag":
         return ["tag", "busybox", "victim:1"]
     if op in ("rmi", "prune"):
-        fl(root, "import", str(small_tar(tmp / "s.tar", 2)), "victim:1")
+        fl("import", str(small_tar(tmp / "s.tar", 2)), "victim:1")
         if op == "prune":
-            fl(root, "import", str(small_tar(tmp / "s.tar", 2)))  # a dangling duplicate
-            fl(root, "tag", "busybox", "keep:1")
-            fl(root, "rmi", "keep:1")
+            fl("import", str(small_tar(tmp / "s.tar", 2)))  # a dangling duplicate
+            fl("tag", "busybox", "keep:1")
+            fl("rmi", "keep:1")
             return ["image", "prune", "-a", "-f"]
         return ["rmi", "victim:1"]
     if op == "create":
         return ["create", "--network", "none", "--name", "victim", "busybox", "true"]
     if op == "rm":
-        fl(root, "create", "--network", "none", "--name", "victim", "busybox", "true")
+        fl("create", "--network", "none", "--name", "victim", "busybox", "true")
         return ["rm", "victim"]
     if op == "run":
         return ["run", "--rm", "--network", "none", "--name", "victim", "busybox", "true"]
     if op == "load":
-        fl(root, "import", str(small_tar(tmp / "s.tar", 3)), "victim:1")
-        fl(root, "save", "-o", str(tmp / "saved.tar"), "victim:1", "busybox")
-        fl(root, "rmi", "victim:1")
+        fl("import", str(small_tar(tmp / "s.tar", 3)), "victim:1")
+        fl("save", "-o", str(tmp / "saved.tar"), "victim:1", "busybox")
+        fl("rmi", "victim:1")
         return ["load", "-i", str(tmp / "saved.tar")]
     if op == "sweep":
+        root = fl.root
         (root / "tmp" / f"{_dead_pid()}-layer-abc").mkdir(parents=True)
         for name in ("deadbeef0001", "deadbeef0002"):
             (root / "layers" / name / "diff").mkdir(parents=True)
@@ -129,51 +127,51 @@ def _setup(root: Path, op: str, tmp: Path) -> list[str]:
     raise AssertionError(op)
 
 
-def _exists(root: Path, op: str) -> bool | None:
+def _exists(fl: Forklift, op: str) -> bool | None:
     if op in ("import", "commit", "tag", "rmi"):
-        return fl(root, "image", "inspect", "victim:1", check=False).returncode == 0
+        return fl("image", "inspect", "victim:1", check=False).code == 0
     if op in ("create", "rm"):
-        return fl(root, "container", "inspect", "victim", check=False).returncode == 0
+        return fl("container", "inspect", "victim", check=False).code == 0
     return None
 
 
 @pytest.mark.parametrize(("checkpoint", "op"), CHECKPOINTS, ids=[f"{c}@{o}" for c, o in CHECKPOINTS])
-def test_named_checkpoint(bb_store: Path, tmp_path: Path, checkpoint: str, op: str) -> None:
-    root = bb_store
-    argv = _setup(root, op, tmp_path)
-    env = dict(os.environ, FORKLIFT_CRASH_AT=checkpoint)
-    proc = subprocess.run(fl_argv(root, *argv), env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL, (
-        f"checkpoint {checkpoint} not reached by {argv}: rc={proc.returncode} {proc.stderr}")
+def test_named_checkpoint(fl: Forklift, busybox: str, tmp_path: Path, checkpoint: str,
+                          op: str) -> None:
+    root = fl.root
+    argv = _setup(fl, op, tmp_path)
+    proc = fl(*argv, env={"FORKLIFT_CRASH_AT": checkpoint}, check=False)
+    assert proc.code == -signal.SIGKILL, (
+        f"checkpoint {checkpoint} not reached by {argv}: rc={proc.code} {proc.err}")
     assert_no_corruption(root)
     # all-or-nothing
-    existed = _exists(root, op)
+    existed = _exists(fl, op)
     if checkpoint in HAPPENED and existed is not None:
         expect = HAPPENED[checkpoint]
         if op in ("rmi", "rm"):
             expect = not expect  # the thing is gone when the removal happened
         assert existed == expect, f"after a crash at {checkpoint}, {op} half-happened"
     # the next command sweeps scratch and orphan files
-    fl(root, "images")
+    fl("images")
     left = store_findings(root).problems
     assert all(p.kind == "container" for p in left), "\n".join(map(str, left))
     if op == "sweep":
         assert not (root / "layers" / "deadbeef0001").exists()
         assert not (root / "blobs" / "sha256" / ("0" * 64)).exists()
     # the CLI repair clears the rest
-    out = fl(root, "system", "check", "--repair", "--grace", "0", check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = fl("system", "check", "--repair", "--grace", "0", check=False)
+    assert out.code == 0, out.out + out.err
     assert_clean(root, full=True)
     verify_images_usable(root)
     # and the operation works again
     if op == "load":
-        fl(root, *argv)
-        fl(root, "image", "inspect", "victim:1")
+        fl(*argv)
+        fl("image", "inspect", "victim:1")
     elif op not in ("sweep", "rmi", "prune", "rm"):
-        fl(root, "rm", "-f", "victim", check=False)
-        fl(root, "rmi", "-f", "victim:1", check=False)
-        argv = _setup(root, op, tmp_path) if op not in ("commit",) else ["commit", "src", "victim:2"]
-        fl(root, *argv)
+        fl("rm", "-f", "victim", check=False)
+        fl("rmi", "-f", "victim:1", check=False)
+        argv = _setup(fl, op, tmp_path) if op not in ("commit",) else ["commit", "src", "victim:2"]
+        fl(*argv)
 
 
 # ----------------------------------------------------------------------------- random delays
@@ -184,8 +182,9 @@ class Worker:
     OPS = (("tag", 4), ("import", 4), ("commit", 3), ("rmi", 3), ("create", 2), ("rm", 2),
            ("prune", 1), ("run", 1), ("load", 2), ("save", 1))
 
-    def __init__(self, root: Path, tmp: Path, seed: int, busybox_tar: Path) -> None:
-        self.root = root
+    def __init__(self, fl: Forklift, tmp: Path, seed: int, busybox_tar: Path) -> None:
+        self.fl = fl
+        self.root = fl.root
         self.tmp = tmp
         self.rng = random.Random(seed)
         self.crashes = 0
@@ -199,14 +198,14 @@ class Worker:
         self.n = 0
 
     def setup(self) -> None:
-        fl(self.root, "import", str(self.busybox_tar), "busybox")
+        self.fl("import", str(self.busybox_tar), "busybox")
         for i in range(3):
-            fl(self.root, "run", "--network", "none", "--name", f"pool{i}", "busybox", "sh", "-c", f"echo {i} > /f{i}")
+            self.fl("run", "--network", "none", "--name", f"pool{i}", "busybox", "sh", "-c", f"echo {i} > /f{i}")
         # an archive for `load`: busybox and an image the store does not keep
         self.saved = self.tmp / f"{self.root.name}-saved.tar"
-        fl(self.root, "commit", "pool0", "saved:1")
-        fl(self.root, "save", "-o", str(self.saved), "saved:1", "busybox")
-        fl(self.root, "rmi", "saved:1")
+        self.fl("commit", "pool0", "saved:1")
+        self.fl("save", "-o", str(self.saved), "saved:1", "busybox")
+        self.fl("rmi", "saved:1")
 
     def argv(self, op: str) -> list[str]:
         r = self.rng
@@ -247,10 +246,9 @@ class Worker:
     def round(self) -> None:
         op = self.pick()
         argv = self.argv(op)
-        env = dict(os.environ)
-        env.pop("FORKLIFT_CRASH_AT", None)
         start = time.monotonic()
-        proc = subprocess.Popen(fl_argv(self.root, *argv), env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([*self.fl.argv, *argv], env=self.fl.environ(),
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         killed = False
         try:
@@ -278,7 +276,7 @@ class Worker:
             # calibrate: each operation once, to the end
             for op, _ in self.OPS:
                 start = time.monotonic()
-                fl(self.root, *self.argv(op), check=False)
+                self.fl(*self.argv(op), check=False)
                 self.durations.setdefault(op, []).append(time.monotonic() - start)
             for i in range(rounds):
                 self.round()
@@ -290,14 +288,11 @@ class Worker:
             self.failures.append(f"{type(exc).__name__}: {exc}")
 
 
-def test_random_crashes(tmp_path: Path, busybox_tar: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from reliability_support import cleanup_store
-
+def test_random_crashes(new_store: NewStore, tmp_path: Path, busybox_tar: Path,
+                        capsys: pytest.CaptureFixture[str]) -> None:
     total = env_int("FORKLIFT_CRASH_ROUNDS", 1200)
     seed = env_int("FORKLIFT_CRASH_SEED", 1000)
-    workers = [Worker(tmp_path / f"store{i}", tmp_path, seed + i, busybox_tar) for i in range(2)]
-    for w in workers:
-        (w.root).mkdir()
+    workers = [Worker(new_store(), tmp_path, seed + i, busybox_tar) for i in range(2)]
     threads = [threading.Thread(target=w.run, args=(total // len(workers),)) for w in workers]
     started = time.monotonic()
     try:
@@ -309,7 +304,7 @@ def test_random_crashes(tmp_path: Path, busybox_tar: Path, capsys: pytest.Captur
         failures = [f for w in workers for f in w.failures]
         assert not failures, "\n".join(failures[:20])
         for w in workers:
-            fl(w.root, "images")
+            w.fl("images")
             repair(w.root)
             assert_clean(w.root, full=True)
             verify_images_usable(w.root)
@@ -322,7 +317,5 @@ def test_random_crashes(tmp_path: Path, busybox_tar: Path, capsys: pytest.Captur
                   f" {sum(w.rounds for w in workers)} rounds"
                   f" ({time.monotonic() - started:.0f}s), corruption found: "
                   f"{'none' if not any(w.failures for w in workers) else 'SEE FAILURE'}")
-        for w in workers:
-            cleanup_store(w.root)
     # most rounds must really kill a live process
     assert crashes >= total * 0.6, f"only {crashes} of {total} rounds killed a live process"

@@ -16,87 +16,24 @@ import hashlib
 import io
 import json
 import os
-import resource
 import sqlite3
-import subprocess
-import sys
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import tarcraft as tc
 import zstandard
-from reliability_support import assert_clean, fl, fl_argv, needs_root
+from support import Forklift, Result, one_line_error
+from support import tarcraft as tc
+from support.registry import Registry, put_blob, put_manifest, running_proxy
+from support.store import NewStore, assert_clean, snapshot
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "registry"))
-from registry_support import (  # noqa: E402
-    Registry,
-    put_blob,
-    put_manifest,
-    start_proxy,
-    start_registry,
-)
-
-pytestmark = [needs_root]
+pytestmark = pytest.mark.root
 
 MEM = 1 << 30        # address space allowed to each command under test
 TIMEOUT = 60         # a hang shows as a timeout; every case here takes a second or two
 MIB = 1 << 20
-TABLES = ("blobs", "layers", "images", "image_layers", "tags", "repo_digests",
-          "compressed_blobs")
-
-
-# ----------------------------------------------------------------------------- running
-
-def _bounded() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEM, MEM))
-
-
-def run(root: Path, *args: str, stdin: bytes | Path | None = None, cwd: Path | None = None,
-        timeout: float = TIMEOUT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The CLI with a memory bound and a timeout (a hang fails the test, it never stalls it)."""
-    full_env = {**os.environ, **(env or {})}
-    full_env.pop("FORKLIFT_CRASH_AT", None)
-    stdin_file = stdin.open("rb") if isinstance(stdin, Path) else None
-    try:
-        proc = subprocess.run(fl_argv(root, *args), capture_output=True, timeout=timeout,
-                              env=full_env, cwd=cwd, preexec_fn=_bounded,
-                              stdin=stdin_file if stdin_file else
-                              (None if isinstance(stdin, bytes) else subprocess.DEVNULL),
-                              input=stdin if isinstance(stdin, bytes) else None)
-    finally:
-        if stdin_file:
-            stdin_file.close()
-    return subprocess.CompletedProcess(proc.args, proc.returncode,
-                                       proc.stdout.decode(errors="replace"),
-                                       proc.stderr.decode(errors="replace"))
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode != 0, f"accepted: {proc.stdout}"
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
-    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
-def snapshot(root: Path) -> dict[str, object]:
-    """Every metadata row and every file under blobs/, layers/ and tmp/."""
-    state: dict[str, object] = {}
-    db = root / "forklift.db"
-    if db.exists():
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            state.update({t: sorted(map(tuple, conn.execute(f"SELECT * FROM {t}")), key=repr)
-                          for t in TABLES})
-        finally:
-            conn.close()
-    for sub in ("blobs", "layers", "tmp"):
-        state[sub] = sorted(str(p.relative_to(root)) for p in (root / sub).rglob("*")) \
-            if (root / sub).exists() else []
-    return state
 
 
 def sha(data: bytes) -> str:
@@ -105,34 +42,39 @@ def sha(data: bytes) -> str:
 
 class Env:
     """A store with one image in it, an input directory and an empty working directory:
-    ``refused`` checks the store and both directories are as they were."""
+    ``refused`` checks the store and both directories are as they were. Every command runs
+    with a memory bound and a timeout (a hang fails the test, it never stalls it)."""
 
-    def __init__(self, base: Path) -> None:
-        self.root = base / "store"
+    def __init__(self, store: Forklift, base: Path) -> None:
+        self.root = store.root
         self.inputs = base / "in"
         self.cwd = base / "cwd"
         self.inputs.mkdir(parents=True)
         self.cwd.mkdir()
-        self.docker_config = base / "docker-config"
+        config = base / "docker-config"
+        self.fl = Forklift(self.root, cwd=self.cwd, memory=MEM, timeout=TIMEOUT,
+                           env={"DOCKER_CONFIG": str(config),
+                                "FORKLIFT_CONFIG_DIR": str(config / "fl")})
         seed = self.inputs / "seed.tar"
         seed.write_bytes(tc.member("seed", b"seed") + tc.end())
-        fl(self.root, "import", str(seed), "seed:1")
+        self.fl("import", str(seed), "seed:1")
 
     def write(self, name: str, data: bytes) -> Path:
         path = self.inputs / name
         path.write_bytes(data)
         return path
 
-    def cli(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-        env = {"DOCKER_CONFIG": str(self.docker_config),
-               "FORKLIFT_CONFIG_DIR": str(self.docker_config / "fl")}
-        return run(self.root, *args, cwd=self.cwd, env=env, **kw)  # type: ignore[arg-type]
+    def cli(self, *args: str, stdin: bytes | Path | None = None, **kw: object) -> Result:
+        """The CLI; ``stdin`` is bytes to pipe in or a file to read in place."""
+        if isinstance(stdin, bytes):
+            return self.fl(*args, input=stdin, check=False, **kw)  # type: ignore[arg-type]
+        return self.fl(*args, stdin=stdin, check=False, **kw)  # type: ignore[arg-type]
 
     def refused(self, *args: str, expect: str = "", **kw: object) -> str:
         before = snapshot(self.root)
         inputs = sorted(os.listdir(self.inputs))
         started = time.monotonic()
-        line = one_line_error(self.cli(*args, **kw))
+        line = one_line_error(self.cli(*args, **kw))  # type: ignore[arg-type]
         assert time.monotonic() - started < 30, f"refusal took {time.monotonic() - started:.0f}s"
         assert expect in line, line
         assert snapshot(self.root) == before
@@ -141,22 +83,15 @@ class Env:
         return line
 
     def accepted(self, *args: str, **kw: object) -> str:
-        proc = self.cli(*args, **kw)
-        assert proc.returncode == 0, proc.stderr
+        res = self.cli(*args, **kw)  # type: ignore[arg-type]
+        assert res.code == 0, res.err
         assert os.listdir(self.cwd) == []
-        return proc.stdout.strip()
+        return res.out.strip()
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Env:
-    return Env(tmp_path)
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    reg = start_registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
+def env(new_store: NewStore, tmp_path: Path) -> Env:
+    return Env(new_store(), tmp_path)
 
 
 # ----------------------------------------------------------------------------- images
@@ -311,11 +246,12 @@ def test_sparse_4gib_file_is_written_with_holes(env: Env, fmt: str) -> None:
     assert "--max-size" in line
 
 
-def test_sparse_layer_through_load_and_pull(env: Env, registry: Registry) -> None:
+def test_sparse_layer_through_load_and_pull(env: Env, registry: Registry, new_store: NewStore,
+                                            tmp_path: Path) -> None:
     layer = tc.pax_sparse_1_0("sparse", 4 << 30, FRAGMENTS, SPARSE_DATA) + tc.end()
     env.accepted("load", "-i", str(env.write("img.tar", docker_archive([layer]))))
     assert os.stat(_layer_file(env.root, "sparse")).st_blocks * 512 < MIB
-    other = Env(env.root.parent / "other")
+    other = Env(new_store(), tmp_path / "other")
     layer = tc.old_gnu_sparse("sparse", 4 << 30, FRAGMENTS, SPARSE_DATA) + tc.end()
     ref = push(registry, "sparse/old", [gzip.compress(layer)], [sha(layer)])
     other.refused("pull", "--max-size", "2g", ref, expect="2GiB")
@@ -470,15 +406,11 @@ def test_pull_of_10000_layers_is_refused_before_any_download(env: Env, registry:
     descs = [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest,
               "size": len(layer)}] * MANY
     push(registry, "many/layers", [], [sha(b"x")] * MANY, layer_list=descs)
-    proxy = start_proxy(registry.port)
-    try:
+    with running_proxy(registry.port) as proxy:
         line = env.refused("pull", f"{proxy.host}/many/layers:1",
                            expect=f"has {MANY} layers, more than the limit of 125")
         assert "max-layers in" in line
         assert not [r for r in proxy.requests if "/blobs/" in r[1]], proxy.requests
-    finally:
-        assert proxy.server is not None
-        proxy.server.shutdown()
 
 
 def test_pull_of_a_blob_larger_than_the_limit_is_refused_before_download(
@@ -486,14 +418,10 @@ def test_pull_of_a_blob_larger_than_the_limit_is_refused_before_download(
     layer = tc.member("noise", os.urandom(3 * MIB)) + EMPTY
     blob = gzip.compress(layer, 1)
     push(registry, "big/blob", [blob], [sha(layer)])
-    proxy = start_proxy(registry.port)
-    try:
+    with running_proxy(registry.port) as proxy:
         env.refused("pull", "--max-size", "1m", f"{proxy.host}/big/blob:1",
                     expect=f"({len(blob)} bytes) is larger than the size limit of 1MiB")
         assert not [r for r in proxy.requests if "/blobs/" in r[1]], proxy.requests
-    finally:
-        assert proxy.server is not None
-        proxy.server.shutdown()
 
 
 def test_load_of_10000_layers_is_refused_before_any_layer(env: Env) -> None:

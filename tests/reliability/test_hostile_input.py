@@ -23,10 +23,10 @@ import tarfile
 import tempfile
 
 import pytest
-import tarcraft
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from reliability_support import env_int
+from support import tarcraft
+from support.knobs import env_int
 
 from forklift import archive, changes, oci, reference
 from forklift.errors import ForkliftError, InvalidArgument
@@ -35,7 +35,6 @@ SCALE = env_int("FORKLIFT_HYPOTHESIS_EXAMPLES", 200)
 COMMON = {"deadline": 3000, "database": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
           "derandomize": os.environ.get("FORKLIFT_HYPOTHESIS_RANDOM") != "1"}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="extraction tests need root (mknod, chown)")
 
 # ----------------------------------------------------------------------------- tar extraction
 
@@ -146,6 +145,7 @@ def _extract_hostile(data: bytes, whiteouts: bool = True) -> None:
         box.close()
 
 
+@pytest.mark.root  # extraction keeps owners and device nodes: chown, mknod
 @settings(max_examples=SCALE * 3, **COMMON)
 @given(st.lists(tar_entries(), min_size=1, max_size=8), st.booleans())
 def test_generated_tarballs_stay_inside(entries: list, whiteouts: bool) -> None:
@@ -174,6 +174,7 @@ def _seed_tar() -> bytes:
 SEED = _seed_tar()
 
 
+@pytest.mark.root  # extraction keeps owners and device nodes: chown, mknod
 @settings(max_examples=SCALE * 3, **COMMON)
 @given(st.lists(st.tuples(st.integers(0, len(SEED) - 1), st.integers(0, 255)), min_size=1, max_size=12),
        st.integers(0, len(SEED)), st.sampled_from(["none", "gzip", "truncated-gzip"]))
@@ -191,6 +192,7 @@ def test_mutated_tarballs_stay_inside(flips: list, cut: int, compression: str) -
     _extract_hostile(blob)
 
 
+@pytest.mark.root  # extraction keeps owners and device nodes: chown, mknod
 @settings(max_examples=SCALE, **COMMON)
 @given(st.binary(max_size=2048))
 @example(b"\x1f\x8b" + b"\x00" * 20)
@@ -309,6 +311,7 @@ def extended_archive(draw):  # type: ignore[no-untyped-def]
 FUZZ_LIMIT = 64 << 20
 
 
+@pytest.mark.root  # extraction keeps owners and device nodes: chown, mknod
 @settings(max_examples=SCALE * 3, **COMMON)
 @given(extended_archive(), st.booleans())
 @example(tarcraft.pax(tarcraft.record("size", "-1536")) + tarcraft.member("a"), True)
@@ -334,6 +337,7 @@ def test_extended_headers_stay_inside_and_bounded(data: bytes, compress: bool) -
         box.close()
 
 
+@pytest.mark.root  # extraction keeps owners and device nodes: chown, mknod
 def test_known_escapes_are_refused() -> None:
     """The classic attacks, each on its own, must be refused (not merely contained)."""
     def one(*specs: tuple[str, bytes, str]) -> bytes:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_support import fl, needs_busybox, needs_root, needs_runc
-
-pytestmark = [needs_root, needs_busybox, needs_runc]
+from support import Forklift
+from support.store import temporary_store
 
 # Docker's default set (moby oci/caps/defaults.go) as a CapEff bit mask.
 CAP_BITS = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_FOWNER": 3, "CAP_FSETID": 4, "CAP_KILL": 5,
@@ -29,27 +29,25 @@ CAP_SYS_ADMIN = 21
 CAP_NET_ADMIN = 12
 
 
-def status(root: Path, *flags: str) -> dict[str, str]:
-    out = fl(root, "run", "--rm", "--network", "none", *flags, "busybox", "cat", "/proc/self/status").stdout
+def status(fl: Forklift, *flags: str) -> dict[str, str]:
+    out = fl("run", "--rm", "--network", "none", *flags, "busybox", "cat", "/proc/self/status").out
     return {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in out.splitlines())}
 
 
-def sh(root: Path, script: str, *flags: str, check: bool = True):  # type: ignore[no-untyped-def]
-    return fl(root, "run", "--rm", "--network", "none", *flags, "busybox", "sh", "-c", script,
+def sh(fl: Forklift, script: str, *flags: str, check: bool = True):  # type: ignore[no-untyped-def]
+    return fl("run", "--rm", "--network", "none", *flags, "busybox", "sh", "-c", script,
               check=check)
 
 
 @pytest.fixture(scope="module")
-def sec_store(tmp_path_factory: pytest.TempPathFactory, busybox_tar: Path):  # type: ignore[no-untyped-def]
-    from reliability_support import cleanup_store
-
-    root = tmp_path_factory.mktemp("security") / "store"
-    fl(root, "import", str(busybox_tar), "busybox")
-    yield root
-    cleanup_store(root)
+def sec_store(busybox_tar: Path) -> Iterator[Forklift]:
+    with temporary_store() as store:
+        store("import", str(busybox_tar), "busybox")
+        yield store
 
 
-def test_default_capabilities_are_dockers(sec_store: Path) -> None:
+@pytest.mark.root
+def test_default_capabilities_are_dockers(sec_store: Forklift) -> None:
     st = status(sec_store)
     assert int(st["CapEff"], 16) == DOCKER_DEFAULT_CAPEFF, st["CapEff"]
     assert int(st["CapBnd"], 16) == DOCKER_DEFAULT_CAPEFF, st["CapBnd"]
@@ -57,31 +55,35 @@ def test_default_capabilities_are_dockers(sec_store: Path) -> None:
     assert st["NoNewPrivs"] == "0"
 
 
-def test_proc_and_sys_paths_masked(sec_store: Path) -> None:
+@pytest.mark.root
+def test_proc_and_sys_paths_masked(sec_store: Forklift) -> None:
     out = sh(sec_store, "cat /proc/kcore | /bin/busybox wc -c; cat /proc/keys | /bin/busybox wc -c;"
                         " ls -A /sys/firmware | /bin/busybox wc -l;"
-                        " echo 1 > /proc/sysrq-trigger 2>/dev/null && echo writable || echo ro").stdout
+                        " echo 1 > /proc/sysrq-trigger 2>/dev/null && echo writable || echo ro").out
     kcore, keys, firmware, sysrq = out.split()
     assert kcore == "0" and keys == "0", out     # bind-mounted /dev/null
     assert firmware == "0", out                  # empty read-only tmpfs
     assert sysrq == "ro", out                    # read-only path
 
 
-def test_not_privileged_by_default(sec_store: Path) -> None:
+@pytest.mark.root
+def test_not_privileged_by_default(sec_store: Forklift) -> None:
     st = status(sec_store)
     assert not int(st["CapEff"], 16) & (1 << CAP_SYS_ADMIN)
     proc = sh(sec_store, "mkdir -p /mnt && /bin/busybox mount -t tmpfs none /mnt", check=False)
-    assert proc.returncode != 0  # no CAP_SYS_ADMIN, no mount
+    assert proc.code != 0  # no CAP_SYS_ADMIN, no mount
 
 
-def test_privileged_on_request(sec_store: Path) -> None:
+@pytest.mark.root
+def test_privileged_on_request(sec_store: Forklift) -> None:
     st = status(sec_store, "--privileged")
     assert int(st["CapEff"], 16) & (1 << CAP_SYS_ADMIN)
     assert st["Seccomp"] == "0"
     sh(sec_store, "mkdir -p /mnt && /bin/busybox mount -t tmpfs none /mnt", "--privileged")
 
 
-def test_cap_add_and_drop(sec_store: Path) -> None:
+@pytest.mark.root
+def test_cap_add_and_drop(sec_store: Forklift) -> None:
     added = int(status(sec_store, "--cap-add", "NET_ADMIN")["CapEff"], 16)
     assert added == DOCKER_DEFAULT_CAPEFF | (1 << CAP_NET_ADMIN)
     dropped = int(status(sec_store, "--cap-drop", "CHOWN", "--cap-drop", "CAP_NET_RAW")["CapEff"], 16)
@@ -89,25 +91,27 @@ def test_cap_add_and_drop(sec_store: Path) -> None:
     none = int(status(sec_store, "--cap-drop", "ALL")["CapEff"], 16)
     assert none == 0
     proc = sh(sec_store, "touch /f && /bin/busybox chown 1:1 /f", "--cap-drop", "CHOWN", check=False)
-    assert proc.returncode != 0
+    assert proc.code != 0
 
 
-def test_no_new_privileges(sec_store: Path) -> None:
+@pytest.mark.root
+def test_no_new_privileges(sec_store: Forklift) -> None:
     assert status(sec_store, "--security-opt", "no-new-privileges")["NoNewPrivs"] == "1"
     assert status(sec_store, "--security-opt", "no-new-privileges:true")["NoNewPrivs"] == "1"
 
 
-def test_default_seccomp_profile_via_cli(sec_store: Path) -> None:
+@pytest.mark.root
+def test_default_seccomp_profile_via_cli(sec_store: Forklift) -> None:
     assert status(sec_store)["Seccomp"] == "2"  # filter mode
     denied = sh(sec_store, "/bin/busybox unshare -U true", check=False)
-    assert denied.returncode != 0
+    assert denied.code != 0
     assert status(sec_store, "--security-opt", "seccomp=unconfined")["Seccomp"] == "0"
     sh(sec_store, "/bin/busybox unshare -U true", "--security-opt", "seccomp=unconfined")
 
 
 # ----------------------------------------------------------------------------- the profile itself
 
-def _run_with_profile(root: Path, profile: dict | None, script: str,
+def _run_with_profile(fl: Forklift, profile: dict | None, script: str,
                       monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
     """Run through the engine with ``profile`` put into the spec (the hook the CLI will use)."""
     from forklift.engine import containers
@@ -125,7 +129,7 @@ def _run_with_profile(root: Path, profile: dict | None, script: str,
         return spec
 
     monkeypatch.setattr(spec_mod, "build_spec", with_seccomp)
-    store = open_store(str(root))
+    store = open_store(str(fl.root))
     try:
         with tempfile.TemporaryFile() as out:
             code = containers.run(store, "busybox", ["sh", "-c", script],
@@ -153,7 +157,9 @@ def test_seccomp_profile_shape() -> None:
     assert all(DENIED[name] for name in DENIED)  # every denial says why
 
 
-def test_seccomp_profile_enforced_by_runc(sec_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.root
+def test_seccomp_profile_enforced_by_runc(sec_store: Forklift,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from forklift.runtime.seccomp import default_profile
 
     script = ("cat /proc/self/status | /bin/busybox grep Seccomp: ;"

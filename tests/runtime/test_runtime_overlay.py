@@ -11,7 +11,7 @@ import pytest
 from forklift.errors import RuntimeFailure
 from forklift.runtime.overlay import bind_mount, is_mounted, mount_overlay, unmount
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
+pytestmark = pytest.mark.root
 
 
 @pytest.fixture

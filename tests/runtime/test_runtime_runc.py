@@ -22,10 +22,7 @@ from forklift.runtime.runc import Runc
 from forklift.runtime.spec import MountSpec, ProcessConfig, build_spec, write_bundle
 from forklift.runtime.user import resolve_user
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("runc") is None or not os.path.exists("/bin/busybox"),
-    reason="needs root, runc and busybox-static",
-)
+pytestmark = pytest.mark.root
 
 APPLETS = ["sh", "true", "echo", "cat", "id", "hostname", "ls", "sleep", "wc", "touch", "grep"]
 DOCKER_CAPEFF = 0xA80425FB  # Docker's 14 default capabilities as a bitmask

@@ -7,6 +7,8 @@ import os
 import stat
 import tarfile
 
+import pytest
+
 from forklift import archive, fswalk
 
 
@@ -21,6 +23,7 @@ def _tree(root):
     os.setxattr(os.path.join(root, "opaque"), archive.OPAQUE_XATTR, b"y")
 
 
+@pytest.mark.root
 def test_layer_tar_is_deterministic_and_uses_oci_whiteouts(tmp_path):
     _tree(tmp_path / "upper")
     first, second = io.BytesIO(), io.BytesIO()
@@ -63,6 +66,7 @@ def test_walk_and_layer_tar_order_names_by_their_bytes(tmp_path):
         assert tf.getnames() == expected
 
 
+@pytest.mark.root
 def test_extract_converts_whiteouts_back(tmp_path):
     _tree(tmp_path / "upper")
     buf = io.BytesIO()
@@ -77,6 +81,7 @@ def test_extract_converts_whiteouts_back(tmp_path):
     assert stats.size == len("content")
 
 
+@pytest.mark.root
 def test_trusted_xattrs_from_a_tarball_are_ignored(tmp_path):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
@@ -99,6 +104,7 @@ def test_compression_detection():
     assert archive.detect_compression(b"ustar") == "none"
 
 
+@pytest.mark.root
 def test_device_nodes_and_fifos_are_kept_byte_exact(tmp_path):
     """A real root filesystem's /dev survives extract -> write_layer unchanged."""
     buf = io.BytesIO()

@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-import tarcraft as tc
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from support import tarcraft as tc
 
 from forklift import archive
 from forklift.errors import BadArchive, ForkliftError, InvalidArgument, LimitExceeded
@@ -223,6 +223,7 @@ def test_gnu_tar_sparse_archives_read_as_tarfile_reads_them(tmp_path: Path, fmt:
     assert ours["holes"][0] and ours["holes"][1] == 16 << 20
 
 
+@pytest.mark.root
 @pytest.mark.parametrize("build", [tc.old_gnu_sparse, tc.pax_sparse_0_0, tc.pax_sparse_0_1,
                                    tc.pax_sparse_1_0])
 def test_sparse_extraction_keeps_holes(tmp_path: Path, build) -> None:  # type: ignore[no-untyped-def]
@@ -241,6 +242,7 @@ def test_sparse_extraction_keeps_holes(tmp_path: Path, build) -> None:  # type: 
     assert stats.size == (2 << 30) + 4
 
 
+@pytest.mark.root
 def test_size_limits_refuse_before_writing(tmp_path: Path) -> None:
     sparse = tc.old_gnu_sparse("f", 1 << 40, [(0, 1)], b"x") + tc.end()
     with pytest.raises(LimitExceeded):

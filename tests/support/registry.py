@@ -1,5 +1,5 @@
-"""Fixtures: real registries (Debian's docker-registry), a token service, proxies,
-forklift stores with a busybox image built without network."""
+"""Real registries (Debian's docker-registry, plain, TLS or with auth), TLS material, a
+recording proxy that may rewrite answers, and raw pushes of hand-made blobs."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import datetime
 import hashlib
 import http.client
 import http.server
-import json
 import os
 import shutil
 import socket
-import ssl
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -27,63 +24,13 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 REGISTRY_BIN = "/usr/bin/docker-registry"
 
-
-# ----------------------------------------------------------------------------- helpers
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def apt_install(package: str) -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(["apt-get", "install", "-y", package], env=env,
-                      capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", package], env=env, capture_output=True,
-                       check=True)
-
-
-def forklift(root: Path | str, *args: str, check: bool = True, input: str | None = None,
-             env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "forklift", "--root", str(root), *args],
-                          capture_output=True, text=True, input=input,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"forklift {' '.join(args)} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode != 0, proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("Error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
-
-
-def store_state(root: Path) -> dict[str, Any]:
-    """What a failed pull must leave untouched."""
-    import sqlite3
-
-    conn = sqlite3.connect(root / "forklift.db")
-    try:
-        state = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall())  # noqa: S608
-                 for t in ("images", "tags", "layers", "repo_digests", "image_layers")}
-    finally:
-        conn.close()
-    state["layer_dirs"] = sorted(os.listdir(root / "layers"))
-    return state
-
-
-def tmp_entries(root: Path) -> list[str]:
-    return os.listdir(root / "tmp") if (root / "tmp").exists() else []
 
 
 # ----------------------------------------------------------------------------- TLS material
@@ -151,7 +98,7 @@ def bcrypt_line(user: str, password: str) -> str:
 
         return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()}"
     if shutil.which("htpasswd") is None:
-        apt_install("apache2-utils")
+        pytest.skip("no bcrypt for htpasswd: scripts/test.sh installs apache2-utils")
     out = subprocess.run(["htpasswd", "-Bbn", user, password], capture_output=True, text=True,
                          check=True).stdout
     return out.strip()
@@ -182,14 +129,12 @@ class Registry:
                 self.proc.wait()
 
 
-def ensure_registry_installed() -> None:
-    if not os.path.exists(REGISTRY_BIN):
-        apt_install("docker-registry")
-
-
 def start_registry(directory: Path, *, tls: Pki | None = None,
                    extra: str = "") -> Registry:
-    ensure_registry_installed()
+    """Debian's docker-registry serving from ``directory`` on a free port (``extra``: more
+    of its YAML configuration, e.g. an auth section). Skips without the package."""
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip(f"{REGISTRY_BIN} is missing: scripts/test.sh installs docker-registry")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     data = directory / "data"
@@ -221,59 +166,6 @@ def _wait_port(reg: Registry) -> None:
     raise RuntimeError("registry did not start")
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    reg = start_registry(tmp_path_factory.mktemp("registry"))
-    yield reg
-    reg.stop()
-
-
-# ----------------------------------------------------------------------------- images
-
-@pytest.fixture(scope="session")
-def rootfs_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("rootfs") / "busybox-rootfs.tar"
-    subprocess.run(["bash", str(REPO / "scripts" / "make-busybox-rootfs.sh"), str(out)],
-                   check=True, capture_output=True, timeout=300)
-    return out
-
-
-@pytest.fixture(autouse=True)
-def isolated_docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never touch the real ~/.docker or /etc/docker/certs.d."""
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    monkeypatch.setenv("FORKLIFT_CONFIG_DIR", str(tmp_path / "forklift-config"))
-    monkeypatch.setenv("FORKLIFT_CERTS_D", str(tmp_path / "certs.d"))
-    monkeypatch.delenv("FORKLIFT_INSECURE_REGISTRIES", raising=False)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory, rootfs_tar: Path) -> Path:
-    """A fresh store per module holding busybox:latest and app:1 (two layers)."""
-    root = tmp_path_factory.mktemp("store")
-    forklift(root, "import", "-c", "ENV PATH=/bin", str(rootfs_tar), "busybox:latest")
-    derive(root, "busybox", "app:1", "echo one > /one.txt")
-    return root
-
-
-def derive(root: Path, base: str, tag: str, script: str) -> str:
-    name = "c" + hashlib.sha256(f"{tag}{time.time()}".encode()).hexdigest()[:10]
-    forklift(root, "run", "--network", "none", "--name", name, base, "sh", "-c", script)
-    image_id = forklift(root, "commit", name, tag).stdout.strip()
-    forklift(root, "rm", name)
-    return image_id
-
-
-def new_store(tmp_path: Path, name: str = "fresh") -> Path:
-    root = tmp_path / name
-    root.mkdir()
-    return root
-
-
-def inspect(root: Path, name: str) -> dict[str, Any]:
-    return json.loads(forklift(root, "image", "inspect", name).stdout)[0]
-
-
 # ----------------------------------------------------------------------------- proxy
 
 Mutator = Callable[[str, str, int, dict[str, str], bytes], tuple[int, dict[str, str], bytes] | None]
@@ -299,6 +191,25 @@ class Proxy:
 
     def uploads(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] in ("PATCH", "PUT") and "/blobs/uploads/" in r[1]]
+
+
+@contextlib.contextmanager
+def running_registry(directory: Path, **kw: Any) -> Iterator[Registry]:
+    reg = start_registry(directory, **kw)
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+@contextlib.contextmanager
+def running_proxy(upstream_port: int) -> Iterator[Proxy]:
+    proxy = start_proxy(upstream_port)
+    try:
+        yield proxy
+    finally:
+        assert proxy.server is not None
+        proxy.server.shutdown()
 
 
 def start_proxy(upstream_port: int) -> Proxy:
@@ -356,14 +267,6 @@ def start_proxy(upstream_port: int) -> Proxy:
     return proxy
 
 
-@pytest.fixture(scope="module")
-def proxy(registry: Registry) -> Iterator[Proxy]:
-    p = start_proxy(registry.port)
-    yield p
-    assert p.server is not None
-    p.server.shutdown()
-
-
 # ----------------------------------------------------------------------------- raw HTTP
 
 def put_blob(base: str, repo: str, data: bytes, verify: bool | str = False) -> str:
@@ -392,12 +295,3 @@ def put_manifest(base: str, repo: str, ref: str, data: bytes, media_type: str) -
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def tls_get(url: str) -> None:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    import urllib.request
-
-    urllib.request.urlopen(url, context=ctx, timeout=5).close()  # noqa: S310
