@@ -16,7 +16,7 @@ import resource
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ from forklift.errors import (
     RuntimeFailure,
 )
 from forklift.store import containers as container_store
-from forklift.store import open_store
 from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
 
@@ -110,15 +109,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeRuntime:
     rt = FakeRuntime()
     monkeypatch.setitem(runtime.RUNTIMES, "fake", lambda state_root: rt)
     return rt
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store"))
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def dead_pid() -> int:

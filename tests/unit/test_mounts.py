@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,9 @@ import pytest
 from forklift.engine import mounts
 from forklift.errors import InvalidArgument, NotFound
 from forklift.store import containers as container_store
-from forklift.store import open_store
 from forklift.store import volumes as volume_store
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store"))
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def add(store: Store, name: str, host_config: dict[str, Any],

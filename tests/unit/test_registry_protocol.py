@@ -45,7 +45,6 @@ from forklift.registry.client import RegistryClient
 from forklift.registry.config import Credentials
 from forklift.registry.progress import Reporter
 from forklift.store import images as image_store
-from forklift.store import open_store
 from forklift.store.db import Store
 
 HOST = "registry.test"
@@ -302,15 +301,6 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def reg() -> FakeRegistry:
     return FakeRegistry()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(str(tmp_path / "store"))
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def repo_of(reg: FakeRegistry, name: str = "team/app", push: bool = False,
