@@ -19,8 +19,9 @@ def _layers(fl: Forklift, name: str) -> list[str]:
     return fl.inspect(name)["RootFS"]["Layers"]
 
 
-def test_push_pull_round_trip(source_store: Forklift, registry: Registry,
+def test_push_pull_round_trip(source_store: Forklift, empty_registry: Registry,
                               new_store: NewStore) -> None:
+    registry = empty_registry
     ref = f"{registry.host}/team/app:1.4.2"
     source_store("tag", "app:1", ref)
     out = source_store("push", ref).out
@@ -58,8 +59,11 @@ def test_pull_by_digest_verified(source_store: Forklift, registry: Registry,
                                  new_store: NewStore) -> None:
     ref = f"{registry.host}/team/bydigest:1"
     source_store("tag", "app:1", ref)
-    digest = source_store("push", "-q", ref).out and source_store.inspect(ref)["RepoDigests"][0]
-    by_digest = digest.replace("/team/bydigest@", "/team/bydigest@")
+    source_store("push", "-q", ref)
+    # app:1 may have been pushed elsewhere by other tests: take this repository's digest
+    by_digest, = [d for d in source_store.inspect(ref)["RepoDigests"]
+                  if d.startswith(f"{registry.host}/team/bydigest@")]
+    digest = by_digest
     fresh = new_store()
     out = fresh("pull", by_digest).out
     assert "Pull complete" in out
@@ -69,7 +73,8 @@ def test_pull_by_digest_verified(source_store: Forklift, registry: Registry,
     assert rows.strip() == "<none> <none>" or digest.split("@")[1] in rows
 
 
-def test_repush_sends_no_layer(source_store: Forklift, proxy: Proxy) -> None:
+def test_repush_sends_no_layer(source_store: Forklift, empty_proxy: Proxy) -> None:
+    proxy = empty_proxy
     ref = f"{proxy.host}/team/again:1"
     source_store("tag", "app:1", ref)
     proxy.reset()

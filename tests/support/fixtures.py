@@ -4,7 +4,9 @@
   ``new_store()``: one more such store (a source and a destination, say);
 * ``busybox_tar`` and ``debian_tar``: root filesystem tarballs made once per session;
 * ``docker``: a private dockerd; ``registry`` and ``proxy``: a plain-HTTP registry of the
-  module and a recording proxy in front of it;
+  module and a recording proxy in front of it (reset around every test);
+  ``empty_registry`` and ``empty_proxy``: the same, new for one test, for tests that count
+  what a push uploads (pytest-xdist runs a module's tests in any order and split);
 * every test runs with its own Docker and forklift client configuration (never the
   machine's ~/.docker or /etc/docker/certs.d).
 """
@@ -65,8 +67,28 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 
 @pytest.fixture(scope="module")
-def proxy(registry: Registry) -> Iterator[Proxy]:
+def module_proxy(registry: Registry) -> Iterator[Proxy]:
     with running_proxy(registry.port) as p:
+        yield p
+
+
+@pytest.fixture
+def proxy(module_proxy: Proxy) -> Iterator[Proxy]:
+    """The module's proxy with no recorded requests and no answer rewriting of an earlier test."""
+    module_proxy.reset()
+    yield module_proxy
+    module_proxy.reset()
+
+
+@pytest.fixture
+def empty_registry(tmp_path: Path) -> Iterator[Registry]:
+    with running_registry(tmp_path / "registry") as reg:
+        yield reg
+
+
+@pytest.fixture
+def empty_proxy(empty_registry: Registry) -> Iterator[Proxy]:
+    with running_proxy(empty_registry.port) as p:
         yield p
 
 

@@ -210,6 +210,7 @@ def running_proxy(upstream_port: int) -> Iterator[Proxy]:
     finally:
         assert proxy.server is not None
         proxy.server.shutdown()
+        proxy.server.server_close()  # a stopped proxy refuses connections instead of hanging them
 
 
 def start_proxy(upstream_port: int) -> Proxy:
