@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "forklift"
 TIERS: list[tuple[str, ...]] = [
     ("__main__",),
     ("cli",),
+    ("build",),
     ("engine",),
     ("registry", "formats"),
     ("store",),
