@@ -406,12 +406,10 @@ def _node(line: str, escape: str, number: int, nested: bool = False) -> Instruct
     stripped = line.strip(_SPACE)
     parts = _WHITESPACE_SPLIT.split(stripped, maxsplit=1)
     word = parts[0]
-    if len(parts) == 1:
-        rest, flags = "", []
-    elif parts[1].startswith("--"):
-        rest, flags = _split_flags(parts[1])
-    else:
-        rest, flags = parts[1], []
+    rest = parts[1] if len(parts) == 2 else ""
+    flags: list[str] = []
+    if rest.startswith("--"):
+        rest, flags = _split_flags(rest)
     rest = rest.strip(_SPACE)
     keyword = word.upper()
     if keyword == "ONBUILD":
