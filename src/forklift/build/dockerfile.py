@@ -13,6 +13,7 @@ Nothing is expanded here: quotes, escapes and ``$VARS`` stay as written for
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 from collections.abc import Callable
@@ -128,6 +129,10 @@ class _Fail(Exception):
 def parse(text: str | bytes, name: str = "Dockerfile", *, strict: bool = True) -> Dockerfile:
     """Parse a Dockerfile. ``strict=False`` gives BuildKit's bare parse tree (no argument,
     flag or stage checks, unknown instructions kept)."""
+    # The parse makes only acyclic objects, up to a million of them for a hostile file;
+    # the cyclic collector would rescan them all again and again (half the time).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         result = _Parser(_decode(text, name), name).run()
         if strict:
@@ -136,6 +141,9 @@ def parse(text: str | bytes, name: str = "Dockerfile", *, strict: bool = True) -
     except _Fail as e:
         where = name if e.line is None else f"{name}:{e.line}"
         raise DockerfileSyntaxError(f"{where}: {e.message}", e.line) from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 # ---------------------------------------------------------------------------- reading
