@@ -448,3 +448,15 @@ def test_each_costly_shape_parses_in_linear_time(shape: str) -> None:
     seconds, outcome = timed(b"FROM a\n" + body)
     assert outcome.startswith("ok") or "unterminated heredoc" in outcome, outcome
     assert seconds < BOUND
+
+
+def test_lint_warnings_name_their_line() -> None:
+    df = parse("FROM a\nMAINTAINER me\nENV a b\nLABEL c=d\nONBUILD LABEL e f\n")
+    assert df.warnings == (
+        "Dockerfile:2: MaintainerDeprecated: Maintainer instruction is deprecated in favor "
+        "of using label",
+        'Dockerfile:3: LegacyKeyValueFormat: "ENV key=value" should be used instead of '
+        'legacy "ENV key value" format',
+        'Dockerfile:5: LegacyKeyValueFormat: "LABEL key=value" should be used instead of '
+        'legacy "LABEL key value" format',
+    )

@@ -421,7 +421,7 @@ def _node(line: str, escape: str, number: int, nested: bool = False) -> Instruct
     rest = rest.strip(_SPACE)
     keyword = word.upper()
     if keyword == "ONBUILD":
-        return _onbuild(line, word, rest, flags, escape, number, nested)
+        return _onbuild(line, rest, flags, escape, number, nested)
     shape = _SHAPES.get(keyword, _ignore)
     args, json_form, legacy = shape(rest, escape, keyword)
     return Instruction(keyword=keyword, args=tuple(args), flags=tuple(flags),
@@ -429,7 +429,7 @@ def _node(line: str, escape: str, number: int, nested: bool = False) -> Instruct
                        legacy_form=legacy)
 
 
-def _onbuild(line: str, word: str, rest: str, flags: list[str], escape: str, number: int,
+def _onbuild(line: str, rest: str, flags: list[str], escape: str, number: int,
              nested: bool) -> Instruction:
     trigger = None
     if rest:
@@ -454,8 +454,7 @@ def _string(rest: str, escape: str, keyword: str) -> tuple[list[str], bool, bool
     return ([rest] if rest else []), False, False
 
 
-def _whitespace_list(rest: str, escape: str = "\\", keyword: str = "") \
-        -> tuple[list[str], bool, bool]:
+def _whitespace_list(rest: str, escape: str, keyword: str) -> tuple[list[str], bool, bool]:
     return (_WHITESPACE_SPLIT.split(rest) if rest else []), False, False
 
 
@@ -472,7 +471,7 @@ def _maybe_json_list(rest: str, escape: str, keyword: str) -> tuple[list[str], b
     parsed = _json_array(rest)
     if parsed is not None:
         return parsed, True, False
-    return _whitespace_list(rest)
+    return _whitespace_list(rest, escape, keyword)
 
 
 def _healthcheck(rest: str, escape: str, keyword: str) -> tuple[list[str], bool, bool]:
