@@ -258,7 +258,6 @@ class _Parser:
         self.name = name
         self.escape = "\\"
         self.directives: dict[str, str] = {}
-        self.directive_lines = 0
         self.directives_done = False
         self.warnings: list[str] = []
 
@@ -330,9 +329,6 @@ class _Parser:
         return body[:-1], False
 
     def _directive(self, token: str) -> None:
-        self.directive_lines += 1
-        if self.directive_lines == 1 and token.startswith("#!"):
-            return
         found = _match_directive(token)
         if found is None or found[0] not in _DIRECTIVES:
             self.directives_done = True
@@ -391,17 +387,18 @@ def _with_heredocs(node: Instruction, docs: tuple[Heredoc, ...]) -> Instruction:
 
 
 def _match_directive(token: str) -> tuple[str, str] | None:
-    """``# key = value`` (BuildKit's directive regexp, without its backtracking)."""
+    """``# key = value`` (BuildKit's directive regexp, without its backtracking; Go's
+    ``\\s`` is these three once CR and LF are gone)."""
     if not token.startswith("#"):
         return None
-    rest = token[1:].lstrip(" \t")
+    rest = token[1:].lstrip(_SPACE)
     m = _DIRECTIVE_NAME.match(rest)
     if m is None:
         return None
-    after = rest[m.end():].lstrip(" \t")
+    after = rest[m.end():].lstrip(" \t\f")
     if not after.startswith("="):
         return None
-    value = after[1:].strip(" \t")
+    value = after[1:].strip(" \t\f")
     if not value:
         return None
     return m.group().lower(), value
