@@ -294,19 +294,16 @@ class _Parser:
             return (line, start) if line else None
         joined = _Joined(line)
         empty_seen = False
-        while not done and self.src.more():
-            if self.directives_done and self.src.skip_blank():
+        src = self.src
+        while not done and src.more():
+            # Comment lines inside a continuation are dropped, blank ones too (with a
+            # warning); whatever skip_blank leaves is a line with content. The directives
+            # ended with this instruction's first line.
+            if src.skip_blank():
                 empty_seen = True
-            if not self.src.more():
+            if not src.more():
                 break
-            token = self._next(strip_left=False)
-            left = token.lstrip(_SPACE)
-            if left.startswith("#"):
-                continue
-            if left == "":
-                empty_seen = True
-                continue
-            token, done = self._trim_continuation(token)
+            token, done = self._trim_continuation(src.take().rstrip("\r"))
             joined.add(token)
         if empty_seen:
             self.warnings.append(f"{self.name}:{start}: NoEmptyContinuation: empty "
