@@ -460,3 +460,9 @@ def test_lint_warnings_name_their_line() -> None:
         'Dockerfile:5: LegacyKeyValueFormat: "LABEL key=value" should be used instead of '
         'legacy "LABEL key value" format',
     )
+
+
+def test_error_quoting_a_huge_word_stays_short() -> None:
+    message = error(b"FROM a\n" + b"X" * 60_000 + b" y\n")
+    assert message.startswith("Dockerfile:2: unknown instruction: XXX")
+    assert message.endswith("...") and len(message) < 500

@@ -140,10 +140,16 @@ def parse(text: str | bytes, name: str = "Dockerfile", *, strict: bool = True) -
         return result
     except _Fail as e:
         where = name if e.line is None else f"{name}:{e.line}"
-        raise DockerfileSyntaxError(f"{where}: {e.message}", e.line) from None
+        raise DockerfileSyntaxError(f"{where}: {_clip(e.message)}", e.line) from None
     finally:
         if collecting:
             gc.enable()
+
+
+def _clip(message: str) -> str:
+    """One line of sane length: a message may quote a word of a 64 KiB line."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
+    return message if len(message) <= 400 else message[:400] + "..."
 
 
 # ---------------------------------------------------------------------------- reading
