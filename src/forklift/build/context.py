@@ -319,6 +319,16 @@ def open_content(path: str) -> int:
     return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
 
 
+@contextlib.contextmanager
+def _walk_errors() -> Iterator[None]:
+    """A directory or file of the context that cannot be read: one line, as Docker's CLI."""
+    try:
+        yield
+    except OSError as exc:
+        raise ContextError(f"error checking context: can't stat '{exc.filename}':"
+                           f" {_why(exc)}") from None
+
+
 @dataclass
 class Context:
     root: Path          # a real directory (a tar context is extracted into a private temp dir)
@@ -432,13 +442,14 @@ class Context:
         out: list[Path] = []
         for pattern in patterns:
             rel = self._confine(pattern)
-            try:
-                if has_wildcards(rel):
-                    found = self._glob(rel, pattern)
-                else:
-                    found = [rel] if self._resolve(rel, pattern) is not None else []
-            except BadPattern:
-                raise ContextError(f"syntax error in pattern: {pattern}") from None
+            with _walk_errors():
+                try:
+                    if has_wildcards(rel):
+                        found = self._glob(rel, pattern)
+                    else:
+                        found = [rel] if self._resolve(rel, pattern) is not None else []
+                except BadPattern:
+                    raise ContextError(f"syntax error in pattern: {pattern}") from None
             if not found:
                 raise _not_found(rel)
             out.extend(self.root if r == "." else self.root / r for r in found)
@@ -456,17 +467,21 @@ class Context:
         total = hashlib.sha256()
         for path in paths:
             name = self._relative(path)
-            resolved = self._resolve(name, name)
-            if resolved is None:
-                raise _not_found(name)
-            real, st = resolved
-            self._record(total, name, self._path(real), st, with_mode, with_owner)
-            if stat.S_ISDIR(st.st_mode):
-                for child, full, cst in self.entries(real):
-                    shown = name + child[len(real):] if real != "." else _join(name, child)
-                    self._record(total, shown, full, cst, with_mode, with_owner)
+            with _walk_errors():
+                self._sum_tree(total, name, with_mode, with_owner)
         self._save_digests()
         return total.hexdigest()
+
+    def _sum_tree(self, total: Any, name: str, with_mode: bool, with_owner: bool) -> None:
+        resolved = self._resolve(name, name)
+        if resolved is None:
+            raise _not_found(name)
+        real, st = resolved
+        self._record(total, name, self._path(real), st, with_mode, with_owner)
+        if stat.S_ISDIR(st.st_mode):
+            for child, full, cst in self.entries(real):
+                shown = name + child[len(real):] if real != "." else _join(name, child)
+                self._record(total, shown, full, cst, with_mode, with_owner)
 
     def _relative(self, path: Path | str) -> str:
         text = str(path)
