@@ -120,6 +120,9 @@ MATCHES = [
     (["docs/", "!docs/README.md"], "docs/README.md", False),
     (["docs/*", "!docs/README.md"], "docs/README.md", False),
     (["docs"], "docs/a/b/c", True),
+    (["**/dir"], "dir/file", True),
+    (["**/dir"], "a/b/dir/file", True),
+    (["a/*/c"], "a/b/c/d/e", True),
     (["*.go"], ".", False),
     ([], "any/path/there", False),
     (["**", "!util/docker/web"], "util/docker/web/foo", False),
@@ -151,6 +154,11 @@ READING = [
     ("foo\n", "bar/foo", False),            # patterns are anchored at the root
     ("**/foo\n", "bar/foo", True),
     ("**/foo\n", "bar/baz/foo/inside", True),   # the directory bar/baz/foo is skipped whole
+    # a directory matched deep down excludes what is under it, even when an exception
+    # makes the walk go in (Docker 23+/BuildKit; 20.10 sent x/y/foo/other)
+    ("**/foo\n!x/y/foo/keep\n", "x/y/foo/other", True),
+    ("**/foo\n!x/y/foo/keep\n", "x/y/foo/keep", False),
+    ("**/foo\n!x/y/foo/keep\n", "foo/other", True),
     ("*\n!*/sub1*\n", "subdir/sub1.txt", True),  # "*/sub1*" does not start with "subdir/"
     ("*\n!subdir/sub1*\n", "subdir/sub1.txt", False),  # ... this one reaches into it
     ("*\n!subdir/sub1*\n", "subdir/sub2.txt", True),
@@ -338,6 +346,11 @@ def test_missing_source_names_it(tree):
         ctx.sources(["a.txt/x"])
     with pytest.raises(ContextError, match="syntax error in pattern"):
         ctx.sources(["a[.txt"])
+    os.symlink("loop2", tree / "loop1")
+    os.symlink("loop1", tree / "loop2")
+    with pytest.raises(ContextError) as err:
+        ctx.sources(["loop1"])
+    assert str(err.value) == "stat loop1: too many levels of symbolic links"
 
 
 # --------------------------------------------------------------------------- checksums

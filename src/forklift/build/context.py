@@ -7,9 +7,9 @@ rules), read from their behaviour and written here:
 * ``.dockerignore``: one pattern a line, ``#`` comments (only at the very start of a
   line), whitespace trimmed, ``filepath.Clean`` applied, one leading ``/`` dropped, ``!``
   exceptions, the last matching pattern wins, Go ``filepath.Match`` syntax plus ``**``.
-  A pattern also matches a path whose first directories it matches (``docs`` excludes
+  A pattern matching a directory matches everything under it (``docs`` excludes
   ``docs/a/b``). A matched directory is skipped whole unless an exception pattern starts
-  with its path (``!docs/README.md`` reaches into ``docs``), exactly as Docker's walk does.
+  with its path (``!docs/README.md`` reaches into ``docs``), as Docker's walk does.
   The Dockerfile and ``.dockerignore`` are read whatever the patterns say, and are not
   visible to COPY when excluded (Docker sends them, then drops them).
 * Sources: cleaned, confined to the context, globbed with ``filepath.Match`` (``*``
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import re
@@ -201,7 +202,6 @@ class _Pattern:
     text: str                 # cleaned, without its "!"
     exclusion: bool
     regex: re.Pattern[str]
-    depth: int                # components, for matching a path's leading directories
 
 
 def _compile(line: str) -> _Pattern:
@@ -215,7 +215,7 @@ def _compile(line: str) -> _Pattern:
         regex = re.compile(translate(text, doublestar=True))
     except BadPattern:
         raise ContextError(f"error checking context: syntax error in pattern {text!r}") from None
-    return _Pattern(text, exclusion, regex, len(text.split("/")))
+    return _Pattern(text, exclusion, regex)
 
 
 class Ignore:
@@ -248,15 +248,19 @@ class Ignore:
         return cls.from_file(root / DOCKERIGNORE)
 
     def matches(self, path: str) -> bool:
-        """Docker's ``PatternMatcher.Matches``: the last pattern matching the path, or
-        the path's leading directories (as many as the pattern has), decides."""
+        """Docker's ``MatchesOrParentMatches``: the last pattern matching the path or a
+        directory above it decides. (20.10's ``Matches`` tried only the pattern's own
+        number of leading directories, so ``**/foo`` let ``x/y/foo/bar`` through when an
+        exception kept Docker walking into ``x/y/foo``; a pattern matching a directory
+        excludes everything under it, as Docker 23 and BuildKit have it.)"""
         parent = _go_dir(path)
-        parent_dirs = parent.split("/")
+        prefixes = list(itertools.accumulate(parent.split("/"), lambda a, b: f"{a}/{b}"))
         matched = False
         for pattern in self.patterns:
-            hit = pattern.regex.fullmatch(path) is not None
-            if not hit and parent != "." and pattern.depth <= len(parent_dirs):
-                hit = pattern.regex.fullmatch("/".join(parent_dirs[: pattern.depth])) is not None
+            if pattern.exclusion != matched:
+                continue  # it could not change the answer
+            hit = pattern.regex.fullmatch(path) is not None or (parent != "." and any(
+                pattern.regex.fullmatch(prefix) is not None for prefix in prefixes))
             if hit:
                 matched = not pattern.exclusion
         return matched
@@ -401,7 +405,7 @@ class Context:
         except OSError as exc:
             if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG):
                 return None
-            raise ContextError(f"stat {name}: {exc.strerror}") from None
+            raise ContextError(f"stat {name}: {_why(exc)}") from None
         if not self.sent(rel, named) or not self.sent(inside, st):
             return None
         return inside, st
