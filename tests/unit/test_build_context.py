@@ -697,3 +697,35 @@ def test_tar_context_is_streamed(tmp_path):
     with open_context("-", stream, scratch, None) as (ctx, _):
         assert (ctx.root / "big").read_bytes() == big
     assert 0 < stream.largest <= 4 << 20
+
+
+def test_deeply_nested_context(tmp_path):
+    root = tmp_path / "ctx"
+    deep = root
+    root.mkdir()
+    for _ in range(1500):   # os.makedirs itself recurses
+        deep = deep / "d"
+        deep.mkdir()
+    (deep / "f").write_text("bottom")
+    ctx = _ctx(root, "**/skip\n")
+    rel = "/".join(["d"] * 1500) + "/f"
+    try:
+        assert len(list(ctx.entries())) == 1501
+        assert _rels(ctx, ctx.sources([rel])) == [rel]
+        assert len(_sum(ctx, ".")) == 64
+        assert not ctx.ignore.excluded(rel) and Ignore(["d"]).excluded(rel)
+    finally:
+        ctxmod.remove_tree(str(root))   # pytest's own cleanup recurses
+    assert not root.exists()
+
+
+def test_deeply_nested_tar_context(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    names = ["/".join(["n"] * i) for i in range(1, 1201)]
+    tar = _tar([("Dockerfile", "FROM x\n", "f")] + [(n, None, "d") for n in names]
+               + [(names[-1] + "/f", "deep", "f")])
+    with open_context("-", io.BytesIO(tar), scratch, None) as (ctx, _):
+        assert _rels(ctx, ctx.sources(["n"])) == ["n"]
+        assert len(list(ctx.entries())) == 1202
+    assert list(scratch.iterdir()) == []

@@ -29,10 +29,10 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from forklift import archive
 from forklift import limits as limits_mod
@@ -225,6 +225,7 @@ class Ignore:
         self.patterns = [_compile(p) for p in read_dockerignore(lines)]
         self.exclusions = any(p.exclusion for p in self.patterns)
         self._pruned: dict[str, bool] = {}
+        self._dir_hits: dict[str, tuple[bool, ...]] = {}
 
     @classmethod
     def from_file(cls, path: Path) -> Ignore:
@@ -270,18 +271,36 @@ class Ignore:
         prefix = directory + "/"
         return any(p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns)
 
+    def _hits(self, directory: str) -> tuple[bool, ...]:
+        """For each pattern: it matches the clean relative ``directory`` or one above it."""
+        def step(d: str, above: tuple[bool, ...] | None) -> tuple[bool, ...]:
+            return tuple((above is not None and above[i]) or p.regex.fullmatch(d) is not None
+                         for i, p in enumerate(self.patterns))
+        return _fill(self._dir_hits, directory, step)
+
+    def _matches_clean(self, rel: str) -> bool:
+        """``matches`` for a clean relative path, remembering what its directories matched
+        (a deep tree costs linear time, not quadratic)."""
+        parent = rel.rpartition("/")[0]
+        above = self._hits(parent) if parent else None
+        matched = False
+        for i, pattern in enumerate(self.patterns):
+            if pattern.exclusion != matched:
+                continue
+            if (above is not None and above[i]) or pattern.regex.fullmatch(rel) is not None:
+                matched = not pattern.exclusion
+        return matched
+
     def prunes(self, rel: str) -> bool:
         """Nothing at or under the directory ``rel`` is sent (Docker skips it whole)."""
         rel = _clean_rel(rel)
         if rel == ".":
             return False
-        known = self._pruned.get(rel)
-        if known is None:
-            parent = _go_dir(rel)
-            known = (parent != "." and self.prunes(parent)) or (
-                self.matches(rel) and not (self.exclusions and self._reaches_into(rel)))
-            self._pruned[rel] = known
-        return known
+
+        def step(d: str, above: bool | None) -> bool:
+            return bool(above) or (self._matches_clean(d) and not (
+                self.exclusions and self._reaches_into(d)))
+        return _fill(self._pruned, rel, step)
 
     def excluded(self, rel: str) -> bool:
         """``rel`` (relative to the context root) is not sent: it matches, or a directory
@@ -290,8 +309,27 @@ class Ignore:
         rel = _clean_rel(rel)
         if rel == ".":
             return False
-        parent = _go_dir(rel)
-        return (parent != "." and self.prunes(parent)) or self.matches(rel)
+        parent = rel.rpartition("/")[0]
+        return (bool(parent) and self.prunes(parent)) or self._matches_clean(rel)
+
+
+_T = TypeVar("_T")
+
+
+def _fill(memo: dict[str, _T], rel: str, step: Callable[[str, _T | None], _T]) -> _T:
+    """``memo[rel]`` for a clean relative path, computing it and every directory above it
+    that is not known yet, top down, from the value of the directory above."""
+    pending = []
+    known: str = rel
+    while known and known not in memo:
+        pending.append(known)
+        known = known.rpartition("/")[0]
+    value = memo[known] if known else None
+    for directory in reversed(pending):
+        value = step(directory, value)
+        memo[directory] = value
+    assert value is not None
+    return value
 
 
 def _clean_rel(rel: str) -> str:
@@ -331,6 +369,8 @@ def _walk_errors() -> Iterator[None]:
     except OSError as exc:
         raise ContextError(f"error checking context: can't stat '{exc.filename}':"
                            f" {_why(exc)}") from None
+    except RecursionError:
+        raise ContextError("error checking context: directories nested too deeply") from None
 
 
 @dataclass
@@ -367,20 +407,29 @@ class Context:
             return self._dir_sent(rel)
         return not self.ignore.excluded(rel)
 
-    def entries(self, rel: str = ".") -> Iterator[tuple[str, str, os.stat_result]]:
+    def entries(self, rel: str = ".", depth: int | None = None
+                ) -> Iterator[tuple[str, str, os.stat_result]]:
         """(relative path, path, lstat) of what is sent under the directory ``rel``, in
-        Go's Walk order (names by their bytes, a directory before its contents)."""
-        base = self._path(rel)
-        with os.scandir(base) as it:
+        Go's Walk order (names by their bytes, a directory before its contents), at most
+        ``depth`` levels down. Iterative: a hostile tar may nest thousands of levels."""
+        stack = [self._children(rel)]
+        while stack:
+            item = next(stack[-1], None)
+            if item is None:
+                stack.pop()
+                continue
+            yield item
+            if stat.S_ISDIR(item[2].st_mode) and (depth is None or len(stack) < depth):
+                stack.append(self._children(item[0]))
+
+    def _children(self, rel: str) -> Iterator[tuple[str, str, os.stat_result]]:
+        with os.scandir(self._path(rel)) as it:
             found = sorted(it, key=lambda e: _name_key(e.name))
         for entry in found:
             child = _join(rel, entry.name)
             st = entry.stat(follow_symlinks=False)
-            if not self.sent(child, st):
-                continue
-            yield child, entry.path, st
-            if stat.S_ISDIR(st.st_mode):
-                yield from self.entries(child)
+            if self.sent(child, st):
+                yield child, entry.path, st
 
     # -- COPY sources
     def _confine(self, pattern: str) -> str:
@@ -415,26 +464,10 @@ class Context:
         # without a bracket expression a match has exactly the pattern's depth
         depth = None if "[" in rel else rel.count("/") + 1
         found = []
-        for child, _, _st in self._walk(".", depth):
+        for child, _, _st in self.entries(".", depth):
             if regex.fullmatch(child) and self._resolve(child, name) is not None:
                 found.append(child)
         return found
-
-    def _walk(self, rel: str, depth: int | None) -> Iterator[tuple[str, str, os.stat_result]]:
-        if depth is None:
-            yield from self.entries(rel)
-            return
-        base = self._path(rel)
-        with os.scandir(base) as it:
-            found = sorted(it, key=lambda e: _name_key(e.name))
-        for entry in found:
-            child = _join(rel, entry.name)
-            st = entry.stat(follow_symlinks=False)
-            if not self.sent(child, st):
-                continue
-            yield child, entry.path, st
-            if depth > 1 and stat.S_ISDIR(st.st_mode):
-                yield from self._walk(child, depth - 1)
 
     def sources(self, patterns: Sequence[str]) -> list[Path]:
         """COPY/ADD sources: each pattern cleaned and confined to root ("../x" -> ContextError
@@ -813,7 +846,32 @@ def _stdin_context(raw: IO[bytes], scratch: Path, dockerfile: str | None,
         ctx.ignore = _tar_ignore(ctx, where)
         yield ctx, data
     finally:
-        remove_path(str(work))
+        try:
+            remove_tree(str(work))
+        except OSError:
+            remove_path(str(work))
+
+
+def remove_tree(top: str) -> None:
+    """Remove a directory tree however deep it is (``shutil.rmtree`` recurses once a level,
+    and a hostile tar may nest thousands); never follows a symlink."""
+    stack = [top]
+    while stack:
+        directory = stack[-1]
+        with contextlib.suppress(OSError):
+            os.chmod(directory, 0o700)   # an extracted directory may be read-only
+        subdirs = []
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirs.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+        if subdirs:
+            stack.extend(subdirs)   # this directory is looked at again once they are gone
+        else:
+            os.rmdir(directory)
+            stack.pop()
 
 
 def _tar_ignore(ctx: Context, dockerfile: Path) -> Ignore:
