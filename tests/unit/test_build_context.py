@@ -14,6 +14,7 @@ import io
 import json
 import lzma
 import os
+import stat
 import tarfile
 import time
 from pathlib import Path
@@ -204,7 +205,7 @@ def _bud_dir() -> Path | None:
 
 def _sent(root: Path, dockerfile: str) -> list[str]:
     ctx = Context(root, Ignore.for_dockerfile(root, root / dockerfile))
-    return [rel for rel, _, st in ctx.entries() if not os.path.isdir(root / rel)]
+    return [rel for rel, _, st in ctx.entries() if not stat.S_ISDIR(st.st_mode)]
 
 
 # What each case's ignore file leaves, worked out from its patterns (the files sent).
@@ -244,6 +245,14 @@ def test_buildah_dockerignore_copy_of_skipped_dir_is_not_found():
     with pytest.raises(ContextError, match="stat subdir: file does not exist"):
         ctx.sources(["subdir"])
     assert ctx.sources(["./"]) == [root.resolve()]
+    # dockerignore3's Dockerfile copies src (sent in part) and test1.txt (excluded)
+    root = bud / "dockerignore3"
+    ctx = Context(root, Ignore.for_dockerfile(root, root / "Dockerfile"))
+    assert ctx.sources(["src"]) == [root.resolve() / "src"]
+    assert [rel for rel, _, _ in ctx.entries("src")] == [
+        "src/Makefile", "src/cmd", "src/cmd/Makefile", "src/lib", "src/lib/Makefile"]
+    with pytest.raises(ContextError, match="stat test1.txt: file does not exist"):
+        ctx.sources(["test1.txt"])
 
 
 # --------------------------------------------------------------------------- sources

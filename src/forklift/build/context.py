@@ -2,7 +2,8 @@
 
 The rules are Docker's (20.10: moby's ``pkg/fileutils`` PatternMatcher, the CLI's
 ``.dockerignore`` reading and its walk of the context; the classic builder's COPY source
-rules), read from their behaviour and written here:
+rules; from Docker 23 and BuildKit the parent-directory rule of ``Ignore.matches`` and
+``<Dockerfile>.dockerignore``), read from their behaviour and written here:
 
 * ``.dockerignore``: one pattern a line, ``#`` comments (only at the very start of a
   line), whitespace trimmed, ``filepath.Clean`` applied, one leading ``/`` dropped, ``!``
@@ -231,7 +232,7 @@ class Ignore:
     def from_file(cls, path: Path) -> Ignore:
         """The rules in ``path``; a missing file holds none."""
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
                 return cls(f.read(DOCKERFILE_LIMIT).split("\n"))
         except FileNotFoundError:
             return cls([])
