@@ -4,10 +4,14 @@ tables (envVarTest, wordsTest, read from the shared peer-test data) and our own 
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forklift.build.words import SubstitutionError, expand, expand_words, referenced
 from forklift.errors import InvalidArgument
@@ -214,6 +218,115 @@ def test_error_quotes_a_long_word_shortened() -> None:
     assert len(str(caught.value)) < 200
 
 
+FILE = {"F": "/home/tux/book/book.tar.bz2", "V": "aXbXc", "E": "", "N": "a\nb\nab"}
+
+
+@pytest.mark.parametrize(("word", "expected"), [
+    ("${F#*/}", "home/tux/book/book.tar.bz2"),
+    ("${F##*/}", "book.tar.bz2"),
+    ("${F%.*}", "/home/tux/book/book.tar"),
+    ("${F%%.*}", "/home/tux/book/book"),
+    ("${F#/home}", "/tux/book/book.tar.bz2"),
+    ("${F#nothing}", "/home/tux/book/book.tar.bz2"),
+    ("${F:#*/}", "home/tux/book/book.tar.bz2"),       # BuildKit ignores the colon here
+    ("${F%.???}", "/home/tux/book/book.tar"),
+    ("${F/tux/wilber}", "/home/wilber/book/book.tar.bz2"),
+    ("${F//book/X}", "/home/tux/X/X.tar.bz2"),
+    ("${F/b*k/X}", "/home/tux/X.tar.bz2"),            # a match is the longest one
+    ("${F/\\//.}", ".home/tux/book/book.tar.bz2"),   # \/ is a / in the pattern
+    ("${V//X/-}", "a-b-c"),
+    ("${V/X/}", "abXc"),
+    ("${V//*/z}", "z"),                  # the empty match at the end abuts the first
+    ("${V//x*/z}", "aXbXc"),
+    ("${V//?/<$$0>}", "<0><0><0><0><0>"),    # $$ is a special parameter (empty), then 0
+    ("${V//?/<'$0'>}", "<a><X><b><X><c>"),  # Go's replacement template: $0 is the match
+    ("${V//?/'$$'}", "$$$$$"),
+    ("${V//?/'${0}$1$x${'}", "a${X${b${X${c${"),  # no group 1, none named x; "${" stays
+    ("${V#\\*}", "aXbXc"),              # an escaped * is a literal *
+    ("${V#\"a\"}", "XbXc"),
+    ("${V#'a'X}", "bXc"),
+    ("${V#${E:-a}}", "XbXc"),
+    ("${V%\\}}", "aXbXc"),
+    ("${E#*}|${U%%*}|${U//a/b}", "||"),
+    ("${N#*b}", "a\nb\nab"),               # * and ? never match a newline
+    ("${N%a*}", "a\nb\n"),
+    ("${N//b/Q}", "a\nQ\naQ"),
+    ("${N/?\nb/Q}", "Q\nab"),
+])
+def test_patterns(word: str, expected: str) -> None:
+    assert expand(word, FILE) == expected
+
+
+@pytest.mark.parametrize(("word", "reason"), [
+    ("${V#a\\X}", "invalid pattern (a\\X) in substitution: invalid escape '\\X'"),
+    ("${V/a\\X/b}", "invalid pattern (a\\X) in substitution: invalid escape '\\X'"),
+    ("${V/a}", "syntax error: missing '/' in ${}"),
+    ("${V/a/b", "syntax error: missing '}'"),
+    ("${V:/a/b}", "unsupported modifier (:/) in substitution"),
+])
+def test_pattern_errors(word: str, reason: str) -> None:
+    with pytest.raises(SubstitutionError) as caught:
+        expand(word, FILE)
+    assert str(caught.value).endswith(reason)
+
+
+def go_regex(pattern: str, greedy: bool) -> re.Pattern[str]:
+    """BuildKit's translation of a pattern into a regular expression, which Python's re
+    matches as Go's regexp does (leftmost first, "." short of a newline)."""
+    out, chars = [], iter(pattern)
+    for c in chars:
+        if c == "*":
+            out.append(".*" if greedy else ".*?")
+        elif c == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(next(chars) if c == "\\" else c))
+    return re.compile("".join(out))
+
+
+def reversed_pattern(pattern: str) -> str:
+    units = re.findall(r"\\.|.", pattern, re.S)
+    return "".join(reversed(units))
+
+
+def go_replace_all(rx: re.Pattern[str], value: str, repl: str) -> str:
+    out, last, pos = [], 0, 0
+    while pos <= len(value) and (m := rx.search(value, pos)):
+        out.append(value[last:m.start()])
+        if m.end() > last or m.start() == 0:
+            out.append(repl)
+        last = m.end()
+        pos = pos + 1 if pos + 1 > m.end() else m.end()
+    return "".join(out) + value[last:]
+
+
+def buildkit_pattern_op(op: str, value: str, pattern: str) -> str:
+    if op in ("#", "##"):
+        m = go_regex(pattern, op == "##").match(value)
+        return value[m.end():] if m else value
+    if op in ("%", "%%"):
+        m = go_regex(reversed_pattern(pattern), op == "%%").match(value[::-1])
+        return value[:len(value) - m.end()] if m else value
+    if op == "/":
+        return go_regex(pattern, True).sub("R", value, count=1)
+    return go_replace_all(go_regex(pattern, True), value, "R")
+
+
+PATTERN_UNITS = st.sampled_from(["a", "b", "ab", "*", "?", "\\*", "\\?", "\\\\", ".", "\n"])
+VALUE_CHARS = st.sampled_from(["a", "b", "\n", "*", ".", "\\"])
+
+
+@settings(max_examples=int(os.environ.get("FORKLIFT_HYPOTHESIS_EXAMPLES", "300")),
+          deadline=None)
+@given(op=st.sampled_from(["#", "##", "%", "%%", "/", "//"]),
+       value=st.lists(VALUE_CHARS, max_size=12).map("".join),
+       pattern=st.lists(PATTERN_UNITS, max_size=6).map("".join))
+def test_patterns_match_as_buildkit_regexps_do(op: str, value: str, pattern: str) -> None:
+    # the pattern comes from a variable, so any character of it reaches the matcher
+    word = "${V" + op + "$P" + ("/R}" if "/" in op else "}")
+    assert expand(word, {"V": value, "P": pattern}) == buildkit_pattern_op(op, value, pattern)
+
+
 MB = 1 << 20
 DEEP = 100_000
 HOSTILE = [
@@ -232,6 +345,15 @@ HOSTILE = [
     pytest.param("${A:-x" * DEEP + "}" * DEEP, {}, "x" * DEEP, id="nested-each-adding"),
     pytest.param('"${A:-' * DEEP + "x" + '}"' * DEEP, {}, "x", id="nested-in-quotes"),
     pytest.param("${A:-" * DEEP, {}, SubstitutionError, id="nested-unclosed"),
+    pytest.param("${A#" + "*a" * DEEP + "b}", {"A": "a" * MB}, "a" * MB, id="many-stars"),
+    pytest.param("${A##" + "*a" * DEEP + "}", {"A": "a" * MB}, "", id="many-stars-greedy"),
+    pytest.param("${A%" + "a*" * DEEP + "}", {"A": "a" * MB}, "a" * (MB - DEEP),
+                 id="many-stars-suffix"),
+    pytest.param("${A//" + "*a" * DEEP + "b/x}", {"A": ("a" * 99 + "\n") * (MB // 400)},
+                 ("a" * 99 + "\n") * (MB // 400), id="many-stars-each-line"),
+    pytest.param("${A//" + "*" * MB + "b/x}", {"A": "a\n" * (MB // 2)}, "a\n" * (MB // 2),
+                 id="only-stars-each-line"),
+    pytest.param("${A//a/bb}", {"A": "a" * (MB // 4)}, "bb" * (MB // 4), id="many-matches"),
     pytest.param('"' + "\\" * MB, {}, SubstitutionError, id="unclosed-quote"),
 ]
 
@@ -247,5 +369,5 @@ def test_hostile_words_take_linear_time(word: str, env: dict[str, str],
     else:
         assert expand(word, env) == expected
         words = expand_words(word, env)
-        assert "".join(words) == expected
+        assert "".join(words) == "".join(expected.split())
     assert time.monotonic() - start < 10

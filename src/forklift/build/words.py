@@ -8,18 +8,23 @@ and itself, and ``$`` still expands. ``$NAME``/``${NAME}`` expand to the variabl
 and special parameters (``$@ $* $# $? $- $$ $! $0``) are names of their own that are never
 set. ``${V-w}``/``${V:-w}`` (default), ``${V+w}``/``${V:+w}`` (alternative) and
 ``${V?m}``/``${V:?m}`` (required) take a word that may hold quotes and expansions of its own;
-the colon forms treat an empty value as unset. Words split only on whitespace that is
-neither quoted, escaped nor inside braces; whitespace in an unquoted variable's value splits
-too (``expand_words``).
+the colon forms treat an empty value as unset. BuildKit's newer ``${V#pat}``/``${V##pat}``
+(strip the shortest/longest matching prefix), ``${V%pat}``/``${V%%pat}`` (suffix) and
+``${V/pat/repl}``/``${V//pat/repl}`` (replace the first/every match) take a pattern where
+``*`` and ``?`` match within a line and ``\\`` makes ``*``, ``?`` or ``\\`` literal; their
+words keep their escape characters. Words split on unquoted, unescaped whitespace, including
+whitespace that an unquoted expansion brings (``expand_words``).
 
 The lexer keeps its own stack instead of recursing, and hands nested results up as nested
 lists, so ``${a:-${a:-...}}`` 100,000 deep or a 1 MB word cost time in proportion to their
-length.
+length. Patterns are matched segment by segment with ``str.find`` (never a backtracking
+regular expression, which a pattern of many ``*`` would make exponential).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Mapping
 from typing import TypeAlias
@@ -96,17 +101,20 @@ class _Words:
 
 
 class _Frame:
-    """One construct being read: the whole word, a ``"..."``, or the word of ``${V<op>word}``."""
+    """One construct being read: the whole word, a ``"..."``, or the word of ``${V<op>word}``
+    (for ``${V/pat/repl}`` first the pattern, ended by ``/``, then the replacement)."""
 
-    __slots__ = ("kind", "out", "size", "words", "name", "op", "colon")
+    __slots__ = ("kind", "stop", "raw", "out", "size", "words", "name", "op", "colon",
+                 "pattern")
 
-    def __init__(self, kind: str, words: _Words | None = None, name: str = "", op: str = "",
-                 colon: bool = False) -> None:
-        self.kind = kind
+    def __init__(self, kind: str, *, stop: str = "", raw: bool = False,
+                 words: _Words | None = None, name: str = "", op: str = "",
+                 colon: bool = False, pattern: str | None = None) -> None:
+        self.kind, self.stop, self.raw = kind, stop, raw   # raw: escapes stay in the text
         self.out: list[_Piece] = []
         self.size = 0
         self.words = words
-        self.name, self.op, self.colon = name, op, colon
+        self.name, self.op, self.colon, self.pattern = name, op, colon, pattern
 
     def add(self, piece: _Piece, size: int, *, split: bool) -> None:
         """Appends a result; ``split``: unquoted text, whose whitespace separates words."""
@@ -134,7 +142,7 @@ class _Lexer:
         return SubstitutionError(_one_line(f"failed to process {quoted}: {reason}"))
 
     def run(self, words: _Words | None = None) -> _Frame:
-        top = _Frame(_TOP, words)
+        top = _Frame(_TOP, words=words)
         stack = [top]
         while True:
             if stack[-1].kind == _DQUOTE:
@@ -148,13 +156,13 @@ class _Lexer:
         if self.pos == len(s):
             if f.kind == _TOP:
                 return False
-            raise self.fail(_MISSING_BRACE)
+            raise self.fail("syntax error: missing '/' in ${}" if f.stop == "/"
+                            else _MISSING_BRACE)
         ch = s[self.pos]
-        if ch == "}" and f.kind == _BRACE:
+        if ch == f.stop:
             self.pos += 1
             stack.pop()
-            value, size = self.substitute(f)
-            self.deliver(stack[-1], value, size)
+            self.close(f, stack)
         elif ch == "'":
             end = s.find("'", self.pos + 1)
             if end < 0:
@@ -165,17 +173,18 @@ class _Lexer:
             f.add(text, len(text), split=False)
         elif ch == '"':
             self.pos += 1
-            stack.append(_Frame(_DQUOTE))
+            stack.append(_Frame(_DQUOTE, raw=f.raw))
         elif ch == "$":
             self.dollar(stack)
         elif ch == self.esc:
             self.pos += 1
+            if f.raw:
+                f.add(ch, 1, split=False)
             if self.pos < len(s):       # an escape ending the word is dropped
                 f.add(s[self.pos], 1, split=False)
                 self.pos += 1
         else:
-            specials = "'\"$" + self.esc + ("}" if f.kind == _BRACE else "")
-            run = _plain_run(specials).match(s, self.pos)
+            run = _plain_run("'\"$" + self.esc + f.stop).match(s, self.pos)
             assert run is not None
             self.pos = run.end()
             f.add(run.group(), len(run.group()), split=True)
@@ -195,9 +204,12 @@ class _Lexer:
             self.dollar(stack)
         elif ch == self.esc:
             self.pos += 1
+            if f.raw:
+                f.add(ch, 1, split=False)
             if self.pos == len(s):
                 return                  # the next step reports the missing quote
             # only these are escaped in double quotes; before anything else the escape stays
+            # (so in a raw frame "\a" keeps the backslash twice, as BuildKit does)
             if s[self.pos] in ('"', "$", self.esc):
                 ch = s[self.pos]
                 self.pos += 1
@@ -235,9 +247,17 @@ class _Lexer:
         colon = op == ":"
         if colon:
             op = self.next_char()
-        if op not in ("-", "+", "?"):
+        if op in "-+?#%":
+            # BuildKit reads ${V:#p} and ${V:%p} as ${V#p} and ${V%p}
+            stack.append(_Frame(_BRACE, stop="}", raw=op in "#%", name=name, op=op,
+                                colon=colon))
+        elif op == "/" and not colon:
+            if s.startswith("/", self.pos):
+                op = "//"
+                self.pos += 1
+            stack.append(_Frame(_BRACE, stop="/", raw=True, name=name, op=op))
+        else:
             raise self.fail(f"unsupported modifier ({':' if colon else ''}{op}) in substitution")
-        stack.append(_Frame(_BRACE, name=name, op=op, colon=colon))
 
     def next_char(self) -> str:
         if self.pos == len(self.s):
@@ -255,16 +275,8 @@ class _Lexer:
             name = digits.group()
         elif s[pos] in _SPECIAL_PARAMS:
             name = s[pos]
-        elif word := _WORDISH.match(s, pos):
-            name = word.group()
-            if not name.isascii():
-                # \w also takes numerals such as "²" that Go's IsLetter/IsDigit refuse
-                for i, c in enumerate(name):
-                    if not (c.isalpha() or c.isdecimal() or c == "_"):
-                        name = name[:i]
-                        break
         else:
-            name = ""
+            name = _name_run(s, pos)
         self.pos += len(name)
         return name
 
@@ -274,18 +286,245 @@ class _Lexer:
         value = self.env.get(name)
         return ("", False) if value is None else (value, True)
 
-    def substitute(self, f: _Frame) -> tuple[_Piece, int]:
-        """The value of a finished ``${name<op>word}``."""
+    def close(self, f: _Frame, stack: list[_Frame]) -> None:
+        """``f``'s stop character was read: its ``${...}`` expands into the frame around it."""
+        if f.op in ("/", "//") and f.pattern is None:     # now the replacement, to "}"
+            stack.append(_Frame(_BRACE, stop="}", raw=True, name=f.name, op=f.op,
+                                pattern=_flatten(f.out)))
+            return
         value, is_set = self.lookup(f.name)
         missing = not is_set or (f.colon and value == "")
-        if f.op == "-":
-            return (f.out, f.size) if missing else (value, len(value))
-        if f.op == "+":
-            return ("", 0) if missing else (f.out, f.size)
-        if missing and self.strict:
+        if f.op == "?" and missing and self.strict:
             why = "is not allowed to be " + ("unset" if not is_set else "empty")
             raise self.fail(f"{f.name}: {_flatten(f.out) or why}")
-        return value, len(value)
+        if f.op == "-" and missing or f.op == "+" and not missing:
+            self.deliver(stack[-1], f.out, f.size)      # the word, unflattened
+            return
+        if f.op == "+":
+            value = ""
+        elif f.op not in "-?":
+            value = self.apply_pattern(f, value)
+        self.deliver(stack[-1], value, len(value))
+
+    def apply_pattern(self, f: _Frame, value: str) -> str:
+        word = _flatten(f.out)
+        if f.pattern is not None:
+            glob = _Glob(self.pattern_tokens(f.pattern))
+            if f.op == "//":
+                return _replace_all(value, glob, word)
+            found = glob.search(value, 0)
+            return value if found is None else value[:found[0]] + word + value[found[1]:]
+        greedy = word.startswith(f.op)      # "##" and "%%" take the longest match
+        tokens = self.pattern_tokens(word[1:] if greedy else word)
+        if f.op == "#":
+            end = _Glob(tokens).prefix_end(value, greedy)
+            return value if end is None else value[end:]
+        # the shortest/longest suffix is the prefix of the reversed value, reversed
+        end = _Glob(tokens[::-1]).prefix_end(value[::-1], greedy)
+        return value if end is None else value[:len(value) - end]
+
+    def pattern_tokens(self, pattern: str) -> list[_Token]:
+        try:
+            return _glob_tokens(pattern)
+        except ValueError as e:
+            raise self.fail(f"invalid pattern ({pattern}) in substitution: {e}") from None
+
+
+def _name_run(s: str, pos: int) -> str:
+    """The longest run of letters, digits and "_" at ``pos`` (Go's unicode classes)."""
+    word = _WORDISH.match(s, pos)
+    if word is None:
+        return ""
+    name = word.group()
+    if not name.isascii():
+        # \w also takes numerals such as "²" that Go's IsLetter/IsDigit refuse
+        for i, c in enumerate(name):
+            if not (c.isalpha() or c.isdecimal() or c == "_"):
+                return name[:i]
+    return name
+
+
+# A pattern is a list of tokens: a character, or one of these two.
+_Token: TypeAlias = "str | int"
+_STAR, _ANY = 0, 1
+
+
+def _glob_tokens(pattern: str) -> list[_Token]:
+    """BuildKit's pattern syntax: ``*``, ``?``, a backslash before ``*``, ``?`` or ``\\``
+    for the character itself, before ``}`` or ``/`` dropped; any other escape is refused."""
+    tokens: list[_Token] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            tokens.append(_STAR)
+        elif c == "?":
+            tokens.append(_ANY)
+        elif c != "\\":
+            tokens.append(c)
+        elif not pattern.startswith(("}", "/"), i):
+            if i == len(pattern) or pattern[i] not in "*?\\":
+                raise ValueError(f"invalid escape '\\{pattern[i:i + 1]}'")
+            tokens.append(pattern[i])
+            i += 1
+    return tokens
+
+
+class _Segment:
+    """What lies between two ``*``: characters and ``?``, of a fixed length, found by
+    ``str.find`` of its first run of characters and a check of the others."""
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.length = len(tokens)
+        self.runs: list[tuple[int, str]] = []       # (offset, characters)
+        offset = 0
+        for is_char, group in itertools.groupby(tokens, key=lambda t: isinstance(t, str)):
+            part = list(group)
+            if is_char:
+                self.runs.append((offset, "".join(map(str, part))))
+            offset += len(part)
+
+    def at(self, v: str, q: int) -> bool:
+        return all(v.startswith(run, q + off) for off, run in self.runs)
+
+    def find(self, v: str, lo: int, hi: int) -> int:
+        """The first q >= lo where the segment matches and ends by ``hi``, or -1."""
+        if not self.runs:
+            return lo if lo + self.length <= hi else -1
+        off, run = self.runs[0]
+        start, end = lo + off, hi - self.length + off + len(run)
+        while (p := v.find(run, start, end)) >= 0:
+            if self.at(v, p - off):
+                return p - off
+            start = p + 1
+        return -1
+
+    def rfind(self, v: str, lo: int, hi: int) -> int:
+        """The last such q, or -1."""
+        if not self.runs:
+            return hi - self.length if hi - self.length >= lo else -1
+        off, run = self.runs[0]
+        start, end = lo + off, hi - self.length + off + len(run)
+        while (p := v.rfind(run, start, end)) >= 0:
+            if self.at(v, p - off):
+                return p - off
+            end = p + len(run) - 1
+        return -1
+
+
+class _Glob:
+    """A pattern matched as Go's regexp matches BuildKit's translation of it (``*`` is
+    ``.*?``, or ``.*`` for the longest match, ``?`` is ``.``; neither crosses a newline).
+
+    Without a newline in the pattern a match lies within one line, and placing each
+    segment at its first fit decides whether one exists (a later fit only leaves less
+    room); the longest match then ends at the last fit of the last segment. Each step is
+    a ``str.find``. A pattern holding a newline (only a variable's value can bring one)
+    goes to ``re``, whose choice of match is the same."""
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens = tokens
+        self.multiline = "\n" in tokens
+        split: list[list[_Token]] = [[]]
+        for t in tokens:
+            if t == _STAR:
+                split.append([])
+            else:
+                split[-1].append(t)
+        # "**" is one "*": an empty segment between two would cost a step per line
+        kept = split[:1] + [part for part in split[1:-1] if part] + split[1:][-1:]
+        self.segments = [_Segment(part) for part in kept]
+
+    def regex(self, greedy: bool) -> re.Pattern[str]:
+        star = ".*" if greedy else ".*?"
+        return re.compile("".join(
+            star if t == _STAR else "." if t == _ANY else re.escape(str(t))
+            for t in self.tokens))
+
+    def prefix_end(self, v: str, greedy: bool) -> int | None:
+        """Where the shortest (longest) match at the start of ``v`` ends, None if none."""
+        if self.multiline:
+            m = self.regex(greedy).match(v)
+            return None if m is None else m.end()
+        line_end = _line_end(v, 0)
+        first = self.segments[0]
+        if first.length > line_end or not first.at(v, 0):
+            return None
+        return self.end_after(v, 0, line_end, greedy)
+
+    def search(self, v: str, start: int) -> tuple[int, int] | None:
+        """The leftmost longest match at or after ``start``, as (start, end)."""
+        if self.multiline:
+            m = self.regex(True).search(v, start)
+            return None if m is None else m.span()
+        first = self.segments[0]
+        while start <= len(v):
+            line_end = _line_end(v, start)
+            # if the rest fails after the first fit of the first segment, it fails after
+            # any later fit on the line too
+            q = first.find(v, start, line_end)
+            if q >= 0 and (end := self.end_after(v, q, line_end, True)) is not None:
+                return q, end
+            start = line_end + 1
+        return None
+
+    def end_after(self, v: str, q: int, line_end: int, greedy: bool) -> int | None:
+        """The first segment matches at ``q``: where the whole match ends, None if none."""
+        last_start, at = q, q + self.segments[0].length
+        for seg in itertools.islice(self.segments, 1, None):
+            last_start = seg.find(v, at, line_end)
+            if last_start < 0:
+                return None
+            at = last_start + seg.length
+        if greedy and len(self.segments) > 1:
+            last = self.segments[-1]
+            return last.rfind(v, last_start, line_end) + last.length
+        return at
+
+
+def _line_end(v: str, start: int) -> int:
+    end = v.find("\n", start)
+    return len(v) if end < 0 else end
+
+
+def _replace_all(value: str, glob: _Glob, template: str) -> str:
+    """Go's Regexp.ReplaceAllString: an empty match right after a match is no match, and
+    ``$0``/``${0}`` in the replacement is the match, other ``$name`` nothing, ``$$`` a $."""
+    out: list[str] = []
+    last = pos = 0
+    while pos <= len(value) and (found := glob.search(value, pos)) is not None:
+        start, end = found
+        out.append(value[last:start])
+        if end > last or start == 0:
+            out.append(_go_template(template, value[start:end]))
+        last = end
+        pos = pos + 1 if pos + 1 > end else end
+    out.append(value[last:])
+    return "".join(out)
+
+
+def _go_template(template: str, match: str) -> str:
+    out: list[str] = []
+    i = 0
+    while (dollar := template.find("$", i)) >= 0:
+        out.append(template[i:dollar])
+        i = dollar + 1
+        if template.startswith("$", i):
+            out.append("$")
+            i += 1
+            continue
+        brace = int(template.startswith("{", i))
+        name = _name_run(template, i + brace)
+        close = i + brace + len(name)
+        if not name or (brace and not template.startswith("}", close)):
+            out.append("$")         # not a reference: the $ stays
+            continue
+        if name == "0":
+            out.append(match)
+        i = close + brace
+    out.append(template[i:])
+    return "".join(out)
 
 
 def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
