@@ -390,8 +390,10 @@ class _Segment:
 
     def find(self, v: str, lo: int, hi: int) -> int:
         """The first q >= lo where the segment matches and ends by ``hi``, or -1."""
+        if lo + self.length > hi:
+            return -1           # (a negative end would count from the end of ``v``)
         if not self.runs:
-            return lo if lo + self.length <= hi else -1
+            return lo
         off, run = self.runs[0]
         start, end = lo + off, hi - self.length + off + len(run)
         while (p := v.find(run, start, end)) >= 0:
@@ -402,8 +404,10 @@ class _Segment:
 
     def rfind(self, v: str, lo: int, hi: int) -> int:
         """The last such q, or -1."""
+        if lo + self.length > hi:
+            return -1
         if not self.runs:
-            return hi - self.length if hi - self.length >= lo else -1
+            return hi - self.length
         off, run = self.runs[0]
         start, end = lo + off, hi - self.length + off + len(run)
         while (p := v.rfind(run, start, end)) >= 0:
