@@ -212,10 +212,15 @@ def test_errors_are_one_line(word: str, reason: str) -> None:
     assert len(message.splitlines()) == 1
 
 
-def test_error_quotes_a_long_word_shortened() -> None:
+@pytest.mark.parametrize(("word", "env"), [
+    ("x" * 10_000 + "${", {}),
+    ("${A?" + "m" * 10_000 + "}", {}),
+    ("${A#$P}", {"P": "\\x" * 10_000}),
+])
+def test_error_shortens_a_long_word(word: str, env: dict[str, str]) -> None:
     with pytest.raises(SubstitutionError) as caught:
-        expand("x" * 10_000 + "${", {})
-    assert len(str(caught.value)) < 200
+        expand(word, env)
+    assert len(str(caught.value)) < 300
 
 
 FILE = {"F": "/home/tux/book/book.tar.bz2", "V": "aXbXc", "E": "", "N": "a\nb\nab"}
@@ -370,6 +375,16 @@ def test_hostile_words_take_linear_time(word: str, env: dict[str, str],
             expand(word, env)
     else:
         assert expand(word, env) == expected
-        words = expand_words(word, env)
-        assert "".join(words) == "".join(expected.split())
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize(("word", "env", "expected"), [
+    pytest.param("a b  " * (MB // 5), {}, ["a", "b"] * (MB // 5), id="spaces"),
+    pytest.param("$V" * (MB // 8), {"V": " x "}, ["x"] * (MB // 8), id="values"),
+    pytest.param("${A:-" * DEEP + "x y" + "}" * DEEP, {}, ["x", "y"], id="nested"),
+])
+def test_hostile_words_split_in_linear_time(word: str, env: dict[str, str],
+                                            expected: list[str]) -> None:
+    start = time.monotonic()
+    assert expand_words(word, env) == expected
     assert time.monotonic() - start < 10

@@ -1,19 +1,20 @@
 """Variable substitution in Dockerfile words, by the rules of BuildKit's shell lexer.
 
-A word is read left to right once. Outside quotes the escape character (``\\`` or, with
-``# escape=`````, a backtick) takes the next character literally and vanishes at the end
-of the word; ``'...'`` is literal; inside ``"..."`` the escape only escapes ``"``, ``$``
-and itself, and ``$`` still expands. ``$NAME``/``${NAME}`` expand to the variable's value,
-"" when unset; a ``$`` not followed by a name stays a ``$``. Positional (``$1``, ``$001``)
-and special parameters (``$@ $* $# $? $- $$ $! $0``) are names of their own that are never
-set. ``${V-w}``/``${V:-w}`` (default), ``${V+w}``/``${V:+w}`` (alternative) and
-``${V?m}``/``${V:?m}`` (required) take a word that may hold quotes and expansions of its own;
-the colon forms treat an empty value as unset. BuildKit's newer ``${V#pat}``/``${V##pat}``
-(strip the shortest/longest matching prefix), ``${V%pat}``/``${V%%pat}`` (suffix) and
-``${V/pat/repl}``/``${V//pat/repl}`` (replace the first/every match) take a pattern where
-``*`` and ``?`` match within a line and ``\\`` makes ``*``, ``?`` or ``\\`` literal; their
-words keep their escape characters. Words split on unquoted, unescaped whitespace, including
-whitespace that an unquoted expansion brings (``expand_words``).
+A word is read left to right once. Outside quotes the escape character (``\\``, or a
+backtick after the ``escape`` parser directive) takes the next character literally and
+vanishes at the end of the word; ``'...'`` is literal; inside ``"..."`` the escape only
+escapes ``"``, ``$`` and itself, and ``$`` still expands. ``$NAME``/``${NAME}`` expand
+to the variable's value, "" when unset; a ``$`` not followed by a name stays a ``$``.
+Positional (``$1``, ``$001``) and special parameters (``$@ $* $# $? $- $$ $! $0``) are
+names of their own that are never set. ``${V-w}``/``${V:-w}`` (default), ``${V+w}``/
+``${V:+w}`` (alternative) and ``${V?m}``/``${V:?m}`` (required) take a word that may hold
+quotes and expansions of its own; the colon forms treat an empty value as unset.
+BuildKit's newer ``${V#pat}``/``${V##pat}`` (strip the shortest/longest matching prefix),
+``${V%pat}``/``${V%%pat}`` (suffix) and ``${V/pat/repl}``/``${V//pat/repl}`` (replace the
+first/every match) take a pattern where ``*`` and ``?`` match within a line and ``\\``
+makes ``*``, ``?`` or ``\\`` literal; their words keep their escape characters. Words
+split on unquoted, unescaped whitespace, including whitespace that an unquoted expansion
+brings (``expand_words``).
 
 The lexer keeps its own stack instead of recursing, and hands nested results up as nested
 lists, so ``${a:-${a:-...}}`` 100,000 deep or a 1 MB word cost time in proportion to their
@@ -69,6 +70,10 @@ def _flatten(piece: _Piece) -> str:
         else:
             todo.extend(reversed(p))
     return "".join(out)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
 def _one_line(text: str) -> str:
@@ -137,9 +142,8 @@ class _Lexer:
         self.strict = strict    # False: ${V?msg} never fails (only names are wanted)
 
     def fail(self, reason: str) -> SubstitutionError:
-        shown = self.s if len(self.s) <= _SHOWN else self.s[:_SHOWN] + "..."
-        quoted = '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return SubstitutionError(_one_line(f"failed to process {quoted}: {reason}"))
+        quoted = '"' + _shorten(self.s).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return SubstitutionError(_one_line(f"failed to process {quoted}: {_shorten(reason)}"))
 
     def run(self, words: _Words | None = None) -> _Frame:
         top = _Frame(_TOP, words=words)
