@@ -81,6 +81,11 @@ def test_env_var_table_is_read_whole() -> None:
     assert len(env_var_cases()) == 228         # 226 A| and 2 U| lines; W| is Windows only
 
 
+@missing("wordsTest")
+def test_words_table_is_read_whole() -> None:
+    assert len(words_cases()) == 24
+
+
 @missing("envVarTest")
 @pytest.mark.parametrize(("source", "expected"), env_var_cases())
 def test_buildkit_env_var_table(source: str, expected: str) -> None:
@@ -110,6 +115,7 @@ def test_buildkit_words_table(source: str, expected: list[str], env: dict[str, s
     ("$1 ${@} $$ $0 $001", {"1", "@", "$", "0", "001"}),
     ("$안녕.txt", {"안녕"}),
     ("${A:?must be set}", {"A"}),              # never raises: only the names are wanted
+    ("${A#$B}${C%%x}${D//$E/$F}", {"A", "B", "C", "D", "E", "F"}),
 ])
 def test_referenced(word: str, names: set[str]) -> None:
     assert referenced(word) == names
