@@ -188,10 +188,7 @@ class _Lexer:
                 f.add(s[self.pos], 1, split=False)
                 self.pos += 1
         else:
-            run = _plain_run("'\"$" + self.esc + f.stop).match(s, self.pos)
-            assert run is not None
-            self.pos = run.end()
-            f.add(run.group(), len(run.group()), split=True)
+            self.take_plain(f, "'\"$" + self.esc + f.stop, split=True)
         return True
 
     def dquote_step(self, stack: list[_Frame]) -> None:
@@ -219,10 +216,14 @@ class _Lexer:
                 self.pos += 1
             f.add(ch, 1, split=False)
         else:
-            run = _plain_run('"$' + self.esc).match(s, self.pos)
-            assert run is not None
-            self.pos = run.end()
-            f.add(run.group(), len(run.group()), split=False)
+            self.take_plain(f, '"$' + self.esc, split=False)
+
+    def take_plain(self, f: _Frame, specials: str, *, split: bool) -> None:
+        """Text up to the next of ``specials`` (at least one character): taken as it is."""
+        run = _plain_run(specials).match(self.s, self.pos)
+        assert run is not None
+        self.pos = run.end()
+        f.add(run.group(), len(run.group()), split=split)
 
     @staticmethod
     def deliver(f: _Frame, value: _Piece, size: int) -> None:
