@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
 from forklift.procs import pid_alive
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -83,9 +83,19 @@ CREATE TABLE IF NOT EXISTS container_layers(
     diff_id TEXT NOT NULL,
     PRIMARY KEY(container_id, position));
 CREATE INDEX IF NOT EXISTS container_layers_diff ON container_layers(diff_id);
+""" + """
+CREATE TABLE IF NOT EXISTS build_cache(
+    key TEXT PRIMARY KEY,              -- sha256 of a build step (see forklift.build.cache)
+    image_id TEXT NOT NULL,            -- the image that step made
+    created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
 """
 # What each schema version adds to the one before (a store is migrated on open).
-_MIGRATIONS = {2: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS container_layers"):]}
+_MIGRATIONS = {
+    2: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS container_layers"):
+               _SCHEMA.index("CREATE TABLE IF NOT EXISTS build_cache")],
+    3: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS build_cache"):],
+}
 
 
 def default_root() -> str:
