@@ -400,13 +400,13 @@ class Builder:
             args = [w for a in ins.args for w in words.expand_words(a, env, self.df.escape)]
         if len(args) < 2:
             raise InvalidArgument(f"{self.name}:{ins.line}: {ins.keyword} requires at least two arguments")
-        patterns, dest = args[:-1], args[-1]
-        dest = _destination(dest, stage.config.get("WorkingDir") or "/")
+        patterns, written = args[:-1], args[-1]
+        dest = _destination(written, stage.config.get("WorkingDir") or "/")
         mode = fscopy.parse_chmod(flags["chmod"]) if flags.get("chmod") else None
         with self._sources(stages, stage, flags.get("from"), patterns, mode,
                            flags.get("chown")) as (sources, digest, from_ctx):
             kind = "multi" if len(sources) > 1 else ("dir" if os.path.isdir(fscopy.follow_top(sources[0])) else "file")
-            text = f"{ins.keyword} {kind}:{digest} in {dest} "
+            text = f"{ins.keyword} {kind}:{digest} in {written} "
 
             def write(root: str) -> None:
                 uid, gid = fscopy.resolve_owner(root, flags["chown"]) if flags.get("chown") else (
@@ -478,7 +478,7 @@ class Builder:
         new = copy.deepcopy(stage.image)
         cfg = new.setdefault("config", {})
         text = apply(cfg)
-        shell = list(stage.config.get("Shell") or instructions.DEFAULT_SHELL)
+        shell = list(cfg.get("Shell") or instructions.DEFAULT_SHELL)  # SHELL's own: the new one
         created_by = history_text if history_text is not None else (
             " ".join(shell) + (" #(nop) " if single_space else " #(nop)  ") + text)
         layer = make_layer(step, parent) if make_layer else None

@@ -162,7 +162,8 @@ def make_dirs(root: str, path: str, owner: Owner | None = None) -> str:
         if os.path.lexists(here) and not os.path.isdir(here):
             raise InvalidArgument(f"cannot copy to {path}: /{'/'.join(parts[:i])} is not a directory")
         if not os.path.lexists(here):
-            os.mkdir(here, 0o755)
+            # missing components of a resolved path are plain names (no symlink to follow)
+            os.makedirs(here, 0o755)
             os.chmod(here, 0o755)
             last = i == len(parts)
             uid = owner.uid if last and owner and owner.uid is not None else 0

@@ -125,7 +125,7 @@ def _shell(cfg: dict[str, Any], ins: Instruction, env: Env, escape: str) -> str:
     if not ins.json_form or not ins.args:
         raise InvalidArgument("SHELL requires the arguments to be in JSON form")
     cfg["Shell"] = list(ins.args)
-    return "SHELL " + go_quote_list(cfg["Shell"])
+    return "SHELL [" + " ".join(cfg["Shell"]) + "]"   # Go's %v, as Docker prints it
 
 
 def _onbuild(cfg: dict[str, Any], ins: Instruction, env: Env, escape: str) -> str:
@@ -186,7 +186,7 @@ def _healthcheck(cfg: dict[str, Any], ins: Instruction, env: Env, escape: str) -
         if len(args) > 1 or ins.flags:
             raise InvalidArgument("HEALTHCHECK NONE takes no arguments")
         cfg["Healthcheck"] = {"Test": ["NONE"]}
-        return "HEALTHCHECK " + "&{[\"NONE\"] \"0s\" \"0s\" \"0s\" \"0s\" '\\x00'}"
+        return "HEALTHCHECK " + "&{[\"NONE\"] \"0s\" \"0s\" \"0s\" '\\x00'}"
     if kind != "CMD" or len(args) < 2:
         raise InvalidArgument("Unknown type in HEALTHCHECK (try CMD)")
     flags = _flags(ins, ("interval", "timeout", "start-period", "start-interval", "retries"))
@@ -207,8 +207,8 @@ def _healthcheck(cfg: dict[str, Any], ins: Instruction, env: Env, escape: str) -
         if retries:
             health["Retries"] = retries
     cfg["Healthcheck"] = health
-    shown = " ".join(f'"{format_duration(durations[k])}"'
-                     for k in ("Interval", "Timeout", "StartPeriod", "StartInterval"))
+    # Go's %q of the HealthConfig of Docker 20.10 (the machine's): no StartInterval in it
+    shown = " ".join(f'"{format_duration(durations[k])}"' for k in ("Interval", "Timeout", "StartPeriod"))
     return f"HEALTHCHECK &{{{go_quote_list(test)} {shown} '\\x{retries:02x}'}}"
 
 
