@@ -103,7 +103,8 @@ def glob_in(root: str, pattern: str) -> list[str]:
     rel = os.path.normpath("/" + pattern)
     parent, name = os.path.split(rel)
     if not any(c in name for c in "*?["):
-        path = secure_join(root, rel)
+        # the parent resolved, the name itself kept: COPY names the result after it
+        path = os.path.join(secure_join(root, parent), name) if name else root
         if not os.path.lexists(path):
             raise InvalidArgument(f'failed to compute cache key: "{rel}": not found')
         return [path]

@@ -40,8 +40,7 @@ def _env(cfg: dict[str, Any], ins: Instruction, env: Env, escape: str) -> str:
     for key, value in pairs:
         if not key:
             raise InvalidArgument("ENV names can not be blank")
-        current.pop(key, None)
-        current[key] = value
+        current[key] = value   # a name set again keeps its place, as in Docker
     cfg["Env"] = [f"{k}={v}" for k, v in current.items()]
     return "ENV " + " ".join(f"{k}={v}" for k, v in pairs)
 
