@@ -7,6 +7,9 @@ import gzip
 import io
 import json
 import os
+import re
+import signal
+import subprocess
 import tarfile
 
 import pytest
@@ -229,6 +232,22 @@ def test_a_failing_run_reports_dockers_message_and_leaves_nothing(fl, ctx):
                               " returned a non-zero code: 1"
     res = fl("build", "-q", "--network", "none", str(root), check=False)
     assert res.code == 1 and res.out == "" and "second" in res.err  # quiet: the tail on stderr
+    no_containers(fl)
+    assert_clean(fl.root)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_build_kills_and_removes_its_container(fl, ctx, sig):
+    root = ctx("FROM busybox\nRUN echo started; sleep 60\n")
+    proc = subprocess.Popen([*fl.argv, "build", "--network", "none", "--progress", "plain",
+                             str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if re.match(r"#2 [0-9.]+ started", line):   # the container runs
+            break
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 130
+    assert "#2 ERROR: canceled" in proc.stdout.read()
     no_containers(fl)
     assert_clean(fl.root)
 

@@ -355,9 +355,11 @@ class Builder:
         try:
             pipe = OutputPipe(step)
             try:
-                with open(os.devnull, "rb") as devnull:
-                    code = containers.start(self.store, rec.id, stdin=devnull,
-                                            stdout=cast(IO[Any], pipe), stderr=cast(IO[Any], pipe))
+                code = _interruptible(self.store, rec, lambda: _start(self.store, rec.id, pipe))
+            except KeyboardInterrupt:
+                pipe.close()
+                step.error("canceled")
+                raise
             finally:
                 pipe.close()
             if code != 0:
@@ -515,6 +517,73 @@ class Builder:
         return image_id
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a build as Ctrl-C does (KeyboardInterrupt: every step cleans up)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _start(store: Store, container_id: str, pipe: OutputPipe) -> int:
+    from forklift.engine import containers
+
+    with open(os.devnull, "rb") as devnull:
+        return containers.start(store, container_id, stdin=devnull,
+                                stdout=cast(IO[Any], pipe), stderr=cast(IO[Any], pipe))
+
+
+def _interruptible(store: Store, rec: Any, run: Callable[[], int]) -> int:
+    """``run`` (a container in the foreground) in a worker thread, so that Ctrl-C or SIGTERM
+    reach this thread as KeyboardInterrupt: the container is then killed, its run finished
+    by the worker, and the interrupt goes on (the caller removes the container).
+
+    SIGCHLD stays blocked here so that it reaches the worker's sigwaitinfo."""
+    import signal
+    import threading
+
+    from forklift import runtime
+
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["code"] = run()
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    worker = threading.Thread(target=work, name="build-run", daemon=True)
+    try:
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+        except KeyboardInterrupt:
+            rt = runtime.for_container(store.runc_dir, rec.host_config)
+            with contextlib.suppress(ForkliftError, OSError):
+                rt.kill(rec.id, signal.SIGKILL, all=True)
+            worker.join()
+            raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    if "error" in outcome:
+        raise outcome["error"]
+    return int(outcome["code"])
+
+
 def _destination(dest: str, workdir: str) -> str:
     """COPY's destination, absolute against WORKDIR; a trailing slash (or ".") kept: it
     says "a directory"."""
@@ -570,7 +639,8 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
     tags = [str(reference.parse(t)) for t in opts.tags]
     df = parse(dockerfile_bytes, opts.dockerfile_name)
     builder = Builder(store, context, df, opts, out, err)
-    image_id = builder.run()
+    with _terminate_as_interrupt():
+        image_id = builder.run()
     if tags:
         with store.transaction():
             if image_store.get(store, image_id) is None:

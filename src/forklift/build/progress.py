@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import collections
 import os
+import signal
 import threading
 import time
 from typing import IO
 
 TAIL_LINES = 10
+SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD}
 
 
 class Progress:
@@ -62,7 +64,13 @@ class OutputPipe:
         self.step = step
         self._read, self._write_fd = os.pipe()
         self._thread = threading.Thread(target=self._pump, name="build-output", daemon=True)
-        self._thread.start()
+        # Signals are for the main thread and the one waiting for runc (sigwaitinfo), never
+        # this one: a thread inherits its creator's mask.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            self._thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
     def fileno(self) -> int:
         return self._write_fd
