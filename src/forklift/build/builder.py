@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
+from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift import oci, reference
 from forklift.build import cache, fscopy, instructions, words
 from forklift.build.context import Context
 from forklift.build.dockerfile import Dockerfile, Instruction, parse
@@ -35,6 +35,9 @@ from forklift.store.db import Store, remove_path
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
               "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 _NETWORKS = ("bridge", "default", "host", "none")
+# On a RUN step's container: the pid of the build, so that the next build removes the
+# containers of one that was killed (SIGKILL leaves no chance to remove them).
+BUILD_LABEL = "org.forklift.build.pid"
 
 
 class BuildError(ForkliftError):
@@ -350,7 +353,8 @@ class Builder:
             raise InvalidArgument("RUN needs something to run: the stage is FROM scratch with no files yet")
         opts = containers.CreateOptions(entrypoint="", env=environment, network=self.opts.network,
                                         add_hosts=list(self.opts.add_hosts),
-                                        ulimits=list(self.opts.ulimits))
+                                        ulimits=list(self.opts.ulimits),
+                                        labels=[f"{BUILD_LABEL}={os.getpid()}"])
         rec = containers.create(self.store, parent, argv, opts)
         try:
             pipe = OutputPipe(step)
@@ -457,6 +461,7 @@ class Builder:
             overlay.mount_overlay(lowers, dirs["upper"], dirs["work"], dirs["merged"])
             try:
                 write(dirs["merged"])
+                faults.checkpoint("build-copy-mounted")
             finally:
                 overlay.unmount(dirs["merged"])
             return layer_store.from_directory(self.store, dirs["upper"])
@@ -515,6 +520,22 @@ class Builder:
                                        parent=stage.image_id)
             build_cache.record(self.store, key, image_id)
         return image_id
+
+
+def remove_leftovers(store: Store) -> list[str]:
+    """Remove the RUN containers of builds that were killed; returns their IDs."""
+    from forklift.engine import containers
+    from forklift.procs import pid_alive
+    from forklift.store import containers as container_store
+
+    removed = []
+    for rec in container_store.all_containers(store):
+        owner = (rec.config.get("Labels") or {}).get(BUILD_LABEL, "")
+        if owner.isdigit() and not pid_alive(int(owner)) and not rec.effective_state().up:
+            with contextlib.suppress(ForkliftError, OSError):
+                containers.remove(store, rec.id, force=True, volumes=True)
+                removed.append(rec.id)
+    return removed
 
 
 @contextlib.contextmanager
@@ -638,6 +659,7 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
         _check_platform(opts.platform)
     tags = [str(reference.parse(t)) for t in opts.tags]
     df = parse(dockerfile_bytes, opts.dockerfile_name)
+    remove_leftovers(store)
     builder = Builder(store, context, df, opts, out, err)
     with _terminate_as_interrupt():
         image_id = builder.run()

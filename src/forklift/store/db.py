@@ -313,6 +313,7 @@ class Store:
             if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             path = os.path.join(self.tmp_dir, name)
+            _unmount_below(path)
             remove_path(path)
             removed.append(path)
         return removed
@@ -325,6 +326,18 @@ class Store:
 
     def container_path(self, container_id: str) -> str:
         return os.path.join(self.containers_dir, container_id)
+
+
+def _unmount_below(path: str) -> None:
+    """A killed ``build`` may leave an overlay mounted in its scratch (COPY writes through
+    one): detach it so that removing the scratch never walks into the image's files."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return
+    from forklift.runtime import overlay  # ctypes: only when a dead process left scratch
+
+    with contextlib.suppress(OSError, ForkliftError):
+        for point in overlay.mounts_under(path):
+            overlay.unmount(point, lazy=True)
 
 
 def remove_path(path: str) -> None:
