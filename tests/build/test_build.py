@@ -280,6 +280,16 @@ def test_quiet_iidfile_and_several_tags(fl, ctx, tmp_path):
                   "--label", "l=v") == image_id
 
 
+def test_a_context_as_a_tar_on_stdin(fl, ctx, tmp_path):
+    root = ctx("FROM busybox\nCOPY a.txt /from-stdin\n", **{"a.txt": "tarred"})
+    archive = tmp_path / "ctx.tar"
+    with tarfile.open(archive, "w") as tf:
+        for name in ("Dockerfile", "a.txt"):
+            tf.add(root / name, arcname=name)
+    image = fl.out("build", "-q", "-", stdin=archive)
+    assert fl.out("run", "--rm", "--network", "none", image, "cat", "/from-stdin") == "tarred"
+
+
 @pytest.mark.docker
 def test_docker_loads_and_runs_a_built_image(fl, ctx, docker, tmp_path):
     root = ctx("FROM busybox\nCOPY a.txt /a.txt\nRUN echo ran >> /a.txt\nCMD [\"cat\", \"/a.txt\"]\n",
