@@ -149,6 +149,16 @@ def test_copy_follows_dockers_destination_rules(fl, ctx):
     assert "must be a directory and end with a /" in one_line_error(res)
 
 
+def test_dockerignore_holds_inside_copied_directories(fl, ctx):
+    root = ctx("FROM busybox\nCOPY . /ctx/\n", **{
+        ".dockerignore": "secret.txt\nlogs\n!logs/keep.log\n", "secret.txt": "s",
+        "logs/a.log": "a", "logs/keep.log": "k", "src/main.c": "int main;"})
+    fl("build", "--network", "none", "-t", "ignored", str(root))
+    listing = sh(fl, "ignored", "cd /ctx && find . | sort")
+    assert listing.splitlines() == [".", "./.dockerignore", "./Dockerfile", "./logs",
+                                    "./logs/keep.log", "./src", "./src/main.c"]
+
+
 def test_copy_and_add_stay_inside_the_context_and_the_image(fl, ctx, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -93,7 +93,9 @@ def _stages(df: Dockerfile, meta: dict[str, str | None], name: str) -> list[Stag
                 raise InvalidArgument(f"{name}:{ins.line}: FROM requires either one or three arguments")
             base = words.expand(args[0], env, df.escape)
             flags = _flag_map(ins, ("platform",), name)
+            # an unset $BUILDPLATFORM (BuildKit's) expands to nothing: the host's platform
             platform = words.expand(flags["platform"], env, df.escape) if "platform" in flags else None
+            platform = platform or None
             stages.append(Stage(len(stages), stage_name, base, platform, [], ins.line))
         elif not stages:
             if ins.keyword != "ARG":
@@ -439,7 +441,7 @@ class Builder:
             paths = self.context.sources(patterns)
             digest = self.context.checksum(paths, with_mode=mode is None, with_owner=chown is None)
             top = str(self.context.root)
-            yield [fscopy.Source(str(p), top) for p in paths], digest, True
+            yield [fscopy.Source(str(p), top, self.context.ignore.excluded) for p in paths], digest, True
             return
         ref = _stage_ref(stages, source, stage.index)
         image_id = self.built.get(ref.index) if ref else self._image(source)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from forklift.errors import InvalidArgument
@@ -31,6 +31,7 @@ class Owner:
 class Source:
     path: str             # on the host (the context or a mounted source image)
     top: str              # the root the source lives in (its symlinks stay inside)
+    excluded: Callable[[str], bool] | None = None   # .dockerignore, by path relative to top
 
 
 def parse_chmod(text: str) -> int:
@@ -87,7 +88,7 @@ def copy(root: str, sources: list[Source], dest: str, owner: Owner) -> None:
                                   " build context (a symlink is resolved inside it)")
         if os.path.isdir(path) and not os.path.islink(path):
             make_dirs(root, dest, owner)
-            _copy_tree(root, path, dest, owner)
+            _copy_tree(root, path, dest, owner, _skip(src, path))
         else:
             name = os.path.basename(src.path.rstrip("/"))
             where = os.path.join(dest, name) if to_dir else dest
@@ -184,15 +185,39 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
                 yield os.path.join(name, rel), sub
 
 
-def _copy_tree(root: str, src_dir: str, dest: str, owner: Owner) -> None:
-    dirs: list[tuple[str, os.stat_result]] = []
+def _skip(src: Source, path: str) -> Callable[[str], bool]:
+    """Whether an entry below the directory source ``path`` (relative to it) is ignored."""
+    excluded = src.excluded
+    if excluded is None:
+        return lambda rel: False
+    base = os.path.relpath(path, src.top)
+    return lambda rel: excluded(os.path.normpath(os.path.join(base, rel)))
+
+
+def _copy_tree(root: str, src_dir: str, dest: str, owner: Owner,
+               skip: Callable[[str], bool]) -> None:
+    dirs: dict[str, os.stat_result] = {}     # copied, by relative path
+    pending: dict[str, os.stat_result] = {}  # ignored directories, made if a child is not
     for rel, st in _walk(src_dir):
-        where = os.path.join(dest, rel)
-        _copy_entry(root, os.path.join(src_dir, rel), where, st, owner)
-        if stat.S_ISDIR(st.st_mode):
-            dirs.append((where, st))
-    for where, st in reversed(dirs):  # directory times after their contents were written
-        os.utime(secure_join(root, where), ns=(st.st_atime_ns, st.st_mtime_ns),
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if skip(rel):
+            if is_dir:
+                pending[rel] = st
+            continue
+        parent = os.path.dirname(rel)
+        missing = []
+        while parent and parent not in dirs:
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for ancestor in reversed(missing):  # an ignored directory holding an exception
+            _copy_entry(root, os.path.join(src_dir, ancestor), os.path.join(dest, ancestor),
+                        pending[ancestor], owner)
+            dirs[ancestor] = pending[ancestor]
+        _copy_entry(root, os.path.join(src_dir, rel), os.path.join(dest, rel), st, owner)
+        if is_dir:
+            dirs[rel] = st
+    for rel, st in sorted(dirs.items(), reverse=True):  # times after the contents
+        os.utime(secure_join(root, os.path.join(dest, rel)), ns=(st.st_atime_ns, st.st_mtime_ns),
                  follow_symlinks=False)
 
 
