@@ -39,11 +39,14 @@ CASES = [
     ("symlink", "Containerfile.add-tar-gz-with-link"),
     ("symlink", "Dockerfile.multiple-symlinks"),
     ("onbuild", "Dockerfile"),
+    ("onbuild", "Dockerfile1"),
     ("run-scenarios", "Dockerfile.entrypoint-cmd-run"),
     ("run-scenarios", "Dockerfile.args"),
     ("arg-scope", "Containerfile.multiple-args-one-step"),
     ("leading-args", "Dockerfile"),
 ]
+# Images a context builds on, built first in both engines: (Dockerfile, tag).
+PREREQUISITES = {("onbuild", "Dockerfile1"): [("Dockerfile", "onbuild")]}
 CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "ExposedPorts", "Volumes")
 
 
@@ -91,6 +94,9 @@ def test_same_image_as_dockers_classic_builder(engines, directory, dockerfile, t
     context = tmp_path / "ctx"
     shutil.copytree(BUD / directory, context, symlinks=True)
     tag = f"oracle-{directory}-{dockerfile}".lower().replace(".", "-")
+    for first, name in PREREQUISITES.get((directory, dockerfile), []):
+        docker("build", "--network", "none", "-f", str(context / first), "-t", name, str(context))
+        fl("build", "--network", "none", "-f", str(context / first), "-t", name, str(context))
     docker_res = docker("build", "--network", "none", "-f", str(context / dockerfile), "-t", tag,
                         str(context), check=False, timeout=300)
     if docker_res.code != 0:

@@ -214,11 +214,11 @@ class Builder:
                                   + (f" AS {stage.name}" if stage.name else ""))
         self._from(stages, stage)
         step.done()
-        for trigger in list(stage.config.get("OnBuild") or []):
+        triggers = list(stage.config.get("OnBuild") or [])
+        stage.config["OnBuild"] = None   # cleared before they run, as Docker does
+        for trigger in triggers:
             ins = parse(trigger, self.name).instructions[0]
             self._instruction(stages, stage, ins, f"[{label}1/{total}] ONBUILD {trigger}")
-        if stage.config.get("OnBuild"):
-            stage.config["OnBuild"] = None
         for i, ins in enumerate(stage.body, 2):
             self._instruction(stages, stage, ins, f"[{label}{i}/{total}] {ins.original}")
         return stage.image_id
