@@ -95,7 +95,7 @@ def test_every_instruction_sets_the_config_and_history_as_docker_does(fl, ctx):
     assert "V=" not in " ".join(cfg["Env"])  # build args are not persisted
     assert sh(fl, "meta", "cat /app/a.txt; test -d /made && echo made") == "hello\nmade"
     # every intermediate image is hidden from `images`, the final one is listed
-    assert fl.out("images", "-q", "--no-trunc").count("sha256:") == 2
+    assert "<none>" not in fl.out("images") and "<none>" in fl.out("images", "-a")
 
 
 def test_entrypoint_resets_an_inherited_cmd_and_onbuild_triggers_run_in_the_child(fl, ctx):
