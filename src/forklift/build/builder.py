@@ -14,17 +14,18 @@ import contextlib
 import copy
 import os
 import posixpath
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.build import cache, fscopy, instructions, words
+from forklift.build import cache, fscopy, instructions, running, words
+from forklift.build import stages as stages_mod
 from forklift.build.context import Context
 from forklift.build.dockerfile import Dockerfile, Instruction, parse
-from forklift.build.progress import OutputPipe, Progress, Step
+from forklift.build.progress import Progress, Step
+from forklift.build.stages import Stage
 from forklift.errors import ForkliftError, InvalidArgument, NotFound
 from forklift.store import build_cache
 from forklift.store import images as image_store
@@ -35,9 +36,6 @@ from forklift.store.db import Store, remove_path
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
               "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
 _NETWORKS = ("bridge", "default", "host", "none")
-# On a RUN step's container: the pid of the build, so that the next build removes the
-# containers of one that was killed (SIGKILL leaves no chance to remove them).
-BUILD_LABEL = "org.forklift.build.pid"
 
 
 class BuildError(ForkliftError):
@@ -59,112 +57,6 @@ class BuildOptions:
     dockerfile_name: str = "Dockerfile"
 
 
-@dataclass
-class Stage:
-    index: int
-    name: str | None
-    base: str                                   # the FROM word as written
-    platform_flag: str | None
-    body: list[Instruction]                     # after FROM
-    line: int
-    image_id: str | None = None                 # the last step's image
-    image: dict[str, Any] = field(default_factory=dict)   # its full config
-    args: dict[str, str | None] = field(default_factory=dict)
-    cmd_set: bool = False
-    steps: int = 0
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return cast(dict[str, Any], self.image.setdefault("config", {}))
-
-
-# ----------------------------------------------------------------------------- planning
-
-def _stages(df: Dockerfile, meta: dict[str, str | None], name: str) -> list[Stage]:
-    stages: list[Stage] = []
-    for ins in df.instructions:
-        if ins.keyword == "FROM":
-            env = {k: v for k, v in meta.items() if v is not None}
-            args = list(ins.args)
-            stage_name = None
-            if len(args) == 3 and args[1].lower() == "as":
-                stage_name = args[2].lower()
-            elif len(args) != 1:
-                raise InvalidArgument(f"{name}:{ins.line}: FROM requires either one or three arguments")
-            base = words.expand(args[0], env, df.escape)
-            flags = _flag_map(ins, ("platform",), name)
-            # an unset $BUILDPLATFORM (BuildKit's) expands to nothing: the host's platform
-            platform = words.expand(flags["platform"], env, df.escape) if "platform" in flags else None
-            platform = platform or None
-            stages.append(Stage(len(stages), stage_name, base, platform, [], ins.line))
-        elif not stages:
-            if ins.keyword != "ARG":
-                raise InvalidArgument(f"{name}:{ins.line}: no build stage in current context"
-                                      f" ({ins.keyword} before the first FROM)")
-        else:
-            stages[-1].body.append(ins)
-    if not stages:
-        raise InvalidArgument(f"{name}: the Dockerfile has no FROM instruction")
-    return stages
-
-
-def _meta_args(df: Dockerfile, build_args: dict[str, str | None]) -> dict[str, str | None]:
-    meta: dict[str, str | None] = {}
-    for ins in df.instructions:
-        if ins.keyword == "FROM":
-            break
-        for word in ins.args:
-            key, sep, default = word.partition("=")
-            env = {k: v for k, v in meta.items() if v is not None}
-            value = words.expand(default, env, df.escape) if sep else None
-            meta[key] = build_args[key] if build_args.get(key) is not None else value
-    return meta
-
-
-def _flag_map(ins: Instruction, allowed: tuple[str, ...], name: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for flag in ins.flags:
-        key, _, value = flag[2:].partition("=")
-        if key not in allowed:
-            if ins.keyword == "RUN" and key == "mount":
-                raise InvalidArgument(f"{name}:{ins.line}: RUN --mount is not supported yet")
-            raise InvalidArgument(f"{name}:{ins.line}: {ins.keyword} --{key} is not supported yet")
-        out[key] = value
-    return out
-
-
-def _stage_ref(stages: list[Stage], text: str, before: int) -> Stage | None:
-    """The stage ``text`` names (its name or index) among those before ``before``."""
-    for stage in stages[:before]:
-        if stage.name == text.lower() or str(stage.index) == text:
-            return stage
-    return None
-
-
-def _needed(stages: list[Stage], target: Stage, escape: str) -> list[Stage]:
-    """The stages ``target`` depends on (FROM a stage, COPY --from), itself included."""
-    want = {target.index}
-    for stage in reversed(stages[: target.index + 1]):
-        if stage.index not in want:
-            continue
-        refs = [stage.base] + [f[7:] for ins in stage.body for f in ins.flags
-                               if ins.keyword in ("COPY", "ADD") and f.startswith("--from=")]
-        for ref in refs:
-            found = _stage_ref(stages, ref, stage.index)
-            if found is not None:
-                want.add(found.index)
-    return [s for s in stages if s.index in want]
-
-
-def _refuse_unsupported(stages: list[Stage], name: str) -> None:
-    for stage in stages:
-        for ins in stage.body:
-            if ins.heredocs:
-                raise InvalidArgument(f"{name}:{ins.line}: heredocs are not supported yet")
-            if ins.keyword == "ADD" and any(re.match(r"^(https?://|git@)", a) for a in ins.args[:-1]):
-                raise InvalidArgument(f"{name}:{ins.line}: ADD of a URL is not supported yet")
-
-
 # ----------------------------------------------------------------------------- the build
 
 class Builder:
@@ -179,17 +71,17 @@ class Builder:
 
     def run(self) -> str:
         opts = self.opts
-        meta = _meta_args(self.df, opts.build_args)
+        meta = stages_mod.meta_args(self.df, opts.build_args)
         self.used_args |= {k for k in meta if k in opts.build_args}
-        stages = _stages(self.df, meta, self.name)
+        stages = stages_mod.split(self.df, meta, self.name)
         target = stages[-1]
         if opts.target:
-            found = _stage_ref(stages, opts.target, len(stages))
+            found = stages_mod.stage_ref(stages, opts.target, len(stages))
             if found is None or found.name != opts.target.lower():
                 raise InvalidArgument(f'target stage "{opts.target}" could not be found')
             target = found
-        needed = _needed(stages, target, self.df.escape)
-        _refuse_unsupported(needed, self.name)
+        needed = stages_mod.needed(stages, target, self.df.escape)
+        stages_mod.refuse_unsupported(needed, self.name)
         for stage in needed:
             self.built[stage.index] = self._build_stage(stages, stage, meta)
         if opts.labels:
@@ -226,7 +118,7 @@ class Builder:
     def _from(self, stages: list[Stage], stage: Stage) -> None:
         if stage.platform_flag:
             _check_platform(stage.platform_flag)
-        source = _stage_ref(stages, stage.base, stage.index)
+        source = stages_mod.stage_ref(stages, stage.base, stage.index)
         if stage.base == "scratch":
             stage.image_id, stage.image = None, {"config": {}, "history": [],
                                                  "rootfs": {"type": "layers", "diff_ids": []}}
@@ -317,7 +209,7 @@ class Builder:
 
     @property
     def _meta(self) -> dict[str, str | None]:
-        return _meta_args(self.df, self.opts.build_args)
+        return stages_mod.meta_args(self.df, self.opts.build_args)
 
     # -- RUN
     def _run_args(self, stage: Stage) -> tuple[list[str], list[str]]:
@@ -338,44 +230,16 @@ class Builder:
         return value if value is not None else os.environ.get(key)
 
     def _run(self, stage: Stage, ins: Instruction, label: str) -> None:
-        _flag_map(ins, (), self.name)
+        stages_mod.flag_map(ins, (), self.name)
         argv = instructions.command(stage.config, ins)
         environment, prefix = self._run_args(stage)
         created_by = " ".join(prefix + argv)
         key_args = dict(e.split("=", 1) for e in environment)
-        self._step(stage, label, lambda step, parent: self._run_container(
-            stage, step, parent, argv, environment), ["RUN", created_by], key_args,
+        settings = running.RunSettings(self.opts.network, self.opts.add_hosts, self.opts.ulimits)
+        self._step(stage, label, lambda step, parent: running.run(
+            self.store, parent, argv, environment, settings, step,
+            lambda code: self._fail(step, argv, code, step.label)), ["RUN", created_by], key_args,
             lambda cfg: created_by, history_text=created_by)
-
-    def _run_container(self, stage: Stage, step: Step, parent: str | None, argv: list[str],
-                       environment: list[str]) -> layer_store.PreparedLayer:
-        from forklift.engine import containers
-
-        if parent is None:
-            raise InvalidArgument("RUN needs something to run: the stage is FROM scratch with no files yet")
-        opts = containers.CreateOptions(entrypoint="", env=environment, network=self.opts.network,
-                                        add_hosts=list(self.opts.add_hosts),
-                                        ulimits=list(self.opts.ulimits),
-                                        labels=[f"{BUILD_LABEL}={os.getpid()}"])
-        rec = containers.create(self.store, parent, argv, opts)
-        try:
-            pipe = OutputPipe(step)
-            try:
-                code = _interruptible(self.store, rec, lambda: _start(self.store, rec.id, pipe))
-            except KeyboardInterrupt:
-                pipe.close()
-                step.error("canceled")
-                raise
-            finally:
-                pipe.close()
-            if code != 0:
-                self._fail(step, argv, code, step.label)
-            from forklift.engine import rootfs
-
-            return layer_store.from_directory(self.store, rootfs.paths(self.store, rec.id)["upper"])
-        finally:
-            with contextlib.suppress(ForkliftError, OSError):
-                containers.remove(self.store, rec.id, force=True, volumes=True)
 
     def _fail(self, step: Step, argv: list[str], code: int, label: str) -> None:
         shown = " ".join(argv)
@@ -400,7 +264,7 @@ class Builder:
     def _copy(self, stages: list[Stage], stage: Stage, ins: Instruction, label: str) -> None:
         allowed = ("from", "chown", "chmod", "link") if ins.keyword == "COPY" else ("chown", "chmod", "link")
         env = self._env(stage)
-        flags = {k: words.expand(v, env, self.df.escape) for k, v in _flag_map(ins, allowed, self.name).items()}
+        flags = {k: words.expand(v, env, self.df.escape) for k, v in stages_mod.flag_map(ins, allowed, self.name).items()}
         used = self._referenced(stage, ins)
         if ins.json_form:
             args = [words.expand(a, env, self.df.escape) for a in ins.args]
@@ -443,7 +307,7 @@ class Builder:
             top = str(self.context.root)
             yield [fscopy.Source(str(p), top, self.context.ignore.excluded) for p in paths], digest, True
             return
-        ref = _stage_ref(stages, source, stage.index)
+        ref = stages_mod.stage_ref(stages, source, stage.index)
         image_id = self.built.get(ref.index) if ref else self._image(source)
         if image_id is None:
             raise InvalidArgument(f"COPY --from={source}: that stage made no image")
@@ -524,89 +388,6 @@ class Builder:
         return image_id
 
 
-def remove_leftovers(store: Store) -> list[str]:
-    """Remove the RUN containers of builds that were killed; returns their IDs."""
-    from forklift.engine import containers
-    from forklift.procs import pid_alive
-    from forklift.store import containers as container_store
-
-    removed = []
-    for rec in container_store.all_containers(store):
-        owner = (rec.config.get("Labels") or {}).get(BUILD_LABEL, "")
-        if owner.isdigit() and not pid_alive(int(owner)) and not rec.effective_state().up:
-            with contextlib.suppress(ForkliftError, OSError):
-                containers.remove(store, rec.id, force=True, volumes=True)
-                removed.append(rec.id)
-    return removed
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a build as Ctrl-C does (KeyboardInterrupt: every step cleans up)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
-def _start(store: Store, container_id: str, pipe: OutputPipe) -> int:
-    from forklift.engine import containers
-
-    with open(os.devnull, "rb") as devnull:
-        return containers.start(store, container_id, stdin=devnull,
-                                stdout=cast(IO[Any], pipe), stderr=cast(IO[Any], pipe))
-
-
-def _interruptible(store: Store, rec: Any, run: Callable[[], int]) -> int:
-    """``run`` (a container in the foreground) in a worker thread, so that Ctrl-C or SIGTERM
-    reach this thread as KeyboardInterrupt: the container is then killed, its run finished
-    by the worker, and the interrupt goes on (the caller removes the container).
-
-    SIGCHLD stays blocked here so that it reaches the worker's sigwaitinfo."""
-    import signal
-    import threading
-
-    from forklift import runtime
-
-    outcome: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["code"] = run()
-        except BaseException as exc:  # handed to the main thread
-            outcome["error"] = exc
-
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
-    worker = threading.Thread(target=work, name="build-run", daemon=True)
-    try:
-        worker.start()
-        try:
-            while worker.is_alive():
-                worker.join(0.2)
-        except KeyboardInterrupt:
-            rt = runtime.for_container(store.runc_dir, rec.host_config)
-            with contextlib.suppress(ForkliftError, OSError):
-                rt.kill(rec.id, signal.SIGKILL, all=True)
-            worker.join()
-            raise
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-    if "error" in outcome:
-        raise outcome["error"]
-    return int(outcome["code"])
-
-
 def _destination(dest: str, workdir: str) -> str:
     """COPY's destination, absolute against WORKDIR; a trailing slash (or ".") kept: it
     says "a directory"."""
@@ -661,9 +442,9 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
         _check_platform(opts.platform)
     tags = [str(reference.parse(t)) for t in opts.tags]
     df = parse(dockerfile_bytes, opts.dockerfile_name)
-    remove_leftovers(store)
+    running.remove_leftovers(store)
     builder = Builder(store, context, df, opts, out, err)
-    with _terminate_as_interrupt():
+    with running.terminate_as_interrupt():
         image_id = builder.run()
     if tags:
         with store.transaction():
