@@ -12,6 +12,7 @@ import pytest
 from forklift.cli.format import TemplateError, parse, render
 from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import InvalidArgument
+from forklift.store.db import SCHEMA_VERSION
 
 
 def one_error_line(res, text: str | None = None) -> str:  # type: ignore[no-untyped-def]
@@ -360,7 +361,7 @@ def test_an_old_store_is_migrated(fl, busybox):
     assert fl("start", "-a", "afterwards").code == 0
     conn = sqlite3.connect(fl.root / "forklift.db")
     try:
-        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "2"
+        assert conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == str(SCHEMA_VERSION)
     finally:
         conn.close()
 

@@ -13,7 +13,8 @@ import pytest
 from forklift.cli import commands
 from forklift.cli.main import cli
 
-GROUPS = {"": commands.TOP, "container": commands.CONTAINER, "image": commands.IMAGE, "system": commands.SYSTEM}
+GROUPS = {"": commands.TOP, "container": commands.CONTAINER, "image": commands.IMAGE,
+          "system": commands.SYSTEM, "builder": commands.BUILDER}
 
 
 def test_every_entry_names_a_command_with_a_help_line():

@@ -16,6 +16,8 @@ import click
 # "module:attribute" of each command (modules under forklift.cli) → the first paragraph of
 # its help
 HELP = {
+    "build_cmds:build_cmd": "Build an image from a Dockerfile.",
+    "build_cmds:prune_cmd": "Remove build cache.",
     "container_cmds:commit_cmd": "Create a new image from a container's changes.",
     "container_cmds:container_inspect_cmd": "Display detailed information on one or more containers.",
     "container_cmds:create_cmd": "Create a new container.",
@@ -72,12 +74,14 @@ CONTAINER = {
     "prune": "system_cmds:container_prune_cmd",
 }
 IMAGE = {
+    "build": "build_cmds:build_cmd",
     **{name: f"image_cmds:{name}_cmd" for name in ("history", "import", "inspect", "rm", "tag")},
     "ls": "image_cmds:ls_cmd", "list": "image_cmds:ls_cmd",
     "pull": "registry_cmds:pull_cmd", "push": "registry_cmds:push_cmd",
     "save": "transfer_cmds:save_cmd", "load": "transfer_cmds:load_cmd",
     "prune": "system_cmds:image_prune_cmd",
 }
+BUILDER = {"build": "build_cmds:build_cmd", "prune": "build_cmds:prune_cmd"}
 SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df", "info")} | {
     "prune": "system_cmds:system_prune_cmd"}
 # Docker's classic shortcuts, and the volume and network groups
@@ -87,7 +91,7 @@ TOP = {
                                           "start", "ps")},
     "inspect": "container_cmds:inspect_cmd",
     **{name: IMAGE[name] for name in ("history", "import", "pull", "push", "save", "load", "tag")},
-    "images": "image_cmds:ls_cmd", "rmi": "image_cmds:rm_cmd",
+    "images": "image_cmds:ls_cmd", "rmi": "image_cmds:rm_cmd", "build": "build_cmds:build_cmd",
     "login": "registry_cmds:login_cmd", "logout": "registry_cmds:logout_cmd",
     "info": "system_cmds:info_cmd",
     "volume": "volume_cmds:volume", "network": "network_cmds:network",

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from forklift.cli.commands import CONTAINER, IMAGE, SYSTEM, TOP, LazyGroup
+from forklift.cli.commands import BUILDER, CONTAINER, IMAGE, SYSTEM, TOP, LazyGroup
 from forklift.errors import EXIT_ENGINE, ForkliftError
 
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
@@ -58,6 +58,11 @@ def container() -> None:
 @cli.group(cls=LazyGroup, table=IMAGE, context_settings=CONTEXT)
 def image() -> None:
     """Manage images."""
+
+
+@cli.group(cls=LazyGroup, table=BUILDER, context_settings=CONTEXT)
+def builder() -> None:
+    """Manage builds."""
 
 
 @cli.group(cls=LazyGroup, table=SYSTEM, context_settings=CONTEXT)

@@ -176,6 +176,20 @@ def _unescape_mountinfo(field: str) -> str:
     return os.fsdecode(bytes(out))
 
 
+def mounts_under(top: str) -> list[str]:
+    """Mount points at or below ``top`` in our mount namespace, deepest first."""
+    want = os.path.realpath(top)
+    found = []
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split(" ", 5)
+            if len(fields) > 4:
+                point = _unescape_mountinfo(fields[4])
+                if point == want or point.startswith(want + "/"):
+                    found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
 def is_mounted(target: str) -> bool:
     """True if ``target`` is a mount point in our mount namespace."""
     want = os.path.realpath(target)

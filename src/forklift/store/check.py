@@ -60,7 +60,7 @@ _CHUNK = 1 << 20
 class Problem:
     """One finding, printed as one line: ``<kind> <subject>: <message>``."""
 
-    kind: str       # blob | layer | image | tag | container | volume | tmp
+    kind: str       # blob | layer | image | tag | cache | container | volume | tmp
     subject: str    # digest, directory name, container id, path...
     message: str
 
@@ -79,6 +79,7 @@ class Findings:
     wrong_size_images: dict[str, int] = field(default_factory=dict)
     dangling_parents: set[str] = field(default_factory=set)
     dangling_tags: set[str] = field(default_factory=set)
+    dangling_cache: set[str] = field(default_factory=set)     # build cache keys of missing images
     dangling_repo_digests: set[tuple[str, str]] = field(default_factory=set)
     dangling_compressed: set[tuple[str, str]] = field(default_factory=set)
     orphan_files: bool = False                                 # blob files / layer dirs without rows
@@ -239,6 +240,10 @@ def _check_structure(store: Store, f: Findings, grace: float) -> None:
             if image_id not in image_ids:
                 f.add("tag", f"{repository}@{digest}", f"points at missing image {image_id}")
                 f.dangling_repo_digests.add((repository, digest))
+        for key, image_id in conn.execute("SELECT key, image_id FROM build_cache"):
+            if image_id not in image_ids:
+                f.add("cache", key[:12], f"build cache entry of missing image {image_id}")
+                f.dangling_cache.add(key)
 
         # containers
         container_ids = set()
@@ -508,6 +513,10 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
             if conn.execute("DELETE FROM container_layers WHERE container_id=? AND container_id"
                             " NOT IN (SELECT id FROM containers)", (cid,)).rowcount:
                 done.append(f"removed the layer list of missing container {cid[:12]}")
+        for key in sorted(f.dangling_cache):
+            if conn.execute("DELETE FROM build_cache WHERE key=? AND image_id NOT IN"
+                            " (SELECT id FROM images)", (key,)).rowcount:
+                done.append(f"removed build cache entry {key[:12]}")
         for name in sorted(f.dangling_tags):
             if conn.execute("DELETE FROM tags WHERE name=? AND image_id NOT IN (SELECT id FROM images)",
                             (name,)).rowcount:
@@ -527,6 +536,7 @@ def repair(store: Store, f: Findings, grace: float = DEFAULT_GRACE) -> list[str]
             conn.execute("DELETE FROM tags WHERE image_id=?", (image_id,))
             conn.execute("DELETE FROM repo_digests WHERE image_id=?", (image_id,))
             conn.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
+            conn.execute("DELETE FROM build_cache WHERE image_id=?", (image_id,))
             if conn.execute("DELETE FROM images WHERE id=?", (image_id,)).rowcount:
                 done.append(f"removed image {image_id}")
             conn.execute("UPDATE images SET parent=NULL WHERE parent=?", (image_id,))

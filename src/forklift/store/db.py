@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
 from forklift.procs import pid_alive
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -83,9 +83,19 @@ CREATE TABLE IF NOT EXISTS container_layers(
     diff_id TEXT NOT NULL,
     PRIMARY KEY(container_id, position));
 CREATE INDEX IF NOT EXISTS container_layers_diff ON container_layers(diff_id);
+""" + """
+CREATE TABLE IF NOT EXISTS build_cache(
+    key TEXT PRIMARY KEY,              -- sha256 of a build step (see forklift.build.cache)
+    image_id TEXT NOT NULL,            -- the image that step made
+    created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
 """
 # What each schema version adds to the one before (a store is migrated on open).
-_MIGRATIONS = {2: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS container_layers"):]}
+_MIGRATIONS = {
+    2: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS container_layers"):
+               _SCHEMA.index("CREATE TABLE IF NOT EXISTS build_cache")],
+    3: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS build_cache"):],
+}
 
 
 def default_root() -> str:
@@ -303,6 +313,7 @@ class Store:
             if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             path = os.path.join(self.tmp_dir, name)
+            _unmount_below(path)
             remove_path(path)
             removed.append(path)
         return removed
@@ -315,6 +326,18 @@ class Store:
 
     def container_path(self, container_id: str) -> str:
         return os.path.join(self.containers_dir, container_id)
+
+
+def _unmount_below(path: str) -> None:
+    """A killed ``build`` may leave an overlay mounted in its scratch (COPY writes through
+    one): detach it so that removing the scratch never walks into the image's files."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        return
+    from forklift.runtime import overlay  # ctypes: only when a dead process left scratch
+
+    with contextlib.suppress(OSError, ForkliftError):
+        for point in overlay.mounts_under(path):
+            overlay.unmount(point, lazy=True)
 
 
 def remove_path(path: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift.errors import Conflict, InvalidArgument, NotFound, StoreCorrupt
-from forklift.store import blobs
+from forklift.store import blobs, build_cache
 from forklift.store.db import Store
 from forklift.store.layers import Layer, PreparedLayer
 
@@ -224,3 +224,4 @@ def delete_record(store: Store, image_id: str) -> None:
     conn.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
     conn.execute("DELETE FROM images WHERE id=?", (image_id,))
     conn.execute("UPDATE images SET parent=NULL WHERE parent=?", (image_id,))
+    build_cache.forget_image(store, image_id)

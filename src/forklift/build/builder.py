@@ -1,0 +1,458 @@
+"""The Dockerfile builder: stages, steps, the cache, the images each step makes.
+
+``build(store, context, dockerfile_bytes, BuildOptions(...), out)`` returns the image ID.
+Every instruction after FROM makes an image (untagged, its parent the previous step's),
+as Docker's classic builder does: metadata instructions an empty layer with a history
+entry, RUN a real container committed with the layer code of ``commit`` (and removed,
+whatever happens), COPY/ADD/WORKDIR their files written into an overlay of the parent's
+layers. A step whose key (`cache.step_key`) is in the build cache reuses that image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import posixpath
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from forklift import faults, oci, reference
+from forklift import limits as limits_mod
+from forklift.build import cache, fscopy, instructions, running, words
+from forklift.build import stages as stages_mod
+from forklift.build.context import Context
+from forklift.build.dockerfile import Dockerfile, Instruction, parse
+from forklift.build.progress import Progress, Step
+from forklift.build.stages import Stage
+from forklift.errors import ForkliftError, InvalidArgument, NotFound
+from forklift.store import build_cache
+from forklift.store import images as image_store
+from forklift.store import layers as layer_store
+from forklift.store.db import Store, remove_path
+
+# Usable in RUN without an ARG, never written into the image's history (Docker's list).
+PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
+              "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy")
+_NETWORKS = ("bridge", "default", "host", "none")
+
+
+class BuildError(ForkliftError):
+    """A RUN step failed: Docker's wording, exit status 1."""
+
+
+@dataclass
+class BuildOptions:
+    tags: list[str] = field(default_factory=list)
+    build_args: dict[str, str | None] = field(default_factory=dict)   # K=V, or K (from env)
+    target: str | None = None
+    no_cache: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    network: str = "bridge"
+    quiet: bool = False
+    platform: str | None = None
+    add_hosts: list[str] = field(default_factory=list)
+    ulimits: list[str] = field(default_factory=list)
+    dockerfile_name: str = "Dockerfile"
+
+
+# ----------------------------------------------------------------------------- the build
+
+class Builder:
+    def __init__(self, store: Store, context: Context, df: Dockerfile, opts: BuildOptions,
+                 out: IO[str] | None, err: IO[str] | None = None) -> None:
+        self.store, self.context, self.df, self.opts = store, context, df, opts
+        self.progress = Progress(out, quiet=opts.quiet)
+        self.err = err
+        self.name = opts.dockerfile_name
+        self.used_args: set[str] = set()
+        self.built: dict[int, str | None] = {}
+
+    def run(self) -> str:
+        opts = self.opts
+        meta = stages_mod.meta_args(self.df, opts.build_args)
+        self.used_args |= {k for k in meta if k in opts.build_args}
+        stages = stages_mod.split(self.df, meta, self.name)
+        target = stages[-1]
+        if opts.target:
+            found = stages_mod.stage_ref(stages, opts.target, len(stages))
+            if found is None or found.name != opts.target.lower():
+                raise InvalidArgument(f'target stage "{opts.target}" could not be found')
+            target = found
+        needed = stages_mod.needed(stages, target, self.df.escape)
+        stages_mod.refuse_unsupported(needed, self.name)
+        for stage in needed:
+            self.built[stage.index] = self._build_stage(stages, stage, meta)
+        if opts.labels:
+            self._step(target, f"LABEL {' '.join(f'{k}={v}' for k, v in opts.labels.items())}",
+                       None, ["LABEL", *sorted(f"{k}={v}" for k, v in opts.labels.items())], {},
+                       lambda cfg: cfg.setdefault("Labels", {}).update(opts.labels) or
+                       "LABEL " + " ".join(f"{k}={v}" for k, v in opts.labels.items()))
+            self.built[target.index] = target.image_id
+        image_id = self.built[target.index]
+        if image_id is None:
+            raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        unused = sorted(k for k in opts.build_args if k not in self.used_args and k not in PROXY_ARGS)
+        if unused:
+            self.progress.note(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
+        return image_id
+
+    # -- stages
+    def _build_stage(self, stages: list[Stage], stage: Stage, meta: dict[str, str | None]) -> str | None:
+        total = len(stage.body) + 1
+        label = "" if len(stages) == 1 else f"{stage.name or f'stage-{stage.index}'} "
+        step = self.progress.step(f"[{label}1/{total}] FROM {stage.base}"
+                                  + (f" AS {stage.name}" if stage.name else ""))
+        self._from(stages, stage)
+        step.done()
+        triggers = list(stage.config.get("OnBuild") or [])
+        stage.config["OnBuild"] = None   # cleared before they run, as Docker does
+        for trigger in triggers:
+            ins = parse(trigger, self.name).instructions[0]
+            self._instruction(stages, stage, ins, f"[{label}1/{total}] ONBUILD {trigger}")
+        for i, ins in enumerate(stage.body, 2):
+            self._instruction(stages, stage, ins, f"[{label}{i}/{total}] {ins.original}")
+        return stage.image_id
+
+    def _from(self, stages: list[Stage], stage: Stage) -> None:
+        if stage.platform_flag:
+            _check_platform(stage.platform_flag)
+        source = stages_mod.stage_ref(stages, stage.base, stage.index)
+        if stage.base == "scratch":
+            stage.image_id, stage.image = None, {"config": {}, "history": [],
+                                                 "rootfs": {"type": "layers", "diff_ids": []}}
+        else:
+            stage.image_id = self.built[source.index] if source else self._image(stage.base)
+            if stage.image_id is None:
+                raise InvalidArgument(f"stage {stage.base} made no image to build on")
+            stage.image = image_store.config(self.store, stage.image_id)
+        env = instructions.changes.env_map(stage.config)
+        if "PATH" not in env:
+            stage.config["Env"] = [*(stage.config.get("Env") or []), f"PATH={oci.DEFAULT_PATH}"]
+
+    def _image(self, ref: str) -> str:
+        try:
+            return image_store.resolve(self.store, ref)
+        except NotFound:
+            raise NotFound(f"base image {ref} is not in the store (forklift build does not pull"
+                           f" yet: run `forklift pull {ref}` first)") from None
+
+    # -- instructions
+    def _env(self, stage: Stage) -> dict[str, str]:
+        env = {k: v for k, v in stage.args.items() if v is not None}
+        env.update(instructions.changes.env_map(stage.config))
+        return env
+
+    def _instruction(self, stages: list[Stage], stage: Stage, ins: Instruction, label: str) -> None:
+        kw = ins.keyword
+        if kw == "ARG":
+            self._arg(stage, ins, label)
+        elif kw == "RUN":
+            self._run(stage, ins, label)
+        elif kw in ("COPY", "ADD"):
+            self._copy(stages, stage, ins, label)
+        elif kw == "WORKDIR":
+            self._workdir(stage, ins, label)
+        elif kw == "MAINTAINER":
+            who = " ".join(ins.args)
+            self._step(stage, label, None, [kw, who], {}, lambda cfg: f"MAINTAINER {who}",
+                       author=who)
+        elif kw in instructions.HANDLERS:
+            self._metadata(stage, ins, label)
+        elif kw == "FROM":
+            raise InvalidArgument(f"{self.name}:{ins.line}: FROM inside a stage")
+        else:
+            raise InvalidArgument(f"{self.name}:{ins.line}: unknown instruction: {kw}")
+
+    def _metadata(self, stage: Stage, ins: Instruction, label: str) -> None:
+        env = self._env(stage)
+        handler = instructions.HANDLERS[ins.keyword]
+        probe = copy.deepcopy(stage.config)
+        text = handler(probe, ins, env, self.df.escape)   # validates and expands before the key
+        used = self._referenced(stage, ins)
+        if ins.keyword == "CMD":
+            stage.cmd_set = True
+
+        def apply(cfg: dict[str, Any]) -> str:
+            handler(cfg, ins, env, self.df.escape)
+            if ins.keyword == "ENTRYPOINT" and not stage.cmd_set:
+                cfg["Cmd"] = None
+            return text
+        self._step(stage, label, None, [ins.keyword, text, str(stage.cmd_set)], used, apply)
+
+    def _referenced(self, stage: Stage, ins: Instruction) -> dict[str, str]:
+        names: set[str] = set()
+        for word in (*ins.args, *ins.flags):
+            names |= words.referenced(word, self.df.escape)
+        env_names = set(instructions.changes.env_map(stage.config))
+        self.used_args |= names & set(stage.args)
+        return {n: v for n in sorted(names) if n not in env_names
+                and (v := stage.args.get(n)) is not None}
+
+    def _arg(self, stage: Stage, ins: Instruction, label: str) -> None:
+        env = self._env(stage)
+        shown = []
+        for word in ins.args:
+            key, sep, default = word.partition("=")
+            value = words.expand(default, env, self.df.escape) if sep else None
+            if key in self.opts.build_args:
+                given = self.opts.build_args[key]
+                value = given if given is not None else os.environ.get(key, value)
+                self.used_args.add(key)
+            elif value is None and key in self._meta:
+                value = self._meta[key]
+            stage.args[key] = value
+            shown.append(f"{key}={default}" if sep else key)
+        text = "ARG " + " ".join(shown)
+        self._step(stage, label, None, ["ARG", text], {}, lambda cfg: text)
+
+    @property
+    def _meta(self) -> dict[str, str | None]:
+        return stages_mod.meta_args(self.df, self.opts.build_args)
+
+    # -- RUN
+    def _run_args(self, stage: Stage) -> tuple[list[str], list[str]]:
+        """(the environment the RUN gets from build args, the ``|N`` history prefix)."""
+        env_names = set(instructions.changes.env_map(stage.config))
+        declared = {k: v for k, v in stage.args.items() if v is not None and k not in env_names}
+        proxies = {k: v for k in PROXY_ARGS if k not in stage.args and k not in env_names
+                   and (v := self._given(k)) is not None}
+        environment = [f"{k}={v}" for k, v in {**declared, **proxies}.items()]
+        self.used_args |= set(proxies)
+        prefix = sorted(f"{k}={v}" for k, v in declared.items())
+        return environment, ([f"|{len(prefix)}", *prefix] if environment else [])
+
+    def _given(self, key: str) -> str | None:
+        if key not in self.opts.build_args:
+            return None
+        value = self.opts.build_args[key]
+        return value if value is not None else os.environ.get(key)
+
+    def _run(self, stage: Stage, ins: Instruction, label: str) -> None:
+        stages_mod.flag_map(ins, (), self.name)
+        argv = instructions.command(stage.config, ins)
+        environment, prefix = self._run_args(stage)
+        created_by = " ".join(prefix + argv)
+        key_args = dict(e.split("=", 1) for e in environment)
+        settings = running.RunSettings(self.opts.network, self.opts.add_hosts, self.opts.ulimits)
+        self._step(stage, label, lambda step, parent: running.run(
+            self.store, parent, argv, environment, settings, step,
+            lambda code: self._fail(step, argv, code, step.label)), ["RUN", created_by], key_args,
+            lambda cfg: created_by, history_text=created_by)
+
+    def _fail(self, step: Step, argv: list[str], code: int, label: str) -> None:
+        shown = " ".join(argv)
+        step.error(f'process "{shown}" did not complete successfully: exit code: {code}')
+        if self.progress.out is None and self.err is not None:
+            # Quiet: the step and its last lines were not shown as it ran; show them now.
+            self.err.write("".join(f"{line}\n" for line in [label, *step.tail]))
+            self.err.flush()
+        raise BuildError(f"The command '{shown}' returned a non-zero code: {code}")
+
+    # -- COPY / ADD / WORKDIR
+    def _workdir(self, stage: Stage, ins: Instruction, label: str) -> None:
+        path = instructions.workdir_path(stage.config, ins, self._env(stage), self.df.escape)
+        used = self._referenced(stage, ins)
+
+        def write(root: str) -> None:
+            fscopy.make_dirs(root, path)
+        self._step(stage, label, lambda step, parent: self._in_overlay(stage, write),
+                   ["WORKDIR", path], used, lambda cfg: cfg.update(WorkingDir=path) or f"WORKDIR {path}",
+                   single_space=True)
+
+    def _copy(self, stages: list[Stage], stage: Stage, ins: Instruction, label: str) -> None:
+        allowed = ("from", "chown", "chmod", "link") if ins.keyword == "COPY" else ("chown", "chmod", "link")
+        env = self._env(stage)
+        flags = {k: words.expand(v, env, self.df.escape) for k, v in stages_mod.flag_map(ins, allowed, self.name).items()}
+        used = self._referenced(stage, ins)
+        if ins.json_form:
+            args = [words.expand(a, env, self.df.escape) for a in ins.args]
+        else:
+            args = [w for a in ins.args for w in words.expand_words(a, env, self.df.escape)]
+        if len(args) < 2:
+            raise InvalidArgument(f"{self.name}:{ins.line}: {ins.keyword} requires at least two arguments")
+        patterns, written = args[:-1], args[-1]
+        dest = _destination(written, stage.config.get("WorkingDir") or "/")
+        mode = fscopy.parse_chmod(flags["chmod"]) if flags.get("chmod") else None
+        with self._sources(stages, stage, flags.get("from"), patterns, mode,
+                           flags.get("chown")) as (sources, digest, from_ctx):
+            kind = "multi" if len(sources) > 1 else ("dir" if os.path.isdir(fscopy.follow_top(sources[0])) else "file")
+            text = f"{ins.keyword} {kind}:{digest} in {written} "
+
+            def write(root: str) -> None:
+                uid, gid = fscopy.resolve_owner(root, flags["chown"]) if flags.get("chown") else (
+                    (0, 0) if from_ctx else (None, None))
+                owner = fscopy.Owner(uid, gid, mode)
+                plain = []
+                for src in sources:
+                    if ins.keyword == "ADD" and from_ctx and os.path.isfile(fscopy.follow_top(src)) \
+                            and fscopy.is_archive(fscopy.follow_top(src)):
+                        limit = limits_mod.load(self.store.root).max_layer_size
+                        fscopy.extract(root, fscopy.follow_top(src), dest, limit)
+                    else:
+                        plain.append(src)
+                if plain:
+                    fscopy.copy(root, plain, dest, owner)
+            self._step(stage, label, lambda step, parent: self._in_overlay(stage, write),
+                       [ins.keyword, text, str(flags.get("chown")), str(mode)], used,
+                       lambda cfg: text, single_space=True)
+
+    @contextlib.contextmanager
+    def _sources(self, stages: list[Stage], stage: Stage, source: str | None,
+                 patterns: list[str], mode: int | None, chown: str | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+        if source is None:
+            paths = self.context.sources(patterns)
+            digest = self.context.checksum(paths, with_mode=mode is None, with_owner=chown is None)
+            top = str(self.context.root)
+            yield [fscopy.Source(str(p), top, self.context.ignore.excluded) for p in paths], digest, True
+            return
+        ref = stages_mod.stage_ref(stages, source, stage.index)
+        image_id = self.built.get(ref.index) if ref else self._image(source)
+        if image_id is None:
+            raise InvalidArgument(f"COPY --from={source}: that stage made no image")
+        with _image_view(self.store, image_id) as root:
+            found = [fscopy.Source(p, root) for pattern in patterns for p in fscopy.glob_in(root, pattern)]
+            yield found, cache.step_key(image_id, patterns, {}), False
+
+    def _in_overlay(self, stage: Stage, write: Callable[[str], None]) -> layer_store.PreparedLayer:
+        from forklift.runtime import overlay
+
+        scratch = self.store.make_tmp("build")
+        try:
+            dirs = {n: os.path.join(scratch, n) for n in ("upper", "work", "merged", "empty")}
+            for path in dirs.values():
+                os.mkdir(path, 0o755)
+            lowers = _lowerdirs(self.store, stage.image_id) or [dirs["empty"]]
+            overlay.mount_overlay(lowers, dirs["upper"], dirs["work"], dirs["merged"])
+            try:
+                write(dirs["merged"])
+                faults.checkpoint("build-copy-mounted")
+            finally:
+                overlay.unmount(dirs["merged"])
+            return layer_store.from_directory(self.store, dirs["upper"])
+        finally:
+            remove_path(scratch)
+
+    # -- one step
+    def _step(self, stage: Stage, label: str,
+              make_layer: Callable[[Step, str | None], layer_store.PreparedLayer] | None,
+              key_instruction: list[str], key_args: dict[str, str],
+              apply: Callable[[dict[str, Any]], Any], *, author: str | None = None,
+              history_text: str | None = None, single_space: bool = False) -> None:
+        step = self.progress.step(label)
+        parent = stage.image_id
+        key = cache.step_key(parent, key_instruction, key_args)
+        hit = None if self.opts.no_cache else build_cache.lookup(self.store, key)
+        if hit is not None:
+            stage.image_id, stage.image = hit, image_store.config(self.store, hit)
+            step.cached()
+            return
+        new = copy.deepcopy(stage.image)
+        cfg = new.setdefault("config", {})
+        text = apply(cfg)
+        shell = list(cfg.get("Shell") or instructions.DEFAULT_SHELL)  # SHELL's own: the new one
+        created_by = history_text if history_text is not None else (
+            " ".join(shell) + (" #(nop) " if single_space else " #(nop)  ") + text)
+        layer = make_layer(step, parent) if make_layer else None
+        try:
+            stage.image_id = self._commit(stage, new, layer, created_by, author, key)
+            stage.image = image_store.config(self.store, stage.image_id)
+        finally:
+            if layer is not None:
+                layer.cleanup()
+        step.done()
+
+    def _commit(self, stage: Stage, new: dict[str, Any], layer: layer_store.PreparedLayer | None,
+                created_by: str, author: str | None, key: str) -> str:
+        parent_layers = [layer_store.reuse(self.store, d) for d in oci.image_diff_ids(stage.image)] \
+            if stage.image_id else []
+        if any(p is None for p in parent_layers):
+            raise NotFound(f"a layer of image {stage.image_id} is missing")
+        empty = layer is None or layer.diff_id == oci.EMPTY_TAR_DIFF_ID
+        prepared = [p for p in parent_layers if p is not None] + ([] if empty or layer is None else [layer])
+        limits_mod.load(self.store.root).check_layers(len(prepared), "the built image")
+        created = oci.now_rfc3339()
+        entry: dict[str, Any] = {"created": created, "created_by": created_by}
+        if empty:
+            entry["empty_layer"] = True
+        author = author if author is not None else new.get("author", "")
+        cfg = oci.new_image_config({k: v for k, v in new["config"].items() if v not in (None, [], {}, "")},
+                                   [p.diff_id for p in prepared],
+                                   list(new.get("history") or []) + [entry], created,
+                                   author=author or "")
+        with self.store.transaction():
+            image_id = image_store.add(self.store, oci.canonical_json(cfg), prepared,
+                                       parent=stage.image_id)
+            build_cache.record(self.store, key, image_id)
+        return image_id
+
+
+def _destination(dest: str, workdir: str) -> str:
+    """COPY's destination, absolute against WORKDIR; a trailing slash (or ".") kept: it
+    says "a directory"."""
+    as_dir = dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))
+    path = posixpath.normpath(posixpath.join(workdir, dest))
+    path = "/" + path.lstrip("/")
+    return path if not as_dir or path == "/" else path + "/"
+
+
+def _lowerdirs(store: Store, image_id: str | None) -> list[str]:
+    if image_id is None:
+        return []
+    return [layer.path(store) for layer in reversed(image_store.layers(store, image_id))]
+
+
+@contextlib.contextmanager
+def _image_view(store: Store, image_id: str) -> Iterator[str]:
+    """An image's files, read-only, for COPY --from."""
+    from forklift.runtime import overlay
+
+    scratch = store.make_tmp("build-from")
+    root = os.path.join(scratch, "root")
+    empty = os.path.join(scratch, "empty")
+    os.mkdir(root)
+    os.mkdir(empty)
+    overlay.mount_overlay(_lowerdirs(store, image_id) + [empty], None, None, root, readonly=True)
+    try:
+        yield root
+    finally:
+        overlay.unmount(root, lazy=True)
+        remove_path(scratch)
+
+
+def _check_platform(text: str) -> None:
+    want = oci.parse_platform(text)
+    here = oci.local_platform()
+    if (want.os, want.architecture) != (here.os, here.architecture):
+        raise InvalidArgument(f"platform {text} is not supported: forklift builds for"
+                              f" {here.os}/{here.architecture} only")
+
+
+def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOptions,
+          out: IO[str] | None = None, err: IO[str] | None = None) -> str:
+    """Build the Dockerfile in ``context``; returns the image ID and tags it with
+    ``opts.tags``. Raises DockerfileSyntaxError, SubstitutionError, ContextError,
+    InvalidArgument, NotFound (a base image not in the store), BuildError (a RUN failed).
+    Every image a finished step made stays (untagged; the cache points at them)."""
+    if opts.network not in _NETWORKS:
+        raise InvalidArgument(f"network mode {opts.network!r} not supported by forklift build"
+                              " (bridge, host, none)")
+    if opts.platform:
+        _check_platform(opts.platform)
+    tags = [str(reference.parse(t)) for t in opts.tags]
+    df = parse(dockerfile_bytes, opts.dockerfile_name)
+    running.remove_leftovers(store)
+    builder = Builder(store, context, df, opts, out, err)
+    with running.terminate_as_interrupt():
+        image_id = builder.run()
+    if tags:
+        with store.transaction():
+            if image_store.get(store, image_id) is None:
+                raise NotFound(f"No such image: {image_id}")
+            for tag in tags:
+                image_store.set_tag(store, tag, image_id)
+    builder.progress.note(f"Successfully built {image_id[7:19]}")
+    for tag in tags:
+        builder.progress.note(f"Successfully tagged {reference.parse(tag).familiar()}")
+    return image_id

@@ -1,0 +1,268 @@
+"""COPY and ADD into an image's mounted root filesystem, by Docker's destination rules.
+
+The image's root is hostile: every path written is resolved with `secure_join`, so a
+symlink in the image is followed as the container would follow it and never leads out
+of the root. Sources are walked without following symlinks below the top level.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from forklift.errors import InvalidArgument
+from forklift.runtime.fsutil import secure_join
+
+_TAR_MAGIC = (b"ustar\x0000", b"ustar  \x00")
+
+
+@dataclass(frozen=True)
+class Owner:
+    """What every copied entry gets: a fixed owner (None: keep the source's) and mode."""
+    uid: int | None
+    gid: int | None
+    mode: int | None      # --chmod
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str             # on the host (the context or a mounted source image)
+    top: str              # the root the source lives in (its symlinks stay inside)
+    excluded: Callable[[str], bool] | None = None   # .dockerignore, by path relative to top
+
+
+def parse_chmod(text: str) -> int:
+    """``--chmod`` as Docker's classic builder reads it: octal only."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise InvalidArgument(f"invalid chmod parameter: {text!r}: only octal modes are supported") from None
+    if not 0 <= mode <= 0o7777:
+        raise InvalidArgument(f"invalid chmod parameter: {text!r}")
+    return mode
+
+
+def resolve_owner(root: str, chown: str) -> tuple[int, int]:
+    """``--chown user[:group]``: names from the image's /etc/passwd and /etc/group, or
+    numbers; a missing group is the user's name or number again (Docker's rule)."""
+    user, _, group = chown.partition(":")
+    group = group or user
+    uid = _id_of(root, user, "/etc/passwd", "user")
+    gid = _id_of(root, group, "/etc/group", "group")
+    return uid, gid
+
+
+def _id_of(root: str, name: str, table: str, what: str) -> int:
+    if name.isascii() and name.isdigit():
+        return int(name)
+    try:
+        with open(secure_join(root, table), encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
+                    return int(fields[2])
+    except OSError:
+        pass
+    raise InvalidArgument(f"unable to convert uid/gid chown string to host mapping: can't find {what} {name}")
+
+
+def follow_top(src: Source) -> str:
+    """A source named through a symlink is the link's target, resolved inside its root."""
+    rel = os.path.relpath(src.path, src.top)
+    return secure_join(src.top, rel) if os.path.islink(src.path) else src.path
+
+
+def copy(root: str, sources: list[Source], dest: str, owner: Owner) -> None:
+    """Copy ``sources`` to ``dest`` (absolute, inside the image ``root``)."""
+    to_dir = dest.endswith("/") or _is_dir(root, dest)
+    if len(sources) > 1 and not dest.endswith("/"):
+        raise InvalidArgument("When using COPY with more than one source file, the destination"
+                              " must be a directory and end with a /")
+    for src in sources:
+        path = follow_top(src)
+        if not os.path.lexists(path):
+            raise InvalidArgument(f"COPY failed: {os.path.relpath(src.path, src.top)}: not found in the"
+                                  " build context (a symlink is resolved inside it)")
+        if os.path.isdir(path) and not os.path.islink(path):
+            make_dirs(root, dest, owner)
+            _copy_tree(root, path, dest, owner, _skip(src, path))
+        else:
+            name = os.path.basename(src.path.rstrip("/"))
+            where = os.path.join(dest, name) if to_dir else dest
+            make_dirs(root, os.path.dirname(where.rstrip("/")) or "/", None)
+            _copy_entry(root, path, where, os.lstat(path), owner)
+
+
+def glob_in(root: str, pattern: str) -> list[str]:
+    """COPY --from sources: ``pattern`` inside an image's ``root`` (its last component may
+    hold wildcards), symlinks resolved inside the root."""
+    import fnmatch
+
+    rel = os.path.normpath("/" + pattern)
+    parent, name = os.path.split(rel)
+    if not any(c in name for c in "*?["):
+        # the parent resolved, the name itself kept: COPY names the result after it
+        path = os.path.join(secure_join(root, parent), name) if name else root
+        if not os.path.lexists(path):
+            raise InvalidArgument(f'failed to compute cache key: "{rel}": not found')
+        return [path]
+    where = secure_join(root, parent)
+    found = sorted(os.path.join(where, n) for n in (os.listdir(where) if os.path.isdir(where) else [])
+                   if fnmatch.fnmatchcase(n, name))
+    if not found:
+        raise InvalidArgument(f'failed to compute cache key: "{rel}": not found')
+    return found
+
+
+def is_archive(path: str) -> bool:
+    """Whether ADD extracts this local file: a tar, plain or in a compression forklift reads."""
+    from forklift import archive
+
+    try:
+        with open(path, "rb") as f:
+            stream, _kind = archive.decompressed(f)
+            head = stream.read(512)
+    except (OSError, EOFError, ValueError, Exception):  # decoder errors come in many types
+        return False
+    if len(head) < 512:
+        return False
+    return head[257:265] in _TAR_MAGIC or _v7_checksum_ok(head)
+
+
+def _v7_checksum_ok(head: bytes) -> bool:
+    try:
+        recorded = int(head[148:156].split(b"\0")[0].strip() or b"-1", 8)
+    except ValueError:
+        return False
+    total = sum(head[:148]) + 8 * 32 + sum(head[156:])
+    return head[0] != 0 and recorded == total
+
+
+def extract(root: str, path: str, dest: str, max_size: int | None) -> None:
+    """ADD of a local archive: extracted into ``dest`` with ``import``'s confinement."""
+    from forklift import archive
+
+    target = make_dirs(root, dest, None)
+    with open(path, "rb") as f:
+        stream, _kind = archive.decompressed(f)
+        archive.extract(stream, target, whiteouts=False, max_size=max_size)
+
+
+def _is_dir(root: str, path: str) -> bool:
+    return os.path.isdir(secure_join(root, path))
+
+
+def make_dirs(root: str, path: str, owner: Owner | None = None) -> str:
+    """Create ``path``'s missing directories (0755 root; the last one owned as ``owner``
+    says) and return its resolved location."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        here = secure_join(root, "/" + "/".join(parts[:i]))
+        if os.path.lexists(here) and not os.path.isdir(here):
+            raise InvalidArgument(f"cannot copy to {path}: /{'/'.join(parts[:i])} is not a directory")
+        if not os.path.lexists(here):
+            # missing components of a resolved path are plain names (no symlink to follow)
+            os.makedirs(here, 0o755)
+            os.chmod(here, 0o755)
+            last = i == len(parts)
+            uid = owner.uid if last and owner and owner.uid is not None else 0
+            gid = owner.gid if last and owner and owner.gid is not None else 0
+            os.lchown(here, uid, gid)
+    return secure_join(root, path)
+
+
+def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
+    """Every entry below ``top`` (relative path, lstat), parents first, sorted."""
+    for name in sorted(os.listdir(top)):
+        path = os.path.join(top, name)
+        st = os.lstat(path)
+        yield name, st
+        if stat.S_ISDIR(st.st_mode):
+            for rel, sub in _walk(path):
+                yield os.path.join(name, rel), sub
+
+
+def _skip(src: Source, path: str) -> Callable[[str], bool]:
+    """Whether an entry below the directory source ``path`` (relative to it) is ignored."""
+    excluded = src.excluded
+    if excluded is None:
+        return lambda rel: False
+    base = os.path.relpath(path, src.top)
+    return lambda rel: excluded(os.path.normpath(os.path.join(base, rel)))
+
+
+def _copy_tree(root: str, src_dir: str, dest: str, owner: Owner,
+               skip: Callable[[str], bool]) -> None:
+    dirs: dict[str, os.stat_result] = {}     # copied, by relative path
+    pending: dict[str, os.stat_result] = {}  # ignored directories, made if a child is not
+    for rel, st in _walk(src_dir):
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if skip(rel):
+            if is_dir:
+                pending[rel] = st
+            continue
+        parent = os.path.dirname(rel)
+        missing = []
+        while parent and parent not in dirs:
+            missing.append(parent)
+            parent = os.path.dirname(parent)
+        for ancestor in reversed(missing):  # an ignored directory holding an exception
+            _copy_entry(root, os.path.join(src_dir, ancestor), os.path.join(dest, ancestor),
+                        pending[ancestor], owner)
+            dirs[ancestor] = pending[ancestor]
+        _copy_entry(root, os.path.join(src_dir, rel), os.path.join(dest, rel), st, owner)
+        if is_dir:
+            dirs[rel] = st
+    for rel, st in sorted(dirs.items(), reverse=True):  # times after the contents
+        os.utime(secure_join(root, os.path.join(dest, rel)), ns=(st.st_atime_ns, st.st_mtime_ns),
+                 follow_symlinks=False)
+
+
+def _copy_entry(root: str, src: str, where: str, st: os.stat_result, owner: Owner) -> None:
+    parent = secure_join(root, os.path.dirname(where.rstrip("/")) or "/")
+    target = os.path.join(parent, os.path.basename(where.rstrip("/")))
+    kind = stat.S_IFMT(st.st_mode)
+    existing = _lstat(target)
+    if existing is not None and not (kind == stat.S_IFDIR and stat.S_ISDIR(existing.st_mode)):
+        if stat.S_ISDIR(existing.st_mode):
+            shutil.rmtree(target)
+        else:
+            os.unlink(target)
+    if kind == stat.S_IFDIR:
+        if existing is None or not stat.S_ISDIR(existing.st_mode):
+            os.mkdir(target, 0o700)
+    elif kind == stat.S_IFLNK:
+        os.symlink(os.readlink(src), target)
+    elif kind == stat.S_IFREG:
+        _copy_file(src, target)
+    else:
+        os.mknod(target, st.st_mode, st.st_rdev)
+    uid = st.st_uid if owner.uid is None else owner.uid
+    gid = st.st_gid if owner.gid is None else owner.gid
+    os.lchown(target, uid, gid)
+    if kind != stat.S_IFLNK:
+        os.chmod(target, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _copy_file(src: str, target: str) -> None:
+    fd_in = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        fd_out = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            while os.sendfile(fd_out, fd_in, None, 1 << 30):
+                pass
+        finally:
+            os.close(fd_out)
+    finally:
+        os.close(fd_in)

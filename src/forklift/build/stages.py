@@ -1,0 +1,116 @@
+"""A Dockerfile's stages: split at FROM, the ARGs before the first FROM, which stages a
+target needs, the flags each instruction may carry, what is refused up front."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from forklift.build import words
+from forklift.build.dockerfile import Dockerfile, Instruction
+from forklift.errors import InvalidArgument
+
+
+@dataclass
+class Stage:
+    index: int
+    name: str | None
+    base: str                                   # the FROM word as written
+    platform_flag: str | None
+    body: list[Instruction]                     # after FROM
+    line: int
+    image_id: str | None = None                 # the last step's image
+    image: dict[str, Any] = field(default_factory=dict)   # its full config
+    args: dict[str, str | None] = field(default_factory=dict)
+    cmd_set: bool = False
+    steps: int = 0
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return cast(dict[str, Any], self.image.setdefault("config", {}))
+
+
+def split(df: Dockerfile, meta: dict[str, str | None], name: str) -> list[Stage]:
+    stages: list[Stage] = []
+    for ins in df.instructions:
+        if ins.keyword == "FROM":
+            env = {k: v for k, v in meta.items() if v is not None}
+            args = list(ins.args)
+            stage_name = None
+            if len(args) == 3 and args[1].lower() == "as":
+                stage_name = args[2].lower()
+            elif len(args) != 1:
+                raise InvalidArgument(f"{name}:{ins.line}: FROM requires either one or three arguments")
+            base = words.expand(args[0], env, df.escape)
+            flags = flag_map(ins, ("platform",), name)
+            # an unset $BUILDPLATFORM (BuildKit's) expands to nothing: the host's platform
+            platform = words.expand(flags["platform"], env, df.escape) if "platform" in flags else None
+            platform = platform or None
+            stages.append(Stage(len(stages), stage_name, base, platform, [], ins.line))
+        elif not stages:
+            if ins.keyword != "ARG":
+                raise InvalidArgument(f"{name}:{ins.line}: no build stage in current context"
+                                      f" ({ins.keyword} before the first FROM)")
+        else:
+            stages[-1].body.append(ins)
+    if not stages:
+        raise InvalidArgument(f"{name}: the Dockerfile has no FROM instruction")
+    return stages
+
+
+def meta_args(df: Dockerfile, build_args: dict[str, str | None]) -> dict[str, str | None]:
+    meta: dict[str, str | None] = {}
+    for ins in df.instructions:
+        if ins.keyword == "FROM":
+            break
+        for word in ins.args:
+            key, sep, default = word.partition("=")
+            env = {k: v for k, v in meta.items() if v is not None}
+            value = words.expand(default, env, df.escape) if sep else None
+            meta[key] = build_args[key] if build_args.get(key) is not None else value
+    return meta
+
+
+def flag_map(ins: Instruction, allowed: tuple[str, ...], name: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for flag in ins.flags:
+        key, _, value = flag[2:].partition("=")
+        if key not in allowed:
+            if ins.keyword == "RUN" and key == "mount":
+                raise InvalidArgument(f"{name}:{ins.line}: RUN --mount is not supported yet")
+            raise InvalidArgument(f"{name}:{ins.line}: {ins.keyword} --{key} is not supported yet")
+        out[key] = value
+    return out
+
+
+def stage_ref(stages: list[Stage], text: str, before: int) -> Stage | None:
+    """The stage ``text`` names (its name or index) among those before ``before``."""
+    for stage in stages[:before]:
+        if stage.name == text.lower() or str(stage.index) == text:
+            return stage
+    return None
+
+
+def needed(stages: list[Stage], target: Stage, escape: str) -> list[Stage]:
+    """The stages ``target`` depends on (FROM a stage, COPY --from), itself included."""
+    want = {target.index}
+    for stage in reversed(stages[: target.index + 1]):
+        if stage.index not in want:
+            continue
+        refs = [stage.base] + [f[7:] for ins in stage.body for f in ins.flags
+                               if ins.keyword in ("COPY", "ADD") and f.startswith("--from=")]
+        for ref in refs:
+            found = stage_ref(stages, ref, stage.index)
+            if found is not None:
+                want.add(found.index)
+    return [s for s in stages if s.index in want]
+
+
+def refuse_unsupported(stages: list[Stage], name: str) -> None:
+    for stage in stages:
+        for ins in stage.body:
+            if ins.heredocs:
+                raise InvalidArgument(f"{name}:{ins.line}: heredocs are not supported yet")
+            if ins.keyword == "ADD" and any(re.match(r"^(https?://|git@)", a) for a in ins.args[:-1]):
+                raise InvalidArgument(f"{name}:{ins.line}: ADD of a URL is not supported yet")

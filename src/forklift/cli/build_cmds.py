@@ -1,0 +1,91 @@
+"""``build`` (also ``image build``, ``builder build``) and ``builder prune``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from forklift.cli.common import confirm, label_flags, print_reclaimed
+from forklift.errors import InvalidArgument
+
+
+def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise InvalidArgument(f"invalid build-arg: {item!r}")
+        out[key] = value if sep else os.environ.get(key)
+    return out
+
+
+@click.command("build")
+@click.argument("path")
+@click.option("-t", "--tag", "tags", multiple=True, help="Name and optionally a tag in the 'name:tag' format")
+@click.option("-f", "--file", "dockerfile", default=None, help="Name of the Dockerfile (default: 'PATH/Dockerfile')")
+@click.option("--build-arg", "build_args", multiple=True, help="Set build-time variables")
+@click.option("--target", default=None, help="Set the target build stage to build")
+@click.option("--no-cache", is_flag=True, help="Do not use cache when building the image")
+@click.option("--label", "labels", multiple=True, help="Set metadata for an image")
+@click.option("-q", "--quiet", is_flag=True, help="Suppress the build output and print image ID on success")
+@click.option("--iidfile", default=None, help="Write the image ID to the file")
+@click.option("--network", default="bridge", help="Set the networking mode for the RUN instructions during build (bridge, host, none)")
+@click.option("--progress", type=click.Choice(["plain", "auto", "tty", "quiet"]), default="auto",
+              help="Set type of progress output (auto, plain, quiet)")
+@click.option("--platform", default=None, help="Set the target platform for the build (the host's only)")
+@click.option("--add-host", "add_hosts", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
+@click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options")
+@click.option("--shm-size", default=None, help="Size of /dev/shm (accepted; RUN containers get Docker's 64m)")
+@click.option("--rm/--force-rm", "remove", default=True, hidden=True)
+@click.pass_obj
+def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
+              build_args: tuple[str, ...], target: str | None, no_cache: bool,
+              labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
+              progress: str, platform: str | None, add_hosts: tuple[str, ...],
+              ulimits: tuple[str, ...], shm_size: str | None, remove: bool) -> None:
+    """Build an image from a Dockerfile."""
+    from forklift.build import builder, context
+    from forklift.limits import parse_size
+
+    if shm_size:
+        parse_size(shm_size, "--shm-size")
+    quiet = quiet or progress == "quiet"
+    opts = builder.BuildOptions(
+        tags=list(tags), build_args=_build_args(build_args), target=target, no_cache=no_cache,
+        labels=label_flags(labels), network=network, quiet=quiet, platform=platform,
+        add_hosts=list(add_hosts), ulimits=list(ulimits),
+        dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
+    store = state.store
+    scratch = Path(store.make_tmp("context"))
+    with context.open_context(path, sys.stdin.buffer, scratch, dockerfile) as (ctx, data):
+        image_id = builder.build(store, ctx, data, opts, out=sys.stdout, err=sys.stderr)
+    if iidfile:
+        try:
+            with open(iidfile, "w") as f:
+                f.write(image_id)
+        except OSError as exc:
+            raise InvalidArgument(f"cannot write --iidfile {iidfile}: {exc.strerror}") from None
+    if quiet:
+        click.echo(image_id)
+
+
+@click.command("prune")
+@click.option("-a", "--all", "all_entries", is_flag=True, help="Remove all unused build cache, not just dangling ones")
+@click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.pass_obj
+def prune_cmd(state: Any, all_entries: bool, force: bool) -> None:
+    """Remove build cache."""
+    from forklift.build import cache
+
+    if not confirm("WARNING! This will remove all dangling build cache." if not all_entries
+                   else "WARNING! This will remove all build cache.", force):
+        return
+    result = cache.prune(state.store, all_entries=all_entries)
+    if result.entries:
+        click.echo("Deleted build cache objects:")
+        click.echo("\n".join(key[:25] for key in result.entries) + "\n")
+    print_reclaimed(result.reclaimed)
