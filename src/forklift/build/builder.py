@@ -23,7 +23,7 @@ from forklift import limits as limits_mod
 from forklift.build import cache, fscopy, instructions, running, words
 from forklift.build import stages as stages_mod
 from forklift.build.context import Context
-from forklift.build.dockerfile import Dockerfile, Instruction, parse
+from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
 from forklift.build.progress import Progress, Step
 from forklift.build.stages import Stage
 from forklift.errors import ForkliftError, InvalidArgument, NotFound
@@ -109,7 +109,7 @@ class Builder:
         triggers = list(stage.config.get("OnBuild") or [])
         stage.config["OnBuild"] = None   # cleared before they run, as Docker does
         for trigger in triggers:
-            ins = parse(trigger, self.name).instructions[0]
+            ins = parse_trigger(trigger, self.name)
             self._instruction(stages, stage, ins, f"[{label}1/{total}] ONBUILD {trigger}")
         for i, ins in enumerate(stage.body, 2):
             self._instruction(stages, stage, ins, f"[{label}{i}/{total}] {ins.original}")

@@ -732,6 +732,21 @@ def _unquote_double(word: str, pos: int, out: list[str]) -> int:
 # ------------------------------------------------------------------ instruction checks
 
 
+def parse_trigger(text: str, name: str = "Dockerfile") -> Instruction:
+    """One ONBUILD trigger as a base image records it (``RUN make``, heredoc bodies
+    included), checked as the same instruction in a Dockerfile."""
+    found = parse(text, name, strict=False).instructions
+    try:
+        if len(found) != 1:
+            raise _Fail(f"ONBUILD trigger is not one instruction: {_clip(text)!r}")
+        if found[0].keyword in ("ONBUILD", "FROM", "MAINTAINER"):
+            raise _Fail(f"{found[0].keyword} isn't allowed as an ONBUILD trigger")
+        _check_one(found[0])
+    except _Fail as e:
+        raise DockerfileSyntaxError(f"{name}: {_clip(e.message)}", None) from None
+    return found[0]
+
+
 def _check(instructions: tuple[Instruction, ...]) -> None:
     seen_from = False
     for ins in instructions:

@@ -11,6 +11,7 @@ import click
 
 from forklift.cli.common import confirm, label_flags, print_reclaimed
 from forklift.errors import InvalidArgument
+from forklift.store.db import remove_path
 
 
 def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
@@ -61,8 +62,13 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
     store = state.store
     scratch = Path(store.make_tmp("context"))
-    with context.open_context(path, sys.stdin.buffer, scratch, dockerfile) as (ctx, data):
-        image_id = builder.build(store, ctx, data, opts, out=sys.stdout, err=sys.stderr)
+    try:
+        # Context digests are remembered beside the database, so a cached rebuild reads no file.
+        with context.open_context(path, sys.stdin.buffer, scratch, dockerfile,
+                                  cache_dir=Path(store.root)) as (ctx, data):
+            image_id = builder.build(store, ctx, data, opts, out=sys.stdout, err=sys.stderr)
+    finally:
+        remove_path(str(scratch))
     if iidfile:
         try:
             with open(iidfile, "w") as f:
