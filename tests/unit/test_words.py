@@ -367,6 +367,7 @@ HOSTILE = [
     pytest.param("${A//" + "*" * MB + "b/x}", {"A": "a\n" * (MB // 8)}, "a\n" * (MB // 8),
                  id="only-stars-each-line"),
     pytest.param("${A//a/bb}", {"A": "a" * (MB // 8)}, "bb" * (MB // 8), id="many-matches"),
+    pytest.param("${A//b/c}", {"A": "ab" * MB}, "ac" * MB, id="many-matches-on-a-long-line"),
     pytest.param('"' + "\\" * MB, {}, SubstitutionError, id="unclosed-quote"),
 ]
 

@@ -435,6 +435,9 @@ class _Glob:
     def __init__(self, tokens: list[_Token]) -> None:
         self.tokens = tokens
         self.multiline = "\n" in tokens
+        # (value, start, end of start's line), so that the many searches of a replace-all
+        # on one long line do not each look for its end again
+        self.known_line: tuple[str, int, int] = ("", -1, -1)
         split: list[list[_Token]] = [[]]
         for t in tokens:
             if t == _STAR:
@@ -469,7 +472,10 @@ class _Glob:
             return None if m is None else m.span()
         first = self.segments[0]
         while start <= len(v):
-            line_end = _line_end(v, start)
+            known, lo, line_end = self.known_line
+            if known is not v or not lo <= start <= line_end:
+                line_end = _line_end(v, start)
+                self.known_line = (v, start, line_end)
             # if the rest fails after the first fit of the first segment, it fails after
             # any later fit on the line too
             q = first.find(v, start, line_end)
