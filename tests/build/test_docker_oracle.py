@@ -9,14 +9,14 @@ import io
 import json
 import shutil
 import tarfile
-from pathlib import Path
 
 import pytest
 from support import Forklift
+from support.peers import peer_path
 
 pytestmark = [pytest.mark.root, pytest.mark.docker]
 
-BUD = Path("/work/shared/peer-tests/buildah-bud/tests/bud")
+BUD = peer_path("buildah-bud/tests/bud")
 
 # Contexts whose base images are busybox/alpine/scratch only and that need nothing
 # alpine-specific (apk, adduser, /usr/local) or BuildKit-only (--chmod, --start-interval)
@@ -52,8 +52,8 @@ CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "Expo
 
 @pytest.fixture(scope="module")
 def engines(fl: Forklift, docker, tmp_path_factory):
-    if not BUD.is_dir():
-        pytest.skip(f"{BUD} is not here")
+    if BUD is None:
+        pytest.skip("shared/peer-tests/buildah-bud is not beside the project")
     archive = tmp_path_factory.mktemp("bb") / "busybox.tar"
     fl("save", "-o", str(archive), "busybox")
     docker("load", "-i", str(archive))
@@ -92,6 +92,7 @@ def _flatten(archive: bytes) -> tuple[dict[str, tuple], dict]:
 def test_same_image_as_dockers_classic_builder(engines, directory, dockerfile, tmp_path):
     fl, docker = engines
     context = tmp_path / "ctx"
+    assert BUD is not None  # the engines fixture skipped otherwise
     shutil.copytree(BUD / directory, context, symlinks=True)
     tag = f"oracle-{directory}-{dockerfile}".lower().replace(".", "-")
     for first, name in PREREQUISITES.get((directory, dockerfile), []):

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.peers import peer_path
 
 from forklift.build import context as ctxmod
 from forklift.build.context import Context, ContextError, Ignore, open_context
@@ -194,13 +195,7 @@ def test_lone_exclamation_is_refused():
 # --------------------------------------------------------------------------- buildah cases
 
 def _bud_dir() -> Path | None:
-    # the shared peer tests sit beside the project (../shared from /work/main, ../../shared
-    # from a worktree): look upwards from this file
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "peer-tests" / "buildah-bud" / "tests" / "bud"
-        if candidate.is_dir():
-            return candidate
-    return None
+    return peer_path("buildah-bud/tests/bud")
 
 
 def _sent(root: Path, dockerfile: str) -> list[str]:

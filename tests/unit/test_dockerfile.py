@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from support.peers import peer_path
 
 from forklift.build.dockerfile import (
     MAX_LINE,
@@ -19,19 +19,8 @@ from forklift.build.dockerfile import (
 )
 from forklift.errors import InvalidArgument
 
-PEER = Path("shared/peer-tests/buildkit-dockerfile/frontend/dockerfile/parser/testfiles")
-
-
-def _peer_dir() -> Path | None:
-    """BuildKit's testfiles, read in place: ``../shared/...`` from the main checkout, one
-    level further up from a worktree under /work/wt."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / PEER).is_dir():
-            return parent / PEER
-    return None
-
-
-PEER_DIR = _peer_dir()
+PEER = "buildkit-dockerfile/frontend/dockerfile/parser/testfiles"
+PEER_DIR = peer_path(PEER)
 PEER_CASES = sorted(p.name for p in PEER_DIR.iterdir()) if PEER_DIR else []
 needs_peer = pytest.mark.skipif(PEER_DIR is None, reason=f"{PEER} not found above the tests")
 

@@ -12,24 +12,19 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.peers import peer_path
 
 from forklift.build.words import SubstitutionError, expand, expand_words, referenced
 from forklift.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parents[2]
-SHELL_TABLES = "shared/peer-tests/buildkit-dockerfile/frontend/dockerfile/shell"
+SHELL_TABLES = "buildkit-dockerfile/frontend/dockerfile/shell"
 # The environment envVarTest assumes (peer-tests/README.md).
 ENV = {"PWD": "/home", "SHELL": "bash", "KOREAN": "한국어", "NULL": ""}
 
 
 def peer_table(name: str) -> Path | None:
-    """``../shared/...`` from the repo root; a git worktree under a folder of its own
-    (``/work/wt/b-words``) finds it one level further up."""
-    for parent in REPO.parents:
-        path = parent / SHELL_TABLES / name
-        if path.is_file():
-            return path
-    return None
+    return peer_path(f"{SHELL_TABLES}/{name}")
 
 
 def table_lines(name: str) -> list[tuple[int, str]]:
