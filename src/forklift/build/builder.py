@@ -55,6 +55,7 @@ class BuildOptions:
     add_hosts: list[str] = field(default_factory=list)
     ulimits: list[str] = field(default_factory=list)
     dockerfile_name: str = "Dockerfile"
+    source_date_epoch: int | None = None   # reproducible: every timestamp this, mtimes clamped
 
 
 # ----------------------------------------------------------------------------- the build
@@ -66,7 +67,7 @@ class Builder:
         self.progress = Progress(out, quiet=opts.quiet)
         self.err = err
         self.name = opts.dockerfile_name
-        self.used_args: set[str] = set()
+        self.used_args: set[str] = {"SOURCE_DATE_EPOCH"}   # read by the build itself
         self.built: dict[int, str | None] = {}
 
     def run(self) -> str:
@@ -235,7 +236,8 @@ class Builder:
         environment, prefix = self._run_args(stage)
         created_by = " ".join(prefix + argv)
         key_args = dict(e.split("=", 1) for e in environment)
-        settings = running.RunSettings(self.opts.network, self.opts.add_hosts, self.opts.ulimits)
+        settings = running.RunSettings(self.opts.network, self.opts.add_hosts, self.opts.ulimits,
+                                       self.opts.source_date_epoch)
         self._step(stage, label, lambda step, parent: running.run(
             self.store, parent, argv, environment, settings, step,
             lambda code: self._fail(step, argv, code, step.label)), ["RUN", created_by], key_args,
@@ -330,7 +332,7 @@ class Builder:
                 faults.checkpoint("build-copy-mounted")
             finally:
                 overlay.unmount(dirs["merged"])
-            return layer_store.from_directory(self.store, dirs["upper"])
+            return layer_store.from_directory(self.store, dirs["upper"], self.opts.source_date_epoch)
         finally:
             remove_path(scratch)
 
@@ -342,7 +344,7 @@ class Builder:
               history_text: str | None = None, single_space: bool = False) -> None:
         step = self.progress.step(label)
         parent = stage.image_id
-        key = cache.step_key(parent, key_instruction, key_args)
+        key = cache.step_key(parent, key_instruction + _epoch_key(self.opts), key_args)
         hit = None if self.opts.no_cache else build_cache.lookup(self.store, key)
         if hit is not None:
             stage.image_id, stage.image = hit, image_store.config(self.store, hit)
@@ -372,7 +374,7 @@ class Builder:
         empty = layer is None or layer.diff_id == oci.EMPTY_TAR_DIFF_ID
         prepared = [p for p in parent_layers if p is not None] + ([] if empty or layer is None else [layer])
         limits_mod.load(self.store.root).check_layers(len(prepared), "the built image")
-        created = oci.now_rfc3339()
+        created = _created(self.opts)
         entry: dict[str, Any] = {"created": created, "created_by": created_by}
         if empty:
             entry["empty_layer"] = True
@@ -386,6 +388,30 @@ class Builder:
                                        parent=stage.image_id)
             build_cache.record(self.store, key, image_id)
         return image_id
+
+
+def source_date_epoch(build_args: dict[str, str | None], environ: dict[str, str]) -> int | None:
+    """SOURCE_DATE_EPOCH from ``--build-arg`` (wins) or the environment, checked."""
+    text = build_args.get("SOURCE_DATE_EPOCH")
+    text = text if text is not None else environ.get("SOURCE_DATE_EPOCH")
+    if text is None or text == "":
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise InvalidArgument(f"invalid SOURCE_DATE_EPOCH {text!r}: a number of seconds since 1970")
+    return int(text)
+
+
+def _epoch_key(opts: BuildOptions) -> list[str]:
+    # the same steps built at another epoch give other images: they must not hit
+    return [] if opts.source_date_epoch is None else [f"SOURCE_DATE_EPOCH={opts.source_date_epoch}"]
+
+
+def _created(opts: BuildOptions) -> str:
+    if opts.source_date_epoch is None:
+        return oci.now_rfc3339()
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(opts.source_date_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _destination(dest: str, workdir: str) -> str:

@@ -60,6 +60,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         labels=label_flags(labels), network=network, quiet=quiet, platform=platform,
         add_hosts=list(add_hosts), ulimits=list(ulimits),
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
+    opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
     store = state.store
     scratch = Path(store.make_tmp("context"))
     try:

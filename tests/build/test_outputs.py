@@ -1,0 +1,79 @@
+"""Reproducible builds (SOURCE_DATE_EPOCH) and what a build exports."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import Forklift
+from support.cli import one_line_error, wait_for
+from support.images import import_busybox
+from support.store import temporary_store
+
+pytestmark = pytest.mark.root
+
+REPRO = ("FROM busybox\nCOPY a.txt /srv/a.txt\n"
+         "RUN mkdir -p /out/sub && echo hi > /out/sub/f && hostname > /out/host && touch /etc/x\n"
+         "ENV A=1\n")
+EPOCH = 1_600_000_000
+
+
+@pytest.fixture
+def two_stores(busybox_tar: Path) -> Iterator[tuple[Forklift, Forklift]]:
+    with temporary_store() as one, temporary_store() as two:
+        import_busybox(one, busybox_tar)
+        # the same base in both (an import's own time is in its image ID)
+        two("load", input=one("save", "busybox").data)
+        yield one, two
+
+
+def build(fl: Forklift, root: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    iid = root.parent / "iid"
+    fl("build", "--network", "none", "--iidfile", str(iid), *args, str(root), env=env or {})
+    return iid.read_text()
+
+
+def _next_second() -> None:
+    """Wait until the clock's second has moved on: the next build's files and timestamps
+    are made at another time than the last one's."""
+    start = int(time.time())
+    wait_for(lambda: int(time.time()) > start, timeout=3, what="the next second")
+
+
+def test_source_date_epoch_gives_the_same_image_in_two_stores(two_stores, ctx):
+    one, two = two_stores
+    root = ctx(REPRO, **{"a.txt": "same"})
+    env = {"SOURCE_DATE_EPOCH": str(EPOCH)}
+    first = build(one, root, env=env)
+    _next_second()
+    os.utime(root / "a.txt")                      # a later mtime in the context too
+    second = build(two, root, "--build-arg", f"SOURCE_DATE_EPOCH={EPOCH}")
+    assert first == second
+    image = json.loads(one.out("image", "inspect", first))[0]
+    assert image["Created"].startswith("2020-09-13T12:26:40")
+    history = json.loads(one.out("history", "--no-trunc", "--format", "{{json .}}", first)
+                         .splitlines()[0])
+    assert history["CreatedAt"].startswith("2020-09-13")
+    listing = one.out("run", "--rm", first, "stat", "-c", "%Y %n", "/srv/a.txt", "/out/sub/f",
+                      "/out/sub", "/etc/x", "/out/host")
+    assert {line.split()[0] for line in listing.splitlines()} == {str(EPOCH)}
+    assert one.out("run", "--rm", first, "cat", "/out/host") == "buildkitsandbox"
+    # without it: two builds differ (their times), and the cache keeps them apart
+    plain_one = build(one, root)
+    _next_second()
+    plain_two = build(two, root)
+    assert len({plain_one, plain_two, first}) == 3
+
+
+def test_an_old_file_keeps_its_mtime_and_a_bad_epoch_is_refused(two_stores, ctx):
+    one, _ = two_stores
+    root = ctx("FROM busybox\nCOPY a.txt /a.txt\n", **{"a.txt": "old"})
+    os.utime(root / "a.txt", (1000, 1000))
+    image = build(one, root, env={"SOURCE_DATE_EPOCH": str(EPOCH)})
+    assert one.out("run", "--rm", image, "stat", "-c", "%Y", "/a.txt") == "1000"
+    res = one("build", "--build-arg", "SOURCE_DATE_EPOCH=yesterday", str(root), check=False)
+    assert "SOURCE_DATE_EPOCH" in one_line_error(res)
