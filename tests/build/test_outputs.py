@@ -77,3 +77,63 @@ def test_an_old_file_keeps_its_mtime_and_a_bad_epoch_is_refused(two_stores, ctx)
     assert one.out("run", "--rm", image, "stat", "-c", "%Y", "/a.txt") == "1000"
     res = one("build", "--build-arg", "SOURCE_DATE_EPOCH=yesterday", str(root), check=False)
     assert "SOURCE_DATE_EPOCH" in one_line_error(res)
+
+
+# ----------------------------------------------------------------------------- --output
+
+OUT = ("FROM busybox\nCOPY a.txt /data/a.txt\n"
+       "RUN ln -s / /data/root && ln -s /etc/passwd /data/pw && ln -s ../../../.. /data/up\n")
+
+
+def test_output_local_writes_the_files_and_follows_no_symlink(fl, ctx, tmp_path):
+    root = ctx(OUT, **{"a.txt": "local"})
+    dest = tmp_path / "out"
+    build(fl, root, "-o", str(dest))
+    assert (dest / "data" / "a.txt").read_text() == "local"
+    assert (dest / "bin" / "busybox").is_file()
+    assert os.readlink(dest / "data" / "root") == "/"   # kept as links, never followed
+    assert os.readlink(dest / "data" / "pw") == "/etc/passwd"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ctx", "iid", "out"]
+    again = tmp_path / "again"
+    again.mkdir()                                       # an empty directory is fine
+    build(fl, root, "--output", f"type=local,dest={again}")
+    assert (again / "data" / "a.txt").read_text() == "local"
+
+
+def test_output_tar_types(fl, ctx, tmp_path):
+    import tarfile
+
+    root = ctx(OUT, **{"a.txt": "tars"})
+    image = build(fl, root, "-t", "outputs:1", "-o", f"type=docker,dest={tmp_path / 'd.tar'}")
+    with tarfile.open(tmp_path / "d.tar") as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))   # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["outputs:1"]
+    assert manifest[0]["Config"].removesuffix(".json").endswith(image.split(":")[1])
+    build(fl, root, "-o", f"type=oci,dest={tmp_path / 'o.tar'}")
+    with tarfile.open(tmp_path / "o.tar") as tar:
+        assert "oci-layout" in tar.getnames() and "index.json" in tar.getnames()
+    res = fl("build", "--network", "none", "-o", "type=tar,dest=-", str(root))
+    with tarfile.open(fileobj=__import__("io").BytesIO(res.data)) as tar:
+        assert tar.extractfile("data/a.txt").read() == b"tars"    # type: ignore[union-attr]
+        assert tar.getmember("data/root").linkname == "/"
+    assert "Successfully built" in res.err
+
+
+@pytest.mark.parametrize("spec", ["type=zip,dest=x", "type=local", "type=local,dest=-",
+                                  "dest=a,dest=b", "type=tar,dest=/nonexistent/dir/x.tar"])
+def test_output_bad_specs_are_refused_before_building(fl, ctx, spec):
+    root = ctx("FROM busybox\nRUN false\n")
+    res = fl("build", "-o", spec, str(root), check=False)
+    assert "output" in one_line_error(res)
+
+
+def test_output_local_refuses_a_non_empty_directory_or_a_symlink(fl, ctx, tmp_path):
+    root = ctx("FROM busybox\nRUN false\n")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep").write_text("mine")
+    (tmp_path / "link").symlink_to(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    for dest in (full, tmp_path / "link"):
+        one_line_error(fl("build", "-o", str(dest), str(root), check=False))
+    assert (full / "keep").read_text() == "mine" and not any((tmp_path / "empty").iterdir())

@@ -42,15 +42,24 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options")
 @click.option("--shm-size", default=None, help="Size of /dev/shm (accepted; RUN containers get Docker's 64m)")
 @click.option("--rm/--force-rm", "remove", default=True, hidden=True)
+@click.option("-o", "--output", "output", default=None,
+              help="Export the result: type=docker|oci|tar|local,dest=PATH (PATH alone: local)")
 @click.pass_obj
 def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
               build_args: tuple[str, ...], target: str | None, no_cache: bool,
               labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
               progress: str, platform: str | None, add_hosts: tuple[str, ...],
-              ulimits: tuple[str, ...], shm_size: str | None, remove: bool) -> None:
+              ulimits: tuple[str, ...], shm_size: str | None, remove: bool,
+              output: str | None) -> None:
     """Build an image from a Dockerfile."""
-    from forklift.build import builder, context
+    from forklift.build import builder, context, outputs
     from forklift.limits import parse_size
+
+    export = outputs.parse(output) if output is not None else None
+    if export is not None:
+        outputs.check_dest(export)
+    # a tar on stdout: the progress goes to stderr
+    shown = sys.stderr if export is not None and export.dest == "-" else sys.stdout
 
     if shm_size:
         parse_size(shm_size, "--shm-size")
@@ -67,7 +76,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         # Context digests are remembered beside the database, so a cached rebuild reads no file.
         with context.open_context(path, sys.stdin.buffer, scratch, dockerfile,
                                   cache_dir=Path(store.root)) as (ctx, data):
-            image_id = builder.build(store, ctx, data, opts, out=sys.stdout, err=sys.stderr)
+            image_id = builder.build(store, ctx, data, opts, out=shown, err=sys.stderr)
     finally:
         remove_path(str(scratch))
     if iidfile:
@@ -76,7 +85,9 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
                 f.write(image_id)
         except OSError as exc:
             raise InvalidArgument(f"cannot write --iidfile {iidfile}: {exc.strerror}") from None
-    if quiet:
+    if export is not None:
+        outputs.export(store, image_id, export, list(tags))
+    if quiet and shown is sys.stdout:
         click.echo(image_id)
 
 
