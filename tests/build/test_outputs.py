@@ -137,3 +137,44 @@ def test_output_local_refuses_a_non_empty_directory_or_a_symlink(fl, ctx, tmp_pa
     for dest in (full, tmp_path / "link"):
         one_line_error(fl("build", "-o", str(dest), str(root), check=False))
     assert (full / "keep").read_text() == "mine" and not any((tmp_path / "empty").iterdir())
+
+
+# ----------------------------------------------------------------------------- --squash
+
+SQUASH = ("FROM busybox\nCOPY a.txt /d/a.txt\n"
+          "RUN mkdir /d/x && echo old > /d/x/old && echo gone > /d/gone\n"
+          "RUN rm /etc/group /d/gone && rm -rf /d/x && mkdir /d/x && echo new > /d/x/new\n"
+          "ENV S=1\n")
+
+
+def test_squash_makes_one_layer_on_the_base_and_keeps_the_history(fl, ctx):
+    root = ctx(SQUASH, **{"a.txt": "squash"})
+    plain = build(fl, root)
+    squashed = build(fl, root, "--squash", "-t", "squashed:1")
+    assert squashed != plain
+    base = fl.inspect("busybox")
+    image, normal = fl.inspect(squashed), fl.inspect(plain)
+    assert len(normal["RootFS"]["Layers"]) == len(base["RootFS"]["Layers"]) + 3
+    assert image["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"]
+    assert len(image["RootFS"]["Layers"]) == len(base["RootFS"]["Layers"]) + 1
+    assert image["Config"]["Env"] == normal["Config"]["Env"]
+    base_history = saved_config(fl, "busybox")["history"]
+    history, normal_history = saved_config(fl, squashed)["history"], saved_config(fl, plain)["history"]
+    assert len(history) == len(normal_history) + 1
+    assert [h.get("created_by") for h in history[:-1]] == [h.get("created_by") for h in normal_history]
+    assert all(h.get("empty_layer") for h in history[len(base_history):-1])
+    assert history[-1]["comment"] == f"merge {plain} to {base['Id']}" and "empty_layer" not in history[-1]
+    script = ("cat /d/a.txt /d/x/new; ls /d/x; test ! -e /d/gone && test ! -e /etc/group"
+              " && echo deleted")
+    assert fl.out("run", "--rm", squashed, "sh", "-c", script).split() == \
+        ["squashnew", "new", "deleted"]
+    assert build(fl, root, "--squash") == squashed     # the same steps squash the same
+
+
+def saved_config(fl, name):
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(fl("save", name).data)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))   # type: ignore[arg-type]
+        return json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]

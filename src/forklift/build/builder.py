@@ -56,6 +56,7 @@ class BuildOptions:
     ulimits: list[str] = field(default_factory=list)
     dockerfile_name: str = "Dockerfile"
     source_date_epoch: int | None = None   # reproducible: every timestamp this, mtimes clamped
+    squash: bool = False                   # the build's layers merged into one (build.squash)
 
 
 # ----------------------------------------------------------------------------- the build
@@ -69,6 +70,7 @@ class Builder:
         self.name = opts.dockerfile_name
         self.used_args: set[str] = {"SOURCE_DATE_EPOCH"}   # read by the build itself
         self.built: dict[int, str | None] = {}
+        self.bases: dict[int, str | None] = {}   # each stage's FROM image (for --squash)
 
     def run(self) -> str:
         opts = self.opts
@@ -94,9 +96,20 @@ class Builder:
         image_id = self.built[target.index]
         if image_id is None:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        if opts.squash:
+            image_id = self._squash(target, image_id)
         unused = sorted(k for k in opts.build_args if k not in self.used_args and k not in PROXY_ARGS)
         if unused:
             self.progress.note(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
+        return image_id
+
+    def _squash(self, target: Stage, image_id: str) -> str:
+        from forklift.build import squash
+
+        step = self.progress.step("squashing the build's layers into one")
+        image_id = squash.squash(self.store, image_id, self.bases.get(target.index),
+                                 self.opts.source_date_epoch)
+        step.done()
         return image_id
 
     # -- stages
@@ -106,6 +119,7 @@ class Builder:
         step = self.progress.step(f"[{label}1/{total}] FROM {stage.base}"
                                   + (f" AS {stage.name}" if stage.name else ""))
         self._from(stages, stage)
+        self.bases[stage.index] = stage.image_id
         step.done()
         triggers = list(stage.config.get("OnBuild") or [])
         stage.config["OnBuild"] = None   # cleared before they run, as Docker does
