@@ -178,3 +178,34 @@ def saved_config(fl, name):
     with tarfile.open(fileobj=io.BytesIO(fl("save", name).data)) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))   # type: ignore[arg-type]
         return json.load(tar.extractfile(manifest[0]["Config"]))  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- --pull
+
+def test_a_missing_base_is_pulled_and_pull_refreshes_a_present_one(fl, ctx, registry, tmp_path):
+    ref = f"{registry.host}/repro/base:1"
+    fl("tag", "busybox", ref)
+    fl("push", ref)
+    first_base = fl.out("image", "inspect", "--format", "{{.Id}}", ref)
+    root = ctx(f"FROM {ref}\nRUN echo built > /built\n")
+    with temporary_store() as fresh:
+        built = build(fresh, root)                      # not in the store: pulled
+        assert fresh.out("image", "inspect", "--format", "{{.Id}}", ref) == first_base
+        assert fresh.out("run", "--rm", built, "cat", "/built") == "built"
+        newer = tmp_path / "newer"                      # (ctx() would rewrite root)
+        newer.mkdir()
+        (newer / "Dockerfile").write_text(f"FROM {ref}\nLABEL generation=2\n")
+        fl("rmi", ref)
+        fl("tag", build(fl, newer), ref)
+        fl("push", ref)
+        second_base = fl.out("image", "inspect", "--format", "{{.Id}}", ref)
+        assert build(fresh, root) == built              # present: used as it is
+        res = fresh("build", "--network", "none", "--pull", "--progress", "plain", str(root))
+        assert f"[internal] pull {ref}" in res.out
+        assert fresh.out("image", "inspect", "--format", "{{.Id}}", ref) == second_base
+        refreshed = res.lines[-1].split()[-1]
+        assert fresh.out("image", "inspect", "--format", "{{.Config.Labels.generation}}",
+                         refreshed) == "2"
+        (newer / "Dockerfile").write_text(f"FROM {registry.host}/repro/nosuch:1\n")
+        err = one_line_error(fresh("build", str(newer), check=False))
+        assert "repro/nosuch:1 is not in the store and could not be pulled" in err

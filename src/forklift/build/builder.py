@@ -57,6 +57,7 @@ class BuildOptions:
     dockerfile_name: str = "Dockerfile"
     source_date_epoch: int | None = None   # reproducible: every timestamp this, mtimes clamped
     squash: bool = False                   # the build's layers merged into one (build.squash)
+    pull: bool = False                     # base images pulled even when in the store
 
 
 # ----------------------------------------------------------------------------- the build
@@ -71,6 +72,7 @@ class Builder:
         self.used_args: set[str] = {"SOURCE_DATE_EPOCH"}   # read by the build itself
         self.built: dict[int, str | None] = {}
         self.bases: dict[int, str | None] = {}   # each stage's FROM image (for --squash)
+        self.pulled: set[str] = set()
 
     def run(self) -> str:
         opts = self.opts
@@ -147,11 +149,30 @@ class Builder:
             stage.config["Env"] = [*(stage.config.get("Env") or []), f"PATH={oci.DEFAULT_PATH}"]
 
     def _image(self, ref: str) -> str:
+        if self.opts.pull and ref not in self.pulled:
+            self._pull(ref)
         try:
             return image_store.resolve(self.store, ref)
         except NotFound:
-            raise NotFound(f"base image {ref} is not in the store (forklift build does not pull"
-                           f" yet: run `forklift pull {ref}` first)") from None
+            pass
+        self._pull(ref)   # a base missing from the store is pulled, as Docker does
+        return image_store.resolve(self.store, ref)
+
+    def _pull(self, ref: str) -> None:
+        """Pull a base image (once per build); one NotFound line if that fails."""
+        import io
+
+        from forklift.engine import distribution
+        from forklift.registry.progress import Reporter
+
+        step = self.progress.step(f"[internal] pull {ref}")
+        try:
+            distribution.pull(self.store, ref, reporter=Reporter(quiet=True, out=io.StringIO()))
+        except ForkliftError as exc:
+            step.error(str(exc))
+            raise NotFound(f"base image {ref} is not in the store and could not be pulled: {exc}") from None
+        self.pulled.add(ref)
+        step.done()
 
     # -- instructions
     def _env(self, stage: Stage) -> dict[str, str]:

@@ -45,13 +45,14 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("-o", "--output", "output", default=None,
               help="Export the result: type=docker|oci|tar|local,dest=PATH (PATH alone: local)")
 @click.option("--squash", is_flag=True, help="Squash the layers the build adds into one new layer")
+@click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the base images")
 @click.pass_obj
 def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
               build_args: tuple[str, ...], target: str | None, no_cache: bool,
               labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
               progress: str, platform: str | None, add_hosts: tuple[str, ...],
               ulimits: tuple[str, ...], shm_size: str | None, remove: bool,
-              output: str | None, squash: bool) -> None:
+              output: str | None, squash: bool, pull: bool) -> None:
     """Build an image from a Dockerfile."""
     from forklift.build import builder, context, outputs
     from forklift.limits import parse_size
@@ -72,6 +73,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
     opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
     opts.squash = squash
+    opts.pull = pull
     store = state.store
     scratch = Path(store.make_tmp("context"))
     try:
