@@ -209,3 +209,46 @@ def test_a_missing_base_is_pulled_and_pull_refreshes_a_present_one(fl, ctx, regi
         (newer / "Dockerfile").write_text(f"FROM {registry.host}/repro/nosuch:1\n")
         err = one_line_error(fresh("build", str(newer), check=False))
         assert "repro/nosuch:1 is not in the store and could not be pulled" in err
+
+
+# ----------------------------------------------------------------------------- cache dirs
+
+CACHED = "FROM busybox\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nENV C=1\n"
+
+
+def test_cache_to_and_from_a_directory_gives_every_step_and_the_same_image(two_stores, ctx, tmp_path):
+    one, two = two_stores
+    root = ctx(CACHED, **{"a.txt": "cache dir"})
+    cache = tmp_path / "cache"
+    first = build(one, root, "--cache-to", f"type=local,dest={cache}")
+    assert (cache / "oci-layout").is_file() and (cache / "index.json").is_file()
+    res = two("build", "--network", "none", "--progress", "plain", "--iidfile",
+              str(tmp_path / "iid2"), "--cache-from", f"type=local,src={cache}", str(root))
+    assert res.out.count("CACHED") == 3 and "3 cache entries" in res.out
+    assert (tmp_path / "iid2").read_text() == first
+    assert two.out("run", "--rm", first, "cat", "/b.txt") == "cache dir"
+    assert two.out("images", "-q", "--filter", "reference=forklift-buildcache") == ""
+
+
+def test_broken_cache_directories_are_one_line_and_change_nothing(two_stores, ctx, tmp_path):
+    from support.store import snapshot
+
+    one, two = two_stores
+    root = ctx(CACHED, **{"a.txt": "broken"})
+    cache = tmp_path / "cache"
+    build(one, root, "--cache-to", f"type=local,dest={cache}")
+    index = json.loads((cache / "index.json").read_text())
+    blobs = sorted((cache / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    biggest = blobs[-1]
+    data = biggest.read_bytes()
+    before = snapshot(two.root)
+    biggest.write_bytes(data[:-10] + b"x" * 10)                        # a corrupt layer
+    one_line_error(two("build", "--cache-from", f"type=local,src={cache}", str(root), check=False))
+    biggest.write_bytes(data)
+    entry = index["manifests"][0]
+    entry["annotations"] = {"io.containerd.image.name": "docker.io/library/other:1"}
+    (cache / "index.json").write_text(json.dumps(index))                # not a cache entry
+    one_line_error(two("build", "--cache-from", f"type=local,src={cache}", str(root), check=False))
+    for spec in ("type=registry,ref=x", f"type=local,dest={cache}", f"type=local,src={tmp_path / 'no'}"):
+        one_line_error(two("build", "--cache-from", spec, str(root), check=False))
+    assert snapshot(two.root) == before

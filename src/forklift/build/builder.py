@@ -58,6 +58,8 @@ class BuildOptions:
     source_date_epoch: int | None = None   # reproducible: every timestamp this, mtimes clamped
     squash: bool = False                   # the build's layers merged into one (build.squash)
     pull: bool = False                     # base images pulled even when in the store
+    cache_from: list[str] = field(default_factory=list)   # layout directories (cachedirs)
+    cache_to: str | None = None
 
 
 # ----------------------------------------------------------------------------- the build
@@ -73,9 +75,11 @@ class Builder:
         self.built: dict[int, str | None] = {}
         self.bases: dict[int, str | None] = {}   # each stage's FROM image (for --squash)
         self.pulled: set[str] = set()
+        self.cache_used: list[tuple[str, str]] = []   # (step key, image): for --cache-to
 
     def run(self) -> str:
         opts = self.opts
+        self._import_caches()
         meta = stages_mod.meta_args(self.df, opts.build_args)
         self.used_args |= {k for k in meta if k in opts.build_args}
         stages = stages_mod.split(self.df, meta, self.name)
@@ -98,12 +102,30 @@ class Builder:
         image_id = self.built[target.index]
         if image_id is None:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        if opts.cache_to:
+            self._export_cache(opts.cache_to)
         if opts.squash:
             image_id = self._squash(target, image_id)
         unused = sorted(k for k in opts.build_args if k not in self.used_args and k not in PROXY_ARGS)
         if unused:
             self.progress.note(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
         return image_id
+
+    def _import_caches(self) -> None:
+        from forklift.build import cachedirs
+
+        for path in self.opts.cache_from:
+            step = self.progress.step(f"[internal] importing cache from {path}")
+            count = cachedirs.import_dir(self.store, path)
+            step.line(f"{count} cache entries")
+            step.done()
+
+    def _export_cache(self, path: str) -> None:
+        from forklift.build import cachedirs
+
+        step = self.progress.step(f"[internal] exporting cache to {path}")
+        cachedirs.export(self.store, self.cache_used, path)
+        step.done()
 
     def _squash(self, target: Stage, image_id: str) -> str:
         from forklift.build import squash
@@ -382,6 +404,7 @@ class Builder:
         key = cache.step_key(parent, key_instruction + _epoch_key(self.opts), key_args)
         hit = None if self.opts.no_cache else build_cache.lookup(self.store, key)
         if hit is not None:
+            self.cache_used.append((key, hit))
             stage.image_id, stage.image = hit, image_store.config(self.store, hit)
             step.cached()
             return
@@ -394,6 +417,7 @@ class Builder:
         layer = make_layer(step, parent) if make_layer else None
         try:
             stage.image_id = self._commit(stage, new, layer, created_by, author, key)
+            self.cache_used.append((key, stage.image_id))
             stage.image = image_store.config(self.store, stage.image_id)
         finally:
             if layer is not None:

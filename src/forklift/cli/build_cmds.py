@@ -46,15 +46,18 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
               help="Export the result: type=docker|oci|tar|local,dest=PATH (PATH alone: local)")
 @click.option("--squash", is_flag=True, help="Squash the layers the build adds into one new layer")
 @click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the base images")
+@click.option("--cache-to", default=None, help="Cache export destination (type=local,dest=DIR)")
+@click.option("--cache-from", "cache_from", multiple=True, help="Cache import sources (type=local,src=DIR)")
 @click.pass_obj
 def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
               build_args: tuple[str, ...], target: str | None, no_cache: bool,
               labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
               progress: str, platform: str | None, add_hosts: tuple[str, ...],
               ulimits: tuple[str, ...], shm_size: str | None, remove: bool,
-              output: str | None, squash: bool, pull: bool) -> None:
+              output: str | None, squash: bool, pull: bool, cache_to: str | None,
+              cache_from: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
-    from forklift.build import builder, context, outputs
+    from forklift.build import builder, cachedirs, context, outputs
     from forklift.limits import parse_size
 
     export = outputs.parse(output) if output is not None else None
@@ -74,6 +77,8 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
     opts.squash = squash
     opts.pull = pull
+    opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None
+    opts.cache_from = [cachedirs.parse(c, "src") for c in cache_from]
     store = state.store
     scratch = Path(store.make_tmp("context"))
     try:
