@@ -252,3 +252,57 @@ def test_broken_cache_directories_are_one_line_and_change_nothing(two_stores, ct
     for spec in ("type=registry,ref=x", f"type=local,dest={cache}", f"type=local,src={tmp_path / 'no'}"):
         one_line_error(two("build", "--cache-from", spec, str(root), check=False))
     assert snapshot(two.root) == before
+
+
+# ----------------------------------------------------------------------------- filters
+
+STAGES = ("FROM busybox AS first\nRUN echo a > /a\n"
+          "FROM busybox AS second\nRUN echo b > /b\nCOPY --from=first /a /a\n")
+
+
+def test_no_cache_filter_runs_the_named_stages_uncached(fl, ctx):
+    root = ctx(STAGES)
+
+    def plain(*args: str) -> str:
+        return fl("build", "--network", "none", "--progress", "plain", *args, str(root)).out
+
+    plain()
+    assert plain().count("CACHED") == 3
+    out = plain("--no-cache-filter", "first")
+    # first's RUN runs again (a new image), so COPY --from it misses; second's RUN hits
+    assert out.count("CACHED") == 1 and "[second 2/3] RUN echo b > /b\n#4 CACHED" in out
+    assert plain("--no-cache-filter", "first,1").count("CACHED") == 0
+    res = fl("build", "--no-cache-filter", "third", str(root), check=False)
+    assert 'stage "third" could not be found' in one_line_error(res)
+
+
+def test_builder_prune_until_keeps_newer_entries(two_stores, ctx):
+    import sqlite3
+
+    one, _ = two_stores
+    root = ctx("FROM busybox\nRUN echo old > /old\n")
+    build(one, root)
+    assert cache_count(one) == 1
+    res = one("builder", "prune", "-a", "-f", "--filter", "until=24h")
+    assert "Deleted build cache objects:" not in res.out and cache_count(one) == 1
+    conn = sqlite3.connect(one.root / "forklift.db")
+    with conn:
+        conn.execute("UPDATE build_cache SET created = created - 2 * 86400")
+    conn.close()
+    build(one, ctx("FROM busybox\nRUN echo new > /new\n"))
+    assert cache_count(one) == 2
+    res = one("builder", "prune", "-a", "-f", "--filter", "until=24h")
+    assert "Deleted build cache objects:" in res.out and cache_count(one) == 1
+    for bad in ("until=soon", "label=x"):
+        one_line_error(one("builder", "prune", "-f", "--filter", bad, check=False))
+    assert cache_count(one) == 1
+
+
+def cache_count(fl) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(fl.root / "forklift.db")
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM build_cache").fetchone()[0])
+    finally:
+        conn.close()

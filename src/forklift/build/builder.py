@@ -60,6 +60,7 @@ class BuildOptions:
     pull: bool = False                     # base images pulled even when in the store
     cache_from: list[str] = field(default_factory=list)   # layout directories (cachedirs)
     cache_to: str | None = None
+    no_cache_filter: list[str] = field(default_factory=list)   # stages run uncached
 
 
 # ----------------------------------------------------------------------------- the build
@@ -83,6 +84,7 @@ class Builder:
         meta = stages_mod.meta_args(self.df, opts.build_args)
         self.used_args |= {k for k in meta if k in opts.build_args}
         stages = stages_mod.split(self.df, meta, self.name)
+        self._check_no_cache_filter(stages)
         target = stages[-1]
         if opts.target:
             found = stages_mod.stage_ref(stages, opts.target, len(stages))
@@ -110,6 +112,16 @@ class Builder:
         if unused:
             self.progress.note(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
         return image_id
+
+    def _uncached(self, stage: Stage) -> bool:
+        names = self.opts.no_cache_filter
+        return bool(names) and (stage.name in names or str(stage.index) in names)
+
+    def _check_no_cache_filter(self, stages: list[Stage]) -> None:
+        known = {s.name for s in stages} | {str(s.index) for s in stages}
+        for name in self.opts.no_cache_filter:
+            if name not in known:
+                raise InvalidArgument(f'--no-cache-filter: stage "{name}" could not be found')
 
     def _import_caches(self) -> None:
         from forklift.build import cachedirs
@@ -402,7 +414,7 @@ class Builder:
         step = self.progress.step(label)
         parent = stage.image_id
         key = cache.step_key(parent, key_instruction + _epoch_key(self.opts), key_args)
-        hit = None if self.opts.no_cache else build_cache.lookup(self.store, key)
+        hit = None if self.opts.no_cache or self._uncached(stage) else build_cache.lookup(self.store, key)
         if hit is not None:
             self.cache_used.append((key, hit))
             stage.image_id, stage.image = hit, image_store.config(self.store, hit)

@@ -48,6 +48,8 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the base images")
 @click.option("--cache-to", default=None, help="Cache export destination (type=local,dest=DIR)")
 @click.option("--cache-from", "cache_from", multiple=True, help="Cache import sources (type=local,src=DIR)")
+@click.option("--no-cache-filter", "no_cache_filter", multiple=True,
+              help="Do not cache the named stages (repeatable, or comma-separated)")
 @click.pass_obj
 def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
               build_args: tuple[str, ...], target: str | None, no_cache: bool,
@@ -55,7 +57,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
               progress: str, platform: str | None, add_hosts: tuple[str, ...],
               ulimits: tuple[str, ...], shm_size: str | None, remove: bool,
               output: str | None, squash: bool, pull: bool, cache_to: str | None,
-              cache_from: tuple[str, ...]) -> None:
+              cache_from: tuple[str, ...], no_cache_filter: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
     from forklift.build import builder, cachedirs, context, outputs
     from forklift.limits import parse_size
@@ -79,6 +81,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     opts.pull = pull
     opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None
     opts.cache_from = [cachedirs.parse(c, "src") for c in cache_from]
+    opts.no_cache_filter = [n.lower() for item in no_cache_filter for n in item.split(",") if n]
     store = state.store
     scratch = Path(store.make_tmp("context"))
     try:
@@ -103,15 +106,21 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
 @click.command("prune")
 @click.option("-a", "--all", "all_entries", is_flag=True, help="Remove all unused build cache, not just dangling ones")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (until=24h)")
 @click.pass_obj
-def prune_cmd(state: Any, all_entries: bool, force: bool) -> None:
+def prune_cmd(state: Any, all_entries: bool, force: bool, filters: tuple[str, ...]) -> None:
     """Remove build cache."""
     from forklift.build import cache
+    from forklift.engine.filters import Filters
+
+    parsed = Filters.parse(filters)
+    parsed.validate(("until",))
+    until = parsed.until()
 
     if not confirm("WARNING! This will remove all dangling build cache." if not all_entries
                    else "WARNING! This will remove all build cache.", force):
         return
-    result = cache.prune(state.store, all_entries=all_entries)
+    result = cache.prune(state.store, all_entries=all_entries, until=until)
     if result.entries:
         click.echo("Deleted build cache objects:")
         click.echo("\n".join(key[:25] for key in result.entries) + "\n")
