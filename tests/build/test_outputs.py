@@ -251,6 +251,11 @@ def test_broken_cache_directories_are_one_line_and_change_nothing(two_stores, ct
     one_line_error(two("build", "--cache-from", f"type=local,src={cache}", str(root), check=False))
     for spec in ("type=registry,ref=x", f"type=local,dest={cache}", f"type=local,src={tmp_path / 'no'}"):
         one_line_error(two("build", "--cache-from", spec, str(root), check=False))
+    (tmp_path / "file").write_text("mine")
+    for spec in (f"type=local,dest={tmp_path / 'file'}", f"type=local,dest={tmp_path / 'ctx'}",
+                 "type=local,dest=/nonexistent/dir/cache", "type=local,src=x"):
+        one_line_error(two("build", "--cache-to", spec, str(root), check=False))
+    assert (tmp_path / "file").read_text() == "mine"
     assert snapshot(two.root) == before
 
 

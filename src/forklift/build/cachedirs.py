@@ -35,6 +35,19 @@ def parse(text: str, path_key: str) -> str:
     return fields[path_key]
 
 
+def check_dest(path: str) -> None:
+    """Refused before the build runs: a --cache-to that is not a new directory, an empty
+    one or an OCI layout (a symlink included), or whose parent is missing."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise InvalidArgument(f"--cache-to {path}: {parent} is not a directory")
+    if not os.path.lexists(path):
+        return
+    if os.path.islink(path) or not os.path.isdir(path) or (
+            os.listdir(path) and not os.path.isfile(os.path.join(path, "oci-layout"))):
+        raise InvalidArgument(f"--cache-to {path}: not an empty directory or an OCI image layout")
+
+
 def export(store: Store, entries: list[tuple[str, str]], path: str) -> None:
     """Write the (step key, image ID) ``entries`` to the layout ``path`` (new, empty or a
     layout to add to)."""

@@ -80,6 +80,8 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     opts.squash = squash
     opts.pull = pull
     opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None
+    if opts.cache_to:
+        cachedirs.check_dest(opts.cache_to)
     opts.cache_from = [cachedirs.parse(c, "src") for c in cache_from]
     opts.no_cache_filter = [n.lower() for item in no_cache_filter for n in item.split(",") if n]
     store = state.store
