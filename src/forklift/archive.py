@@ -400,13 +400,14 @@ def _xattrs(path: str) -> dict[str, str]:
     return out
 
 
-def _header(rel: str, st: os.stat_result, kind: bytes, size: int = 0, link: str = "") -> tarfile.TarInfo:
+def _header(rel: str, st: os.stat_result, kind: bytes, size: int = 0, link: str = "",
+            clamp: int | None = None) -> tarfile.TarInfo:
     info = tarfile.TarInfo(rel)
     info.type = kind
     info.mode = stat.S_IMODE(st.st_mode)
     info.uid, info.gid = st.st_uid, st.st_gid
     info.uname = info.gname = ""
-    info.mtime = int(st.st_mtime)
+    info.mtime = int(st.st_mtime) if clamp is None else min(int(st.st_mtime), clamp)
     info.size = size
     info.linkname = link
     return info
@@ -415,8 +416,9 @@ def _header(rel: str, st: os.stat_result, kind: bytes, size: int = 0, link: str 
 class TarWriter:
     """Writes deterministic tar entries: sorted walk, PAX headers, no user names."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, out: IO[bytes], clamp_mtime: int | None = None) -> None:
         self.out = out
+        self.clamp = clamp_mtime  # SOURCE_DATE_EPOCH: later mtimes written as this one
         self.size = 0  # content bytes written (layer size)
         self._links: dict[tuple[int, int], str] = {}
         self._buf = bytearray(COPY_CHUNK)
@@ -429,31 +431,31 @@ class TarWriter:
         if stat.S_ISREG(mode):
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in self._links:
-                self._emit(_header(rel, st, tarfile.LNKTYPE, link=self._links[key]))
+                self._emit(_header(rel, st, tarfile.LNKTYPE, link=self._links[key], clamp=self.clamp))
                 return
             if st.st_nlink > 1:
                 self._links[key] = rel
-            info = _header(rel, st, tarfile.REGTYPE, size=st.st_size)
+            info = _header(rel, st, tarfile.REGTYPE, size=st.st_size, clamp=self.clamp)
             info.pax_headers = _xattrs(path)
             self._emit(info)
             self._copy(path, st.st_size, rel)
         elif stat.S_ISDIR(mode):
-            info = _header(rel, st, tarfile.DIRTYPE)
+            info = _header(rel, st, tarfile.DIRTYPE, clamp=self.clamp)
             info.pax_headers = _xattrs(path)
             self._emit(info)
         elif stat.S_ISLNK(mode):
-            self._emit(_header(rel, st, tarfile.SYMTYPE, link=os.readlink(path)))
+            self._emit(_header(rel, st, tarfile.SYMTYPE, link=os.readlink(path), clamp=self.clamp))
         elif stat.S_ISFIFO(mode):
-            self._emit(_header(rel, st, tarfile.FIFOTYPE))
+            self._emit(_header(rel, st, tarfile.FIFOTYPE, clamp=self.clamp))
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             kind = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-            info = _header(rel, st, kind)
+            info = _header(rel, st, kind, clamp=self.clamp)
             info.devmajor, info.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
             self._emit(info)
         # sockets are skipped, as Docker does
 
     def add_whiteout(self, rel_dir: str, name: str, st: os.stat_result) -> None:
-        info = _header(f"{rel_dir}/{name}" if rel_dir else name, st, tarfile.REGTYPE)
+        info = _header(f"{rel_dir}/{name}" if rel_dir else name, st, tarfile.REGTYPE, clamp=self.clamp)
         info.mode &= 0o777
         self._emit(info)
 
@@ -487,9 +489,10 @@ def _is_opaque(path: str) -> bool:
         return False
 
 
-def write_layer(upper: str, out: IO[bytes]) -> int:
-    """Tar an overlay upper directory as an OCI layer; returns the content size."""
-    writer = TarWriter(out)
+def write_layer(upper: str, out: IO[bytes], clamp_mtime: int | None = None) -> int:
+    """Tar an overlay upper directory as an OCI layer; returns the content size.
+    ``clamp_mtime``: no entry's mtime later than this (reproducible builds)."""
+    writer = TarWriter(out, clamp_mtime)
     for rel, path, st in walk_sorted(upper):
         parent, _, name = rel.rpartition("/")
         if _is_whiteout(st):
@@ -502,7 +505,7 @@ def write_layer(upper: str, out: IO[bytes]) -> int:
     return writer.size
 
 
-def copy_layer(upper: str, target: str) -> tuple[str, ExtractStats]:
+def copy_layer(upper: str, target: str, clamp_mtime: int | None = None) -> tuple[str, ExtractStats]:
     """Tar ``upper`` as a layer and extract it into ``target`` in one pass, no file between.
 
     Returns the tar's digest (the diffID) and what was extracted. The tar goes
@@ -523,7 +526,7 @@ def copy_layer(upper: str, target: str) -> tuple[str, ExtractStats]:
 
     def produce() -> None:
         try:
-            write_layer(upper, hasher)  # type: ignore[arg-type]
+            write_layer(upper, hasher, clamp_mtime)  # type: ignore[arg-type]
             sink.flush()
         except BrokenPipeError:
             pass  # the extractor stopped first; its error is the one to report

@@ -55,6 +55,12 @@ class BuildOptions:
     add_hosts: list[str] = field(default_factory=list)
     ulimits: list[str] = field(default_factory=list)
     dockerfile_name: str = "Dockerfile"
+    source_date_epoch: int | None = None   # reproducible: every timestamp this, mtimes clamped
+    squash: bool = False                   # the build's layers merged into one (build.squash)
+    pull: bool = False                     # base images pulled even when in the store
+    cache_from: list[str] = field(default_factory=list)   # layout directories (cachedirs)
+    cache_to: str | None = None
+    no_cache_filter: list[str] = field(default_factory=list)   # stages run uncached
 
 
 # ----------------------------------------------------------------------------- the build
@@ -66,14 +72,19 @@ class Builder:
         self.progress = Progress(out, quiet=opts.quiet)
         self.err = err
         self.name = opts.dockerfile_name
-        self.used_args: set[str] = set()
+        self.used_args: set[str] = {"SOURCE_DATE_EPOCH"}   # read by the build itself
         self.built: dict[int, str | None] = {}
+        self.bases: dict[int, str | None] = {}   # each stage's FROM image (for --squash)
+        self.pulled: set[str] = set()
+        self.cache_used: list[tuple[str, str]] = []   # (step key, image): for --cache-to
 
     def run(self) -> str:
         opts = self.opts
+        self._import_caches()
         meta = stages_mod.meta_args(self.df, opts.build_args)
         self.used_args |= {k for k in meta if k in opts.build_args}
         stages = stages_mod.split(self.df, meta, self.name)
+        self._check_no_cache_filter(stages)
         target = stages[-1]
         if opts.target:
             found = stages_mod.stage_ref(stages, opts.target, len(stages))
@@ -93,9 +104,48 @@ class Builder:
         image_id = self.built[target.index]
         if image_id is None:
             raise InvalidArgument("No image was generated. Is your Dockerfile empty?")
+        if opts.cache_to:
+            self._export_cache(opts.cache_to)
+        if opts.squash:
+            image_id = self._squash(target, image_id)
         unused = sorted(k for k in opts.build_args if k not in self.used_args and k not in PROXY_ARGS)
         if unused:
             self.progress.note(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
+        return image_id
+
+    def _uncached(self, stage: Stage) -> bool:
+        names = self.opts.no_cache_filter
+        return bool(names) and (stage.name in names or str(stage.index) in names)
+
+    def _check_no_cache_filter(self, stages: list[Stage]) -> None:
+        known = {s.name for s in stages} | {str(s.index) for s in stages}
+        for name in self.opts.no_cache_filter:
+            if name not in known:
+                raise InvalidArgument(f'--no-cache-filter: stage "{name}" could not be found')
+
+    def _import_caches(self) -> None:
+        from forklift.build import cachedirs
+
+        for path in self.opts.cache_from:
+            step = self.progress.step(f"[internal] importing cache from {path}")
+            count = cachedirs.import_dir(self.store, path)
+            step.line(f"{count} cache entries")
+            step.done()
+
+    def _export_cache(self, path: str) -> None:
+        from forklift.build import cachedirs
+
+        step = self.progress.step(f"[internal] exporting cache to {path}")
+        cachedirs.export(self.store, self.cache_used, path)
+        step.done()
+
+    def _squash(self, target: Stage, image_id: str) -> str:
+        from forklift.build import squash
+
+        step = self.progress.step("squashing the build's layers into one")
+        image_id = squash.squash(self.store, image_id, self.bases.get(target.index),
+                                 self.opts.source_date_epoch)
+        step.done()
         return image_id
 
     # -- stages
@@ -105,6 +155,7 @@ class Builder:
         step = self.progress.step(f"[{label}1/{total}] FROM {stage.base}"
                                   + (f" AS {stage.name}" if stage.name else ""))
         self._from(stages, stage)
+        self.bases[stage.index] = stage.image_id
         step.done()
         triggers = list(stage.config.get("OnBuild") or [])
         stage.config["OnBuild"] = None   # cleared before they run, as Docker does
@@ -132,11 +183,30 @@ class Builder:
             stage.config["Env"] = [*(stage.config.get("Env") or []), f"PATH={oci.DEFAULT_PATH}"]
 
     def _image(self, ref: str) -> str:
+        if self.opts.pull and ref not in self.pulled:
+            self._pull(ref)
         try:
             return image_store.resolve(self.store, ref)
         except NotFound:
-            raise NotFound(f"base image {ref} is not in the store (forklift build does not pull"
-                           f" yet: run `forklift pull {ref}` first)") from None
+            pass
+        self._pull(ref)   # a base missing from the store is pulled, as Docker does
+        return image_store.resolve(self.store, ref)
+
+    def _pull(self, ref: str) -> None:
+        """Pull a base image (once per build); one NotFound line if that fails."""
+        import io
+
+        from forklift.engine import distribution
+        from forklift.registry.progress import Reporter
+
+        step = self.progress.step(f"[internal] pull {ref}")
+        try:
+            distribution.pull(self.store, ref, reporter=Reporter(quiet=True, out=io.StringIO()))
+        except ForkliftError as exc:
+            step.error(str(exc))
+            raise NotFound(f"base image {ref} is not in the store and could not be pulled: {exc}") from None
+        self.pulled.add(ref)
+        step.done()
 
     # -- instructions
     def _env(self, stage: Stage) -> dict[str, str]:
@@ -235,7 +305,8 @@ class Builder:
         environment, prefix = self._run_args(stage)
         created_by = " ".join(prefix + argv)
         key_args = dict(e.split("=", 1) for e in environment)
-        settings = running.RunSettings(self.opts.network, self.opts.add_hosts, self.opts.ulimits)
+        settings = running.RunSettings(self.opts.network, self.opts.add_hosts, self.opts.ulimits,
+                                       self.opts.source_date_epoch)
         self._step(stage, label, lambda step, parent: running.run(
             self.store, parent, argv, environment, settings, step,
             lambda code: self._fail(step, argv, code, step.label)), ["RUN", created_by], key_args,
@@ -330,7 +401,7 @@ class Builder:
                 faults.checkpoint("build-copy-mounted")
             finally:
                 overlay.unmount(dirs["merged"])
-            return layer_store.from_directory(self.store, dirs["upper"])
+            return layer_store.from_directory(self.store, dirs["upper"], self.opts.source_date_epoch)
         finally:
             remove_path(scratch)
 
@@ -342,9 +413,10 @@ class Builder:
               history_text: str | None = None, single_space: bool = False) -> None:
         step = self.progress.step(label)
         parent = stage.image_id
-        key = cache.step_key(parent, key_instruction, key_args)
-        hit = None if self.opts.no_cache else build_cache.lookup(self.store, key)
+        key = cache.step_key(parent, key_instruction + _epoch_key(self.opts), key_args)
+        hit = None if self.opts.no_cache or self._uncached(stage) else build_cache.lookup(self.store, key)
         if hit is not None:
+            self.cache_used.append((key, hit))
             stage.image_id, stage.image = hit, image_store.config(self.store, hit)
             step.cached()
             return
@@ -357,6 +429,7 @@ class Builder:
         layer = make_layer(step, parent) if make_layer else None
         try:
             stage.image_id = self._commit(stage, new, layer, created_by, author, key)
+            self.cache_used.append((key, stage.image_id))
             stage.image = image_store.config(self.store, stage.image_id)
         finally:
             if layer is not None:
@@ -372,7 +445,7 @@ class Builder:
         empty = layer is None or layer.diff_id == oci.EMPTY_TAR_DIFF_ID
         prepared = [p for p in parent_layers if p is not None] + ([] if empty or layer is None else [layer])
         limits_mod.load(self.store.root).check_layers(len(prepared), "the built image")
-        created = oci.now_rfc3339()
+        created = _created(self.opts)
         entry: dict[str, Any] = {"created": created, "created_by": created_by}
         if empty:
             entry["empty_layer"] = True
@@ -386,6 +459,30 @@ class Builder:
                                        parent=stage.image_id)
             build_cache.record(self.store, key, image_id)
         return image_id
+
+
+def source_date_epoch(build_args: dict[str, str | None], environ: dict[str, str]) -> int | None:
+    """SOURCE_DATE_EPOCH from ``--build-arg`` (wins) or the environment, checked."""
+    text = build_args.get("SOURCE_DATE_EPOCH")
+    text = text if text is not None else environ.get("SOURCE_DATE_EPOCH")
+    if text is None or text == "":
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise InvalidArgument(f"invalid SOURCE_DATE_EPOCH {text!r}: a number of seconds since 1970")
+    return int(text)
+
+
+def _epoch_key(opts: BuildOptions) -> list[str]:
+    # the same steps built at another epoch give other images: they must not hit
+    return [] if opts.source_date_epoch is None else [f"SOURCE_DATE_EPOCH={opts.source_date_epoch}"]
+
+
+def _created(opts: BuildOptions) -> str:
+    if opts.source_date_epoch is None:
+        return oci.now_rfc3339()
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(opts.source_date_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _destination(dest: str, workdir: str) -> str:

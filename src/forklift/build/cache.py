@@ -31,15 +31,19 @@ class PruneResult:
     reclaimed: int = 0
 
 
-def prune(store: Store, all_entries: bool = False) -> PruneResult:
+def prune(store: Store, all_entries: bool = False, until: float | None = None) -> PruneResult:
     """``builder prune``: drop the cache entries (only those of untagged images unless
     ``all_entries``) and delete the untagged images only they kept: no container uses
-    them, no image is built on them. Then free the layers nothing uses any more."""
+    them, no image is built on them. Then free the layers nothing uses any more.
+    ``until`` (epoch seconds): only the entries recorded before it."""
     result = PruneResult()
     before = {r[0]: r[1] for r in store.conn.execute("SELECT diff_id, size FROM layers")}
     candidates: set[str] = set()
     with store.transaction():
+        recent = build_cache.keys_since(store, until) if until is not None else set()
         for key, image_id in build_cache.entries(store):
+            if key in recent:
+                continue
             if all_entries or not image_store.tags_of(store, image_id):
                 build_cache.delete(store, key)
                 result.entries.append(key)

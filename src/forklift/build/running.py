@@ -18,6 +18,7 @@ from forklift.store.db import Store
 # On a RUN step's container: the pid of the build, so that the next build removes the
 # containers of one that was killed (SIGKILL leaves no chance to remove them).
 BUILD_LABEL = "org.forklift.build.pid"
+REPRO_HOSTNAME = "buildkitsandbox"   # BuildKit's fixed one, under SOURCE_DATE_EPOCH
 
 
 @dataclass
@@ -26,6 +27,7 @@ class RunSettings:
     network: str = "bridge"
     add_hosts: list[str] = field(default_factory=list)
     ulimits: list[str] = field(default_factory=list)
+    clamp_mtime: int | None = None   # SOURCE_DATE_EPOCH: the layer's mtimes clamped to it
 
 
 def run(store: Store, parent: str | None, argv: list[str], environment: list[str],
@@ -40,7 +42,9 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
     opts = containers.CreateOptions(entrypoint="", env=environment, network=settings.network,
                                     add_hosts=list(settings.add_hosts),
                                     ulimits=list(settings.ulimits),
-                                    labels=[f"{BUILD_LABEL}={os.getpid()}"])
+                                    labels=[f"{BUILD_LABEL}={os.getpid()}"],
+                                    # the container's ID would be its hostname: not reproducible
+                                    hostname=None if settings.clamp_mtime is None else REPRO_HOSTNAME)
     rec = containers.create(store, parent, argv, opts)
     try:
         pipe = OutputPipe(step)
@@ -54,7 +58,8 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
             pipe.close()
         if code != 0:
             failed(code)
-        return layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"])
+        return layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"],
+                                          settings.clamp_mtime)
     finally:
         with contextlib.suppress(ForkliftError, OSError):
             containers.remove(store, rec.id, force=True, volumes=True)

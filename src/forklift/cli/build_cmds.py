@@ -42,15 +42,31 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options")
 @click.option("--shm-size", default=None, help="Size of /dev/shm (accepted; RUN containers get Docker's 64m)")
 @click.option("--rm/--force-rm", "remove", default=True, hidden=True)
+@click.option("-o", "--output", "output", default=None,
+              help="Export the result: type=docker|oci|tar|local,dest=PATH (PATH alone: local)")
+@click.option("--squash", is_flag=True, help="Squash the layers the build adds into one new layer")
+@click.option("--pull", is_flag=True, help="Always attempt to pull a newer version of the base images")
+@click.option("--cache-to", default=None, help="Cache export destination (type=local,dest=DIR)")
+@click.option("--cache-from", "cache_from", multiple=True, help="Cache import sources (type=local,src=DIR)")
+@click.option("--no-cache-filter", "no_cache_filter", multiple=True,
+              help="Do not cache the named stages (repeatable, or comma-separated)")
 @click.pass_obj
 def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
               build_args: tuple[str, ...], target: str | None, no_cache: bool,
               labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
               progress: str, platform: str | None, add_hosts: tuple[str, ...],
-              ulimits: tuple[str, ...], shm_size: str | None, remove: bool) -> None:
+              ulimits: tuple[str, ...], shm_size: str | None, remove: bool,
+              output: str | None, squash: bool, pull: bool, cache_to: str | None,
+              cache_from: tuple[str, ...], no_cache_filter: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
-    from forklift.build import builder, context
+    from forklift.build import builder, cachedirs, context, outputs
     from forklift.limits import parse_size
+
+    export = outputs.parse(output) if output is not None else None
+    if export is not None:
+        outputs.check_dest(export)
+    # a tar on stdout: the progress goes to stderr
+    shown = sys.stderr if export is not None and export.dest == "-" else sys.stdout
 
     if shm_size:
         parse_size(shm_size, "--shm-size")
@@ -60,13 +76,21 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         labels=label_flags(labels), network=network, quiet=quiet, platform=platform,
         add_hosts=list(add_hosts), ulimits=list(ulimits),
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
+    opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
+    opts.squash = squash
+    opts.pull = pull
+    opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None
+    if opts.cache_to:
+        cachedirs.check_dest(opts.cache_to)
+    opts.cache_from = [cachedirs.parse(c, "src") for c in cache_from]
+    opts.no_cache_filter = [n.lower() for item in no_cache_filter for n in item.split(",") if n]
     store = state.store
     scratch = Path(store.make_tmp("context"))
     try:
         # Context digests are remembered beside the database, so a cached rebuild reads no file.
         with context.open_context(path, sys.stdin.buffer, scratch, dockerfile,
                                   cache_dir=Path(store.root)) as (ctx, data):
-            image_id = builder.build(store, ctx, data, opts, out=sys.stdout, err=sys.stderr)
+            image_id = builder.build(store, ctx, data, opts, out=shown, err=sys.stderr)
     finally:
         remove_path(str(scratch))
     if iidfile:
@@ -75,22 +99,30 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
                 f.write(image_id)
         except OSError as exc:
             raise InvalidArgument(f"cannot write --iidfile {iidfile}: {exc.strerror}") from None
-    if quiet:
+    if export is not None:
+        outputs.export(store, image_id, export, list(tags))
+    if quiet and shown is sys.stdout:
         click.echo(image_id)
 
 
 @click.command("prune")
 @click.option("-a", "--all", "all_entries", is_flag=True, help="Remove all unused build cache, not just dangling ones")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
+@click.option("--filter", "filters", multiple=True, help="Provide filter values (until=24h)")
 @click.pass_obj
-def prune_cmd(state: Any, all_entries: bool, force: bool) -> None:
+def prune_cmd(state: Any, all_entries: bool, force: bool, filters: tuple[str, ...]) -> None:
     """Remove build cache."""
     from forklift.build import cache
+    from forklift.engine.filters import Filters
+
+    parsed = Filters.parse(filters)
+    parsed.validate(("until",))
+    until = parsed.until()
 
     if not confirm("WARNING! This will remove all dangling build cache." if not all_entries
                    else "WARNING! This will remove all build cache.", force):
         return
-    result = cache.prune(state.store, all_entries=all_entries)
+    result = cache.prune(state.store, all_entries=all_entries, until=until)
     if result.entries:
         click.echo("Deleted build cache objects:")
         click.echo("\n".join(key[:25] for key in result.entries) + "\n")

@@ -41,3 +41,9 @@ def forget_image(store: Store, image_id: str) -> None:
 def delete(store: Store, key: str) -> None:
     with store.transaction() as conn:
         conn.execute("DELETE FROM build_cache WHERE key=?", (key,))
+
+
+def keys_since(store: Store, since: float) -> set[str]:
+    """The keys recorded at or after ``since`` (epoch seconds): what ``until=`` keeps."""
+    return {r[0] for r in store.conn.execute("SELECT key FROM build_cache WHERE created >= ?",
+                                             (since,))}

@@ -245,13 +245,14 @@ def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: i
     return inner, stats
 
 
-def from_directory(store: Store, upper: str) -> PreparedLayer:
+def from_directory(store: Store, upper: str, clamp_mtime: int | None = None) -> PreparedLayer:
     """Make a layer from an overlay upper directory (a container's changes).
 
     The deterministic tar of ``upper`` is hashed (its digest is the diffID) and
     extracted on the fly into scratch space; no tar file is written, so a commit
     writes its data once, as Docker's does. See UNSTORED. Takes no lock; on any
-    error the scratch space is removed.
+    error the scratch space is removed. ``clamp_mtime`` (SOURCE_DATE_EPOCH): no entry's
+    mtime later than this, in the tar and so in the extracted layer.
     """
     from forklift import archive  # imports tarfile: kept off the run hot path
 
@@ -260,7 +261,7 @@ def from_directory(store: Store, upper: str) -> PreparedLayer:
     try:
         target = os.path.join(scratch, "diff")
         os.mkdir(target, 0o755)
-        prepared.diff_id, stats = archive.copy_layer(upper, target)
+        prepared.diff_id, stats = archive.copy_layer(upper, target, clamp_mtime)
         prepared.size = stats.size
         faults.checkpoint("layer-extracted")
         return prepared
