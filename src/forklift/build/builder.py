@@ -382,7 +382,7 @@ class Builder:
         image_id = self.built.get(ref.index) if ref else self._image(source)
         if image_id is None:
             raise InvalidArgument(f"COPY --from={source}: that stage made no image")
-        with _image_view(self.store, image_id) as root:
+        with image_view(self.store, image_id) as root:
             found = [fscopy.Source(p, root) for pattern in patterns for p in fscopy.glob_in(root, pattern)]
             yield found, cache.step_key(image_id, patterns, {}), False
 
@@ -501,7 +501,7 @@ def _lowerdirs(store: Store, image_id: str | None) -> list[str]:
 
 
 @contextlib.contextmanager
-def _image_view(store: Store, image_id: str) -> Iterator[str]:
+def image_view(store: Store, image_id: str) -> Iterator[str]:
     """An image's files, read-only, for COPY --from."""
     from forklift.runtime import overlay
 

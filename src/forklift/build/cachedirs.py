@@ -63,7 +63,7 @@ def export(store: Store, entries: list[tuple[str, str]], path: str) -> None:
     images = [SavedImage(image_id, blobs.read_bytes(store, image_id),
                          image_store.layers(store, image_id), tags)
               for image_id, tags in names.items()]
-    transfer._save_dir(store, images, path, "gzip")
+    transfer.save_layout(store, images, path, "gzip")
 
 
 def import_dir(store: Store, path: str) -> int:
@@ -84,8 +84,8 @@ def import_dir(store: Store, path: str) -> int:
         keys = [[_key(tag, path) for tag in plan.tags] for plan in plans]
         if not plans or not all(keys):
             raise BadArchive(f"--cache-from {path}: an image without a build cache key")
-        with transfer._staging() as staging:
-            staged = [transfer._stage(store, src, plan, staging, limits) for plan in plans]
+        with transfer.staging_area() as staging:
+            staged = [transfer.stage_image(store, src, plan, staging, limits) for plan in plans]
             with store.transaction():
                 for item, item_keys in zip(staged, keys, strict=True):
                     image_id = image_store.add(store, item.config, item.layers)

@@ -75,7 +75,7 @@ def _tar(store: Store, image_id: str, dest: str) -> None:
     import sys
 
     from forklift import archive
-    from forklift.build.builder import _image_view as image_view
+    from forklift.build.builder import image_view
     from forklift.formats.output import atomic_output
 
     if dest == "-" and sys.stdout.isatty():
@@ -88,7 +88,7 @@ def _local(store: Store, image_id: str, dest: str) -> None:
     """The files as ``cp -a`` would copy them: through a tar of the image's root into a new
     directory, so that no symlink in the image is ever followed on this side."""
     from forklift import archive
-    from forklift.build.builder import _image_view as image_view
+    from forklift.build.builder import image_view
 
     dest = os.path.abspath(dest)
     tmp = os.path.join(os.path.dirname(dest), f".{os.path.basename(dest)}.forklift-{os.getpid()}.tmp")

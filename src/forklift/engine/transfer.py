@@ -54,7 +54,7 @@ def save(store: Store, names: list[str], output: str | None = None,
     if fmt == OCI_DIR:
         if not output or output == "-":
             raise InvalidArgument("oci-dir needs a target directory: -o DIR")
-        _save_dir(store, images, output, compression or "gzip")
+        save_layout(store, images, output, compression or "gzip")
         return
     if (output is None or output == "-") and sys.stdout.isatty():
         raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -98,7 +98,7 @@ def _select(store: Store, text: str) -> list[tuple[str, list[str]]]:
     return [(image_id, [])]
 
 
-def _save_dir(store: Store, images: list[SavedImage], path: str, compression: str) -> None:
+def save_layout(store: Store, images: list[SavedImage], path: str, compression: str) -> None:
     """An OCI layout directory: new, empty, or an existing layout to add to."""
     created = not os.path.exists(path)
     keep = _existing_layout(path)
@@ -138,7 +138,7 @@ def _refuse_symlinks(path: str) -> None:
 # ============================================================================= load
 
 @dataclass
-class _Staged:
+class StagedImage:
     image_id: str
     config: bytes
     layers: list[PreparedLayer]
@@ -161,14 +161,15 @@ def load(store: Store, source: str | None = None, platform: str | None = None, *
             plans = oci_layout.read_plans(src, want)
         for plan in plans:
             limits.check_layers(len(plan.layers), f"image {plan.config_name}")
-        with _staging() as cache:
-            staged = [_stage(store, src, plan, cache, limits) for plan in plans]
+        with staging_area() as cache:
+            staged = [stage_image(store, src, plan, cache, limits) for plan in plans]
             with store.transaction():
                 return [line for item in staged for line in _record(store, item)]
 
 
 @contextlib.contextmanager
-def _staging() -> Iterator[dict[str, PreparedLayer]]:
+def staging_area() -> Iterator[dict[str, PreparedLayer]]:
+    """Layers prepared for ``stage_image``, by diffID; whatever is not recorded is cleaned up."""
     cache: dict[str, PreparedLayer] = {}
     try:
         yield cache
@@ -177,8 +178,9 @@ def _staging() -> Iterator[dict[str, PreparedLayer]]:
             prepared.cleanup()
 
 
-def _stage(store: Store, src: detect.Source, plan: ImagePlan,
-           cache: dict[str, PreparedLayer], limits: Limits) -> _Staged:
+def stage_image(store: Store, src: detect.Source, plan: ImagePlan,
+                cache: dict[str, PreparedLayer], limits: Limits) -> StagedImage:
+    """One image of a loaded archive or layout checked and its layers prepared (not recorded)."""
     config = detect.read_small(src, plan.config_name, "image config")
     image_id = dg.of_bytes(config)
     if plan.config_digest is not None:
@@ -190,7 +192,7 @@ def _stage(store: Store, src: detect.Source, plan: ImagePlan,
                          f" but its config has {len(diff_ids)} diff_ids")
     layers = [_layer(store, src, lp, diff_id, cache, limits)
               for lp, diff_id in zip(plan.layers, diff_ids, strict=True)]
-    return _Staged(image_id, config, layers, plan.tags)
+    return StagedImage(image_id, config, layers, plan.tags)
 
 
 def _layer(store: Store, src: detect.Source, lp: LayerPlan, diff_id: str,
@@ -252,7 +254,7 @@ def _hash(f: object) -> str:
     return reader.digest
 
 
-def _record(store: Store, item: _Staged) -> list[str]:
+def _record(store: Store, item: StagedImage) -> list[str]:
     """Add one staged image and its tags (inside the load's transaction)."""
     image_id = image_store.add(store, item.config, item.layers)
     lines = []
