@@ -26,6 +26,8 @@ class RunSettings:
     network: str = "bridge"
     add_hosts: list[str] = field(default_factory=list)
     ulimits: list[str] = field(default_factory=list)
+    mounts: list[str] = field(default_factory=list)     # RUN --mount, as CreateOptions.mounts
+    clean_upper: Callable[[str], None] | None = None    # undoes the mount points runc made
 
 
 def run(store: Store, parent: str | None, argv: list[str], environment: list[str],
@@ -39,7 +41,7 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
         raise InvalidArgument("RUN needs something to run: the stage is FROM scratch with no files yet")
     opts = containers.CreateOptions(entrypoint="", env=environment, network=settings.network,
                                     add_hosts=list(settings.add_hosts),
-                                    ulimits=list(settings.ulimits),
+                                    ulimits=list(settings.ulimits), mounts=list(settings.mounts),
                                     labels=[f"{BUILD_LABEL}={os.getpid()}"])
     rec = containers.create(store, parent, argv, opts)
     try:
@@ -54,7 +56,10 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
             pipe.close()
         if code != 0:
             failed(code)
-        return layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"])
+        upper = rootfs.paths(store, rec.id)["upper"]
+        if settings.clean_upper is not None:
+            settings.clean_upper(upper)
+        return layer_store.from_directory(store, upper)
     finally:
         with contextlib.suppress(ForkliftError, OSError):
             containers.remove(store, rec.id, force=True, volumes=True)

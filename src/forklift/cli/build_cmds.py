@@ -42,12 +42,14 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options")
 @click.option("--shm-size", default=None, help="Size of /dev/shm (accepted; RUN containers get Docker's 64m)")
 @click.option("--rm/--force-rm", "remove", default=True, hidden=True)
+@click.option("--secret", "secrets", multiple=True, help="Secret to expose to the build (id=ID,src=FILE or id=ID,env=VAR)")
 @click.pass_obj
 def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
               build_args: tuple[str, ...], target: str | None, no_cache: bool,
               labels: tuple[str, ...], quiet: bool, iidfile: str | None, network: str,
               progress: str, platform: str | None, add_hosts: tuple[str, ...],
-              ulimits: tuple[str, ...], shm_size: str | None, remove: bool) -> None:
+              ulimits: tuple[str, ...], shm_size: str | None, remove: bool,
+              secrets: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
     from forklift.build import builder, context
     from forklift.limits import parse_size
@@ -58,7 +60,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     opts = builder.BuildOptions(
         tags=list(tags), build_args=_build_args(build_args), target=target, no_cache=no_cache,
         labels=label_flags(labels), network=network, quiet=quiet, platform=platform,
-        add_hosts=list(add_hosts), ulimits=list(ulimits),
+        add_hosts=list(add_hosts), ulimits=list(ulimits), secrets=list(secrets),
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
     store = state.store
     scratch = Path(store.make_tmp("context"))
