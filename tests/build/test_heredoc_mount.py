@@ -177,3 +177,50 @@ def test_run_network_per_step(fl: Forklift, ctx) -> None:
     assert res.code == 0, res.err
     assert sh(fl, "netstep", "cat /none") == "lo\n"
     assert stable and stable <= set(sh(fl, "netstep", "cat /host").split())
+
+
+def test_cache_mount_options_and_seed(fl: Forklift, ctx) -> None:
+    root = ctx("FROM busybox AS seed\nRUN mkdir /s && echo seeded > /s/f\n"
+               "FROM busybox\n"
+               "RUN --mount=type=cache,target=/c,id=opts-c,uid=7,gid=8,mode=0750,sharing=locked "
+               "stat -c '%u:%g %a' /c > /owner\n"
+               "RUN --mount=type=cache,target=/s,id=seed-c,from=seed,source=/s,sharing=private "
+               "cat /s/f > /seeded\n"
+               "RUN --mount=type=cache,target=/r,id=opts-c,ro ! touch /r/x 2>/dev/null\n")
+    build(fl, root, "cmopts")
+    assert sh(fl, "cmopts", "cat /owner /seeded") == "7:8 750\nseeded\n"
+
+
+def test_bind_from_image_and_context_content_in_the_key(fl: Forklift, ctx) -> None:
+    df = "FROM busybox\nRUN --mount=type=bind,from=busybox,source=/bin,target=/b test -x /b/busybox\n" \
+         "RUN --mount=type=bind,source=f,target=/f cat /f > /got\n"
+    root = ctx(df, f="one\n", **{".dockerignore": "secret.txt\n", "secret.txt": "hidden\n"})
+    build(fl, root, "bkey")
+    assert sh(fl, "bkey", "cat /got") == "one\n"
+    (root / "f").write_text("two\n")
+    build(fl, root, "bkey")
+    assert sh(fl, "bkey", "cat /got") == "two\n"
+    root = ctx("FROM busybox\nRUN --mount=type=bind,target=/c ls /c > /listed\n")
+    build(fl, root, "bignore")
+    assert "secret.txt" not in sh(fl, "bignore", "cat /listed")
+    assert "Dockerfile" in sh(fl, "bignore", "cat /listed")
+
+
+def test_secret_owner_and_history(fl: Forklift, ctx, tmp_path) -> None:
+    secret = tmp_path / "s"
+    secret.write_text("value")
+    root = ctx("FROM busybox\nRUN --mount=type=secret,id=s,uid=5,gid=6,mode=0440,required=true "
+               "stat -c '%u:%g %a' /run/secrets/s > /st\n")
+    build(fl, root, "secown", "--secret", f"id=s,src={secret}")
+    assert sh(fl, "secown", "cat /st") == "5:6 440\n"
+    history = fl.out("history", "--no-trunc", "--format", "{{.CreatedBy}}", "secown")
+    assert "value" not in history.replace("/st", "")
+
+
+def test_heredoc_history_and_failure(fl: Forklift, ctx) -> None:
+    root = ctx("FROM busybox\nRUN <<EOF\necho one\nexit 3\nEOF\n")
+    res = fl("build", "--network", "none", str(root), check=False)
+    assert res.code != 0 and "exit code: 3" in res.out + res.err
+    build(fl, ctx("FROM busybox\nRUN <<EOF\ntrue\nEOF\n"), "hdhist")
+    assert fl.out("history", "--no-trunc", "--format", "{{.CreatedBy}}", "hdhist").splitlines()[0] \
+        == "/bin/sh -c true"

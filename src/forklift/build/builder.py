@@ -293,6 +293,23 @@ class Builder:
             return run(settings)
         raise AssertionError("unreachable")
 
+    @contextlib.contextmanager
+    def _context_view(self) -> Iterator[str]:
+        """The context as a bind mount sees it: what .dockerignore leaves (a copy when it
+        excludes anything; the context itself otherwise)."""
+        if not self.context.ignore.patterns:
+            yield str(self.context.root)
+            return
+        scratch = self.store.make_tmp("bind-context")
+        try:
+            top = str(self.context.root)
+            fscopy.copy(scratch, [fscopy.Source(top, top, self.context.ignore.excluded)], "/",
+                        fscopy.Owner(None, None, None))
+            os.chmod(scratch, os.stat(top).st_mode & 0o7777)
+            yield scratch
+        finally:
+            remove_path(scratch)
+
     def _script_mount(self, stack: contextlib.ExitStack, doc: Any) -> str:
         scratch = self.store.make_tmp("heredoc")
         stack.callback(remove_path, scratch)
@@ -306,7 +323,8 @@ class Builder:
     def _mount_root(self, stage: Stage, ref: str) -> Iterator[str]:
         """The files a ``--mount from=`` names: the context (``""``), a stage or an image."""
         if not ref:
-            yield str(self.context.root)
+            with self._context_view() as root:
+                yield root
             return
         found = stages_mod.stage_ref(self._stages, ref, stage.index)
         image_id = self.built.get(found.index) if found else self._image(ref)
