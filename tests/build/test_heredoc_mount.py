@@ -9,6 +9,7 @@ import os
 
 import pytest
 from support import Forklift, one_line_error
+from support.store import assert_clean
 
 pytestmark = pytest.mark.root
 
@@ -224,3 +225,47 @@ def test_heredoc_history_and_failure(fl: Forklift, ctx) -> None:
     build(fl, ctx("FROM busybox\nRUN <<EOF\ntrue\nEOF\n"), "hdhist")
     assert fl.out("history", "--no-trunc", "--format", "{{.CreatedBy}}", "hdhist").splitlines()[0] \
         == "/bin/sh -c true"
+
+
+def _files_holding(top: object, needle: bytes) -> list[str]:
+    found = []
+    for base, _, files in os.walk(str(top)):
+        for name in files:
+            path = os.path.join(base, name)
+            if os.path.isfile(path) and not os.path.islink(path) and os.path.getsize(path) < 1 << 20:
+                with open(path, "rb") as f:
+                    if needle in f.read():
+                        found.append(path)
+    return found
+
+
+def test_a_failed_step_leaves_no_mount_scratch_or_secret(fl: Forklift, ctx, tmp_path) -> None:
+    secret = tmp_path / "s"
+    secret.write_bytes(b"never-stored-7f3a")
+    root = ctx("FROM busybox\nRUN --mount=type=secret,id=s --mount=type=bind,target=/w,rw "
+               "--mount=type=cache,target=/c,id=fail-c <<EOF\n"
+               "cat /run/secrets/s > /w/copy\nexit 4\nEOF\n", f="x")
+    res = fl("build", "--network", "none", "--secret", f"id=s,src={secret}", str(root), check=False)
+    assert res.code != 0 and "exit code: 4" in res.out + res.err
+    assert fl.out("ps", "-aq") == ""
+    assert _files_holding(fl.root, b"never-stored-7f3a") == []
+    assert not (root / "copy").exists()
+    assert_clean(fl.root)
+
+
+def test_private_cache_taken_elsewhere_gets_a_fresh_directory(fl: Forklift, ctx) -> None:
+    import fcntl
+    import hashlib
+
+    df = "FROM busybox\nARG N\nRUN --mount=type=cache,target=/c,id=priv,sharing=private " \
+         "ls /c > /seen; echo $N > /c/$N\n"
+    build(fl, ctx(df), "priv", "--build-arg", "N=1")
+    top = fl.root / "build-mounts"
+    name = hashlib.sha256(b"priv").hexdigest()[:32]
+    with open(top / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        build(fl, ctx(df), "priv", "--build-arg", "N=2")
+        assert sh(fl, "priv", "cat /seen") == ""           # not the shared one
+    assert sorted(os.listdir(top / name)) == ["1"]          # the build's writes went elsewhere
+    build(fl, ctx(df), "priv", "--build-arg", "N=3")
+    assert sh(fl, "priv", "cat /seen") == "1\n"
