@@ -269,3 +269,46 @@ def test_private_cache_taken_elsewhere_gets_a_fresh_directory(fl: Forklift, ctx)
     assert sorted(os.listdir(top / name)) == ["1"]          # the build's writes went elsewhere
     build(fl, ctx(df), "priv", "--build-arg", "N=3")
     assert sh(fl, "priv", "cat /seen") == "1\n"
+
+
+def test_reference_example_two_heredocs_to_two_files(fl: Forklift, ctx) -> None:
+    root = ctx("FROM busybox\nWORKDIR /w\n"
+               "RUN <<FILE1 cat > file1 && <<FILE2 cat > file2\nI am\nfirst\nFILE1\nI am\nsecond\nFILE2\n"
+               "RUN <<EMPTY\nEMPTY\n")
+    build(fl, root, "hd-two")
+    assert sh(fl, "hd-two", "cat /w/file1 /w/file2") == "I am\nfirst\nI am\nsecond\n"
+
+
+def test_run_script_forms() -> None:
+    from forklift.build import heredocs
+    from forklift.build.dockerfile import parse
+
+    def argv(text: str) -> tuple[list[str], object]:
+        ins = parse(f"FROM busybox\n{text}".encode(), "Dockerfile").instructions[-1]
+        got, doc = heredocs.run_script(ins, ["/bin/sh", "-c"])
+        return got, doc and doc.name  # type: ignore[attr-defined]
+
+    assert argv("RUN <<EOF\necho $A\nEOF\n") == (["/bin/sh", "-c", "echo $A\n"], None)
+    assert argv("RUN <<-'EOF'\n\techo x\n\tEOF\n") == (["/bin/sh", "-c", "echo x\n"], None)
+    assert argv("RUN <<EOF\n#!/bin/ash\necho\nEOF\n") == (["/dev/pipes/EOF"], "EOF")
+    assert argv("RUN cat <<'A' > /a\n$x\nA\n") == (["/bin/sh", "-c", "cat <<'A' > /a\n$x\nA"], None)
+    assert heredocs.marker_name("<<-\"EOT\"") == "EOT" and heredocs.marker_name("<<EOF>x") is None
+
+
+def test_mount_and_secret_parsing() -> None:
+    from forklift.build import runmounts
+    from forklift.errors import InvalidArgument
+
+    m = runmounts.parse_mount("type=cache,target=var/c/,uid=3,mode=0700,sharing=locked", "D:1")
+    assert (m.target, m.id, m.uid, m.mode, m.sharing) == ("/var/c", "/var/c", 3, 0o700, "locked")
+    assert runmounts.parse_mount("target=/x", "D:1").readonly                     # bind: ro
+    assert not runmounts.parse_mount("type=bind,target=/x,rw=true", "D:1").readonly
+    assert runmounts.parse_mount("type=secret,id=k", "D:1").target == "/run/secrets/k"
+    for bad in ("type=cache,target=/", "type=cache,target=/x,sharing=all",
+                "type=cache,target=/x,uid=-1", "type=secret", "type=bind,target=/x,bogus=1"):
+        with pytest.raises(InvalidArgument):
+            runmounts.parse_mount(bad, "D:1")
+    for bad in ("src=/etc/hostname", "id=a,src=/nonexistent/file", "id=a,what=1"):
+        with pytest.raises(InvalidArgument):
+            runmounts.parse_secret(bad)
+    assert runmounts.parse_secret("id=a,src=/etc/hostname")[1] == "/etc/hostname"
