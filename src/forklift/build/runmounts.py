@@ -197,11 +197,12 @@ def _cache_dir(store: Store, m: RunMount, seed: str | None) -> Iterator[str]:
                 finally:
                     remove_path(scratch)
                 return
-        if not os.path.isdir(path):
-            _make_cache(path + ".new", m, seed)
-            with contextlib.suppress(FileExistsError, OSError):
-                os.rename(path + ".new", path)
-            remove_path(path + ".new")
+        if not os.path.isdir(path):   # made aside and renamed: builds may race to make it
+            fresh = f"{path}.new-{os.getpid()}"
+            _make_cache(fresh, m, seed)
+            with contextlib.suppress(OSError):
+                os.rename(fresh, path)
+            remove_path(fresh)
         yield path
 
 
