@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.build import cache, fscopy, instructions, running, words
+from forklift.build import cache, fscopy, heredocs, instructions, runmounts, running, words
 from forklift.build import stages as stages_mod
 from forklift.build.context import Context
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
@@ -61,6 +61,7 @@ class BuildOptions:
     cache_from: list[str] = field(default_factory=list)   # layout directories (cachedirs)
     cache_to: str | None = None
     no_cache_filter: list[str] = field(default_factory=list)   # stages run uncached
+    secrets: list[str] = field(default_factory=list)   # --secret id=x,src=FILE|env=VAR
 
 
 # ----------------------------------------------------------------------------- the build
@@ -77,6 +78,8 @@ class Builder:
         self.bases: dict[int, str | None] = {}   # each stage's FROM image (for --squash)
         self.pulled: set[str] = set()
         self.cache_used: list[tuple[str, str]] = []   # (step key, image): for --cache-to
+        self.secrets = runmounts.secrets_from(opts.secrets)
+        self._stages: list[Stage] = []
 
     def run(self) -> str:
         opts = self.opts
@@ -85,6 +88,7 @@ class Builder:
         self.used_args |= {k for k in meta if k in opts.build_args}
         stages = stages_mod.split(self.df, meta, self.name)
         self._check_no_cache_filter(stages)
+        self._stages = stages
         target = stages[-1]
         if opts.target:
             found = stages_mod.stage_ref(stages, opts.target, len(stages))
@@ -300,17 +304,105 @@ class Builder:
         return value if value is not None else os.environ.get(key)
 
     def _run(self, stage: Stage, ins: Instruction, label: str) -> None:
-        stages_mod.flag_map(ins, (), self.name)
-        argv = instructions.command(stage.config, ins)
+        flags = stages_mod.flag_map(ins, ("mount", "network"), self.name)
+        where = f"{self.name}:{ins.line}"
+        env = self._env(stage)
+        mounts = [runmounts.parse_mount(words.expand(f[8:], env, self.df.escape), where)
+                  for f in ins.flags if f.startswith("--mount=")]
+        network = runmounts.parse_network(words.expand(flags["network"], env, self.df.escape),
+                                          where) if "network" in flags else None
+        script = None
+        if ins.heredocs:
+            argv, script = heredocs.run_script(ins, list(stage.config.get("Shell") or instructions.DEFAULT_SHELL))
+        else:
+            argv = instructions.command(stage.config, ins)
         environment, prefix = self._run_args(stage)
         created_by = " ".join(prefix + argv)
         key_args = dict(e.split("=", 1) for e in environment)
-        settings = running.RunSettings(self.opts.network, self.opts.add_hosts, self.opts.ulimits,
-                                       self.opts.source_date_epoch)
-        self._step(stage, label, lambda step, parent: running.run(
-            self.store, parent, argv, environment, settings, step,
-            lambda code: self._fail(step, argv, code, step.label)), ["RUN", created_by], key_args,
+        key = ["RUN", created_by]
+        if mounts or network or script:
+            self._referenced(stage, ins)
+            key += [str(network), *(str(self._mount_key(self._stages, stage, m)) for m in mounts)]
+        settings = running.RunSettings(self.opts.network if network in (None, "default") else network,
+                                       self.opts.add_hosts, self.opts.ulimits,
+                                       clamp_mtime=self.opts.source_date_epoch)
+        self._step(stage, label, lambda step, parent: self._run_mounted(
+            stage, parent, mounts, script, where, lambda s: running.run(
+                self.store, parent, argv, environment, s, step,
+                lambda code: self._fail(step, argv, code, step.label)), settings), key, key_args,
             lambda cfg: created_by, history_text=created_by)
+
+    def _mount_key(self, stages: list[Stage], stage: Stage, m: runmounts.RunMount) -> list[str]:
+        """What a mount's source is, for the step's key: the image of a stage or image
+        ``from``, the checksum of a bind's context files."""
+        if m.type != "bind" and not (m.type == "cache" and m.from_):
+            return m.key()
+        if not m.from_:
+            paths = self.context.sources([m.source or "."])
+            return m.key() + [self.context.checksum(paths, with_mode=True, with_owner=True)]
+        ref = stages_mod.stage_ref(stages, m.from_, stage.index)
+        return m.key() + [str(self.built.get(ref.index) if ref else self._image(m.from_))]
+
+    def _run_mounted(self, stage: Stage, parent: str | None, mounts: list[runmounts.RunMount],
+                     script: Any, where: str,
+                     run: Callable[[running.RunSettings], layer_store.PreparedLayer],
+                     settings: running.RunSettings) -> layer_store.PreparedLayer:
+        """``run`` with the step's ``--mount``s (and its shebang heredoc) in place, the
+        mount points runc made removed from its upper directory before the commit."""
+        if not mounts and script is None:
+            return run(settings)
+        with contextlib.ExitStack() as stack:
+            prepared = stack.enter_context(runmounts.prepare(
+                self.store, mounts, self.secrets, lambda ref: self._mount_root(stage, ref), where))
+            settings.mounts = list(prepared.mounts)
+            if script is not None:
+                settings.mounts.append(self._script_mount(stack, script))
+            if prepared.targets:
+                root = stack.enter_context(image_view(self.store, parent)) if parent else None
+                points = runmounts.MountPoints.survey(root, prepared.targets)
+                settings.clean_upper = points.clean
+            return run(settings)
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _context_view(self) -> Iterator[str]:
+        """The context as a bind mount sees it: what .dockerignore leaves (a copy when it
+        excludes anything; the context itself otherwise)."""
+        if not self.context.ignore.patterns:
+            yield str(self.context.root)
+            return
+        scratch = self.store.make_tmp("bind-context")
+        try:
+            top = str(self.context.root)
+            fscopy.copy(scratch, [fscopy.Source(top, top, self.context.ignore.excluded)], "/",
+                        fscopy.Owner(None, None, None))
+            os.chmod(scratch, os.stat(top).st_mode & 0o7777)
+            yield scratch
+        finally:
+            remove_path(scratch)
+
+    def _script_mount(self, stack: contextlib.ExitStack, doc: Any) -> str:
+        scratch = self.store.make_tmp("heredoc")
+        stack.callback(remove_path, scratch)
+        path = os.path.join(scratch, "script")
+        with open(path, "w") as f:
+            f.write(doc.content)
+        os.chmod(path, 0o755)
+        return f"type=bind,source={path},target={heredocs.PIPES}/{doc.name},readonly"
+
+    @contextlib.contextmanager
+    def _mount_root(self, stage: Stage, ref: str) -> Iterator[str]:
+        """The files a ``--mount from=`` names: the context (``""``), a stage or an image."""
+        if not ref:
+            with self._context_view() as root:
+                yield root
+            return
+        found = stages_mod.stage_ref(self._stages, ref, stage.index)
+        image_id = self.built.get(found.index) if found else self._image(ref)
+        if image_id is None:
+            raise InvalidArgument(f"RUN --mount from={ref}: that stage made no image")
+        with image_view(self.store, image_id) as root:
+            yield root
 
     def _fail(self, step: Step, argv: list[str], code: int, label: str) -> None:
         shown = " ".join(argv)
@@ -346,8 +438,8 @@ class Builder:
         patterns, written = args[:-1], args[-1]
         dest = _destination(written, stage.config.get("WorkingDir") or "/")
         mode = fscopy.parse_chmod(flags["chmod"]) if flags.get("chmod") else None
-        with self._sources(stages, stage, flags.get("from"), patterns, mode,
-                           flags.get("chown")) as (sources, digest, from_ctx):
+        with self._heredoc_sources(stages, stage, ins, env, flags, patterns,
+                                   mode) as (sources, digest, from_ctx):
             kind = "multi" if len(sources) > 1 else ("dir" if os.path.isdir(fscopy.follow_top(sources[0])) else "file")
             text = f"{ins.keyword} {kind}:{digest} in {written} "
 
@@ -368,6 +460,33 @@ class Builder:
             self._step(stage, label, lambda step, parent: self._in_overlay(stage, write),
                        [ins.keyword, text, str(flags.get("chown")), str(mode)], used,
                        lambda cfg: text, single_space=True)
+
+    @contextlib.contextmanager
+    def _heredoc_sources(self, stages: list[Stage], stage: Stage, ins: Instruction,
+                         env: dict[str, str], flags: dict[str, str], patterns: list[str],
+                         mode: int | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+        """`_sources`, with each ``<<NAME`` source a file made from its heredoc's body."""
+        docs = {d.name: d for d in ins.heredocs}
+        made = [(name, heredocs.expand_body(docs[name], env)) for p in patterns
+                if (name := heredocs.marker_name(p) or "") in docs]
+        rest = [p for p in patterns if (heredocs.marker_name(p) or "") not in docs]
+        if not made:
+            with self._sources(stages, stage, flags.get("from"), patterns, mode,
+                               flags.get("chown")) as found:
+                yield found
+            return
+        scratch = self.store.make_tmp("heredoc")
+        try:
+            paths, digest = heredocs.write_files(scratch, made)
+            own = [fscopy.Source(p, os.path.dirname(p)) for p in paths]
+            if not rest:
+                yield own, digest, True
+                return
+            with self._sources(stages, stage, flags.get("from"), rest, mode,
+                               flags.get("chown")) as (sources, more, from_ctx):
+                yield own + sources, digest + more, from_ctx
+        finally:
+            remove_path(scratch)
 
     @contextlib.contextmanager
     def _sources(self, stages: list[Stage], stage: Stage, source: str | None,

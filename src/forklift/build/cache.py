@@ -60,6 +60,7 @@ def prune(store: Store, all_entries: bool = False, until: float | None = None) -
         layer_store.collect_garbage(store)
     after = {r[0] for r in store.conn.execute("SELECT diff_id FROM layers")}
     result.reclaimed = sum(size for d, size in before.items() if d not in after)
+    result.reclaimed += _clear_run_mounts(store)
     return result
 
 
@@ -74,3 +75,10 @@ def _delete_if_unused(store: Store, image_id: str) -> bool:
             return False
         image_store.delete_record(store, image_id)
         return True
+
+
+def _clear_run_mounts(store: Store) -> int:
+    """The ``RUN --mount=type=cache`` directories are build cache too: emptied by prune."""
+    from forklift.build import runmounts
+
+    return runmounts.clear_cache_mounts(store)

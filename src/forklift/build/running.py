@@ -28,6 +28,8 @@ class RunSettings:
     add_hosts: list[str] = field(default_factory=list)
     ulimits: list[str] = field(default_factory=list)
     clamp_mtime: int | None = None   # SOURCE_DATE_EPOCH: the layer's mtimes clamped to it
+    mounts: list[str] = field(default_factory=list)     # RUN --mount, as CreateOptions.mounts
+    clean_upper: Callable[[str], None] | None = None    # undoes the mount points runc made
 
 
 def run(store: Store, parent: str | None, argv: list[str], environment: list[str],
@@ -41,7 +43,7 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
         raise InvalidArgument("RUN needs something to run: the stage is FROM scratch with no files yet")
     opts = containers.CreateOptions(entrypoint="", env=environment, network=settings.network,
                                     add_hosts=list(settings.add_hosts),
-                                    ulimits=list(settings.ulimits),
+                                    ulimits=list(settings.ulimits), mounts=list(settings.mounts),
                                     labels=[f"{BUILD_LABEL}={os.getpid()}"],
                                     # the container's ID would be its hostname: not reproducible
                                     hostname=None if settings.clamp_mtime is None else REPRO_HOSTNAME)
@@ -58,8 +60,10 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
             pipe.close()
         if code != 0:
             failed(code)
-        return layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"],
-                                          settings.clamp_mtime)
+        upper = rootfs.paths(store, rec.id)["upper"]
+        if settings.clean_upper is not None:
+            settings.clean_upper(upper)
+        return layer_store.from_directory(store, upper, settings.clamp_mtime)
     finally:
         with contextlib.suppress(ForkliftError, OSError):
             containers.remove(store, rec.id, force=True, volumes=True)

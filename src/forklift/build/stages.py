@@ -100,6 +100,7 @@ def needed(stages: list[Stage], target: Stage, escape: str) -> list[Stage]:
             continue
         refs = [stage.base] + [f[7:] for ins in stage.body for f in ins.flags
                                if ins.keyword in ("COPY", "ADD") and f.startswith("--from=")]
+        refs += mount_refs(stage)
         for ref in refs:
             found = stage_ref(stages, ref, stage.index)
             if found is not None:
@@ -110,7 +111,11 @@ def needed(stages: list[Stage], target: Stage, escape: str) -> list[Stage]:
 def refuse_unsupported(stages: list[Stage], name: str) -> None:
     for stage in stages:
         for ins in stage.body:
-            if ins.heredocs:
-                raise InvalidArgument(f"{name}:{ins.line}: heredocs are not supported yet")
             if ins.keyword == "ADD" and any(re.match(r"^(https?://|git@)", a) for a in ins.args[:-1]):
                 raise InvalidArgument(f"{name}:{ins.line}: ADD of a URL is not supported yet")
+
+
+def mount_refs(stage: Stage) -> list[str]:
+    """The stages or images the ``RUN --mount from=`` of ``stage`` name."""
+    return [m.group(1) for ins in stage.body if ins.keyword == "RUN" for f in ins.flags
+            if f.startswith("--mount=") for m in [re.search(r"(?:^|,)from=([^,]+)", f[8:])] if m]

@@ -50,6 +50,7 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--cache-from", "cache_from", multiple=True, help="Cache import sources (type=local,src=DIR)")
 @click.option("--no-cache-filter", "no_cache_filter", multiple=True,
               help="Do not cache the named stages (repeatable, or comma-separated)")
+@click.option("--secret", "secrets", multiple=True, help="Secret to expose to the build (id=ID,src=FILE or id=ID,env=VAR)")
 @click.pass_obj
 def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | None,
               build_args: tuple[str, ...], target: str | None, no_cache: bool,
@@ -57,7 +58,8 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
               progress: str, platform: str | None, add_hosts: tuple[str, ...],
               ulimits: tuple[str, ...], shm_size: str | None, remove: bool,
               output: str | None, squash: bool, pull: bool, cache_to: str | None,
-              cache_from: tuple[str, ...], no_cache_filter: tuple[str, ...]) -> None:
+              cache_from: tuple[str, ...], no_cache_filter: tuple[str, ...],
+              secrets: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
     from forklift.build import builder, cachedirs, context, outputs
     from forklift.limits import parse_size
@@ -74,7 +76,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     opts = builder.BuildOptions(
         tags=list(tags), build_args=_build_args(build_args), target=target, no_cache=no_cache,
         labels=label_flags(labels), network=network, quiet=quiet, platform=platform,
-        add_hosts=list(add_hosts), ulimits=list(ulimits),
+        add_hosts=list(add_hosts), ulimits=list(ulimits), secrets=list(secrets),
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
     opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
     opts.squash = squash
