@@ -69,12 +69,40 @@ def test_copy_destinations(dest, workdir, expected):
 
 
 @pytest.mark.parametrize(("text", "mode"), [("755", 0o755), ("0640", 0o640), ("4755", 0o4755)])
-def test_chmod(text, mode):
-    assert fscopy.parse_chmod(text) == mode
+def test_chmod_octal_sets_the_mode(text, mode):
+    chmod = fscopy.parse_chmod(text)
+    assert not chmod.relative
+    assert chmod.apply(0o600, False) == mode and chmod.apply(0o700, True) == mode
 
 
-@pytest.mark.parametrize("bad", ["u+x", "99", "777777", ""])
-def test_chmod_is_octal_only(bad):
+# (spec, mode before, is a directory, mode after): chmod(1)'s answers (checked with
+# coreutils' chmod on this machine; no "who" means all classes, umask ignored, as BuildKit)
+SYMBOLIC = [
+    ("u+x", 0o644, False, 0o744),
+    ("+x", 0o644, False, 0o755),
+    ("a+x", 0o600, False, 0o711),
+    ("go-w", 0o666, False, 0o644),
+    ("u=rw,go=r", 0o777, False, 0o644),
+    ("a=rX", 0o700, True, 0o555),
+    ("a=rX", 0o600, False, 0o444),
+    ("a=rX", 0o744, False, 0o555),
+    ("o=", 0o777, False, 0o770),
+    ("u+s", 0o755, False, 0o4755),
+    ("g+s", 0o755, True, 0o2755),
+    ("+t", 0o777, True, 0o1777),
+    ("u-x,g+w", 0o755, False, 0o675),
+]
+
+
+@pytest.mark.parametrize(("text", "before", "is_dir", "after"), SYMBOLIC)
+def test_chmod_symbolic_applies_to_the_source_mode(text, before, is_dir, after):
+    chmod = fscopy.parse_chmod(text)
+    assert chmod.relative
+    assert oct(chmod.apply(before, is_dir)) == oct(after)
+
+
+@pytest.mark.parametrize("bad", ["99", "777777", "", "u+q", "x+u", "u+x,,", "755,u+x"])
+def test_chmod_refuses_what_is_neither(bad):
     with pytest.raises(InvalidArgument):
         fscopy.parse_chmod(bad)
 

@@ -87,3 +87,28 @@ def test_system_check_reports_and_repairs_a_dangling_entry(fl):
     assert res.code == 1 and "build cache entry of missing image" in res.out
     fl("system", "check", "--repair")
     fl("system", "check")
+
+
+def test_chmod_symbolic_applies_to_each_source_and_its_mode_enters_the_key(fl, ctx):
+    """An octal --chmod sets the mode outright: the source's mode is not in the key (a
+    umask difference between machines must not miss). A symbolic one starts from the
+    source's mode, so a change of that mode must miss."""
+    df = ("FROM busybox\nCOPY --chmod=u+x,go-w a.txt /sym\nCOPY --chmod=0600 a.txt /oct\n"
+          "COPY --chmod=a=rX d /d\n")
+    root = ctx(df, **{"a.txt": "one", "d/f": "f", "d/sub/g": "g"})
+    os.chmod(root / "a.txt", 0o664)
+    os.chmod(root / "d" / "f", 0o700)
+    os.chmod(root / "d" / "sub" / "g", 0o600)
+    first, _ = build(fl, root)
+    modes = fl.out("run", "--rm", first, "stat", "-c", "%n %a", "/sym", "/oct", "/d", "/d/f",
+                   "/d/sub", "/d/sub/g").splitlines()
+    # /d is the destination made for the directory's contents (0755, as without --chmod)
+    assert modes == ["/sym 744", "/oct 600", "/d 755", "/d/f 555", "/d/sub 555", "/d/sub/g 444"]
+    os.chmod(root / "a.txt", 0o644)               # the source's mode changes
+    second, out = build(fl, root)
+    assert second != first and out.count("CACHED") == 0   # the symbolic step misses first
+    assert fl.out("run", "--rm", second, "stat", "-c", "%a", "/sym") == "744"
+    os.chmod(root / "a.txt", 0o640)               # only what u+x,go-w leaves the same
+    third, out = build(fl, root)
+    assert third != second
+    assert fl.out("run", "--rm", third, "stat", "-c", "%a", "/sym", "/oct").split() == ["740", "600"]

@@ -464,7 +464,7 @@ class Builder:
     @contextlib.contextmanager
     def _heredoc_sources(self, stages: list[Stage], stage: Stage, ins: Instruction,
                          env: dict[str, str], flags: dict[str, str], patterns: list[str],
-                         mode: int | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+                         mode: fscopy.Chmod | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
         """`_sources`, with each ``<<NAME`` source a file made from its heredoc's body."""
         docs = {d.name: d for d in ins.heredocs}
         made = [(name, heredocs.expand_body(docs[name], env)) for p in patterns
@@ -490,10 +490,13 @@ class Builder:
 
     @contextlib.contextmanager
     def _sources(self, stages: list[Stage], stage: Stage, source: str | None,
-                 patterns: list[str], mode: int | None, chown: str | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+                 patterns: list[str], mode: fscopy.Chmod | None, chown: str | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
         if source is None:
             paths = self.context.sources(patterns)
-            digest = self.context.checksum(paths, with_mode=mode is None, with_owner=chown is None)
+            # a mode --chmod sets outright leaves the source's out of the key; a symbolic one
+            # starts from it
+            digest = self.context.checksum(paths, with_mode=mode is None or mode.relative,
+                                           with_owner=chown is None)
             top = str(self.context.root)
             yield [fscopy.Source(str(p), top, self.context.ignore.excluded) for p in paths], digest, True
             return

@@ -8,6 +8,7 @@ of the root. Sources are walked without following symlinks below the top level.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ class Owner:
     """What every copied entry gets: a fixed owner (None: keep the source's) and mode."""
     uid: int | None
     gid: int | None
-    mode: int | None      # --chmod
+    mode: Chmod | None    # --chmod
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,71 @@ class Source:
     excluded: Callable[[str], bool] | None = None   # .dockerignore, by path relative to top
 
 
-def parse_chmod(text: str) -> int:
-    """``--chmod`` as Docker's classic builder reads it: octal only."""
-    try:
+@dataclass(frozen=True)
+class Chmod:
+    """``--chmod``: an octal mode, or chmod(1)'s symbolic clauses (``u+x,go-w``, ``a=rX``),
+    which BuildKit accepts and apply to each copied entry's own mode."""
+    text: str
+    octal: int | None                                  # the mode itself, when octal
+    clauses: tuple[tuple[str, str, str], ...] = ()     # (who, op, perms) when symbolic
+
+    @property
+    def relative(self) -> bool:
+        """True when the result depends on the source's mode (it then enters the cache key)."""
+        return self.octal is None
+
+    def apply(self, mode: int, is_dir: bool) -> int:
+        if self.octal is not None:
+            return self.octal
+        for who, op, perms in self.clauses:
+            mode = _apply_clause(mode, is_dir, who or "a", op, perms)
+        return mode
+
+
+_WHO_BITS = {"u": 0o4700, "g": 0o2070, "o": 0o0007}   # the rwx and set-id bits of each class
+_SYMBOLIC = re.compile(r"([ugoa]*)([-+=])([rwxXst]*)")
+
+
+def _apply_clause(mode: int, is_dir: bool, who: str, op: str, perms: str) -> int:
+    classes = "ugo" if "a" in who else who
+    mask = 0
+    for c in classes:
+        mask |= _WHO_BITS[c]
+    bits = 0
+    for p in perms:
+        if p == "r":
+            bits |= 0o444
+        elif p == "w":
+            bits |= 0o222
+        elif p == "x" or (p == "X" and (is_dir or mode & 0o111)):
+            bits |= 0o111
+        elif p == "s":
+            bits |= 0o6000
+        elif p == "t":
+            bits |= 0o1000 if "o" in classes else 0
+    bits &= mask | (0o1000 if "o" in classes else 0)
+    if op == "+":
+        return mode | bits
+    if op == "-":
+        return mode & ~bits
+    return (mode & ~(mask | (0o1000 if "o" in classes else 0))) | bits
+
+
+def parse_chmod(text: str) -> Chmod:
+    """``--chmod``: octal (Docker's classic builder and BuildKit) or symbolic (BuildKit)."""
+    if text and all(c in "01234567" for c in text):
         mode = int(text, 8)
-    except ValueError:
-        raise InvalidArgument(f"invalid chmod parameter: {text!r}: only octal modes are supported") from None
-    if not 0 <= mode <= 0o7777:
-        raise InvalidArgument(f"invalid chmod parameter: {text!r}")
-    return mode
+        if mode > 0o7777:
+            raise InvalidArgument(f"invalid chmod parameter: {text!r}")
+        return Chmod(text, mode)
+    clauses = []
+    for part in text.split(","):
+        match = _SYMBOLIC.fullmatch(part)
+        if match is None:
+            raise InvalidArgument(f"invalid chmod parameter: {text!r}: an octal mode or"
+                                  " symbolic clauses such as u+x,go-w")
+        clauses.append((match.group(1), match.group(2), match.group(3)))
+    return Chmod(text, None, tuple(clauses))
 
 
 def resolve_owner(root: str, chown: str) -> tuple[int, int]:
@@ -244,7 +301,8 @@ def _copy_entry(root: str, src: str, where: str, st: os.stat_result, owner: Owne
     gid = st.st_gid if owner.gid is None else owner.gid
     os.lchown(target, uid, gid)
     if kind != stat.S_IFLNK:
-        os.chmod(target, owner.mode if owner.mode is not None else stat.S_IMODE(st.st_mode))
+        own = stat.S_IMODE(st.st_mode)
+        os.chmod(target, own if owner.mode is None else owner.mode.apply(own, kind == stat.S_IFDIR))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
