@@ -52,6 +52,23 @@ fl image import -c 'ENV PATH=/bin' -c 'CMD ["sh"]' -m "flat" "$work/flat.tar" fl
 fl image history flat:1
 fl container run --rm flat:1 ls -l /HelloWorld
 
+echo "== the same by a Dockerfile: build"
+mkdir -p "$work/app"
+echo "hello from a built image" > "$work/app/message.txt"
+cat > "$work/app/Dockerfile" <<'EOF'
+FROM busybox:latest
+ARG GREETING=hello
+COPY message.txt /srv/
+RUN touch /HelloWorld && echo "$GREETING" > /srv/greeting
+ENTRYPOINT ["cat"]
+CMD ["/srv/message.txt"]
+EOF
+fl build --network none -t built:1 --build-arg GREETING=hi "$work/app"
+fl container run --rm built:1
+fl container run --rm built:1 /srv/greeting
+fl build --network none -t built:1 --build-arg GREETING=hi "$work/app" | grep CACHED
+fl image history built:1
+
 echo "== inspect"
 fl image inspect --format '{{.Id}} {{json .RepoTags}} {{.Author}} {{.Comment}}' hw_image
 echo "demo complete (store: $FORKLIFT_ROOT)"
