@@ -266,7 +266,7 @@ def test_missing_base_image_and_unsupported_features_are_one_line(fl, ctx):
     for text, message in (
         ("FROM nosuch:1\n", "nosuch:1 is not in the store"),
         ("FROM busybox\nRUN --mount=type=cache,target=/x true\n", "RUN --mount is not supported yet"),
-        ("FROM busybox\nADD https://example.org/x /x\n", "ADD of a URL is not supported yet"),
+        ("FROM busybox\nADD git@example.org:x/y.git /x\n", "ADD of a git repository is not supported yet"),
         ("FROM busybox\nRUN <<EOF\necho hi\nEOF\n", "heredocs are not supported yet"),
     ):
         assert message in one_line_error(fl("build", str(ctx(text)), check=False)), text

@@ -112,5 +112,5 @@ def refuse_unsupported(stages: list[Stage], name: str) -> None:
         for ins in stage.body:
             if ins.heredocs:
                 raise InvalidArgument(f"{name}:{ins.line}: heredocs are not supported yet")
-            if ins.keyword == "ADD" and any(re.match(r"^(https?://|git@)", a) for a in ins.args[:-1]):
-                raise InvalidArgument(f"{name}:{ins.line}: ADD of a URL is not supported yet")
+            if ins.keyword == "ADD" and any(re.match(r"^git@|^https?://.*\.git(#|$)", a) for a in ins.args[:-1]):
+                raise InvalidArgument(f"{name}:{ins.line}: ADD of a git repository is not supported yet")
