@@ -7,8 +7,11 @@ link target) and config."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from support import Forklift, Result, one_line_error, run
 from support.docker import Docker
 from support.oracle import flatten, share_busybox
 from support.peers import peer_path
+from support.webserver import Server
 
 pytestmark = [pytest.mark.root, pytest.mark.docker]
 
@@ -39,6 +43,11 @@ class BuildKit:
     def build(self, *args: str, check: bool = True) -> Result:
         return run([*self.argv, "build", *args], env={**os.environ, "DOCKER_BUILDKIT": "1"},
                    check=check, timeout=300)
+
+    def classic(self, *args: str) -> Result:
+        """The same dockerd's classic builder."""
+        return run([*self.docker.argv, "build", *args], env={**os.environ, "DOCKER_BUILDKIT": "0"},
+                   timeout=300)
 
 
 def find_buildkit(docker: Docker, scratch: Path) -> BuildKit:
@@ -94,3 +103,39 @@ def test_a_chmod_without_equals_is_refused_by_both(engines, tmp_path):
     args = ["--network", "none", "-f", str(context / "Dockerfile.bad"), str(context)]
     assert buildkit.build(*args, check=False).code != 0
     assert "missing a value on flag: chmod" in one_line_error(fl("build", *args, check=False))
+
+
+def _mtimes(archive: bytes, names: tuple[str, ...]) -> dict[str, int]:
+    """The mtime of ``names`` (paths without the leading /) in a saved image's layers."""
+    outer = tarfile.open(fileobj=io.BytesIO(archive))
+    manifest = json.load(outer.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+    found = {}
+    for layer in manifest["Layers"]:
+        with tarfile.open(fileobj=outer.extractfile(layer)) as tf:
+            found.update({m.name: int(m.mtime) for m in tf.getmembers() if m.name in names})
+    return found
+
+
+def test_add_of_a_url_as_both_docker_builders(engines, tmp_path):
+    fl, buildkit = engines
+    server = Server()
+    try:
+        server.routes["/dir/app.txt"] = (200, {"Last-Modified": "Wed, 21 Oct 2015 07:28:00 GMT"},
+                                         b"from the web\n")
+        server.routes["/plain"] = (200, {}, b"no date\n")
+        context = tmp_path / "ctx"
+        context.mkdir()
+        (context / "Dockerfile").write_text(f"FROM busybox\nADD {server.base}/dir/app.txt /opt/\n"
+                                            f"ADD --chown=7:8 {server.base}/plain /renamed\n")
+        args = ["--network", "none", "-t", "bk-oracle-add-url", str(context)]
+        buildkit.build(*args)
+        fl("build", *args)
+        buildkit.classic("-t", "classic-add-url", str(context))
+    finally:
+        server.close()
+    ours, theirs = fl("save", "bk-oracle-add-url").data, buildkit.docker("save", "bk-oracle-add-url").data
+    classic_image = buildkit.docker("save", "classic-add-url").data
+    names = ("opt/app.txt", "renamed")
+    assert flatten(ours)[0] == flatten(theirs)[0] == flatten(classic_image)[0]
+    assert flatten(ours)[0]["/opt/app.txt"][1:4] == (0o600, 0, 0)
+    assert _mtimes(ours, names) == _mtimes(classic_image, names) == {"opt/app.txt": 1445412480, "renamed": 0}
