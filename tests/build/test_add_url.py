@@ -127,6 +127,7 @@ def test_add_url_checksum_and_refusals_through_the_cli(fl, ctx, server):
         (f"ADD {server.base}/ /d/", "cannot determine filename from url"),
         (f"ADD {server.base}/c.txt Dockerfile /d/", "URLs and local files together"),
         (f"ADD {server.base}/nothing /d", "answered 404"),
+        (f"COPY {server.base}/c.txt /d", "source can't be a URL for COPY"),
         (f"ADD {server.base}/silent /d", "no answer from the server within 1s"),
     ):
         res = fl("build", str(ctx(f"FROM busybox\n{text}\n")), check=False,

@@ -302,6 +302,8 @@ class Builder:
 
     def _url_patterns(self, ins: Instruction, patterns: list[str], checksum: str | None) -> list[str]:
         """ADD's http(s) sources: all of them, or none (mixed with local files is refused)."""
+        if ins.keyword == "COPY" and any(remote.is_url(p) for p in patterns):
+            raise InvalidArgument(f"{self.name}:{ins.line}: source can't be a URL for COPY")
         urls = [p for p in patterns if remote.is_url(p)] if ins.keyword == "ADD" else []
         if urls and len(urls) != len(patterns):
             raise InvalidArgument(f"{self.name}:{ins.line}: ADD of URLs and local files together"
