@@ -15,9 +15,13 @@ import posixpath
 import re
 import urllib.parse
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from forklift.errors import ForkliftError, InvalidArgument
 from forklift.limits import Limits
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_REDIRECTS = 10
 DEFAULT_TIMEOUT = 60.0
@@ -96,12 +100,9 @@ def fetch(url: str, into: str, limits: Limits, checksum: str | None = None,
     return Download(url, path, digest, mtime)
 
 
-def _save(resp: object, path: str, limits: Limits, url: str) -> str:
+def _save(resp: httpx.Response, path: str, limits: Limits, url: str) -> str:
     import hashlib
 
-    import httpx
-
-    assert isinstance(resp, httpx.Response)
     declared = resp.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_layer_size:
         raise limits.size_exceeded(f"ADD {url}")
