@@ -5,13 +5,12 @@ layer count and file tree (path, type, mode, owner, size, link target)."""
 
 from __future__ import annotations
 
-import io
-import json
 import shutil
-import tarfile
 
 import pytest
 from support import Forklift
+from support.oracle import flatten as _flatten
+from support.oracle import share_busybox
 from support.peers import peer_path
 
 pytestmark = [pytest.mark.root, pytest.mark.docker]
@@ -54,38 +53,8 @@ CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "Labels", "Expo
 def engines(fl: Forklift, docker, tmp_path_factory):
     if BUD is None:
         pytest.skip("shared/peer-tests/buildah-bud is not beside the project")
-    archive = tmp_path_factory.mktemp("bb") / "busybox.tar"
-    fl("save", "-o", str(archive), "busybox")
-    docker("load", "-i", str(archive))
-    docker("tag", "busybox", "alpine")
+    share_busybox(fl, docker, tmp_path_factory.mktemp("bb"))
     return fl, docker
-
-
-def _flatten(archive: bytes) -> tuple[dict[str, tuple], dict]:
-    """The file tree of a saved image (its layers applied in order, whiteouts honoured) and
-    its config."""
-    outer = tarfile.open(fileobj=io.BytesIO(archive))
-    manifest = json.load(outer.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
-    config = json.load(outer.extractfile(manifest["Config"]))  # type: ignore[arg-type]
-    tree: dict[str, tuple] = {}
-    for layer in manifest["Layers"]:
-        with tarfile.open(fileobj=outer.extractfile(layer)) as tf:
-            for m in tf.getmembers():
-                name = "/" + m.name.strip("./").rstrip("/") if m.name.strip("./") else "/"
-                base = name.rsplit("/", 1)
-                if base[1] == ".wh..wh..opq":
-                    prefix = base[0] + "/"
-                    tree = {k: v for k, v in tree.items() if not k.startswith(prefix)}
-                    continue
-                if base[1].startswith(".wh."):
-                    gone = base[0] + "/" + base[1][4:]
-                    tree = {k: v for k, v in tree.items() if k != gone and not k.startswith(gone + "/")}
-                    continue
-                kind = "hardlink-as-file" if m.islnk() else m.type
-                size = m.size if m.isfile() else 0
-                tree[name] = (kind, m.mode & 0o7777, m.uid, m.gid, size,
-                              m.linkname if m.issym() else "")
-    return tree, config
 
 
 @pytest.mark.parametrize(("directory", "dockerfile"), CASES, ids=[f"{d}/{f}" for d, f in CASES])

@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.build import cache, fscopy, heredocs, instructions, runmounts, running, words
+from forklift.build import cache, fscopy, heredocs, instructions, remote, runmounts, running, words
 from forklift.build import stages as stages_mod
 from forklift.build.context import Context
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
@@ -425,7 +425,7 @@ class Builder:
                    single_space=True)
 
     def _copy(self, stages: list[Stage], stage: Stage, ins: Instruction, label: str) -> None:
-        allowed = ("from", "chown", "chmod", "link") if ins.keyword == "COPY" else ("chown", "chmod", "link")
+        allowed = ("from", "chown", "chmod", "link") if ins.keyword == "COPY" else ("chown", "chmod", "link", "checksum")
         env = self._env(stage)
         flags = {k: words.expand(v, env, self.df.escape) for k, v in stages_mod.flag_map(ins, allowed, self.name).items()}
         used = self._referenced(stage, ins)
@@ -438,8 +438,10 @@ class Builder:
         patterns, written = args[:-1], args[-1]
         dest = _destination(written, stage.config.get("WorkingDir") or "/")
         mode = fscopy.parse_chmod(flags["chmod"]) if flags.get("chmod") else None
-        with self._heredoc_sources(stages, stage, ins, env, flags, patterns,
-                                   mode) as (sources, digest, from_ctx):
+        urls = self._url_patterns(ins, patterns, flags.get("checksum"))
+        with (self._url_sources(urls, flags.get("checksum")) if urls else
+              self._heredoc_sources(stages, stage, ins, env, flags, patterns,
+                                    mode)) as (sources, digest, from_ctx):
             kind = "multi" if len(sources) > 1 else ("dir" if os.path.isdir(fscopy.follow_top(sources[0])) else "file")
             text = f"{ins.keyword} {kind}:{digest} in {written} "
 
@@ -449,7 +451,7 @@ class Builder:
                 owner = fscopy.Owner(uid, gid, mode)
                 plain = []
                 for src in sources:
-                    if ins.keyword == "ADD" and from_ctx and os.path.isfile(fscopy.follow_top(src)) \
+                    if ins.keyword == "ADD" and from_ctx and not urls and os.path.isfile(fscopy.follow_top(src)) \
                             and fscopy.is_archive(fscopy.follow_top(src)):
                         limit = limits_mod.load(self.store.root).max_layer_size
                         fscopy.extract(root, fscopy.follow_top(src), dest, limit)
@@ -460,6 +462,36 @@ class Builder:
             self._step(stage, label, lambda step, parent: self._in_overlay(stage, write),
                        [ins.keyword, text, str(flags.get("chown")), str(mode)], used,
                        lambda cfg: text, single_space=True)
+
+    def _url_patterns(self, ins: Instruction, patterns: list[str], checksum: str | None) -> list[str]:
+        """ADD's http(s) sources: all of them, or none (mixed with local files is refused)."""
+        if ins.keyword == "COPY" and any(remote.is_url(p) for p in patterns):
+            raise InvalidArgument(f"{self.name}:{ins.line}: source can't be a URL for COPY")
+        urls = [p for p in patterns if remote.is_url(p)] if ins.keyword == "ADD" else []
+        if urls and len(urls) != len(patterns):
+            raise InvalidArgument(f"{self.name}:{ins.line}: ADD of URLs and local files together"
+                                  " is not supported yet")
+        if checksum is not None and not urls:
+            raise InvalidArgument(f"{self.name}:{ins.line}: ADD --checksum needs an http(s) URL source")
+        for url in urls:
+            remote.file_name(url)
+        return urls
+
+    @contextlib.contextmanager
+    def _url_sources(self, urls: list[str], checksum: str | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+        """Downloaded every time, as Docker does: the step's key is the URLs and the content
+        (and mtime) of what they gave, so a changed file is a cache miss."""
+        if checksum is not None:
+            remote.check_checksum(checksum)
+        scratch = self.store.make_tmp("add-url")
+        try:
+            limits = limits_mod.load(self.store.root)
+            got = [remote.fetch(url, os.path.join(scratch, str(i)), limits, checksum)
+                   for i, url in enumerate(urls)]
+            digest = cache.step_key(None, [f"{g.url} {g.digest} {g.mtime}" for g in got], {})
+            yield [fscopy.Source(g.path, os.path.dirname(g.path)) for g in got], digest, True
+        finally:
+            remove_path(scratch)
 
     @contextlib.contextmanager
     def _heredoc_sources(self, stages: list[Stage], stage: Stage, ins: Instruction,
