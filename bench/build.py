@@ -43,17 +43,15 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from save_load import Run, start_dockerd, stop_dockerd  # noqa: E402
+from save_load import Result, Run, fmt_rss, start_dockerd, stop_dockerd, timed_rusage  # noqa: E402
 
 from bench import (  # noqa: E402  (bench.py is a script next to this one)
     BenchError,
@@ -78,31 +76,6 @@ COPY src/ /app/src/
 RUN ls -R /app/src | wc -l > /app/count
 """
 
-
-@dataclass
-class Result:
-    cell: Cell = field(default_factory=Cell)
-    rss: list[int] = field(default_factory=list)
-
-
-def timed_rusage(tool: Tool, *args: str) -> Run:
-    """Run a tool command (with its env); wall time and peak RSS (wait4)."""
-    with tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.Popen(tool.cmd(*args), stdin=subprocess.DEVNULL, env=tool.env,
-                                    stdout=subprocess.DEVNULL, stderr=err)
-        except FileNotFoundError as exc:
-            raise BenchError(f"{tool.argv[0]}: not found") from exc
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - t0
-        if os.waitstatus_to_exitcode(status) != 0:
-            err.seek(0)
-            raise BenchError(first_error_line(err.read().decode(errors="replace")))
-    return Run(elapsed, int(usage.ru_maxrss))
-
-
-# ----------------------------------------------------------------------------- setup
 
 def make_context(path: Path, files: int, file_bytes: int) -> int:
     path.mkdir()
@@ -227,12 +200,6 @@ def measure(workload: str, tools: list[Tool], args: argparse.Namespace,
 
 
 # ----------------------------------------------------------------------------- report
-
-def fmt_rss(res: Result | None) -> str:
-    if res is None or not res.rss or res.cell.error:
-        return "-"
-    return f"{statistics.median(res.rss) / 1024:.0f} MiB (max {max(res.rss) / 1024:.0f})"
-
 
 def print_table(results: dict[str, dict[str, Result]]) -> None:
     headers = ["workload", "classic median", "buildkit median", "forklift median",

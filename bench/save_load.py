@@ -71,11 +71,11 @@ class Result:
 
 
 def timed_rusage(tool: Tool, *args: str) -> Run:
-    """Run a tool command; wall time and the child's own peak RSS (wait4)."""
+    """Run a tool command (with its env); wall time and the child's own peak RSS (wait4)."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         try:
-            proc = subprocess.Popen(tool.cmd(*args), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(tool.cmd(*args), stdin=subprocess.DEVNULL, env=tool.env,
                                     stdout=subprocess.DEVNULL, stderr=err)
         except FileNotFoundError as exc:
             raise BenchError(f"{tool.argv[0]}: not found") from exc
