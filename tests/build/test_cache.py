@@ -21,14 +21,6 @@ def build(fl, root, *args):
     return (root.parent / "iid").read_text(), res.out
 
 
-def cache_rows(fl) -> int:
-    conn = sqlite3.connect(fl.root / "forklift.db")
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM build_cache").fetchone()[0])
-    finally:
-        conn.close()
-
-
 def test_hits_and_misses(fl, ctx):
     root = ctx(DOCKERFILE, **{"a.txt": "one"})
     first, out = build(fl, root)
@@ -72,7 +64,7 @@ def test_entries_of_deleted_images_are_ignored_and_prune_drops_what_only_they_ke
     assert fl.out("image", "inspect", "--format", "{{.Id}}", "busybox") in after
     tagged2, _ = build(fl, root, "-t", "keepme2")
     fl("builder", "prune", "-a", "-f")
-    assert cache_rows(fl) == 0
+    assert fl.db_value("SELECT COUNT(*) FROM build_cache") == 0
     assert fl.out("run", "--rm", "keepme2", "cat", "/copy") == "prune"   # tagged: kept
     assert "#2 CACHED" not in build(fl, root)[1]
     assert_clean(fl.root)

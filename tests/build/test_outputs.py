@@ -304,10 +304,4 @@ def test_builder_prune_until_keeps_newer_entries(two_stores, ctx):
 
 
 def cache_count(fl) -> int:
-    import sqlite3
-
-    conn = sqlite3.connect(fl.root / "forklift.db")
-    try:
-        return int(conn.execute("SELECT COUNT(*) FROM build_cache").fetchone()[0])
-    finally:
-        conn.close()
+    return int(fl.db_value("SELECT COUNT(*) FROM build_cache"))

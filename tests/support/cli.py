@@ -117,9 +117,13 @@ class Forklift:
     def monitor_pid(self, name: str) -> int:
         """The pid recorded for a container: its monitor's, for a detached one."""
         cid = self.out("inspect", "-f", "{{.Id}}", name)
+        return int(self.db_value("SELECT pid FROM containers WHERE id=?", cid))
+
+    def db_value(self, sql: str, *params: object) -> Any:
+        """The first column of the first row of ``sql`` on the store's database."""
         conn = sqlite3.connect(self.root / "forklift.db")
         try:
-            return int(conn.execute("SELECT pid FROM containers WHERE id=?", (cid,)).fetchone()[0])
+            return conn.execute(sql, params).fetchone()[0]
         finally:
             conn.close()
 
