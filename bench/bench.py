@@ -341,13 +341,17 @@ def print_table(results: dict[str, dict[str, Cell]], tools: list[Tool]) -> None:
                 fmt_ratio(ratio(p, d)),
             ]
         )
+    print_rows(headers, rows)
+    print("ratio = tool median / docker median (lower is faster than docker)")
+
+
+def print_rows(headers: list[str], rows: list[list[str]]) -> None:
+    """The benchmarks' one table layout: columns padded, a rule under the headers."""
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    print(line)
+    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
     for r in rows:
         print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-    print("ratio = tool median / docker median (lower is faster than docker)")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -60,6 +60,7 @@ from bench import (  # noqa: E402  (bench.py is a script next to this one)
     first_error_line,
     fmt_ratio,
     fmt_s,
+    print_rows,
     ratio,
     remove_root,
 )
@@ -209,11 +210,7 @@ def print_table(results: dict[str, dict[str, Result]]) -> None:
         c, b, f = (cells[k].cell if k in cells else None for k in BUILDERS)
         rows.append([workload, fmt_s(c), fmt_s(b), fmt_s(f), fmt_ratio(ratio(f, c)),
                      fmt_ratio(ratio(f, b)), fmt_rss(cells.get("forklift"))])
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(" | ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)))
+    print_rows(headers, rows)
     print("ratio = forklift median / that builder's median (below 1.00x: forklift is faster)")
 
 

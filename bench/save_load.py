@@ -48,6 +48,7 @@ from bench import (  # noqa: E402  (bench.py is a script next to this one)
     first_error_line,
     fmt_ratio,
     fmt_s,
+    print_rows,
     ratio,
     remove_root,
 )
@@ -231,11 +232,7 @@ def print_table(results: dict[str, dict[str, Result]]) -> None:
         d, f = cells.get("docker"), cells.get("forklift")
         dc, fc = (d.cell if d else None), (f.cell if f else None)
         rows.append([workload, fmt_s(dc), fmt_s(fc), fmt_ratio(ratio(fc, dc)), fmt_rss(f), fmt_rss(d)])
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-    print(" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print_rows(headers, rows)
     print("ratio = forklift median / docker median (lower is faster than docker);"
           " docker's work happens in dockerd, its CLI RSS is not the work's")
 
