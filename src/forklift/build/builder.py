@@ -16,13 +16,14 @@ import os
 import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
 from forklift.build import cache, fscopy, heredocs, instructions, remote, runmounts, running, words
 from forklift.build import stages as stages_mod
-from forklift.build.context import Context
+from forklift.build.context import Context, open_context
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
 from forklift.build.progress import Progress, Step
 from forklift.build.stages import Stage
@@ -707,3 +708,17 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
     for tag in tags:
         builder.progress.note(f"Successfully tagged {reference.parse(tag).familiar()}")
     return image_id
+
+
+def build_path(store: Store, path: str, stdin: IO[bytes] | None, dockerfile: str | None,
+               opts: BuildOptions, out: IO[str] | None = None, err: IO[str] | None = None) -> str:
+    """``build PATH|-``: the context opened (``-``: a tar on ``stdin``, extracted into the
+    store's scratch space and removed afterwards), then ``build``. Context digests are
+    remembered beside the database, so a cached rebuild of a directory reads no file."""
+    scratch = store.make_tmp("context")
+    try:
+        with open_context(path, stdin, Path(scratch), dockerfile,
+                          cache_dir=Path(store.root)) as (ctx, data):
+            return build(store, ctx, data, opts, out=out, err=err)
+    finally:
+        remove_path(scratch)

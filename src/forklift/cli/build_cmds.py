@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
 
 from forklift.cli.common import confirm, label_flags, print_reclaimed
 from forklift.errors import InvalidArgument
-from forklift.store.db import remove_path
 
 
 def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
@@ -61,7 +59,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
               cache_from: tuple[str, ...], no_cache_filter: tuple[str, ...],
               secrets: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
-    from forklift.build import builder, cachedirs, context, outputs
+    from forklift.build import builder, cachedirs, outputs
     from forklift.limits import parse_size
 
     export = outputs.parse(output) if output is not None else None
@@ -87,14 +85,8 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     opts.cache_from = [cachedirs.parse(c, "src") for c in cache_from]
     opts.no_cache_filter = [n.lower() for item in no_cache_filter for n in item.split(",") if n]
     store = state.store
-    scratch = Path(store.make_tmp("context"))
-    try:
-        # Context digests are remembered beside the database, so a cached rebuild reads no file.
-        with context.open_context(path, sys.stdin.buffer, scratch, dockerfile,
-                                  cache_dir=Path(store.root)) as (ctx, data):
-            image_id = builder.build(store, ctx, data, opts, out=shown, err=sys.stderr)
-    finally:
-        remove_path(str(scratch))
+    image_id = builder.build_path(store, path, sys.stdin.buffer, dockerfile, opts,
+                                  out=shown, err=sys.stderr)
     if iidfile:
         try:
             with open(iidfile, "w") as f:
