@@ -62,7 +62,7 @@ _SYMBOLIC = re.compile(r"([ugoa]*)([-+=])([rwxXst]*)")
 
 def _apply_clause(mode: int, is_dir: bool, who: str, op: str, perms: str) -> int:
     classes = "ugo" if "a" in who else who
-    mask = 0
+    mask = 0o1000 if "o" in classes else 0   # the sticky bit goes with "other", as in chmod(1)
     for c in classes:
         mask |= _WHO_BITS[c]
     bits = 0
@@ -76,13 +76,13 @@ def _apply_clause(mode: int, is_dir: bool, who: str, op: str, perms: str) -> int
         elif p == "s":
             bits |= 0o6000
         elif p == "t":
-            bits |= 0o1000 if "o" in classes else 0
-    bits &= mask | (0o1000 if "o" in classes else 0)
+            bits |= 0o1000
+    bits &= mask
     if op == "+":
         return mode | bits
     if op == "-":
         return mode & ~bits
-    return (mode & ~(mask | (0o1000 if "o" in classes else 0))) | bits
+    return (mode & ~mask) | bits
 
 
 def parse_chmod(text: str) -> Chmod:
