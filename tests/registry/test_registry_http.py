@@ -63,14 +63,13 @@ def test_pull_by_digest_verified(source_store: Forklift, registry: Registry,
     # app:1 may have been pushed elsewhere by other tests: take this repository's digest
     by_digest, = [d for d in source_store.inspect(ref)["RepoDigests"]
                   if d.startswith(f"{registry.host}/team/bydigest@")]
-    digest = by_digest
     fresh = new_store()
     out = fresh("pull", by_digest).out
     assert "Pull complete" in out
     assert fresh("images", "-q").out.strip() == source_store.inspect("app:1")["Id"][7:19]
     assert fresh.inspect(by_digest)["Id"] == source_store.inspect("app:1")["Id"]
     rows = fresh("images", "--digests", "--format", "{{.Tag}} {{.Digest}}").out
-    assert rows.strip() == "<none> <none>" or digest.split("@")[1] in rows
+    assert rows.strip() == "<none> <none>" or by_digest.split("@")[1] in rows
 
 
 def test_repush_sends_no_layer(source_store: Forklift, empty_proxy: Proxy) -> None:
