@@ -505,6 +505,58 @@ def write_layer(upper: str, out: IO[bytes], clamp_mtime: int | None = None) -> i
     return writer.size
 
 
+def settle_in_place(upper: str, clamp_mtime: int | None = None) -> None:
+    """Make ``upper`` exactly what extracting its own layer tar would give, in place, so
+    that it can become the layer directory without being copied: sockets removed (a tar
+    has none), xattrs a layer cannot carry removed (overlayfs' own bookkeeping, ACLs,
+    security labels; ``trusted.overlay.opaque`` kept on directories), mtimes later than
+    ``clamp_mtime`` set to it, the top directory as ``extract`` makes it (0755, root,
+    no xattrs). Raises OSError when something cannot be settled: the caller copies."""
+    entries = list(walk_sorted(upper))
+    touched = set()  # directories whose mtime an unlink changed
+    for _rel, path, st in entries:
+        if stat.S_ISSOCK(st.st_mode):
+            os.unlink(path)
+            touched.add(os.path.dirname(path))
+    for _rel, path, st in entries:
+        if not stat.S_ISSOCK(st.st_mode):
+            _strip_xattrs(path, keep_opaque=stat.S_ISDIR(st.st_mode))
+    _strip_xattrs(upper, keep_opaque=False)
+    os.chown(upper, 0, 0)
+    os.chmod(upper, 0o755)
+    clamp_ns = None if clamp_mtime is None else clamp_mtime * 10**9
+    for _rel, path, st in reversed(entries):  # children first: a parent's time is set last
+        if stat.S_ISSOCK(st.st_mode):
+            continue
+        wanted = st.st_mtime_ns if clamp_ns is None else min(st.st_mtime_ns, clamp_ns)
+        if wanted != st.st_mtime_ns or path in touched:
+            os.utime(path, ns=(st.st_atime_ns, wanted), follow_symlinks=False)
+
+
+def _strip_xattrs(path: str, keep_opaque: bool) -> None:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EPERM):
+            return  # a filesystem or file type without xattrs has none to strip
+        raise
+    for name in names:
+        if name.startswith(_XATTR_ALLOWED_PREFIXES) or (keep_opaque and name == OPAQUE_XATTR
+                                                        and _is_opaque(path)):
+            continue
+        os.removexattr(path, name, follow_symlinks=False)
+
+
+def hash_layer(upper: str, clamp_mtime: int | None = None) -> tuple[str, int]:
+    """The diffID and content size of the layer tar of ``upper``, nothing written."""
+    from forklift.digest import HashingWriter
+
+    with open(os.devnull, "wb") as sink:
+        hasher = HashingWriter(sink)
+        size = write_layer(upper, hasher, clamp_mtime)  # type: ignore[arg-type]
+    return hasher.digest, size
+
+
 def copy_layer(upper: str, target: str, clamp_mtime: int | None = None) -> tuple[str, ExtractStats]:
     """Tar ``upper`` as a layer and extract it into ``target`` in one pass, no file between.
 

@@ -556,7 +556,7 @@ class Builder:
                 faults.checkpoint("build-copy-mounted")
             finally:
                 overlay.unmount(dirs["merged"])
-            return layer_store.from_directory(self.store, dirs["upper"], self.opts.source_date_epoch)
+            return layer_store.from_upper(self.store, dirs["upper"], self.opts.source_date_epoch)
         finally:
             remove_path(scratch)
 

@@ -63,7 +63,7 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
         upper = rootfs.paths(store, rec.id)["upper"]
         if settings.clean_upper is not None:
             settings.clean_upper(upper)
-        return layer_store.from_directory(store, upper, settings.clamp_mtime)
+        return layer_store.from_upper(store, upper, settings.clamp_mtime)
     finally:
         with contextlib.suppress(ForkliftError, OSError):
             containers.remove(store, rec.id, force=True, volumes=True)

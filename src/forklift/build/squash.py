@@ -57,7 +57,7 @@ def _merge(store: Store, layers: list[layer_store.Layer],
         for layer in layers:
             _clear_opaque(layer.path(store), target)
             archive.copy_layer(layer.path(store), target)
-        return layer_store.from_directory(store, target, clamp_mtime)
+        return layer_store.from_upper(store, target, clamp_mtime)
     finally:
         remove_path(scratch)
 

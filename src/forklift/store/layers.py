@@ -270,6 +270,37 @@ def from_directory(store: Store, upper: str, clamp_mtime: int | None = None) -> 
         raise
 
 
+def from_upper(store: Store, upper: str, clamp_mtime: int | None = None) -> PreparedLayer:
+    """Make a layer of an upper directory that nothing mounts or writes any more (a
+    finished build step's) by moving it into the store: its data is written once.
+
+    The directory is first settled (``archive.settle_in_place``) so that it is exactly
+    what extracting its tar would give, then moved and hashed; on error the moved copy
+    is removed. Where it cannot be settled or moved (another filesystem), it is copied
+    as ``from_directory`` does and left where it is. The caller guarantees that no mount
+    uses ``upper`` and no process can write to it: after this, it is a layer, which must
+    never change.
+    """
+    from forklift import archive  # imports tarfile: kept off the run hot path
+
+    scratch = store.make_tmp("commit")
+    prepared = PreparedLayer(store, "", 0, scratch=scratch, blob_media_type=UNSTORED)
+    target = os.path.join(scratch, "diff")
+    try:
+        archive.settle_in_place(upper, clamp_mtime)
+        os.rename(upper, target)
+    except OSError:
+        prepared.cleanup()
+        return from_directory(store, upper, clamp_mtime)
+    try:
+        prepared.diff_id, prepared.size = archive.hash_layer(target)
+        faults.checkpoint("layer-extracted")
+        return prepared
+    except BaseException:
+        prepared.cleanup()
+        raise
+
+
 def collect_garbage(store: Store) -> list[str]:
     """Drop layers no image (and no container that outlived its image) uses, and blobs
     nothing refers to.
