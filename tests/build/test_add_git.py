@@ -17,6 +17,9 @@ from support import Forklift, one_line_error
 from support.store import assert_clean
 from support.webserver import Server
 
+from forklift.build import gitsource
+from forklift.errors import InvalidArgument
+
 pytestmark = pytest.mark.root
 
 ONE_TIME, TWO_TIME = 1_000_000_000, 1_000_000_100   # the two commits' times
@@ -97,7 +100,8 @@ def test_refs_subdirectories_modes_and_the_git_dir(fl, ctx, repos, tmp_path):
     root = ctx(f"FROM scratch\nADD {url} /all/\nADD {url}#v1:docs /docs\n"
                f"ADD --keep-git-dir {url}#v1a /kept\n"
                f"ADD --checksum={one[:7]} {url}#{one[:10]} /bysha\n"
-               f"ADD --chown=5:6 {url}#main:/docs/ /owned\n")
+               f"ADD --chown=5:6 {url}#main:/docs/ /owned\n"
+               f"ADD --exclude=docs --exclude=run.sh {url}#main:. /ex/\n")
     out = tmp_path / "out"
     build(fl, root, out)
     assert tree(out / "all") == ["README", "docs/", "docs/a.md", "out", "run.sh"]   # no .git
@@ -112,6 +116,7 @@ def test_refs_subdirectories_modes_and_the_git_dir(fl, ctx, repos, tmp_path):
     assert git(out / "kept", "remote", "get-url", "origin") == url
     st = os.stat(out / "owned" / "a.md")
     assert (st.st_uid, st.st_gid) == (5, 6)
+    assert tree(out / "ex") == ["README", "out"]
     # mtimes: the checkout's time (BuildKit's default)
     assert os.stat(out / "all" / "README").st_mtime >= int(started)
 
@@ -177,3 +182,22 @@ def test_hostile_sources_are_one_line_and_leave_nothing(fl, ctx, repos, tmp_path
     assert fl.out("images", "-aq") == before
     assert not os.path.exists("/owned")
     assert_clean(fl.root)
+
+
+@pytest.mark.parametrize(("text", "is_git"), [
+    ("git@github.com:moby/buildkit.git#v0.14.1:docs", True), ("ssh://git@host/r.git", True),
+    ("git://host/r", True), ("https://host/r.git", True), ("https://host/r.git/#main", True),
+    ("https://host/r.git?x=1#v1", True), ("https://host/file.tar.gz", False),
+    ("https://host/a.git/file", False), ("file:///srv/r.git", False), ("r.git", False),
+])
+def test_which_sources_are_repositories(text, is_git):
+    assert gitsource.is_git(text) is is_git
+
+
+def test_the_fragment_names_ref_and_subdirectory():
+    assert gitsource.parse("git@h:r.git#v0.14.1:docs") == gitsource.GitRef("git@h:r.git", "v0.14.1", "docs")
+    assert gitsource.parse("https://h/r.git#:/a/b/") == gitsource.GitRef("https://h/r.git", "", "a/b")
+    assert gitsource.parse("https://h/r.git") == gitsource.GitRef("https://h/r.git", "", "")
+    for bad in ("https://h/r.git#-uhack", "https://h/r.git#a..b", "https://h/r.git#main:../x"):
+        with pytest.raises(InvalidArgument):
+            gitsource.parse(bad)

@@ -11,6 +11,8 @@ import pytest
 from support import Forklift, one_line_error
 from support.store import assert_clean
 
+from forklift.build import copyflags
+
 pytestmark = pytest.mark.root
 
 
@@ -40,7 +42,8 @@ def test_exclude_as_the_reference_shows_it(fl, ctx, tmp_path):
                "COPY --exclude=*.txt hom* /mydir/\n"                     # the reference's example
                "COPY --exclude=*.txt --exclude=*.md hom* /two/\n"        # repeatable
                "ADD --exclude=x --exclude=*.md src /add/\n"              # ADD too; a directory's whole
-               "COPY --exclude=**/*.md --exclude=!b.md src /md/\n",      # .dockerignore's ** and !
+               "COPY --exclude=**/*.md --exclude=!b.md src /md/\n"       # .dockerignore's ** and !
+               "COPY --exclude=ctx --exclude=hom* --exclude=Dockerfile . /all/\n",  # the root: no name
                **EXCLUDE_FILES)
     out = tmp_path / "out"
     build(fl, root, out)
@@ -50,6 +53,7 @@ def test_exclude_as_the_reference_shows_it(fl, ctx, tmp_path):
     assert tree(out / "two") == ["keep.sh", "sub/", "sub/deep.txt"]
     assert tree(out / "add") == ["a.txt"]
     assert tree(out / "md") == ["a.txt", "b.md", "x/"]
+    assert tree(out / "all") == ["src/", "src/a.txt", "src/b.md", "src/x/", "src/x/c.md"]
     assert (out / "mydir" / "keep.sh").read_text() == "4"
 
 
@@ -149,7 +153,8 @@ def test_a_pivot_outside_the_context_is_refused(fl, ctx):
 def link_context(ctx) -> Path:
     root = ctx("FROM scratch AS base\nCOPY base /\n"
                "FROM base AS plain\nCOPY f.txt /dst/\nCOPY f.txt /tmp/sub/\n"
-               "FROM base AS linked\nCOPY --link f.txt /dst/\nCOPY --link f.txt /tmp/sub/\n",
+               "FROM base AS linked\nCOPY --link f.txt /dst/\nCOPY --link f.txt /tmp/sub/\n"
+               "COPY --link f.txt /real\n",
                **{"f.txt": "F", "base/real/keep": "K", "base/tmp/.keep": ""})
     os.symlink("real", root / "base" / "dst")
     os.chmod(root / "base" / "tmp", 0o1777)
@@ -166,7 +171,8 @@ def test_link_copies_into_an_empty_layer(fl, ctx, tmp_path):
     assert mode(plain / "tmp") == 0o1777
     # with it the layer has plain directories, which replace the base's link and mode
     assert not (linked / "dst").is_symlink() and tree(linked / "dst") == ["f.txt"]
-    assert tree(linked / "real") == ["keep"]
+    # a destination that is a directory in the base only is not copied into
+    assert (linked / "real").read_text() == "F"
     assert mode(linked / "tmp") == 0o755 and tree(linked / "tmp") == [".keep", "sub/", "sub/f.txt"]
 
 
@@ -176,3 +182,11 @@ def test_link_cannot_resolve_user_names(fl, ctx):
     res = fl("build", str(root), check=False)
     assert "can't find user app" in one_line_error(res)
     assert_clean(fl.root)
+
+
+@pytest.mark.parametrize(("pattern", "split"), [
+    ("./x/./y/*.txt", ("x", "y/*.txt")), ("x/y/a.txt", ("", "x/y/a.txt")),
+    ("/ctx/./x/", ("ctx", "x")), ("./a/b/./c/./d", ("a/b", "c/d")), (".", ("", ".")),
+])
+def test_the_pivot_of_a_parents_pattern(pattern, split):
+    assert copyflags.split_pivot(pattern) == split

@@ -146,8 +146,9 @@ def copy(root: str, sources: list[Source], dest: str, owner: Owner) -> None:
         if not os.path.lexists(path):
             raise InvalidArgument(f"COPY failed: {os.path.relpath(src.path, src.top)}: not found in the"
                                   " build context (a symlink is resolved inside it)")
-        if src.exclude is not None and src.exclude(os.path.basename(src.path.rstrip("/"))):
-            continue
+        if src.exclude is not None and src.path.rstrip("/") != src.top.rstrip("/") \
+                and src.exclude(os.path.basename(src.path.rstrip("/"))):
+            continue   # a root (the context, a repository) has no name of its own
         if src.parents is not None:
             _copy_with_parents(root, src, path, dest, owner)
         elif os.path.isdir(path) and not os.path.islink(path):
