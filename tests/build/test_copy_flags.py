@@ -117,6 +117,15 @@ def test_parents_as_the_reference_shows_it(fl, ctx, tmp_path):
     assert tree(out / "dir") == ["src/", "src/x/", "src/x/b.txt", "src/x/y/", "src/x/y/c.txt"]
 
 
+def test_the_pivot_is_part_of_the_cache_key(fl, ctx, tmp_path):
+    root = ctx("FROM scratch\nCOPY --parents ./x/y/a.txt /p/\n", **PARENTS_FILES)
+    build(fl, root, tmp_path / "one")
+    (root / "Dockerfile").write_text("FROM scratch\nCOPY --parents ./x/./y/a.txt /p/\n")
+    assert "CACHED" not in build(fl, root, tmp_path / "two")   # the same file, elsewhere
+    assert tree(tmp_path / "one" / "p") == ["x/", "x/y/", "x/y/a.txt"]
+    assert tree(tmp_path / "two" / "p") == ["y/", "y/a.txt"]
+
+
 def test_parent_directories_keep_their_mode_and_mtime(fl, ctx, tmp_path):
     root = ctx("FROM scratch\nCOPY --parents x/y/a.txt /p/\n"
                "COPY --parents --chown=7:8 x/y/b.txt /owned/\n", **PARENTS_FILES)

@@ -467,7 +467,7 @@ class Builder:
                 if plain:
                     fscopy.copy(root, plain, dest, owner)
             self._step(stage, label, lambda step, parent: self._write_layer(stage, write, cflags.link),
-                       [ins.keyword, text, str(flags.get("chown")), str(mode), *cflags.key()], used,
+                       [ins.keyword, text, str(flags.get("chown")), str(mode), *cflags.key(patterns)], used,
                        lambda cfg: text, single_space=True)
 
     def _write_layer(self, stage: Stage, write: Callable[[str], None], link: bool) -> layer_store.PreparedLayer:

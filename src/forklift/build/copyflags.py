@@ -30,12 +30,13 @@ class CopyFlags:
     link: bool = False
     keep_git_dir: bool = False
 
-    def key(self) -> list[str]:
-        """Words for the step's key; none when no flag is set, so older keys stay valid."""
+    def key(self, patterns: list[str]) -> list[str]:
+        """Words for the step's key; none when no flag is set, so older keys stay valid.
+        Under --parents the patterns too: their pivots place the same files elsewhere."""
         words = [f"exclude={e}" for e in self.excludes]
         words += [name for name, on in (("parents", self.parents), ("link", self.link),
                                         ("keep-git-dir", self.keep_git_dir)) if on]
-        return words
+        return words + ([f"pattern={p}" for p in patterns] if self.parents else [])
 
     @cached_property
     def _ignore(self) -> Ignore | None:
