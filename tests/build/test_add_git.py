@@ -18,7 +18,8 @@ from support.store import assert_clean
 from support.webserver import Server
 
 from forklift.build import gitsource
-from forklift.errors import InvalidArgument
+from forklift.errors import InvalidArgument, LimitExceeded
+from forklift.limits import Limits
 
 pytestmark = pytest.mark.root
 
@@ -122,18 +123,20 @@ def test_refs_subdirectories_modes_and_the_git_dir(fl, ctx, repos, tmp_path):
 
 
 def test_commit_time_with_source_date_epoch_and_the_cache(fl, ctx, repos, tmp_path):
-    root = ctx(f"FROM scratch\nADD {repos.url('main')} /src/\n")
+    work = repos.top / "moving"   # its own repository: the others' tests see "main" unchanged
+    git(repos.top, "clone", "-q", str(repos.top / "main"), str(work))
+    repos.publish("moving")
+    root = ctx(f"FROM scratch\nADD {repos.url('moving')} /src/\n")
     out = tmp_path / "out"
     build(fl, root, out, "--build-arg", "SOURCE_DATE_EPOCH=2000000000")
     assert os.stat(out / "src" / "README").st_mtime == TWO_TIME
     assert os.stat(out / "src" / "docs").st_mtime == TWO_TIME
     assert "#2 CACHED" in build(fl, root, tmp_path / "again", "--build-arg", "SOURCE_DATE_EPOCH=2000000000")
     # a new commit on the branch: the ref resolves to it, a miss
-    work = repos.top / "main"
     (work / "new.txt").write_text("new\n")
     git(work, "add", "new.txt")
     git(work, "commit", "-qm", "three", when=TWO_TIME + 100)
-    repos.publish("main")
+    repos.publish("moving")
     progress = build(fl, root, tmp_path / "third", "--build-arg", "SOURCE_DATE_EPOCH=2000000000")
     assert "CACHED" not in progress and (tmp_path / "third" / "src" / "new.txt").read_text() == "new\n"
     assert os.stat(tmp_path / "third" / "src" / "README").st_mtime == TWO_TIME + 100
@@ -201,3 +204,13 @@ def test_the_fragment_names_ref_and_subdirectory():
     for bad in ("https://h/r.git#-uhack", "https://h/r.git#a..b", "https://h/r.git#main:../x"):
         with pytest.raises(InvalidArgument):
             gitsource.parse(bad)
+
+
+def test_the_tree_is_bounded_by_the_layer_size_limit(repos, tmp_path):
+    with pytest.raises(LimitExceeded):
+        gitsource.fetch(repos.url("main"), str(tmp_path), checksum=None, keep_git_dir=False,
+                        commit_mtime=True, limits=Limits(max_layer_size=4))
+    got = gitsource.fetch(repos.url("main") + "#v1", str(tmp_path / "ok"), checksum=None,
+                          keep_git_dir=False, commit_mtime=True, limits=Limits())
+    assert got.commit == git(repos.top / "main", "rev-parse", "v1")
+    assert os.stat(os.path.join(got.tree, "README")).st_mtime == ONE_TIME

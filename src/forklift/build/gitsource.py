@@ -16,6 +16,7 @@ are the checkout time, or the commit's time when the build has ``SOURCE_DATE_EPO
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from forklift import programs
 from forklift.build import remote
 from forklift.build.context import go_clean
-from forklift.errors import InvalidArgument
+from forklift.errors import ForkliftError, InvalidArgument
 from forklift.limits import Limits
 
 _SCHEMES = ("git@", "ssh://", "git://")
@@ -125,13 +126,22 @@ class _Git:
         try:
             out, err = proc.communicate(timeout=self.stall * 10)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)   # git's helpers (git-remote-http) too
-            proc.communicate()
+            _kill(proc)
             raise remote.DownloadError(f"ADD {self.source}: no answer from the repository"
                                        f" within {self.stall * 10:g}s") from None
+        except BaseException:   # Ctrl-C, SIGTERM: git is in its own session, it would stay
+            _kill(proc)
+            raise
         if proc.returncode != 0:
             raise remote.DownloadError(f"ADD {self.source}: {_last_line(err)}")
         return out.decode("utf-8", "replace") if out is not None else ""
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """git and its helpers (git-remote-http, ssh), which share its process group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
 
 
 def _last_line(err: bytes) -> str:
@@ -189,11 +199,20 @@ def _extract(git: _Git, repo: str, commit: str, subdir: str, into: str, limits: 
     try:
         archive.extract(proc.stdout, into, whiteouts=False, max_size=limits.max_layer_size)
         proc.stdout.read()
-    finally:
+    except ForkliftError:
+        # a stream cut short: git's own reason, when it failed, says more
         proc.stdout.close()
         err = proc.stderr.read()
-        if proc.wait() != 0:
-            raise remote.DownloadError(f"ADD {git.source}: {_last_line(err)}")
+        if proc.wait() != 0 and err.strip():
+            raise remote.DownloadError(f"ADD {git.source}: {_last_line(err)}") from None
+        raise
+    except BaseException:
+        _kill(proc)
+        raise
+    proc.stdout.close()
+    err = proc.stderr.read()
+    if proc.wait() != 0:
+        raise remote.DownloadError(f"ADD {git.source}: {_last_line(err)}")
     tree = os.path.join(into, subdir) if subdir else into
     if os.path.islink(tree) or not os.path.isdir(tree):
         raise remote.DownloadError(f"ADD {git.source}: {subdir} is not a directory of the repository")
