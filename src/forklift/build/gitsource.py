@@ -89,19 +89,25 @@ def fetch(text: str, scratch: str, *, checksum: str | None, keep_git_dir: bool,
                               " hash or a prefix of one")
     git = _Git(text)
     commit = _resolve(git, src)
+    if commit is not None:
+        _check(text, checksum, commit)   # before fetching anything
     repo = os.path.join(scratch, "repo.git")
     git.run("init", "-q", "--bare", "--", repo)
     with open(os.path.join(repo, "info", "attributes"), "w") as f:
         f.write(_ATTRIBUTES)   # over the repository's .gitattributes: the bytes as committed
     commit = _fetch(git, repo, src, commit)
-    if checksum is not None and not commit.startswith(checksum.lower()):
-        raise remote.DownloadError(f"ADD {text}: checksum mismatch: expected {checksum}, got commit {commit}")
+    _check(text, checksum, commit)
     tree = _extract(git, repo, commit, src.subdir, os.path.join(scratch, "tree"), limits)
     if keep_git_dir and not src.subdir:
         _git_dir(git, repo, commit, src.url, tree)
     if not commit_mtime:
         _touch_all(tree, time.time_ns())
     return Fetched(commit, tree)
+
+
+def _check(text: str, checksum: str | None, commit: str) -> None:
+    if checksum is not None and not commit.startswith(checksum.lower()):
+        raise remote.DownloadError(f"ADD {text}: checksum mismatch: expected {checksum}, got commit {commit}")
 
 
 class _Git:
