@@ -2,7 +2,8 @@
 # install.sh — install what forklift needs on Debian (as root) and forklift itself.
 #
 #   every program forklift runs (src/forklift/programs.py lists them: runc, iptables
-#   and the CNI plugins for the default bridge network, iproute2, procps for `top`),
+#   and the CNI plugins for the default bridge network, iproute2, procps for `top`,
+#   git for ADD of a git repository),
 #   busybox-static (for the local base image), python3 + venv, then forklift into
 #   /opt/forklift/venv with a `forklift` command in /usr/local/bin.
 #
@@ -14,7 +15,7 @@ venv=${FORKLIFT_VENV:-/opt/forklift/venv}
 
 # the programs forklift runs (tests/containers/test_missing_programs.py checks this
 # list against programs.py), then what the demo and the installation need
-runtime_packages=(runc iptables containernetworking-plugins iproute2 procps coreutils)
+runtime_packages=(runc iptables containernetworking-plugins iproute2 procps coreutils git)
 other_packages=(busybox-static tar xz-utils zstd ca-certificates)
 need_apt=()
 for pkg in "${runtime_packages[@]}" "${other_packages[@]}"; do

@@ -2,11 +2,11 @@
 
 forklift itself is Python, but it drives a few programs: the OCI runtime, the CNI
 plugins and iptables for bridge networks, ``ip`` to delete a network's bridge,
-``ps`` for ``top``, ``cp`` to seed volumes and the credential helpers a user names
-in ~/.docker/config.json. Every call site looks its program up here, so a missing
-one is reported the same way everywhere: one line naming the program and the
-package to install, exit status 125 (Docker's "the engine could not do it"),
-before anything was changed.
+``ps`` for ``top``, ``cp`` to seed volumes, ``git`` for ``ADD`` of a repository
+and the credential helpers a user names in ~/.docker/config.json. Every call site
+looks its program up here, so a missing one is reported the same way everywhere:
+one line naming the program and the package to install, exit status 125 (Docker's
+"the engine could not do it"), before anything was changed.
 
 ``scripts/install.sh`` installs the packages of ``PACKAGES`` and ``CNI_PLUGINS``
 (a test checks its list against them); credential helpers are the user's choice.
@@ -33,6 +33,7 @@ PACKAGES = {
     "ip": "iproute2",
     "ps": "procps",
     "cp": "coreutils",
+    "git": "git",
 }
 CNI_PLUGINS = {
     "bridge": "containernetworking-plugins",

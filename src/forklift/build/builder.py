@@ -24,6 +24,8 @@ from forklift import limits as limits_mod
 from forklift.build import cache, fscopy, heredocs, instructions, remote, runmounts, running, words
 from forklift.build import stages as stages_mod
 from forklift.build.context import Context, open_context
+from forklift.build.copyflags import NONE, CopyFlags, context_sources, image_pattern
+from forklift.build.copyflags import parse as parse_copy_flags
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
 from forklift.build.progress import Progress, Step
 from forklift.build.stages import Stage
@@ -426,9 +428,11 @@ class Builder:
                    single_space=True)
 
     def _copy(self, stages: list[Stage], stage: Stage, ins: Instruction, label: str) -> None:
-        allowed = ("from", "chown", "chmod", "link") if ins.keyword == "COPY" else ("chown", "chmod", "link", "checksum")
+        allowed = ("from", "chown", "chmod", "link", "exclude", "parents") if ins.keyword == "COPY" \
+            else ("chown", "chmod", "link", "checksum", "exclude", "keep-git-dir")
         env = self._env(stage)
         flags = {k: words.expand(v, env, self.df.escape) for k, v in stages_mod.flag_map(ins, allowed, self.name).items()}
+        cflags = parse_copy_flags(flags, [words.expand(v, env, self.df.escape) for v in ins.flag_values("exclude")])
         used = self._referenced(stage, ins)
         if ins.json_form:
             args = [words.expand(a, env, self.df.escape) for a in ins.args]
@@ -439,10 +443,12 @@ class Builder:
         patterns, written = args[:-1], args[-1]
         dest = _destination(written, stage.config.get("WorkingDir") or "/")
         mode = fscopy.parse_chmod(flags["chmod"]) if flags.get("chmod") else None
-        urls = self._url_patterns(ins, patterns, flags.get("checksum"))
-        with (self._url_sources(urls, flags.get("checksum")) if urls else
+        git = self._git_pattern(ins, patterns)
+        urls = [] if git else self._url_patterns(ins, patterns, flags.get("checksum"))
+        with (self._git_sources(git, flags.get("checksum"), cflags) if git else
+              self._url_sources(urls, flags.get("checksum")) if urls else
               self._heredoc_sources(stages, stage, ins, env, flags, patterns,
-                                    mode)) as (sources, digest, from_ctx):
+                                    mode, cflags)) as (sources, digest, from_ctx):
             kind = "multi" if len(sources) > 1 else ("dir" if os.path.isdir(fscopy.follow_top(sources[0])) else "file")
             text = f"{ins.keyword} {kind}:{digest} in {written} "
 
@@ -460,9 +466,52 @@ class Builder:
                         plain.append(src)
                 if plain:
                     fscopy.copy(root, plain, dest, owner)
-            self._step(stage, label, lambda step, parent: self._in_overlay(stage, write),
-                       [ins.keyword, text, str(flags.get("chown")), str(mode)], used,
+            self._step(stage, label, lambda step, parent: self._write_layer(stage, write, cflags.link),
+                       [ins.keyword, text, str(flags.get("chown")), str(mode), *cflags.key(patterns)], used,
                        lambda cfg: text, single_space=True)
+
+    def _write_layer(self, stage: Stage, write: Callable[[str], None], link: bool) -> layer_store.PreparedLayer:
+        """COPY --link writes into an empty directory, BuildKit's layer independent of the
+        base: the destination's parents are plain directories (0755, root, unless copied),
+        never the base's symlinks, and they replace the base's modes when applied."""
+        if not link:
+            return self._in_overlay(stage, write)
+        scratch = self.store.make_tmp("build-link")
+        try:
+            tree = os.path.join(scratch, "tree")
+            os.mkdir(tree, 0o755)
+            write(tree)
+            return layer_store.from_directory(self.store, tree, self.opts.source_date_epoch)
+        finally:
+            remove_path(scratch)
+
+    def _git_pattern(self, ins: Instruction, patterns: list[str]) -> str | None:
+        """ADD's git repository source: alone, or refused."""
+        from forklift.build import gitsource
+
+        found = [p for p in patterns if gitsource.is_git(p)] if ins.keyword == "ADD" else []
+        if found and len(patterns) > 1:
+            raise InvalidArgument(f"{self.name}:{ins.line}: ADD of a git repository takes it as the"
+                                  " only source")
+        return found[0] if found else None
+
+    @contextlib.contextmanager
+    def _git_sources(self, url: str, checksum: str | None, cflags: CopyFlags
+                     ) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+        """The repository at the commit its ref names, fetched on every build (as BuildKit
+        resolves the ref every time); the step's key is that commit."""
+        from forklift.build import gitsource
+
+        scratch = self.store.make_tmp("add-git")
+        try:
+            got = gitsource.fetch(url, scratch, checksum=checksum, keep_git_dir=cflags.keep_git_dir,
+                                  commit_mtime=self.opts.source_date_epoch is not None,
+                                  limits=limits_mod.load(self.store.root))
+            digest = cache.step_key(None, [url, got.commit, str(cflags.keep_git_dir),
+                                           str(self.opts.source_date_epoch is not None)], {})
+            yield [fscopy.Source(got.tree, got.tree, exclude=cflags.exclude)], digest, True
+        finally:
+            remove_path(scratch)
 
     def _url_patterns(self, ins: Instruction, patterns: list[str], checksum: str | None) -> list[str]:
         """ADD's http(s) sources: all of them, or none (mixed with local files is refused)."""
@@ -497,7 +546,8 @@ class Builder:
     @contextlib.contextmanager
     def _heredoc_sources(self, stages: list[Stage], stage: Stage, ins: Instruction,
                          env: dict[str, str], flags: dict[str, str], patterns: list[str],
-                         mode: fscopy.Chmod | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+                         mode: fscopy.Chmod | None, cflags: CopyFlags = NONE
+                         ) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
         """`_sources`, with each ``<<NAME`` source a file made from its heredoc's body."""
         docs = {d.name: d for d in ins.heredocs}
         made = [(name, heredocs.expand_body(docs[name], env)) for p in patterns
@@ -505,7 +555,7 @@ class Builder:
         rest = [p for p in patterns if (heredocs.marker_name(p) or "") not in docs]
         if not made:
             with self._sources(stages, stage, flags.get("from"), patterns, mode,
-                               flags.get("chown")) as found:
+                               flags.get("chown"), cflags) as found:
                 yield found
             return
         scratch = self.store.make_tmp("heredoc")
@@ -516,30 +566,46 @@ class Builder:
                 yield own, digest, True
                 return
             with self._sources(stages, stage, flags.get("from"), rest, mode,
-                               flags.get("chown")) as (sources, more, from_ctx):
+                               flags.get("chown"), cflags) as (sources, more, from_ctx):
                 yield own + sources, digest + more, from_ctx
         finally:
             remove_path(scratch)
 
     @contextlib.contextmanager
     def _sources(self, stages: list[Stage], stage: Stage, source: str | None,
-                 patterns: list[str], mode: fscopy.Chmod | None, chown: str | None) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
+                 patterns: list[str], mode: fscopy.Chmod | None, chown: str | None,
+                 cflags: CopyFlags = NONE) -> Iterator[tuple[list[fscopy.Source], str, bool]]:
         if source is None:
-            paths = self.context.sources(patterns)
+            found = context_sources(self.context, patterns, cflags)
+            paths = [Path(p) for p, _rel, _pivot in found]
             # a mode --chmod sets outright leaves the source's out of the key; a symbolic one
             # starts from it
             digest = self.context.checksum(paths, with_mode=mode is None or mode.relative,
-                                           with_owner=chown is None)
+                                           with_owner=chown is None, exclude=cflags.exclude)
             top = str(self.context.root)
-            yield [fscopy.Source(str(p), top, self.context.ignore.excluded) for p in paths], digest, True
+            yield [fscopy.Source(p, top, self.context.ignore.excluded, cflags.exclude, rel, pivot)
+                   for p, rel, pivot in found], digest, True
             return
         ref = stages_mod.stage_ref(stages, source, stage.index)
         image_id = self.built.get(ref.index) if ref else self._image(source)
         if image_id is None:
             raise InvalidArgument(f"COPY --from={source}: that stage made no image")
         with image_view(self.store, image_id) as root:
-            found = [fscopy.Source(p, root) for pattern in patterns for p in fscopy.glob_in(root, pattern)]
-            yield found, cache.step_key(image_id, patterns, {}), False
+            yield self._image_sources(root, patterns, cflags), cache.step_key(image_id, patterns, {}), False
+
+    @staticmethod
+    def _image_sources(root: str, patterns: list[str], cflags: CopyFlags) -> list[fscopy.Source]:
+        out = []
+        for pattern in patterns:
+            full, pivot = image_pattern(pattern, cflags)
+            named = os.path.normpath("/" + full)
+            for p in fscopy.glob_in(root, full):
+                # the path as the pattern names it (glob_in's result has its links resolved)
+                shown = os.path.join(os.path.dirname(named), os.path.basename(p)) if named != "/" else "/"
+                rel = os.path.relpath(shown, "/" + pivot)
+                out.append(fscopy.Source(p, root, None, cflags.exclude,
+                                         rel if cflags.parents and rel != "." else None, pivot))
+        return out
 
     def _in_overlay(self, stage: Stage, write: Callable[[str], None]) -> layer_store.PreparedLayer:
         from forklift.runtime import overlay

@@ -460,30 +460,31 @@ class Context:
             return None
         return inside, st
 
-    def _glob(self, rel: str, name: str) -> list[str]:
-        regex = re.compile(translate(rel))
-        # without a bracket expression a match has exactly the pattern's depth
-        depth = None if "[" in rel else rel.count("/") + 1
+    def _glob(self, rel: str, name: str, doublestar: bool = False) -> list[str]:
+        regex = re.compile(translate(rel, doublestar=doublestar))
+        # without a bracket expression (or ``**``) a match has exactly the pattern's depth
+        depth = None if "[" in rel or (doublestar and "**" in rel) else rel.count("/") + 1
         found = []
         for child, _, _st in self.entries(".", depth):
             if regex.fullmatch(child) and self._resolve(child, name) is not None:
                 found.append(child)
         return found
 
-    def sources(self, patterns: Sequence[str]) -> list[Path]:
+    def sources(self, patterns: Sequence[str], *, doublestar: bool = False) -> list[Path]:
         """COPY/ADD sources: each pattern cleaned and confined to root ("../x" -> ContextError
         "forbidden path outside the build context: ../x"), globbed with Go's filepath.Match,
         minus excluded paths; a pattern matching nothing -> ContextError naming it.
 
         Paths come in Docker's order: the patterns' order, a glob's matches in Walk order.
-        A path may be a symlink: its target is inside the context (COPY copies the target)."""
+        A path may be a symlink: its target is inside the context (COPY copies the target).
+        ``doublestar``: ``**`` matches any number of directories (``COPY --parents``)."""
         out: list[Path] = []
         for pattern in patterns:
             rel = self._confine(pattern)
             with _walk_errors():
                 try:
                     if has_wildcards(rel):
-                        found = self._glob(rel, pattern)
+                        found = self._glob(rel, pattern, doublestar)
                     else:
                         found = [rel] if self._resolve(rel, pattern) is not None else []
                 except BadPattern:
@@ -494,30 +495,38 @@ class Context:
         return out
 
     # -- checksums
-    def checksum(self, paths: Sequence[Path], *, with_mode: bool, with_owner: bool) -> str:
+    def checksum(self, paths: Sequence[Path], *, with_mode: bool, with_owner: bool,
+                 exclude: Callable[[str], bool] | None = None) -> str:
         """sha256 hex over (relative path, type, content, link target, [mode], [uid/gid]) of each
         path and everything under it, excluded paths left out; never mtime. Remembers file
         digests by (dev, ino, size, mtime_ns, ctime_ns) so a cached rebuild reads no content.
 
-        A path that is a symlink stands for what it points to (as COPY copies it)."""
+        A path that is a symlink stands for what it points to (as COPY copies it).
+        ``exclude`` (COPY --exclude) leaves out a source by its name and what is under a
+        directory source by its path relative to that source."""
         import hashlib
 
         total = hashlib.sha256()
         for path in paths:
             name = self._relative(path)
             with _walk_errors():
-                self._sum_tree(total, name, with_mode, with_owner)
+                self._sum_tree(total, name, with_mode, with_owner, exclude)
         self._save_digests()
         return total.hexdigest()
 
-    def _sum_tree(self, total: Any, name: str, with_mode: bool, with_owner: bool) -> None:
+    def _sum_tree(self, total: Any, name: str, with_mode: bool, with_owner: bool,
+                  exclude: Callable[[str], bool] | None = None) -> None:
         resolved = self._resolve(name, name)
         if resolved is None:
             raise _not_found(name)
         real, st = resolved
+        if exclude is not None and exclude(os.path.basename(name)):
+            return
         self._record(total, name, self._path(real), st, with_mode, with_owner)
         if stat.S_ISDIR(st.st_mode):
             for child, full, cst in self.entries(real):
+                if exclude is not None and exclude(child[len(real) + 1:] if real != "." else child):
+                    continue
                 shown = name + child[len(real):] if real != "." else _join(name, child)
                 self._record(total, shown, full, cst, with_mode, with_owner)
 

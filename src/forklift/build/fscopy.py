@@ -33,6 +33,9 @@ class Source:
     path: str             # on the host (the context or a mounted source image)
     top: str              # the root the source lives in (its symlinks stay inside)
     excluded: Callable[[str], bool] | None = None   # .dockerignore, by path relative to top
+    exclude: Callable[[str], bool] | None = None    # --exclude: its name, paths below it
+    parents: str | None = None   # --parents: its path below the pivot, recreated under dest
+    pivot: str = ""              # --parents: the pivot directory, relative to top
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,12 @@ def copy(root: str, sources: list[Source], dest: str, owner: Owner) -> None:
         if not os.path.lexists(path):
             raise InvalidArgument(f"COPY failed: {os.path.relpath(src.path, src.top)}: not found in the"
                                   " build context (a symlink is resolved inside it)")
-        if os.path.isdir(path) and not os.path.islink(path):
+        if src.exclude is not None and src.path.rstrip("/") != src.top.rstrip("/") \
+                and src.exclude(os.path.basename(src.path.rstrip("/"))):
+            continue   # a root (the context, a repository) has no name of its own
+        if src.parents is not None:
+            _copy_with_parents(root, src, path, dest, owner)
+        elif os.path.isdir(path) and not os.path.islink(path):
             make_dirs(root, dest, owner)
             _copy_tree(root, path, dest, owner, _skip(src, path))
         else:
@@ -243,12 +251,50 @@ def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
 
 
 def _skip(src: Source, path: str) -> Callable[[str], bool]:
-    """Whether an entry below the directory source ``path`` (relative to it) is ignored."""
-    excluded = src.excluded
+    """Whether an entry below the directory source ``path`` (relative to it) is ignored:
+    by .dockerignore (relative to the top) or by --exclude (relative to the source)."""
+    excluded, exclude = src.excluded, src.exclude
     if excluded is None:
-        return lambda rel: False
+        return exclude if exclude is not None else (lambda rel: False)
     base = os.path.relpath(path, src.top)
-    return lambda rel: excluded(os.path.normpath(os.path.join(base, rel)))
+    if exclude is None:
+        return lambda rel: excluded(os.path.normpath(os.path.join(base, rel)))
+    return lambda rel: exclude(rel) or excluded(os.path.normpath(os.path.join(base, rel)))
+
+
+def _copy_with_parents(root: str, src: Source, path: str, dest: str, owner: Owner) -> None:
+    """COPY --parents: ``src.parents`` (``x/y/a.txt``) written as ``dest/x/y/a.txt``, each
+    directory on the way copied from the source's own (mode, owner, mtime), as the copy of
+    the pivot directory limited to this path that BuildKit makes."""
+    assert src.parents is not None
+    rel = src.parents.strip("/")
+    make_dirs(root, dest, None)
+    ancestors = {a: _dir_stat(src, a) for a in _ancestors(rel)}
+    for ancestor, st in ancestors.items():
+        _copy_entry(root, "", os.path.join(dest, ancestor), st, owner)
+    where = os.path.join(dest, rel)
+    st = os.lstat(path)
+    _copy_entry(root, path, where, st, owner)
+    if stat.S_ISDIR(st.st_mode):
+        _copy_tree(root, path, where, owner, _skip(src, path))
+        os.utime(secure_join(root, where), ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    for ancestor, st in reversed(ancestors.items()):   # times after the contents
+        os.utime(secure_join(root, os.path.join(dest, ancestor)), ns=(st.st_atime_ns, st.st_mtime_ns),
+                 follow_symlinks=False)
+
+
+def _dir_stat(src: Source, ancestor: str) -> os.stat_result:
+    """A directory above a --parents source, resolved inside the source's root."""
+    st = os.lstat(secure_join(src.top, os.path.join(src.pivot, ancestor)))
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidArgument(f"COPY --parents: {ancestor} is not a directory")
+    return st
+
+
+def _ancestors(rel: str) -> list[str]:
+    """``x/y/a.txt`` → ``["x", "x/y"]``."""
+    parts = rel.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _copy_tree(root: str, src_dir: str, dest: str, owner: Owner,
