@@ -481,7 +481,7 @@ class Builder:
             tree = os.path.join(scratch, "tree")
             os.mkdir(tree, 0o755)
             write(tree)
-            return layer_store.from_directory(self.store, tree, self.opts.source_date_epoch)
+            return layer_store.from_upper(self.store, tree, self.opts.source_date_epoch)
         finally:
             remove_path(scratch)
 
