@@ -290,6 +290,19 @@ def test_quiet_iidfile_and_several_tags(fl, ctx, tmp_path):
                   "--label", "l=v") == image_id
 
 
+def test_shm_size_sizes_every_run_containers_dev_shm(fl, ctx):
+    root = ctx("FROM busybox\nRUN grep ' /dev/shm ' /proc/mounts > /mounts\n"
+               "RUN df -k /dev/shm | tail -n 1 > /df\n")
+    sized = fl.out("build", "-q", "--no-cache", "--shm-size", "3m", str(root))
+    assert sh(fl, sized, "cat /mounts").count("/dev/shm") == 1   # replaced, not stacked
+    assert "size=3072k" in sh(fl, sized, "cat /mounts")
+    assert sh(fl, sized, "cat /df").split()[1] == "3072"
+    default = fl.out("build", "-q", "--no-cache", str(root))
+    assert "size=65536k" in sh(fl, default, "cat /mounts")
+    res = fl("build", "--shm-size", "lots", str(root), check=False)
+    assert "invalid --shm-size 'lots'" in one_line_error(res)
+
+
 def test_a_context_as_a_tar_on_stdin(fl, ctx, tmp_path):
     root = ctx("FROM busybox\nCOPY a.txt /from-stdin\n", **{"a.txt": "tarred"})
     archive = tmp_path / "ctx.tar"
