@@ -303,9 +303,16 @@ def test_mount_and_secret_parsing() -> None:
     assert (m.target, m.id, m.uid, m.mode, m.sharing) == ("/var/c", "/var/c", 3, 0o700, "locked")
     assert runmounts.parse_mount("target=/x", "D:1").readonly                     # bind: ro
     assert not runmounts.parse_mount("type=bind,target=/x,rw=true", "D:1").readonly
+    # BuildKit's reading: =false turns a key around, the last one given wins
+    assert not runmounts.parse_mount("type=bind,target=/x,readonly=false", "D:1").readonly
+    assert runmounts.parse_mount("type=bind,target=/x,rw,ro", "D:1").readonly
+    assert not runmounts.parse_mount("type=bind,target=/x,ro,rw=True", "D:1").readonly
+    assert runmounts.parse_mount("type=cache,target=/x,rw=0", "D:1").readonly
+    assert not runmounts.parse_mount("type=cache,target=/x", "D:1").readonly
     assert runmounts.parse_mount("type=secret,id=k", "D:1").target == "/run/secrets/k"
     for bad in ("type=cache,target=/", "type=cache,target=/x,sharing=all",
-                "type=cache,target=/x,uid=-1", "type=secret", "type=bind,target=/x,bogus=1"):
+                "type=cache,target=/x,uid=-1", "type=secret", "type=bind,target=/x,bogus=1",
+                "type=bind,target=/x,ro=maybe"):
         with pytest.raises(InvalidArgument):
             runmounts.parse_mount(bad, "D:1")
     for bad in ("src=/etc/hostname", "id=a,src=/nonexistent/file", "id=a,what=1"):
