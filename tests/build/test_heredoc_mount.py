@@ -52,6 +52,9 @@ def test_run_heredoc_with_shebang_runs_as_a_file(fl: Forklift, ctx) -> None:
     build(fl, root, "hd-shebang")
     assert sh(fl, "hd-shebang", "cat /who; ls /dev/pipes 2>&1 | head -1") .startswith("/dev/pipes/EOF\n")
     assert "dev" not in layer_paths(fl, "hd-shebang")
+    # another script under the same name is another step (its argv is the same path)
+    build(fl, ctx("FROM busybox\nRUN <<EOF\n#!/bin/sh -e\necho other > /who\nEOF\n"), "hd-shebang2")
+    assert sh(fl, "hd-shebang2", "cat /who") == "other\n"
 
 
 def test_run_heredocs_as_stdin_and_files(fl: Forklift, ctx) -> None:

@@ -325,6 +325,8 @@ class Builder:
         if mounts or network or script:
             self._referenced(stage, ins)
             key += [str(network), *(str(self._mount_key(self._stages, stage, m)) for m in mounts)]
+        if script is not None:   # its argv is only /dev/pipes/NAME: the body must be in the key
+            key += [script.name, script.content]
         settings = running.RunSettings(self.opts.network if network in (None, "default") else network,
                                        self.opts.add_hosts, self.opts.ulimits,
                                        clamp_mtime=self.opts.source_date_epoch,
