@@ -315,7 +315,7 @@ def test_mount_and_secret_parsing() -> None:
     assert runmounts.parse_mount("type=secret,id=k", "D:1").target == "/run/secrets/k"
     for bad in ("type=cache,target=/", "type=cache,target=/x,sharing=all",
                 "type=cache,target=/x,uid=-1", "type=secret", "type=bind,target=/x,bogus=1",
-                "type=bind,target=/x,ro=maybe"):
+                "type=bind,target=/x,ro=maybe", "type=secret,id=a,env=A"):
         with pytest.raises(InvalidArgument):
             runmounts.parse_mount(bad, "D:1")
     for bad in ("src=/etc/hostname", "id=a,src=/nonexistent/file", "id=a,what=1"):

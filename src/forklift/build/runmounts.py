@@ -26,7 +26,7 @@ CACHE_DIR = "build-mounts"
 _NETWORKS = ("default", "none", "host")
 _TYPES = ("bind", "cache", "tmpfs", "secret")
 _KEYS = {"type", "target", "dst", "destination", "source", "src", "from", "id", "sharing",
-         "mode", "uid", "gid", "ro", "readonly", "rw", "readwrite", "size", "required", "env"}
+         "mode", "uid", "gid", "ro", "readonly", "rw", "readwrite", "size", "required"}
 
 
 @dataclass
