@@ -8,12 +8,11 @@ here, refused here, built by the BuildKit oracle, or in SKIPPED with the reason.
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support import Forklift, Result, one_line_error
+from support.oracle import at_once, share_busybox
 from support.oracle import flatten as _flatten
-from support.oracle import share_busybox
 from support.peers import peer_path
 
 pytestmark = [pytest.mark.root, pytest.mark.docker]
@@ -189,11 +188,9 @@ def engines(fl: Forklift, docker, tmp_path_factory):
 
 
 def build_both(fl: Forklift, docker, *args: str) -> tuple[Result, Result]:
-    """``build ARGS`` by Docker and forklift at once (halves the wait): (docker's, ours)."""
-    with ThreadPoolExecutor(1) as pool:
-        theirs = pool.submit(docker, "build", *args, check=False, timeout=300)
-        ours = fl("build", *args, check=False)
-        return theirs.result(), ours
+    """``build ARGS`` by Docker and forklift at once: (docker's, ours)."""
+    return at_once(lambda: docker("build", *args, check=False, timeout=300),
+                   lambda: fl("build", *args, check=False))
 
 
 def test_every_context_is_accounted_for():
