@@ -29,6 +29,11 @@ CASES = [
     ("add-chmod", "Dockerfile.combined"),
     ("dockerignore6", "Dockerfile.succeed"),                # its own Dockerfile.….dockerignore
     ("symlink", "Dockerfile.symlink-points-to-itself"),     # VOLUME under a link loop: recorded
+    # a bare RUN runs the empty command (BuildKit 0.8 then writes an empty layer, forklift an
+    # empty_layer entry as the classic builder: only the tree and config are compared here)
+    ("run-scenarios", "Dockerfile.cmd-empty-run"),
+    ("run-scenarios", "Dockerfile.entrypoint-cmd-empty-run"),
+    ("run-scenarios", "Dockerfile.entrypoint-empty-run"),
 ]
 # What both refuse: a source the Dockerfile's own .dockerignore excludes.
 REFUSED = [("dockerignore4", "Dockerfile.test"), ("dockerignore6", "Dockerfile")]
