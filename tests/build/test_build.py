@@ -233,6 +233,18 @@ def test_multi_stage_target_and_copy_from(fl, ctx):
     assert 'target stage "nope" could not be found' in one_line_error(res)
 
 
+def test_copy_from_a_stage_named_by_an_arg(fl, ctx):
+    # buildah's arg-scope/Containerfile.copy-from-arg and …stage-overrides-header-copy-from
+    # (Docker 20.10's builders refuse a $ in --from; BuildKit since expands it, as here)
+    root = ctx("ARG SRC=a\nFROM busybox AS a\nRUN echo a > /from.txt\n"
+               "FROM busybox AS b\nRUN echo b > /from.txt\n"
+               "FROM scratch\nARG SRC\nCOPY --from=$SRC /from.txt /\n")
+    for args, want in (((), b"a\n"), (("--build-arg", "SRC=b"), b"b\n")):
+        rootfs = fl("build", "--network", "none", "-o", "-", *args, str(root)).data
+        with tarfile.open(fileobj=io.BytesIO(rootfs)) as tf:
+            assert tf.extractfile("from.txt").read() == want  # type: ignore[union-attr]
+
+
 def test_a_failing_run_reports_dockers_message_and_leaves_nothing(fl, ctx):
     root = ctx("FROM busybox\nRUN echo first; echo second >&2; false\n")
     res = fl("build", "--network", "none", "--progress", "plain", str(root), check=False)
@@ -289,6 +301,19 @@ def test_quiet_iidfile_and_several_tags(fl, ctx, tmp_path):
     assert fl.out("image", "build", "-q", str(root), "--label", "l=v") == image_id  # cached
     assert fl.out("builder", "build", "-q", "-f", str(root / "Dockerfile"), str(root),
                   "--label", "l=v") == image_id
+
+
+def test_shm_size_sizes_every_run_containers_dev_shm(fl, ctx):
+    root = ctx("FROM busybox\nRUN grep ' /dev/shm ' /proc/mounts > /mounts\n"
+               "RUN df -k /dev/shm | tail -n 1 > /df\n")
+    sized = fl.out("build", "-q", "--no-cache", "--shm-size", "3m", str(root))
+    assert sh(fl, sized, "cat /mounts").count("/dev/shm") == 1   # replaced, not stacked
+    assert "size=3072k" in sh(fl, sized, "cat /mounts")
+    assert sh(fl, sized, "cat /df").split()[1] == "3072"
+    default = fl.out("build", "-q", "--no-cache", str(root))
+    assert "size=65536k" in sh(fl, default, "cat /mounts")
+    res = fl("build", "--shm-size", "lots", str(root), check=False)
+    assert "invalid --shm-size 'lots'" in one_line_error(res)
 
 
 def test_a_context_as_a_tar_on_stdin(fl, ctx, tmp_path):

@@ -52,6 +52,9 @@ def test_run_heredoc_with_shebang_runs_as_a_file(fl: Forklift, ctx) -> None:
     build(fl, root, "hd-shebang")
     assert sh(fl, "hd-shebang", "cat /who; ls /dev/pipes 2>&1 | head -1") .startswith("/dev/pipes/EOF\n")
     assert "dev" not in layer_paths(fl, "hd-shebang")
+    # another script under the same name is another step (its argv is the same path)
+    build(fl, ctx("FROM busybox\nRUN <<EOF\n#!/bin/sh -e\necho other > /who\nEOF\n"), "hd-shebang2")
+    assert sh(fl, "hd-shebang2", "cat /who") == "other\n"
 
 
 def test_run_heredocs_as_stdin_and_files(fl: Forklift, ctx) -> None:
@@ -303,9 +306,16 @@ def test_mount_and_secret_parsing() -> None:
     assert (m.target, m.id, m.uid, m.mode, m.sharing) == ("/var/c", "/var/c", 3, 0o700, "locked")
     assert runmounts.parse_mount("target=/x", "D:1").readonly                     # bind: ro
     assert not runmounts.parse_mount("type=bind,target=/x,rw=true", "D:1").readonly
+    # BuildKit's reading: =false turns a key around, the last one given wins
+    assert not runmounts.parse_mount("type=bind,target=/x,readonly=false", "D:1").readonly
+    assert runmounts.parse_mount("type=bind,target=/x,rw,ro", "D:1").readonly
+    assert not runmounts.parse_mount("type=bind,target=/x,ro,rw=True", "D:1").readonly
+    assert runmounts.parse_mount("type=cache,target=/x,rw=0", "D:1").readonly
+    assert not runmounts.parse_mount("type=cache,target=/x", "D:1").readonly
     assert runmounts.parse_mount("type=secret,id=k", "D:1").target == "/run/secrets/k"
     for bad in ("type=cache,target=/", "type=cache,target=/x,sharing=all",
-                "type=cache,target=/x,uid=-1", "type=secret", "type=bind,target=/x,bogus=1"):
+                "type=cache,target=/x,uid=-1", "type=secret", "type=bind,target=/x,bogus=1",
+                "type=bind,target=/x,ro=maybe", "type=secret,id=a,env=A"):
         with pytest.raises(InvalidArgument):
             runmounts.parse_mount(bad, "D:1")
     for bad in ("src=/etc/hostname", "id=a,src=/nonexistent/file", "id=a,what=1"):

@@ -172,3 +172,12 @@ def test_write_bundle_atomic(tmp_path: Path) -> None:
     assert path == str(tmp_path / "b" / "config.json")
     assert json.loads(Path(path).read_text()) == spec
     assert os.listdir(tmp_path / "b") == ["config.json"]
+
+
+def test_a_callers_mount_replaces_the_default_at_its_destination() -> None:
+    shm = MountSpec("/dev/shm", "tmpfs", "tmpfs", ["nosuid", "size=1048576"])
+    mounts = _spec(mounts=[shm])["mounts"]
+    at_shm = [m for m in mounts if m["destination"] == "/dev/shm"]
+    assert at_shm == [{"destination": "/dev/shm", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "size=1048576"]}]
+    assert [m["destination"] for m in mounts][:3] == ["/proc", "/dev", "/dev/pts"]

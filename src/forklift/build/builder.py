@@ -65,6 +65,7 @@ class BuildOptions:
     cache_to: str | None = None
     no_cache_filter: list[str] = field(default_factory=list)   # stages run uncached
     secrets: list[str] = field(default_factory=list)   # --secret id=x,src=FILE|env=VAR
+    shm_size: int | None = None   # --shm-size in bytes, every RUN container's /dev/shm
 
 
 # ----------------------------------------------------------------------------- the build
@@ -326,9 +327,12 @@ class Builder:
         if mounts or network or script:
             self._referenced(stage, ins)
             key += [str(network), *(str(self._mount_key(self._stages, stage, m)) for m in mounts)]
+        if script is not None:   # its argv is only /dev/pipes/NAME: the body must be in the key
+            key += [script.name, script.content]
         settings = running.RunSettings(self.opts.network if network in (None, "default") else network,
                                        self.opts.add_hosts, self.opts.ulimits,
-                                       clamp_mtime=self.opts.source_date_epoch)
+                                       clamp_mtime=self.opts.source_date_epoch,
+                                       shm_size=self.opts.shm_size)
         self._step(stage, label, lambda step, parent: self._run_mounted(
             stage, parent, mounts, script, where, lambda s: running.run(
                 self.store, parent, argv, environment, s, step,

@@ -473,7 +473,8 @@ class Context:
     def sources(self, patterns: Sequence[str], *, doublestar: bool = False) -> list[Path]:
         """COPY/ADD sources: each pattern cleaned and confined to root ("../x" -> ContextError
         "forbidden path outside the build context: ../x"), globbed with Go's filepath.Match,
-        minus excluded paths; a pattern matching nothing -> ContextError naming it.
+        minus excluded paths; a name matching nothing -> ContextError naming it, a wildcard
+        matching nothing is left out (ContextError when nothing at all matched), as Docker's.
 
         Paths come in Docker's order: the patterns' order, a glob's matches in Walk order.
         A path may be a symlink: its target is inside the context (COPY copies the target).
@@ -489,9 +490,11 @@ class Context:
                         found = [rel] if self._resolve(rel, pattern) is not None else []
                 except BadPattern:
                     raise ContextError(f"syntax error in pattern: {pattern}") from None
-            if not found:
+            if not found and not has_wildcards(rel):
                 raise _not_found(rel)
             out.extend(self.root if r == "." else self.root / r for r in found)
+        if not out:   # only wildcards, none matching (one that matches nothing is left out)
+            raise ContextError("no source files were specified")
         return out
 
     # -- checksums

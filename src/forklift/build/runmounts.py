@@ -26,7 +26,7 @@ CACHE_DIR = "build-mounts"
 _NETWORKS = ("default", "none", "host")
 _TYPES = ("bind", "cache", "tmpfs", "secret")
 _KEYS = {"type", "target", "dst", "destination", "source", "src", "from", "id", "sharing",
-         "mode", "uid", "gid", "ro", "readonly", "rw", "readwrite", "size", "required", "env"}
+         "mode", "uid", "gid", "ro", "readonly", "rw", "readwrite", "size", "required"}
 
 
 @dataclass
@@ -131,9 +131,7 @@ def parse_mount(text: str, where: str) -> RunMount:
         raise InvalidArgument(f"{where}: RUN --mount: cannot mount over /")
     if m.sharing not in ("shared", "private", "locked"):
         raise InvalidArgument(f"{where}: RUN --mount: sharing must be shared, private or locked")
-    m.readonly = bool(flags & {"ro", "readonly"}) or _true(items, "ro") or _true(items, "readonly")
-    if kind == "bind":
-        m.readonly = not (flags & {"rw", "readwrite"} or _true(items, "rw") or _true(items, "readwrite"))
+    m.readonly = _readonly(text, kind, where)
     m.required = "required" in flags or _true(items, "required")
     for name in ("uid", "gid"):
         if name in items:
@@ -148,6 +146,25 @@ def parse_mount(text: str, where: str) -> RunMount:
     if m.type == "cache" and not m.id:
         m.id = m.target
     return m
+
+
+def _readonly(text: str, kind: str, where: str) -> bool:
+    """``ro``/``readonly`` and ``rw``/``readwrite`` as BuildKit reads them: a bare key is
+    true, ``=false`` turns it around, the last one given wins; without any, only a bind
+    is read-only."""
+    readonly = kind == "bind"
+    for item in text.split(","):
+        key, sep, value = item.strip().partition("=")
+        if key.lower() not in ("ro", "readonly", "rw", "readwrite"):
+            continue
+        flag = _BOOLS.get(value.lower()) if sep else True
+        if flag is None:
+            raise InvalidArgument(f"{where}: RUN --mount: invalid value {value!r} for {key}")
+        readonly = flag if key.lower() in ("ro", "readonly") else not flag
+    return readonly
+
+
+_BOOLS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
 
 
 def _true(items: dict[str, str], key: str) -> bool:

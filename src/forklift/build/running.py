@@ -30,6 +30,7 @@ class RunSettings:
     clamp_mtime: int | None = None   # SOURCE_DATE_EPOCH: the layer's mtimes clamped to it
     mounts: list[str] = field(default_factory=list)     # RUN --mount, as CreateOptions.mounts
     clean_upper: Callable[[str], None] | None = None    # undoes the mount points runc made
+    shm_size: int | None = None   # build --shm-size, bytes: /dev/shm's size (None: 64 MiB)
 
 
 def run(store: Store, parent: str | None, argv: list[str], environment: list[str],
@@ -44,6 +45,7 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
     opts = containers.CreateOptions(entrypoint="", env=environment, network=settings.network,
                                     add_hosts=list(settings.add_hosts),
                                     ulimits=list(settings.ulimits), mounts=list(settings.mounts),
+                                    tmpfs=[f"/dev/shm:size={settings.shm_size},mode=1777"] if settings.shm_size else [],
                                     labels=[f"{BUILD_LABEL}={os.getpid()}"],
                                     # the container's ID would be its hostname: not reproducible
                                     hostname=None if settings.clamp_mtime is None else REPRO_HOSTNAME)

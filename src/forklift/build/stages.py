@@ -101,6 +101,8 @@ def needed(stages: list[Stage], target: Stage, escape: str) -> list[Stage]:
         refs = [stage.base] + [f[7:] for ins in stage.body for f in ins.flags
                                if ins.keyword in ("COPY", "ADD") and f.startswith("--from=")]
         refs += mount_refs(stage)
+        if any("$" in ref for ref in refs):   # known once the step expands it: any stage before
+            want.update(s.index for s in stages[: stage.index])
         for ref in refs:
             found = stage_ref(stages, ref, stage.index)
             if found is not None:

@@ -38,7 +38,7 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--platform", default=None, help="Set the target platform for the build (the host's only)")
 @click.option("--add-host", "add_hosts", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
 @click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options")
-@click.option("--shm-size", default=None, help="Size of /dev/shm (accepted; RUN containers get Docker's 64m)")
+@click.option("--shm-size", default=None, help="Size of /dev/shm of the RUN containers (default 64m)")
 @click.option("--rm/--force-rm", "remove", default=True, hidden=True)
 @click.option("-o", "--output", "output", default=None,
               help="Export the result: type=docker|oci|tar|local,dest=PATH (PATH alone: local)")
@@ -68,8 +68,6 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     # a tar on stdout: the progress goes to stderr
     shown = sys.stderr if export is not None and export.dest == "-" else sys.stdout
 
-    if shm_size:
-        parse_size(shm_size, "--shm-size")
     quiet = quiet or progress == "quiet"
     opts = builder.BuildOptions(
         tags=list(tags), build_args=_build_args(build_args), target=target, no_cache=no_cache,
@@ -77,6 +75,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         add_hosts=list(add_hosts), ulimits=list(ulimits), secrets=list(secrets),
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
     opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
+    opts.shm_size = parse_size(shm_size, "--shm-size") if shm_size else None
     opts.squash = squash
     opts.pull = pull
     opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None

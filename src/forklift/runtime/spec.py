@@ -114,6 +114,13 @@ def _default_mounts() -> list[dict[str, Any]]:
     ]
 
 
+def _with_defaults(extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The default mounts, less those a container's own mount replaces (a tmpfs of another
+    size at /dev/shm), as Docker drops them: stacked, both would show in /proc/mounts."""
+    taken = {m["destination"] for m in extra}
+    return [m for m in _default_mounts() if m["destination"] not in taken] + extra
+
+
 def _device_rules() -> list[dict[str, Any]]:
     def allow(typ: str, major: int | None, minor: int | None, access: str) -> dict[str, Any]:
         rule: dict[str, Any] = {"allow": True, "type": typ, "access": access}
@@ -262,7 +269,7 @@ def build_spec(
         "process": process_spec(process, rlimits),
         "root": {"path": rootfs, "readonly": readonly_rootfs},
         "hostname": hostname,
-        "mounts": _default_mounts() + [_mount_entry(m) for m in mounts],
+        "mounts": _with_defaults([_mount_entry(m) for m in mounts]),
         "linux": {
             "resources": {"devices": _device_rules(), **(resources or {})},
             "cgroupsPath": cgroups_path,
