@@ -506,6 +506,11 @@ def _line_end(v: str, start: int) -> int:
 def _replace_all(value: str, glob: _Glob, template: str) -> str:
     """Go's Regexp.ReplaceAllString: an empty match right after a match is no match, and
     ``$0``/``${0}`` in the replacement is the match, other ``$name`` nothing, ``$$`` a $."""
+    if glob.tokens and all(isinstance(t, str) for t in glob.tokens):
+        # a literal never matches empty: every match is str.replace's (a million
+        # matches on one line would otherwise take seconds, one search each)
+        literal = "".join(str(t) for t in glob.tokens)
+        return value.replace(literal, _go_template(template, literal))
     out: list[str] = []
     last = pos = 0
     while pos <= len(value) and (found := glob.search(value, pos)) is not None:
