@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 from support import Forklift, one_line_error
-from support.store import assert_clean
+from support.store import assert_clean, temporary_store
 
 pytestmark = pytest.mark.root
 
@@ -146,6 +146,19 @@ def test_an_interrupted_build_kills_every_stages_container(fl, ctx, sig):
     assert len(re.findall(r"^#\d+ ERROR: canceled$", proc.stdout.read(), re.M)) == 2
     no_containers(fl)
     assert_clean(fl.root)
+
+
+def test_stages_on_one_missing_base_pull_it_once(fl, ctx, registry):
+    ref = f"{registry.host}/parallel/base:1"
+    fl("tag", "busybox", ref)
+    fl("push", ref)
+    root = ctx(f"FROM {ref} AS a\nRUN echo a > /a\nFROM {ref} AS b\nRUN echo b > /b\n"
+               f"FROM {ref}\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n")
+    with temporary_store() as fresh:
+        for args in ([], ["--pull"]):   # missing, then present but to be pulled again
+            res = fresh("build", "--network", "none", "--progress", "plain", *args, str(root),
+                        env=TWO)
+            assert res.out.count(f"[internal] pull {ref}") == 1, res.out
 
 
 def test_a_bad_jobs_setting_is_one_line(fl, ctx):

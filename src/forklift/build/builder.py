@@ -87,6 +87,7 @@ class Builder:
         self._local = threading.local()   # a stage thread's store and cache entries (parallel)
         self._cancelled = threading.Event()   # set when concurrent stages are to stop
         self._pulling = threading.Lock()
+        self._pull_locks: dict[str, threading.Lock] = {}
 
     @property
     def store(self) -> Store:
@@ -230,7 +231,9 @@ class Builder:
             stage.config["Env"] = [*(stage.config.get("Env") or []), f"PATH={oci.DEFAULT_PATH}"]
 
     def _image(self, ref: str) -> str:
-        with self._pulling:   # stages at once: one pull of a base all of them use
+        with self._pulling:   # stages at once: one pull of a base that several use
+            lock = self._pull_locks.setdefault(ref, threading.Lock())
+        with lock:
             return self._image_unlocked(ref)
 
     def _image_unlocked(self, ref: str) -> str:
