@@ -155,18 +155,14 @@ class Scheduler:
         True if interrupted meanwhile (the threads are still waited for)."""
         interrupted = False
         killed: set[str] = set()
-        while any(t.is_alive() for t in threads):
+        while alive := [t for t in threads if t.is_alive()]:
             try:
                 if self.cancelled.is_set():
                     self._kill_runs(killed)
-                self.wake.clear()
-                if any(t.is_alive() for t in threads):
-                    self.wake.wait(_POLL)
+                alive[0].join(_POLL)
             except KeyboardInterrupt:
                 interrupted = True
                 self.cancelled.set()
-        for thread in threads:
-            thread.join()
         return interrupted
 
     def _kill_runs(self, killed: set[str]) -> None:
