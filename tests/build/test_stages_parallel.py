@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 from support import Forklift, one_line_error
-from support.store import assert_clean, temporary_store
+from support.store import assert_clean, assert_no_corruption, temporary_store
 
 pytestmark = pytest.mark.root
 
@@ -125,10 +125,9 @@ def test_a_failing_stage_cancels_the_others(fl, ctx):
     assert_clean(fl.root)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_build_kills_every_stages_container(fl, ctx, sig):
-    token = os.urandom(6).hex()
-    mount = rendezvous(f"{token}-{int(sig)}")
+def both_running(fl: Forklift, ctx, token: str) -> subprocess.Popen:
+    """A build whose two stages both run a container (when this returns) that sleeps."""
+    mount = rendezvous(token)
     root = ctx(f"FROM busybox AS a\nRUN {mount} touch /rdv/a && {wait_for('/rdv/b')} && echo ready-a && sleep 600\n"
                f"FROM busybox AS b\nRUN {mount} touch /rdv/b && {wait_for('/rdv/a')} && echo ready-b && sleep 600\n"
                "FROM busybox\nCOPY --from=a /etc/passwd /a\nCOPY --from=b /etc/passwd /b\n")
@@ -136,15 +135,39 @@ def test_an_interrupted_build_kills_every_stages_container(fl, ctx, sig):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=fl.environ(TWO))
     assert proc.stdout is not None
-    ready = set()
+    ready: set[str] = set()
     for line in proc.stdout:
         ready |= set(re.findall(r"^#\d+ [0-9.]+ (ready-[ab])$", line))
-        if len(ready) == 2:   # both containers run
-            break
+        if len(ready) == 2:
+            return proc
+    proc.kill()
+    raise AssertionError(f"the stages did not both start: {proc.wait()}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_build_kills_every_stages_container(fl, ctx, sig):
+    proc = both_running(fl, ctx, f"{os.urandom(6).hex()}-{int(sig)}")
+    assert proc.stdout is not None
     proc.send_signal(sig)
-    assert proc.wait(timeout=60) == 130
-    assert len(re.findall(r"^#\d+ ERROR: canceled$", proc.stdout.read(), re.M)) == 2
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert len(re.findall(r"^#\d+ ERROR: canceled$", out, re.M)) == 2
     no_containers(fl)
+    assert_clean(fl.root)
+
+
+def test_a_killed_concurrent_build_is_cleaned_up_by_the_next(fl, ctx, tmp_path):
+    proc = both_running(fl, ctx, os.urandom(6).hex())
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert_no_corruption(fl.root)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Dockerfile").write_text("FROM busybox\nRUN true\n")
+    fl("build", "--network", "none", "-q", str(other))   # removes the killed build's containers
+    no_containers(fl)
+    with open("/proc/self/mountinfo") as f:
+        assert f"{fl.root}/tmp/" not in f.read()
     assert_clean(fl.root)
 
 
