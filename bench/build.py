@@ -22,6 +22,10 @@ Workloads:
   fresh    build --no-cache (the build cache also pruned, untimed, before each sample)
   cached   the same build again, every step a cache hit
   changed  one source file rewritten (new content), then build: COPY and the last RUN run
+  stages   build --no-cache (cache pruned first) of Dockerfile.stages: three independent
+           stages (two hash 200 MB each, one copies a directory of the context) and a
+           last one copying from each; BuildKit and forklift build the three at once
+           (FORKLIFT_BUILD_JOBS=1 in forklift's environment builds them one by one)
 
 Builders:
   classic   DOCKER_BUILDKIT=0 docker build
@@ -67,7 +71,7 @@ from bench import (  # noqa: E402  (bench.py is a script next to this one)
 
 BASE = "bench-busybox:latest"
 MAKE_ROOTFS = HERE.parent / "scripts" / "make-busybox-rootfs.sh"
-WORKLOADS = ("fresh", "cached", "changed")
+WORKLOADS = ("fresh", "cached", "changed", "stages")
 BUILDERS = ("classic", "buildkit", "forklift")
 DOCKERFILE = """\
 FROM bench-busybox:latest
@@ -76,11 +80,25 @@ RUN echo two > /app/two
 COPY src/ /app/src/
 RUN ls -R /app/src | wc -l > /app/count
 """
+STAGES_DOCKERFILE = """\
+FROM bench-busybox:latest AS one
+RUN dd if=/dev/zero bs=1M count=200 2>/dev/null | sha256sum > /sum
+FROM bench-busybox:latest AS two
+RUN dd if=/dev/zero bs=1M count=200 2>/dev/null | md5sum > /sum
+FROM bench-busybox:latest AS three
+COPY src/dir1/ /src/
+RUN ls /src | wc -l > /sum
+FROM bench-busybox:latest
+COPY --from=one /sum /one
+COPY --from=two /sum /two
+COPY --from=three /sum /three
+"""
 
 
 def make_context(path: Path, files: int, file_bytes: int) -> int:
     path.mkdir()
     (path / "Dockerfile").write_text(DOCKERFILE)
+    (path / "Dockerfile.stages").write_text(STAGES_DOCKERFILE)
     for i in range(files):
         d = path / "src" / f"dir{i % 40}"
         d.mkdir(parents=True, exist_ok=True)
@@ -161,7 +179,9 @@ def forget_cache(tool: Tool) -> None:
 
 def sample(workload: str, tool: Tool, n: int, context: Path, network: list[str]) -> Run:
     build = ["build", *network, "-t", tag(tool)]
-    if workload == "fresh":
+    if workload == "stages":
+        build += ["-f", str(context / "Dockerfile.stages")]
+    if workload in ("fresh", "stages"):
         forget_cache(tool)
         os.sync()
         return timed_rusage(tool, *build, "--no-cache", str(context))
@@ -175,7 +195,7 @@ def measure(workload: str, tools: list[Tool], args: argparse.Namespace,
             context: Path) -> dict[str, Result]:
     results = {t.name: Result(Cell(error=t.error)) for t in tools}
     network = ["--network", args.network] if args.network else []
-    if workload != "fresh":     # every builder's cache holds this context's build first
+    if workload not in ("fresh", "stages"):   # every builder's cache holds this context's build first
         for tool in tools:
             if not results[tool.name].cell.error:
                 try:
@@ -217,7 +237,7 @@ def print_table(results: dict[str, dict[str, Result]]) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--only", default=",".join(BUILDERS), help="builders (default all three)")
-    p.add_argument("--workloads", default=",".join(WORKLOADS), help="fresh,cached,changed (default all)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="fresh,cached,changed,stages (default all)")
     p.add_argument("--repeat", type=int, default=5, help="repetitions per workload (default 5)")
     p.add_argument("--files", type=int, default=2000, help="files in the context (default 2000)")
     p.add_argument("--file-bytes", type=int, default=25600, help="bytes per file (default 25600)")

@@ -14,14 +14,16 @@ import contextlib
 import copy
 import os
 import posixpath
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
 from forklift.build import cache, fscopy, heredocs, instructions, remote, runmounts, running, words
+from forklift.build import parallel as parallel_mod
 from forklift.build import stages as stages_mod
 from forklift.build.context import Context, open_context
 from forklift.build.copyflags import NONE, CopyFlags, context_sources, image_pattern
@@ -66,6 +68,7 @@ class BuildOptions:
     no_cache_filter: list[str] = field(default_factory=list)   # stages run uncached
     secrets: list[str] = field(default_factory=list)   # --secret id=x,src=FILE|env=VAR
     shm_size: int | None = None   # --shm-size in bytes, every RUN container's /dev/shm
+    jobs: int | None = None   # stages built at once; None: $FORKLIFT_BUILD_JOBS or the CPUs
 
 
 # ----------------------------------------------------------------------------- the build
@@ -81,9 +84,28 @@ class Builder:
         self.built: dict[int, str | None] = {}
         self.bases: dict[int, str | None] = {}   # each stage's FROM image (for --squash)
         self.pulled: set[str] = set()
-        self.cache_used: list[tuple[str, str]] = []   # (step key, image): for --cache-to
+        self._cache_used: list[tuple[str, str]] = []   # (step key, image): for --cache-to
         self.secrets = runmounts.secrets_from(opts.secrets)
         self._stages: list[Stage] = []
+        self._local = threading.local()   # a stage thread's store and cache entries (parallel)
+        self._cancelled = threading.Event()   # set when concurrent stages are to stop
+        self._pulling = threading.Lock()
+        self._pull_locks: dict[str, threading.Lock] = {}
+
+    @property
+    def store(self) -> Store:
+        """The calling thread's store: a stage built in a thread of its own has its own."""
+        own: Store | None = getattr(self._local, "store", None)
+        return self._store if own is None else own
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def cache_used(self) -> list[tuple[str, str]]:
+        own: list[tuple[str, str]] | None = getattr(self._local, "cache_used", None)
+        return self._cache_used if own is None else own
 
     def run(self) -> str:
         opts = self.opts
@@ -101,8 +123,7 @@ class Builder:
             target = found
         needed = stages_mod.needed(stages, target, self.df.escape)
         stages_mod.refuse_unsupported(needed, self.name)
-        for stage in needed:
-            self.built[stage.index] = self._build_stage(stages, stage, meta)
+        self._build_needed(stages, needed, meta)
         if opts.labels:
             self._step(target, f"LABEL {' '.join(f'{k}={v}' for k, v in opts.labels.items())}",
                        None, ["LABEL", *sorted(f"{k}={v}" for k, v in opts.labels.items())], {},
@@ -120,6 +141,28 @@ class Builder:
         if unused:
             self.progress.note(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed")
         return image_id
+
+    def _build_needed(self, stages: list[Stage], needed: list[Stage],
+                      meta: dict[str, str | None]) -> None:
+        """The stages the target needs, in order; those independent of each other at the
+        same time (build.parallel) unless one job is asked for."""
+        jobs = self.opts.jobs if self.opts.jobs is not None else parallel_mod.jobs_from_env()
+        if jobs < 2 or not stages_mod.independent(stages, needed):
+            for stage in needed:
+                self.built[stage.index] = self._build_stage(stages, stage, meta)
+            return
+        deps = {s.index: stages_mod.depends_on(stages, s) for s in needed}
+        run = parallel_mod.Scheduler(self.store, needed, deps, jobs, self._local, self._cancelled)
+        context, self.built = self.context, run.built
+        self.context = cast(Context, parallel_mod.SharedContext(context))
+        try:
+            self._cache_used += run.run(lambda stage: self._build_stage(stages, stage, meta))
+        finally:
+            self.context = context
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise parallel_mod.Cancelled("the build was cancelled")
 
     def _uncached(self, stage: Stage) -> bool:
         names = self.opts.no_cache_filter
@@ -191,6 +234,12 @@ class Builder:
             stage.config["Env"] = [*(stage.config.get("Env") or []), f"PATH={oci.DEFAULT_PATH}"]
 
     def _image(self, ref: str) -> str:
+        with self._pulling:   # stages at once: one pull of a base that several use
+            lock = self._pull_locks.setdefault(ref, threading.Lock())
+        with lock:
+            return self._image_unlocked(ref)
+
+    def _image_unlocked(self, ref: str) -> str:
         if self.opts.pull and ref not in self.pulled:
             self._pull(ref)
         try:
@@ -223,6 +272,7 @@ class Builder:
         return env
 
     def _instruction(self, stages: list[Stage], stage: Stage, ins: Instruction, label: str) -> None:
+        self._check_cancelled()
         kw = ins.keyword
         if kw == "ARG":
             self._arg(stage, ins, label)
@@ -413,6 +463,9 @@ class Builder:
 
     def _fail(self, step: Step, argv: list[str], code: int, label: str) -> None:
         shown = " ".join(argv)
+        if self._cancelled.is_set():   # killed because another stage failed or the build was interrupted
+            step.error("canceled")
+            raise parallel_mod.Cancelled("the build was cancelled")
         step.error(f'process "{shown}" did not complete successfully: exit code: {code}')
         if self.progress.out is None and self.err is not None:
             # Quiet: the step and its last lines were not shown as it ran; show them now.

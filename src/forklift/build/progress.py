@@ -18,7 +18,7 @@ class Progress:
     def __init__(self, out: IO[str] | None, quiet: bool = False) -> None:
         self.out = None if quiet else out
         self._number = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def _write(self, text: str) -> None:
         if self.out is not None:
@@ -27,9 +27,10 @@ class Progress:
                 self.out.flush()
 
     def step(self, label: str) -> Step:
-        self._number += 1
-        self._write(f"#{self._number} {label}")
-        return Step(self, self._number, label)
+        with self._lock:   # stages built at once number their steps from one count
+            self._number += 1
+            self._write(f"#{self._number} {label}")
+            return Step(self, self._number, label)
 
     def note(self, text: str) -> None:
         self._write(text)

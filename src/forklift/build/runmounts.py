@@ -215,7 +215,7 @@ def _cache_dir(store: Store, m: RunMount, seed: str | None) -> Iterator[str]:
                     remove_path(scratch)
                 return
         if not os.path.isdir(path):   # made aside and renamed: builds may race to make it
-            fresh = f"{path}.new-{os.getpid()}"
+            fresh = f"{path}.new-{os.getpid()}-{os.urandom(4).hex()}"   # stages race too
             _make_cache(fresh, m, seed)
             with contextlib.suppress(OSError):
                 os.rename(fresh, path)

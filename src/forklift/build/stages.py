@@ -118,3 +118,22 @@ def mount_refs(stage: Stage) -> list[str]:
     """The stages or images the ``RUN --mount from=`` of ``stage`` name."""
     return [m.group(1) for ins in stage.body if ins.keyword == "RUN" for f in ins.flags
             if f.startswith("--mount=") for m in [re.search(r"(?:^|,)from=([^,]+)", f[8:])] if m]
+
+
+def depends_on(stages: list[Stage], stage: Stage) -> set[int]:
+    """The indices of the stages ``stage`` names (FROM, COPY --from, RUN --mount from=):
+    it starts once they are built (``build.parallel``)."""
+    refs = [stage.base] + [f[7:] for ins in stage.body for f in ins.flags
+                           if ins.keyword in ("COPY", "ADD") and f.startswith("--from=")]
+    return {found.index for ref in refs + mount_refs(stage)
+            if (found := stage_ref(stages, ref, stage.index)) is not None}
+
+
+def independent(stages: list[Stage], needed: list[Stage]) -> bool:
+    """Whether two of the ``needed`` stages depend on each other neither directly nor
+    through others (so they may be built at the same time)."""
+    above: dict[int, set[int]] = {}
+    for stage in needed:
+        direct = depends_on(stages, stage)
+        above[stage.index] = direct.union(*(above.get(d, set()) for d in direct))
+    return any(a.index not in above[b.index] for i, a in enumerate(needed) for b in needed[i + 1:])

@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -36,6 +37,7 @@ FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUI
 _WATCHED = {*FORWARDED_SIGNALS, signal.SIGCHLD}
 # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve, so reset them.
 _RESET_TO_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
+_WAIT_POLL = 0.1   # seconds: the longest a foreground run's exit goes unseen
 
 Stdio = int | IO[Any] | None
 
@@ -176,7 +178,7 @@ class Runc:
         if path is not None:
             return _log_file(path, keep=True)
         os.makedirs(self.state_root, mode=0o700, exist_ok=True)
-        return _log_file(os.path.join(self.state_root, f"runc-{os.getpid()}.log"), keep=False)
+        return _log_file(os.path.join(self.state_root, f"runc-{os.getpid()}-{threading.get_native_id()}.log"), keep=False)
 
     def _call(self, *args: str, log: str | None = None, capture: bool = False,
               console_socket: str | None = None, stdin: Stdio = None, stdout: Stdio = None,
@@ -240,7 +242,11 @@ def _wait_forwarding(pid: int) -> int:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             return exit_code(status)
-        info = signal.sigwaitinfo(_WATCHED)
+        # A timeout: another thread waiting for its own runc (concurrent build stages)
+        # may take the one SIGCHLD pending for both (standard signals do not queue).
+        info = signal.sigtimedwait(_WATCHED, _WAIT_POLL)
+        if info is None:
+            continue
         if info.si_signo != signal.SIGCHLD and info.si_code != SI_KERNEL:
             try:
                 os.kill(pid, info.si_signo)
