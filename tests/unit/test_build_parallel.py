@@ -147,3 +147,16 @@ def test_a_failure_cancels_the_running_stages_and_starts_no_other(tmp_path: Path
     with pytest.raises(ValueError, match="boom"):
         run.run(build_one)
     assert sorted(seen) == [0, 1] and 2 not in run.sched.built
+
+
+def test_the_shared_context_takes_every_argument_the_context_does():
+    """SharedContext wraps Context's caching lookups: a new keyword on one (COPY --exclude's
+    ``exclude``) must not be a TypeError in concurrent builds only."""
+    import inspect
+
+    from forklift.build.context import Context
+    from forklift.build.parallel import SharedContext
+
+    for name in ("sources", "checksum"):
+        assert inspect.signature(getattr(SharedContext, name)).parameters.keys() == \
+            inspect.signature(getattr(Context, name)).parameters.keys(), name

@@ -86,13 +86,15 @@ class SharedContext:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
 
-    def sources(self, patterns: Sequence[str]) -> list[Path]:
+    def sources(self, patterns: Sequence[str], *, doublestar: bool = False) -> list[Path]:
         with self._lock:
-            return self._context.sources(patterns)
+            return self._context.sources(patterns, doublestar=doublestar)
 
-    def checksum(self, paths: Sequence[Path], *, with_mode: bool, with_owner: bool) -> str:
+    def checksum(self, paths: Sequence[Path], *, with_mode: bool, with_owner: bool,
+                 exclude: Callable[[str], bool] | None = None) -> str:
         with self._lock:
-            return self._context.checksum(paths, with_mode=with_mode, with_owner=with_owner)
+            return self._context.checksum(paths, with_mode=with_mode, with_owner=with_owner,
+                                          exclude=exclude)
 
 
 class Scheduler:
