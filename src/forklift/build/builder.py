@@ -25,7 +25,7 @@ from forklift.build import cache, fscopy, heredocs, instructions, remote, runmou
 from forklift.build import stages as stages_mod
 from forklift.build.context import Context, open_context
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
-from forklift.build.progress import Progress, Step
+from forklift.build.progress import Step, make_progress
 from forklift.build.stages import Stage
 from forklift.errors import ForkliftError, InvalidArgument, NotFound
 from forklift.store import build_cache
@@ -63,6 +63,7 @@ class BuildOptions:
     cache_to: str | None = None
     no_cache_filter: list[str] = field(default_factory=list)   # stages run uncached
     secrets: list[str] = field(default_factory=list)   # --secret id=x,src=FILE|env=VAR
+    progress: str = "plain"                # or "tty": the live display on err (progress.resolve)
 
 
 # ----------------------------------------------------------------------------- the build
@@ -71,7 +72,7 @@ class Builder:
     def __init__(self, store: Store, context: Context, df: Dockerfile, opts: BuildOptions,
                  out: IO[str] | None, err: IO[str] | None = None) -> None:
         self.store, self.context, self.df, self.opts = store, context, df, opts
-        self.progress = Progress(out, quiet=opts.quiet)
+        self.progress = make_progress(opts.progress, out, err, quiet=opts.quiet)
         self.err = err
         self.name = opts.dockerfile_name
         self.used_args: set[str] = {"SOURCE_DATE_EPOCH"}   # read by the build itself
@@ -696,7 +697,7 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
     df = parse(dockerfile_bytes, opts.dockerfile_name)
     running.remove_leftovers(store)
     builder = Builder(store, context, df, opts, out, err)
-    with running.terminate_as_interrupt():
+    with running.terminate_as_interrupt(), builder.progress:   # a live display ends whole
         image_id = builder.run()
     if tags:
         with store.transaction():

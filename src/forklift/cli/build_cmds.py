@@ -34,7 +34,7 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--iidfile", default=None, help="Write the image ID to the file")
 @click.option("--network", default="bridge", help="Set the networking mode for the RUN instructions during build (bridge, host, none)")
 @click.option("--progress", type=click.Choice(["plain", "auto", "tty", "quiet"]), default="auto",
-              help="Set type of progress output (auto, plain, quiet)")
+              help="Set type of progress output (auto, plain, tty, quiet)")
 @click.option("--platform", default=None, help="Set the target platform for the build (the host's only)")
 @click.option("--add-host", "add_hosts", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
 @click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options")
@@ -60,6 +60,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
               secrets: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
     from forklift.build import builder, cachedirs, outputs
+    from forklift.build import progress as progress_mod
     from forklift.limits import parse_size
 
     export = outputs.parse(output) if output is not None else None
@@ -78,6 +79,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
     opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
     opts.squash = squash
+    opts.progress = progress_mod.resolve(progress, sys.stderr, dict(os.environ))
     opts.pull = pull
     opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None
     if opts.cache_to:
