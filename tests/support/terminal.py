@@ -18,7 +18,7 @@ import struct
 import subprocess
 import termios
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 _TOKEN = re.compile(r"\x1b\[([0-9;?]*)([ -/]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.|[\s\S]")
@@ -125,26 +125,60 @@ class Terminal:
 
     def expect(self, pattern: str, timeout: float = 60) -> re.Match[str]:
         """Read until the raw output (escape sequences included) matches ``pattern``."""
+        found = self.wait_for(lambda text: re.search(pattern, text), pattern, timeout)
+        assert isinstance(found, re.Match)
+        return found
+
+    def wait_for(self, pred: Callable[[str], object], what: str, timeout: float = 60) -> object:
+        """Read until ``pred(raw output so far)`` is true; returns what it returned."""
         deadline = time.monotonic() + timeout
         while True:
-            found = re.search(pattern, self.text)
+            found = pred(self.text)
             if found:
                 return found
             if self.eof:
-                raise AssertionError(f"{pattern!r} never shown:\n{self.screen().text}")
+                raise AssertionError(f"{what} never shown:\n{self.screen().text}")
             self._read(deadline)
 
     def finish(self, timeout: float = 120) -> int:
         deadline = time.monotonic() + timeout
         while not self.eof:
             self._read(deadline)
-        os.close(self.master)
+        self._close_master()
         return self.proc.wait(timeout=max(deadline - time.monotonic(), 1))
 
+    def close(self) -> None:
+        """Stop the command (``kill``) and close the terminal; for a test's teardown too."""
+        self.kill()
+        self._close_master()
+
+    def _close_master(self) -> None:
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1
+
     def kill(self) -> None:
+        """Stop the command if it still runs: SIGTERM first (a build then removes its
+        container), SIGKILL if that is not enough."""
+        if self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        deadline = time.monotonic() + 30
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self._drain()   # a command blocked on a full terminal would never exit
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def _drain(self) -> None:
+        if self.master < 0 or self.eof:
+            time.sleep(0.05)
+            return
+        if select.select([self.master], [], [], 0.1)[0]:
+            try:
+                self.raw += os.read(self.master, 65536)
+            except OSError:
+                self.eof = True
 
     @property
     def text(self) -> str:
