@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from support.terminal import render
 
-from forklift.build import progress, ttyprogress
+from forklift.build import display, progress, ttyprogress
 from forklift.errors import InvalidArgument
 
 WIDTH = 100
@@ -175,14 +175,14 @@ def test_auto_is_the_live_display_on_a_terminal_only():
     master, slave = os.openpty()
     try:
         with open(slave, "w", closefd=False) as tty:
-            assert progress.resolve("auto", tty, {"TERM": "xterm"}) == "tty"
-            assert progress.resolve("auto", tty, {"TERM": "dumb"}) == "plain"
-            assert progress.resolve("plain", tty, {}) == "plain"
+            assert display.resolve("auto", tty, {"TERM": "xterm"}) == "tty"
+            assert display.resolve("auto", tty, {"TERM": "dumb"}) == "plain"
+            assert display.resolve("plain", tty, {}) == "plain"
     finally:
         os.close(master)
         os.close(slave)
-    assert progress.resolve("auto", io.StringIO(), {"TERM": "xterm"}) == "plain"
-    assert progress.resolve("tty", io.StringIO(), {}) == "tty"
-    assert type(progress.make_progress("tty", io.StringIO(), io.StringIO())).__name__ == "TtyProgress"
-    assert type(progress.make_progress("tty", io.StringIO(), None)) is progress.Progress
-    assert progress.make_progress("tty", io.StringIO(), io.StringIO(), quiet=True).out is None
+    assert display.resolve("auto", io.StringIO(), {"TERM": "xterm"}) == "plain"
+    assert display.resolve("tty", io.StringIO(), {}) == "tty"
+    assert type(display.make_progress("tty", io.StringIO(), io.StringIO())).__name__ == "TtyProgress"
+    assert type(display.make_progress("tty", io.StringIO(), None)) is progress.Progress
+    assert display.make_progress("tty", io.StringIO(), io.StringIO(), quiet=True).out is None

@@ -24,8 +24,9 @@ from forklift import limits as limits_mod
 from forklift.build import cache, fscopy, heredocs, instructions, remote, runmounts, running, words
 from forklift.build import stages as stages_mod
 from forklift.build.context import Context, open_context
+from forklift.build.display import make_progress
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
-from forklift.build.progress import Step, make_progress
+from forklift.build.progress import Step
 from forklift.build.stages import Stage
 from forklift.errors import ForkliftError, InvalidArgument, NotFound
 from forklift.store import build_cache
@@ -63,7 +64,7 @@ class BuildOptions:
     cache_to: str | None = None
     no_cache_filter: list[str] = field(default_factory=list)   # stages run uncached
     secrets: list[str] = field(default_factory=list)   # --secret id=x,src=FILE|env=VAR
-    progress: str = "plain"                # or "tty": the live display on err (progress.resolve)
+    progress: str = "plain"                # or "tty": the live display on err (display.resolve)
 
 
 # ----------------------------------------------------------------------------- the build

@@ -1,7 +1,7 @@
 """Build output in the shape of BuildKit's plain progress (``#2 [2/3] RUN echo hi``,
 the step's output lines, ``#2 CACHED``, ``#2 DONE 0.4s``), or nothing (quiet). The live
 display of ``--progress tty`` (``build/ttyprogress.py``, drawn with rich) is a second
-implementation of the same interface, imported only when chosen."""
+implementation of the same interface; ``build/display.py`` chooses."""
 
 from __future__ import annotations
 
@@ -47,29 +47,6 @@ class Progress:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close(kind)
-
-
-def resolve(mode: str, stream: IO[str], environ: dict[str, str]) -> str:
-    """``--progress auto|plain|tty|quiet`` as the build shows it (plain, tty or quiet):
-    ``auto`` is the live display when ``stream`` is a terminal, as BuildKit's is, unless
-    the terminal says it cannot move the cursor (TERM=dumb)."""
-    if mode != "auto":
-        return mode
-    return "tty" if stream.isatty() and environ.get("TERM") != "dumb" else "plain"
-
-
-def make_progress(mode: str, out: IO[str] | None, err: IO[str] | None,
-                  quiet: bool = False) -> Progress:
-    """The display a build reports to: nothing (quiet), the live one drawn on ``err``
-    (mode ``tty``) or BuildKit's plain lines on ``out``."""
-    if quiet or out is None:
-        return Progress(out, quiet=True)
-    if mode == "tty" and err is not None:
-        # rich is imported only for the live display
-        from forklift.build import ttyprogress
-
-        return ttyprogress.TtyProgress(out, ttyprogress.console_on(err))
-    return Progress(out)
 
 
 class Step:

@@ -59,8 +59,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
               cache_from: tuple[str, ...], no_cache_filter: tuple[str, ...],
               secrets: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
-    from forklift.build import builder, cachedirs, outputs
-    from forklift.build import progress as progress_mod
+    from forklift.build import builder, cachedirs, display, outputs
     from forklift.limits import parse_size
 
     export = outputs.parse(output) if output is not None else None
@@ -79,7 +78,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
         dockerfile_name=os.path.basename(dockerfile) if dockerfile and dockerfile != "-" else "Dockerfile")
     opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
     opts.squash = squash
-    opts.progress = progress_mod.resolve(progress, sys.stderr, dict(os.environ))
+    opts.progress = display.resolve(progress, sys.stderr, dict(os.environ))
     opts.pull = pull
     opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None
     if opts.cache_to:
