@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -163,6 +165,22 @@ def test_a_short_terminal_shows_the_running_steps_first():
         running.done()
     lines = screen_of(console)   # the last frame has every step
     assert len(lines) == 22 and all(step_row(lines, f"/w{i} ") for i in range(20))
+
+
+def test_a_process_whose_main_thread_ends_without_closing_the_display_still_exits():
+    script = ("import io, sys\n"
+              "from rich.console import Console\n"
+              "from forklift.build import ttyprogress\n"
+              "console = Console(file=sys.stdout, force_terminal=True, force_interactive=True,"
+              " width=80, height=20)\n"
+              "display = ttyprogress.TtyProgress(io.StringIO(), console)\n"
+              "display.step('[1/1] RUN forever').line('still here')\n")
+    # bytes: text mode would read each carriage return as a new line
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60,
+                          check=True)
+    shown = render(proc.stdout.decode(), 80)
+    assert shown.cursor_visible and proc.stderr == b""
+    assert shown.lines[1].startswith(" => [1/1] RUN forever"), shown.lines
 
 
 def test_output_is_shown_as_a_terminal_would_leave_it():

@@ -149,12 +149,14 @@ class TtyProgress(Progress):
             step._plain()
         return step
 
-    def note(self, text: str) -> None:
+    def _write(self, text: str) -> None:
+        """A note (and any plain line of ``Step``'s own): above the display while it draws
+        (its thread prints it), else on ``out`` as plain mode writes it."""
         with self.lock:
             if self.drawing:
-                self._notes.append(text)   # printed above the display by its thread
+                self._notes.append(text)
                 return
-        self._write(text)
+        super()._write(text)
 
     def close(self, failure: type[BaseException] | None = None) -> None:
         outcome = "FINISHED" if failure is None else (
