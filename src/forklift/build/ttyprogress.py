@@ -85,7 +85,7 @@ class TtyStep(Step):
         self._finish(DONE, f"DONE {time.monotonic() - self.started:.1f}s")
 
     def error(self, text: str) -> None:
-        status = CANCELED if text == "canceled" else ERROR
+        status = CANCELED if text == "canceled" else ERROR   # running.run's word for Ctrl-C
         with self.progress.lock:
             self.status, self.ended = status, time.monotonic()
         self.progress.stop(status)   # its last frame shows this step failed
