@@ -162,6 +162,10 @@ def test_a_short_terminal_shows_the_running_steps_first():
         assert len(now) <= 11 and now[0].startswith("[+] Building")
         assert now[-7].startswith(" => [21/21] RUN long") and now[-1] == " => => # out 7"
         assert step_row(now, "/w19")   # the latest finished steps fill what is left
+        console.height = 6   # then the running step's earliest lines go, never its own row
+        short = frame_lines(display)
+        assert len(short) == 5 and short[1].startswith(" => [21/21] RUN long")
+        assert short[2:] == [" => => # out 5", " => => # out 6", " => => # out 7"]
         running.done()
     lines = screen_of(console)   # the last frame has every step
     assert len(lines) == 22 and all(step_row(lines, f"/w{i} ") for i in range(20))

@@ -253,13 +253,18 @@ class TtyProgress(Progress):
 
 
 def _fit(groups: list[tuple[bool, list[tuple[Text, Text]]]], height: int) -> list[tuple[Text, Text]]:
-    """The rows of ``groups`` (finished?, rows) in at most ``height`` lines: finished
-    steps dropped from the top first, then the earliest lines."""
+    """The rows of ``groups`` (finished?, [the step's row, its output lines]) in at most
+    ``height`` lines: finished steps leave from the top first, then the running steps'
+    earliest output lines, so that every running step keeps its own row if it can."""
     total = sum(len(rows) for _, rows in groups)
     kept = []
     for finished, rows in groups:
         if finished and total > height:
             total -= len(rows)
             continue
-        kept += rows
-    return kept[-height:]
+        kept.append(rows)
+    for rows in kept:
+        while len(rows) > 1 and total > height:
+            del rows[1]
+            total -= 1
+    return [row for rows in kept for row in rows][-height:]
