@@ -28,8 +28,9 @@ from forklift.build import stages as stages_mod
 from forklift.build.context import Context, open_context
 from forklift.build.copyflags import NONE, CopyFlags, context_sources, image_pattern
 from forklift.build.copyflags import parse as parse_copy_flags
+from forklift.build.display import make_progress
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
-from forklift.build.progress import Progress, Step
+from forklift.build.progress import Step
 from forklift.build.stages import Stage
 from forklift.errors import ForkliftError, InvalidArgument, NotFound
 from forklift.store import build_cache
@@ -69,6 +70,7 @@ class BuildOptions:
     secrets: list[str] = field(default_factory=list)   # --secret id=x,src=FILE|env=VAR
     shm_size: int | None = None   # --shm-size in bytes, every RUN container's /dev/shm
     jobs: int | None = None   # stages built at once; None: $FORKLIFT_BUILD_JOBS or the CPUs
+    progress: str = "plain"                # or "tty": the live display on err (display.resolve)
 
 
 # ----------------------------------------------------------------------------- the build
@@ -77,7 +79,7 @@ class Builder:
     def __init__(self, store: Store, context: Context, df: Dockerfile, opts: BuildOptions,
                  out: IO[str] | None, err: IO[str] | None = None) -> None:
         self.store, self.context, self.df, self.opts = store, context, df, opts
-        self.progress = Progress(out, quiet=opts.quiet)
+        self.progress = make_progress(opts.progress, out, err, quiet=opts.quiet)
         self.err = err
         self.name = opts.dockerfile_name
         self.used_args: set[str] = {"SOURCE_DATE_EPOCH"}   # read by the build itself
@@ -819,7 +821,7 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
     df = parse(dockerfile_bytes, opts.dockerfile_name)
     running.remove_leftovers(store)
     builder = Builder(store, context, df, opts, out, err)
-    with running.terminate_as_interrupt():
+    with running.terminate_as_interrupt(), builder.progress:   # a live display ends whole
         image_id = builder.run()
     if tags:
         with store.transaction():

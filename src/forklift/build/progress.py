@@ -1,5 +1,7 @@
 """Build output in the shape of BuildKit's plain progress (``#2 [2/3] RUN echo hi``,
-the step's output lines, ``#2 CACHED``, ``#2 DONE 0.4s``), or nothing (quiet)."""
+the step's output lines, ``#2 CACHED``, ``#2 DONE 0.4s``), or nothing (quiet). The live
+display of ``--progress tty`` (``build/ttyprogress.py``, drawn with rich) is a second
+implementation of the same interface; ``build/display.py`` chooses."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import signal
 import threading
 import time
+from types import TracebackType
 from typing import IO
 
 TAIL_LINES = 10
@@ -34,6 +37,17 @@ class Progress:
 
     def note(self, text: str) -> None:
         self._write(text)
+
+    def close(self, failure: type[BaseException] | None = None) -> None:
+        """The build is over (``failure``: the exception that ended it); plain output has
+        nothing to end."""
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close(kind)
 
 
 class Step:

@@ -34,7 +34,7 @@ def _build_args(items: tuple[str, ...]) -> dict[str, str | None]:
 @click.option("--iidfile", default=None, help="Write the image ID to the file")
 @click.option("--network", default="bridge", help="Set the networking mode for the RUN instructions during build (bridge, host, none)")
 @click.option("--progress", type=click.Choice(["plain", "auto", "tty", "quiet"]), default="auto",
-              help="Set type of progress output (auto, plain, quiet)")
+              help="Set type of progress output (auto, plain, tty, quiet)")
 @click.option("--platform", default=None, help="Set the target platform for the build (the host's only)")
 @click.option("--add-host", "add_hosts", multiple=True, help="Add a custom host-to-IP mapping (host:ip)")
 @click.option("--ulimit", "ulimits", multiple=True, help="Ulimit options")
@@ -59,7 +59,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
               cache_from: tuple[str, ...], no_cache_filter: tuple[str, ...],
               secrets: tuple[str, ...]) -> None:
     """Build an image from a Dockerfile."""
-    from forklift.build import builder, cachedirs, outputs
+    from forklift.build import builder, cachedirs, display, outputs
     from forklift.limits import parse_size
 
     export = outputs.parse(output) if output is not None else None
@@ -77,6 +77,7 @@ def build_cmd(state: Any, path: str, tags: tuple[str, ...], dockerfile: str | No
     opts.source_date_epoch = builder.source_date_epoch(opts.build_args, dict(os.environ))
     opts.shm_size = parse_size(shm_size, "--shm-size") if shm_size else None
     opts.squash = squash
+    opts.progress = display.resolve(progress, sys.stderr, dict(os.environ))
     opts.pull = pull
     opts.cache_to = cachedirs.parse(cache_to, "dest") if cache_to else None
     if opts.cache_to:
