@@ -335,3 +335,13 @@ def test_docker_loads_and_runs_a_built_image(fl, ctx, docker, tmp_path):
     fl("save", "-o", str(archive), "for-docker:1")
     docker("load", "-i", str(archive))
     assert docker("run", "--rm", "--network", "none", "for-docker:1").out == "copied\nran\n"
+
+
+def test_dockerfile_warnings_are_printed_before_the_steps(fl, ctx):
+    root = ctx("# syntax=example.com/frontend:9\nFROM busybox\nRUN echo a \\\n\n  b\nMAINTAINER x\n")
+    lines = fl("build", "--progress", "plain", str(root)).out.splitlines()
+    warnings = [i for i, line in enumerate(lines) if line.startswith("[Warning] Dockerfile:")]
+    assert [lines[i].split(":")[1:3] for i in warnings] == [
+        ["1", " syntax directive ignored"], ["3", " NoEmptyContinuation"],
+        ["6", " MaintainerDeprecated"]]
+    assert max(warnings) < lines.index("#1 [1/3] FROM busybox")

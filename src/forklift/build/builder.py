@@ -111,6 +111,8 @@ class Builder:
 
     def run(self) -> str:
         opts = self.opts
+        for warning in self.df.warnings:   # e.g. "# syntax=" ignored, MAINTAINER deprecated
+            self.progress.note(f"[Warning] {warning}")
         self._import_caches()
         meta = stages_mod.meta_args(self.df, opts.build_args)
         self.used_args |= {k for k in meta if k in opts.build_args}
