@@ -10,8 +10,9 @@ from forklift.gotemplate.gofmt import json_float
 from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap
 
 
-def to_json(value: Any) -> str:
-    """Go's json.Encoder without HTML escaping: struct dicts keep their order, maps sort."""
+def to_json(value: Any, maps: bool = False) -> str:
+    """Go's json.Encoder without HTML escaping: struct dicts keep their order, maps (every
+    dict when ``maps``) sort their keys."""
     if value is None or value is NO_VALUE or isinstance(value, NilMap):
         return "null"
     if isinstance(value, bool):
@@ -24,10 +25,10 @@ def to_json(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False).replace("\u2028", "\\u2028") \
             .replace("\u2029", "\\u2029")
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(to_json(v) for v in value) + "]"
+        return "[" + ",".join(to_json(v, maps) for v in value) + "]"
     if isinstance(value, dict):
-        keys = sorted(value) if isinstance(value, GoMap) else list(value)
-        return "{" + ",".join(f"{to_json(str(k))}:{to_json(value[k])}" for k in keys) + "}"
+        keys = sorted(value) if maps or isinstance(value, GoMap) else list(value)
+        return "{" + ",".join(f"{to_json(str(k))}:{to_json(value[k], maps)}" for k in keys) + "}"
     return json.dumps(str(value))
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import forklift.gotemplate.gofmt as gofmt
 import forklift.gotemplate.nodes as n
 from forklift.gotemplate.builtins import CallError, Func
+from forklift.gotemplate.dockerfuncs import to_json
 from forklift.gotemplate.errors import ExecError
 from forklift.gotemplate.lexer import go_quote
 from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap, is_int, truth, type_name
@@ -283,6 +284,8 @@ class Executor:
             argv.append(self.validate(final, last))
         if name == "call":
             argv.insert(0, str(args[0]) if args else gofmt.value(final))
+        if func.impl is to_json and self.map_fields is None:
+            argv.append(True)   # without struct fields every dict is a map: sorted keys
         try:
             return func.impl(*argv)
         except CallError as exc:
@@ -306,6 +309,8 @@ class Executor:
         if isinstance(node, n.Nil):
             if kind in ("any", "strings"):
                 return None
+            if kind == "value":
+                return NO_VALUE
             raise self.fail(f"cannot assign nil to {_GO_KIND[kind]}")
         if isinstance(node, n.Field):
             return self.validate(self.field_node(dot, node, [node], _MISSING), kind)

@@ -210,7 +210,7 @@ class Lexer:
             elif ch == ")":
                 self.paren -= 1
                 if self.paren < 0:
-                    self.error("unexpected right paren U+0029 ')'")
+                    self.error("unexpected right paren")
                     return False
                 self.emit("rparen")
             elif ch.isascii() and ch.isprintable():
