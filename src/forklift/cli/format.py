@@ -126,12 +126,18 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], padding: int = 
 # when a template is rendered, to keep ``run`` fast). The data are the dicts a command
 # prints as JSON; they stand for Docker's structs: a missing field is an error, except
 # under the fields Docker declares as maps, where a missing key prints ``<no value>`` and
-# a null is a nil map (``map[]``).
+# a null is a nil map (``map[]``); a null in a field Docker declares as a slice is ``[]``.
 
 _ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
 # Fields Docker's types declare as maps: a missing key is "<no value>", not an error.
 MAP_FIELDS = frozenset({"Labels", "Options", "DriverOpts", "ExposedPorts", "Volumes", "Ports",
                         "Networks", "Data", "PortBindings", "Tmpfs", "Sysctls", "StorageOpt"})
+# Fields Docker's types declare as slices: a null prints "[]" (a nil slice), not "<nil>".
+SLICE_FIELDS = frozenset({"Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "RepoTags",
+                          "RepoDigests", "Layers", "Args", "Mounts", "Binds", "Dns",
+                          "DnsOptions", "DnsSearch", "ExtraHosts", "CapAdd", "CapDrop",
+                          "SecurityOpt", "Links", "VolumesFrom", "GroupAdd", "Devices",
+                          "DeviceCgroupRules", "Test", "Aliases", "Secrets", "Configs"})
 
 
 class TemplateError(InvalidArgument):
@@ -153,7 +159,7 @@ class Template:
             raise TemplateError(exc.message) from None
 
     def execute(self, data: Any) -> str:
-        return self._parsed.execute(data, MAP_FIELDS)
+        return self._parsed.execute(data, MAP_FIELDS, SLICE_FIELDS)
 
 
 def parse(template: str) -> Template:

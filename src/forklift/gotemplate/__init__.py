@@ -29,12 +29,15 @@ class Template:
         self.funcs = FUNCS if funcs is None else funcs
         self.trees = Parser(text, self.funcs, name).parse()
 
-    def execute(self, data: Any, map_fields: Collection[str] | None = None) -> str:
+    def execute(self, data: Any, map_fields: Collection[str] | None = None,
+                slice_fields: Collection[str] = ()) -> str:
         """Render ``data``. With ``map_fields``, dicts are Go structs (a missing field is an
         error, as in Docker's inspect) except the values of fields named in it, which are
-        maps (a missing key is ``<no value>``, a None one a nil map); without it every
-        dict is a Go map."""
-        return Executor(self.text, self.trees, self.funcs, map_fields, self.name).run(data)
+        maps (a missing key is ``<no value>``, a None one a nil map, an empty dict in one
+        ``struct{}{}``); without it every dict is a Go map. A None in a field named in
+        ``slice_fields`` is a nil slice (prints ``[]``)."""
+        return Executor(self.text, self.trees, self.funcs, map_fields, slice_fields,
+                        self.name).run(data)
 
 
 def parse(text: str, funcs: dict[str, Func] | None = None) -> Template:

@@ -7,13 +7,13 @@ from typing import Any
 
 from forklift.gotemplate.builtins import Func
 from forklift.gotemplate.gofmt import json_float
-from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap
+from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap, NilSlice
 
 
 def to_json(value: Any, maps: bool = False) -> str:
     """Go's json.Encoder without HTML escaping: struct dicts keep their order, maps (every
     dict when ``maps``) sort their keys."""
-    if value is None or value is NO_VALUE or isinstance(value, NilMap):
+    if value is None or value is NO_VALUE or isinstance(value, (NilMap, NilSlice)):
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"

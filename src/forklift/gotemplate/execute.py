@@ -11,7 +11,16 @@ from forklift.gotemplate.builtins import CallError, Func
 from forklift.gotemplate.dockerfuncs import to_json
 from forklift.gotemplate.errors import ExecError
 from forklift.gotemplate.lexer import go_quote
-from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap, is_int, truth, type_name
+from forklift.gotemplate.values import (
+    NO_VALUE,
+    EmptyStruct,
+    GoMap,
+    NilMap,
+    NilSlice,
+    is_int,
+    truth,
+    type_name,
+)
 
 MAX_DEPTH = 100        # Go allows 100000 nested {{template}} calls; Python's stack does not
 _MISSING: Any = object()
@@ -28,9 +37,11 @@ class _Continue(Exception):
 
 class Executor:
     def __init__(self, text: str, trees: dict[str, n.ListNode], funcs: dict[str, Func],
-                 map_fields: Collection[str] | None, name: str = "", depth: int = 0) -> None:
+                 map_fields: Collection[str] | None, slice_fields: Collection[str] = (),
+                 name: str = "", depth: int = 0) -> None:
         self.text, self.trees, self.funcs = text, trees, funcs
-        self.map_fields, self.name, self.depth = map_fields, name, depth
+        self.map_fields, self.slice_fields = map_fields, slice_fields
+        self.name, self.depth = name, depth
         self.vars: list[list[Any]] = []
         self.out: list[str] = []
         self.node: n.Node | None = None
@@ -134,8 +145,8 @@ class Executor:
         if self.depth >= MAX_DEPTH:
             raise self.fail(f"exceeded maximum template depth ({MAX_DEPTH})")
         value = self.pipeline(dot, node.pipe) if node.pipe is not None else NO_VALUE
-        inner = Executor(self.text, self.trees, self.funcs, self.map_fields, node.name,
-                         self.depth + 1)
+        inner = Executor(self.text, self.trees, self.funcs, self.map_fields,
+                         self.slice_fields, node.name, self.depth + 1)
         inner.vars = [["$", value]]
         inner.out = self.out
         inner.walk(value, self.trees[node.name])
@@ -253,12 +264,17 @@ class Executor:
         raise self.fail(f"map has no entry for key {go_quote(name)}")
 
     def _typed(self, name: str, value: Any) -> Any:
-        """A struct field Docker declares as a map becomes one (a nil one for None)."""
+        """A struct field Docker declares as a map becomes one (a nil one for None), one
+        it declares as a slice a nil slice for None."""
+        if value is None and name in self.slice_fields:
+            return NilSlice()
         if self.map_fields is None or name not in self.map_fields:
             return value
         if value is None:
             return NilMap()
-        return GoMap(value) if isinstance(value, dict) else value
+        if not isinstance(value, dict):
+            return value
+        return GoMap({k: EmptyStruct() if v == {} else v for k, v in value.items()})
 
     # --------------------------------------------------------------- calls
     def function(self, dot: Any, node: n.Identifier, cmd: n.Node, args: list[n.Node],

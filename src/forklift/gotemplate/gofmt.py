@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from forklift.gotemplate.lexer import go_quote, quote_rune
-from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap, is_int, type_name
+from forklift.gotemplate.values import NO_VALUE, EmptyStruct, GoMap, NilMap, is_int, type_name
 
 
 @dataclass
@@ -160,6 +160,8 @@ def format_arg(arg: Any, verb: str, spec: Spec) -> str:  # noqa: C901 - a type s
         return _string(arg, verb, spec)
     if isinstance(arg, (list, tuple)):
         return "[" + " ".join(format_arg(a, verb, spec) for a in arg) + "]"
+    if isinstance(arg, EmptyStruct):
+        return "{}"
     if isinstance(arg, dict):
         keys = sorted(arg)
         return "map[" + " ".join(f"{format_arg(k, verb, spec)}:{format_arg(arg[k], verb, spec)}"

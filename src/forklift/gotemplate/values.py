@@ -2,7 +2,8 @@
 
 A ``dict`` is a Go struct (a missing field is an error) unless it is a ``GoMap``: a
 map, where a missing key is ``NO_VALUE``. ``NilMap`` is a nil map (prints ``map[]``,
-``json`` gives ``null``). ``None`` is a nil interface, ``NO_VALUE`` Go's invalid
+``json`` gives ``null``), ``NilSlice`` a nil slice (``[]``, ``null``). ``None`` is a nil
+interface, ``NO_VALUE`` Go's invalid
 reflect.Value (a missing key), ints are Go ``int``, floats ``float64``, lists
 ``[]interface {}``."""
 
@@ -28,6 +29,14 @@ class GoMap(dict):  # type: ignore[type-arg]
 
 class NilMap(GoMap):
     """A nil map."""
+
+
+class NilSlice(list):  # type: ignore[type-arg]
+    """A nil slice: prints ``[]``, ``json`` gives ``null``."""
+
+
+class EmptyStruct(dict):  # type: ignore[type-arg]
+    """Go's ``struct{}{}`` (the values of ExposedPorts and Volumes): prints ``{}``."""
 
 
 def type_name(value: Any, iface: bool = False) -> str:
