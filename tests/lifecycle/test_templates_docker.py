@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support.cli import Forklift
 from support.docker import Docker
 

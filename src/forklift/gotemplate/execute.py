@@ -251,7 +251,7 @@ class Executor:
     def field(self, receiver: Any, name: str, has_args: bool, iface: bool) -> Any:
         if receiver is NO_VALUE:
             return NO_VALUE
-        if receiver is None:
+        if receiver is None or isinstance(receiver, NilSlice):   # Docker's JSON fallback
             raise self.fail(f"nil pointer evaluating interface {{}}.{name}")
         if not isinstance(receiver, dict):
             raise self.fail(f"can't evaluate field {name} in type {type_name(receiver, iface)}")
