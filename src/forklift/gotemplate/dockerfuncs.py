@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from typing import Any
 
-from forklift.gotemplate.builtins import Func
+from forklift.gotemplate.builtins import CallError, Func
 from forklift.gotemplate.gofmt import json_float
 from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap, NilSlice
 
@@ -41,12 +42,28 @@ def _separator(ch: str) -> bool:
     return ch.isspace()
 
 
+def _rune(mapped: str, ch: str) -> str:
+    """Go maps case rune by rune: where Unicode's mapping is longer, a letter followed by
+    combining marks gives the letter (İ → i), anything else leaves the rune (ß stays)."""
+    if len(mapped) == 1:
+        return mapped
+    return mapped[0] if all(unicodedata.combining(c) for c in mapped[1:]) else ch
+
+
 def title(text: str) -> str:
     out, prev = [], " "
     for ch in text:
-        out.append(ch.title() if _separator(prev) else ch)
+        out.append(_rune(ch.title(), ch) if _separator(prev) else ch)
         prev = ch
     return "".join(out)
+
+
+def upper(text: str) -> str:
+    return "".join(_rune(ch.upper(), ch) for ch in text)
+
+
+def lower(text: str) -> str:
+    return "".join(_rune(ch.lower(), ch) for ch in text)
 
 
 def _split(text: str, sep: str) -> list[str]:
@@ -58,13 +75,17 @@ def _split(text: str, sep: str) -> list[str]:
 def _pad(text: str, prefix: int, suffix: int) -> str:
     if text == "":
         return text
-    return " " * max(prefix, 0) + text + " " * max(suffix, 0)
+    if prefix < 0 or suffix < 0:
+        raise CallError("strings: negative Repeat count")
+    return " " * prefix + text + " " * suffix
 
 
 def _truncate(text: str, length: int) -> str:
     data = text.encode()
     if len(data) < length:
         return text
+    if length < 0:
+        raise CallError(f"runtime error: slice bounds out of range [:{length}]")
     return data[:length].decode(errors="replace")
 
 
@@ -73,8 +94,8 @@ DOCKER_FUNCS: dict[str, Func] = {
     "split": Func(_split, ("string", "string")),
     "join": Func(lambda items, sep: sep.join(items or []), ("strings", "string")),
     "title": Func(title, ("string",)),
-    "lower": Func(str.lower, ("string",)),
-    "upper": Func(str.upper, ("string",)),
+    "lower": Func(lower, ("string",)),
+    "upper": Func(upper, ("string",)),
     "pad": Func(_pad, ("string", "int", "int")),
     "truncate": Func(_truncate, ("string", "int")),
 }

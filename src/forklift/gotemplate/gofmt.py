@@ -357,9 +357,7 @@ def _sharp_v(arg: Any) -> str:
     if isinstance(arg, bool):
         return "true" if arg else "false"
     if isinstance(arg, float):
-        text = shortest(arg)
-        return text if any(c in text for c in ".e") or "Inf" in text or "NaN" in text \
-            else text + ".0"
+        return shortest(arg)
     if isinstance(arg, int):
         return str(arg)
     if isinstance(arg, (list, tuple)):

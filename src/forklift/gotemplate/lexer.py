@@ -304,6 +304,18 @@ class Lexer:
             self.pos += 1
 
     def _number(self) -> bool:
+        if not self._scan_number():
+            self.error(f"bad number syntax: {go_quote(self.text[self.start:self.pos])}")
+            return False
+        if self.peek() and self.peek() in "+-":
+            # Go reads 1+2i as one complex constant; anything else glued on is refused
+            if not self._scan_number() or self.text[self.pos - 1] != "i":
+                self.error(f"bad number syntax: {go_quote(self.text[self.start:self.pos])}")
+                return False
+        self.emit("number")
+        return True
+
+    def _scan_number(self) -> bool:
         self._accept("+-")
         digits = "0123456789_"
         if self._accept("0"):
@@ -325,9 +337,7 @@ class Lexer:
         self._accept("i")
         if self.peek() and _alnum(self.peek()):
             self.pos += 1
-            self.error(f"bad number syntax: {go_quote(self.text[self.start:self.pos])}")
             return False
-        self.emit("number")
         return True
 
 

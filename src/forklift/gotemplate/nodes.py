@@ -169,4 +169,4 @@ class Marker(Node):
     keyword: str
 
     def __str__(self) -> str:
-        return "{{" + self.keyword + "}}"
+        return "{{else}}" if self.keyword.startswith("else") else "{{" + self.keyword + "}}"

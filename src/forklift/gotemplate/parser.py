@@ -362,8 +362,8 @@ class Parser:
         text = token.val
         if token.kind == "char":
             char = _unquote_body(text[1:-1], "'")
-            if char is None or len(char) != 1:
-                raise self.fail("invalid syntax" if char is None
+            if char is None or char == "" or len(char) != 1:
+                raise self.fail("invalid syntax" if not char
                                 else f"malformed character constant: {text}")
             return n.Number(token.pos, text, ord(char), True)
         as_int = _go_int(text)
