@@ -782,3 +782,19 @@ def test_string_escapes() -> None:
     # docker version prints through a tabwriter, which turns the tab into spaces
     assert parse('{{"\\t\\x41\\u00e9\\101\\\\"}}').execute(None) == "\tAéA\\"
     assert parse("{{'\\t'}} {{'\\U0001F600' | printf \"%c\"}}").execute(None) == "9 \U0001F600"
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    ("table {{.Repository}}\\t{{.ID}}", "REPOSITORY   IMAGE ID\nbusybox      abc"),
+    ("table {{.Repository}}:{{.Tag}}\\t{{upper .ID}}", "REPOSITORY:TAG   IMAGE ID\nbusybox:latest   ABC"),
+    ("table {{json .Repository}}\\t{{printf \"%.3s\" .Tag}}",
+     'REPOSITORY   TAG\n"busybox"    lat'),
+    ("table {{truncate .Repository 3}}\\t{{pad .Tag 1 0}}", "REPOSITORY    TAG\nbus           latest"),
+])
+def test_table_headers_run_the_template_over_the_column_names(template: str,
+                                                              expected: str) -> None:
+    # Docker: the header is the row template executed over the column names, its
+    # functions (json, upper, truncate ...) giving their argument back, pad padding it
+    from forklift.cli.format import render_rows
+    rows = [{"Repository": "busybox", "Tag": "latest", "ID": "abc"}]
+    assert render_rows(template, rows, {"ID": "IMAGE ID"}) == expected

@@ -162,6 +162,28 @@ class Template:
         return self._parsed.execute(data, MAP_FIELDS, SLICE_FIELDS)
 
 
+class _Headers(dict):  # type: ignore[type-arg]
+    """Every field is a column name: the command's, else the field's name in capitals."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return key.upper()
+
+
+def _header(body: str, headers: Mapping[str, str]) -> str:
+    """A table's header line: Docker runs the row template over the column names (its
+    functions give their argument back); where that fails, each action is its column."""
+    from forklift import gotemplate
+    text = body.replace("\\t", "\t").replace("\\n", "\n")
+    try:
+        return gotemplate.Template(text, gotemplate.HEADERS).execute(_Headers(headers))
+    except gotemplate.ExecError:
+        return _ACTION.sub(lambda m: headers.get(m.group(1).lstrip("."),
+                                                 m.group(1).lstrip(".").upper()), text)
+
+
 def parse(template: str) -> Template:
     """Parse ``template`` (``\\t`` and ``\\n`` are tab and newline, as in Docker's tables)."""
     return Template(template.replace("\\t", "\t").replace("\\n", "\n"))
@@ -191,8 +213,7 @@ def render_rows(template: str, rows: Sequence[Mapping[str, Any]],
         raise
     if body is template:
         return "\n".join(parsed.execute(r) for r in rows)
-    header = _ACTION.sub(lambda m: headers.get(m.group(1).lstrip("."), m.group(1).lstrip(".").upper()), body)
-    header = header.replace("\\t", "\t")
+    header = _header(body, headers)
     lines = [parsed.execute(r) for r in rows]
     split = [line.split("\t") for line in [header, *lines]]
     if all(len(s) == len(split[0]) for s in split) and len(split[0]) > 1:

@@ -11,15 +11,16 @@ from collections.abc import Collection
 from typing import Any
 
 from forklift.gotemplate.builtins import BUILTINS, Func
-from forklift.gotemplate.dockerfuncs import DOCKER_FUNCS
+from forklift.gotemplate.dockerfuncs import DOCKER_FUNCS, HEADER_FUNCS
 from forklift.gotemplate.errors import ExecError, ParseError
 from forklift.gotemplate.execute import Executor
 from forklift.gotemplate.parser import Parser
 from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap
 
 FUNCS: dict[str, Func] = {**BUILTINS, **DOCKER_FUNCS}
+HEADERS: dict[str, Func] = {**FUNCS, **HEADER_FUNCS}
 
-__all__ = ["ExecError", "FUNCS", "Func", "GoMap", "NO_VALUE", "NilMap", "ParseError",
+__all__ = ["ExecError", "FUNCS", "Func", "HEADERS", "GoMap", "NO_VALUE", "NilMap", "ParseError",
            "Template", "parse"]
 
 

@@ -99,3 +99,21 @@ DOCKER_FUNCS: dict[str, Func] = {
     "pad": Func(_pad, ("string", "int", "int")),
     "truncate": Func(_truncate, ("string", "int")),
 }
+
+
+def _same(value: Any, *_: Any) -> Any:
+    return value
+
+
+# Docker prints a table's header by running the row template over the column names with
+# these in place of its functions: each gives its first argument back (``pad`` is kept,
+# so that a padded column's header lines up).
+HEADER_FUNCS: dict[str, Func] = {
+    "json": Func(_same, ("any",)),
+    "split": Func(_same, ("string", "string")),
+    "join": Func(_same, ("string", "string")),
+    "title": Func(_same, ("string",)),
+    "lower": Func(_same, ("string",)),
+    "upper": Func(_same, ("string",)),
+    "truncate": Func(_same, ("string", "int")),
+}
