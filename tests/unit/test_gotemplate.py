@@ -798,3 +798,23 @@ def test_table_headers_run_the_template_over_the_column_names(template: str,
     from forklift.cli.format import render_rows
     rows = [{"Repository": "busybox", "Tag": "latest", "ID": "abc"}]
     assert render_rows(template, rows, {"ID": "IMAGE ID"}) == expected
+
+
+@pytest.mark.parametrize("template", [
+    "{{" + "(" * 3000 + "1" + ")" * 3000 + "}}",
+    "{{if 1}}" * 3000 + "{{end}}" * 3000,
+    "{{print " + "(print " * 3000 + "1" + ")" * 3000 + "}}",
+])
+def test_deep_nesting_is_one_error_line_not_a_crash(template: str) -> None:
+    # Go's stack grows and Docker renders these; forklift refuses them with one line
+    with pytest.raises(ParseError, match="nested more deeply than forklift supports"):
+        parse(template)
+
+
+def test_deep_data_is_one_error_line_not_a_crash() -> None:
+    deep: Any = []
+    for _ in range(3000):
+        deep = [deep]
+    with pytest.raises(ExecError, match="nested more deeply than forklift supports"):
+        parse("{{.}}").execute(deep)
+    assert parse("{{len .}}").execute(deep) == "1"

@@ -28,7 +28,11 @@ class Template:
     def __init__(self, text: str, funcs: dict[str, Func] | None = None, name: str = "") -> None:
         self.text, self.name = text, name
         self.funcs = FUNCS if funcs is None else funcs
-        self.trees = Parser(text, self.funcs, name).parse()
+        try:
+            self.trees = Parser(text, self.funcs, name).parse()
+        except RecursionError:   # Go's goroutine stack grows; Python's does not
+            raise ParseError(f"template: {name}: nested more deeply than forklift supports"
+                             " (Python's stack: about 150 levels)") from None
 
     def execute(self, data: Any, map_fields: Collection[str] | None = None,
                 slice_fields: Collection[str] = ()) -> str:
@@ -37,8 +41,12 @@ class Template:
         maps (a missing key is ``<no value>``, a None one a nil map, an empty dict in one
         ``struct{}{}``); without it every dict is a Go map. A None in a field named in
         ``slice_fields`` is a nil slice (prints ``[]``)."""
-        return Executor(self.text, self.trees, self.funcs, map_fields, slice_fields,
-                        self.name).run(data)
+        try:
+            return Executor(self.text, self.trees, self.funcs, map_fields, slice_fields,
+                            self.name).run(data)
+        except RecursionError:
+            raise ExecError(f"template: {self.name}: nested more deeply than forklift supports"
+                            " (Python's stack: about 150 levels)") from None
 
 
 def parse(text: str, funcs: dict[str, Func] | None = None) -> Template:
