@@ -66,5 +66,6 @@ def test_help_imports_no_command_module():
 def test_a_command_imports_its_module_only_and_run_stays_light():
     loaded = _imported_after(["run", "--help"])
     assert {m for m in loaded if m.endswith("_cmds")} == {"forklift.cli.container_cmds"}
-    heavy = {"hashlib", "tarfile", "rich", "httpx", "jsonschema", "zstandard", "gzip"}
+    heavy = {"hashlib", "tarfile", "rich", "httpx", "jsonschema", "zstandard", "gzip",
+             "forklift.gotemplate"}
     assert not heavy & loaded

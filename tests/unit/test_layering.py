@@ -22,7 +22,7 @@ TIERS: list[tuple[str, ...]] = [
     ("store",),
     ("archive", "tarreader", "fswalk", "oci", "digest", "reference", "changes", "limits"),
     ("runtime",),
-    ("programs", "procs", "faults"),
+    ("programs", "procs", "faults", "gotemplate"),
     ("errors", "__init__"),
 ]
 RANK = {name: i for i, tier in enumerate(TIERS) for name in tier}

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from forklift.cli.format import TemplateError, human_size, parse
-from forklift.errors import ForkliftError, InspectTemplateError, NotFound
+from forklift.errors import ForkliftError, InspectTemplateError, InvalidArgument, NotFound
 
 
 def for_each(names: tuple[str, ...], fn: Callable[[str], Any], *, echo: bool = True,
@@ -92,7 +92,11 @@ def _parse_template(fmt: str | None) -> Any:
 def _print_objects(results: list[dict[str, Any]], fmt: str | None, template: Any) -> None:
     if template is not None:
         for item in results:
-            click.echo(template.execute(item))
+            try:
+                text = template.execute(item)
+            except InvalidArgument as exc:  # Docker words an execution error this way too
+                raise InvalidArgument(f"template parsing error: {exc.message}") from None
+            click.echo(text)
     else:
         click.echo(json.dumps(results, indent=4))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from forklift.errors import InvalidArgument
@@ -122,38 +122,22 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], padding: int = 
 
 # ----------------------------------------------------------------------------- templates
 #
-# A subset of Go's text/template, as Docker's --format uses it: text, ``{{.Path}}``,
-# ``{{func .Path}}``, ``{{.Path | func}}``, comments and trim markers. A later engine
-# replaces this; until then malformed templates are refused as Go refuses them
-# (``TemplateError``) and anything valid but beyond the subset is refused as unsupported.
+# --format templates are Go's text/template language (forklift.gotemplate, imported only
+# when a template is rendered, to keep ``run`` fast). The data are the dicts a command
+# prints as JSON; they stand for Docker's structs: a missing field is an error, except
+# under the fields Docker declares as maps, where a missing key prints ``<no value>`` and
+# a null is a nil map (``map[]``); a null in a field Docker declares as a slice is ``[]``.
 
-class _NoValue:
-    """Go's invalid reflect.Value: a missing map key or a field of a nil map."""
-
-    def __repr__(self) -> str:
-        return "<no value>"
-
-
-NO_VALUE = _NoValue()
 _ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}")
-_FUNCS: dict[str, Callable[[Any], str]] = {
-    "json": lambda v: "null" if v is NO_VALUE else json.dumps(v, separators=(",", ":")),
-    "upper": lambda v: go_value(v).upper(),
-    "lower": lambda v: go_value(v).lower(),
-    "title": lambda v: go_value(v).title(),
-    "println": lambda v: go_value(v) + "\n",
-}
-# Defined in Go templates or by Docker, but beyond this subset.
-_KNOWN = {"and", "or", "not", "len", "index", "print", "printf", "slice", "eq", "ne", "lt",
-          "le", "gt", "ge", "html", "js", "urlquery", "call", "split", "join", "pad",
-          "truncate", "if", "else", "end", "range", "with", "define", "template", "block",
-          "break", "continue", "nil", "true", "false"}
 # Fields Docker's types declare as maps: a missing key is "<no value>", not an error.
-_MAP_FIELDS = {"Labels", "Options", "DriverOpts", "ExposedPorts", "Volumes", "Ports",
-               "Networks", "Data", "PortBindings", "Tmpfs", "Sysctls", "StorageOpt"}
-
-
-_BLANKS = " \t\r\n"
+MAP_FIELDS = frozenset({"Labels", "Options", "DriverOpts", "ExposedPorts", "Volumes", "Ports",
+                        "Networks", "Data", "PortBindings", "Tmpfs", "Sysctls", "StorageOpt"})
+# Fields Docker's types declare as slices: a null prints "[]" (a nil slice), not "<nil>".
+SLICE_FIELDS = frozenset({"Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "RepoTags",
+                          "RepoDigests", "Layers", "Args", "Mounts", "Binds", "Dns",
+                          "DnsOptions", "DnsSearch", "ExtraHosts", "CapAdd", "CapDrop",
+                          "SecurityOpt", "Links", "VolumesFrom", "GroupAdd", "Devices",
+                          "DeviceCgroupRules", "Test", "Aliases", "Secrets", "Configs"})
 
 
 class TemplateError(InvalidArgument):
@@ -164,193 +148,40 @@ class TemplateError(InvalidArgument):
         self.detail = detail
 
 
-
-
-def go_value(value: Any) -> str:
-    """Print a value the way Go's text/template does by default."""
-    if value is NO_VALUE:
-        return "<no value>"
-    if value is None:
-        return "<nil>"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (list, tuple)):
-        return "[" + " ".join(go_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "map[" + " ".join(f"{k}:{go_value(value[k])}" for k in sorted(value)) + "]"
-    return str(value)
-
-
-def _lookup(data: Any, path: str) -> Any:
-    if path in (".", ""):
-        return data
-    value, parent = data, ""
-    for part in path.lstrip(".").split("."):
-        if value is NO_VALUE or (value is None and parent in _MAP_FIELDS):
-            value = NO_VALUE  # Go: a field of an invalid value is invalid, a nil map has no keys
-        elif isinstance(value, Mapping):
-            if part in value:
-                value = value[part]
-            elif parent in _MAP_FIELDS:
-                value = NO_VALUE
-            else:
-                raise InvalidArgument(
-                    f'template: executing "" at <{path}>: map has no entry for key "{part}"')
-        elif value is None:
-            raise InvalidArgument(
-                f'template: executing "" at <{path}>: nil pointer evaluating interface {{}}.{part}')
-        else:
-            raise InvalidArgument(f'template: executing "" at <{path}>: can\'t evaluate field'
-                                  f" {part} in type {type(value).__name__}")
-        parent = part
-    return value
-
-
-class _Lexer:
-    """Splits a template into text and actions the way Go's lexer does, refusing what it refuses."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pieces: list[tuple[str, str, int]] = []  # ("text"|"action", content, offset)
-
-    def line(self, pos: int) -> int:
-        return self.text.count("\n", 0, pos) + 1
-
-    def fail(self, pos: int, message: str) -> TemplateError:
-        return TemplateError(f"template: :{self.line(pos)}: {message}")
-
-    def run(self) -> list[tuple[str, str, int]]:
-        text, pos, trim_next = self.text, 0, False
-        while True:
-            start = text.find("{{", pos)
-            chunk = text[pos:] if start < 0 else text[pos:start]
-            if start >= 0 and text[start + 2: start + 3] == "-" and \
-                    text[start + 3: start + 4] in _BLANKS:
-                chunk = chunk.rstrip(_BLANKS)
-            if trim_next:
-                chunk = chunk.lstrip(_BLANKS)
-            if chunk:
-                self.pieces.append(("text", chunk, pos))
-            if start < 0:
-                return self.pieces
-            pos, trim_next = self._action(start)
-
-    def _action(self, start: int) -> tuple[int, bool]:
-        """Scan the action opened at ``start``; return where the text resumes and whether
-        its leading blanks are trimmed."""
-        text, i = self.text, start + 2
-        if text[i: i + 1] == "-" and text[i + 1: i + 2] in _BLANKS:
-            i += 2
-        if text.startswith("/*", i):
-            return self._comment(start, i)
-        body_start = i
-        while i < len(text):
-            c = text[i]
-            if text.startswith("}}", i):
-                self.pieces.append(("action", text[body_start:i].strip(), start))
-                return i + 2, False
-            if c in _BLANKS and self._trim_close(i):
-                self.pieces.append(("action", text[body_start:i].strip(), start))
-                return text.index("-}}", i) + 3, True
-            if c in "\"`'":
-                i = self._quoted(i, c)
-                continue
-            if c == "}":
-                raise self.fail(i, "bad character U+007D '}'")
-            i += 1
-        started, where = self.line(start), self.line(len(text))
-        extra = f" started at :{started}" if started != where else ""
-        raise TemplateError(f"template: :{where}: unclosed action{extra}")
-
-    def _trim_close(self, i: int) -> bool:
-        """`` -}}`` at ``i`` (a space, a dash, the closing delimiter)."""
-        j = i
-        while j < len(self.text) and self.text[j] in _BLANKS:
-            j += 1
-        return j > i and self.text.startswith("-}}", j)
-
-    def _quoted(self, i: int, quote: str) -> int:
-        text, j = self.text, i + 1
-        while j < len(text):
-            c = text[j]
-            if c == "\\" and quote != "`":
-                j += 2
-                continue
-            if c == "\n" and quote != "`":
-                break
-            if c == quote:
-                return j + 1
-            j += 1
-        kind = {"`": "unterminated raw quoted string", "'": "unterminated character constant"}
-        raise self.fail(i, kind.get(quote, "unterminated quoted string"))
-
-    def _comment(self, start: int, i: int) -> tuple[int, bool]:
-        text = self.text
-        end = text.find("*/", i + 2)
-        if end < 0:
-            raise self.fail(start, "unclosed comment")
-        j = end + 2
-        if text.startswith("}}", j):
-            return j + 2, False
-        if text.startswith(" -}}", j):
-            return j + 4, True
-        raise self.fail(start, "comment ends before closing delimiter")
-
-
 class Template:
-    """A parsed template: ``execute(data)`` renders it."""
+    """A parsed template: ``execute(data)`` renders it (``ExecError`` on Go's errors)."""
 
     def __init__(self, text: str) -> None:
-        self.steps: list[tuple[str, Any]] = []
-        for kind, content, offset in _Lexer(text).run():
-            if kind == "text":
-                self.steps.append(("text", content))
-            else:
-                self.steps.append(("action", self._compile(content, text, offset)))
-
-    @staticmethod
-    def _compile(body: str, text: str, offset: int) -> tuple[str, list[str]]:
-        line = text.count("\n", 0, offset) + 1
-        commands = [c.split() for c in body.split("|")]
-        if not all(commands):
-            raise TemplateError(f"template: :{line}: missing value for command")
-        for words in commands:
-            name = words[0]
-            if name[0].isalpha() and name not in _FUNCS:
-                if name in _KNOWN:
-                    raise InvalidArgument(f"template: unsupported action {{{{{body}}}}}")
-                raise TemplateError(f'template: :{line}: function "{name}" not defined')
-        first, funcs = commands[0], [words[0] for words in commands[1:]]
-        if len(first) == 1 and first[0].startswith("."):
-            path = first[0]
-        elif len(first) == 2 and first[0] in _FUNCS and first[1].startswith("."):
-            path, funcs = first[1], [first[0], *funcs]
-        else:
-            raise InvalidArgument(f"template: unsupported action {{{{{body}}}}}")
-        if any(len(words) != 1 for words in commands[1:]):
-            raise InvalidArgument(f"template: unsupported action {{{{{body}}}}}")
-        return path, funcs
+        from forklift import gotemplate
+        try:
+            self._parsed = gotemplate.parse(text)
+        except gotemplate.ParseError as exc:
+            raise TemplateError(exc.message) from None
 
     def execute(self, data: Any) -> str:
-        out = []
-        for kind, step in self.steps:
-            if kind == "text":
-                out.append(step)
-                continue
-            path, funcs = step
-            value = _lookup(data, path)
-            if not funcs:
-                last = path.rsplit(".", 1)[-1]
-                out.append("map[]" if value is None and last in _MAP_FIELDS else go_value(value))
-                continue
-            for name in funcs:
-                value = _FUNCS[name](value)
-            out.append(value)
-        return "".join(out)
+        return self._parsed.execute(data, MAP_FIELDS, SLICE_FIELDS)
+
+
+class _Headers(dict):  # type: ignore[type-arg]
+    """Every field is a column name: the command's, else the field's name in capitals."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __missing__(self, key: str) -> str:
+        return key.upper()
+
+
+def _header(body: str, headers: Mapping[str, str]) -> str:
+    """A table's header line: Docker runs the row template over the column names (its
+    functions give their argument back); where that fails, each action is its column."""
+    from forklift import gotemplate
+    text = body.replace("\\t", "\t").replace("\\n", "\n")
+    try:
+        return gotemplate.Template(text, gotemplate.HEADERS).execute(_Headers(headers))
+    except gotemplate.ExecError:
+        return _ACTION.sub(lambda m: headers.get(m.group(1).lstrip("."),
+                                                 m.group(1).lstrip(".").upper()), text)
 
 
 def parse(template: str) -> Template:
@@ -382,8 +213,7 @@ def render_rows(template: str, rows: Sequence[Mapping[str, Any]],
         raise
     if body is template:
         return "\n".join(parsed.execute(r) for r in rows)
-    header = _ACTION.sub(lambda m: headers.get(m.group(1).lstrip("."), m.group(1).lstrip(".").upper()), body)
-    header = header.replace("\\t", "\t")
+    header = _header(body, headers)
     lines = [parsed.execute(r) for r in rows]
     split = [line.split("\t") for line in [header, *lines]]
     if all(len(s) == len(split[0]) for s in split) and len(split[0]) > 1:
