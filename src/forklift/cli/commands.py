@@ -60,6 +60,7 @@ HELP = {
     "transfer_cmds:load_cmd": "Load images from a tar archive or STDIN (docker-archive, OCI archive or layout).",
     "transfer_cmds:save_cmd": "Save one or more images to a tar archive (streamed to STDOUT by default).",
     "volume_cmds:volume": "Manage volumes.",
+    "state_cmds:version_cmd": "Show the forklift version information.",
 }
 
 _RUNNING = {name: f"lifecycle_cmds:{name}_cmd" for name in (
@@ -95,6 +96,7 @@ TOP = {
     "login": "registry_cmds:login_cmd", "logout": "registry_cmds:logout_cmd",
     "info": "system_cmds:info_cmd",
     "volume": "volume_cmds:volume", "network": "network_cmds:network",
+    "version": "state_cmds:version_cmd",
 }
 
 

@@ -1,0 +1,60 @@
+"""What Docker's CLI reads from its daemon about running things: ``version``, ``port``,
+``events``, ``stats``, ``update``. Parsing and printing only; the engine does the work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from forklift.cli.format import TemplateError, render
+from forklift.errors import InspectTemplateError
+
+
+def _template(fmt: str, data: Any) -> str:
+    """A ``--format`` of a single document; a template that does not parse exits 64, as
+    Docker's ``version`` does."""
+    try:
+        return render(fmt, data)
+    except TemplateError as exc:
+        raise InspectTemplateError(f"Template parsing error: {exc.detail}") from None
+
+
+def _aligned(label: str, value: Any) -> str:
+    # Docker's tabwriter: minimum cell width 20, so every value starts in column 21
+    return f"{label:<19} {value}"
+
+
+@click.command("version")
+@click.option("-f", "--format", "fmt", default=None, help="Format the output using the given Go template")
+def version_cmd(fmt: str | None) -> None:
+    """Show the forklift version information."""
+    from forklift.engine.version import version
+
+    doc = version()
+    if fmt:
+        click.echo(_template(fmt, doc))
+        return
+    client, server = doc["Client"], doc["Server"]
+    lines = [f"Client: {client['Platform']['Name']}",
+             _aligned(" Version:", client["Version"]),
+             _aligned(" API version:", client["ApiVersion"]),
+             _aligned(" Python version:", client["PythonVersion"]),
+             _aligned(" OS/Arch:", f"{client['Os']}/{client['Arch']}"),
+             _aligned(" Context:", client["Context"]),
+             "", f"Server: {server['Platform']['Name']}"]
+    for component in server["Components"]:
+        lines.append(f" {component['Name']}:")
+        lines.append(_aligned("  Version:", component["Version"]))
+        details = component["Details"]
+        if component["Name"] == "Engine":
+            lines += [_aligned("  API version:", f"{details['ApiVersion']} (minimum version"
+                                                 f" {details['MinAPIVersion']})"),
+                      _aligned("  Python version:", details["PythonVersion"]),
+                      _aligned("  OS/Arch:", f"{details['Os']}/{details['Arch']}"),
+                      _aligned("  Kernel version:", details["KernelVersion"]),
+                      _aligned("  Experimental:", details["Experimental"]),
+                      _aligned("  Daemon:", details["Daemon"])]
+        else:
+            lines.append(_aligned("  GitCommit:", details.get("GitCommit", "")))
+    click.echo("\n".join(lines))
