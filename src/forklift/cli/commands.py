@@ -61,6 +61,7 @@ HELP = {
     "transfer_cmds:save_cmd": "Save one or more images to a tar archive (streamed to STDOUT by default).",
     "volume_cmds:volume": "Manage volumes.",
     "state_cmds:version_cmd": "Show the forklift version information.",
+    "state_cmds:port_cmd": "List port mappings or a specific mapping for the container.",
 }
 
 _RUNNING = {name: f"lifecycle_cmds:{name}_cmd" for name in (
@@ -73,6 +74,7 @@ CONTAINER = {
     "inspect": "container_cmds:container_inspect_cmd",
     "ls": "container_cmds:ps_cmd", "list": "container_cmds:ps_cmd", "ps": "container_cmds:ps_cmd",
     "prune": "system_cmds:container_prune_cmd",
+    "port": "state_cmds:port_cmd",
 }
 IMAGE = {
     "build": "build_cmds:build_cmd",
@@ -96,7 +98,7 @@ TOP = {
     "login": "registry_cmds:login_cmd", "logout": "registry_cmds:logout_cmd",
     "info": "system_cmds:info_cmd",
     "volume": "volume_cmds:volume", "network": "network_cmds:network",
-    "version": "state_cmds:version_cmd",
+    "version": "state_cmds:version_cmd", "port": "state_cmds:port_cmd",
 }
 
 

@@ -58,3 +58,19 @@ def version_cmd(fmt: str | None) -> None:
         else:
             lines.append(_aligned("  GitCommit:", details.get("GitCommit", "")))
     click.echo("\n".join(lines))
+
+
+@click.command("port")
+@click.argument("container")
+@click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")
+@click.pass_obj
+def port_cmd(state: Any, container: str, private_port: str | None) -> None:
+    """List port mappings or a specific mapping for the container."""
+    from forklift.engine import ports
+
+    if private_port is None:
+        for key, host in ports.published(state.store, container):
+            click.echo(f"{key} -> {host}")
+        return
+    for host in ports.lookup(state.store, container, private_port):
+        click.echo(host)
