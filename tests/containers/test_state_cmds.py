@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,117 @@ def test_port_errors_match_docker(fl: Forklift, name: str, docker: Docker, docke
     finally:
         docker("rm", "-f", name, check=False)
         fl("rm", "-f", name)
+
+
+# ----------------------------------------------------------------------------- events
+
+_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) (\w+) (\S+) (\S+)"
+                   r"( \(.*\))?$")
+
+
+def _events(fl: Forklift, since: float, *args: str) -> list[dict]:
+    out = fl.out("events", "--since", f"{since:.9f}", "--until", f"{time.time():.9f}",
+                 "--format", "{{json .}}", *args)
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_events_of_a_run_in_dockers_order_and_line(fl: Forklift, name: str):
+    since = time.time()
+    fl("run", "--rm", "--name", name, "--label", "team=a", "busybox", "true")
+    mine = [e for e in _events(fl, since, "--filter", f"container={name}")]
+    assert [e["Action"] for e in mine] == ["create", "start", "die", "destroy"]
+    assert mine[2]["Actor"]["Attributes"] == {"image": "busybox", "name": name, "team": "a",
+                                              "exitCode": "0"}
+    cid = mine[0]["Actor"]["ID"]
+    lines = fl.out("events", "--since", f"{since:.9f}", "--until", f"{time.time():.9f}",
+                   "--filter", "event=die", "--filter", f"container={cid[:12]}").splitlines()
+    assert len(lines) == 1
+    m = _LINE.match(lines[0])
+    assert m and m.group(2, 3, 4) == ("container", "die", cid), lines
+    assert m.group(5) == f" (exitCode=0, image=busybox, name={name}, team=a)"
+    net = _events(fl, since, "--filter", "type=network")
+    assert [e["Action"] for e in net] == ["connect", "disconnect"]
+    assert {e["Actor"]["Attributes"]["container"] for e in net} == {cid}
+    # the same stream under `system events`, with Docker's Go field names
+    out = fl.out("system", "events", "--since", f"{since:.9f}", "--until", f"{time.time():.9f}",
+                 "--filter", "event=create", "--format", "{{.Status}} {{.ID}} {{.From}} {{.Scope}}")
+    assert out == f"create {cid} busybox local"
+
+
+def test_events_of_images_volumes_and_lifecycle(fl: Forklift, name: str):
+    since = time.time()
+    fl("tag", "busybox", "ev-t:1")
+    fl("rmi", "ev-t:1")
+    fl("volume", "create", "ev-vol")
+    fl("volume", "rm", "ev-vol")
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    fl("pause", name)
+    fl("unpause", name)
+    fl("exec", name, "true")
+    fl("rename", name, name + "-2")
+    fl("kill", name + "-2")
+    fl("rm", name + "-2")
+    got = [(e["Type"], e["Action"]) for e in _events(fl, since)
+           if e["Type"] != "network"]
+    assert got[:4] == [("image", "tag"), ("image", "untag"), ("volume", "create"),
+                       ("volume", "destroy")]
+    container = [a for t, a in got[4:]]
+    assert container[:5] == ["create", "start", "pause", "unpause", "exec_start: true"]
+    assert container[5:] == ["exec_die", "rename", "kill", "die", "destroy"]
+    renamed = _events(fl, since, "--filter", "event=rename")[0]["Actor"]["Attributes"]
+    assert renamed["oldName"] == name and renamed["name"] == name + "-2"
+    assert _events(fl, since, "--filter", "event=kill")[0]["Actor"]["Attributes"]["signal"] == "9"
+
+
+def test_events_follow_until_terminated(fl: Forklift, name: str):
+    since = time.time()
+    proc = subprocess.Popen([*fl.argv, "events", "--since", f"{since:.9f}", "--filter",
+                             "type=volume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=fl.environ(), text=True)
+    try:
+        fl("volume", "create", name)
+        line = proc.stdout.readline() if proc.stdout else ""  # blocks until the event shows
+        assert " volume create " + name in line
+        fl("volume", "rm", name)
+        assert " volume destroy " + name in (proc.stdout.readline() if proc.stdout else "")
+        assert proc.poll() is None  # still following
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
+def test_events_refuse_hostile_input_in_one_line(fl: Forklift):
+    assert one_line_error(fl("events", "--filter", "colour=red", "--until", "0s",
+                             check=False)) == "Error: Invalid filter 'colour'"
+    assert 'invalid value for "since"' in one_line_error(
+        fl("events", "--since", "last tuesday", check=False))
+    assert 'invalid value for "until"' in one_line_error(
+        fl("events", "--until", "2026-02-30T00:00:00Z", check=False))
+    assert "bad format of filter" in one_line_error(fl("events", "--filter", "x", check=False))
+    assert "template" in one_line_error(fl("events", "--format", "{{.Type", "--until", "0s",
+                                           check=False))
+
+
+@pytest.mark.docker
+def test_events_shape_matches_docker(fl: Forklift, name: str, docker: Docker,
+                                     docker_busybox: str):
+    since = time.time()
+    docker("create", "--name", name, "--network", "none", "--label", "k=v", docker_busybox,
+           "true")
+    docker("rm", name)
+    fl("create", "--name", name, "--network", "none", "--label", "k=v", "busybox", "true")
+    fl("rm", name)
+    window = ["--since", f"{since:.3f}", "--until", f"{time.time():.3f}",
+              "--filter", f"container={name}"]
+    theirs = [json.loads(x) for x in docker("events", *window, "--format", "{{json .}}").lines]
+    ours = [json.loads(x) for x in fl("events", *window, "--format", "{{json .}}").lines]
+    assert [e["Action"] for e in ours] == [e["Action"] for e in theirs] == ["create", "destroy"]
+    for a, b in zip(theirs, ours, strict=True):
+        assert set(a) == set(b)
+        assert set(a["Actor"]) == set(b["Actor"])
+        assert set(a["Actor"]["Attributes"]) == set(b["Actor"]["Attributes"])
+    for text in (docker("events", *window).lines, fl("events", *window).lines):
+        matched = [_LINE.match(x) for x in text]
+        assert [m.group(2, 3) if m else x for m, x in zip(matched, text, strict=True)] == [
+            ("container", "create"), ("container", "destroy")], text

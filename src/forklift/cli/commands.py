@@ -62,6 +62,7 @@ HELP = {
     "volume_cmds:volume": "Manage volumes.",
     "state_cmds:version_cmd": "Show the forklift version information.",
     "state_cmds:port_cmd": "List port mappings or a specific mapping for the container.",
+    "state_cmds:events_cmd": "Get real time events from the server.",
 }
 
 _RUNNING = {name: f"lifecycle_cmds:{name}_cmd" for name in (
@@ -86,7 +87,7 @@ IMAGE = {
 }
 BUILDER = {"build": "build_cmds:build_cmd", "prune": "build_cmds:prune_cmd"}
 SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df", "info")} | {
-    "prune": "system_cmds:system_prune_cmd"}
+    "prune": "system_cmds:system_prune_cmd", "events": "state_cmds:events_cmd"}
 # Docker's classic shortcuts, and the volume and network groups
 TOP = {
     **_RUNNING,
@@ -99,6 +100,7 @@ TOP = {
     "info": "system_cmds:info_cmd",
     "volume": "volume_cmds:volume", "network": "network_cmds:network",
     "version": "state_cmds:version_cmd", "port": "state_cmds:port_cmd",
+    "events": "state_cmds:events_cmd",
 }
 
 

@@ -74,3 +74,48 @@ def port_cmd(state: Any, container: str, private_port: str | None) -> None:
         return
     for host in ports.lookup(state.store, container, private_port):
         click.echo(host)
+
+
+class _EventView(dict):  # type: ignore[type-arg]
+    """An event for ``--format``: Docker's Go field names (``.Status``, ``.ID``, ``.From``,
+    ``.Scope``, ``.Time``, ``.TimeNano``) read its JSON keys; ``{{json .}}`` prints the
+    JSON keys as Docker does."""
+
+    ALIASES = {"Status": "status", "ID": "id", "From": "from", "Scope": "scope",
+               "Time": "time", "TimeNano": "timeNano"}
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.ALIASES:
+            return dict.get(self, self.ALIASES[key], "")
+        return dict.__getitem__(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.ALIASES or dict.__contains__(self, key)
+
+
+_SAMPLE_EVENT = {"status": "start", "id": "0" * 64, "from": "busybox", "Type": "container",
+                 "Action": "start", "Actor": {"ID": "0" * 64, "Attributes": {"name": "x"}},
+                 "scope": "local", "time": 0, "timeNano": 0}
+
+
+@click.command("events")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("--format", "fmt", default=None, help="Format the output using the given Go template")
+@click.option("--since", default=None, help="Show all events created since timestamp")
+@click.option("--until", default=None, help="Stream events until this timestamp")
+@click.pass_obj
+def events_cmd(state: Any, filters: tuple[str, ...], fmt: str | None, since: str | None,
+               until: str | None) -> None:
+    """Get real time events from the server."""
+    from forklift.engine import events
+    from forklift.engine.filters import Filters
+
+    q = events.query(since, until, Filters.parse(filters))
+    if fmt:
+        render(fmt, _EventView(_SAMPLE_EVENT))  # a bad template fails before any output
+    root = state.store.root
+    try:
+        for event in events.read(root, q):
+            click.echo(render(fmt, _EventView(event)) if fmt else events.line(event))
+    except KeyboardInterrupt:
+        return  # Ctrl-C ends following, as in Docker

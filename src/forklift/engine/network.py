@@ -31,6 +31,7 @@ import subprocess
 from typing import Any
 
 from forklift import oci, programs
+from forklift.engine import events
 from forklift.engine.filters import Filters
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
 from forklift.store import containers as container_store
@@ -190,6 +191,7 @@ def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | Non
         raise Conflict(f"network with name {name} already exists") from None
     finally:
         os.unlink(tmp)
+    events.emit(store.root, "network", "create", net_id, {"name": name, "type": "bridge"})
     return record
 
 
@@ -215,6 +217,7 @@ def remove(store: Store, name: str) -> str:
     _drop_host_side(net)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(_dir(store), f"{net['Name']}.json"))
+    events.emit(store.root, "network", "destroy", net["Id"], {"name": net["Name"], "type": "bridge"})
     return str(net["Name"])
 
 
@@ -510,6 +513,8 @@ def setup(store: Store, rec: Any) -> str | None:
     with open(_endpoint_path(store, rec.id), "w") as f:
         json.dump(info, f)
     _publish_hosts(store, rec, net, info)
+    events.emit(store.root, "network", "connect", net["Id"],
+                {"container": rec.id, "name": net["Name"], "type": "bridge"})
     return path
 
 
@@ -534,6 +539,8 @@ def teardown(store: Store, rec: Any) -> None:
                                 cni_path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_endpoint_path(store, rec.id))
+        events.emit(store.root, "network", "disconnect", info["NetworkID"],
+                    {"container": rec.id, "name": info["Network"], "type": "bridge"})
     destroy_netns(path)
 
 
