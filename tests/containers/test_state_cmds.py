@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -259,3 +260,97 @@ def test_events_shape_matches_docker(fl: Forklift, name: str, docker: Docker,
         matched = [_LINE.match(x) for x in text]
         assert [m.group(2, 3) if m else x for m, x in zip(matched, text, strict=True)] == [
             ("container", "create"), ("container", "destroy")], text
+
+
+# ----------------------------------------------------------------------------- stats
+
+_STATS_KEYS = {"BlockIO", "CPUPerc", "Container", "ID", "MemPerc", "MemUsage", "Name", "NetIO",
+               "PIDs"}
+_STATS_SHAPES = {
+    "CPUPerc": r"\d+\.\d\d%", "MemPerc": r"\d+\.\d\d%",
+    "MemUsage": r"[\d.]+(B|KiB|MiB|GiB|TiB) / [\d.]+(B|KiB|MiB|GiB|TiB)",
+    "NetIO": r"[\d.]+(B|kB|MB|GB|TB) / [\d.]+(B|kB|MB|GB|TB)",
+    "BlockIO": r"[\d.]+(B|kB|MB|GB|TB) / [\d.]+(B|kB|MB|GB|TB)", "PIDs": r"\d+",
+    "ID": r"[0-9a-f]{12}"}
+_STATS_HEADER = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+                 "BLOCK I/O", "PIDS"]
+
+
+def _header(line: str) -> list[str]:
+    return re.split(r"\s{2,}", line.strip())
+
+
+def test_stats_no_stream_reads_the_containers_cgroup(fl: Forklift, name: str):
+    fl("run", "-d", "--name", name, "--memory", "64m", "--pids-limit", "20", "busybox", "sh",
+       "-c", "sleep 1000 & sleep 1000 & wait")
+    fl("create", "--name", name + "-off", "busybox", "true")
+    try:
+        row = json.loads(fl.out("stats", "--no-stream", "--format", "{{json .}}", name))
+        assert set(row) == _STATS_KEYS
+        for key, shape in _STATS_SHAPES.items():
+            assert re.fullmatch(shape, row[key]), (key, row[key])
+        assert row["Container"] == row["Name"] == name
+        assert row["MemUsage"].endswith(" / 64MiB")
+        assert row["PIDs"] == "3"  # the shell and its two sleeps
+        # the default table lists running containers only; -a the others too, at zero
+        lines = fl.out("stats", "--no-stream").splitlines()
+        assert _header(lines[0]) == _STATS_HEADER
+        assert any(line.split()[1] == name for line in lines[1:])
+        assert not any(line.split()[1] == name + "-off" for line in lines[1:])
+        off = [x for x in fl.out("stats", "--no-stream", "-a", "--format",
+                                 "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.PIDs}}").splitlines()
+               if x.startswith(name + "-off ")]
+        assert off == [f"{name}-off 0.00% 0B / 0B 0"]
+        full = fl.out("stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}", name)
+        assert len(full) == 64 and full == fl.inspect(name)["Id"]
+    finally:
+        fl("rm", "-f", name, name + "-off")
+
+
+def test_stats_streams_a_redrawn_table_until_interrupted(fl: Forklift, name: str):
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    proc = subprocess.Popen([*fl.argv, "stats", name], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=fl.environ())
+    try:
+        seen = b""
+        assert proc.stdout is not None
+        while seen.count(b"\033[2J\033[H") < 2:  # two redraws, a second apart
+            chunk = proc.stdout.read1(4096)
+            assert chunk, proc.stderr.read() if proc.stderr else b""
+            seen += chunk
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        fl("rm", "-f", name)
+    tables = seen.decode().split("\033[2J\033[H")[1:]
+    assert _header(tables[0].splitlines()[0]) == _STATS_HEADER
+    assert tables[0].splitlines()[1].split()[1] == name
+    assert proc.returncode in (0, 130)
+    assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
+
+
+def test_stats_refuses_hostile_input_in_one_line(fl: Forklift):
+    assert one_line_error(fl("stats", "--no-stream", "nope-t", check=False)) == \
+        "Error: No such container: nope-t"
+    assert "template" in one_line_error(fl("stats", "--no-stream", "--format", "{{.Name",
+                                           check=False))
+
+
+@pytest.mark.docker
+def test_stats_shape_matches_docker(fl: Forklift, name: str, docker: Docker,
+                                    docker_busybox: str):
+    docker("run", "-d", "--name", name, "--network", "none", docker_busybox, "sleep", "1000")
+    fl("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "1000")
+    try:
+        theirs = json.loads(docker("stats", "--no-stream", "--format", "{{json .}}", name).out)
+        ours = json.loads(fl.out("stats", "--no-stream", "--format", "{{json .}}", name))
+        assert set(theirs) == set(ours) == _STATS_KEYS
+        for key, shape in _STATS_SHAPES.items():
+            assert re.fullmatch(shape, theirs[key]), (key, theirs[key])
+            assert re.fullmatch(shape, ours[key]), (key, ours[key])
+        assert _header(docker("stats", "--no-stream").lines[0]) == _header(
+            fl("stats", "--no-stream").lines[0])
+    finally:
+        docker("rm", "-f", name, check=False)
+        fl("rm", "-f", name)

@@ -63,6 +63,7 @@ HELP = {
     "state_cmds:version_cmd": "Show the forklift version information.",
     "state_cmds:port_cmd": "List port mappings or a specific mapping for the container.",
     "state_cmds:events_cmd": "Get real time events from the server.",
+    "state_cmds:stats_cmd": "Display a live stream of container(s) resource usage statistics.",
 }
 
 _RUNNING = {name: f"lifecycle_cmds:{name}_cmd" for name in (
@@ -75,7 +76,7 @@ CONTAINER = {
     "inspect": "container_cmds:container_inspect_cmd",
     "ls": "container_cmds:ps_cmd", "list": "container_cmds:ps_cmd", "ps": "container_cmds:ps_cmd",
     "prune": "system_cmds:container_prune_cmd",
-    "port": "state_cmds:port_cmd",
+    "port": "state_cmds:port_cmd", "stats": "state_cmds:stats_cmd",
 }
 IMAGE = {
     "build": "build_cmds:build_cmd",
@@ -100,7 +101,7 @@ TOP = {
     "info": "system_cmds:info_cmd",
     "volume": "volume_cmds:volume", "network": "network_cmds:network",
     "version": "state_cmds:version_cmd", "port": "state_cmds:port_cmd",
-    "events": "state_cmds:events_cmd",
+    "events": "state_cmds:events_cmd", "stats": "state_cmds:stats_cmd",
 }
 
 

@@ -119,3 +119,65 @@ def events_cmd(state: Any, filters: tuple[str, ...], fmt: str | None, since: str
             click.echo(render(fmt, _EventView(event)) if fmt else events.line(event))
     except KeyboardInterrupt:
         return  # Ctrl-C ends following, as in Docker
+
+
+def _binary_size(n: float) -> str:
+    """Docker's units.BytesSize: binary units, 4 significant digits (``1.512MiB``)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    i = 0
+    while n >= 1024 and i < len(units) - 1:
+        n /= 1024
+        i += 1
+    return f"{n:.4g}{units[i]}"
+
+
+_STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME",
+                  "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
+                  "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+_STATS_COLUMNS = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
+_CLEAR = "\033[2J\033[H"  # Docker's live table: clear the screen, cursor home
+
+
+def _stats_row(u: Any, shown: str, no_trunc: bool) -> dict[str, str]:
+    from forklift.cli.format import human_size, short_id
+
+    return {"BlockIO": f"{human_size(u.block_read)} / {human_size(u.block_write)}",
+            "CPUPerc": f"{u.cpu_percent:.2f}%", "Container": shown,
+            "ID": short_id(u.id, no_trunc),
+            "MemPerc": f"{u.memory_percent:.2f}%",
+            "MemUsage": f"{_binary_size(u.memory)} / {_binary_size(u.memory_limit)}",
+            "Name": u.name, "NetIO": f"{human_size(u.net_rx)} / {human_size(u.net_tx)}",
+            "PIDs": str(u.pids)}
+
+
+@click.command("stats")
+@click.argument("names", nargs=-1)
+@click.option("-a", "--all", "show_all", is_flag=True, help="Show all containers (default shows just running)")
+@click.option("--format", "fmt", default=None, help="Pretty-print images using a Go template")
+@click.option("--no-stream", is_flag=True, help="Disable streaming stats and only pull the first result")
+@click.option("--no-trunc", is_flag=True, help="Do not truncate output")
+@click.pass_obj
+def stats_cmd(state: Any, names: tuple[str, ...], show_all: bool, fmt: str | None,
+              no_stream: bool, no_trunc: bool) -> None:
+    """Display a live stream of container(s) resource usage statistics."""
+    from forklift.cli.listing import Listing
+    from forklift.engine import stats
+
+    listing = Listing(_STATS_HEADERS, _STATS_COLUMNS)
+    if fmt:
+        # a bad template is refused before sampling
+        render(fmt.removeprefix("table").strip() or "{{.ID}}", dict.fromkeys(_STATS_HEADERS, ""))
+    shown = dict(zip([r.id for r in stats.containers(state.store, list(names), show_all)],
+                     names, strict=False)) if names else {}
+    try:
+        for rows in stats.readings(state.store, list(names), show_all):
+            if not no_stream:  # written as is: click.echo drops escapes off a terminal
+                out = click.get_text_stream("stdout")
+                out.write(_CLEAR)
+                out.flush()
+            listing.print([_stats_row(u, shown.get(u.id, u.id), no_trunc) for u in rows],
+                          fmt=fmt or "table " + "\t".join("{{." + c + "}}" for c in _STATS_COLUMNS))
+            if no_stream:
+                return
+    except KeyboardInterrupt:
+        return
