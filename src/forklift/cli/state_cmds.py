@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -163,7 +164,7 @@ def stats_cmd(state: Any, names: tuple[str, ...], show_all: bool, fmt: str | Non
     from forklift.cli.listing import Listing
     from forklift.engine import stats
 
-    listing = Listing(_STATS_HEADERS, _STATS_COLUMNS)
+    table_out: Listing = Listing(_STATS_HEADERS, _STATS_COLUMNS)
     if fmt:
         # a bad template is refused before sampling
         render(fmt.removeprefix("table").strip() or "{{.ID}}", dict.fromkeys(_STATS_HEADERS, ""))
@@ -172,10 +173,9 @@ def stats_cmd(state: Any, names: tuple[str, ...], show_all: bool, fmt: str | Non
     try:
         for rows in stats.readings(state.store, list(names), show_all):
             if not no_stream:  # written as is: click.echo drops escapes off a terminal
-                out = click.get_text_stream("stdout")
-                out.write(_CLEAR)
-                out.flush()
-            listing.print([_stats_row(u, shown.get(u.id, u.id), no_trunc) for u in rows],
+                sys.stdout.write(_CLEAR)
+                sys.stdout.flush()
+            table_out.print([_stats_row(u, shown.get(u.id, u.id), no_trunc) for u in rows],
                           fmt=fmt or "table " + "\t".join("{{." + c + "}}" for c in _STATS_COLUMNS))
             if no_stream:
                 return
