@@ -354,3 +354,90 @@ def test_stats_shape_matches_docker(fl: Forklift, name: str, docker: Docker,
     finally:
         docker("rm", "-f", name, check=False)
         fl("rm", "-f", name)
+
+
+# ----------------------------------------------------------------------------- update
+
+def _cgroup(cid: str, controller: str, name: str) -> str:
+    from forklift.engine import hostconfig
+
+    return Path(hostconfig.cgroup_dir(cid, controller), name).read_text().strip()
+
+
+def test_update_changes_a_running_containers_cgroup(fl: Forklift, name: str):
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    try:
+        cid = fl.inspect(name)["Id"]
+        assert fl.out("update", "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5",
+                      "--pids-limit", "30",
+                      "--cpu-shares", "512", "--restart", "on-failure:2", name) == name
+        assert _cgroup(cid, "memory", "memory.limit_in_bytes") == str(64 << 20)
+        assert _cgroup(cid, "cpu", "cpu.cfs_quota_us") == "50000"
+        assert _cgroup(cid, "cpu", "cpu.shares") == "512"
+        assert _cgroup(cid, "pids", "pids.max") == "30"
+        hc = fl.inspect(name)["HostConfig"]
+        assert (hc["Memory"], hc["NanoCpus"], hc["PidsLimit"]) == (64 << 20, 500_000_000, 30)
+        assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+        fl("container", "update", "--pids-limit", "-1", name)
+        assert _cgroup(cid, "pids", "pids.max") == "max"
+        assert fl.status(name) == "running"
+    finally:
+        fl("rm", "-f", name)
+
+
+def test_update_of_a_stopped_container_applies_at_its_next_start(fl: Forklift, name: str):
+    fl("create", "--name", name, "busybox", "sleep", "1000")
+    try:
+        fl("update", "--memory", "48m", "--memory-swap", "-1", "--pids-limit", "25", name)
+        fl("start", name)
+        cid = fl.inspect(name)["Id"]
+        assert _cgroup(cid, "memory", "memory.limit_in_bytes") == str(48 << 20)
+        assert _cgroup(cid, "pids", "pids.max") == "25"
+    finally:
+        fl("rm", "-f", name)
+
+
+def test_update_refuses_hostile_input_in_one_line(fl: Forklift, name: str):
+    fl("create", "--name", name, "--rm", "busybox", "true")
+    try:
+        before = fl.inspect(name)["HostConfig"]
+        for args, error in (([], "you must provide one or more flags"),
+                            (["--memory", "1m"], "Minimum memory limit allowed is 6MB"),
+                            (["--restart", "always"], "AutoRemove is enabled"),
+                            (["--restart", "maybe"], "invalid restart policy 'maybe'"),
+                            (["--cpus", "99999"], "Range of CPUs")):
+            assert error in one_line_error(fl("update", *args, name, check=False)), args
+        assert fl.inspect(name)["HostConfig"] == before
+        assert one_line_error(fl("update", "--cpus", "1", "nope-t", check=False)) == \
+            "Error: No such container: nope-t"
+        res = fl("update", "--cpus", "1", name, "nope-t", check=False)
+        assert res.out.strip() == name and "No such container: nope-t" in res.err
+        assert res.code == 1
+    finally:
+        fl("rm", "-f", name)
+
+
+@pytest.mark.docker
+def test_update_matches_docker(fl: Forklift, name: str, docker: Docker, docker_busybox: str):
+    docker("run", "-d", "--name", name, "--network", "none", docker_busybox, "sleep", "1000")
+    fl("run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "1000")
+    try:
+        for args in (["--memory", "64m"],
+                     ["--memory", "64m", "--memory-swap", "128m", "--pids-limit", "40",
+                      "--restart", "on-failure:2"], ["--memory", "96m"], ["--memory", "200m"],
+                     ["--cpus", "0.5", "--cpu-shares", "512"], ["--memory", "1m"],
+                     ["--restart", "always:3"]):
+            theirs, ours = docker("update", *args, name, check=False), fl("update", *args, name,
+                                                                         check=False)
+            assert (theirs.code == 0, theirs.out) == (ours.code == 0, ours.out), (args, theirs.err)
+            if theirs.code:
+                assert ours.err.split(": ", 1)[1].strip() in theirs.err, (theirs.err, ours.err)
+        fields = "{{json .HostConfig.RestartPolicy}}|{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}" \
+                 " {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}}"
+        ours_policy, ours_rest = fl.out("inspect", "-f", fields, name).split("|")
+        theirs_policy, theirs_rest = docker("inspect", "-f", fields, name).out.strip().split("|")
+        assert json.loads(ours_policy) == json.loads(theirs_policy)
+        assert ours_rest == theirs_rest
+    finally:
+        docker("rm", "-f", name, check=False)
+        fl("rm", "-f", name)

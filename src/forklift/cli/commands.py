@@ -64,6 +64,7 @@ HELP = {
     "state_cmds:port_cmd": "List port mappings or a specific mapping for the container.",
     "state_cmds:events_cmd": "Get real time events from the server.",
     "state_cmds:stats_cmd": "Display a live stream of container(s) resource usage statistics.",
+    "state_cmds:update_cmd": "Update configuration of one or more containers.",
 }
 
 _RUNNING = {name: f"lifecycle_cmds:{name}_cmd" for name in (
@@ -77,6 +78,7 @@ CONTAINER = {
     "ls": "container_cmds:ps_cmd", "list": "container_cmds:ps_cmd", "ps": "container_cmds:ps_cmd",
     "prune": "system_cmds:container_prune_cmd",
     "port": "state_cmds:port_cmd", "stats": "state_cmds:stats_cmd",
+    "update": "state_cmds:update_cmd",
 }
 IMAGE = {
     "build": "build_cmds:build_cmd",
@@ -102,6 +104,7 @@ TOP = {
     "volume": "volume_cmds:volume", "network": "network_cmds:network",
     "version": "state_cmds:version_cmd", "port": "state_cmds:port_cmd",
     "events": "state_cmds:events_cmd", "stats": "state_cmds:stats_cmd",
+    "update": "state_cmds:update_cmd",
 }
 
 

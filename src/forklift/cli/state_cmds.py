@@ -181,3 +181,27 @@ def stats_cmd(state: Any, names: tuple[str, ...], show_all: bool, fmt: str | Non
                 return
     except KeyboardInterrupt:
         return
+
+
+@click.command("update")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--cpus", type=float, default=None, help="Number of CPUs")
+@click.option("-c", "--cpu-shares", type=int, default=None, help="CPU shares (relative weight)")
+@click.option("-m", "--memory", default=None, help="Memory limit")
+@click.option("--memory-swap", default=None, help="Swap limit equal to memory plus swap: '-1' to enable unlimited swap")
+@click.option("--pids-limit", type=int, default=None, help="Tune container pids limit (set -1 for unlimited)")
+@click.option("--restart", default=None, help="Restart policy to apply when a container exits")
+@click.pass_obj
+def update_cmd(state: Any, names: tuple[str, ...], cpus: float | None, cpu_shares: int | None,
+               memory: str | None, memory_swap: str | None, pids_limit: int | None,
+               restart: str | None) -> None:
+    """Update configuration of one or more containers."""
+    from forklift.cli.common import for_each
+    from forklift.engine.update import UpdateOptions, update
+
+    opts = UpdateOptions(cpus, cpu_shares, memory, memory_swap, pids_limit, restart)
+    if opts.empty():
+        from forklift.errors import InvalidArgument
+
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    for_each(names, lambda n: update(state.store, n, opts))
