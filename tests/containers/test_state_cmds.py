@@ -441,3 +441,105 @@ def test_update_matches_docker(fl: Forklift, name: str, docker: Docker, docker_b
     finally:
         docker("rm", "-f", name, check=False)
         fl("rm", "-f", name)
+
+
+# ----------------------------------------------------------------------------- network connect
+
+def _addresses(fl: Forklift, name: str) -> dict[str, str]:
+    """Interface → IPv4 address inside the container (lo left out)."""
+    out = fl.out("exec", name, "ip", "-4", "-o", "addr")
+    return {f[1]: f[3].split("/")[0] for f in (line.split() for line in out.splitlines())
+            if f[1] != "lo"}
+
+
+def test_network_connect_and_disconnect_a_running_container(fl: Forklift, name: str):
+    net = name[:20] + "-net"
+    fl("network", "create", net)
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    try:
+        since = time.time()
+        fl("network", "connect", net, name)
+        addresses = _addresses(fl, name)
+        assert set(addresses) == {"eth0", "eth1"}
+        info = json.loads(fl.out("network", "inspect", net))[0]
+        (entry,) = info["Containers"].values()
+        assert entry["Name"] == name and entry["IPv4Address"].split("/")[0] == addresses["eth1"]
+        networks = fl.inspect(name)["NetworkSettings"]["Networks"]
+        assert set(networks) == {"bridge", net}
+        assert networks[net]["IPAddress"] == addresses["eth1"]
+        assert "already exists in network" in one_line_error(
+            fl("network", "connect", net, name, check=False))
+        assert fl("network", "rm", net, check=False).code != 0  # in use
+        # the container keeps it across a restart
+        fl("restart", "-t", "0", name)
+        assert set(_addresses(fl, name)) == {"eth0", "eth1"}
+        fl("network", "disconnect", net, name)
+        assert set(_addresses(fl, name)) == {"eth0"}
+        assert json.loads(fl.out("network", "inspect", net))[0]["Containers"] == {}
+        assert "is not connected to the network" in one_line_error(
+            fl("network", "disconnect", net, name, check=False))
+        fl("network", "disconnect", "-f", net, name)  # -f: not connected is fine
+        assert "first network" in one_line_error(
+            fl("network", "disconnect", "bridge", name, check=False))
+        acts = [e["Action"] for e in _events(fl, since, "--filter", f"network={net}")]
+        assert acts == ["connect", "disconnect", "connect", "disconnect"]
+    finally:
+        fl("rm", "-f", name)
+    fl("network", "rm", net)
+
+
+def test_network_connect_a_stopped_container_is_stored(fl: Forklift, name: str):
+    net = name[:20] + "-net"
+    fl("network", "create", net)
+    fl("create", "--name", name, "--network", "none", "busybox", "sleep", "1000")
+    try:
+        assert "cannot be connected" in one_line_error(
+            fl("network", "connect", net, name, check=False))
+        fl("rm", name)
+        fl("create", "--name", name, "busybox", "sleep", "1000")
+        fl("network", "connect", net, name)
+        fl("network", "disconnect", "bridge", name)  # stopped: its first network may go
+        fl("start", name)
+        assert set(_addresses(fl, name)) == {"eth0"}
+        assert list(fl.inspect(name)["NetworkSettings"]["Networks"]) == [net]
+    finally:
+        fl("rm", "-f", name)
+    fl("network", "rm", net)
+
+
+def test_network_connect_hostile_input(fl: Forklift, name: str):
+    assert one_line_error(fl("network", "connect", "nope-net", "x", check=False)) == \
+        "Error: network nope-net not found"
+    assert one_line_error(fl("network", "connect", "bridge", "nope-t", check=False)) == \
+        "Error: No such container: nope-t"
+    assert "requires exactly 2 arguments" in one_line_error(
+        fl("network", "connect", "bridge", check=False))
+
+
+@pytest.mark.docker
+def test_network_connect_errors_match_docker(fl: Forklift, name: str, docker: Docker,
+                                             docker_busybox: str):
+    net = name[:20] + "-net"
+    docker("network", "create", net)
+    fl("network", "create", net)
+    docker("create", "--name", name, "--network", net, docker_busybox, "true")
+    fl("create", "--name", name, "--network", net, "busybox", "true")
+    try:
+        # connected already: a stopped container's connection is config, no error
+        assert docker("network", "connect", net, name).code == fl("network", "connect", net,
+                                                                   name).code == 0
+        for args in (["disconnect", "bridge", name],
+                     ["connect", net, "nope-t"]):
+            theirs = docker("network", *args, check=False)
+            ours = fl("network", *args, check=False)
+            assert theirs.code != 0 and ours.code != 0, args
+            theirs_text = theirs.err.strip().replace("Error response from daemon: ", "")
+            ours_text = one_line_error(ours).removeprefix("Error: ")
+            # Docker names the container by its ID where forklift may use its name
+            assert re.sub(r"[0-9a-f]{64}", "ID", ours_text).lower().split(":")[0] in \
+                re.sub(r"[0-9a-f]{64}", "ID", theirs_text).lower(), (theirs.err, ours.err)
+    finally:
+        docker("rm", "-f", name, check=False)
+        docker("network", "rm", net, check=False)
+        fl("rm", "-f", name)
+        fl("network", "rm", net)

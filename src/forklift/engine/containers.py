@@ -463,6 +463,15 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             "Gateway": endpoint["Gateway"], "IPAddress": endpoint["IPAddress"],
             "IPPrefixLen": endpoint["IPPrefixLen"], "MacAddress": endpoint["MacAddress"],
             "Aliases": endpoint.get("Aliases")}}
+    for extra in rec.host_config.get("ExtraNetworks") or []:  # added by `network connect`
+        net_settings["Networks"].setdefault(extra, {})
+    if running and network_mode not in ("host", "none"):
+        from forklift.engine import network  # (module docstring)
+
+        for info in network.extra_endpoints(store, rec.id):
+            net_settings["Networks"][info["Network"]] = {
+                k: info[k] for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress",
+                                     "IPPrefixLen", "MacAddress", "Aliases")}
 
     return {
         "Id": rec.id,
