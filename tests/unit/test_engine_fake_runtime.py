@@ -562,3 +562,41 @@ def test_update_keeps_the_swap_limit_in_force(store: Store, fake: FakeRuntime) -
     update(store, rec.id, UpdateOptions(memory="48m"))  # under the 64m swap limit in force
     hc = record(store, rec).host_config
     assert (hc["Memory"], hc["MemorySwap"]) == (48 << 20, 64 << 20)
+
+
+# ----------------------------------------------------------------------------- network connect
+
+def test_network_connect_of_a_stopped_container_is_stored(store: Store, fake: FakeRuntime) -> None:
+    from forklift.engine import network
+
+    network.create(store, "appnet", subnet="10.99.7.0/24")
+    rec = add(store, state=State.EXITED, host_config={"NetworkMode": "bridge"})
+    network.connect(store, "appnet", rec.name)
+    assert record(store, rec).host_config["ExtraNetworks"] == ["appnet"]
+    assert [r.id for r in network.users(store, network.get(store, "appnet"))] == [rec.id]
+    network.connect(store, "appnet", rec.name)  # connected already: nothing to do
+    assert record(store, rec).host_config["ExtraNetworks"] == ["appnet"]
+    with pytest.raises(Conflict, match="in use|active endpoints"):
+        network.remove(store, "appnet")
+    # its first network goes: the one connect added takes its place
+    network.disconnect(store, "bridge", rec.name)
+    hc = record(store, rec).host_config
+    assert hc["NetworkMode"] == "appnet" and "ExtraNetworks" not in hc
+    with pytest.raises(Conflict, match="is not connected to the network bridge"):
+        network.disconnect(store, "bridge", rec.name)
+    network.disconnect(store, "bridge", rec.name, force=True)
+    assert fake.verbs() == []
+
+
+def test_network_connect_refuses_host_and_none(store: Store) -> None:
+    from forklift.engine import network
+
+    network.create(store, "appnet", subnet="10.99.8.0/24")
+    for mode, error in (("none", "cannot be connected to any other network"),
+                        ("host", "connected to host network")):
+        rec = add(store, state=State.EXITED, host_config={"NetworkMode": mode}, name=mode)
+        with pytest.raises(Conflict, match=error):
+            network.connect(store, "appnet", rec.id)
+        assert "ExtraNetworks" not in record(store, rec).host_config
+    with pytest.raises(NotFound, match="network nope not found"):
+        network.connect(store, "nope", "none")
