@@ -16,6 +16,7 @@ import pytest
 from support import Forklift
 from support.cli import one_line_error
 from support.docker import Docker
+from support.registry import Registry
 
 from forklift.engine.version import version
 from forklift.errors import InvalidArgument
@@ -543,3 +544,23 @@ def test_network_connect_errors_match_docker(fl: Forklift, name: str, docker: Do
         docker("network", "rm", net, check=False)
         fl("rm", "-f", name)
         fl("network", "rm", net)
+
+
+def test_events_of_moving_images(fl: Forklift, tmp_path: Path, registry: Registry):
+    since = time.time()
+    image_id = fl.inspect("busybox")["Id"]
+    fl("save", "-o", str(tmp_path / "bb.tar"), "busybox")
+    fl("load", "-i", str(tmp_path / "bb.tar"))
+    ref = f"{registry.host}/events/bb:1"
+    fl("tag", "busybox", ref)
+    fl("push", ref)
+    fl("rmi", ref)
+    fl("pull", ref)
+    got = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"])
+           for e in _events(fl, since, "--filter", "type=image")]
+    assert got == [("save", image_id, image_id), ("load", image_id, image_id),
+                   ("tag", image_id, ref), ("push", ref, ref), ("untag", image_id, image_id),
+                   ("pull", ref, ref)]
+    assert [e["Action"] for e in _events(fl, since, "--filter", f"image={ref}")] == [
+        "tag", "push", "pull"]
+    fl("rmi", ref)
