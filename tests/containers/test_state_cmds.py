@@ -9,6 +9,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -214,6 +215,8 @@ def test_events_follow_until_terminated(fl: Forklift, name: str):
     proc = subprocess.Popen([*fl.argv, "events", "--since", f"{since:.9f}", "--filter",
                              "type=volume"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=fl.environ(), text=True)
+    guard = threading.Timer(60, proc.kill)  # a missing event fails the test, never hangs it
+    guard.start()
     try:
         fl("volume", "create", name)
         line = proc.stdout.readline() if proc.stdout else ""  # blocks until the event shows
@@ -222,6 +225,7 @@ def test_events_follow_until_terminated(fl: Forklift, name: str):
         assert " volume destroy " + name in (proc.stdout.readline() if proc.stdout else "")
         assert proc.poll() is None  # still following
     finally:
+        guard.cancel()
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
@@ -312,6 +316,8 @@ def test_stats_streams_a_redrawn_table_until_interrupted(fl: Forklift, name: str
     fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
     proc = subprocess.Popen([*fl.argv, "stats", name], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=fl.environ())
+    guard = threading.Timer(60, proc.kill)  # a stuck table fails the test, never hangs it
+    guard.start()
     try:
         seen = b""
         assert proc.stdout is not None
@@ -321,6 +327,7 @@ def test_stats_streams_a_redrawn_table_until_interrupted(fl: Forklift, name: str
             seen += chunk
         assert proc.poll() is None
     finally:
+        guard.cancel()
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
         fl("rm", "-f", name)
