@@ -103,6 +103,9 @@ class FakeRuntime:
         self._call("pids", container_id)
         return [os.getpid()]
 
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        self._call("update", container_id, resources)
+
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeRuntime:
@@ -466,3 +469,134 @@ def test_state_is_stored_as_docker_names_it(store: Store) -> None:
     assert record(store, rec).state is State.PAUSED
     assert State.RUNNING.up and State.PAUSED.up
     assert not State.CREATED.up and not State.EXITED.up
+
+
+# ----------------------------------------------------------------------------- update
+
+def test_update_of_a_running_container_goes_to_the_runtime_then_the_record(
+        store: Store, fake: FakeRuntime) -> None:
+    from forklift.engine.update import UpdateOptions, update
+
+    rec = running(store, host_config={"PidsLimit": 50})
+    update(store, rec.id, UpdateOptions(memory="64m", memory_swap="128m", cpus=0.5,
+                                        pids_limit=-1, restart="on-failure:3"))
+    ((verb, cid, resources),) = [c for c in fake.calls if c[0] == "update"]
+    assert cid == rec.id
+    assert resources["memory"]["limit"] == 64 << 20
+    assert resources["cpu"] == {"period": 100000, "quota": 50000}
+    assert resources["pids"] == {"limit": -1}  # a removed limit is lifted live
+    hc = record(store, rec).host_config
+    assert hc["Memory"] == 64 << 20 and hc["NanoCpus"] == 500_000_000
+    assert "PidsLimit" not in hc
+    assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    fake.calls.clear()
+    update(store, rec.id, UpdateOptions(restart="always"))  # no limit changed: no runtime call
+    assert fake.verbs() == []
+
+
+def test_update_of_a_stopped_container_is_stored_for_its_next_start(
+        store: Store, fake: FakeRuntime) -> None:
+    from forklift.engine import hostconfig
+    from forklift.engine.update import UpdateOptions, update
+
+    rec = add(store, state=State.EXITED)
+    update(store, rec.id, UpdateOptions(memory="32m", memory_swap="64m", cpu_shares=512,
+                                        pids_limit=20))
+    assert fake.verbs() == []
+    res = hostconfig.resources(record(store, rec).host_config)
+    assert res["memory"]["limit"] == 32 << 20 and res["cpu"] == {"shares": 512}
+    assert res["pids"] == {"limit": 20}
+
+
+@pytest.mark.parametrize(("opts", "host_config", "error"), [
+    ({}, {}, "you must provide one or more flags"),
+    ({"memory": "1m"}, {}, "Minimum memory limit allowed is 6MB"),
+    ({"memory": "lots"}, {}, "invalid size: 'lots'"),
+    ({"memory_swap": "64m"}, {}, "You should always set the Memory limit"),
+    ({"memory": "64m", "memory_swap": "32m"}, {}, "Minimum memoryswap limit should be larger"),
+    ({"memory": "128m"}, {"Memory": 32 << 20, "MemorySwap": 64 << 20},
+     "Memory limit should be smaller than already set memoryswap limit"),
+    ({"memory": "65m"}, {"Memory": 32 << 20}, "smaller than already set memoryswap"),
+    ({"memory": "64m"}, {}, "smaller than already set memoryswap"),  # Docker's too
+    ({"cpus": 0.001}, {}, "Range of CPUs is from 0.01"),
+    ({"cpu_shares": 1}, {}, "invalid CPU shares 1"),
+    ({"restart": "sometimes"}, {}, "invalid restart policy 'sometimes'"),
+    ({"restart": "always:3"}, {}, "maximum retry count cannot be used with restart policy 'always'"),
+    ({"restart": "on-failure:x"}, {}, "maximum retry count must be an integer"),
+    ({"restart": "on-failure:-1"}, {}, "maximum retry count cannot be negative"),
+    ({"restart": "always"}, {"AutoRemove": True}, "Restart policy cannot be updated because AutoRemove"),
+])
+def test_update_refuses_what_docker_refuses_and_changes_nothing(
+        store: Store, fake: FakeRuntime, opts: dict[str, Any], host_config: dict[str, Any],
+        error: str) -> None:
+    from forklift.engine.update import UpdateOptions, update
+
+    rec = running(store, host_config=host_config)
+    with pytest.raises((InvalidArgument, Conflict), match=error):
+        update(store, rec.id, UpdateOptions(**opts))
+    assert fake.verbs() == []
+    assert record(store, rec).host_config == rec.host_config
+
+
+def test_update_of_an_unknown_container(store: Store) -> None:
+    from forklift.engine.update import UpdateOptions, update
+
+    with pytest.raises(NotFound, match="No such container: nope"):
+        update(store, "nope", UpdateOptions(cpus=1))
+
+
+def test_a_failed_live_update_keeps_the_record(store: Store, fake: FakeRuntime) -> None:
+    from forklift.engine.update import UpdateOptions, update
+
+    rec = running(store)
+    fake.fail["update"] = RuntimeFailure("runc update failed: no such cgroup")
+    with pytest.raises(RuntimeFailure):
+        update(store, rec.id, UpdateOptions(memory="64m", memory_swap="-1"))
+    assert record(store, rec).host_config == rec.host_config
+
+
+def test_update_keeps_the_swap_limit_in_force(store: Store, fake: FakeRuntime) -> None:
+    from forklift.engine.update import UpdateOptions, update
+
+    rec = add(store, state=State.EXITED, host_config={"Memory": 32 << 20})
+    update(store, rec.id, UpdateOptions(memory="48m"))  # under the 64m swap limit in force
+    hc = record(store, rec).host_config
+    assert (hc["Memory"], hc["MemorySwap"]) == (48 << 20, 64 << 20)
+
+
+# ----------------------------------------------------------------------------- network connect
+
+def test_network_connect_of_a_stopped_container_is_stored(store: Store, fake: FakeRuntime) -> None:
+    from forklift.engine import network
+
+    network.create(store, "appnet", subnet="10.99.7.0/24")
+    rec = add(store, state=State.EXITED, host_config={"NetworkMode": "bridge"})
+    network.connect(store, "appnet", rec.name)
+    assert record(store, rec).host_config["ExtraNetworks"] == ["appnet"]
+    assert [r.id for r in network.users(store, network.get(store, "appnet"))] == [rec.id]
+    network.connect(store, "appnet", rec.name)  # connected already: nothing to do
+    assert record(store, rec).host_config["ExtraNetworks"] == ["appnet"]
+    with pytest.raises(Conflict, match="in use|active endpoints"):
+        network.remove(store, "appnet")
+    # its first network goes: the one connect added takes its place
+    network.disconnect(store, "bridge", rec.name)
+    hc = record(store, rec).host_config
+    assert hc["NetworkMode"] == "appnet" and "ExtraNetworks" not in hc
+    with pytest.raises(Conflict, match="is not connected to the network bridge"):
+        network.disconnect(store, "bridge", rec.name)
+    network.disconnect(store, "bridge", rec.name, force=True)
+    assert fake.verbs() == []
+
+
+def test_network_connect_refuses_host_and_none(store: Store) -> None:
+    from forklift.engine import network
+
+    network.create(store, "appnet", subnet="10.99.8.0/24")
+    for mode, error in (("none", "cannot be connected to any other network"),
+                        ("host", "connected to host network")):
+        rec = add(store, state=State.EXITED, host_config={"NetworkMode": mode}, name=mode)
+        with pytest.raises(Conflict, match=error):
+            network.connect(store, "appnet", rec.id)
+        assert "ExtraNetworks" not in record(store, rec).host_config
+    with pytest.raises(NotFound, match="network nope not found"):
+        network.connect(store, "nope", "none")

@@ -60,6 +60,11 @@ HELP = {
     "transfer_cmds:load_cmd": "Load images from a tar archive or STDIN (docker-archive, OCI archive or layout).",
     "transfer_cmds:save_cmd": "Save one or more images to a tar archive (streamed to STDOUT by default).",
     "volume_cmds:volume": "Manage volumes.",
+    "state_cmds:version_cmd": "Show the forklift version information.",
+    "state_cmds:port_cmd": "List port mappings or a specific mapping for the container.",
+    "state_cmds:events_cmd": "Get real time events from the server.",
+    "state_cmds:stats_cmd": "Display a live stream of container(s) resource usage statistics.",
+    "state_cmds:update_cmd": "Update configuration of one or more containers.",
 }
 
 _RUNNING = {name: f"lifecycle_cmds:{name}_cmd" for name in (
@@ -72,6 +77,8 @@ CONTAINER = {
     "inspect": "container_cmds:container_inspect_cmd",
     "ls": "container_cmds:ps_cmd", "list": "container_cmds:ps_cmd", "ps": "container_cmds:ps_cmd",
     "prune": "system_cmds:container_prune_cmd",
+    "port": "state_cmds:port_cmd", "stats": "state_cmds:stats_cmd",
+    "update": "state_cmds:update_cmd",
 }
 IMAGE = {
     "build": "build_cmds:build_cmd",
@@ -83,7 +90,7 @@ IMAGE = {
 }
 BUILDER = {"build": "build_cmds:build_cmd", "prune": "build_cmds:prune_cmd"}
 SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df", "info")} | {
-    "prune": "system_cmds:system_prune_cmd"}
+    "prune": "system_cmds:system_prune_cmd", "events": "state_cmds:events_cmd"}
 # Docker's classic shortcuts, and the volume and network groups
 TOP = {
     **_RUNNING,
@@ -95,6 +102,9 @@ TOP = {
     "login": "registry_cmds:login_cmd", "logout": "registry_cmds:logout_cmd",
     "info": "system_cmds:info_cmd",
     "volume": "volume_cmds:volume", "network": "network_cmds:network",
+    "version": "state_cmds:version_cmd", "port": "state_cmds:port_cmd",
+    "events": "state_cmds:events_cmd", "stats": "state_cmds:stats_cmd",
+    "update": "state_cmds:update_cmd",
 }
 
 

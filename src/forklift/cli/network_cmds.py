@@ -68,6 +68,25 @@ def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
     for_each(names, lambda n: net.remove(state.store, n), missing_ok=force)
 
 
+@network.command("connect")
+@click.argument("name")
+@click.argument("container")
+@click.pass_obj
+def connect_cmd(state: Any, name: str, container: str) -> None:
+    """Connect a container to a network."""
+    net.connect(state.store, name, container)
+
+
+@network.command("disconnect")
+@click.argument("name")
+@click.argument("container")
+@click.option("-f", "--force", is_flag=True, help="Force the container to disconnect from a network")
+@click.pass_obj
+def disconnect_cmd(state: Any, name: str, container: str, force: bool) -> None:
+    """Disconnect a container from a network."""
+    net.disconnect(state.store, name, container, force=force)
+
+
 @network.command("prune")
 @click.option("-f", "--force", is_flag=True, help="Do not prompt for confirmation")
 @click.option("--filter", "filters", multiple=True, help="Provide filter values (until=…, label=…)")

@@ -18,7 +18,7 @@ from typing import IO, Any
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.engine import fsdiff, names, rootfs
+from forklift.engine import events, fsdiff, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.procs import pid_alive
 from forklift.store import containers as container_store
@@ -191,6 +191,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
     except BaseException:
         rootfs.destroy(store, container_id)
         raise
+    events.container_event(store.root, "create", rec)
     return rec
 
 
@@ -331,8 +332,11 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
                                    list(parent_cfg.get("history") or []) + [entry], created,
                                    author=author, comment=message)
         cfg["container"] = rec.id
-        return image_store.add(store, oci.canonical_json(cfg), layer_list, parent=rec.image_id,
-                               tags=[tag] if tag else [])
+        image_id = image_store.add(store, oci.canonical_json(cfg), layer_list,
+                                   parent=rec.image_id, tags=[tag] if tag else [])
+        events.container_event(store.root, "commit", rec, comment=message,
+                               **({"imageRef": tag} if tag else {}))
+        return image_id
     finally:
         new_layer.cleanup()
 
@@ -459,6 +463,15 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             "Gateway": endpoint["Gateway"], "IPAddress": endpoint["IPAddress"],
             "IPPrefixLen": endpoint["IPPrefixLen"], "MacAddress": endpoint["MacAddress"],
             "Aliases": endpoint.get("Aliases")}}
+    for extra in rec.host_config.get("ExtraNetworks") or []:  # added by `network connect`
+        net_settings["Networks"].setdefault(extra, {})
+    if running and network_mode not in ("host", "none"):
+        from forklift.engine import network  # (module docstring)
+
+        for info in network.extra_endpoints(store, rec.id):
+            net_settings["Networks"][info["Network"]] = {
+                k: info[k] for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress",
+                                     "IPPrefixLen", "MacAddress", "Aliases")}
 
     return {
         "Id": rec.id,

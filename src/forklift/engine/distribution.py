@@ -24,6 +24,7 @@ import httpx
 from forklift import digest as dg
 from forklift import limits as limits_mod
 from forklift import oci, reference
+from forklift.engine import events
 from forklift.errors import (
     BadArchive,
     ForkliftError,
@@ -124,6 +125,7 @@ def pull(store: Store, name: str, *, tls_verify: bool | None = None,
         existed = image_store.get(store, config_desc.digest) is not None
         prepared = _fetch_layers(store, repo, layer_descs, diff_ids, reporter, parallel, limits)
     image_id = _record_pull(store, ref, config_bytes, prepared, [m.data for m in manifests])
+    events.emit(store.root, "image", "pull", ref.familiar(), {"name": ref.familiar()})
     reporter.message(f"Digest: {top.digest}")
     shown = ref.familiar() if not ref.digest else f"{ref.familiar_repository}@{ref.digest}"
     status = "Image is up to date for" if existed else "Downloaded newer image for"
@@ -227,6 +229,7 @@ def push(store: Store, name: str, *, all_tags: bool = False, tls_verify: bool | 
         repo = Repository(client, first.path, push=True)
         for ref, image_id in targets:
             results.append(_push_one(store, repo, ref, image_id, reporter, parallel, done))
+            events.emit(store.root, "image", "push", ref.familiar(), {"name": ref.familiar()})
     return results
 
 

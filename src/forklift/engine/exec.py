@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forklift import runtime
-from forklift.engine import process, rootfs
+from forklift.engine import events, process, rootfs
 from forklift.engine.lifecycle import require_running
 from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
 from forklift.runtime import Runtime
@@ -50,10 +50,17 @@ def exec_(store: Store, name: str, command: list[str], opts: ExecOptions, *,
         process_file = os.path.join(scratch, "process.json")
         with open(process_file, "w") as f:
             json.dump(process_json(store, rec, command, opts), f)
+        exec_id = os.urandom(32).hex()
+        events.container_event(store.root, f"exec_start: {' '.join(command)}", rec,
+                               execID=exec_id)
         try:
-            return _exec(rt, rec.id, process_file, scratch, opts, stdin, stdout, stderr)
+            code = _exec(rt, rec.id, process_file, scratch, opts, stdin, stdout, stderr)
         except (CommandNotFound, CommandNotExecutable) as exc:
-            return exc.exit_code
+            code = exc.exit_code
+        if not opts.detach:
+            events.container_event(store.root, "exec_die", rec, execID=exec_id,
+                                   exitCode=str(code))
+        return code
     finally:
         remove_path(scratch)
 

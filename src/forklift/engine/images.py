@@ -12,6 +12,7 @@ from forklift import changes as changes_mod
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
+from forklift.engine import events
 from forklift.engine.filters import Filters
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.store import containers as container_store
@@ -67,7 +68,10 @@ def import_tarball(store: Store, source: str, repository: str | None = None,
         cfg = oci.new_image_config(config, [prepared.diff_id],
                                    [{"created": created, "comment": comment}], created,
                                    comment=comment)
-        return image_store.add(store, oci.canonical_json(cfg), [prepared], tags=[tag] if tag else [])
+        image_id = image_store.add(store, oci.canonical_json(cfg), [prepared],
+                                   tags=[tag] if tag else [])
+        events.emit(store.root, "image", "import", image_id, {"name": image_id})
+        return image_id
     finally:
         prepared.cleanup()
 
@@ -80,6 +84,7 @@ def tag(store: Store, source: str, target: str) -> str:
     if ref.digest:
         raise InvalidArgument(f"refusing to create a tag with a digest reference: {target}")
     image_store.set_tag(store, str(ref), image_id)
+    events.emit(store.root, "image", "tag", image_id, {"name": ref.familiar()})
     return image_id
 
 
@@ -109,6 +114,7 @@ def remove(store: Store, name: str, force: bool = False, prune: bool = True) -> 
                                f" - container {users[0].short_id} is using its referenced image"
                                f" {dg.short_id(image_id)}")
         image_store.remove_tag(store, ref)
+        events.emit(store.root, "image", "untag", image_id, {"name": image_id})
         lines = [f"Untagged: {_tag_to_familiar(ref)}"]
         if len(tags) > 1:
             return lines  # other references remain
@@ -121,6 +127,7 @@ def remove(store: Store, name: str, force: bool = False, prune: bool = True) -> 
     lines = []
     for t in tags:
         image_store.remove_tag(store, t)
+        events.emit(store.root, "image", "untag", image_id, {"name": image_id})
         lines.append(f"Untagged: {_tag_to_familiar(t)}")
     return lines + _delete_chain(store, image_id, force, prune, quiet=False)
 
@@ -178,6 +185,7 @@ def _delete_chain(store: Store, image_id: str, force: bool, prune: bool,
             image_store.delete_record(store, current)
             faults.checkpoint("rmi-before-commit")
         lines.append(f"Deleted: {current}")
+        events.emit(store.root, "image", "delete", current, {"name": current})
         current = record.parent if prune else None
     faults.checkpoint("rmi-before-gc")
     layer_store.collect_garbage(store)

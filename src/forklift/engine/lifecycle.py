@@ -15,6 +15,7 @@ import time
 from typing import IO, Any
 
 from forklift import oci, programs, runtime
+from forklift.engine import events
 from forklift.engine.logfile import log_path, write_all
 from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
@@ -75,7 +76,9 @@ def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerReco
     unless it is running (paused included)."""
     rec = require_running(
         store, name, "Container {id} is paused. Unpause the container before stopping or killing")
-    _runtime(store, rec).kill(rec.id, parse_signal(sig))
+    number = parse_signal(sig)
+    _runtime(store, rec).kill(rec.id, number)
+    events.container_event(store.root, "kill", rec, signal=str(number))
     return rec
 
 
@@ -106,6 +109,7 @@ def stop(store: Store, name: str, timeout: int | None = None,
             rt.kill(rec.id, signal.SIGKILL, all=True)
         if not _wait_gone(store, rec, 10):
             raise ForkliftError(f"cannot stop container: {rec.id[:12]}: did not exit after SIGKILL")
+    events.container_event(store.root, "stop", rec)
     return rec
 
 
@@ -140,7 +144,9 @@ def start(store: Store, name: str) -> ContainerRecord:
 def restart(store: Store, name: str, timeout: int | None = None) -> ContainerRecord:
     """``restart``: `stop`, then `start`."""
     stop(store, name, timeout)
-    return start(store, name)
+    rec = start(store, name)
+    events.container_event(store.root, "restart", rec)
+    return rec
 
 
 def wait(store: Store, name: str, poll: float = 0.05) -> int:
@@ -164,6 +170,7 @@ def pause(store: Store, name: str) -> ContainerRecord:
     rec = require_running(store, name, "Container {id} is already paused")
     _runtime(store, rec).pause(rec.id)
     container_store.update_state(store, rec.id, state=State.PAUSED)
+    events.container_event(store.root, "pause", rec)
     return rec
 
 
@@ -176,6 +183,7 @@ def unpause(store: Store, name: str) -> ContainerRecord:
     cur = container_store.get(store, rec.id)
     if cur is not None and cur.state == State.PAUSED:
         container_store.update_state(store, rec.id, state=State.RUNNING)
+    events.container_event(store.root, "unpause", rec)
     return rec
 
 
@@ -194,6 +202,8 @@ def rename(store: Store, name: str, new_name: str) -> None:
         raise Conflict(f'Conflict. The container name "/{new}" is already in use by container'
                        f' "{other[0] if other else "?"}". You have to remove (or rename) that'
                        " container to be able to reuse that name.") from None
+    rec.name, old = new, rec.name
+    events.container_event(store.root, "rename", rec, oldName=old)
 
 
 def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:

@@ -31,6 +31,7 @@ import subprocess
 from typing import Any
 
 from forklift import oci, programs
+from forklift.engine import events
 from forklift.engine.filters import Filters
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
 from forklift.store import containers as container_store
@@ -190,13 +191,15 @@ def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | Non
         raise Conflict(f"network with name {name} already exists") from None
     finally:
         os.unlink(tmp)
+    events.emit(store.root, "network", "create", net_id, {"name": name, "type": "bridge"})
     return record
 
 
 def users(store: Store, net: dict[str, Any]) -> list[Any]:
     """The containers attached to ``net``, running or not."""
     return [r for r in container_store.all_containers(store)
-            if _mode(r) in (net["Name"], net["Id"])]
+            if _mode(r) in (net["Name"], net["Id"])
+            or net["Name"] in (r.host_config.get("ExtraNetworks") or [])]
 
 
 def _mode(rec: Any) -> str:
@@ -215,6 +218,7 @@ def remove(store: Store, name: str) -> str:
     _drop_host_side(net)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(_dir(store), f"{net['Name']}.json"))
+    events.emit(store.root, "network", "destroy", net["Id"], {"name": net["Name"], "type": "bridge"})
     return str(net["Name"])
 
 
@@ -223,7 +227,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
     net = get(store, name)
     containers: dict[str, Any] = {}
     for rec in users(store, net):
-        info = endpoint(store, rec.id)
+        info = endpoint_on(store, rec.id, net["Id"])
         if info and rec.effective_state().up:
             containers[rec.id] = {"Name": rec.name, "EndpointID": info.get("EndpointID", ""),
                                   "MacAddress": info.get("MacAddress", ""),
@@ -419,14 +423,14 @@ def _plugins(net: dict[str, Any], ports: list[dict[str, Any]]) -> list[dict[str,
 
 def _invoke(plugin: dict[str, Any], command: str, net: dict[str, Any], container_id: str,
             netns: str, prev: dict[str, Any] | None, ports: list[dict[str, Any]],
-            cni_path: str) -> dict[str, Any]:
+            cni_path: str, ifname: str = "eth0") -> dict[str, Any]:
     conf = {"cniVersion": CNI_VERSION, "name": net["CniName"], **plugin}
     if prev is not None:
         conf["prevResult"] = prev
     if plugin["type"] == "portmap":
         conf["runtimeConfig"] = {"portMappings": ports}
     env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": netns,
-           "CNI_IFNAME": "eth0", "CNI_PATH": cni_path, "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+           "CNI_IFNAME": ifname, "CNI_PATH": cni_path, "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     proc = subprocess.run([programs.find(plugin["type"])], input=json.dumps(conf).encode(),
                           capture_output=True, env=env, check=False)
     if proc.returncode != 0:
@@ -510,6 +514,10 @@ def setup(store: Store, rec: Any) -> str | None:
     with open(_endpoint_path(store, rec.id), "w") as f:
         json.dump(info, f)
     _publish_hosts(store, rec, net, info)
+    events.emit(store.root, "network", "connect", net["Id"],
+                {"container": rec.id, "name": net["Name"], "type": "bridge"})
+    for extra in rec.host_config.get("ExtraNetworks") or []:
+        _attach(store, rec, get(store, extra), path)
     return path
 
 
@@ -534,6 +542,11 @@ def teardown(store: Store, rec: Any) -> None:
                                 cni_path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_endpoint_path(store, rec.id))
+        events.emit(store.root, "network", "disconnect", info["NetworkID"],
+                    {"container": rec.id, "name": info["Network"], "type": "bridge"})
+    for extra in extra_endpoints(store, rec.id):
+        with contextlib.suppress(Exception):
+            _detach(store, rec, extra, path)
     destroy_netns(path)
 
 
@@ -595,3 +608,131 @@ def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any]) -> None:
     marker = f"# forklift:{rec.id}"
     for other, _ in _peers(store, rec, net):
         _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [])
+
+
+# ----------------------------------------------------------------------------- connect
+
+# A container's first network is its NetworkMode (endpoint ``network.json``, eth0); the
+# networks `connect` adds are listed in HostConfig ``ExtraNetworks`` and, while it runs,
+# attached as eth1, eth2… with an endpoint file each (``network-<network id>.json``).
+# Name resolution (/etc/hosts) covers the first network only.
+
+def endpoint_on(store: Store, container_id: str, net_id: str) -> dict[str, Any] | None:
+    """The running container's attachment to the network ``net_id`` (its first or one
+    `connect` added), None if it has none."""
+    first = endpoint(store, container_id)
+    if first is not None and first.get("NetworkID") == net_id:
+        return first
+    return next((e for e in extra_endpoints(store, container_id) if e["NetworkID"] == net_id),
+                None)
+
+
+def _extra_path(store: Store, container_id: str, net_id: str) -> str:
+    return os.path.join(store.container_path(container_id), f"network-{net_id[:12]}.json")
+
+
+def extra_endpoints(store: Store, container_id: str) -> list[dict[str, Any]]:
+    """The attachments `connect` made to the running container, by interface name."""
+    out = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(store.container_path(container_id)):
+            if entry.startswith("network-") and entry.endswith(".json"):
+                with contextlib.suppress(OSError, ValueError), \
+                        open(os.path.join(store.container_path(container_id), entry)) as f:
+                    out.append(dict(json.load(f)))
+    return sorted(out, key=lambda e: int(e["IfName"].removeprefix("eth")))
+
+
+def _attach(store: Store, rec: Any, net: dict[str, Any], netns: str) -> dict[str, Any]:
+    """Attach the running container's namespace to ``net`` on the next free ethN."""
+    taken = {e["IfName"] for e in extra_endpoints(store, rec.id)}
+    ifname = next(f"eth{n}" for n in range(1, 1000) if f"eth{n}" not in taken)
+    plugins = _plugins(net, [])
+    cni_path = _require(plugins)
+    _ensure_host_side(net)
+    result = _invoke(plugins[0], "ADD", net, rec.id, netns, None, [], cni_path, ifname)
+    ip: dict[str, Any] = next((i for i in result.get("ips", [])
+                               if "." in i.get("address", "")), {})
+    address, _, prefix = ip.get("address", "/").partition("/")
+    info = {"Network": net["Name"], "NetworkID": net["Id"], "IfName": ifname,
+            "IPAddress": address, "IPPrefixLen": int(prefix or 0),
+            "Gateway": ip.get("gateway", ""), "EndpointID": os.urandom(32).hex(),
+            "MacAddress": next((i.get("mac", "") for i in result.get("interfaces", [])
+                                if i.get("sandbox")), ""),
+            "Plugins": plugins, "Aliases": [rec.name, rec.id[:12]]}
+    with open(_extra_path(store, rec.id, net["Id"]), "w") as f:
+        json.dump(info, f)
+    events.emit(store.root, "network", "connect", net["Id"],
+                {"container": rec.id, "name": net["Name"], "type": "bridge"})
+    return info
+
+
+def _detach(store: Store, rec: Any, info: dict[str, Any], netns: str) -> None:
+    chain = info.get("Plugins") or []
+    with contextlib.suppress(NotFound):
+        net = get(store, info["Network"])
+        with contextlib.suppress(Exception):
+            cni_path = _cni_path(chain)
+            for plugin in reversed(chain):
+                _invoke(plugin, "DEL", net, rec.id, netns, None, [], cni_path, info["IfName"])
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(_extra_path(store, rec.id, info["NetworkID"]))
+    events.emit(store.root, "network", "disconnect", info["NetworkID"],
+                {"container": rec.id, "name": info["Network"], "type": "bridge"})
+
+
+def _set_extra(store: Store, rec: Any, names: list[str]) -> None:
+    host_config = dict(rec.host_config, ExtraNetworks=names)
+    if not names:
+        host_config.pop("ExtraNetworks")
+    container_store.set_host_config(store, rec.id, host_config)
+    rec.host_config = host_config
+
+
+def connect(store: Store, name: str, container: str) -> None:
+    """``network connect``: attach the container to a user-defined or the default bridge
+    network, live when it runs (the next start attaches it too). NotFound (network or
+    container), Conflict (host/none networking, already connected), RuntimeFailure (CNI)."""
+    net = get(store, name)
+    rec = container_store.resolve(store, container)
+    mode = _mode(rec)
+    if net["Driver"] != "bridge" or mode in ("host", "none"):
+        raise Conflict("container cannot be disconnected from host network or connected to"
+                       " host network" if "host" in (mode, net["Name"]) else
+                       f"container sharing network namespace with another container or"
+                       f" host cannot be connected to any other network: {mode}")
+    extras = list(rec.host_config.get("ExtraNetworks") or [])
+    running = rec.effective_state().up
+    if net["Name"] in [get(store, mode)["Name"], *extras]:
+        if not running:
+            return  # Docker's too: a stopped container's connection is only its config
+        raise Conflict(f"endpoint with name {rec.name} already exists in network {net['Name']}")
+    if running and endpoint(store, rec.id) is not None:
+        _attach(store, rec, net, netns_path(store, rec.id))
+    _set_extra(store, rec, [*extras, net["Name"]])
+
+
+def disconnect(store: Store, name: str, container: str, force: bool = False) -> None:
+    """``network disconnect``: detach the container from a network `connect` added (live
+    when it runs), or from its first network while it is stopped (it then has none).
+    NotFound, Conflict (not connected; the first network of a running container)."""
+    net = get(store, name)
+    rec = container_store.resolve(store, container)
+    extras = list(rec.host_config.get("ExtraNetworks") or [])
+    if net["Name"] in extras:
+        live = [e for e in extra_endpoints(store, rec.id) if e["NetworkID"] == net["Id"]]
+        for info in live:
+            _detach(store, rec, info, netns_path(store, rec.id))
+        _set_extra(store, rec, [n for n in extras if n != net["Name"]])
+        return
+    if net["Name"] != get(store, _mode(rec))["Name"] or _mode(rec) in ("host", "none"):
+        if force:
+            return
+        raise Conflict(f"container {rec.id} is not connected to the network {net['Name']}")
+    if rec.effective_state().up:
+        raise Conflict(f"container {rec.short_id} runs with {net['Name']} as its first network:"
+                       " stop it to disconnect it")
+    # a network `connect` added becomes its first one, else it has none (as in Docker)
+    host_config = dict(rec.host_config, NetworkMode=extras[0] if extras else "none")
+    rec.host_config = host_config
+    _set_extra(store, rec, extras[1:])

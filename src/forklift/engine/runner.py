@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from forklift import faults, oci, runtime
 from forklift.engine import bundle as bundle_mod
-from forklift.engine import hostconfig, logfile, network, rootfs
+from forklift.engine import events, hostconfig, logfile, network, rootfs
 from forklift.errors import CommandNotExecutable, CommandNotFound, Conflict, ForkliftError, NotFound
 from forklift.runtime import Runtime
 from forklift.runtime.runc import FORWARDED_SIGNALS
@@ -62,6 +62,7 @@ def running(store: Store, name_or_id: str, pid: int) -> Iterator[Run]:
     run = Run(rec, rt, store.container_path(rec.id))
     try:
         run.bundle = prepare(store, rec, rt)
+        events.container_event(store.root, "start", rec)
         yield run
     except ForkliftError as exc:
         if run.code is None:  # it never ran: Docker's code for the reason
@@ -122,6 +123,7 @@ def finish(store: Store, rec: ContainerRecord, rt: Runtime, code: int,
     if container_store.get(store, rec.id) is not None:
         container_store.update_state(store, rec.id, state=State.EXITED, pid=None,
                                      exit_code=code, finished_at=oci.now_rfc3339())
+        events.container_event(store.root, "die", rec, exitCode=str(code))
     if rec.host_config.get("AutoRemove"):
         current = container_store.get(store, rec.id)
         if current is not None and not current.effective_state().up:  # not restarted since
@@ -134,6 +136,7 @@ def discard(store: Store, rec: ContainerRecord, volumes: bool = False) -> None:
     after it leaves only files, swept by ``system check --repair``)."""
     attached = volume_store.of_container(store, rec.id)
     held_layers = container_store.delete(store, rec.id)
+    events.container_event(store.root, "destroy", rec)
     faults.checkpoint("rm-after-delete")
     rootfs.destroy(store, rec.id)
     if held_layers:  # the last user of a deleted image's layers frees them, as in Docker

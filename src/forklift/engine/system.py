@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from forklift import reference
 from forklift.engine import containers as engine_containers
+from forklift.engine import events
 from forklift.engine import images as engine_images
 from forklift.engine import network as network_mod
 from forklift.engine.filters import Filters
@@ -350,6 +351,7 @@ def _prune_image(store: Store, image_id: str, all_images: bool) -> list[str]:
             lines.append(f"untagged: {_familiar(name)}")
         image_store.delete_record(store, image_id)
         lines.append(f"deleted: {image_id}")
+    events.emit(store.root, "image", "delete", image_id, {"name": image_id})
     return lines
 
 

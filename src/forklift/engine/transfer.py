@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from forklift import archive, oci, reference
 from forklift import digest as dg
 from forklift import limits as limits_mod
+from forklift.engine import events
 from forklift.errors import BadArchive, ForkliftError, InvalidArgument, LimitExceeded
 from forklift.formats import detect, docker_archive, layerblobs, oci_layout
 from forklift.formats.output import atomic_output
@@ -55,6 +56,7 @@ def save(store: Store, names: list[str], output: str | None = None,
         if not output or output == "-":
             raise InvalidArgument("oci-dir needs a target directory: -o DIR")
         save_layout(store, images, output, compression or "gzip")
+        _saved(store, images)
         return
     if (output is None or output == "-") and sys.stdout.isatty():
         raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
@@ -65,6 +67,12 @@ def save(store: Store, names: list[str], output: str | None = None,
         else:
             oci_layout.write(store, sink, images, compression or "gzip")
         sink.close()
+    _saved(store, images)
+
+
+def _saved(store: Store, images: list[SavedImage]) -> None:
+    for image in images:
+        events.emit(store.root, "image", "save", image.id, {"name": image.id})
 
 
 def collect(store: Store, names: list[str]) -> list[SavedImage]:
@@ -163,8 +171,12 @@ def load(store: Store, source: str | None = None, platform: str | None = None, *
             limits.check_layers(len(plan.layers), f"image {plan.config_name}")
         with staging_area() as cache:
             staged = [stage_image(store, src, plan, cache, limits) for plan in plans]
+            loaded: list[str] = []
             with store.transaction():
-                return [line for item in staged for line in _record(store, item)]
+                lines = [line for item in staged for line in _record(store, item, loaded)]
+            for image_id in loaded:
+                events.emit(store.root, "image", "load", image_id, {"name": image_id})
+            return lines
 
 
 @contextlib.contextmanager
@@ -254,9 +266,11 @@ def _hash(f: object) -> str:
     return reader.digest
 
 
-def _record(store: Store, item: StagedImage) -> list[str]:
-    """Add one staged image and its tags (inside the load's transaction)."""
+def _record(store: Store, item: StagedImage, loaded: list[str]) -> list[str]:
+    """Add one staged image and its tags (inside the load's transaction); its ID is
+    appended to ``loaded``."""
     image_id = image_store.add(store, item.config, item.layers)
+    loaded.append(image_id)
     lines = []
     for tag in item.tags:
         familiar = reference.parse(tag).familiar()

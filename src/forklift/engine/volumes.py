@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+from forklift.engine import events
 from forklift.engine.filters import Filters
 from forklift.errors import InvalidArgument, NotFound
 from forklift.store import volumes as volume_store
@@ -28,8 +29,10 @@ def create(store: Store, name: str | None = None, *, driver: str = "local",
         raise InvalidArgument(f"error looking up volume plugin {driver}: plugin \"{driver}\" not found")
     if options:
         raise InvalidArgument("driver options (-o) are not supported by the local driver here")
-    vol, _ = volume_store.ensure(store, name or os.urandom(32).hex(), anonymous=False,
-                                 labels=labels or {})
+    vol, made = volume_store.ensure(store, name or os.urandom(32).hex(), anonymous=False,
+                                    labels=labels or {})
+    if made:
+        events.emit(store.root, "volume", "create", vol.name, {"driver": "local"})
     return vol
 
 
@@ -72,3 +75,4 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
 def remove(store: Store, name: str) -> None:
     """``volume rm``: refuses a volume a container uses (Conflict); NotFound when missing."""
     volume_store.remove(store, name, force=False)
+    events.emit(store.root, "volume", "destroy", name, {"driver": "local"})

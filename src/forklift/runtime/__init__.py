@@ -93,6 +93,10 @@ class Runtime(Protocol):
         """Host pids of the container's processes."""
         ...
 
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """Apply the spec's ``linux.resources`` to the running container's cgroup."""
+        ...
+
 
 def _runc(state_root: str) -> Runtime:
     # Imported here: every forklift.runtime submodule loads this package first, and the

@@ -170,6 +170,17 @@ class Runc:
         out = self._call("ps", "--format", "json", container_id, capture=True)
         return [int(p) for p in (json.loads(out or "[]") or [])]
 
+    def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """``runc update --resources FILE`` (the file in the state directory, removed after)."""
+        os.makedirs(self.state_root, mode=0o700, exist_ok=True)
+        path = os.path.join(self.state_root, f"update-{os.getpid()}-{container_id[:12]}.json")
+        with open(path, "w") as f:
+            json.dump(resources, f)
+        try:
+            self._call("update", "--resources", path, container_id)
+        finally:
+            _unlink(path)
+
     # -- plumbing ------------------------------------------------------------
 
     def _log(self, path: str | None = None) -> contextlib.AbstractContextManager[str]:

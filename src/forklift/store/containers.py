@@ -98,6 +98,13 @@ def update_state(store: Store, container_id: str, **fields: Any) -> None:
         conn.execute(f"UPDATE containers SET {sets} WHERE id=?", (*fields.values(), container_id))
 
 
+def set_host_config(store: Store, container_id: str, host_config: dict[str, Any]) -> None:
+    """Replace the container's HostConfig (``update``), in one transaction."""
+    with store.transaction() as conn:
+        conn.execute("UPDATE containers SET host_config=? WHERE id=?",
+                     (json.dumps(host_config), container_id))
+
+
 def get(store: Store, container_id: str) -> ContainerRecord | None:
     """The container with this full ID, or None."""
     row = store.conn.execute(f"SELECT {_COLUMNS} FROM containers WHERE id=?", (container_id,)).fetchone()
