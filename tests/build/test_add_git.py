@@ -13,7 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import Forklift, one_line_error
+from support import one_line_error
+from support.exported import build_to as build
+from support.exported import tree
 from support.store import assert_clean
 from support.webserver import Server
 
@@ -83,15 +85,6 @@ def repos(tmp_path_factory) -> Iterator[Repos]:
     finally:
         server.close()
 
-
-def build(fl: Forklift, root: Path, out: Path, *args: str) -> str:
-    res = fl("build", "--progress", "plain", *args, "-o", str(out), str(root))
-    return res.out + res.err
-
-
-def tree(top: Path) -> list[str]:
-    return sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
-                  for p in top.rglob("*"))
 
 
 def test_refs_subdirectories_modes_and_the_git_dir(fl, ctx, repos, tmp_path):

@@ -8,23 +8,15 @@ import os
 from pathlib import Path
 
 import pytest
-from support import Forklift, one_line_error
+from support import one_line_error
+from support.exported import build_to as build
+from support.exported import tree
 from support.store import assert_clean
 
 from forklift.build import copyflags
 
 pytestmark = pytest.mark.root
 
-
-def build(fl: Forklift, root: Path, out: Path, *args: str) -> str:
-    """Build ``root`` with the image's files written to ``out``; returns the progress."""
-    res = fl("build", "--progress", "plain", *args, "-o", str(out), str(root))
-    return res.out + res.err
-
-
-def tree(top: Path) -> list[str]:
-    return sorted(str(p.relative_to(top)) + ("/" if p.is_dir() and not p.is_symlink() else "")
-                  for p in top.rglob("*"))
 
 
 def mode(path: Path) -> int:

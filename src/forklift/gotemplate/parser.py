@@ -113,6 +113,11 @@ class Parser:
             raise self.unexpected(token, context)
         name = self.unquote(token)
         self.expect("right", context)
+        self._named_body(name, context)
+
+    def _named_body(self, name: str, context: str) -> None:
+        """The body of a ``define`` or ``block`` up to its ``end``, added as template
+        ``name``; only ``$`` is in scope inside it, as in Go."""
         saved, self.vars = self.vars, ["$"]
         body, end = self.item_list()
         self.vars = saved
@@ -223,12 +228,7 @@ class Parser:
         token = self.next_non_space()
         name = self._template_name(token, context)
         pipe = self.pipeline(context, "right")
-        saved, self.vars = self.vars, ["$"]
-        body, end = self.item_list()
-        self.vars = saved
-        if end.keyword != "end":
-            raise self.fail(f"unexpected {end} in {context}")
-        self._add(name, body)
+        self._named_body(name, context)
         return n.TemplateCall(token.pos, name, pipe)
 
     # --------------------------------------------------------------- pipelines
