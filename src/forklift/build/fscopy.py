@@ -301,6 +301,10 @@ def _copy_tree(root: str, src_dir: str, dest: str, owner: Owner,
                skip: Callable[[str], bool]) -> None:
     dirs: dict[str, os.stat_result] = {}     # copied, by relative path
     pending: dict[str, os.stat_result] = {}  # ignored directories, made if a child is not
+    # where each copied directory really is: a directory this copy made or kept is a real
+    # one, so its children need no symlink resolution (an lstat per component) again
+    real = {"": secure_join(root, dest)}
+    made: set[str] = set()                   # directories this copy created: nothing in them yet
     for rel, st in _walk(src_dir):
         is_dir = stat.S_ISDIR(st.st_mode)
         if skip(rel):
@@ -313,35 +317,52 @@ def _copy_tree(root: str, src_dir: str, dest: str, owner: Owner,
             missing.append(parent)
             parent = os.path.dirname(parent)
         for ancestor in reversed(missing):  # an ignored directory holding an exception
-            _copy_entry(root, os.path.join(src_dir, ancestor), os.path.join(dest, ancestor),
-                        pending[ancestor], owner)
+            _copy_tree_entry(real, made, os.path.join(src_dir, ancestor), ancestor,
+                             pending[ancestor], owner)
             dirs[ancestor] = pending[ancestor]
-        _copy_entry(root, os.path.join(src_dir, rel), os.path.join(dest, rel), st, owner)
+        _copy_tree_entry(real, made, os.path.join(src_dir, rel), rel, st, owner)
         if is_dir:
             dirs[rel] = st
     for rel, st in sorted(dirs.items(), reverse=True):  # times after the contents
-        os.utime(secure_join(root, os.path.join(dest, rel)), ns=(st.st_atime_ns, st.st_mtime_ns),
-                 follow_symlinks=False)
+        os.utime(real[rel], ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _copy_tree_entry(real: dict[str, str], made: set[str], src: str, rel: str,
+                     st: os.stat_result, owner: Owner) -> None:
+    parent = os.path.dirname(rel)
+    target = os.path.join(real[parent], os.path.basename(rel))
+    created = _place(src, target, st, owner, fresh=parent in made)
+    if stat.S_ISDIR(st.st_mode):
+        real[rel] = target
+        if created:
+            made.add(rel)
 
 
 def _copy_entry(root: str, src: str, where: str, st: os.stat_result, owner: Owner) -> None:
     parent = secure_join(root, os.path.dirname(where.rstrip("/")) or "/")
-    target = os.path.join(parent, os.path.basename(where.rstrip("/")))
+    _place(src, os.path.join(parent, os.path.basename(where.rstrip("/"))), st, owner)
+
+
+def _place(src: str, target: str, st: os.stat_result, owner: Owner, fresh: bool = False) -> bool:
+    """Copy one entry to ``target`` (whose directory is resolved), replacing what is there
+    unless both are directories; ``fresh``: the directory was just made, nothing to
+    replace. Returns whether a directory was created."""
     kind = stat.S_IFMT(st.st_mode)
-    existing = _lstat(target)
+    existing = None if fresh else _lstat(target)
     if existing is not None and not (kind == stat.S_IFDIR and stat.S_ISDIR(existing.st_mode)):
         if stat.S_ISDIR(existing.st_mode):
             shutil.rmtree(target)
         else:
             os.unlink(target)
-    if kind == stat.S_IFDIR:
-        if existing is None or not stat.S_ISDIR(existing.st_mode):
-            os.mkdir(target, 0o700)
+        existing = None
+    created = kind == stat.S_IFDIR and existing is None
+    if created:
+        os.mkdir(target, 0o700)
     elif kind == stat.S_IFLNK:
         os.symlink(os.readlink(src), target)
     elif kind == stat.S_IFREG:
         _copy_file(src, target)
-    else:
+    elif kind != stat.S_IFDIR:
         os.mknod(target, st.st_mode, st.st_rdev)
     uid = st.st_uid if owner.uid is None else owner.uid
     gid = st.st_gid if owner.gid is None else owner.gid
@@ -350,6 +371,7 @@ def _copy_entry(root: str, src: str, where: str, st: os.stat_result, owner: Owne
         own = stat.S_IMODE(st.st_mode)
         os.chmod(target, own if owner.mode is None else owner.mode.apply(own, kind == stat.S_IFDIR))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+    return created
 
 
 def _lstat(path: str) -> os.stat_result | None:
