@@ -1,4 +1,4 @@
-"""``logs --details`` and ``history --human=false``, compared with Docker 20.10."""
+"""``logs --details``, ``history --human=false`` and ``commit --change``, compared with Docker 20.10."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from support import Forklift
+from support.cli import one_line_error
 from support.docker import Docker
 
 
@@ -74,3 +75,48 @@ def test_history_not_human_matches_docker(fl: Forklift, docker: Docker, docker_b
         for cli in (docker, fl):
             cli("rm", name, check=False)
             cli("rmi", f"{name}-img", check=False)
+
+
+COMMIT_CHANGES = [
+    ["HEALTHCHECK --interval=5s CMD true"],
+    ["HEALTHCHECK NONE"],
+    ['HEALTHCHECK --start-period=2s --retries=4 --timeout=3s CMD ["true"]'],
+    ["HEALTHCHECK CMD wget -q localhost || exit 1", "ENV A=1", "LABEL a=b", "USER 1",
+     "WORKDIR /w", "EXPOSE 80", "VOLUME /v", "ONBUILD RUN x", 'CMD ["x"]', "ENTRYPOINT sh"],
+]
+BAD_CHANGES = ["HEALTHCHECK CMD", "HEALTHCHECK --interval=0 CMD true", "HEALTHCHECK --bogus=1 CMD true",
+               "HEALTHCHECK --retries=0 CMD true", "HEALTHCHECK foo", "HEALTHCHECK NONE x",
+               "STOPSIGNAL SIGINT", "RUN true"]
+
+
+@pytest.mark.docker
+def test_commit_changes_match_docker(fl: Forklift, docker: Docker, docker_busybox: str, name: str):
+    docker("create", "--name", name, "--network", "none", docker_busybox, "true")
+    fl("create", "--name", name, "--network", "none", "busybox", "true")
+    keys = ("Healthcheck", "Env", "Labels", "User", "WorkingDir", "ExposedPorts", "Volumes",
+            "OnBuild", "Cmd", "Entrypoint")
+    try:
+        for i, changes in enumerate(COMMIT_CHANGES):
+            flags = [a for c in changes for a in ("--change", c)]
+            out = []
+            for cli in (docker, fl):
+                cli("commit", *flags, name, f"{name}-img:{i}")
+                cfg = json.loads(cli("image", "inspect", "--format", "{{json .Config}}",
+                                     f"{name}-img:{i}").out)
+                # forklift leaves unset keys out of an image's Config, Docker writes null
+                # (and the two busybox images were given different PATHs)
+                cfg["Env"] = [e for e in cfg.get("Env") or [] if not e.startswith("PATH=")]
+                out.append({k: cfg.get(k) or None for k in keys})
+            assert out[1] == out[0], changes
+        for change in BAD_CHANGES:
+            theirs = docker("commit", "--change", change, name, f"{name}-bad", check=False)
+            ours = fl("commit", "--change", change, name, f"{name}-bad", check=False)
+            assert theirs.code != 0, change
+            line = theirs.err.strip().splitlines()[-1].replace("Error response from daemon: ", "Error: ")
+            assert one_line_error(ours) == line, change
+        assert "-bad" not in fl.out("images", "--format", "{{.Repository}}")
+    finally:
+        for cli in (docker, fl):
+            cli("rm", name, check=False)
+            for i in range(len(COMMIT_CHANGES)):
+                cli("rmi", f"{name}-img:{i}", check=False)
