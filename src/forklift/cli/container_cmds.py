@@ -149,7 +149,7 @@ def start_cmd(state: Any, names: tuple[str, ...], attach: bool, interactive: boo
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container")
 @click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
 @click.option("--format", "fmt", default=None, help="Format output using a Go template")
-@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided (id, name, label=KEY[=VALUE], exited=CODE, status=STATE, ancestor=IMAGE, before/since=CONTAINER, volume, network, publish/expose=PORT[/PROTO], health, is-task)")
 @click.option("-s", "--size", is_flag=True, help="Display total file sizes")
 @click.pass_obj
 def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool, last: int,
