@@ -13,8 +13,9 @@ from typing import Any
 
 from forklift.errors import InvalidArgument
 
-ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME",
-           "WORKDIR", "STOPSIGNAL")
+# Docker's list for commit and import (its daemon refuses STOPSIGNAL, ARG, RUN… there)
+ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "USER",
+           "VOLUME", "WORKDIR")
 
 _VAR_RE = re.compile(r"\\\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([-+])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -172,6 +173,76 @@ def _set_onbuild(cfg: dict[str, Any], rest: str) -> None:
     cfg["OnBuild"] = list(cfg.get("OnBuild") or []) + [rest.strip()]
 
 
+_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
+                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_HEALTH_FLAGS = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
+                 "retries": "Retries"}
+
+
+def _go_duration(text: str) -> int:
+    """Go's ``time.ParseDuration`` in nanoseconds ("1m30s", "1.5h", "-2s")."""
+    parts = re.findall(r"(\d*\.?\d+|\d+\.)(ns|us|µs|μs|ms|s|m|h)", text.lstrip("+-"))
+    if text in ("0", "+0", "-0"):
+        return 0
+    if not parts or "".join(n + u for n, u in parts) != text.lstrip("+-"):
+        raise InvalidArgument(f'time: invalid duration "{text}"')
+    ns = int(sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
+    return -ns if text.startswith("-") else ns
+
+
+def _health_flags(rest: str) -> tuple[dict[str, str], str]:
+    """The ``--name=value`` words before HEALTHCHECK's type, and what follows them."""
+    flags: dict[str, str] = {}
+    rest = rest.strip()
+    while rest.startswith("--"):
+        word, _, rest = rest.partition(" ")
+        rest = rest.strip()
+        name, sep, value = word[2:].partition("=")
+        if name not in _HEALTH_FLAGS:
+            raise InvalidArgument(f"Unknown flag: {name}")
+        if not sep:
+            raise InvalidArgument(f"Missing a value on flag: {name}")
+        flags[name] = value
+    return flags, rest
+
+
+def _set_healthcheck(cfg: dict[str, Any], rest: str) -> None:
+    """``HEALTHCHECK [--interval=D --timeout=D --start-period=D --retries=N] CMD command``
+    or ``HEALTHCHECK NONE``, checked and worded as Docker 20.10's daemon does."""
+    flags, rest = _health_flags(rest)
+    if not rest:
+        raise InvalidArgument("HEALTHCHECK requires at least one argument")
+    kind, _, command = rest.partition(" ")
+    kind, command = kind.upper(), command.strip()
+    if kind == "NONE":
+        if command:
+            raise InvalidArgument("HEALTHCHECK NONE takes no arguments")
+        cfg["Healthcheck"] = {"Test": ["NONE"]}
+        return
+    if kind != "CMD":
+        raise InvalidArgument(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+    if not command:
+        raise InvalidArgument("Missing command after HEALTHCHECK CMD")
+    words = _json_or_shell(command)
+    shell = words == ["/bin/sh", "-c", command]    # not a JSON list of strings
+    health: dict[str, Any] = {"Test": ["CMD-SHELL", command] if shell else ["CMD", *words]}
+    for flag in ("interval", "timeout", "start-period"):
+        if flags.get(flag):
+            ns = _go_duration(flags[flag])
+            if ns < 1_000_000:
+                raise InvalidArgument(f'Interval "{flag}" cannot be less than 1ms')
+            health[_HEALTH_FLAGS[flag]] = ns
+    if flags.get("retries"):
+        try:
+            retries = int(flags["retries"], 10)
+        except ValueError:
+            raise InvalidArgument(f'strconv.ParseInt: parsing "{flags["retries"]}": invalid syntax') from None
+        if retries < 1:
+            raise InvalidArgument(f"--retries must be at least 1 (not {retries})")
+        health["Retries"] = retries
+    cfg["Healthcheck"] = health
+
+
 _HANDLERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "CMD": _set_cmd,
     "ENTRYPOINT": _set_entrypoint,
@@ -182,7 +253,7 @@ _HANDLERS: dict[str, Callable[[dict[str, Any], str], None]] = {
     "USER": _set_simple("User"),
     "VOLUME": _set_volume,
     "WORKDIR": _set_workdir,
-    "STOPSIGNAL": _set_simple("StopSignal"),
+    "HEALTHCHECK": _set_healthcheck,
 }
 
 
@@ -199,6 +270,6 @@ def apply(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
             rest = tail + " " + rest
         handler = _HANDLERS.get(word.upper())
         if handler is None:
-            raise InvalidArgument(f"{word} is not a valid change command")
+            raise InvalidArgument(f"{word.lower()} is not a valid change command")
         handler(cfg, rest)
     return cfg

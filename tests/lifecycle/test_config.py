@@ -43,7 +43,8 @@ def test_change_instructions(fl, busybox):
     assert fl("run", "--name", "c", "busybox", "true").code == 0
     changes = ["CMD [\"echo\", \"hi\"]", "ENTRYPOINT [\"/bin/sh\", \"-c\"]", "ENV X=1 Y=\"two words\"",
                "EXPOSE 80 443/tcp", "LABEL a=b", "ONBUILD RUN echo child", "USER daemon",
-               "VOLUME [\"/v1\", \"/v2\"]", "WORKDIR /w", "WORKDIR sub", "STOPSIGNAL SIGUSR1"]
+               "VOLUME [\"/v1\", \"/v2\"]", "WORKDIR /w", "WORKDIR sub",
+               "HEALTHCHECK --interval=5s CMD true"]
     args = [a for ch in changes for a in ("-c", ch)]
     res = fl("commit", *args, "c", "changed:1")
     assert res.code == 0, res.err
@@ -57,7 +58,7 @@ def test_change_instructions(fl, busybox):
     assert cfg["User"] == "daemon"
     assert set(cfg["Volumes"]) == {"/v1", "/v2"}
     assert cfg["WorkingDir"] == "/w/sub"
-    assert cfg["StopSignal"] == "SIGUSR1"
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000}
 
 
 def test_bad_change_is_one_line_error_and_no_image(fl, busybox):
@@ -65,7 +66,7 @@ def test_bad_change_is_one_line_error_and_no_image(fl, busybox):
     before = fl("images", "-q", "-a").out
     res = fl("commit", "-c", "FROM scratch", "c", "nope:1", check=False)
     assert res.code != 0
-    assert res.err.strip() == "Error: FROM is not a valid change command"
+    assert res.err.strip() == "Error: from is not a valid change command"   # Docker's case
     assert fl("images", "-q", "-a").out == before
 
 

@@ -130,3 +130,15 @@ def print_deleted(heading: str, lines: list[str]) -> None:
 
 def print_reclaimed(size: int) -> None:
     click.echo(f"Total reclaimed space: {human_size(size, 4)}")
+
+
+class ShortBool(click.ParamType):
+    """A boolean flag value also written Go's way after a short name (``-H=false``), which
+    click hands over as ``=false``."""
+
+    name = "boolean"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("="):
+            value = value[1:]
+        return click.BOOL.convert(value, param, ctx)

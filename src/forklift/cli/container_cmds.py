@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from forklift.cli.common import for_each, inspect_each
-from forklift.cli.format import ago, ellipsis, short_id, stamp, status_text
+from forklift.cli.format import ago, ellipsis, human_size, short_id, stamp, status_text
 from forklift.cli.listing import Listing
 from forklift.engine import containers
 from forklift.engine.containers import ContainerRow, CreateOptions
@@ -149,16 +149,24 @@ def start_cmd(state: Any, names: tuple[str, ...], attach: bool, interactive: boo
 @click.option("-l", "--latest", is_flag=True, help="Show the latest created container")
 @click.option("-n", "--last", type=int, default=-1, help="Show n last created containers")
 @click.option("--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("-f", "--filter", "filters", multiple=True, help="Filter output based on conditions provided (id, name, label=KEY[=VALUE], exited=CODE, status=STATE, ancestor=IMAGE, before/since=CONTAINER, volume, network, publish/expose=PORT[/PROTO], health, is-task)")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes")
 @click.pass_obj
 def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool, last: int,
-           fmt: str | None) -> None:
+           fmt: str | None, filters: tuple[str, ...], size: bool) -> None:
     """List containers."""
+    from forklift.engine.filters import Filters  # only ps and the prunes parse filters
+
     if latest:
         last = 1
-    rows = containers.list_containers(state.store, show_all or last > 0)
+    rows = containers.list_containers(state.store, show_all or last > 0, Filters.parse(filters))
     if last > 0:
         rows = rows[:last]
-    PS.print([_ps_row(r, no_trunc) for r in rows], quiet=quiet, fmt=fmt)
+    # Docker's CLI asks for sizes when the template uses them ({{json .}} does)
+    size = size and not quiet or bool(fmt and ("Size" in fmt or "json" in fmt))
+    columns = [*PS.columns, "Size"] if size else None
+    PS.print([_ps_row(r, no_trunc, state.store if size else None) for r in rows],
+             quiet=quiet, fmt=fmt, columns=columns)
 
 
 PS = Listing({"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREATED AT"},
@@ -166,7 +174,16 @@ PS = Listing({"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREAT
              parse_error="failed to parse template")
 
 
-def _ps_row(r: ContainerRow, no_trunc: bool) -> dict[str, str]:
+def _ps_row(r: ContainerRow, no_trunc: bool, sized: Any = None) -> dict[str, str]:
+    """A ps row; with ``sized`` (the store) its SIZE column, else Docker's unasked 0B."""
+    size_text = "0B"
+    if sized is not None:
+        from forklift.engine.sizes import container_sizes
+
+        size_rw, size_root = container_sizes(sized, r.record)
+        size_text = human_size(size_rw)
+        if size_root > 0:
+            size_text += f" (virtual {human_size(size_root)})"
     image = r.image
     if image.startswith("sha256:") and image == r.record.image_id:
         image = short_id(image, no_trunc)
@@ -176,7 +193,7 @@ def _ps_row(r: ContainerRow, no_trunc: bool) -> dict[str, str]:
             "Command": json.dumps(command, ensure_ascii=False), "CreatedAt": stamp(r.created),
             "RunningFor": ago(r.created), "Status": status_text(r.status),
             "State": r.status.state, "Ports": r.ports, "Names": r.names,
-            "Labels": ",".join(f"{k}={v}" for k, v in labels.items())}
+            "Labels": ",".join(f"{k}={v}" for k, v in labels.items()), "Size": size_text}
 
 
 @click.command("rm")
@@ -231,25 +248,36 @@ def export_cmd(state: Any, container: str, output: str | None) -> None:
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True, metavar="CONTAINERS...")
 @click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes")
 @click.pass_obj
-def container_inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None) -> None:
+def container_inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None, size: bool) -> None:
     """Display detailed information on one or more containers."""
-    inspect_each(names, lambda c: containers.inspect(state.store, c), fmt)
+    inspect_each(names, lambda c: _container_doc(state.store, c, size), fmt)
+
+
+def _container_doc(store: Any, name: str, size: bool) -> dict[str, Any]:
+    if not size:
+        return containers.inspect(store, name)
+    from forklift.engine import sizes  # walks the container's layer: only for -s
+
+    return sizes.inspect(store, name)
 
 
 @click.command("inspect")
 @click.argument("names", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", default=None, help="Format output using a Go template")
 @click.option("--type", "kind", type=click.Choice(["container", "image"]), default=None)
+@click.option("-s", "--size", is_flag=True, help="Display total file sizes if the type is container")
 @click.pass_obj
-def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None, kind: str | None) -> None:
+def inspect_cmd(state: Any, names: tuple[str, ...], fmt: str | None, kind: str | None,
+                size: bool) -> None:
     """Return low-level information on containers or images."""
     from forklift.engine import images as image_engine  # not on the hot path of run and ps
 
     def lookup(name: str) -> dict[str, Any]:
         if kind in (None, "container"):
             try:
-                return containers.inspect(state.store, name)
+                return _container_doc(state.store, name, size)
             except NotFound:
                 pass
         if kind in (None, "image"):

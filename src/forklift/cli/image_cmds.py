@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from forklift.cli.common import MAX_SIZE_HELP, for_each, inspect_each
+from forklift.cli.common import MAX_SIZE_HELP, ShortBool, for_each, inspect_each
 from forklift.cli.format import ago, ellipsis, human_size, rfc3339, short_id, stamp
 from forklift.cli.listing import Listing
 from forklift.engine import images as engine
@@ -48,7 +48,7 @@ def _image_row(r: ImageRow, no_trunc: bool) -> dict[str, str]:
 
 @click.command("history")
 @click.argument("image")
-@click.option("-H", "--human", type=bool, default=True, help="Print sizes and dates in human readable format")
+@click.option("-H", "--human", type=ShortBool(), default=True, help="Print sizes and dates in human readable format")
 @click.option("--no-trunc", is_flag=True, help="Don't truncate output")
 @click.option("-q", "--quiet", is_flag=True, help="Only show image IDs")
 @click.option("--format", "fmt", default=None, help="Format output using a Go template")

@@ -29,13 +29,13 @@ def _each(names: tuple[str, ...], fn: Callable[[str], Any], echo: bool = True,
 @click.option("-t", "--timestamps", is_flag=True, help="Show timestamps")
 @click.option("--since", default=None, help="Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m)")
 @click.option("--until", default=None, help="Show logs before a timestamp or relative")
-@click.option("--details", is_flag=True, hidden=True)
+@click.option("--details", is_flag=True, help="Show extra details provided to logs")
 @click.pass_obj
 def logs_cmd(state: Any, container: str, follow: bool, tail: str, timestamps: bool,
              since: str | None, until: str | None, details: bool) -> None:
     """Fetch the logs of a container."""
     lifecycle.logs(state.store, container, follow=follow, tail=tail, since=since, until=until,
-                   timestamps=timestamps)
+                   timestamps=timestamps, details=details)
 
 
 @click.command("stop")

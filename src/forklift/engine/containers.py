@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from forklift import digest as dg
 from forklift import faults, oci, reference
@@ -26,6 +26,9 @@ from forklift.store import images as image_store
 from forklift.store import layers as layer_store
 from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
+
+if TYPE_CHECKING:
+    from forklift.engine.filters import Filters
 
 NETWORKS = ("bridge", "default", "host", "none")
 
@@ -388,14 +391,23 @@ def command_text(rec: ContainerRecord) -> str:
     return " ".join(args)
 
 
-def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
-    """``ps``: running and paused containers (every one with ``show_all``), newest first.
-    Reads only; raises nothing for a container whose image or network is gone."""
+def list_containers(store: Store, show_all: bool = False,
+                    filters: Filters | None = None) -> list[ContainerRow]:
+    """``ps``: running and paused containers (every one with ``show_all``), newest first,
+    kept by Docker's ``ps`` filters (``engine/psfilter``: InvalidFilter, NotFound for a
+    ``before``/``since`` container). Reads only; raises nothing for a container whose
+    image or network is gone."""
+    from forklift.engine import psfilter  # (module docstring)
+
+    wanted = psfilter.prepare(store, filters or psfilter.Filters(), show_all, inspect)
     rows = []
     for rec in container_store.all_containers(store):
         now = status(rec)
         state = now.state
-        if not show_all and state not in ("running", "paused"):
+        keep = wanted.keep(store, rec, state)
+        if keep is None:
+            break
+        if not keep:
             continue
         ports = ", ".join(sorted((rec.config.get("ExposedPorts") or {}).keys()))
         if state == "running" and rec.host_config.get("PortBindings") or rec.host_config.get("PublishAllPorts"):

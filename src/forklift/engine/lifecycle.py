@@ -259,8 +259,9 @@ def _entry_time(e: dict[str, Any]) -> float:
 def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
          since: str | None = None, until: str | None = None,
          timestamps: bool = False, stdout: IO[bytes] | None = None,
-         stderr: IO[bytes] | None = None) -> None:
-    """``logs``: the container's json-file log, filtered; ``follow`` until it stops."""
+         stderr: IO[bytes] | None = None, details: bool = False) -> None:
+    """``logs``: the container's json-file log, filtered; ``follow`` until it stops;
+    ``details``: each line after its ``--log-opt labels/env`` attributes (``details_text``)."""
     t0 = parse_timestamp(since, "since") if since else None
     t1 = parse_timestamp(until, "until") if until else None
     rec = container_store.resolve(store, name)
@@ -280,6 +281,8 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
     def emit(batch: list[dict[str, Any]]) -> None:
         for e in batch:
             text = e.get("log", "").encode()
+            if details:
+                text = details_text(e) + b" " + text
             if timestamps:
                 text = e.get("time", "").encode() + b" " + text
             target = err if e.get("stream") == "stderr" else out
@@ -302,6 +305,16 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
             emit(batch)
             return
         time.sleep(0.1)
+
+
+def details_text(entry: dict[str, Any]) -> bytes:
+    """Docker's ``--details`` prefix of a log entry: its ``attrs`` as ``k=v`` pairs sorted by
+    key, both sides query-escaped as Go's ``url.QueryEscape`` does, joined by commas."""
+    from urllib.parse import quote_plus
+
+    attrs = entry.get("attrs") or {}
+    return ",".join(f"{quote_plus(str(k))}={quote_plus(str(v))}"
+                    for k, v in sorted(attrs.items())).encode()
 
 
 # ----------------------------------------------------------------------------- attach
