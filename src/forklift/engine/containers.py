@@ -68,6 +68,8 @@ class CreateOptions:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     security_opt: list[str] = field(default_factory=list)
+    # issue 13: the monitor's part
+    init: bool = False
 
 
 # ----------------------------------------------------------------------------- create
@@ -167,6 +169,8 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AnonymousVolumes": [],
     }
+    if opts.init:
+        host_cfg["Init"] = True
     if opts.privileged or opts.cap_add or opts.cap_drop or opts.security_opt:
         host_cfg.update(security.host_config(opts.privileged, opts.cap_add, opts.cap_drop,
                                              opts.security_opt))
