@@ -1,11 +1,14 @@
-"""What the monitor adds to a container: ``--init`` (tini as PID 1)."""
+"""What the monitor adds to a container: ``--restart`` policies, ``--init`` (tini as PID 1)."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from typing import Any
 
 import pytest
+from support import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -31,3 +34,87 @@ def test_init_forwards_signals(fl: Any, name: str) -> None:
     assert time.monotonic() - t0 < 10
     assert fl.inspect(name)["State"]["ExitCode"] == 143
     fl("rm", name)
+
+
+def _monitor_gone(name: str) -> bool:
+    """No process left that ``run -d --name NAME`` forked (the monitor keeps its argv)."""
+    needle = f"--name\0{name}\0".encode()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if needle in f.read():
+                    return False
+        except OSError:
+            continue
+    return True
+
+
+def test_restart_on_failure_stops_after_n(fl: Any, name: str) -> None:
+    fl("run", "-d", "--restart", "on-failure:2", "--name", name, "busybox",
+       "sh", "-c", "echo ran; exit 3")
+    wait_for(lambda: _monitor_gone(name), timeout=30, what="the monitor to give up")
+    info = fl.inspect(name)
+    assert info["RestartCount"] == 2
+    assert info["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert info["State"]["Status"] == "exited" and info["State"]["ExitCode"] == 3
+    assert fl.out("logs", name).split() == ["ran"] * 3
+    fl("rm", name)
+
+
+def test_restart_on_failure_not_after_success(fl: Any, name: str) -> None:
+    fl("run", "-d", "--restart", "on-failure", "--name", name, "busybox", "true")
+    wait_for(lambda: _monitor_gone(name), timeout=30, what="the monitor to end")
+    assert fl.inspect(name)["RestartCount"] == 0
+    fl("rm", name)
+
+
+def test_restart_always_backs_off_until_stopped(fl: Any, name: str) -> None:
+    fl("run", "-d", "--restart", "always", "--name", name, "busybox", "sh", "-c", "exit 3")
+    # the backoff doubles from 100 ms: after 5 restarts it waits 3.2 s, long enough for
+    # the commands below to see it waiting
+    wait_for(lambda: fl.inspect(name)["RestartCount"] >= 5, timeout=30, what="5 restarts")
+
+    def ps_status() -> str:
+        rows = fl.out("ps", "--format", "{{.Names}}\t{{.Status}}").splitlines()
+        return dict(r.split("\t") for r in rows)[name]
+
+    wait_for(lambda: ps_status().startswith("Restarting"), timeout=30, what="restarting")
+    info = fl.inspect(name)
+    assert info["State"]["Status"] == "restarting" and info["State"]["Running"] is True
+    assert info["State"]["Restarting"] is True and info["State"]["ExitCode"] == 3
+    assert re.fullmatch(r"Restarting \(3\) (Less than a second|\d+ seconds?) ago",
+                        ps_status())
+    t0 = time.monotonic()
+    fl("stop", name)
+    assert time.monotonic() - t0 < 5
+    assert fl.inspect(name)["State"]["Status"] == "exited"
+    wait_for(lambda: _monitor_gone(name), timeout=10, what="the monitor to end")
+    assert fl.inspect(name)["State"]["Status"] == "exited"
+    # a start runs it again under its policy; rm -f ends a restarting container
+    fl("start", name)
+    wait_for(lambda: fl.inspect(name)["State"]["Restarting"], timeout=30, what="restarting")
+    t0 = time.monotonic()
+    fl("rm", "-f", name)
+    assert time.monotonic() - t0 < 5
+    assert fl("inspect", name, check=False).code != 0
+
+
+def test_kill_ends_restart_always(fl: Any, name: str) -> None:
+    fl("run", "-d", "--restart", "always", "--name", name, "busybox", "sleep", "100")
+    fl("kill", name)
+    assert fl.out("wait", name) == "137"
+    wait_for(lambda: _monitor_gone(name), timeout=10, what="the monitor to end")
+    info = fl.inspect(name)
+    assert info["State"]["Status"] == "exited" and info["RestartCount"] == 0
+    fl("rm", name)
+
+
+def test_restart_bad_input(fl: Any, name: str) -> None:
+    for args, message in (
+            (["--restart", "always", "--rm"], "Conflicting options: --restart and --rm"),
+            (["--restart", "sometimes"], "invalid restart policy 'sometimes'"),
+            (["--restart", "always:3"],
+             "maximum retry count cannot be used with restart policy 'always'")):
+        proc = fl("create", "--name", name, *args, "busybox", "true", check=False)
+        assert proc.code == 125 and proc.err == f"Error: {message}\n", proc.err
+        assert fl("inspect", name, check=False).code != 0

@@ -60,6 +60,7 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container"),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
         click.option("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)"),
+        click.option("--restart", default=None, help="Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)"),
         click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
     ]
     for option in reversed(options):
@@ -81,7 +82,7 @@ def _opts(kw: dict[str, Any]) -> Any:
         pids_limit=kw["pids_limit"], ulimits=list(kw["ulimits"]), mounts=list(kw["mounts"]),
         tmpfs=list(kw["tmpfs"]), volumes_from=list(kw["volumes_from"]),
         privileged=kw["privileged"], cap_add=list(kw["cap_add"]), cap_drop=list(kw["cap_drop"]),
-        security_opt=list(kw["security_opt"]), init=kw["init"])
+        security_opt=list(kw["security_opt"]), init=kw["init"], restart=kw["restart"])
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:

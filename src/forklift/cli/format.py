@@ -85,6 +85,8 @@ def status_text(status: Status) -> str:
         return "Up (Paused)"
     if status.state == "created":
         return "Created"
+    if status.state == "restarting":
+        return f"Restarting ({status.exit_code}) {ago(status.finished)}"
     when = ago(status.finished) if status.finished else ""
     return f"Exited ({status.exit_code}) {when}".rstrip()
 

@@ -70,6 +70,7 @@ class CreateOptions:
     security_opt: list[str] = field(default_factory=list)
     # issue 13: the monitor's part
     init: bool = False
+    restart: str | None = None
 
 
 # ----------------------------------------------------------------------------- create
@@ -169,6 +170,12 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AnonymousVolumes": [],
     }
+    if opts.restart:
+        from forklift.engine.update import parse_restart
+
+        host_cfg["RestartPolicy"] = parse_restart(opts.restart)
+        if opts.auto_remove and host_cfg["RestartPolicy"]["Name"] != "no":
+            raise InvalidArgument("Conflicting options: --restart and --rm")
     if opts.init:
         host_cfg["Init"] = True
     if opts.privileged or opts.cap_add or opts.cap_drop or opts.security_opt:
@@ -271,9 +278,11 @@ def _kill(store: Store, rec: ContainerRecord) -> None:
     """SIGKILL every process of the container, wait (10 s at most) for the process that
     waits for it to record its exit, and forget its runtime state."""
     from forklift import runtime  # subprocess & co.: off the ps/inspect path
+    from forklift.engine import restart
 
     rt = runtime.for_container(store.runc_dir, rec.host_config)
-    with contextlib.suppress(ForkliftError, OSError):
+    with restart.locked(store, rec.id), contextlib.suppress(ForkliftError, OSError):
+        restart.request_stop(store, rec.id)
         rt.kill(rec.id, signal.SIGKILL, all=True)
     deadline = time.time() + 10
     while pid_alive(rec.pid) and time.time() < deadline:
@@ -399,7 +408,7 @@ def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
     for rec in container_store.all_containers(store):
         now = status(rec)
         state = now.state
-        if not show_all and state not in ("running", "paused"):
+        if not show_all and state not in ("running", "paused", "restarting"):
             continue
         ports = ", ".join(sorted((rec.config.get("ExposedPorts") or {}).keys()))
         if state == "running" and rec.host_config.get("PortBindings") or rec.host_config.get("PublishAllPorts"):
@@ -428,7 +437,7 @@ def image_text(store: Store, rec: ContainerRecord) -> str:
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     """``inspect`` of a container in Docker's fields; NotFound, Conflict (ambiguous prefix)."""
-    from forklift.engine import mounts  # (module docstring)
+    from forklift.engine import mounts, restart  # (module docstring)
     from forklift.engine.images import docker_config  # off the hot path of `run`
 
     rec = container_store.resolve(store, name_or_id)
@@ -484,8 +493,8 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         "Path": args[0] if args else "",
         "Args": args[1:],
         "State": {
-            "Status": str(state), "Running": state == "running", "Paused": state == "paused",
-            "Restarting": False, "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
+            "Status": str(state), "Running": state in ("running", "restarting"),
+            "Paused": state == "paused", "Restarting": state == "restarting", "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
             "Pid": init_pid,
             "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
             "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
@@ -496,6 +505,7 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         "HostnamePath": p["hostname"],
         "HostsPath": p["hosts"],
         "Name": "/" + rec.name,
+        "RestartCount": restart.count(store, rec.id),
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": rec.host_config,
