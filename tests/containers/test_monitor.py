@@ -1,10 +1,12 @@
-"""What the monitor adds to a container: ``--restart`` policies, ``--init`` (tini as PID 1)."""
+"""What the monitor adds to a container: ``--restart`` policies, ``--init`` (tini as PID 1),
+healthchecks."""
 
 from __future__ import annotations
 
 import os
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,6 +117,89 @@ def test_restart_bad_input(fl: Any, name: str) -> None:
             (["--restart", "sometimes"], "invalid restart policy 'sometimes'"),
             (["--restart", "always:3"],
              "maximum retry count cannot be used with restart policy 'always'")):
+        proc = fl("create", "--name", name, *args, "busybox", "true", check=False)
+        assert proc.code == 125 and proc.err == f"Error: {message}\n", proc.err
+        assert fl("inspect", name, check=False).code != 0
+
+
+def _ps_status(fl: Any, name: str) -> str:
+    rows = fl.out("ps", "--format", "{{.Names}}\t{{.Status}}").splitlines()
+    return dict(r.split("\t") for r in rows)[name]
+
+
+def test_healthcheck_flips_with_a_file(fl: Any, name: str) -> None:
+    fl("run", "-d", "--name", name, "--health-cmd", "cat /ok", "--health-interval", "1s",
+       "--health-retries", "2", "busybox", "sh", "-c", "echo fine > /ok; exec sleep 100")
+    health = lambda: fl.inspect(name)["State"].get("Health") or {}  # noqa: E731
+    wait_for(lambda: health().get("Status") == "healthy", timeout=30, what="healthy")
+    assert _ps_status(fl, name).endswith(" (healthy)")
+    entry = health()["Log"][-1]
+    assert entry["ExitCode"] == 0 and entry["Output"] == "fine\n"
+    assert entry["Start"] <= entry["End"] and entry["Start"].startswith("20")
+    assert health()["FailingStreak"] == 0
+    fl("exec", name, "rm", "/ok")
+    wait_for(lambda: health().get("FailingStreak", 0) >= 1, timeout=30, what="a failure")
+    wait_for(lambda: health().get("Status") == "unhealthy", timeout=30, what="unhealthy")
+    assert health()["FailingStreak"] >= 2 and health()["Log"][-1]["ExitCode"] == 1
+    assert _ps_status(fl, name).endswith(" (unhealthy)")
+    wait_for(lambda: len(health()["Log"]) == 5, timeout=30, what="5 log entries")
+    fl("exec", name, "touch", "/ok")
+    wait_for(lambda: health().get("Status") == "healthy", timeout=30, what="healthy again")
+    assert len(health()["Log"]) == 5 and health()["FailingStreak"] == 0
+    fl("rm", "-f", name)
+
+
+def test_healthcheck_starting_and_config(fl: Any, name: str) -> None:
+    fl("run", "-d", "--name", name, "--health-cmd", "true", "--health-interval", "1h",
+       "--health-timeout", "2s", "--health-start-period", "1m30s", "--health-retries", "4",
+       "busybox", "sleep", "100")
+    assert fl.inspect(name)["Config"]["Healthcheck"] == {
+        "Test": ["CMD-SHELL", "true"], "Interval": 3600 * 10**9, "Timeout": 2 * 10**9,
+        "StartPeriod": 90 * 10**9, "Retries": 4}
+    assert _ps_status(fl, name).endswith(" (health: starting)")
+    wait_for(lambda: fl.inspect(name)["State"].get("Health") is not None, what="health state")
+    assert fl.inspect(name)["State"]["Health"] == {"Status": "starting", "FailingStreak": 0,
+                                                   "Log": []}
+    fl("rm", "-f", name)
+
+
+def test_healthcheck_timeout(fl: Any, name: str) -> None:
+    fl("run", "-d", "--name", name, "--health-cmd", "sleep 10", "--health-interval", "1s",
+       "--health-timeout", "500ms", "--health-retries", "1", "busybox", "sleep", "100")
+    health = lambda: fl.inspect(name)["State"].get("Health") or {}  # noqa: E731
+    wait_for(lambda: health().get("Status") == "unhealthy", timeout=30, what="unhealthy")
+    entry = health()["Log"][0]
+    assert entry["ExitCode"] == -1
+    assert entry["Output"] == "Health check exceeded timeout (500ms)"
+    fl("rm", "-f", name)
+
+
+def test_image_healthcheck_and_no_healthcheck(fl: Any, name: str, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nHEALTHCHECK --interval=1s --retries=1 CMD exit 3\n")
+    fl("build", "--network", "none", "-q", "-t", "hc-image", str(tmp_path))
+    fl("run", "-d", "--name", name, "hc-image", "sleep", "100")
+    health = lambda: fl.inspect(name)["State"].get("Health") or {}  # noqa: E731
+    wait_for(lambda: health().get("Status") == "unhealthy", timeout=30, what="unhealthy")
+    assert health()["Log"][0]["ExitCode"] == 3
+    fl("rm", "-f", name)
+    fl("run", "-d", "--name", name, "--no-healthcheck", "hc-image", "sleep", "100")
+    info = fl.inspect(name)
+    assert info["Config"]["Healthcheck"] == {"Test": ["NONE"]}
+    assert "Health" not in info["State"]
+    assert _ps_status(fl, name).startswith("Up ") and "health" not in _ps_status(fl, name)
+    fl("rm", "-f", name)
+    fl("rmi", "hc-image")
+
+
+def test_healthcheck_bad_input(fl: Any, name: str) -> None:
+    for args, message in (
+            (["--no-healthcheck", "--health-cmd", "true"],
+             "--no-healthcheck conflicts with --health-* options"),
+            (["--health-interval", "-1s"], "--health-interval cannot be negative"),
+            (["--health-timeout", "soon"],
+             'invalid argument "soon" for "--health-timeout" flag: time: invalid duration "soon"'),
+            (["--health-retries", "-2"], "--health-retries cannot be negative")):
         proc = fl("create", "--name", name, *args, "busybox", "true", check=False)
         assert proc.code == 125 and proc.err == f"Error: {message}\n", proc.err
         assert fl("inspect", name, check=False).code != 0

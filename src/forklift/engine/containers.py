@@ -71,6 +71,12 @@ class CreateOptions:
     # issue 13: the monitor's part
     init: bool = False
     restart: str | None = None
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_timeout: str | None = None
+    health_retries: int | None = None
+    health_start_period: str | None = None
+    no_healthcheck: bool = False
 
 
 # ----------------------------------------------------------------------------- create
@@ -162,6 +168,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
     container_id = os.urandom(32).hex()
     hostname = opts.hostname or container_id[:12]
     cfg = _container_config(image_cfg, command, opts, hostname, image)
+    _healthcheck(cfg, opts)
     host_cfg: dict[str, Any] = {
         "Binds": [v for v in opts.volumes if mounts.parse_volume(v)[0] is not None],
         "NetworkMode": "bridge" if opts.network == "default" else opts.network,
@@ -204,6 +211,19 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         raise
     events.container_event(store.root, "create", rec)
     return rec
+
+
+def _healthcheck(cfg: dict[str, Any], opts: CreateOptions) -> None:
+    """The flags' healthcheck over the image's, in Config.Healthcheck (InvalidArgument)."""
+    if not (opts.health_cmd is not None or opts.health_interval or opts.health_timeout
+            or opts.health_retries is not None or opts.health_start_period
+            or opts.no_healthcheck):
+        return
+    from forklift.engine import health
+
+    cfg["Healthcheck"] = health.config(
+        cfg.get("Healthcheck"), opts.health_cmd, opts.health_interval, opts.health_timeout,
+        opts.health_retries, opts.health_start_period, opts.no_healthcheck)
 
 
 def _free_name(store: Store) -> str:
@@ -375,6 +395,7 @@ class Status:
     exit_code: int    # when exited: the recorded code; 255 when unknown or its monitor died
     started: float    # epoch seconds, 0 when unknown
     finished: float   # epoch seconds, 0 when unknown
+    health: str = ""  # while running with a healthcheck: starting, healthy or unhealthy
 
 
 @dataclass
@@ -396,6 +417,26 @@ def status(rec: ContainerRecord) -> Status:
     return Status(state, code, oci.parse_time(rec.started_at), oci.parse_time(rec.finished_at))
 
 
+def _health_state(store: Store, rec: ContainerRecord) -> dict[str, Any]:
+    """inspect's ``State.Health``, for a container with a healthcheck that ran."""
+    from forklift.engine import health
+
+    if health.test_command(rec.config.get("Healthcheck")) is None:
+        return {}
+    state = health.read(store, rec.id)
+    return {"Health": state} if state is not None else {}
+
+
+def _with_health(store: Store, rec: ContainerRecord, now: Status) -> Status:
+    from forklift.engine import health
+
+    if health.test_command(rec.config.get("Healthcheck")) is None:
+        return now
+    state = health.read(store, rec.id) or {}
+    return Status(now.state, now.exit_code, now.started, now.finished,
+                  str(state.get("Status") or "starting"))
+
+
 def command_text(rec: ContainerRecord) -> str:
     args = list(rec.config.get("Entrypoint") or []) + list(rec.config.get("Cmd") or [])
     return " ".join(args)
@@ -410,6 +451,8 @@ def list_containers(store: Store, show_all: bool = False) -> list[ContainerRow]:
         state = now.state
         if not show_all and state not in ("running", "paused", "restarting"):
             continue
+        if state == "running" and rec.config.get("Healthcheck"):
+            now = _with_health(store, rec, now)
         ports = ", ".join(sorted((rec.config.get("ExposedPorts") or {}).keys()))
         if state == "running" and rec.host_config.get("PortBindings") or rec.host_config.get("PublishAllPorts"):
             from forklift.engine import network as network_mod
@@ -499,6 +542,7 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
             "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
             "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
+            **_health_state(store, rec),
         },
         "Image": rec.image_id,
         "ResolvConfPath": p["resolv.conf"],

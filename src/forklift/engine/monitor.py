@@ -35,7 +35,7 @@ import time
 import traceback
 
 from forklift import errors
-from forklift.engine import restart, runner, tty
+from forklift.engine import health, restart, runner, tty
 from forklift.engine.logfile import JsonLog, log_path, write_all
 from forklift.errors import Conflict, ForkliftError, RuntimeFailure
 from forklift.procs import pid_alive
@@ -173,6 +173,7 @@ class Monitor:
         self.outputs: dict[int, str] = {}
         self.clients: list[socket.socket] = []
         self.client_buf: dict[socket.socket, bytes] = {}
+        self.checker = 0
 
     def report(self, error: ForkliftError | None) -> None:
         """Tell the CLI, once: the container runs (None) or the error it failed with."""
@@ -217,9 +218,11 @@ class Monitor:
                     init_pid = self._start(run)
                     held.close()
                     self.report(None)
+                    self._start_checker(run.rec)
                     run.code = self._loop(init_pid)
                     run.oom = runner.oom_killed(run.rec)
                 finally:
+                    self._stop_checker()
                     self._close(run.bundle)
             return run.code
 
@@ -259,6 +262,29 @@ class Monitor:
         """Stopped while restarting: exited, with the last run's exit code."""
         if container_store.get(self.store, self.id) is not None:
             container_store.update_state(self.store, self.id, state=State.EXITED, pid=None)
+
+    def _start_checker(self, rec: ContainerRecord) -> None:
+        """Fork the healthcheck process (`forklift.engine.health`) if it has a check."""
+        if health.test_command(rec.config.get("Healthcheck")) is None:
+            return
+        health.begin(self.store, rec.id)  # no earlier run's state shown meanwhile
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the checker, which never returns
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                health.run_checks(self.store, rec)
+            finally:
+                os._exit(0)
+        self.checker = pid
+
+    def _stop_checker(self) -> None:
+        if self.checker:
+            with contextlib.suppress(OSError):
+                os.kill(self.checker, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.checker, 0)
+        self.checker = 0
 
     def _reset_io(self) -> None:
         self.master = self.stdin_w = self.listener = None
