@@ -3,6 +3,7 @@ healthchecks."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 from support import wait_for
+from support.docker import Docker
 
 pytestmark = pytest.mark.root
 
@@ -113,7 +115,7 @@ def test_kill_ends_restart_always(fl: Any, name: str) -> None:
 
 def test_restart_bad_input(fl: Any, name: str) -> None:
     for args, message in (
-            (["--restart", "always", "--rm"], "Conflicting options: --restart and --rm"),
+            (["--restart", "always", "--rm"], "conflicting options: cannot specify both --restart and --rm"),
             (["--restart", "sometimes"], "invalid restart policy 'sometimes'"),
             (["--restart", "always:3"],
              "maximum retry count cannot be used with restart policy 'always'")):
@@ -203,3 +205,72 @@ def test_healthcheck_bad_input(fl: Any, name: str) -> None:
         proc = fl("create", "--name", name, *args, "busybox", "true", check=False)
         assert proc.code == 125 and proc.err == f"Error: {message}\n", proc.err
         assert fl("inspect", name, check=False).code != 0
+
+
+# ----------------------------------------------------------------------------- Docker, the oracle
+
+@pytest.fixture(scope="module")
+def docker_busybox(docker: Docker, busybox_tar: Path) -> str:
+    """busybox in the private dockerd (imported once per module)."""
+    docker("import", "-c", "ENV PATH=/bin:/usr/bin", str(busybox_tar), "fl-busybox:latest")
+    return "fl-busybox:latest"
+
+
+def _out(tool: Any, *args: str) -> str:
+    return str(tool(*args).out).strip()
+
+
+@pytest.mark.docker
+def test_monitor_flags_match_docker(fl: Any, name: str, docker: Docker,
+                                    docker_busybox: str) -> None:
+    health = lambda tool: json.loads(_out(  # noqa: E731
+        tool, "inspect", "-f", "{{json .State.Health}}", name) or "null") or {}
+    try:
+        for tool, image in ((fl, "busybox"), (docker, docker_busybox)):
+            tool("run", "-d", "--name", name, "--network", "none", "--init",
+                 "--restart", "on-failure:2", "--health-cmd", "cat /ok",
+                 "--health-interval", "1s", "--health-retries", "1", image,
+                 "sh", "-c", "echo ok > /ok; exec sleep 1000")
+        for tool in (fl, docker):
+            wait_for(lambda t=tool: health(t).get("Status") == "healthy", timeout=30,
+                     what="healthy")
+        fields = ("{{json .HostConfig.RestartPolicy}}|{{.HostConfig.Init}}|"
+                  "{{json .Config.Healthcheck}}|{{.RestartCount}}|{{.State.Status}}")
+        assert _out(fl, "inspect", "-f", fields, name) == _out(docker, "inspect", "-f", fields,
+                                                               name)
+        ours, theirs = health(fl), health(docker)
+        assert set(ours) == set(theirs) and ours["Status"] == theirs["Status"]
+        assert set(ours["Log"][0]) == set(theirs["Log"][0])
+        assert ours["Log"][0]["Output"] == theirs["Log"][0]["Output"] == "ok\n"
+        pid1 = [_out(t, "exec", name, "cat", "/proc/1/cmdline") for t in (fl, docker)]
+        assert pid1[0] == pid1[1]
+        status = [_ps_status(fl, name),
+                  _out(docker, "ps", "--format", "{{.Status}}", "--filter", f"name={name}")]
+        assert [s.rsplit(" (", 1)[1] for s in status] == ["healthy)", "healthy)"]
+    finally:
+        docker("rm", "-f", name, check=False)
+        fl("rm", "-f", name, check=False)
+
+
+@pytest.mark.docker
+def test_restart_on_failure_matches_docker(fl: Any, name: str, docker: Docker,
+                                           docker_busybox: str) -> None:
+    try:
+        for tool, image in ((fl, "busybox"), (docker, docker_busybox)):
+            tool("run", "-d", "--name", name, "--network", "none", "--restart", "on-failure:2",
+                 image, "sh", "-c", "echo ran; exit 3")
+        fields = "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}} {{.State.Restarting}}"
+        for tool in (fl, docker):
+            wait_for(lambda t=tool: _out(t, "inspect", "-f", fields, name) == "2 exited 3 false",
+                     timeout=30, what="two restarts, then exited")
+        assert _out(fl, "logs", name) == _out(docker, "logs", name)
+        for args in (["--restart", "always", "--rm"], ["--restart", "nope"],
+                     ["--restart", "always:1"], ["--no-healthcheck", "--health-cmd", "x"],
+                     ["--health-retries", "-1"], ["--health-interval", "-2s"]):
+            theirs = docker("create", *args, docker_busybox, "true", check=False)
+            ours = fl("create", *args, "busybox", "true", check=False)
+            assert theirs.code != 0 and ours.code == 125, (args, theirs.err)
+            assert ours.err.split(": ", 1)[1].strip() in theirs.err, (args, theirs.err, ours.err)
+    finally:
+        docker("rm", "-f", name, check=False)
+        fl("rm", "-f", name, check=False)

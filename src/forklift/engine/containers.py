@@ -182,7 +182,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
 
         host_cfg["RestartPolicy"] = parse_restart(opts.restart)
         if opts.auto_remove and host_cfg["RestartPolicy"]["Name"] != "no":
-            raise InvalidArgument("Conflicting options: --restart and --rm")
+            raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
     if opts.init:
         host_cfg["Init"] = True
     if opts.privileged or opts.cap_add or opts.cap_drop or opts.security_opt:
