@@ -148,6 +148,10 @@ def test_healthcheck_flips_with_a_file(fl: Any, name: str) -> None:
     fl("exec", name, "touch", "/ok")
     wait_for(lambda: health().get("Status") == "healthy", timeout=30, what="healthy again")
     assert len(health()["Log"]) == 5 and health()["FailingStreak"] == 0
+    changes = fl.out("events", "--since", "5m", "--until", "0s", "--filter", f"container={name}",
+                     "--format", "{{.Action}}").splitlines()
+    assert [a for a in changes if a.startswith("health_status")] == [
+        "health_status: healthy", "health_status: unhealthy", "health_status: healthy"]
     fl("rm", "-f", name)
 
 

@@ -142,6 +142,7 @@ def run_checks(store: Store, rec: ContainerRecord) -> None:  # pragma: no cover 
     """The checker's life: probe every Interval until the monitor kills it. It never
     touches the database (the connection it inherited is the monitor's)."""
     from forklift import oci
+    from forklift.engine import events
 
     container_id = rec.id
     health = rec.config.get("Healthcheck") or {}
@@ -154,9 +155,12 @@ def run_checks(store: Store, rec: ContainerRecord) -> None:  # pragma: no cover 
         probe_start = oci.now_rfc3339()
         since_start = time.monotonic() - started
         code, output = _probe(store, rec, timeout)
+        before = state["Status"]
         record(state, {"Start": probe_start, "End": oci.now_rfc3339(), "ExitCode": code,
                        "Output": output}, since_start, health)
         _write(store, container_id, state)
+        if state["Status"] != before:  # Docker's event of a change (a file append)
+            events.container_event(store.root, f"health_status: {state['Status']}", rec)
 
 
 def _probe(store: Store, rec: ContainerRecord,
