@@ -199,7 +199,7 @@ def _exec(store: Store, rec: ContainerRecord) -> tuple[int, str]:  # pragma: no 
     import tempfile
 
     from forklift import runtime
-    from forklift.engine import exec as exec_mod
+    from forklift.engine import process, rootfs
     from forklift.errors import CommandNotExecutable, CommandNotFound, ForkliftError
 
     command = test_command(rec.config.get("Healthcheck"))
@@ -209,7 +209,8 @@ def _exec(store: Store, rec: ContainerRecord) -> tuple[int, str]:  # pragma: no 
     process_file = os.path.join(base, f"health-{os.getpid()}.json")
     try:
         with open(process_file, "w") as f:
-            json.dump(exec_mod.process_json(store, rec, command, exec_mod.ExecOptions()), f)
+            json.dump(process.exec_process(rec, rootfs.paths(store, rec.id)["merged"], command,
+                                           tty=False, user=None, workdir=None, env=[]), f)
         rt = runtime.for_container(store.runc_dir, rec.host_config)
         with tempfile.TemporaryFile(dir=base) as out, open(os.devnull, "rb") as null:
             try:
