@@ -78,16 +78,18 @@ def test_restart_always_backs_off_until_stopped(fl: Any, name: str) -> None:
     # the commands below to see it waiting
     wait_for(lambda: fl.inspect(name)["RestartCount"] >= 5, timeout=30, what="5 restarts")
 
-    def ps_status() -> str:
-        rows = fl.out("ps", "--format", "{{.Names}}\t{{.Status}}").splitlines()
-        return dict(r.split("\t") for r in rows)[name]
+    seen: dict[str, Any] = {}
 
-    wait_for(lambda: ps_status().startswith("Restarting"), timeout=30, what="restarting")
-    info = fl.inspect(name)
-    assert info["State"]["Status"] == "restarting" and info["State"]["Running"] is True
-    assert info["State"]["Restarting"] is True and info["State"]["ExitCode"] == 3
-    assert re.fullmatch(r"Restarting \(3\) (Less than a second|\d+ seconds?) ago",
-                        ps_status())
+    def restarting() -> bool:  # ps and inspect in one poll: both within one backoff
+        seen["ps"] = _ps_status(fl, name)
+        seen["info"] = fl.inspect(name)
+        return seen["ps"].startswith("Restarting") and seen["info"]["State"]["Restarting"]
+
+    wait_for(restarting, timeout=30, what="restarting")
+    state = seen["info"]["State"]
+    assert state["Status"] == "restarting" and state["Running"] is True
+    assert state["ExitCode"] == 3
+    assert re.fullmatch(r"Restarting \(3\) (Less than a second|\d+ seconds?) ago", seen["ps"])
     t0 = time.monotonic()
     fl("stop", name)
     assert time.monotonic() - t0 < 5
@@ -125,7 +127,7 @@ def test_restart_bad_input(fl: Any, name: str) -> None:
 
 
 def _ps_status(fl: Any, name: str) -> str:
-    rows = fl.out("ps", "--format", "{{.Names}}\t{{.Status}}").splitlines()
+    rows = fl.out("ps", "-a", "--format", "{{.Names}}\t{{.Status}}").splitlines()
     return dict(r.split("\t") for r in rows)[name]
 
 
