@@ -391,7 +391,7 @@ def export(store: Store, name_or_id: str, out: IO[bytes]) -> None:
 class Status:
     """A container's state and the times the CLI words ("Up 5 minutes", "Exited (0) 2 hours
     ago"): the engine gives facts, the CLI the words."""
-    state: str        # effective: created, running, paused or exited
+    state: str        # effective: created, running, paused, restarting or exited
     exit_code: int    # when exited: the recorded code; 255 when unknown or its monitor died
     started: float    # epoch seconds, 0 when unknown
     finished: float   # epoch seconds, 0 when unknown
