@@ -2,8 +2,8 @@
 
 forklift itself is Python, but it drives a few programs: the OCI runtime, the CNI
 plugins and iptables for bridge networks, ``ip`` to delete a network's bridge,
-``ps`` for ``top``, ``cp`` to seed volumes, ``git`` for ``ADD`` of a repository
-and the credential helpers a user names in ~/.docker/config.json. Every call site
+``ps`` for ``top``, ``cp`` to seed volumes, ``git`` for ``ADD`` of a repository,
+``tini-static`` as the init of ``run --init`` and the credential helpers a user names in ~/.docker/config.json. Every call site
 looks its program up here, so a missing one is reported the same way everywhere:
 one line naming the program and the package to install, exit status 125 (Docker's
 "the engine could not do it"), before anything was changed.
@@ -34,6 +34,7 @@ PACKAGES = {
     "ps": "procps",
     "cp": "coreutils",
     "git": "git",
+    "tini-static": "tini",
 }
 CNI_PLUGINS = {
     "bridge": "containernetworking-plugins",

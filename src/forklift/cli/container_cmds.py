@@ -60,6 +60,14 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container"),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
         click.option("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)"),
+        click.option("--restart", default=None, help="Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)"),
+        click.option("--health-cmd", default=None, help="Command to run to check health"),
+        click.option("--health-interval", default=None, help="Time between running the check (ms|s|m|h) (default 0s)"),
+        click.option("--health-timeout", default=None, help="Maximum time to allow one check to run (ms|s|m|h) (default 0s)"),
+        click.option("--health-retries", type=int, default=None, help="Consecutive failures needed to report unhealthy"),
+        click.option("--health-start-period", default=None, help="Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)"),
+        click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
+        click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -80,7 +88,10 @@ def _opts(kw: dict[str, Any]) -> Any:
         pids_limit=kw["pids_limit"], ulimits=list(kw["ulimits"]), mounts=list(kw["mounts"]),
         tmpfs=list(kw["tmpfs"]), volumes_from=list(kw["volumes_from"]),
         privileged=kw["privileged"], cap_add=list(kw["cap_add"]), cap_drop=list(kw["cap_drop"]),
-        security_opt=list(kw["security_opt"]))
+        security_opt=list(kw["security_opt"]), init=kw["init"], restart=kw["restart"],
+        health_cmd=kw["health_cmd"], health_interval=kw["health_interval"],
+        health_timeout=kw["health_timeout"], health_retries=kw["health_retries"],
+        health_start_period=kw["health_start_period"], no_healthcheck=kw["no_healthcheck"])
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:

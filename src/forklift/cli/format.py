@@ -80,11 +80,16 @@ def rfc3339(timestamp: float) -> str:
 def status_text(status: Status) -> str:
     """``ps``'s STATUS: "Up 5 minutes", "Up (Paused)", "Created", "Exited (0) 2 hours ago"."""
     if status.state == "running":
-        return "Up " + human_duration(max(0.0, time.time() - status.started))
+        up = "Up " + human_duration(max(0.0, time.time() - status.started))
+        if status.health:
+            up += " (health: starting)" if status.health == "starting" else f" ({status.health})"
+        return up
     if status.state == "paused":
         return "Up (Paused)"
     if status.state == "created":
         return "Created"
+    if status.state == "restarting":
+        return f"Restarting ({status.exit_code}) {ago(status.finished)}"
     when = ago(status.finished) if status.finished else ""
     return f"Exited ({status.exit_code}) {when}".rstrip()
 

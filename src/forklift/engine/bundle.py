@@ -14,6 +14,8 @@ from forklift.runtime.user import resolve_user
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store
 
+# Docker's path for the init of ``--init``, bound read-only from the host
+INIT_PATH = "/sbin/docker-init"
 _RESOURCE_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                   "Ulimits")
 
@@ -26,6 +28,8 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
     hc = rec.host_config
     uid, gid, groups, home = resolve_user(merged, cfg.get("User") or "")
     args = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
+    if hc.get("Init"):
+        args = [INIT_PATH, "--", *args]
     process = spec_mod.ProcessConfig(
         args=args, env=process_env(cfg, home), cwd=cfg.get("WorkingDir") or "/",
         uid=uid, gid=gid, additional_gids=groups, terminal=bool(cfg.get("Tty")),
@@ -39,11 +43,22 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
     return spec_mod.build_spec(
         rootfs=merged, process=process, hostname=cfg.get("Hostname") or rec.id[:12],
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
-        mounts=mounts.specs(store, rec, merged, paths),
+        mounts=mounts.specs(store, rec, merged, paths) + _init_mount(hc),
         network="none" if network != "host" else "host",
         cgroups_path=f"/forklift/{rec.id}", resources=resources, rlimits=rlimits,
         netns_path=netns_path, privileged=bool(hc.get("Privileged")),
         seccomp=security.seccomp_profile(hc))
+
+
+def _init_mount(hc: dict[str, Any]) -> list[spec_mod.MountSpec]:
+    """``--init``: the host's static tini (it must run in any image, with or without a
+    libc) at Docker's path."""
+    if not hc.get("Init"):
+        return []
+    from forklift import programs
+
+    return [spec_mod.MountSpec(INIT_PATH, programs.find("tini-static"), "bind",
+                               ["rbind", "rprivate", "ro"])]
 
 
 def ensure_workdir(merged: str, workdir: str | None) -> None:

@@ -71,6 +71,15 @@ class CreateOptions:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     security_opt: list[str] = field(default_factory=list)
+    # issue 13: the monitor's part
+    init: bool = False
+    restart: str | None = None
+    health_cmd: str | None = None
+    health_interval: str | None = None
+    health_timeout: str | None = None
+    health_retries: int | None = None
+    health_start_period: str | None = None
+    no_healthcheck: bool = False
 
 
 # ----------------------------------------------------------------------------- create
@@ -162,6 +171,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
     container_id = os.urandom(32).hex()
     hostname = opts.hostname or container_id[:12]
     cfg = _container_config(image_cfg, command, opts, hostname, image)
+    _healthcheck(cfg, opts)
     host_cfg: dict[str, Any] = {
         "Binds": [v for v in opts.volumes if mounts.parse_volume(v)[0] is not None],
         "NetworkMode": "bridge" if opts.network == "default" else opts.network,
@@ -170,6 +180,14 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         "AnonymousVolumes": [],
     }
+    if opts.restart:
+        from forklift.engine.update import parse_restart
+
+        host_cfg["RestartPolicy"] = parse_restart(opts.restart)
+        if opts.auto_remove and host_cfg["RestartPolicy"]["Name"] != "no":
+            raise InvalidArgument("conflicting options: cannot specify both --restart and --rm")
+    if opts.init:
+        host_cfg["Init"] = True
     if opts.privileged or opts.cap_add or opts.cap_drop or opts.security_opt:
         host_cfg.update(security.host_config(opts.privileged, opts.cap_add, opts.cap_drop,
                                              opts.security_opt))
@@ -196,6 +214,19 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         raise
     events.container_event(store.root, "create", rec)
     return rec
+
+
+def _healthcheck(cfg: dict[str, Any], opts: CreateOptions) -> None:
+    """The flags' healthcheck over the image's, in Config.Healthcheck (InvalidArgument)."""
+    if not (opts.health_cmd is not None or opts.health_interval or opts.health_timeout
+            or opts.health_retries is not None or opts.health_start_period
+            or opts.no_healthcheck):
+        return
+    from forklift.engine import health
+
+    cfg["Healthcheck"] = health.config(
+        cfg.get("Healthcheck"), opts.health_cmd, opts.health_interval, opts.health_timeout,
+        opts.health_retries, opts.health_start_period, opts.no_healthcheck)
 
 
 def _free_name(store: Store) -> str:
@@ -270,9 +301,11 @@ def _kill(store: Store, rec: ContainerRecord) -> None:
     """SIGKILL every process of the container, wait (10 s at most) for the process that
     waits for it to record its exit, and forget its runtime state."""
     from forklift import runtime  # subprocess & co.: off the ps/inspect path
+    from forklift.engine import restart
 
     rt = runtime.for_container(store.runc_dir, rec.host_config)
-    with contextlib.suppress(ForkliftError, OSError):
+    with restart.locked(store, rec.id), contextlib.suppress(ForkliftError, OSError):
+        restart.request_stop(store, rec.id)
         rt.kill(rec.id, signal.SIGKILL, all=True)
     deadline = time.time() + 10
     while pid_alive(rec.pid) and time.time() < deadline:
@@ -361,10 +394,11 @@ def export(store: Store, name_or_id: str, out: IO[bytes]) -> None:
 class Status:
     """A container's state and the times the CLI words ("Up 5 minutes", "Exited (0) 2 hours
     ago"): the engine gives facts, the CLI the words."""
-    state: str        # effective: created, running, paused or exited
+    state: str        # effective: created, running, paused, restarting or exited
     exit_code: int    # when exited: the recorded code; 255 when unknown or its monitor died
     started: float    # epoch seconds, 0 when unknown
     finished: float   # epoch seconds, 0 when unknown
+    health: str = ""  # while running with a healthcheck: starting, healthy or unhealthy
 
 
 @dataclass
@@ -384,6 +418,26 @@ def status(rec: ContainerRecord) -> Status:
     state = rec.effective_state()
     code = rec.exit_code if rec.exit_code is not None and rec.state == state else 255
     return Status(state, code, oci.parse_time(rec.started_at), oci.parse_time(rec.finished_at))
+
+
+def _health_state(store: Store, rec: ContainerRecord) -> dict[str, Any]:
+    """inspect's ``State.Health``, for a container with a healthcheck that ran."""
+    from forklift.engine import health
+
+    if health.test_command(rec.config.get("Healthcheck")) is None:
+        return {}
+    state = health.read(store, rec.id)
+    return {"Health": state} if state is not None else {}
+
+
+def _with_health(store: Store, rec: ContainerRecord, now: Status) -> Status:
+    from forklift.engine import health
+
+    if health.test_command(rec.config.get("Healthcheck")) is None:
+        return now
+    state = health.read(store, rec.id) or {}
+    return Status(now.state, now.exit_code, now.started, now.finished,
+                  str(state.get("Status") or "starting"))
 
 
 def command_text(rec: ContainerRecord) -> str:
@@ -409,6 +463,8 @@ def list_containers(store: Store, show_all: bool = False,
             break
         if not keep:
             continue
+        if state == "running" and rec.config.get("Healthcheck"):
+            now = _with_health(store, rec, now)
         ports = ", ".join(sorted((rec.config.get("ExposedPorts") or {}).keys()))
         if state == "running" and rec.host_config.get("PortBindings") or rec.host_config.get("PublishAllPorts"):
             from forklift.engine import network as network_mod
@@ -436,7 +492,7 @@ def image_text(store: Store, rec: ContainerRecord) -> str:
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     """``inspect`` of a container in Docker's fields; NotFound, Conflict (ambiguous prefix)."""
-    from forklift.engine import mounts  # (module docstring)
+    from forklift.engine import mounts, restart  # (module docstring)
     from forklift.engine.images import docker_config  # off the hot path of `run`
 
     rec = container_store.resolve(store, name_or_id)
@@ -492,18 +548,20 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         "Path": args[0] if args else "",
         "Args": args[1:],
         "State": {
-            "Status": str(state), "Running": state == "running", "Paused": state == "paused",
-            "Restarting": False, "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
+            "Status": str(state), "Running": state in ("running", "restarting"),
+            "Paused": state == "paused", "Restarting": state == "restarting", "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
             "Pid": init_pid,
             "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
             "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
             "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
+            **_health_state(store, rec),
         },
         "Image": rec.image_id,
         "ResolvConfPath": p["resolv.conf"],
         "HostnamePath": p["hostname"],
         "HostsPath": p["hosts"],
         "Name": "/" + rec.name,
+        "RestartCount": restart.count(store, rec.id),
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": rec.host_config,

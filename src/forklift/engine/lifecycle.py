@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from forklift import oci, programs, runtime
 from forklift.engine import events
+from forklift.engine import restart as restart_policy
 from forklift.engine.logfile import log_path, write_all
 from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
@@ -77,7 +78,10 @@ def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerReco
     rec = require_running(
         store, name, "Container {id} is paused. Unpause the container before stopping or killing")
     number = parse_signal(sig)
-    _runtime(store, rec).kill(rec.id, number)
+    with restart_policy.locked(store, rec.id):
+        if number in (signal.SIGKILL, parse_signal(rec.config.get("StopSignal"), signal.SIGTERM)):
+            restart_policy.request_stop(store, rec.id)
+        _runtime(store, rec).kill(rec.id, number)
     events.container_event(store.root, "kill", rec, signal=str(number))
     return rec
 
@@ -89,6 +93,7 @@ def stop(store: Store, name: str, timeout: int | None = None,
     recorded. Idempotent: a stopped container is left as it is (a dead monitor's leftovers
     tidied). ForkliftError if it survives SIGKILL for 10 s; MissingProgram without runc."""
     rec = container_store.resolve(store, name)
+    restart_policy.request_stop(store, rec.id)  # before the state is read: see engine/restart
     state = rec.effective_state()
     if not state.up:
         _cleanup_ghost(store, rec)
@@ -99,7 +104,7 @@ def stop(store: Store, name: str, timeout: int | None = None,
             rt.resume(rec.id)
     stop_signal = parse_signal(sig or rec.config.get("StopSignal"), signal.SIGTERM)
     grace = 10 if timeout is None else timeout
-    with contextlib.suppress(ForkliftError):
+    with restart_policy.locked(store, rec.id), contextlib.suppress(ForkliftError):
         rt.kill(rec.id, stop_signal)
     if grace < 0:
         _wait_gone(store, rec, 365 * 86400)
@@ -131,12 +136,13 @@ def start(store: Store, name: str) -> ContainerRecord:
 
     rec = container_store.resolve(store, name)
     state = rec.effective_state()
-    if state == State.RUNNING:
+    if state in (State.RUNNING, State.RESTARTING):
         return rec
     if state == State.PAUSED:
         raise Conflict("cannot start a paused container, try unpause instead")
     if rec.state.up:
         _cleanup_ghost(store, rec)
+    restart_policy.reset(store, rec.id)
     monitor.launch(store, container_store.resolve(store, rec.id))
     return rec
 

@@ -13,7 +13,8 @@ start sequence of `forklift.engine.runner`:
 - writes every line of output to ``containers/<id>/<id>-json.log`` in Docker's
   json-file format and relays it to ``attach`` clients over ``attach.sock``,
 - when the container exits: notes OOM kills and finishes it (runtime state, network
-  and mounts gone, exit code and finish time recorded, ``--rm`` honoured).
+  and mounts gone, exit code and finish time recorded, ``--rm`` honoured),
+- runs it again as its restart policy says (`forklift.engine.restart`).
 
 The CLI waits on a status pipe until the container runs or could not be started
 (`to_wire` / `from_wire`: a failure arrives as the error it was, after the finish).
@@ -34,12 +35,13 @@ import time
 import traceback
 
 from forklift import errors
-from forklift.engine import runner, tty
+from forklift.engine import health, restart, runner, tty
 from forklift.engine.logfile import JsonLog, log_path, write_all
 from forklift.errors import Conflict, ForkliftError, RuntimeFailure
 from forklift.procs import pid_alive
+from forklift.store import containers as container_store
 from forklift.store import open_store
-from forklift.store.containers import ContainerRecord
+from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -171,6 +173,7 @@ class Monitor:
         self.outputs: dict[int, str] = {}
         self.clients: list[socket.socket] = []
         self.client_buf: dict[socket.socket, bytes] = {}
+        self.checker = 0
 
     def report(self, error: ForkliftError | None) -> None:
         """Tell the CLI, once: the container runs (None) or the error it failed with."""
@@ -192,18 +195,100 @@ class Monitor:
         self.wake_r = wake_r
         failure: ForkliftError | None = None
         try:
-            with runner.running(self.store, self.id, os.getpid()) as run:
-                try:
-                    init_pid = self._start(run)
-                    self.report(None)
-                    run.code = self._loop(init_pid)
-                    run.oom = runner.oom_killed(run.rec)
-                finally:
-                    self._close(run.bundle)
+            started = time.monotonic()
+            code = self._run_once()
+            if code is not None:
+                self._restarts(code, time.monotonic() - started)
         except ForkliftError as exc:
             failure = exc
         finally:
             self.report(failure or RuntimeFailure("the container could not be started"))
+
+    def _run_once(self) -> int | None:
+        """One run of the container: its exit code; None if its user stopped it before it
+        started (`forklift.engine.restart`: the lock is held until its process runs)."""
+        self._reset_io()
+        with contextlib.ExitStack() as held:
+            held.enter_context(restart.locked(self.store, self.id))
+            if restart.stop_requested(self.store, self.id):
+                self._give_up()
+                return None
+            with runner.running(self.store, self.id, os.getpid()) as run:
+                try:
+                    init_pid = self._start(run)
+                    held.close()
+                    self.report(None)
+                    self._start_checker(run.rec)
+                    run.code = self._loop(init_pid)
+                    run.oom = runner.oom_killed(run.rec)
+                finally:
+                    self._stop_checker()
+                    self._close(run.bundle)
+            return run.code
+
+    def _restarts(self, code: int, ran_for: float) -> None:
+        """Run the container again while its restart policy says so, with the backoff."""
+        n, delay = 0, restart.FIRST_DELAY
+        while True:
+            rec = container_store.get(self.store, self.id)
+            if rec is None or not restart.should_restart(rec.host_config, code, n):
+                return
+            if not self._wait_to_restart(delay):
+                return
+            n += 1
+            restart.set_count(self.store, self.id, n)
+            started = time.monotonic()
+            got = self._run_once()
+            if got is None:
+                return
+            code, delay = got, restart.next_delay(delay, time.monotonic() - started)
+
+    def _wait_to_restart(self, delay: float) -> bool:
+        """Be ``restarting`` for ``delay`` seconds; False if its user stopped or removed it."""
+        with restart.locked(self.store, self.id):
+            if restart.stop_requested(self.store, self.id):
+                return False
+            container_store.update_state(self.store, self.id, state=State.RESTARTING,
+                                         pid=os.getpid())
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if restart.stop_requested(self.store, self.id):
+                self._give_up()
+                return False
+            time.sleep(min(0.05, left))
+        return True
+
+    def _give_up(self) -> None:
+        """Stopped while restarting: exited, with the last run's exit code."""
+        if container_store.get(self.store, self.id) is not None:
+            container_store.update_state(self.store, self.id, state=State.EXITED, pid=None)
+
+    def _start_checker(self, rec: ContainerRecord) -> None:
+        """Fork the healthcheck process (`forklift.engine.health`) if it has a check."""
+        if health.test_command(rec.config.get("Healthcheck")) is None:
+            return
+        health.begin(self.store, rec.id)  # no earlier run's state shown meanwhile
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the checker, which never returns
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                health.run_checks(self.store, rec)
+            finally:
+                os._exit(0)
+        self.checker = pid
+
+    def _stop_checker(self) -> None:
+        if self.checker:
+            with contextlib.suppress(OSError):
+                os.kill(self.checker, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.checker, 0)
+        self.checker = 0
+
+    def _reset_io(self) -> None:
+        self.master = self.stdin_w = self.listener = None
+        self.outputs, self.clients, self.client_buf = {}, [], {}
 
     def _close(self, bundle: str) -> None:
         for fd in list(self.outputs) + [x for x in (self.master, self.stdin_w) if x is not None]:

@@ -47,7 +47,7 @@ class PsFilter:
         if rec.id == self.since:
             return None
         checks: list[Callable[[], bool]] = [
-            lambda: self.show_all or state in ("running", "paused"),
+            lambda: self.show_all or state in ("running", "paused", "restarting"),
             lambda: self.filters.match("name", rec.name) or self.filters.match("name", "/" + rec.name),
             lambda: self.filters.match("id", rec.id),
             lambda: self.filters.labels(rec.config.get("Labels") or {}),

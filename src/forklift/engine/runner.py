@@ -80,7 +80,8 @@ def claim(store: Store, rec: ContainerRecord, pid: int) -> ContainerRecord:
         current = container_store.get(store, rec.id)
         if current is None:
             raise NotFound(f"No such container: {rec.id}")
-        if current.effective_state().up:
+        own_restart = current.state == State.RESTARTING and current.pid == pid
+        if current.effective_state().up and not own_restart:
             raise Conflict(f"container {rec.short_id} is already running")
         started = oci.now_rfc3339()
         container_store.update_state(store, rec.id, state=State.RUNNING, pid=pid,

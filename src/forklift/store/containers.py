@@ -26,11 +26,14 @@ class State(enum.StrEnum):
     RUNNING = "running"
     PAUSED = "paused"
     EXITED = "exited"
+    # between two runs, its monitor (the recorded pid) waiting to start it again
+    RESTARTING = "restarting"
 
     @property
     def up(self) -> bool:
-        """Whether a process of the container may exist: running or paused."""
-        return self in (State.RUNNING, State.PAUSED)
+        """Whether a process of the container may exist: running or paused (or restarting:
+        its monitor lives and will run it again)."""
+        return self in (State.RUNNING, State.PAUSED, State.RESTARTING)
 
 
 @dataclass
