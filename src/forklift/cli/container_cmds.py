@@ -60,6 +60,16 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--mount", "mounts", multiple=True, help="Attach a filesystem mount to the container"),
         click.option("--tmpfs", multiple=True, help="Mount a tmpfs directory"),
         click.option("--volumes-from", multiple=True, help="Mount volumes from the specified container(s)"),
+        # issue 13: the rarer flags (forklift.engine.runflags)
+        click.option("--cidfile", default=None, help="Write the container ID to the file"),
+        click.option("--label-file", multiple=True, help="Read in a line delimited file of labels"),
+        click.option("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container"),
+        click.option("--shm-size", default=None, help="Size of /dev/shm"),
+        click.option("--sysctl", "sysctls", multiple=True, help="Sysctl options"),
+        click.option("--dns-search", multiple=True, help="Set custom DNS search domains"),
+        click.option("--dns-option", "dns_options", multiple=True, help="Set DNS options"),
+        click.option("--domainname", default=None, help="Container NIS domain name"),
+        click.option("--group-add", multiple=True, help="Add additional groups to join"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -80,7 +90,17 @@ def _opts(kw: dict[str, Any]) -> Any:
         pids_limit=kw["pids_limit"], ulimits=list(kw["ulimits"]), mounts=list(kw["mounts"]),
         tmpfs=list(kw["tmpfs"]), volumes_from=list(kw["volumes_from"]),
         privileged=kw["privileged"], cap_add=list(kw["cap_add"]), cap_drop=list(kw["cap_drop"]),
-        security_opt=list(kw["security_opt"]))
+        security_opt=list(kw["security_opt"]), run_flags=_run_flags(kw))
+
+
+def _run_flags(kw: dict[str, Any]) -> Any:
+    from forklift.engine.runflags import RunFlags
+
+    return RunFlags(
+        cidfile=kw["cidfile"], label_files=list(kw["label_file"]), stop_timeout=kw["stop_timeout"],
+        shm_size=kw["shm_size"], sysctls=list(kw["sysctls"]), dns_search=list(kw["dns_search"]),
+        dns_options=list(kw["dns_options"]), domainname=kw["domainname"],
+        group_add=list(kw["group_add"]))
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:

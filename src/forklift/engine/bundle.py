@@ -36,7 +36,7 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
     if any(hc.get(k) for k in _RESOURCE_KEYS):
         resources, rlimits = hostconfig.resources(hc), ulimits(hc)
     network = hc.get("NetworkMode", "bridge")
-    return spec_mod.build_spec(
+    out = spec_mod.build_spec(
         rootfs=merged, process=process, hostname=cfg.get("Hostname") or rec.id[:12],
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         mounts=mounts.specs(store, rec, merged, paths),
@@ -44,6 +44,11 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
         cgroups_path=f"/forklift/{rec.id}", resources=resources, rlimits=rlimits,
         netns_path=netns_path, privileged=bool(hc.get("Privileged")),
         seccomp=security.seccomp_profile(hc))
+    if cfg.get("Domainname") or any(k in hc for k in ("ShmSize", "Sysctls", "GroupAdd")):
+        from forklift.engine import runflags  # the rarer flags: off the hot path
+
+        runflags.apply(out, cfg, hc, merged)
+    return out
 
 
 def ensure_workdir(merged: str, workdir: str | None) -> None:

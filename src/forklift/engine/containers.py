@@ -13,7 +13,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from forklift import digest as dg
 from forklift import faults, oci, reference
@@ -26,6 +26,9 @@ from forklift.store import images as image_store
 from forklift.store import layers as layer_store
 from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
+
+if TYPE_CHECKING:
+    from forklift.engine.runflags import RunFlags
 
 NETWORKS = ("bridge", "default", "host", "none")
 
@@ -68,6 +71,8 @@ class CreateOptions:
     cap_add: list[str] = field(default_factory=list)
     cap_drop: list[str] = field(default_factory=list)
     security_opt: list[str] = field(default_factory=list)
+    # issue 13: the rarer run/create flags (forklift.engine.runflags)
+    run_flags: RunFlags | None = None
 
 
 # ----------------------------------------------------------------------------- create
@@ -154,6 +159,9 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
             raise InvalidArgument(f'Invalid container name ({opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     for spec in opts.volumes:
         mounts.parse_volume(spec)
+    rf = opts.run_flags if opts.run_flags and opts.run_flags.any() else None
+    if rf is not None:
+        opts = _with_run_flags(opts, rf)
     image_id = image_store.resolve(store, image)
     image_cfg = image_store.config(store, image_id)
     container_id = os.urandom(32).hex()
@@ -176,10 +184,17 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         host_cfg.update(hostconfig.extra(opts, cfg))
     if opts.mounts or opts.tmpfs or opts.volumes_from:
         host_cfg.update(mounts.host_config(store, opts.mounts, opts.tmpfs, opts.volumes_from))
+    if rf is not None:
+        from forklift.engine import runflags
+
+        runflags.config(rf, cfg)
+        host_cfg.update(runflags.host_config(rf, host_cfg["NetworkMode"]))
     rec = ContainerRecord(container_id, name or "", image_id, image, time.time(),
                           config=cfg, host_config=host_cfg)
     rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"],
                   dns=host_cfg.get("Dns"), extra_hosts=host_cfg.get("ExtraHosts"))
+    if rf is not None and (rf.dns_search or rf.dns_options):
+        _rewrite_resolv(store, container_id, host_cfg)
     faults.checkpoint("create-after-rootfs")
     try:
         with store.transaction():
@@ -192,7 +207,33 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         rootfs.destroy(store, container_id)
         raise
     events.container_event(store.root, "create", rec)
+    if rf is not None and rf.cidfile:
+        from forklift.engine import runflags
+
+        runflags.write_cidfile(rf.cidfile, rec.id)
     return rec
+
+
+def _with_run_flags(opts: CreateOptions, rf: RunFlags) -> CreateOptions:
+    """Checks that come before anything is made; ``--label-file`` labels ahead of ``-l``'s."""
+    import dataclasses
+
+    from forklift.engine import runflags
+
+    runflags.check_cidfile(rf.cidfile)
+    if rf.label_files:
+        opts = dataclasses.replace(opts, labels=runflags.read_label_files(rf.label_files) + opts.labels)
+    return opts
+
+
+def _rewrite_resolv(store: Store, container_id: str, host_cfg: dict[str, Any]) -> None:
+    from forklift.engine import runflags
+
+    path = rootfs.paths(store, container_id)["resolv.conf"]
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(runflags.resolv_conf(text, host_cfg.get("DnsSearch"), host_cfg.get("DnsOptions")))
 
 
 def _free_name(store: Store) -> str:

@@ -98,6 +98,8 @@ def stop(store: Store, name: str, timeout: int | None = None,
         with contextlib.suppress(ForkliftError):
             rt.resume(rec.id)
     stop_signal = parse_signal(sig or rec.config.get("StopSignal"), signal.SIGTERM)
+    if timeout is None:  # the container's --stop-timeout, else Docker's 10 s
+        timeout = rec.config.get("StopTimeout")
     grace = 10 if timeout is None else timeout
     with contextlib.suppress(ForkliftError):
         rt.kill(rec.id, stop_signal)
