@@ -116,3 +116,91 @@ def test_group_add(fl: Any, name: str) -> None:
     res = fl("run", "--rm", "--group-add", "nosuch", "busybox", "true", check=False)
     assert res.code == 125
     assert res.err.strip() == "Error: unable to find group nosuch: no matching entries in group file"
+
+
+def _cgroup(ctrl: str, cid: str, name: str) -> str:
+    base = Path("/sys/fs/cgroup")
+    v2 = (base / "cgroup.controllers").exists()
+    return (base / "forklift" / cid / name if v2 else base / ctrl / "forklift" / cid / name
+            ).read_text().strip()
+
+
+def _block_device() -> tuple[str, str]:
+    for dev in sorted(Path("/sys/block").iterdir()):
+        if not dev.name.startswith(("loop", "ram", "zram", "nbd")) and Path("/dev", dev.name).exists():
+            return f"/dev/{dev.name}", (dev / "dev").read_text().strip()
+    pytest.skip("no disk block device")
+
+
+@pytest.mark.skipif(Path("/sys/fs/cgroup/cgroup.controllers").exists(), reason="cgroup v1 files")
+def test_resource_flags_in_cgroup(fl: Any, name: str) -> None:
+    dev, majmin = _block_device()
+    fl("run", "-d", "--name", name, "-m", "64m", "--oom-kill-disable", "--oom-score-adj", "500",
+       "--memory-reservation", "32m", "--memory-swappiness", "10", "--cpu-period", "50000",
+       "--cpu-quota", "25000", "--cpuset-mems", "0", "--device-read-bps", f"{dev}:1mb",
+       "--device-write-bps", f"{dev}:2mb", "--device-read-iops", f"{dev}:100",
+       "--device-write-iops", f"{dev}:200", "busybox", "sleep", "1000")
+    info = fl.inspect(name)
+    cid, hc = info["Id"], info["HostConfig"]
+    assert _cgroup("memory", cid, "memory.oom_control").splitlines()[0] == "oom_kill_disable 1"
+    assert _cgroup("memory", cid, "memory.soft_limit_in_bytes") == str(32 * 1024**2)
+    assert _cgroup("memory", cid, "memory.swappiness") == "10"
+    assert _cgroup("cpu", cid, "cpu.cfs_period_us") == "50000"
+    assert _cgroup("cpu", cid, "cpu.cfs_quota_us") == "25000"
+    assert _cgroup("cpuset", cid, "cpuset.mems") == "0"
+    for f, rate in (("read_bps", 1024**2), ("write_bps", 2 * 1024**2), ("read_iops", 100),
+                    ("write_iops", 200)):
+        assert _cgroup("blkio", cid, f"blkio.throttle.{f}_device") == f"{majmin} {rate}"
+    assert fl.out("exec", name, "cat", "/proc/1/oom_score_adj") == "500"
+    assert (hc["OomKillDisable"], hc["OomScoreAdj"], hc["MemoryReservation"],
+            hc["MemorySwappiness"], hc["CpuPeriod"], hc["CpuQuota"], hc["CpusetMems"]) == (
+        True, 500, 32 * 1024**2, 10, 50000, 25000, "0")
+    assert hc["BlkioDeviceReadBps"] == [{"Path": dev, "Rate": 1024**2}]
+    assert hc["BlkioDeviceWriteIOps"] == [{"Path": dev, "Rate": 200}]
+    fl("rm", "-f", name)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--oom-score-adj", "1001"), "Invalid value 1001, range for oom score adj is [-1000, 1000]"),
+    (("--memory-reservation", "1m"), "Minimum memory reservation allowed is 6MB"),
+    (("-m", "16m", "--memory-reservation", "32m"),
+     "Minimum memory limit can not be less than memory reservation limit, see usage"),
+    (("--memory-swappiness", "101"), "Invalid value: 101, valid memory swappiness range is 0-100"),
+    (("--cpu-period", "999"),
+     "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"),
+    (("--cpu-quota", "999"), "CPU cfs quota can not be less than 1ms (i.e. 1000)"),
+    (("--cpus", "0.5", "--cpu-quota", "5000"),
+     "Conflicting options: Nano CPUs and CPU Quota cannot both be set"),
+    (("--cpuset-mems", "7"), "Requested memory nodes are not available - requested 7, available: 0"),
+    (("--cpuset-mems", "x"), "Invalid value x for cpuset mems"),
+    (("--blkio-weight", "5"), "Range of blkio weight is from 10 to 1000"),
+    (("--device-read-bps", "/dev/vda"), 'invalid argument "/dev/vda" for "--device-read-bps"'
+     " flag: bad format: /dev/vda"),
+    (("--device-write-iops", "/tmp/x:5"), 'invalid argument "/tmp/x:5" for'
+     ' "--device-write-iops" flag: bad format for path: /tmp/x'),
+    (("--device-read-iops", "/dev/vda:1k"), 'invalid argument "/dev/vda:1k" for'
+     ' "--device-read-iops" flag: invalid rate for device: /dev/vda:1k. The correct format is'
+     " <device-path>:<number>. Number must be a positive integer."),
+    (("--device-read-bps", "/dev/nosuch:1m"), "error gathering device information while"
+     ' adding custom device "/dev/nosuch": no such file or directory'),
+])
+def test_resource_flags_refused(fl: Any, args: tuple[str, ...], message: str) -> None:
+    if "cpuset-mems" in args[0] and Path("/sys/devices/system/node/node1").exists():
+        pytest.skip("a NUMA host")
+    assert _refused(fl, *args) == message
+
+
+def test_blkio_weight_applies_or_is_refused(fl: Any, name: str) -> None:
+    base = Path("/sys/fs/cgroup/blkio")
+    weight = next((n for n in ("blkio.weight", "blkio.bfq.weight") if (base / n).exists()), None)
+    if weight is None and base.exists():  # this host: a blkio cgroup without weights
+        assert _refused(fl, "--blkio-weight", "500") == (
+            "Your kernel does not support Block I/O weight: the blkio cgroup has no weight"
+            " file on this host")
+        return
+    fl("run", "-d", "--name", name, "--blkio-weight", "500", "busybox", "sleep", "1000")
+    cid = fl.inspect(name)["Id"]
+    assert fl.inspect(name)["HostConfig"]["BlkioWeight"] == 500
+    if weight:
+        assert _cgroup("blkio", cid, weight).split()[-1] == "500"
+    fl("rm", "-f", name)

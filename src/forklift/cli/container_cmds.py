@@ -70,6 +70,19 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--dns-option", "dns_options", multiple=True, help="Set DNS options"),
         click.option("--domainname", default=None, help="Container NIS domain name"),
         click.option("--group-add", multiple=True, help="Add additional groups to join"),
+        click.option("--oom-kill-disable", is_flag=True, default=None, help="Disable OOM Killer"),
+        click.option("--oom-score-adj", type=int, default=None, help="Tune host's OOM preferences (-1000 to 1000)"),
+        click.option("--memory-reservation", default=None, help="Memory soft limit"),
+        click.option("--memory-swappiness", type=int, default=None, help="Tune container memory swappiness (0 to 100) (default -1)"),
+        click.option("--cpu-period", type=int, default=None, help="Limit CPU CFS (Completely Fair Scheduler) period"),
+        click.option("--cpu-quota", type=int, default=None, help="Limit CPU CFS (Completely Fair Scheduler) quota"),
+        click.option("--cpuset-mems", default=None, help="MEMs in which to allow execution (0-3, 0,1)"),
+        click.option("--blkio-weight", type=int, default=None, help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)"),
+        click.option("--blkio-weight-device", multiple=True, help="Block IO weight (relative device weight)"),
+        click.option("--device-read-bps", multiple=True, help="Limit read rate (bytes per second) from a device"),
+        click.option("--device-write-bps", multiple=True, help="Limit write rate (bytes per second) to a device"),
+        click.option("--device-read-iops", multiple=True, help="Limit read rate (IO per second) from a device"),
+        click.option("--device-write-iops", multiple=True, help="Limit write rate (IO per second) to a device"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -100,7 +113,14 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         cidfile=kw["cidfile"], label_files=list(kw["label_file"]), stop_timeout=kw["stop_timeout"],
         shm_size=kw["shm_size"], sysctls=list(kw["sysctls"]), dns_search=list(kw["dns_search"]),
         dns_options=list(kw["dns_options"]), domainname=kw["domainname"],
-        group_add=list(kw["group_add"]))
+        group_add=list(kw["group_add"]), oom_kill_disable=kw["oom_kill_disable"],
+        oom_score_adj=kw["oom_score_adj"], memory_reservation=kw["memory_reservation"],
+        memory_swappiness=kw["memory_swappiness"], cpu_period=kw["cpu_period"],
+        cpu_quota=kw["cpu_quota"], cpuset_mems=kw["cpuset_mems"],
+        blkio_weight=kw["blkio_weight"], blkio_weight_device=list(kw["blkio_weight_device"]),
+        device_read_bps=list(kw["device_read_bps"]), device_write_bps=list(kw["device_write_bps"]),
+        device_read_iops=list(kw["device_read_iops"]),
+        device_write_iops=list(kw["device_write_iops"]))
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:

@@ -14,6 +14,11 @@ from forklift.runtime.user import resolve_user
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store
 
+# HostConfig entries of forklift.engine.runflags (applied to the spec by it)
+runflags_keys = ("ShmSize", "Sysctls", "GroupAdd", "OomKillDisable", "OomScoreAdj",
+                 "MemoryReservation", "MemorySwappiness", "CpuPeriod", "CpuQuota", "CpusetMems",
+                 "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+                 "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
 _RESOURCE_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                   "Ulimits")
 
@@ -44,7 +49,7 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
         cgroups_path=f"/forklift/{rec.id}", resources=resources, rlimits=rlimits,
         netns_path=netns_path, privileged=bool(hc.get("Privileged")),
         seccomp=security.seccomp_profile(hc))
-    if cfg.get("Domainname") or any(k in hc for k in ("ShmSize", "Sysctls", "GroupAdd")):
+    if cfg.get("Domainname") or any(k in hc for k in runflags_keys):
         from forklift.engine import runflags  # the rarer flags: off the hot path
 
         runflags.apply(out, cfg, hc, merged)

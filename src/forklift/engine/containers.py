@@ -188,7 +188,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         from forklift.engine import runflags
 
         runflags.config(rf, cfg)
-        host_cfg.update(runflags.host_config(rf, host_cfg["NetworkMode"]))
+        host_cfg.update(runflags.host_config(rf, host_cfg))
     rec = ContainerRecord(container_id, name or "", image_id, image, time.time(),
                           config=cfg, host_config=host_cfg)
     rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"],

@@ -2,9 +2,9 @@
 ``--label-file``, ``--stop-timeout``, ``--shm-size``, ``--sysctl``, ``--dns-search``,
 ``--dns-option``, ``--domainname``, ``--group-add``.
 
-`validate` refuses a bad value in Docker's words before anything is created;
-`host_config` gives their HostConfig entries (Docker's names and shapes); `apply` puts
-them into the OCI spec at start. Kept apart from `forklift.engine.hostconfig` so a plain
+`host_config` refuses a bad value in Docker's words before anything is created and gives
+their HostConfig entries (Docker's names and shapes); `apply` puts them into the OCI spec
+at start. Kept apart from `forklift.engine.hostconfig` so a plain
 ``run --rm IMAGE true`` does not pay for them (nothing here runs unless a flag is set).
 """
 
@@ -37,9 +37,23 @@ class RunFlags:
     dns_options: list[str] = field(default_factory=list)
     domainname: str | None = None
     group_add: list[str] = field(default_factory=list)
+    # resources
+    oom_kill_disable: bool | None = None
+    oom_score_adj: int | None = None
+    memory_reservation: str | None = None
+    memory_swappiness: int | None = None
+    cpu_period: int | None = None
+    cpu_quota: int | None = None
+    cpuset_mems: str | None = None
+    blkio_weight: int | None = None
+    blkio_weight_device: list[str] = field(default_factory=list)
+    device_read_bps: list[str] = field(default_factory=list)
+    device_write_bps: list[str] = field(default_factory=list)
+    device_read_iops: list[str] = field(default_factory=list)
+    device_write_iops: list[str] = field(default_factory=list)
 
     def any(self) -> bool:
-        return any(v not in (None, []) for v in vars(self).values())
+        return any(v is not None and v is not False and v != [] for v in vars(self).values())
 
 
 def check_cidfile(path: str | None) -> None:
@@ -91,8 +105,9 @@ def _dns_search(domain: str) -> str:
     return domain
 
 
-def host_config(flags: RunFlags, network: str) -> dict[str, Any]:
-    """The HostConfig entries of these flags; InvalidArgument in Docker's words."""
+def host_config(flags: RunFlags, base: dict[str, Any]) -> dict[str, Any]:
+    """The HostConfig entries of these flags (``base``: the others' entries, which some
+    of them are checked against); InvalidArgument in Docker's words."""
     from forklift.engine.hostconfig import parse_bytes
 
     hc: dict[str, Any] = {}
@@ -104,14 +119,208 @@ def host_config(flags: RunFlags, network: str) -> dict[str, Any]:
                                   f" {exc.message}") from None
         hc["ShmSize"] = size or DEFAULT_SHM_SIZE
     if flags.sysctls:
-        hc["Sysctls"] = dict(_sysctl(s, network) for s in flags.sysctls)
+        hc["Sysctls"] = dict(_sysctl(s, base.get("NetworkMode", "")) for s in flags.sysctls)
     if flags.dns_search:
         hc["DnsSearch"] = [_dns_search(d) for d in flags.dns_search]
     if flags.dns_options:
         hc["DnsOptions"] = list(flags.dns_options)
     if flags.group_add:
         hc["GroupAdd"] = list(flags.group_add)
+    _memory(hc, flags, base.get("Memory"))
+    _cpu(hc, flags, base.get("NanoCpus"))
+    _blkio(hc, flags)
     return hc
+
+
+def _memory(hc: dict[str, Any], flags: RunFlags, limit: int | None) -> None:
+    from forklift.engine.hostconfig import parse_bytes
+
+    if flags.oom_kill_disable:
+        if _cgroup_v2():
+            raise InvalidArgument("--oom-kill-disable cannot apply on cgroup v2 (no such"
+                                  " setting in its memory controller)")
+        hc["OomKillDisable"] = True
+    if flags.oom_score_adj:
+        if not -1000 <= flags.oom_score_adj <= 1000:
+            raise InvalidArgument(f"Invalid value {flags.oom_score_adj}, range for oom score"
+                                  " adj is [-1000, 1000]")
+        hc["OomScoreAdj"] = flags.oom_score_adj
+    if flags.memory_reservation:
+        reservation = parse_bytes(flags.memory_reservation)
+        if reservation and reservation < 6 * 1024 * 1024:
+            raise InvalidArgument("Minimum memory reservation allowed is 6MB")
+        if reservation:
+            if limit and limit < reservation:
+                raise InvalidArgument("Minimum memory limit can not be less than memory"
+                                      " reservation limit, see usage")
+            hc["MemoryReservation"] = reservation
+    if flags.memory_swappiness is not None and flags.memory_swappiness != -1:
+        if not 0 <= flags.memory_swappiness <= 100:
+            raise InvalidArgument(f"Invalid value: {flags.memory_swappiness}, valid memory"
+                                  " swappiness range is 0-100")
+        hc["MemorySwappiness"] = flags.memory_swappiness
+
+
+def _cpu(hc: dict[str, Any], flags: RunFlags, nano_cpus: int | None) -> None:
+    if flags.cpu_period:
+        if nano_cpus:
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+        if not 1000 <= flags.cpu_period <= 1000000:
+            raise InvalidArgument("CPU cfs period can not be less than 1ms (i.e. 1000) or larger"
+                                  " than 1s (i.e. 1000000)")
+        hc["CpuPeriod"] = flags.cpu_period
+    if flags.cpu_quota:
+        if nano_cpus:
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+        if 0 < flags.cpu_quota < 1000:
+            raise InvalidArgument("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+        hc["CpuQuota"] = flags.cpu_quota
+    if flags.cpuset_mems:
+        hc["CpusetMems"] = _cpuset_mems(flags.cpuset_mems)
+
+
+def _cpuset_mems(text: str) -> str:
+    """Docker checks the nodes asked for against those the host has."""
+    if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text):
+        raise InvalidArgument(f"Invalid value {text} for cpuset mems")
+    available = _node_list(_read(_cgroup_file("cpuset", "cpuset.mems",
+                                              "cpuset.mems.effective")) or "0")
+    if not _node_list(text) <= available:
+        raise InvalidArgument(f"Requested memory nodes are not available - requested {text},"
+                              f" available: {','.join(map(str, sorted(available)))}")
+    return text
+
+
+def _node_list(text: str) -> set[int]:
+    out: set[int] = set()
+    for part in text.strip().split(","):
+        if part:
+            low, _, high = part.partition("-")
+            out.update(range(int(low), int(high or low) + 1))
+    return out
+
+
+_THROTTLE = (("device_read_bps", "BlkioDeviceReadBps", "--device-read-bps"),
+             ("device_write_bps", "BlkioDeviceWriteBps", "--device-write-bps"),
+             ("device_read_iops", "BlkioDeviceReadIOps", "--device-read-iops"),
+             ("device_write_iops", "BlkioDeviceWriteIOps", "--device-write-iops"))
+
+
+def _blkio(hc: dict[str, Any], flags: RunFlags) -> None:
+    if flags.blkio_weight:
+        if not 10 <= flags.blkio_weight <= 1000:
+            raise InvalidArgument("Range of blkio weight is from 10 to 1000")
+        _need_blkio_weight()
+        hc["BlkioWeight"] = flags.blkio_weight
+    if flags.blkio_weight_device:
+        out = []
+        for item in flags.blkio_weight_device:
+            path, weight = _device_value(item, "--blkio-weight-device", iops=True)
+            if not 10 <= weight <= 1000:
+                raise InvalidArgument(f'invalid argument "{item}" for "--blkio-weight-device"'
+                                      f" flag: invalid weight for device: {item}")
+            _block_device(path)
+            out.append({"Path": path, "Weight": weight})
+        _need_blkio_weight()
+        hc["BlkioWeightDevice"] = out
+    for attr, key, flag in _THROTTLE:
+        items = getattr(flags, attr)
+        if items:
+            pairs = [_device_value(i, flag, iops=attr.endswith("iops")) for i in items]
+            for path, _ in pairs:
+                _block_device(path)
+            hc[key] = [{"Path": p, "Rate": r} for p, r in pairs]
+
+
+def _device_value(item: str, flag: str, iops: bool) -> tuple[str, int]:
+    """``/dev/sda:10mb`` (or a plain number for iops and weights), as Docker's CLI reads it."""
+    from forklift.engine.hostconfig import parse_bytes
+
+    path, sep, value = item.rpartition(":")
+    bad = f'invalid argument "{item}" for "{flag}" flag: '
+    if not sep:
+        raise InvalidArgument(bad + f"bad format: {item}")
+    if not path.startswith("/dev/"):
+        raise InvalidArgument(bad + f"bad format for path: {path}")
+    try:
+        rate = int(value) if iops else parse_bytes(value)
+    except (ValueError, InvalidArgument):
+        rate = -1
+    if rate < 0:
+        unit = "" if iops else "[<unit>]"
+        raise InvalidArgument(bad + f"invalid rate for device: {item}. The correct format is"
+                              f" <device-path>:<number>{unit}. Number must be a positive integer.")
+    return path, rate
+
+
+def _need_blkio_weight() -> None:
+    if _cgroup_v2():
+        return
+    base = os.path.join(CGROUP_V1, "blkio")
+    if not any(os.path.exists(os.path.join(base, n)) for n in ("blkio.weight", "blkio.bfq.weight")):
+        raise InvalidArgument("Your kernel does not support Block I/O weight: the blkio cgroup"
+                              " has no weight file on this host")
+
+
+def _block_device(path: str) -> dict[str, int]:
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InvalidArgument(f"error gathering device information while adding custom device"
+                              f" \"{path}\": {(exc.strerror or str(exc)).lower()}") from None
+    if not stat.S_ISBLK(st.st_mode):
+        raise InvalidArgument(f"{path} is not a block device")
+    return {"major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev)}
+
+
+CGROUP_V1 = "/sys/fs/cgroup"
+
+
+def _cgroup_v2() -> bool:
+    return os.path.exists(os.path.join(CGROUP_V1, "cgroup.controllers"))
+
+
+def _cgroup_file(controller: str, v1_name: str, v2_name: str) -> str:
+    if _cgroup_v2():
+        return os.path.join(CGROUP_V1, v2_name)
+    return os.path.join(CGROUP_V1, controller, v1_name)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def resources(res: dict[str, Any], hc: dict[str, Any]) -> None:
+    """Add these flags' settings to the spec's ``linux.resources`` (runc's names)."""
+    memory = {k: hc[h] for k, h in (("reservation", "MemoryReservation"),
+                                    ("swappiness", "MemorySwappiness"),
+                                    ("disableOOMKiller", "OomKillDisable")) if h in hc}
+    if memory:
+        res.setdefault("memory", {}).update(memory)
+    cpu = {k: hc[h] for k, h in (("period", "CpuPeriod"), ("quota", "CpuQuota"),
+                                 ("mems", "CpusetMems")) if h in hc}
+    if cpu:
+        res.setdefault("cpu", {}).update(cpu)
+    block: dict[str, Any] = {}
+    if hc.get("BlkioWeight"):
+        block["weight"] = hc["BlkioWeight"]
+    if hc.get("BlkioWeightDevice"):
+        block["weightDevice"] = [{**_block_device(d["Path"]), "weight": d["Weight"]}
+                                 for d in hc["BlkioWeightDevice"]]
+    for key, name in (("BlkioDeviceReadBps", "throttleReadBpsDevice"),
+                      ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+                      ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"),
+                      ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice")):
+        if hc.get(key):
+            block[name] = [{**_block_device(d["Path"]), "rate": d["Rate"]} for d in hc[key]]
+    if block:
+        res["blockIO"] = block
 
 
 def config(flags: RunFlags, cfg: dict[str, Any]) -> None:
@@ -147,6 +356,9 @@ def apply(spec: dict[str, Any], cfg: dict[str, Any], hc: dict[str, Any], rootfs:
         sysctl["kernel.domainname"] = cfg["Domainname"]
     if sysctl:
         spec["linux"]["sysctl"] = sysctl
+    resources(spec["linux"]["resources"], hc)
+    if hc.get("OomScoreAdj"):
+        spec["process"]["oomScoreAdj"] = hc["OomScoreAdj"]
     if hc.get("GroupAdd"):
         from forklift.runtime.user import find_gid
 
