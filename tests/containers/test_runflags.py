@@ -204,3 +204,80 @@ def test_blkio_weight_applies_or_is_refused(fl: Any, name: str) -> None:
     if weight:
         assert _cgroup("blkio", cid, weight).split()[-1] == "500"
     fl("rm", "-f", name)
+
+
+def test_device_and_its_cgroup_permissions(fl: Any) -> None:
+    if not Path("/dev/fuse").exists():
+        pytest.skip("no /dev/fuse")
+    # /dev/fuse (10:229) is not among the default devices: opening it needs the rule
+    opened = "(exec 3</dev/f) && echo read-ok; (exec 4>/dev/f) && echo write-ok; true"
+    out = fl.out("run", "--rm", "--device", "/dev/fuse:/dev/f:r", "busybox", "sh", "-c",
+                 "ls -l /dev/f; " + opened)
+    assert out.splitlines()[0].split()[0] == "crw-------", out
+    assert out.splitlines()[0].split()[4:6] == ["10,", "229"], out
+    assert "read-ok" in out and "write-ok" not in out
+    out = fl.out("run", "--rm", "--device-cgroup-rule", "c 10:229 rw", "busybox", "sh", "-c",
+                 "mknod /dev/f c 10 229; " + opened)
+    assert "read-ok" in out and "write-ok" in out
+    out = fl.out("run", "--rm", "busybox", "sh", "-c", "mknod /dev/f c 10 229; " + opened)
+    assert "read-ok" not in out and "write-ok" not in out
+
+
+def test_device_stored_and_refused(fl: Any, name: str) -> None:
+    fl("create", "--name", name, "--device", "/dev/fuse:/dev/f", "--device-cgroup-rule",
+       "c 10:* rmw", "busybox", "true")
+    hc = fl.inspect(name)["HostConfig"]
+    assert hc["Devices"] == [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/f",
+                              "CgroupPermissions": "rwm"}]
+    assert hc["DeviceCgroupRules"] == ["c 10:* rmw"]
+    fl("rm", name)
+    assert _refused(fl, "--device", "/dev/nosuch") == (
+        'error gathering device information while adding custom device "/dev/nosuch":'
+        " no such file or directory")
+    assert _refused(fl, "--device", "/dev/null:/dev/n:rwx") == (
+        'invalid argument "/dev/null:/dev/n:rwx" for "--device" flag: bad mode specified: rwx')
+    assert _refused(fl, "--device-cgroup-rule", "x 1:2 r") == (
+        'invalid argument "x 1:2 r" for "--device-cgroup-rule" flag:'
+        " invalid device cgroup format 'x 1:2 r'")
+
+
+def test_pid_ipc_uts_cgroupns(fl: Any, name: str) -> None:
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    fl("exec", name, "sh", "-c", "echo 1 > /proc/sys/kernel/shm_rmid_forced || true")
+    ps = fl.out("run", "--rm", "--pid", f"container:{name}", "busybox", "ps", "-o", "pid,args")
+    assert "1 sleep 1000" in " ".join(ps.split())
+    own = fl.out("exec", name, "readlink", "/proc/1/ns/ipc")
+    assert fl.out("run", "--rm", "--ipc", f"container:{name}", "busybox", "readlink",
+                  "/proc/self/ns/ipc") == own
+    fl("rm", "-f", name)
+    host_pid_ns = Path("/proc/self/ns/pid").readlink().name
+    assert fl.out("run", "--rm", "--pid", "host", "busybox", "readlink", "/proc/self/ns/pid") == host_pid_ns
+    host_ipc_ns = Path("/proc/self/ns/ipc").readlink().name
+    assert fl.out("run", "--rm", "--ipc", "host", "busybox", "readlink", "/proc/self/ns/ipc") == host_ipc_ns
+    assert fl.out("run", "--rm", "--uts", "host", "busybox", "hostname") == \
+        Path("/proc/sys/kernel/hostname").read_text().strip()
+    host_cg = Path("/proc/self/ns/cgroup").readlink().name
+    assert fl.out("run", "--rm", "--cgroupns", "private", "busybox", "readlink",
+                  "/proc/self/ns/cgroup") != host_cg
+    assert fl.out("run", "--rm", "--cgroupns", "host", "busybox", "readlink",
+                  "/proc/self/ns/cgroup") == host_cg
+
+
+def test_namespace_modes_stored_and_refused(fl: Any, name: str) -> None:
+    fl("create", "--name", name, "--pid", "host", "--ipc", "shareable", "--uts", "host",
+       "--cgroupns", "private", "busybox", "true")
+    hc = fl.inspect(name)["HostConfig"]
+    assert (hc["PidMode"], hc["IpcMode"], hc["UTSMode"], hc["CgroupnsMode"]) == (
+        "host", "shareable", "host", "private")
+    res = fl("start", "-a", f"{name}", check=False)
+    assert res.code == 0, res
+    fl("create", "--name", name + "-j", "--pid", f"container:{name}", "busybox", "true")
+    res = fl("start", name + "-j", check=False)
+    assert res.code != 0 and "cannot join PID of a non running container" in res.err
+    fl("rm", name, name + "-j")
+    assert _refused(fl, "--pid", "foo") == "--pid: invalid PID mode"
+    assert _refused(fl, "--ipc", "container:") == "--ipc: invalid IPC mode"
+    assert _refused(fl, "--uts", "private") == "--uts: invalid UTS mode"
+    assert _refused(fl, "--cgroupns", "x") == "--cgroupns: invalid CGROUP mode"
+    assert _refused(fl, "--pid", "container:nosuch-ctr") == "No such container: nosuch-ctr"
+    assert _refused(fl, "--uts", "host", "-h", "x") == "Conflicting options: hostname and the UTS mode"

@@ -83,6 +83,12 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--device-write-bps", multiple=True, help="Limit write rate (bytes per second) to a device"),
         click.option("--device-read-iops", multiple=True, help="Limit read rate (IO per second) from a device"),
         click.option("--device-write-iops", multiple=True, help="Limit write rate (IO per second) to a device"),
+        click.option("--device", "devices", multiple=True, help="Add a host device to the container"),
+        click.option("--device-cgroup-rule", "device_cgroup_rules", multiple=True, help="Add a rule to the cgroup allowed devices list"),
+        click.option("--pid", default=None, help="PID namespace to use (host, container:NAME)"),
+        click.option("--ipc", default=None, help="IPC mode to use (host, container:NAME, private, shareable)"),
+        click.option("--uts", default=None, help="UTS namespace to use (host)"),
+        click.option("--cgroupns", default=None, help="Cgroup namespace to use (host|private)"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -120,7 +126,9 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         blkio_weight=kw["blkio_weight"], blkio_weight_device=list(kw["blkio_weight_device"]),
         device_read_bps=list(kw["device_read_bps"]), device_write_bps=list(kw["device_write_bps"]),
         device_read_iops=list(kw["device_read_iops"]),
-        device_write_iops=list(kw["device_write_iops"]))
+        device_write_iops=list(kw["device_write_iops"]), devices=list(kw["devices"]),
+        device_cgroup_rules=list(kw["device_cgroup_rules"]), pid=kw["pid"], ipc=kw["ipc"],
+        uts=kw["uts"], cgroupns=kw["cgroupns"])
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:

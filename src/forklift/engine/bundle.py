@@ -18,7 +18,8 @@ from forklift.store.db import Store
 runflags_keys = ("ShmSize", "Sysctls", "GroupAdd", "OomKillDisable", "OomScoreAdj",
                  "MemoryReservation", "MemorySwappiness", "CpuPeriod", "CpuQuota", "CpusetMems",
                  "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
-                 "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps")
+                 "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "Devices", "DeviceCgroupRules",
+                 "PidMode", "IpcMode", "UTSMode", "CgroupnsMode")
 _RESOURCE_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                   "Ulimits")
 
@@ -52,7 +53,7 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
     if cfg.get("Domainname") or any(k in hc for k in runflags_keys):
         from forklift.engine import runflags  # the rarer flags: off the hot path
 
-        runflags.apply(out, cfg, hc, merged)
+        runflags.apply(store, out, cfg, hc, merged)
     return out
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forklift.errors import Conflict, InvalidArgument
+
+if TYPE_CHECKING:
+    from forklift.store.db import Store
 
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024  # Docker's default /dev/shm
 
@@ -51,6 +54,13 @@ class RunFlags:
     device_write_bps: list[str] = field(default_factory=list)
     device_read_iops: list[str] = field(default_factory=list)
     device_write_iops: list[str] = field(default_factory=list)
+    # devices and namespaces
+    devices: list[str] = field(default_factory=list)
+    device_cgroup_rules: list[str] = field(default_factory=list)
+    pid: str | None = None
+    ipc: str | None = None
+    uts: str | None = None
+    cgroupns: str | None = None
 
     def any(self) -> bool:
         return any(v is not None and v is not False and v != [] for v in vars(self).values())
@@ -129,7 +139,150 @@ def host_config(flags: RunFlags, base: dict[str, Any]) -> dict[str, Any]:
     _memory(hc, flags, base.get("Memory"))
     _cpu(hc, flags, base.get("NanoCpus"))
     _blkio(hc, flags)
+    if flags.devices:
+        hc["Devices"] = [_device(d) for d in flags.devices]
+    if flags.device_cgroup_rules:
+        hc["DeviceCgroupRules"] = [_cgroup_rule(r) for r in flags.device_cgroup_rules]
     return hc
+
+
+def namespaces(flags: RunFlags, store: Store, hostname_given: bool) -> dict[str, Any]:
+    """``--pid``, ``--ipc``, ``--uts``, ``--cgroupns`` as HostConfig's modes; a container
+    to join must exist (NotFound) and run when this one starts."""
+    from forklift.store import containers as container_store
+
+    hc: dict[str, Any] = {}
+    for flag, key, value, extra in (("pid", "PidMode", flags.pid, ()),
+                                    ("ipc", "IpcMode", flags.ipc, ("private", "shareable", "none")),
+                                    ("uts", "UTSMode", flags.uts, ()),
+                                    ("cgroupns", "CgroupnsMode", flags.cgroupns, ("private",))):
+        if value is None or value == "":
+            continue
+        target = value.partition(":")[2] if value.startswith("container:") and flag in ("pid", "ipc") else None
+        if not (value == "host" or value in extra or target):
+            what = "CGROUP" if flag == "cgroupns" else flag.upper()
+            raise InvalidArgument(f"--{flag}: invalid {what} mode")
+        if target:
+            container_store.resolve(store, target)
+        hc[key] = value
+    if hc.get("UTSMode") == "host" and hostname_given:
+        raise InvalidArgument("Conflicting options: hostname and the UTS mode")
+    return hc
+
+
+def _device(spec: str) -> dict[str, str]:
+    """``host[:container][:rwm]`` (Docker's parseLinuxDevice), the host's path a device."""
+    parts = spec.split(":")
+    if len(parts) > 3:
+        raise InvalidArgument(f"invalid device specification: {spec}")
+    src, dst, perms = parts[0], "", "rwm"
+    if len(parts) == 3:
+        dst, perms = parts[1], parts[2]
+    elif len(parts) == 2:
+        if _device_mode(parts[1]):
+            perms = parts[1]
+        else:
+            dst = parts[1]
+    bad = f'invalid argument "{spec}" for "--device" flag: '
+    for path in (src, dst or src):
+        if not path.startswith("/"):
+            raise InvalidArgument(bad + f"{path} is not an absolute path")
+    if not _device_mode(perms):
+        raise InvalidArgument(bad + f"bad mode specified: {perms}")
+    _char_or_block(src)
+    return {"PathOnHost": src, "PathInContainer": dst or src, "CgroupPermissions": perms}
+
+
+def _device_mode(mode: str) -> bool:
+    return bool(mode) and len(set(mode)) == len(mode) and set(mode) <= set("rwm")
+
+
+def _char_or_block(path: str) -> tuple[str, int, int, int]:
+    """(type, major, minor, mode) of a host device node."""
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise InvalidArgument(f"error gathering device information while adding custom device"
+                              f" \"{path}\": {(exc.strerror or str(exc)).lower()}") from None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        raise InvalidArgument(f"error gathering device information while adding custom device"
+                              f" \"{path}\": not a device node")
+    return kind, os.major(st.st_rdev), os.minor(st.st_rdev), stat.S_IMODE(st.st_mode)
+
+
+_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
+
+
+def _cgroup_rule(rule: str) -> str:
+    if not _RULE.fullmatch(rule):
+        raise InvalidArgument(f'invalid argument "{rule}" for "--device-cgroup-rule" flag:'
+                              f" invalid device cgroup format '{rule}'")
+    return rule
+
+
+def _devices(spec: dict[str, Any], hc: dict[str, Any]) -> None:
+    rules = spec["linux"]["resources"].setdefault("devices", [])
+    nodes = spec["linux"].setdefault("devices", [])
+    for dev in hc.get("Devices") or []:
+        kind, major, minor, mode = _char_or_block(dev["PathOnHost"])
+        nodes.append({"path": dev["PathInContainer"], "type": kind, "major": major,
+                      "minor": minor, "fileMode": mode, "uid": 0, "gid": 0})
+        rules.append({"allow": True, "type": kind, "major": major, "minor": minor,
+                      "access": dev["CgroupPermissions"]})
+    for rule in hc.get("DeviceCgroupRules") or []:
+        m = _RULE.fullmatch(rule)
+        assert m is not None  # checked at create
+        entry: dict[str, Any] = {"allow": True, "type": m.group(1), "access": m.group(4)}
+        for key, value in (("major", m.group(2)), ("minor", m.group(3))):
+            if value != "*":
+                entry[key] = int(value)
+        rules.append(entry)
+
+
+def _join(store: Store, mode: str, kind: str) -> int:
+    """The host pid of the running container a ``container:NAME`` mode names."""
+    from forklift.store import containers as container_store
+
+    target = container_store.resolve(store, mode.partition(":")[2])
+    try:
+        with open(os.path.join(store.container_path(target.id), "init.pid")) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        pid = 0
+    if not target.effective_state().up or not pid:
+        raise Conflict(f"cannot join {kind} of a non running container: {target.id}")
+    return pid
+
+
+def _namespaces(store: Store, spec: dict[str, Any], hc: dict[str, Any]) -> None:
+    ns = spec["linux"]["namespaces"]
+    for key, kind, label in (("PidMode", "pid", "PID"), ("IpcMode", "ipc", "IPC"),
+                             ("UTSMode", "uts", "UTS")):
+        mode = hc.get(key) or ""
+        if mode == "host":
+            ns[:] = [n for n in ns if n["type"] != kind]
+        elif mode.startswith("container:"):
+            pid = _join(store, mode, label)
+            ns[:] = [n if n["type"] != kind else {"type": kind, "path": f"/proc/{pid}/ns/{kind}"}
+                     for n in ns]
+    if hc.get("IpcMode") == "host":  # POSIX shared memory lives in /dev/shm: the host's
+        _shm_from(spec, "/dev/shm")
+    if hc.get("UTSMode") == "host":
+        spec.pop("hostname", None)  # runc refuses to set one without a UTS namespace
+    if hc.get("CgroupnsMode") == "private":
+        ns.append({"type": "cgroup"})
+
+
+def _shm_from(spec: dict[str, Any], source: str) -> None:
+    spec["mounts"] = [m for m in spec["mounts"] if m["destination"] != "/dev/shm"]
+    spec["mounts"].append({"destination": "/dev/shm", "type": "bind", "source": source,
+                           "options": ["rbind", "nosuid", "noexec", "nodev"]})
 
 
 def _memory(hc: dict[str, Any], flags: RunFlags, limit: int | None) -> None:
@@ -344,15 +497,18 @@ def resolv_conf(text: str, search: list[str] | None, options: list[str] | None) 
     return "\n".join(lines) + "\n"
 
 
-def apply(spec: dict[str, Any], cfg: dict[str, Any], hc: dict[str, Any], rootfs: str) -> None:
+def apply(store: Store, spec: dict[str, Any], cfg: dict[str, Any], hc: dict[str, Any],
+          rootfs: str) -> None:
     """Put these flags' settings into the container's OCI ``spec`` (its root at ``rootfs``)."""
+    _devices(spec, hc)
+    _namespaces(store, spec, hc)
     if hc.get("ShmSize"):
         for m in spec["mounts"]:
             if m["destination"] == "/dev/shm" and m["type"] == "tmpfs":
                 m["options"] = [o for o in m["options"] if not o.startswith("size=")]
                 m["options"].append(f"size={hc['ShmSize'] // 1024}k")
     sysctl = dict(hc.get("Sysctls") or {})
-    if cfg.get("Domainname"):  # as Docker sets it: runc 1.1 ignores the spec's domainname
+    if cfg.get("Domainname") and hc.get("UTSMode") != "host":  # as Docker sets it: runc 1.1 ignores the spec's domainname
         sysctl["kernel.domainname"] = cfg["Domainname"]
     if sysctl:
         spec["linux"]["sysctl"] = sysctl
