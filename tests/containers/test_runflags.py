@@ -281,3 +281,40 @@ def test_namespace_modes_stored_and_refused(fl: Any, name: str) -> None:
     assert _refused(fl, "--cgroupns", "x") == "--cgroupns: invalid CGROUP mode"
     assert _refused(fl, "--pid", "container:nosuch-ctr") == "No such container: nosuch-ctr"
     assert _refused(fl, "--uts", "host", "-h", "x") == "Conflicting options: hostname and the UTS mode"
+
+
+def test_pull_policies(fl: Any, registry: Any, name: str) -> None:
+    ref = f"{registry.host}/runflags/bb:1"
+    fl("tag", "busybox", ref)
+    fl("push", ref)
+    fl("rmi", ref)
+    res = fl("run", "--rm", ref, "echo", "ran")
+    assert res.out == "ran\n"
+    assert res.err.splitlines()[0] == f"Unable to find image '{ref}' locally"
+    assert "1: Pulling from runflags/bb" in res.err
+    fl("rmi", ref)
+    res = fl("run", "--rm", "-q", ref, "echo", "ran")
+    assert (res.out, res.err) == ("ran\n", f"Unable to find image '{ref}' locally\n")
+    # always: a newer image under the same tag is pulled though one is here
+    fl("run", "--name", name, "busybox", "sh", "-c", "echo v2 > /version")
+    fl("commit", name, ref)
+    fl("rm", name)
+    fl("push", ref)
+    fl("tag", "busybox", ref)
+    assert fl("run", "--rm", ref, "cat", "/version", check=False).code != 0
+    res = fl("run", "--rm", "--pull", "always", ref, "cat", "/version")
+    assert res.out == "v2\n" and "Unable to find" not in res.err
+    fl("rmi", ref)
+    assert _refused(fl, "--pull", "never", ref) == f"No such image: {ref}"
+    assert _refused(fl, "--pull", "sometimes") == (
+        "invalid pull option: 'sometimes': must be one of \"always\", \"missing\" or \"never\"")
+
+
+def test_platform(fl: Any) -> None:
+    import platform as host
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(host.machine(), host.machine())
+    assert fl.out("run", "--rm", "--platform", f"linux/{arch}", "busybox", "echo", "ok") == "ok"
+    other = "s390x" if arch != "s390x" else "amd64"
+    assert _refused(fl, "--platform", f"linux/{other}").startswith(
+        f"image platform linux/{other} cannot run on this host")

@@ -45,7 +45,7 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
         click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)"),
         click.option("--runtime", default="runc", help="Runtime to use for this container (runc)"),
-        click.option("--pull", default="missing", help="Pull image before running (missing, never)"),
+        click.option("--pull", default="missing", help='Pull image before running ("always"|"missing"|"never")'),
         click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
         click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
         click.option("--dns", multiple=True, help="Set custom DNS servers"),
@@ -89,6 +89,8 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ipc", default=None, help="IPC mode to use (host, container:NAME, private, shareable)"),
         click.option("--uts", default=None, help="UTS namespace to use (host)"),
         click.option("--cgroupns", default=None, help="Cgroup namespace to use (host|private)"),
+        click.option("-q", "--quiet", is_flag=True, help="Suppress the pull output"),
+        click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -131,6 +133,21 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         uts=kw["uts"], cgroupns=kw["cgroupns"])
 
 
+def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:
+    """``--pull``, as Docker's CLI does it before it creates the container."""
+    from forklift.engine import runflags
+
+    policy, platform = kw["pull"], kw["platform"]
+    if not _daemon_error(lambda: runflags.needs_pull(state.store, image, policy, platform)):
+        return
+    if policy == "missing":
+        click.echo(f"Unable to find image '{runflags.familiar(image)}' locally", err=True)
+    from forklift.registry.progress import Reporter
+
+    reporter = None if kw["quiet"] else Reporter(out=sys.stderr)
+    _daemon_error(lambda: runflags.pull(state.store, image, platform, reporter))
+
+
 def _daemon_error(fn: Callable[[], Any]) -> Any:
     """Docker exits 125 when the container could not be created or started."""
     try:
@@ -148,6 +165,7 @@ def _daemon_error(fn: Callable[[], Any]) -> Any:
 def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
     opts = _opts(kw)
+    _pull(state, image, kw)
     if detach:
         rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
         _daemon_error(lambda: containers.start_detached(state.store, rec.id))
@@ -166,6 +184,7 @@ def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw
 @click.pass_obj
 def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create a new container."""
+    _pull(state, image, kw)
     rec = _daemon_error(lambda: containers.create(state.store, image, list(command), _opts(kw)))
     click.echo(rec.id)
 
