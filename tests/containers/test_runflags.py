@@ -318,3 +318,40 @@ def test_platform(fl: Any) -> None:
     other = "s390x" if arch != "s390x" else "amd64"
     assert _refused(fl, "--platform", f"linux/{other}").startswith(
         f"image platform linux/{other} cannot run on this host")
+
+
+def test_log_rotation(fl: Any, name: str) -> None:
+    script = "for i in $(seq 1 100); do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxx; done"
+    fl("run", "--name", name, "--log-opt", "max-size=1k", "--log-opt", "max-file=3",
+       "busybox", "sh", "-c", script)
+    info = fl.inspect(name)
+    assert info["HostConfig"]["LogConfig"] == {"Type": "json-file",
+                                               "Config": {"max-size": "1k", "max-file": "3"}}
+    log = Path(fl.root, "containers", info["Id"], f"{info['Id']}-json.log")
+    files = sorted(log.parent.glob(log.name + "*"))
+    assert [f.name[len(log.name):] for f in files] == ["", ".1", ".2"]
+    assert all(f.stat().st_size <= 1024 for f in files)
+    lines = fl.out("logs", name).splitlines()
+    assert lines[-1].startswith("line-100-")
+    first = int(lines[0].split("-")[1])
+    assert lines == [f"line-{i}-" + "x" * 24 for i in range(first, 101)]
+    assert 1 < first < 100  # the oldest were dropped, the rotated kept
+    fl("rm", name)
+
+
+def test_log_driver_none_and_refusals(fl: Any, name: str) -> None:
+    out = fl.out("run", "--name", name, "--log-driver", "none", "busybox", "echo", "hi")
+    assert out == "hi"  # passed on, never kept
+    res = fl("logs", name, check=False)
+    assert res.code != 0
+    assert res.err.strip() == "Error: configured logging driver does not support reading"
+    fl("rm", name)
+    fl("run", "--name", name, "--log-driver", "local", "busybox", "echo", "kept")
+    assert fl.out("logs", name) == "kept"
+    fl("rm", name)
+    assert _refused(fl, "--log-driver", "syslog") == (
+        "failed to initialize logging driver: logger: no log driver named 'syslog' is registered")
+    assert _refused(fl, "--log-opt", "max-file=0") == "max-file cannot be less than 1"
+    assert _refused(fl, "--log-opt", "foo=1") == "unknown log opt 'foo' for json-file log driver"
+    assert _refused(fl, "--log-driver", "none", "--log-opt", "max-size=1m") == (
+        "unknown log opt 'max-size' for none log driver")

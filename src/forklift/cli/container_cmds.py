@@ -90,6 +90,8 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--uts", default=None, help="UTS namespace to use (host)"),
         click.option("--cgroupns", default=None, help="Cgroup namespace to use (host|private)"),
         click.option("-q", "--quiet", is_flag=True, help="Suppress the pull output"),
+        click.option("--log-driver", default=None, help="Logging driver for the container (json-file, local, none)"),
+        click.option("--log-opt", "log_opts", multiple=True, help="Log driver options (max-size, max-file)"),
         click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
     ]
     for option in reversed(options):
@@ -130,7 +132,8 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         device_read_iops=list(kw["device_read_iops"]),
         device_write_iops=list(kw["device_write_iops"]), devices=list(kw["devices"]),
         device_cgroup_rules=list(kw["device_cgroup_rules"]), pid=kw["pid"], ipc=kw["ipc"],
-        uts=kw["uts"], cgroupns=kw["cgroupns"])
+        uts=kw["uts"], cgroupns=kw["cgroupns"], log_driver=kw["log_driver"],
+        log_opts=list(kw["log_opts"]))
 
 
 def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from forklift import oci, programs, runtime
 from forklift.engine import events
-from forklift.engine.logfile import log_path, write_all
+from forklift.engine.logfile import log_path, rotated, write_all
 from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
 from forklift.runtime import Runtime
@@ -269,7 +269,10 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr.buffer
     path = log_path(store, rec.id)
+    if (rec.host_config.get("LogConfig") or {}).get("Type") == "none":
+        raise InvalidArgument("configured logging driver does not support reading")
     entries, offset = _entries(path)
+    entries = [e for old in rotated(path) for e in _entries(old)[0]] + entries
     if t0 is not None:
         entries = [e for e in entries if _entry_time(e) >= t0]
     if t1 is not None:

@@ -61,6 +61,8 @@ class RunFlags:
     ipc: str | None = None
     uts: str | None = None
     cgroupns: str | None = None
+    log_driver: str | None = None
+    log_opts: list[str] = field(default_factory=list)
 
     def any(self) -> bool:
         return any(v is not None and v is not False and v != [] for v in vars(self).values())
@@ -143,7 +145,42 @@ def host_config(flags: RunFlags, base: dict[str, Any]) -> dict[str, Any]:
         hc["Devices"] = [_device(d) for d in flags.devices]
     if flags.device_cgroup_rules:
         hc["DeviceCgroupRules"] = [_cgroup_rule(r) for r in flags.device_cgroup_rules]
+    if flags.log_driver or flags.log_opts:
+        hc["LogConfig"] = log_config(flags.log_driver or "json-file", flags.log_opts)
     return hc
+
+
+_LOG_DRIVERS = ("json-file", "local", "none")
+# Docker's other options of these drivers: accepted by Docker, not implemented here
+_LOG_OPTS_UNSUPPORTED = ("labels", "labels-regex", "env", "env-regex", "tag", "compress")
+
+
+def log_config(driver: str, opts: list[str]) -> dict[str, Any]:
+    """``--log-driver``/``--log-opt`` as HostConfig.LogConfig."""
+    from forklift.engine.hostconfig import parse_bytes
+
+    if driver not in _LOG_DRIVERS:
+        raise InvalidArgument(f"failed to initialize logging driver: logger: no log driver"
+                              f" named '{driver}' is registered")
+    config: dict[str, str] = {}
+    for item in opts:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag:'
+                                  f" invalid key value pair format: {item}")
+        if driver == "none" or key not in ("max-size", "max-file", *_LOG_OPTS_UNSUPPORTED):
+            raise InvalidArgument(f"unknown log opt '{key}' for {driver} log driver")
+        if key in _LOG_OPTS_UNSUPPORTED:
+            raise InvalidArgument(f"log opt '{key}' is not supported by forklift")
+        config[key] = value
+    if "max-size" in config and parse_bytes(config["max-size"]) <= 0:
+        raise InvalidArgument("max-size must be a positive number")
+    if "max-file" in config:
+        if not config["max-file"].isdigit() or int(config["max-file"]) < 1:
+            raise InvalidArgument("max-file cannot be less than 1")
+        if int(config["max-file"]) > 1 and "max-size" not in config and driver == "json-file":
+            raise InvalidArgument("max-file cannot be set without max-size")
+    return {"Type": driver, "Config": config}
 
 
 def namespaces(flags: RunFlags, store: Store, hostname_given: bool) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def run_attached(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
     to start it. Output goes to ``stdout``/``stderr`` (ours by default) and, as Docker's
     does, into the container's json-file log; ``stdin`` stays connected directly."""
     with running(store, name_or_id, os.getpid()) as run:
-        log = logfile.JsonLog(logfile.log_path(store, run.rec.id))
+        log = logfile.open_log(logfile.log_path(store, run.rec.id), run.rec.host_config)
         faults.checkpoint("start-before-runc")
         try:
             if run.rec.config.get("Tty"):
