@@ -116,7 +116,18 @@ def _opts(kw: dict[str, Any]) -> Any:
         security_opt=list(kw["security_opt"]), run_flags=_run_flags(kw))
 
 
+_RUN_FLAGS = ("cidfile", "label_file", "stop_timeout", "shm_size", "sysctls", "dns_search",
+              "dns_options", "domainname", "group_add", "oom_kill_disable", "oom_score_adj",
+              "memory_reservation", "memory_swappiness", "cpu_period", "cpu_quota",
+              "cpuset_mems", "blkio_weight", "blkio_weight_device", "device_read_bps",
+              "device_write_bps", "device_read_iops", "device_write_iops", "devices",
+              "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts")
+
+
 def _run_flags(kw: dict[str, Any]) -> Any:
+    """The rarer flags' values; None when none is given (a plain ``run`` never loads them)."""
+    if all(kw[k] is None or kw[k] is False or kw[k] == () for k in _RUN_FLAGS):
+        return None
     from forklift.engine.runflags import RunFlags
 
     return RunFlags(
@@ -138,17 +149,17 @@ def _run_flags(kw: dict[str, Any]) -> Any:
 
 def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:
     """``--pull``, as Docker's CLI does it before it creates the container."""
-    from forklift.engine import runflags
+    from forklift.engine import pullpolicy
 
     policy, platform = kw["pull"], kw["platform"]
-    if not _daemon_error(lambda: runflags.needs_pull(state.store, image, policy, platform)):
+    if not _daemon_error(lambda: pullpolicy.needs_pull(state.store, image, policy, platform)):
         return
     if policy == "missing":
-        click.echo(f"Unable to find image '{runflags.familiar(image)}' locally", err=True)
+        click.echo(f"Unable to find image '{pullpolicy.familiar(image)}' locally", err=True)
     from forklift.registry.progress import Reporter
 
     reporter = None if kw["quiet"] else Reporter(out=sys.stderr)
-    _daemon_error(lambda: runflags.pull(state.store, image, platform, reporter))
+    _daemon_error(lambda: pullpolicy.pull(state.store, image, platform, reporter))
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:

@@ -25,7 +25,7 @@ DEFAULT_SHM_SIZE = 64 * 1024 * 1024  # Docker's default /dev/shm
 # Docker's opts.ValidateSysctl: only sysctls that live in a namespace of the container.
 _IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                 "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
-_DOMAIN = re.compile(r"^(:?(?:[a-zA-Z0-9]|(?:[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))(:?\.(?:[a-zA-Z0-9]|(?:[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$")
+_DOMAIN = (r"^(:?(?:[a-zA-Z0-9]|(?:[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9]))(:?\.(?:[a-zA-Z0-9]|(?:[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])))*)\.?\s*$")
 
 
 @dataclass
@@ -111,7 +111,7 @@ def _sysctl(item: str, network: str) -> tuple[str, str]:
 def _dns_search(domain: str) -> str:
     if domain == ".":  # "no search domain", as in Docker
         return domain
-    if len(domain) > 255 or not _DOMAIN.match(domain):
+    if len(domain) > 255 or not re.match(_DOMAIN, domain):
         raise InvalidArgument(f'invalid argument "{domain}" for "--dns-search" flag:'
                               f" {domain} is not a valid domain")
     return domain
@@ -253,11 +253,11 @@ def _char_or_block(path: str) -> tuple[str, int, int, int]:
     return kind, os.major(st.st_rdev), os.minor(st.st_rdev), stat.S_IMODE(st.st_mode)
 
 
-_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
+_RULE = r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})"  # compiled when used: off the hot path
 
 
 def _cgroup_rule(rule: str) -> str:
-    if not _RULE.fullmatch(rule):
+    if not re.fullmatch(_RULE, rule):
         raise InvalidArgument(f'invalid argument "{rule}" for "--device-cgroup-rule" flag:'
                               f" invalid device cgroup format '{rule}'")
     return rule
@@ -273,7 +273,7 @@ def _devices(spec: dict[str, Any], hc: dict[str, Any]) -> None:
         rules.append({"allow": True, "type": kind, "major": major, "minor": minor,
                       "access": dev["CgroupPermissions"]})
     for rule in hc.get("DeviceCgroupRules") or []:
-        m = _RULE.fullmatch(rule)
+        m = re.fullmatch(_RULE, rule)
         assert m is not None  # checked at create
         entry: dict[str, Any] = {"allow": True, "type": m.group(1), "access": m.group(4)}
         for key, value in (("major", m.group(2)), ("minor", m.group(3))):
@@ -561,56 +561,3 @@ def apply(store: Store, spec: dict[str, Any], cfg: dict[str, Any], hc: dict[str,
             if gid not in gids:
                 gids.append(gid)
 
-
-PULL_POLICIES = ("always", "missing", "never")
-
-
-def check_platform(text: str | None) -> None:
-    """``--platform``: forklift runs the host's platform only (no emulation here)."""
-    if not text:
-        return
-    from forklift import oci
-
-    want, host = oci.parse_platform(text), oci.local_platform()
-    if (want.os, want.architecture) != (host.os, host.architecture) or (
-            want.variant and host.variant and want.variant != host.variant):
-        raise InvalidArgument(f"image platform {want} cannot run on this host ({host}):"
-                              " forklift runs only the host's platform")
-
-
-def needs_pull(store: Store, image: str, policy: str, platform: str | None) -> bool:
-    """``--pull``: whether ``image`` is to be pulled before the container is created
-    (InvalidArgument for a bad policy or another platform; NotFound for a missing image
-    under ``never``)."""
-    from forklift.errors import NotFound
-    from forklift.store import images as image_store
-
-    if policy not in PULL_POLICIES:
-        raise InvalidArgument(f"invalid pull option: '{policy}': must be one of \"always\","
-                              " \"missing\" or \"never\"")
-    check_platform(platform)
-    if policy == "always":
-        return True
-    try:
-        image_store.resolve(store, image)
-        return False
-    except NotFound:
-        if policy == "never":
-            raise
-        return True
-
-
-def familiar(image: str) -> str:
-    """``busybox`` as Docker's messages name it: ``busybox:latest``."""
-    from forklift import reference
-
-    return reference.parse(image).familiar()
-
-
-def pull(store: Store, image: str, platform: str | None, reporter: Any = None) -> None:
-    """Pull ``image`` for ``run``/``create``; ``reporter`` (a
-    `forklift.registry.progress.Reporter`) shows it, None: nothing shown."""
-    from forklift.engine import distribution
-    from forklift.registry.progress import Reporter
-
-    distribution.pull(store, image, platform=platform, reporter=reporter or Reporter(quiet=True))
