@@ -355,3 +355,28 @@ def test_log_driver_none_and_refusals(fl: Any, name: str) -> None:
     assert _refused(fl, "--log-opt", "foo=1") == "unknown log opt 'foo' for json-file log driver"
     assert _refused(fl, "--log-driver", "none", "--log-opt", "max-size=1m") == (
         "unknown log opt 'max-size' for none log driver")
+
+
+def test_attach_streams(fl: Any, name: str) -> None:
+    res = fl("run", "--name", name, "-a", "stdout", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert (res.out, res.err) == ("out\n", "")
+    config = fl.inspect(name)["Config"]
+    assert (config["AttachStdin"], config["AttachStdout"], config["AttachStderr"]) == (
+        False, True, False)
+    logs = fl("logs", name)
+    assert (logs.out, logs.err) == ("out\n", "err\n")  # the log keeps both
+    fl("rm", name)
+    res = fl("run", "--rm", "-a", "STDERR", "busybox", "sh", "-c", "echo out; echo err >&2")
+    assert (res.out, res.err) == ("", "err\n")
+    assert _refused(fl, "-a", "foo") == (
+        'invalid argument "foo" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR')
+    assert _refused(fl, "-d", "-a", "stdout") == "Conflicting options: -a and -d"
+
+
+def test_sig_proxy_and_detach_keys(fl: Any) -> None:
+    assert fl.out("run", "--rm", "--sig-proxy=true", "busybox", "echo", "ok") == "ok"
+    assert _refused(fl, "--sig-proxy=false") == (
+        "--sig-proxy=false is not supported: a foreground container lives as long as its"
+        " forklift process")
+    assert _refused(fl, "--detach-keys", "ctrl-xx") == "Invalid detach keys (ctrl-xx) provided"
+    assert _refused(fl, "--detach-keys", "ctrl-p,ctrl-q").startswith("--detach-keys is not supported")

@@ -92,6 +92,9 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-q", "--quiet", is_flag=True, help="Suppress the pull output"),
         click.option("--log-driver", default=None, help="Logging driver for the container (json-file, local, none)"),
         click.option("--log-opt", "log_opts", multiple=True, help="Log driver options (max-size, max-file)"),
+        click.option("-a", "--attach", multiple=True, help="Attach to STDIN, STDOUT or STDERR"),
+        click.option("--sig-proxy", type=bool, default=None, help="Proxy received signals to the process (default true)"),
+        click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container"),
         click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
     ]
     for option in reversed(options):
@@ -121,12 +124,14 @@ _RUN_FLAGS = ("cidfile", "label_file", "stop_timeout", "shm_size", "sysctls", "d
               "memory_reservation", "memory_swappiness", "cpu_period", "cpu_quota",
               "cpuset_mems", "blkio_weight", "blkio_weight_device", "device_read_bps",
               "device_write_bps", "device_read_iops", "device_write_iops", "devices",
-              "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts")
+              "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts",
+              "attach", "sig_proxy", "detach_keys")
 
 
 def _run_flags(kw: dict[str, Any]) -> Any:
     """The rarer flags' values; None when none is given (a plain ``run`` never loads them)."""
-    if all(kw[k] is None or kw[k] is False or kw[k] == () for k in _RUN_FLAGS):
+    if kw["sig_proxy"] is not False and all(
+            kw[k] is None or kw[k] is False or kw[k] == () for k in _RUN_FLAGS):
         return None
     from forklift.engine.runflags import RunFlags
 
@@ -144,7 +149,8 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         device_write_iops=list(kw["device_write_iops"]), devices=list(kw["devices"]),
         device_cgroup_rules=list(kw["device_cgroup_rules"]), pid=kw["pid"], ipc=kw["ipc"],
         uts=kw["uts"], cgroupns=kw["cgroupns"], log_driver=kw["log_driver"],
-        log_opts=list(kw["log_opts"]))
+        log_opts=list(kw["log_opts"]), attach=list(kw["attach"]), sig_proxy=kw["sig_proxy"],
+        detach_keys=kw["detach_keys"])
 
 
 def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:
@@ -179,6 +185,8 @@ def _daemon_error(fn: Callable[[], Any]) -> Any:
 def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
     opts = _opts(kw)
+    if detach and kw["attach"]:
+        raise EngineError("Conflicting options: -a and -d")  # 125, as Docker
     _pull(state, image, kw)
     if detach:
         rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))

@@ -63,9 +63,13 @@ class RunFlags:
     cgroupns: str | None = None
     log_driver: str | None = None
     log_opts: list[str] = field(default_factory=list)
+    attach: list[str] = field(default_factory=list)
+    sig_proxy: bool | None = None
+    detach_keys: str | None = None
 
     def any(self) -> bool:
-        return any(v is not None and v is not False and v != [] for v in vars(self).values())
+        given = (v is not None and v is not False and v != [] for v in vars(self).values())
+        return self.sig_proxy is False or any(given)
 
 
 def check_cidfile(path: str | None) -> None:
@@ -514,11 +518,36 @@ def resources(res: dict[str, Any], hc: dict[str, Any]) -> None:
 
 
 def config(flags: RunFlags, cfg: dict[str, Any]) -> None:
-    """Config entries of these flags (``Domainname``, ``StopTimeout``), set in ``cfg``."""
+    """Config entries of these flags (``Domainname``, ``StopTimeout``, the ``Attach*``
+    of ``-a``), set in ``cfg``."""
+    if flags.attach:
+        streams = {a.lower() for a in flags.attach}
+        if not streams <= {"stdin", "stdout", "stderr"}:
+            bad = next(a for a in flags.attach if a.lower() not in ("stdin", "stdout", "stderr"))
+            raise InvalidArgument(f'invalid argument "{bad}" for "-a, --attach" flag: valid'
+                                  " streams are STDIN, STDOUT and STDERR")
+        cfg.update(AttachStdin="stdin" in streams, AttachStdout="stdout" in streams,
+                   AttachStderr="stderr" in streams)
+    if flags.sig_proxy is False:
+        raise InvalidArgument("--sig-proxy=false is not supported: a foreground container"
+                              " lives as long as its forklift process")
+    if flags.detach_keys is not None:
+        _detach_keys(flags.detach_keys)
     if flags.domainname is not None:
         cfg["Domainname"] = flags.domainname
     if flags.stop_timeout is not None:
         cfg["StopTimeout"] = flags.stop_timeout
+
+
+def _detach_keys(text: str) -> None:
+    """Docker's term.ToBytes format is checked; detaching itself is not implemented."""
+    for key in text.split(","):
+        ok = len(key) == 1 or (key.startswith("ctrl-") and len(key) == 6
+                                and (key[5].isalpha() or key[5] in "@[\\]^_"))
+        if not ok:
+            raise InvalidArgument(f"Invalid detach keys ({text}) provided")
+    raise InvalidArgument("--detach-keys is not supported: forklift cannot detach from a"
+                          " container it runs in the foreground")
 
 
 def resolv_conf(text: str, search: list[str] | None, options: list[str] | None) -> str:

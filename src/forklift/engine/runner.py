@@ -206,8 +206,10 @@ def _run_teed(run: Run, log: logfile.JsonLog, stdin: IO[Any] | None,
     its cgroup, where the kernel counts OOM kills, can be read before it is deleted."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    tee = logfile.Tee(log, {out_r: ("stdout", _fileno(stdout, 1)),
-                            err_r: ("stderr", _fileno(stderr, 2))})
+    cfg = run.rec.config  # -a: a stream not attached goes to the log only
+    tee = logfile.Tee(log, {
+        out_r: ("stdout", _fileno(stdout, 1) if cfg.get("AttachStdout", True) else None),
+        err_r: ("stderr", _fileno(stderr, 2) if cfg.get("AttachStderr", True) else None)})
     thread = threading.Thread(target=tee.run, name="output", daemon=True)
     # The thread inherits a mask that blocks the signals a foreground run waits for with
     # sigwaitinfo: none of them may be delivered to it instead.
