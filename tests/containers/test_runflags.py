@@ -380,3 +380,32 @@ def test_sig_proxy_and_detach_keys(fl: Any) -> None:
         " forklift process")
     assert _refused(fl, "--detach-keys", "ctrl-xx") == "Invalid detach keys (ctrl-xx) provided"
     assert _refused(fl, "--detach-keys", "ctrl-p,ctrl-q").startswith("--detach-keys is not supported")
+
+
+def test_link_and_network_alias(fl: Any, name: str) -> None:
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    out = fl.out("run", "--rm", "--link", f"{name}:database", "busybox", "sh", "-c",
+                 "grep -w database /etc/hosts; ping -c1 -W3 database | grep received")
+    assert f"database {fl.inspect(name)['Id'][:12]} {name}" in out
+    assert "1 packets received" in out
+    fl("rm", "-f", name)
+    res = fl("run", "--rm", "--link", "nosuch-ctr", "busybox", "true", check=False)
+    assert res.code == 125 and res.err == "Error: Could not get container for nosuch-ctr\n"
+    fl("network", "create", "rfnet-t")
+    try:
+        fl("run", "-d", "--name", name, "--network", "rfnet-t", "--network-alias", "backend",
+           "busybox", "sleep", "1000")
+        aliases = fl.inspect(name)["NetworkSettings"]["Networks"]["rfnet-t"]["Aliases"]
+        assert "backend" in aliases
+        out = fl.out("run", "--rm", "--network", "rfnet-t", "busybox", "ping", "-c1", "-W3", "backend")
+        assert "1 packets received" in out
+        res = fl("run", "--rm", "--network", "rfnet-t", "--ip", "10.211.99.9", "busybox", "true",
+                 check=False)
+        assert res.code == 125 and "--ip is not supported" in res.err
+    finally:
+        fl("rm", "-f", name, check=False)
+        fl("network", "rm", "rfnet-t")
+    assert _refused(fl, "--network-alias", "x") == (
+        "network-scoped alias is supported only for containers in user defined networks")
+    assert _refused(fl, "--ip", "10.1.1.1") == (
+        "user specified IP address is supported on user defined networks only")

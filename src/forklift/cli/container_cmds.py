@@ -95,6 +95,9 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("-a", "--attach", multiple=True, help="Attach to STDIN, STDOUT or STDERR"),
         click.option("--sig-proxy", type=bool, default=None, help="Proxy received signals to the process (default true)"),
         click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container"),
+        click.option("--ip", default=None, help="IPv4 address (e.g., 172.30.100.104)"),
+        click.option("--network-alias", "network_aliases", multiple=True, help="Add network-scoped alias for the container"),
+        click.option("--link", "links", multiple=True, help="Add link to another container"),
         click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
     ]
     for option in reversed(options):
@@ -125,7 +128,7 @@ _RUN_FLAGS = ("cidfile", "label_file", "stop_timeout", "shm_size", "sysctls", "d
               "cpuset_mems", "blkio_weight", "blkio_weight_device", "device_read_bps",
               "device_write_bps", "device_read_iops", "device_write_iops", "devices",
               "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts",
-              "attach", "sig_proxy", "detach_keys")
+              "attach", "sig_proxy", "detach_keys", "ip", "network_aliases", "links")
 
 
 def _run_flags(kw: dict[str, Any]) -> Any:
@@ -150,7 +153,8 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         device_cgroup_rules=list(kw["device_cgroup_rules"]), pid=kw["pid"], ipc=kw["ipc"],
         uts=kw["uts"], cgroupns=kw["cgroupns"], log_driver=kw["log_driver"],
         log_opts=list(kw["log_opts"]), attach=list(kw["attach"]), sig_proxy=kw["sig_proxy"],
-        detach_keys=kw["detach_keys"])
+        detach_keys=kw["detach_keys"], ip=kw["ip"], network_aliases=list(kw["network_aliases"]),
+        links=list(kw["links"]))
 
 
 def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:

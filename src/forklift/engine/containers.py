@@ -190,6 +190,7 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         runflags.config(rf, cfg)
         host_cfg.update(runflags.host_config(rf, host_cfg))
         host_cfg.update(runflags.namespaces(rf, store, bool(opts.hostname)))
+        host_cfg.update(runflags.networking(rf, store, host_cfg["NetworkMode"]))
     rec = ContainerRecord(container_id, name or "", image_id, image, time.time(),
                           config=cfg, host_config=host_cfg)
     rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"],

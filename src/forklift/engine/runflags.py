@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from forklift.errors import Conflict, InvalidArgument
+from forklift.errors import Conflict, ForkliftError, InvalidArgument
 
 if TYPE_CHECKING:
     from forklift.store.db import Store
@@ -66,6 +66,9 @@ class RunFlags:
     attach: list[str] = field(default_factory=list)
     sig_proxy: bool | None = None
     detach_keys: str | None = None
+    ip: str | None = None
+    network_aliases: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
 
     def any(self) -> bool:
         given = (v is not None and v is not False and v != [] for v in vars(self).values())
@@ -208,6 +211,43 @@ def namespaces(flags: RunFlags, store: Store, hostname_given: bool) -> dict[str,
         hc[key] = value
     if hc.get("UTSMode") == "host" and hostname_given:
         raise InvalidArgument("Conflicting options: hostname and the UTS mode")
+    return hc
+
+
+_DEFAULT_NETWORKS = ("bridge", "default", "host", "none")
+
+
+def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
+    """``--link``, ``--network-alias``, ``--ip``: refused as Docker refuses them on the
+    default networks; links and aliases become /etc/hosts names (engine/network)."""
+    from forklift.store import containers as container_store
+
+    hc: dict[str, Any] = {}
+    if flags.ip:
+        if network in _DEFAULT_NETWORKS:
+            raise InvalidArgument("user specified IP address is supported on user defined"
+                                  " networks only")
+        raise InvalidArgument("--ip is not supported: forklift's addresses come from the"
+                              " network's pool")
+    if flags.network_aliases:
+        if network in _DEFAULT_NETWORKS:
+            raise InvalidArgument("network-scoped alias is supported only for containers in"
+                                  " user defined networks")
+        hc["NetworkAliases"] = list(flags.network_aliases)
+    if flags.links:
+        if network == "host":
+            raise InvalidArgument("conflicting options: host type networking can't be used"
+                                  " with links. This would result in undefined behavior")
+        for link in flags.links:
+            target, _, alias = link.partition(":")
+            if not target or (":" in alias):
+                raise InvalidArgument(f'invalid argument "{link}" for "--link" flag: bad'
+                                      f" format for links: {link}")
+            try:
+                container_store.resolve(store, target)
+            except ForkliftError:
+                raise InvalidArgument(f"Could not get container for {target}") from None
+        hc["Links"] = list(flags.links)
     return hc
 
 
