@@ -409,3 +409,43 @@ def test_link_and_network_alias(fl: Any, name: str) -> None:
         "network-scoped alias is supported only for containers in user defined networks")
     assert _refused(fl, "--ip", "10.1.1.1") == (
         "user specified IP address is supported on user defined networks only")
+
+
+@pytest.fixture(scope="module")
+def docker_busybox(docker: Any, busybox_tar: Path) -> str:
+    """busybox in the private dockerd (imported once per module)."""
+    docker("import", "-c", "ENV PATH=/bin:/usr/bin", str(busybox_tar), "fl-busybox:latest")
+    return "fl-busybox:latest"
+
+
+@pytest.mark.docker
+def test_stored_as_docker_stores_them(fl: Any, name: str, docker: Any, docker_busybox: str,
+                                      tmp_path: Path) -> None:
+    labels = tmp_path / "labels"
+    labels.write_text("a=1\n")
+    args = ["--network", "none", "--label-file", str(labels), "--stop-timeout", "3",
+            "--shm-size", "8m", "--sysctl", "kernel.msgmax=4096", "--dns-search", "example.com",
+            "--dns-option", "ndots:3", "--domainname", "corp.example", "--group-add", "daemon",
+            "--oom-score-adj", "500", "--memory-reservation", "32m", "--memory-swappiness", "10",
+            "--cpu-period", "50000", "--cpu-quota", "25000", "--cpuset-mems", "0",
+            "--device-read-bps", f"{_block_device()[0]}:1mb", "--device", "/dev/null:/dev/n:r",
+            "--device-cgroup-rule", "c 10:* rw", "--pid", "host", "--ipc", "shareable",
+            "--uts", "host", "--cgroupns", "private", "--log-driver", "json-file",
+            "--log-opt", "max-size=1k", "--log-opt", "max-file=3"]
+    docker("create", "--name", name, *args, docker_busybox, "true")
+    fl("create", "--name", name, *args, "busybox", "true")
+    try:
+        import json
+
+        theirs = json.loads(docker("inspect", name).out)[0]
+        ours = fl.inspect(name)
+        for key in ("ShmSize", "Sysctls", "DnsSearch", "DnsOptions", "GroupAdd", "OomScoreAdj",
+                    "MemoryReservation", "MemorySwappiness", "CpuPeriod", "CpuQuota",
+                    "CpusetMems", "BlkioDeviceReadBps", "Devices", "DeviceCgroupRules",
+                    "PidMode", "IpcMode", "UTSMode", "CgroupnsMode", "LogConfig"):
+            assert ours["HostConfig"][key] == theirs["HostConfig"][key], key
+        for key in ("StopTimeout", "Domainname", "Labels"):
+            assert ours["Config"][key] == theirs["Config"][key], key
+    finally:
+        docker("rm", name, check=False)
+        fl("rm", name, check=False)
