@@ -409,6 +409,8 @@ def test_link_and_network_alias(fl: Any, name: str) -> None:
         "network-scoped alias is supported only for containers in user defined networks")
     assert _refused(fl, "--ip", "10.1.1.1") == (
         "user specified IP address is supported on user defined networks only")
+    assert _refused(fl, "--cgroup-parent", "/mine") == (
+        "--cgroup-parent is not supported: forklift keeps every container's cgroup under /forklift")
 
 
 @pytest.fixture(scope="module")

@@ -98,6 +98,7 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--ip", default=None, help="IPv4 address (e.g., 172.30.100.104)"),
         click.option("--network-alias", "network_aliases", multiple=True, help="Add network-scoped alias for the container"),
         click.option("--link", "links", multiple=True, help="Add link to another container"),
+        click.option("--cgroup-parent", default=None, help="Optional parent cgroup for the container (not supported)"),
         click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
     ]
     for option in reversed(options):
@@ -128,7 +129,7 @@ _RUN_FLAGS = ("cidfile", "label_file", "stop_timeout", "shm_size", "sysctls", "d
               "cpuset_mems", "blkio_weight", "blkio_weight_device", "device_read_bps",
               "device_write_bps", "device_read_iops", "device_write_iops", "devices",
               "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts",
-              "attach", "sig_proxy", "detach_keys", "ip", "network_aliases", "links")
+              "attach", "sig_proxy", "detach_keys", "ip", "network_aliases", "links", "cgroup_parent")
 
 
 def _run_flags(kw: dict[str, Any]) -> Any:
@@ -154,7 +155,7 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         uts=kw["uts"], cgroupns=kw["cgroupns"], log_driver=kw["log_driver"],
         log_opts=list(kw["log_opts"]), attach=list(kw["attach"]), sig_proxy=kw["sig_proxy"],
         detach_keys=kw["detach_keys"], ip=kw["ip"], network_aliases=list(kw["network_aliases"]),
-        links=list(kw["links"]))
+        links=list(kw["links"]), cgroup_parent=kw["cgroup_parent"])
 
 
 def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:

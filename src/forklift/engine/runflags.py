@@ -69,6 +69,7 @@ class RunFlags:
     ip: str | None = None
     network_aliases: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    cgroup_parent: str | None = None
 
     def any(self) -> bool:
         given = (v is not None and v is not False and v != [] for v in vars(self).values())
@@ -223,6 +224,9 @@ def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
     from forklift.store import containers as container_store
 
     hc: dict[str, Any] = {}
+    if flags.cgroup_parent:  # stats, update and OOM detection find a container under /forklift
+        raise InvalidArgument("--cgroup-parent is not supported: forklift keeps every"
+                              " container's cgroup under /forklift")
     if flags.ip:
         if network in _DEFAULT_NETWORKS:
             raise InvalidArgument("user specified IP address is supported on user defined"
