@@ -45,7 +45,7 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--cap-drop", multiple=True, help="Drop Linux capabilities"),
         click.option("--security-opt", multiple=True, help="Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)"),
         click.option("--runtime", default="runc", help="Runtime to use for this container (runc)"),
-        click.option("--pull", default="missing", help="Pull image before running (missing, never)"),
+        click.option("--pull", default="missing", help='Pull image before running ("always"|"missing"|"never")'),
         click.option("-p", "--publish", multiple=True, help="Publish a container's port(s) to the host"),
         click.option("-P", "--publish-all", is_flag=True, help="Publish all exposed ports to random ports"),
         click.option("--dns", multiple=True, help="Set custom DNS servers"),
@@ -68,6 +68,46 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--health-start-period", default=None, help="Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)"),
         click.option("--no-healthcheck", is_flag=True, help="Disable any container-specified HEALTHCHECK"),
         click.option("--init", is_flag=True, help="Run an init inside the container that forwards signals and reaps processes"),
+        # issue 13: the rarer flags (forklift.engine.runflags)
+        click.option("--cidfile", default=None, help="Write the container ID to the file"),
+        click.option("--label-file", multiple=True, help="Read in a line delimited file of labels"),
+        click.option("--stop-timeout", type=int, default=None, help="Timeout (in seconds) to stop a container"),
+        click.option("--shm-size", default=None, help="Size of /dev/shm"),
+        click.option("--sysctl", "sysctls", multiple=True, help="Sysctl options"),
+        click.option("--dns-search", multiple=True, help="Set custom DNS search domains"),
+        click.option("--dns-option", "dns_options", multiple=True, help="Set DNS options"),
+        click.option("--domainname", default=None, help="Container NIS domain name"),
+        click.option("--group-add", multiple=True, help="Add additional groups to join"),
+        click.option("--oom-kill-disable", is_flag=True, default=None, help="Disable OOM Killer"),
+        click.option("--oom-score-adj", type=int, default=None, help="Tune host's OOM preferences (-1000 to 1000)"),
+        click.option("--memory-reservation", default=None, help="Memory soft limit"),
+        click.option("--memory-swappiness", type=int, default=None, help="Tune container memory swappiness (0 to 100) (default -1)"),
+        click.option("--cpu-period", type=int, default=None, help="Limit CPU CFS (Completely Fair Scheduler) period"),
+        click.option("--cpu-quota", type=int, default=None, help="Limit CPU CFS (Completely Fair Scheduler) quota"),
+        click.option("--cpuset-mems", default=None, help="MEMs in which to allow execution (0-3, 0,1)"),
+        click.option("--blkio-weight", type=int, default=None, help="Block IO (relative weight), between 10 and 1000, or 0 to disable (default 0)"),
+        click.option("--blkio-weight-device", multiple=True, help="Block IO weight (relative device weight)"),
+        click.option("--device-read-bps", multiple=True, help="Limit read rate (bytes per second) from a device"),
+        click.option("--device-write-bps", multiple=True, help="Limit write rate (bytes per second) to a device"),
+        click.option("--device-read-iops", multiple=True, help="Limit read rate (IO per second) from a device"),
+        click.option("--device-write-iops", multiple=True, help="Limit write rate (IO per second) to a device"),
+        click.option("--device", "devices", multiple=True, help="Add a host device to the container"),
+        click.option("--device-cgroup-rule", "device_cgroup_rules", multiple=True, help="Add a rule to the cgroup allowed devices list"),
+        click.option("--pid", default=None, help="PID namespace to use (host, container:NAME)"),
+        click.option("--ipc", default=None, help="IPC mode to use (host, container:NAME, private, shareable)"),
+        click.option("--uts", default=None, help="UTS namespace to use (host)"),
+        click.option("--cgroupns", default=None, help="Cgroup namespace to use (host|private)"),
+        click.option("-q", "--quiet", is_flag=True, help="Suppress the pull output"),
+        click.option("--log-driver", default=None, help="Logging driver for the container (json-file, local, none)"),
+        click.option("--log-opt", "log_opts", multiple=True, help="Log driver options (max-size, max-file)"),
+        click.option("-a", "--attach", multiple=True, help="Attach to STDIN, STDOUT or STDERR"),
+        click.option("--sig-proxy", type=bool, default=None, help="Proxy received signals to the process (default true)"),
+        click.option("--detach-keys", default=None, help="Override the key sequence for detaching a container"),
+        click.option("--ip", default=None, help="IPv4 address (e.g., 172.30.100.104)"),
+        click.option("--network-alias", "network_aliases", multiple=True, help="Add network-scoped alias for the container"),
+        click.option("--link", "links", multiple=True, help="Add link to another container"),
+        click.option("--cgroup-parent", default=None, help="Optional parent cgroup for the container (not supported)"),
+        click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -91,7 +131,58 @@ def _opts(kw: dict[str, Any]) -> Any:
         security_opt=list(kw["security_opt"]), init=kw["init"], restart=kw["restart"],
         health_cmd=kw["health_cmd"], health_interval=kw["health_interval"],
         health_timeout=kw["health_timeout"], health_retries=kw["health_retries"],
-        health_start_period=kw["health_start_period"], no_healthcheck=kw["no_healthcheck"])
+        health_start_period=kw["health_start_period"], no_healthcheck=kw["no_healthcheck"],
+        run_flags=_run_flags(kw))
+
+
+_RUN_FLAGS = ("cidfile", "label_file", "stop_timeout", "shm_size", "sysctls", "dns_search",
+              "dns_options", "domainname", "group_add", "oom_kill_disable", "oom_score_adj",
+              "memory_reservation", "memory_swappiness", "cpu_period", "cpu_quota",
+              "cpuset_mems", "blkio_weight", "blkio_weight_device", "device_read_bps",
+              "device_write_bps", "device_read_iops", "device_write_iops", "devices",
+              "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts",
+              "attach", "sig_proxy", "detach_keys", "ip", "network_aliases", "links", "cgroup_parent")
+
+
+def _run_flags(kw: dict[str, Any]) -> Any:
+    """The rarer flags' values; None when none is given (a plain ``run`` never loads them)."""
+    if kw["sig_proxy"] is not False and all(
+            kw[k] is None or kw[k] is False or kw[k] == () for k in _RUN_FLAGS):
+        return None
+    from forklift.engine.runflags import RunFlags
+
+    return RunFlags(
+        cidfile=kw["cidfile"], label_files=list(kw["label_file"]), stop_timeout=kw["stop_timeout"],
+        shm_size=kw["shm_size"], sysctls=list(kw["sysctls"]), dns_search=list(kw["dns_search"]),
+        dns_options=list(kw["dns_options"]), domainname=kw["domainname"],
+        group_add=list(kw["group_add"]), oom_kill_disable=kw["oom_kill_disable"],
+        oom_score_adj=kw["oom_score_adj"], memory_reservation=kw["memory_reservation"],
+        memory_swappiness=kw["memory_swappiness"], cpu_period=kw["cpu_period"],
+        cpu_quota=kw["cpu_quota"], cpuset_mems=kw["cpuset_mems"],
+        blkio_weight=kw["blkio_weight"], blkio_weight_device=list(kw["blkio_weight_device"]),
+        device_read_bps=list(kw["device_read_bps"]), device_write_bps=list(kw["device_write_bps"]),
+        device_read_iops=list(kw["device_read_iops"]),
+        device_write_iops=list(kw["device_write_iops"]), devices=list(kw["devices"]),
+        device_cgroup_rules=list(kw["device_cgroup_rules"]), pid=kw["pid"], ipc=kw["ipc"],
+        uts=kw["uts"], cgroupns=kw["cgroupns"], log_driver=kw["log_driver"],
+        log_opts=list(kw["log_opts"]), attach=list(kw["attach"]), sig_proxy=kw["sig_proxy"],
+        detach_keys=kw["detach_keys"], ip=kw["ip"], network_aliases=list(kw["network_aliases"]),
+        links=list(kw["links"]), cgroup_parent=kw["cgroup_parent"])
+
+
+def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:
+    """``--pull``, as Docker's CLI does it before it creates the container."""
+    from forklift.engine import pullpolicy
+
+    policy, platform = kw["pull"], kw["platform"]
+    if not _daemon_error(lambda: pullpolicy.needs_pull(state.store, image, policy, platform)):
+        return
+    if policy == "missing":
+        click.echo(f"Unable to find image '{pullpolicy.familiar(image)}' locally", err=True)
+    from forklift.registry.progress import Reporter
+
+    reporter = None if kw["quiet"] else Reporter(out=sys.stderr)
+    _daemon_error(lambda: pullpolicy.pull(state.store, image, platform, reporter))
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:
@@ -111,6 +202,9 @@ def _daemon_error(fn: Callable[[], Any]) -> Any:
 def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
     opts = _opts(kw)
+    if detach and kw["attach"]:
+        raise EngineError("Conflicting options: -a and -d")  # 125, as Docker
+    _pull(state, image, kw)
     if detach:
         rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
         _daemon_error(lambda: containers.start_detached(state.store, rec.id))
@@ -129,6 +223,7 @@ def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw
 @click.pass_obj
 def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create a new container."""
+    _pull(state, image, kw)
     rec = _daemon_error(lambda: containers.create(state.store, image, list(command), _opts(kw)))
     click.echo(rec.id)
 

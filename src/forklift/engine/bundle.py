@@ -16,6 +16,12 @@ from forklift.store.db import Store
 
 # Docker's path for the init of ``--init``, bound read-only from the host
 INIT_PATH = "/sbin/docker-init"
+# HostConfig entries of forklift.engine.runflags (applied to the spec by it)
+runflags_keys = ("ShmSize", "Sysctls", "GroupAdd", "OomKillDisable", "OomScoreAdj",
+                 "MemoryReservation", "MemorySwappiness", "CpuPeriod", "CpuQuota", "CpusetMems",
+                 "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
+                 "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "Devices", "DeviceCgroupRules",
+                 "PidMode", "IpcMode", "UTSMode", "CgroupnsMode")
 _RESOURCE_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                   "Ulimits")
 
@@ -40,7 +46,7 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
     if any(hc.get(k) for k in _RESOURCE_KEYS):
         resources, rlimits = hostconfig.resources(hc), ulimits(hc)
     network = hc.get("NetworkMode", "bridge")
-    return spec_mod.build_spec(
+    out = spec_mod.build_spec(
         rootfs=merged, process=process, hostname=cfg.get("Hostname") or rec.id[:12],
         readonly_rootfs=bool(hc.get("ReadonlyRootfs")),
         mounts=mounts.specs(store, rec, merged, paths) + _init_mount(hc),
@@ -48,6 +54,11 @@ def spec(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
         cgroups_path=f"/forklift/{rec.id}", resources=resources, rlimits=rlimits,
         netns_path=netns_path, privileged=bool(hc.get("Privileged")),
         seccomp=security.seccomp_profile(hc))
+    if cfg.get("Domainname") or any(k in hc for k in runflags_keys):
+        from forklift.engine import runflags  # the rarer flags: off the hot path
+
+        runflags.apply(store, out, cfg, hc, merged)
+    return out
 
 
 def _init_mount(hc: dict[str, Any]) -> list[spec_mod.MountSpec]:

@@ -29,6 +29,7 @@ from forklift.store.db import Store
 
 if TYPE_CHECKING:
     from forklift.engine.filters import Filters
+    from forklift.engine.runflags import RunFlags
 
 NETWORKS = ("bridge", "default", "host", "none")
 
@@ -80,6 +81,8 @@ class CreateOptions:
     health_retries: int | None = None
     health_start_period: str | None = None
     no_healthcheck: bool = False
+    # issue 13: the rarer run/create flags (forklift.engine.runflags)
+    run_flags: RunFlags | None = None
 
 
 # ----------------------------------------------------------------------------- create
@@ -166,6 +169,9 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
             raise InvalidArgument(f'Invalid container name ({opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
     for spec in opts.volumes:
         mounts.parse_volume(spec)
+    rf = opts.run_flags if opts.run_flags and opts.run_flags.any() else None
+    if rf is not None:
+        opts = _with_run_flags(opts, rf)
     image_id = image_store.resolve(store, image)
     image_cfg = image_store.config(store, image_id)
     container_id = os.urandom(32).hex()
@@ -197,10 +203,19 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         host_cfg.update(hostconfig.extra(opts, cfg))
     if opts.mounts or opts.tmpfs or opts.volumes_from:
         host_cfg.update(mounts.host_config(store, opts.mounts, opts.tmpfs, opts.volumes_from))
+    if rf is not None:
+        from forklift.engine import runflags
+
+        runflags.config(rf, cfg)
+        host_cfg.update(runflags.host_config(rf, host_cfg))
+        host_cfg.update(runflags.namespaces(rf, store, bool(opts.hostname)))
+        host_cfg.update(runflags.networking(rf, store, host_cfg["NetworkMode"]))
     rec = ContainerRecord(container_id, name or "", image_id, image, time.time(),
                           config=cfg, host_config=host_cfg)
     rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"],
                   dns=host_cfg.get("Dns"), extra_hosts=host_cfg.get("ExtraHosts"))
+    if rf is not None and (rf.dns_search or rf.dns_options):
+        _rewrite_resolv(store, container_id, host_cfg)
     faults.checkpoint("create-after-rootfs")
     try:
         with store.transaction():
@@ -213,6 +228,10 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         rootfs.destroy(store, container_id)
         raise
     events.container_event(store.root, "create", rec)
+    if rf is not None and rf.cidfile:
+        from forklift.engine import runflags
+
+        runflags.write_cidfile(rf.cidfile, rec.id)
     return rec
 
 
@@ -227,6 +246,26 @@ def _healthcheck(cfg: dict[str, Any], opts: CreateOptions) -> None:
     cfg["Healthcheck"] = health.config(
         cfg.get("Healthcheck"), opts.health_cmd, opts.health_interval, opts.health_timeout,
         opts.health_retries, opts.health_start_period, opts.no_healthcheck)
+def _with_run_flags(opts: CreateOptions, rf: RunFlags) -> CreateOptions:
+    """Checks that come before anything is made; ``--label-file`` labels ahead of ``-l``'s."""
+    import dataclasses
+
+    from forklift.engine import runflags
+
+    runflags.check_cidfile(rf.cidfile)
+    if rf.label_files:
+        opts = dataclasses.replace(opts, labels=runflags.read_label_files(rf.label_files) + opts.labels)
+    return opts
+
+
+def _rewrite_resolv(store: Store, container_id: str, host_cfg: dict[str, Any]) -> None:
+    from forklift.engine import runflags
+
+    path = rootfs.paths(store, container_id)["resolv.conf"]
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(runflags.resolv_conf(text, host_cfg.get("DnsSearch"), host_cfg.get("DnsOptions")))
 
 
 def _free_name(store: Store) -> str:

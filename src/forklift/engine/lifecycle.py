@@ -17,7 +17,7 @@ from typing import IO, Any
 from forklift import oci, programs, runtime
 from forklift.engine import events
 from forklift.engine import restart as restart_policy
-from forklift.engine.logfile import log_path, write_all
+from forklift.engine.logfile import log_path, rotated, write_all
 from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
 from forklift.runtime import Runtime
@@ -103,6 +103,8 @@ def stop(store: Store, name: str, timeout: int | None = None,
         with contextlib.suppress(ForkliftError):
             rt.resume(rec.id)
     stop_signal = parse_signal(sig or rec.config.get("StopSignal"), signal.SIGTERM)
+    if timeout is None:  # the container's --stop-timeout, else Docker's 10 s
+        timeout = rec.config.get("StopTimeout")
     grace = 10 if timeout is None else timeout
     with restart_policy.locked(store, rec.id), contextlib.suppress(ForkliftError):
         rt.kill(rec.id, stop_signal)
@@ -274,7 +276,10 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
     out = stdout or sys.stdout.buffer
     err = stderr or sys.stderr.buffer
     path = log_path(store, rec.id)
+    if (rec.host_config.get("LogConfig") or {}).get("Type") == "none":
+        raise InvalidArgument("configured logging driver does not support reading")
     entries, offset = _entries(path)
+    entries = [e for old in rotated(path) for e in _entries(old)[0]] + entries
     if t0 is not None:
         entries = [e for e in entries if _entry_time(e) >= t0]
     if t1 is not None:

@@ -12,6 +12,7 @@ import json
 import os
 import select
 import time
+from typing import Any
 
 from forklift.store.db import Store
 
@@ -31,18 +32,37 @@ def rfc3339nano(ns: int | None = None) -> str:
 
 
 class JsonLog:
-    """Docker's json-file log driver: one JSON object per line of output."""
+    """Docker's json-file log driver: one JSON object per line of output; with a
+    ``max_size`` (``--log-opt max-size``) the file is rotated to ``<log>.1`` … once it
+    grows past it, ``max_file`` files kept in all (``--log-opt max-file``)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, max_size: int = 0, max_file: int = 1) -> None:
         self.path = path
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
         self.partial: dict[str, bytes] = {}
+        self.max_size, self.max_file = max_size, max(1, max_file)
+        self.size = os.fstat(self.fd).st_size if max_size else 0
+
+    def _rotate(self) -> None:
+        os.close(self.fd)
+        if self.max_file > 1:
+            for n in range(self.max_file - 1, 1, -1):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(f"{self.path}.{n - 1}", f"{self.path}.{n}")
+            os.rename(self.path, f"{self.path}.1")
+        else:
+            os.unlink(self.path)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.size = 0
 
     def _entry(self, stream: str, data: bytes) -> None:
         line = json.dumps({"log": data.decode("utf-8", "replace"), "stream": stream,
                            "time": rfc3339nano()}, ensure_ascii=False)
+        data = (line + "\n").encode()
         with contextlib.suppress(OSError):
-            os.write(self.fd, (line + "\n").encode())
+            if self.max_size and self.size and self.size + len(data) > self.max_size:
+                self._rotate()
+            self.size += os.write(self.fd, data)
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial.get(stream, b"") + data
@@ -63,6 +83,42 @@ class JsonLog:
                 self._entry(stream, buf)
         self.partial.clear()
         os.close(self.fd)
+
+
+class NoLog(JsonLog):
+    """``--log-driver none``: output is passed on, nothing kept."""
+
+    def __init__(self) -> None:
+        super().__init__(os.devnull)  # an fd for whoever writes to it directly
+        self.path = ""  # nothing for a failed start to truncate
+
+    def write(self, stream: str, data: bytes) -> None:
+        pass
+
+
+def open_log(path: str, host_config: dict[str, Any]) -> JsonLog:
+    """The container's log as its HostConfig.LogConfig asks (``local`` kept as json-file,
+    with the local driver's default rotation: 20 MB, 5 files)."""
+    cfg = host_config.get("LogConfig") or {}
+    kind, opts = cfg.get("Type") or "json-file", cfg.get("Config") or {}
+    if kind == "none":
+        return NoLog()
+    if kind == "local":
+        opts = {"max-size": str(20 * 1024 * 1024), "max-file": "5", **opts}
+    from forklift.engine.hostconfig import parse_bytes
+
+    size = parse_bytes(opts["max-size"]) if opts.get("max-size") else 0
+    return JsonLog(path, size, int(opts.get("max-file") or 1) if size else 1)
+
+
+def rotated(path: str) -> list[str]:
+    """The rotated files of a log, oldest first (the live one not included)."""
+    out = []
+    n = 1
+    while os.path.exists(f"{path}.{n}"):
+        out.append(f"{path}.{n}")
+        n += 1
+    return out[::-1]
 
 
 class Tee:

@@ -36,7 +36,7 @@ import traceback
 
 from forklift import errors
 from forklift.engine import health, restart, runner, tty
-from forklift.engine.logfile import JsonLog, log_path, write_all
+from forklift.engine.logfile import log_path, open_log, write_all
 from forklift.errors import Conflict, ForkliftError, RuntimeFailure
 from forklift.procs import pid_alive
 from forklift.store import containers as container_store
@@ -307,7 +307,7 @@ class Monitor:
     def _start(self, run: runner.Run) -> int:
         """Create and start the container; returns its init's pid."""
         pid_file = os.path.join(run.bundle, "init.pid")
-        self.log = JsonLog(log_path(self.store, self.id))
+        self.log = open_log(log_path(self.store, self.id), run.rec.host_config)
         self.listener = tty.bind_in_dir(run.bundle, ATTACH_SOCKET)
         if run.rec.config.get("Tty"):
             self._create_with_terminal(run, pid_file)

@@ -510,7 +510,8 @@ def setup(store: Store, rec: Any) -> str | None:
     info = {"Network": net["Name"], "NetworkID": net["Id"], "IPAddress": address,
             "IPPrefixLen": int(prefix or 0), "Gateway": (ip or {}).get("gateway", ""),
             "MacAddress": mac, "EndpointID": os.urandom(32).hex(), "Ports": ports,
-            "Plugins": plugins, "NetnsPath": path, "Aliases": [rec.name, rec.id[:12]]}
+            "Plugins": plugins, "NetnsPath": path,
+            "Aliases": [rec.name, *(rec.host_config.get("NetworkAliases") or []), rec.id[:12]]}
     with open(_endpoint_path(store, rec.id), "w") as f:
         json.dump(info, f)
     _publish_hosts(store, rec, net, info)
@@ -570,7 +571,7 @@ def _rewrite(path: str, keep: Any, add: list[str]) -> None:
 def _entry(info: dict[str, Any], rec: Any) -> str:
     names = [rec.name]
     hostname = rec.config.get("Hostname") or rec.id[:12]
-    for n in (hostname, rec.id[:12]):
+    for n in (hostname, rec.id[:12], *(rec.host_config.get("NetworkAliases") or [])):
         if n not in names:
             names.append(n)
     return f"{info['IPAddress']}\t{' '.join(names)}\t# forklift:{rec.id}"
@@ -587,12 +588,28 @@ def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[
     return out
 
 
+def _link_lines(store: Store, rec: Any) -> list[str]:
+    """``--link NAME[:ALIAS]``: the running target's address under both names, as Docker
+    writes it into /etc/hosts (Conflict if the target does not run)."""
+    out = []
+    for link in rec.host_config.get("Links") or []:
+        target_name, _, alias = link.partition(":")
+        target = container_store.resolve(store, target_name)
+        info = endpoint(store, target.id) if target.effective_state().up else None
+        if not info or not info.get("IPAddress"):
+            raise Conflict(f"Cannot link to a non running container: /{target.name} AS"
+                           f" /{rec.name}/{alias or target.name}")
+        names = dict.fromkeys([alias or target.name, target.id[:12], target.name])
+        out.append(f"{info['IPAddress']}\t{' '.join(names)}\t# forklift:{rec.id}")
+    return out
+
+
 def _publish_hosts(store: Store, rec: Any, net: dict[str, Any], info: dict[str, Any]) -> None:
     own = _entry(info, rec)
     marker = f"# forklift:{rec.id}"
     hostname = rec.config.get("Hostname") or rec.id[:12]
     # Our own address replaces the 127.0.1.1 line, as Docker writes it.
-    own_lines = [own]
+    own_lines = [own, *_link_lines(store, rec)]
     peers = _peers(store, rec, net) if not net.get("Builtin") else []
     _rewrite(_hosts_file(store, rec.id),
              lambda ln: not ln.startswith("127.0.1.1\t") and "# forklift:" not in ln,

@@ -168,7 +168,7 @@ def run_attached(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
     to start it. Output goes to ``stdout``/``stderr`` (ours by default) and, as Docker's
     does, into the container's json-file log; ``stdin`` stays connected directly."""
     with running(store, name_or_id, os.getpid()) as run:
-        log = logfile.JsonLog(logfile.log_path(store, run.rec.id))
+        log = logfile.open_log(logfile.log_path(store, run.rec.id), run.rec.host_config)
         faults.checkpoint("start-before-runc")
         try:
             if run.rec.config.get("Tty"):
@@ -207,8 +207,10 @@ def _run_teed(run: Run, log: logfile.JsonLog, stdin: IO[Any] | None,
     its cgroup, where the kernel counts OOM kills, can be read before it is deleted."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    tee = logfile.Tee(log, {out_r: ("stdout", _fileno(stdout, 1)),
-                            err_r: ("stderr", _fileno(stderr, 2))})
+    cfg = run.rec.config  # -a: a stream not attached goes to the log only
+    tee = logfile.Tee(log, {
+        out_r: ("stdout", _fileno(stdout, 1) if cfg.get("AttachStdout", True) else None),
+        err_r: ("stderr", _fileno(stderr, 2) if cfg.get("AttachStderr", True) else None)})
     thread = threading.Thread(target=tee.run, name="output", daemon=True)
     # The thread inherits a mask that blocks the signals a foreground run waits for with
     # sigwaitinfo: none of them may be delivered to it instead.

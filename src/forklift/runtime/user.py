@@ -98,6 +98,11 @@ def _find_gid(rootfs: str, group: str) -> int:
     return gid
 
 
+def find_gid(rootfs: str, group: str) -> int:
+    """A group name or number as the container's /etc/group has it (``--group-add``)."""
+    return _find_gid(rootfs, group)
+
+
 def resolve_user(rootfs: str, user: str) -> tuple[int, int, list[int], str]:
     """Return (uid, gid, additional_gids, home) for a Docker ``--user`` value.
 
