@@ -12,6 +12,7 @@ supported (mark: set FORKLIFT_SLOW=1 for the 8×50 variant).
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -42,7 +43,10 @@ class Outcome:
                 return
             self.results.append((argv, res.code, res.out, res.err))
             if res.code != 0:
-                lines = [ln for ln in res.err.splitlines() if ln.strip()]
+                # `run` of an image that an rmi just removed pulls it first, as Docker's does:
+                # its progress lines come before the one error line
+                lines = [ln for ln in res.err.splitlines() if ln.strip() and not
+                         re.match(r"Unable to find image '[^']+' locally$|\S+: Pulling from ", ln)]
                 if (len(lines) != 1 or not lines[0].startswith("Error: ")
                         or "internal error" in res.err or "Traceback" in res.err):
                     self.bad.append(f"{argv} rc={res.code}: {res.err.strip()}"
