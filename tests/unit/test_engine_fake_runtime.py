@@ -359,8 +359,12 @@ def test_stop_of_a_stopped_container_does_nothing(store: Store, fake: FakeRuntim
 
 def test_kill_signals(store: Store, fake: FakeRuntime) -> None:
     rec = running(store)
-    lifecycle.kill(store, rec.name)
-    lifecycle.kill(store, rec.name, "hup")
+    fake.on_kill = exits_on(store, signal.SIGKILL)
+    lifecycle.kill(store, rec.name)           # returns once the exit is recorded
+    assert record(store, rec).state == State.EXITED
+    container_store.update_state(store, rec.id, state=State.RUNNING, pid=os.getpid())
+    lifecycle.kill(store, rec.name, "hup")    # other signals: at once, the container still up
+    assert record(store, rec).state == State.RUNNING
     lifecycle.kill(store, rec.name, "SIGUSR2")
     lifecycle.kill(store, rec.name, "15")
     assert [c[2] for c in fake.calls] == [signal.SIGKILL, signal.SIGHUP, signal.SIGUSR2, 15]
@@ -372,6 +376,14 @@ def test_kill_signals(store: Store, fake: FakeRuntime) -> None:
         lifecycle.kill(store, paused.name)
     with pytest.raises(Conflict, match="is not running"):
         lifecycle.kill(store, add(store, name="c", state=State.CREATED).name)
+
+
+def test_kill_gives_up_on_a_container_that_survives_sigkill(store: Store, fake: FakeRuntime,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    rec = running(store)
+    monkeypatch.setattr(lifecycle, "_wait_gone", lambda store, rec, timeout: False)
+    with pytest.raises(ForkliftError, match="did not exit after SIGKILL"):
+        lifecycle.kill(store, rec.name)
 
 
 # ----------------------------------------------------------------------------- states

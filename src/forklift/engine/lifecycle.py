@@ -74,7 +74,9 @@ def _wait_gone(store: Store, rec: ContainerRecord, timeout: float) -> bool:
 
 def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerRecord:
     """``kill``: send ``sig`` (SIGKILL by default) to the container's init; Conflict
-    unless it is running (paused included)."""
+    unless it is running (paused included). After SIGKILL it returns once the exit is
+    recorded, as Docker's does, so that an ``rm`` right after it finds the container
+    stopped; another signal returns at once."""
     rec = require_running(
         store, name, "Container {id} is paused. Unpause the container before stopping or killing")
     number = parse_signal(sig)
@@ -83,6 +85,8 @@ def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerReco
             restart_policy.request_stop(store, rec.id)
         _runtime(store, rec).kill(rec.id, number)
     events.container_event(store.root, "kill", rec, signal=str(number))
+    if number == signal.SIGKILL and not _wait_gone(store, rec, 10):
+        raise ForkliftError(f"cannot kill container: {rec.id[:12]}: did not exit after SIGKILL")
     return rec
 
 
