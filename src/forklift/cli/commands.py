@@ -55,7 +55,7 @@ HELP = {
     "system_cmds:container_prune_cmd": "Remove all stopped containers.",
     "system_cmds:df_cmd": "Show forklift disk usage.",
     "system_cmds:image_prune_cmd": "Remove unused images.",
-    "system_cmds:info_cmd": "Display store-wide information.",
+    "system_cmds:info_cmd": "Display system-wide information.",
     "system_cmds:system_prune_cmd": "Remove unused data.",
     "transfer_cmds:load_cmd": "Load images from a tar archive or STDIN (docker-archive, OCI archive or layout).",
     "transfer_cmds:save_cmd": "Save one or more images to a tar archive (streamed to STDOUT by default).",

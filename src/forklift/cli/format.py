@@ -26,6 +26,17 @@ def human_size(size: float, precision: int = 3) -> str:
     return f"{_go_g(size, precision)}{units[i]}"
 
 
+def binary_size(size: float) -> str:
+    """Docker's units.BytesSize: binary units, 4 significant digits (``23.59GiB``)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    i = 0
+    size = float(size)
+    while size >= 1024 and i < len(units) - 1:
+        size /= 1024
+        i += 1
+    return f"{_go_g(size, 4)}{units[i]}"
+
+
 def _go_g(value: float, precision: int) -> str:
     text = f"{value:.{precision}g}"
     if "e" in text:

@@ -48,26 +48,6 @@ def check(store: Store, repair: bool = False, full: bool = False,
     return CheckResult(problems, actions, [str(p) for p in again.problems], again.counts)
 
 
-# ----------------------------------------------------------------------------- info
-
-@dataclass
-class Info:
-    root: str
-    containers: int
-    images: int
-    layers: int
-    storage_driver: str = "overlay"
-    runtime: str = "runc"
-
-
-def info(store: Store) -> Info:
-    """``info``: what the store holds. Reads only (one consistent snapshot is not needed)."""
-    def count(table: str) -> int:
-        return int(store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-
-    return Info(store.root, count("containers"), count("images"), count("layers"))
-
-
 # ----------------------------------------------------------------------------- sizes
 
 def du(path: str) -> int:

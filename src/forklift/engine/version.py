@@ -28,6 +28,11 @@ def _own_version() -> str:
         return "unknown"
 
 
+def own_version() -> str:
+    """forklift's version (the Server Version of ``info``)."""
+    return _own_version()
+
+
 def _arch() -> str:
     machine = platform.machine()
     return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)

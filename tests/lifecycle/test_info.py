@@ -1,0 +1,101 @@
+"""``info``: Docker 20.10's layout and ``SystemInfo`` document, with values true for this
+host and this store; ``--format`` compared with Docker's on the private dockerd."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import pytest
+from support.cli import Forklift
+from support.docker import Docker
+
+DOCKER_20 = "/usr/bin/docker"   # Debian's 20.10 CLI (the one on PATH may be newer)
+
+
+def docker20(docker: Docker) -> Docker:
+    """The same private dockerd through Docker 20.10's own CLI, whose output is the spec."""
+    if not os.path.exists(DOCKER_20):
+        pytest.skip("Debian's docker.io CLI is not installed")
+    client = Docker.__new__(Docker)
+    client.argv = [DOCKER_20, *docker.argv[1:]]
+    return client
+
+
+def info(fl: Forklift) -> dict:
+    return json.loads(fl.out("info", "--format", "{{json .}}"))
+
+
+@pytest.mark.root
+def test_info_counts_what_the_store_holds_and_reads_the_host(fl: Forklift, busybox: str) -> None:
+    fl("create", "--name", "made", "busybox", "true")
+    fl("run", "--name", "done", "--network", "none", "busybox", "true")
+    fl("run", "-d", "--name", "up", "--network", "none", "busybox", "sleep", "60")
+    try:
+        doc = info(fl)
+        assert (doc["Containers"], doc["ContainersRunning"], doc["ContainersPaused"],
+                doc["ContainersStopped"]) == (3, 1, 0, 2)
+        assert doc["Images"] == 1
+        assert doc["DockerRootDir"] == str(fl.root)
+        assert doc["KernelVersion"] == os.uname().release
+        assert doc["Architecture"] == platform.machine()
+        assert doc["NCPU"] == len(os.sched_getaffinity(0))
+        meminfo = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()
+        assert doc["MemTotal"] == int(meminfo[1]) * 1024
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
+        assert doc["CgroupVersion"] == ("2" if v2 else "1")
+        assert ("name=cgroupns" in doc["SecurityOptions"]) == v2
+        status = dict(doc["DriverStatus"])
+        assert status["Supports d_type"] == "true" and status["Layers"] == "1"
+        assert doc["ID"] == info(fl)["ID"]   # stable without storing anything
+        fl("pause", "up")
+        doc = info(fl)
+        assert (doc["ContainersRunning"], doc["ContainersPaused"]) == (0, 1)
+        fl("unpause", "up")
+    finally:
+        fl("rm", "-f", "up")
+
+
+@pytest.mark.root
+def test_info_prints_dockers_layout(fl: Forklift, busybox: str) -> None:
+    out = fl.out("info")
+    lines = out.splitlines()
+    assert lines[:3] == ["Client:", " Context:    default", " Debug Mode: false"]
+    for line in [" Containers: 0", "  Running: 0", " Images: 1", " Storage Driver: overlay2",
+                 "  Backing Filesystem: ", " Cgroup Version: ", " Default Runtime: runc",
+                 " runc version: ", f" Docker Root Dir: {fl.root}", "  Layers: 1",
+                 " Kernel Version: ", " Total Memory: ", " Insecure Registries:",
+                 "  127.0.0.0/8"]:
+        assert any(x.startswith(line) for x in lines), (line, out)
+    assert "no daemon" in out
+
+
+@pytest.mark.root
+def test_info_format_errors(fl: Forklift) -> None:
+    res = fl("info", "-f", "{{.Nope", check=False)
+    assert res.code == 64 and res.out == ""
+    assert res.err.strip() == "Error: template parsing error: template: :1: unclosed action"
+    res = fl("info", "--format", "{{.Nope}}", check=False)
+    assert res.code == 1 and res.out == "" and len(res.err.strip().splitlines()) == 1
+    assert fl.out("info", "-f", "{{.OSType}} {{len .DriverStatus}} {{.Swarm.LocalNodeState}}") \
+        == "linux 5 inactive"
+
+
+@pytest.mark.docker
+def test_info_json_has_dockers_keys(fl: Forklift, docker: Docker) -> None:
+    d20 = docker20(docker)
+    want = json.loads(d20("info", "--format", "{{json .}}").out)
+    got = info(fl)
+    assert sorted(got) == sorted(want)
+    for key in ("Plugins", "RegistryConfig", "Swarm", "ClientInfo", "RuncCommit"):
+        assert sorted(got[key]) == sorted(want[key]), key
+    for key, value in want.items():   # the same JSON types
+        assert type(got[key]) is type(value) or value is None or got[key] is None, key
+    for key in ("OSType", "Architecture", "KernelVersion", "OperatingSystem", "NCPU",
+                "MemTotal", "CgroupVersion", "IndexServerAddress", "Name", "IPv4Forwarding",
+                "MemoryLimit", "SwapLimit", "CPUShares", "CPUSet", "PidsLimit"):
+        assert got[key] == want[key], key
+    template = "{{.OSType}}/{{.Architecture}} {{.NCPU}} {{.Plugins.Volume}} {{.Swarm.LocalNodeState}}"
+    assert fl.out("info", "-f", template) == d20("info", "-f", template).out.strip()
