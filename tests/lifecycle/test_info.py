@@ -11,17 +11,7 @@ from pathlib import Path
 import pytest
 from support.cli import Forklift
 from support.docker import Docker
-
-DOCKER_20 = "/usr/bin/docker"   # Debian's 20.10 CLI (the one on PATH may be newer)
-
-
-def docker20(docker: Docker) -> Docker:
-    """The same private dockerd through Docker 20.10's own CLI, whose output is the spec."""
-    if not os.path.exists(DOCKER_20):
-        pytest.skip("Debian's docker.io CLI is not installed")
-    client = Docker.__new__(Docker)
-    client.argv = [DOCKER_20, *docker.argv[1:]]
-    return client
+from support.docker20 import docker20
 
 
 def info(fl: Forklift) -> dict:

@@ -12,7 +12,7 @@ import click
 
 from forklift.cli.common import for_each, inspect_each
 from forklift.cli.format import ago, ellipsis, human_size, short_id, stamp, status_text
-from forklift.cli.listing import Listing
+from forklift.cli.listing import LABELS, Listing
 from forklift.engine import containers
 from forklift.engine.containers import ContainerRow, CreateOptions
 from forklift.errors import EngineError, ForkliftError, InvalidArgument, NotFound
@@ -271,16 +271,18 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
     # Docker's CLI asks for sizes when the template uses them ({{json .}} does)
     size = size and not quiet or bool(fmt and ("Size" in fmt or "json" in fmt))
     columns = [*PS.columns, "Size"] if size else None
-    PS.print([_ps_row(r, no_trunc, state.store if size else None) for r in rows],
-             quiet=quiet, fmt=fmt, columns=columns)
+    shown = [_ps_row(r, no_trunc, state.store if size else None) for r in rows]
+    if fmt and not quiet:
+        shown = [{**row, **_ps_attachments(state.store, r, no_trunc)} for row, r in zip(shown, rows, strict=True)]
+    PS.print(shown, quiet=quiet, fmt=fmt, columns=columns)
 
 
 PS = Listing({"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREATED AT"},
              ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"],
-             parse_error="failed to parse template")
+             parse_error="failed to parse template", label_method=True)
 
 
-def _ps_row(r: ContainerRow, no_trunc: bool, sized: Any = None) -> dict[str, str]:
+def _ps_row(r: ContainerRow, no_trunc: bool, sized: Any = None) -> dict[str, Any]:
     """A ps row; with ``sized`` (the store) its SIZE column, else Docker's unasked 0B."""
     size_text = "0B"
     if sized is not None:
@@ -299,7 +301,26 @@ def _ps_row(r: ContainerRow, no_trunc: bool, sized: Any = None) -> dict[str, str
             "Command": json.dumps(command, ensure_ascii=False), "CreatedAt": stamp(r.created),
             "RunningFor": ago(r.created), "Status": status_text(r.status),
             "State": r.status.state, "Ports": r.ports, "Names": r.names,
-            "Labels": ",".join(f"{k}={v}" for k, v in labels.items()), "Size": size_text}
+            "Labels": ",".join(f"{k}={v}" for k, v in labels.items()), "Size": size_text,
+            LABELS: labels}
+
+
+def ps_template_row(store: Any, r: ContainerRow, no_trunc: bool, size: str) -> Any:
+    """A container as ``ps``'s templates see it, with ``size`` as its Size (``system df
+    -v`` shows these rows)."""
+    return PS.struct({**_ps_row(r, no_trunc), **_ps_attachments(store, r, no_trunc),
+                      "Size": size})
+
+
+def _ps_attachments(store: Any, r: ContainerRow, no_trunc: bool) -> dict[str, str]:
+    """``.Mounts`` (each cut to 15 characters unless --no-trunc), ``.LocalVolumes``,
+    ``.Networks``, read only when a template is given."""
+    from forklift.engine.rows import attachments
+
+    found = attachments(store, r.record)
+    names = found.mounts if no_trunc else [ellipsis(m, 15) for m in found.mounts]
+    return {"Mounts": ",".join(names), "LocalVolumes": str(found.local_volumes),
+            "Networks": ",".join(found.networks)}
 
 
 @click.command("rm")

@@ -83,6 +83,23 @@ def stamp(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(timestamp)) if timestamp else ""
 
 
+def go_time(text: str) -> str:
+    """An RFC 3339 time (``2026-11-30T13:39:46.932917585Z``) as Go's time.String prints it
+    in UTC (``2026-11-30 13:39:46.932917585 +0000 UTC``): the fraction kept to the
+    nanosecond, trailing zeros dropped; a time with an offset is converted (to the second)."""
+    if not text:
+        return ""
+    main, dot, rest = text.partition(".")
+    digits = "".join(c for c in rest if c.isdigit())[:9].rstrip("0") if dot else ""
+    zone = rest.lstrip("0123456789") if dot else main[19:]
+    if zone not in ("Z", ""):
+        from forklift.oci import parse_time
+
+        return stamp(parse_time(text)) or "0001-01-01 00:00:00 +0000 UTC"
+    frac = f".{digits}" if digits else ""
+    return f"{main[:10]} {main[11:19]}{frac} +0000 UTC"
+
+
 def rfc3339(timestamp: float) -> str:
     """A point in time as ``history``'s ``CreatedAt`` prints it (RFC 3339, in UTC)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp)) if timestamp else ""
@@ -122,17 +139,21 @@ def ellipsis(text: str, width: int) -> str:
     return text[: width - 1] + "…"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], padding: int = 3) -> str:
-    """Columns as Docker's tabwriter aligns them (min 3 spaces between)."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], padding: int = 3,
+          min_width: int = 10) -> str:
+    """Columns as Docker's tabwriter aligns them: min 3 spaces between, every column but
+    the last at least ``min_width`` wide with them (10 in listings, 20 in ``top``), padded
+    even when the last is empty."""
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
+    widths = [max(w + padding, min_width) for w in widths]
     lines = []
     for row in [list(headers), *[list(r) for r in rows]]:
-        cells = [cell.ljust(widths[i] + padding) if i < len(row) - 1 else cell
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell
                  for i, cell in enumerate(row)]
-        lines.append("".join(cells).rstrip())
+        lines.append("".join(cells))   # an empty last cell keeps its padding, as Go's
     return "\n".join(lines)
 
 
@@ -179,7 +200,14 @@ class Template:
 
 
 class _Headers(dict):  # type: ignore[type-arg]
-    """Every field is a column name: the command's, else the field's name in capitals."""
+    """Every field is a column name: the command's, else the field's name in capitals;
+    ``.Label "x"`` is its argument, as in Docker's header rows."""
+
+    @property
+    def methods(self) -> dict[str, Any]:
+        from forklift.gotemplate import Func
+
+        return {"Label": Func(lambda name: name, ("string",))}
 
     def __contains__(self, key: object) -> bool:
         return True

@@ -41,9 +41,11 @@ def ls_cmd(state: Any, reference: str | None, show_all: bool, quiet: bool, no_tr
 
 
 def _image_row(r: ImageRow, no_trunc: bool) -> dict[str, str]:
+    # Docker's CLI knows the shared/unique sizes and container counts only in system df -v
     return {"Repository": r.repository, "Tag": r.tag, "ID": short_id(r.id, no_trunc),
             "Digest": r.digest, "CreatedSince": ago(r.created), "CreatedAt": stamp(r.created),
-            "Size": human_size(r.size)}
+            "Size": human_size(r.size), "VirtualSize": human_size(r.size, 4),
+            "SharedSize": "N/A", "UniqueSize": "N/A", "Containers": "N/A"}
 
 
 @click.command("history")

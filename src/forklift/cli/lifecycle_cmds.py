@@ -99,7 +99,7 @@ def unpause_cmd(state: Any, containers: tuple[str, ...]) -> None:
 def top_cmd(state: Any, container: str, ps_args: tuple[str, ...]) -> None:
     """Display the running processes of a container."""
     header, rows = lifecycle.top(state.store, container, list(ps_args))
-    click.echo(table(header, rows))
+    click.echo(table(header, rows, min_width=20))
 
 
 @click.command("rename")

@@ -13,6 +13,7 @@ import click
 from forklift.cli.format import render_rows, table
 
 Row = Mapping[str, Any]
+LABELS = "\0labels"   # a row's labels as a mapping, for its ``.Label`` method (not a field)
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Listing:
     quiet_field: str = "ID"
     unique_quiet: bool = False        # ``images -q`` prints an image with several tags once
     parse_error: str = "template parsing error"
+    label_method: bool = False        # rows have Docker's ``{{.Label "name"}}``
 
     def print(self, rows: Sequence[Row], *, quiet: bool = False, fmt: str | None = None,
               columns: Sequence[str] | None = None) -> None:
@@ -34,11 +36,23 @@ class Listing:
         if quiet:
             out = self.quiet_lines(rows)
         elif fmt:
-            out = render_rows(fmt, rows, self.headers, parse_error=self.parse_error)
+            out = render_rows(fmt, [self.struct(r) for r in rows], self.headers,
+                              parse_error=self.parse_error)
         else:
             out = self.table(rows, columns)
         if rows or out:
             click.echo(out)
+
+    def struct(self, row: Row) -> Row:
+        """A row as a template sees it: Docker's context, its fields in sorted order (as
+        ``{{json .}}`` prints them), with a ``Label`` method where Docker's has one."""
+        fields = {k: row[k] for k in sorted(row) if k != LABELS}
+        if not self.label_method:
+            return fields
+        from forklift.gotemplate import Func, Struct
+
+        labels = row.get(LABELS) or {}
+        return Struct(fields, {"Label": Func(lambda name: str(labels.get(name, "")), ("string",))})
 
     def quiet_lines(self, rows: Sequence[Row]) -> str:
         values = [str(r[self.quiet_field]) for r in rows]

@@ -7,13 +7,13 @@ from typing import Any
 import click
 
 from forklift.cli.common import confirm, for_each, inspect_each, label_flags, print_deleted
-from forklift.cli.format import short_id
-from forklift.cli.listing import Listing
+from forklift.cli.format import go_time, short_id
+from forklift.cli.listing import LABELS, Listing
 from forklift.engine import network as net
 from forklift.engine import system
 from forklift.engine.filters import Filters
 
-NETWORKS = Listing({"ID": "NETWORK ID"}, ["ID", "Name", "Driver", "Scope"])
+NETWORKS = Listing({"ID": "NETWORK ID"}, ["ID", "Name", "Driver", "Scope"], label_method=True)
 
 
 @click.group("network", context_settings={"help_option_names": ["--help"]})
@@ -45,9 +45,16 @@ def create_cmd(state: Any, name: str, driver: str, subnet: str | None, gateway: 
 @click.pass_obj
 def ls_cmd(state: Any, quiet: bool, no_trunc: bool, filters: tuple[str, ...], fmt: str | None) -> None:
     """List networks."""
-    rows = [{"ID": short_id(n["Id"], no_trunc), "Name": n["Name"], "Driver": n["Driver"],
-             "Scope": "local"} for n in net.list_networks(state.store, Filters.parse(filters))]
+    rows = [_row(n, no_trunc) for n in net.list_networks(state.store, Filters.parse(filters))]
     NETWORKS.print(rows, quiet=quiet, fmt=fmt)
+
+
+def _row(n: dict[str, Any], no_trunc: bool) -> dict[str, Any]:
+    labels = n.get("Labels") or {}
+    return {"ID": short_id(n["Id"], no_trunc), "Name": n["Name"], "Driver": n["Driver"],
+            "Scope": "local", "CreatedAt": go_time(n.get("Created", "")), "IPv6": "false",
+            "Internal": str(bool(n.get("Internal"))).lower(),
+            "Labels": ",".join(f"{k}={v}" for k, v in labels.items()), LABELS: labels}
 
 
 @network.command("inspect")

@@ -175,7 +175,7 @@ def stats_cmd(state: Any, names: tuple[str, ...], show_all: bool, fmt: str | Non
             if not no_stream:  # written as is: click.echo drops escapes off a terminal
                 sys.stdout.write(_CLEAR)
                 sys.stdout.flush()
-            table_out.print([_stats_row(u, shown.get(u.id, u.id), no_trunc) for u in rows],
+            table_out.print([_stats_row(u, shown.get(u.id, u.id[:12]), no_trunc) for u in rows],
                           fmt=fmt or "table " + "\t".join("{{." + c + "}}" for c in _STATS_COLUMNS))
             if no_stream:
                 return

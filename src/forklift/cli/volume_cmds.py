@@ -14,12 +14,13 @@ from forklift.cli.common import (
     print_deleted,
     print_reclaimed,
 )
-from forklift.cli.listing import Listing
+from forklift.cli.listing import LABELS, Listing
 from forklift.engine import system, volumes
 from forklift.engine.filters import Filters
 from forklift.store.volumes import Volume
 
-VOLUMES = Listing({"Name": "VOLUME NAME"}, ["Driver", "Name"], quiet_field="Name")
+VOLUMES = Listing({"Name": "VOLUME NAME"}, ["Driver", "Name"], quiet_field="Name",
+                  label_method=True)
 
 
 @click.group("volume", context_settings={"help_option_names": ["--help"]})
@@ -52,9 +53,11 @@ def ls_cmd(state: Any, quiet: bool, filters: tuple[str, ...], fmt: str | None) -
     VOLUMES.print([_row(state.store, v) for v in found], quiet=quiet, fmt=fmt)
 
 
-def _row(store: Any, vol: Volume) -> dict[str, str]:
+def _row(store: Any, vol: Volume) -> dict[str, Any]:
+    # Docker's CLI knows a volume's links and size only in system df -v
     return {"Driver": "local", "Name": vol.name, "Mountpoint": vol.path(store), "Scope": "local",
-            "Labels": ",".join(f"{k}={x}" for k, x in vol.labels.items())}
+            "Labels": ",".join(f"{k}={x}" for k, x in vol.labels.items()), "Links": "N/A",
+            "Size": "N/A", LABELS: vol.labels}
 
 
 @volume.command("inspect")

@@ -15,13 +15,13 @@ from forklift.gotemplate.dockerfuncs import DOCKER_FUNCS, HEADER_FUNCS
 from forklift.gotemplate.errors import ExecError, ParseError
 from forklift.gotemplate.execute import Executor
 from forklift.gotemplate.parser import Parser
-from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap
+from forklift.gotemplate.values import NO_VALUE, GoMap, NilMap, Struct
 
 FUNCS: dict[str, Func] = {**BUILTINS, **DOCKER_FUNCS}
 HEADERS: dict[str, Func] = {**FUNCS, **HEADER_FUNCS}
 
 __all__ = ["ExecError", "FUNCS", "Func", "HEADERS", "GoMap", "NO_VALUE", "NilMap", "ParseError",
-           "Template", "parse"]
+           "Struct", "Template", "parse"]
 
 
 class Template:

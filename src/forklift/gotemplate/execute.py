@@ -220,7 +220,7 @@ class Executor:
     # --------------------------------------------------------------- fields
     def field_node(self, dot: Any, node: n.Field, args: list[n.Node], final: Any) -> Any:
         self.node = node
-        return self.field_chain(dot, node, node.idents, args, final)
+        return self.field_chain(dot, node, node.idents, args, final, dot)
 
     def chain_node(self, dot: Any, node: n.Chain, args: list[n.Node] | None,
                    final: Any) -> Any:
@@ -228,7 +228,7 @@ class Executor:
         if isinstance(node.node, n.Nil):
             raise self.fail(f"indirection through explicit nil in {node}")
         receiver = self.arg(dot, "any", node.node)
-        return self.field_chain(receiver, node, node.fields, args, final)
+        return self.field_chain(receiver, node, node.fields, args, final, dot)
 
     def variable_node(self, dot: Any, node: n.Variable, args: list[n.Node] | None,
                       final: Any) -> Any:
@@ -237,16 +237,33 @@ class Executor:
         if len(node.idents) == 1:
             self.not_a_function(args or [node], final)
             return value
-        return self.field_chain(value, node, node.idents[1:], args, final)
+        return self.field_chain(value, node, node.idents[1:], args, final, dot)
 
     def field_chain(self, receiver: Any, node: n.Node, idents: list[str],
-                    args: list[n.Node] | None, final: Any) -> Any:
+                    args: list[n.Node] | None, final: Any, dot: Any = None) -> Any:
         iface = False
         for ident in idents[:-1]:
             receiver = self.field(receiver, ident, False, iface)
             iface = True
+        methods = getattr(receiver, "methods", None) if isinstance(receiver, dict) else None
+        if methods and idents[-1] in methods:
+            return self.method(dot, node, idents[-1], methods[idents[-1]],
+                               (args or [node])[1:], final)
         has_args = bool(args and len(args) > 1) or final is not _MISSING
         return self.field(receiver, idents[-1], has_args, iface)
+
+    def method(self, dot: Any, node: n.Node, name: str, func: Func, args: list[n.Node],
+               final: Any) -> Any:
+        """A method of a Struct with its arguments (fixed ones only, as Docker's are)."""
+        count = len(args) + (final is not _MISSING)
+        if count != len(func.params):
+            self.node = node
+            raise self.fail(f"wrong number of args for {name}: want {len(func.params)}"
+                            f" got {count}")
+        argv = [self.arg(dot, kind, a) for kind, a in zip(func.params, args, strict=True)]
+        if final is not _MISSING:
+            argv.append(self.validate(final, func.params[-1]))
+        return func.impl(*argv)
 
     def field(self, receiver: Any, name: str, has_args: bool, iface: bool) -> Any:
         if receiver is NO_VALUE:

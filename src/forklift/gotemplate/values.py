@@ -9,6 +9,7 @@ reflect.Value (a missing key), ints are Go ``int``, floats ``float64``, lists
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -33,6 +34,19 @@ class NilMap(GoMap):
 
 class NilSlice(list):  # type: ignore[type-arg]
     """A nil slice: prints ``[]``, ``json`` gives ``null``."""
+
+
+class Struct(dict):  # type: ignore[type-arg]
+    """A struct with methods, as Docker's list rows are (``{{.Label "x"}}``): ``methods``
+    maps a name to a ``Func`` (see ``builtins``); ``json`` prints the fields only. (The
+    executor calls the ``methods`` of any dict that has them.)"""
+
+    methods: Mapping[str, Any] = {}
+
+    def __init__(self, fields: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> None:
+        super().__init__(fields)
+        if methods is not None:
+            self.methods = methods
 
 
 class EmptyStruct(dict):  # type: ignore[type-arg]
