@@ -260,7 +260,7 @@ class Executor:
             self.node = node
             raise self.fail(f"wrong number of args for {name}: want {len(func.params)}"
                             f" got {count}")
-        argv = [self.arg(dot, kind, a) for kind, a in zip(func.params, args, strict=True)]
+        argv = [self.arg(dot, kind, a) for kind, a in zip(func.params[:len(args)], args, strict=True)]
         if final is not _MISSING:
             argv.append(self.validate(final, func.params[-1]))
         return func.impl(*argv)
