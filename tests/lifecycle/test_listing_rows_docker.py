@@ -173,6 +173,18 @@ TEMPLATES = [
     ("network", "ls", "--filter", f"name={P}", "--format", "table {{.Name}}\\t{{.Driver}}"),
     ("volume", "ls", "--filter", f"name={P}"),
     ("images", f"{P}:1", "--format", "table {{.Repository}}\\t{{.Tag}}\\t{{.Size}}"),
+    # errors: the same line (forklift's starts with "Error: "), the same status
+    ("images", f"{P}:1", "--format", "{{.Nope}}"),
+    ("images", f"{P}:1", "--format", "{{.Label \"x\"}}"),
+    ("images", f"{P}:1", "--format", "{{.ID"),
+    ("ps", "-a", "--filter", f"name={P}", "--format", "{{.Nope}}"),
+    ("ps", "-a", "--filter", f"name={P}", "--format", "{{.ID"),
+    ("volume", "ls", "--filter", f"name={P}", "--format", "{{.Nope}}"),
+    ("network", "ls", "--filter", f"name={P}", "--format", "{{.Nope}}"),
+    ("history", f"{P}:1", "--format", "{{.Nope}}"),
+    ("system", "df", "--format", "{{.Nope}}"),
+    ("info", "--format", "{{.Nope}}"),
+    ("info", "--format", "{{.Nope"),
 ]
 
 
@@ -187,3 +199,6 @@ def test_reference_templates_print_what_docker_prints(both: tuple[Forklift, Dock
                 [line.split()[:2] for line in want.out.splitlines()], args
         elif want.code == 0:
             assert got.out == want.out, args
+        else:
+            assert got.out == "", args
+            assert got.err.strip().removeprefix("Error: ") == want.err.strip(), args

@@ -41,7 +41,8 @@ def test_execution_errors_are_one_line_and_exit_1(fl: Forklift, busybox: str) ->
     one_error_line(res, "range can't iterate over linux")
     res = fl("images", "--format", "{{.Nope}}", check=False)
     assert res.code == 1 and res.out == ""
-    one_error_line(res, 'map has no entry for key "Nope"')
+    one_error_line(res, 'template parsing error: template: :1:2: executing "" at <.Nope>: '
+                        "can't evaluate field Nope in type *formatter.imageContext")
     res = fl("image", "inspect", "-f", "{{if .Os}}", "busybox", check=False)
     assert res.code == 64
     one_error_line(res, "template parsing error: template: :1: unexpected EOF")

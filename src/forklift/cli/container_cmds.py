@@ -279,7 +279,8 @@ def ps_cmd(state: Any, show_all: bool, quiet: bool, no_trunc: bool, latest: bool
 
 PS = Listing({"ID": "CONTAINER ID", "RunningFor": "CREATED", "CreatedAt": "CREATED AT"},
              ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"],
-             parse_error="failed to parse template", label_method=True)
+             parse_error="failed to parse template", label_method=True,
+             go_type="*formatter.ContainerContext", exec_error="failed to execute template")
 
 
 def _ps_row(r: ContainerRow, no_trunc: bool, sized: Any = None) -> dict[str, Any]:

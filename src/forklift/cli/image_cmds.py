@@ -14,10 +14,12 @@ from forklift.engine.filters import Filters
 from forklift.engine.images import HistoryRow, ImageRow
 
 IMAGES = Listing({"ID": "IMAGE ID", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT"},
-                 ["Repository", "Tag", "ID", "CreatedSince", "Size"], unique_quiet=True)
+                 ["Repository", "Tag", "ID", "CreatedSince", "Size"], unique_quiet=True,
+                 go_type="*formatter.imageContext")
 HISTORY = Listing({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY",
                    "CreatedAt": "CREATED AT"},
-                  ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"])
+                  ["ID", "CreatedSince", "CreatedBy", "Size", "Comment"],
+                  go_type="*image.historyContext")
 
 
 @click.command("ls")

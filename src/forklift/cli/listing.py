@@ -27,6 +27,8 @@ class Listing:
     unique_quiet: bool = False        # ``images -q`` prints an image with several tags once
     parse_error: str = "template parsing error"
     label_method: bool = False        # rows have Docker's ``{{.Label "name"}}``
+    go_type: str = ""                 # Docker's row type, named by a missing field's error
+    exec_error: str = "template parsing error"   # how an execution error is prefixed
 
     def print(self, rows: Sequence[Row], *, quiet: bool = False, fmt: str | None = None,
               columns: Sequence[str] | None = None) -> None:
@@ -36,23 +38,31 @@ class Listing:
         if quiet:
             out = self.quiet_lines(rows)
         elif fmt:
-            out = render_rows(fmt, [self.struct(r) for r in rows], self.headers,
-                              parse_error=self.parse_error)
+            out = self.render(fmt, rows)
         else:
             out = self.table(rows, columns)
         if rows or out:
             click.echo(out)
 
+    def render(self, fmt: str, rows: Sequence[Row]) -> str:
+        from forklift.gotemplate import ExecError
+
+        try:
+            return render_rows(fmt, [self.struct(r) for r in rows], self.headers,
+                               parse_error=self.parse_error)
+        except ExecError as exc:
+            exc.message = f"{self.exec_error}: {exc.message}"
+            raise
+
     def struct(self, row: Row) -> Row:
         """A row as a template sees it: Docker's context, its fields in sorted order (as
         ``{{json .}}`` prints them), with a ``Label`` method where Docker's has one."""
-        fields = {k: row[k] for k in sorted(row) if k != LABELS}
-        if not self.label_method:
-            return fields
         from forklift.gotemplate import Func, Struct
 
+        fields = {k: row[k] for k in sorted(row) if k != LABELS}
         labels = row.get(LABELS) or {}
-        return Struct(fields, {"Label": Func(lambda name: str(labels.get(name, "")), ("string",))})
+        methods = {"Label": Func(lambda name: str(labels.get(name, "")), ("string",))}
+        return Struct(fields, methods if self.label_method else None, self.go_type)
 
     def quiet_lines(self, rows: Sequence[Row]) -> str:
         values = [str(r[self.quiet_field]) for r in rows]

@@ -13,7 +13,8 @@ from forklift.engine import network as net
 from forklift.engine import system
 from forklift.engine.filters import Filters
 
-NETWORKS = Listing({"ID": "NETWORK ID"}, ["ID", "Name", "Driver", "Scope"], label_method=True)
+NETWORKS = Listing({"ID": "NETWORK ID"}, ["ID", "Name", "Driver", "Scope"], label_method=True,
+                   go_type="*network.networkContext")
 
 
 @click.group("network", context_settings={"help_option_names": ["--help"]})

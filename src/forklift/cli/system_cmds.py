@@ -14,7 +14,8 @@ from forklift.engine.filters import Filters
 from forklift.engine.system import DiskUsage
 
 DF = Listing({"TotalCount": "TOTAL", "Reclaimable": "RECLAIMABLE"},
-             ["Type", "TotalCount", "Active", "Size", "Reclaimable"])
+             ["Type", "TotalCount", "Active", "Size", "Reclaimable"],
+             go_type="*formatter.diskUsageImagesContext")
 
 
 def _size(n: float) -> str:
@@ -42,9 +43,10 @@ def _info_template(fmt: str, doc: dict[str, Any]) -> str:
     """``info --format``: a template that does not parse exits 64, as Docker's does."""
     from forklift.cli.format import TemplateError, render
     from forklift.errors import InspectTemplateError
+    from forklift.gotemplate import Struct
 
     try:
-        return render(fmt, doc)
+        return render(fmt, Struct(doc, go_type="system.info"))
     except TemplateError as exc:
         raise InspectTemplateError(f"template parsing error: {exc.detail}") from None
 

@@ -20,7 +20,7 @@ from forklift.engine.filters import Filters
 from forklift.store.volumes import Volume
 
 VOLUMES = Listing({"Name": "VOLUME NAME"}, ["Driver", "Name"], quiet_field="Name",
-                  label_method=True)
+                  label_method=True, go_type="*formatter.volumeContext")
 
 
 @click.group("volume", context_settings={"help_option_names": ["--help"]})

@@ -272,6 +272,9 @@ class Executor:
             raise self.fail(f"nil pointer evaluating interface {{}}.{name}")
         if not isinstance(receiver, dict):
             raise self.fail(f"can't evaluate field {name} in type {type_name(receiver, iface)}")
+        go_type = getattr(receiver, "go_type", "")
+        if go_type and name not in receiver:
+            raise self.fail(f"can't evaluate field {name} in type {go_type}")
         if has_args:
             raise self.fail(f"{name} is not a method but has arguments")
         if name in receiver:

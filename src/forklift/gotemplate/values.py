@@ -38,15 +38,19 @@ class NilSlice(list):  # type: ignore[type-arg]
 
 class Struct(dict):  # type: ignore[type-arg]
     """A struct with methods, as Docker's list rows are (``{{.Label "x"}}``): ``methods``
-    maps a name to a ``Func`` (see ``builtins``); ``json`` prints the fields only. (The
-    executor calls the ``methods`` of any dict that has them.)"""
+    maps a name to a ``Func`` (see ``builtins``); ``json`` prints the fields only; a
+    missing field is Go's "can't evaluate field" error naming ``go_type``. (The executor
+    calls the ``methods`` of any dict that has them.)"""
 
     methods: Mapping[str, Any] = {}
+    go_type = ""    # the Go type a missing field's error names (``*formatter.imageContext``)
 
-    def __init__(self, fields: Mapping[str, Any], methods: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, fields: Mapping[str, Any], methods: Mapping[str, Any] | None = None,
+                 go_type: str = "") -> None:
         super().__init__(fields)
         if methods is not None:
             self.methods = methods
+        self.go_type = go_type
 
 
 class EmptyStruct(dict):  # type: ignore[type-arg]
