@@ -148,6 +148,12 @@ def test_stats_json_row_has_dockers_keys(fl: Forklift, docker: Docker, busybox_t
         assert got["Container"] == got["ID"] and len(got["ID"]) == 12   # no names given
         named = rows(fl, "stats", "--no-stream", name)[0]
         assert named["Container"] == name
+        for template in ("{{.Nope}}", "{{.Name", "table {{.Name}}\\t{{.PIDs}}"):
+            want_res = d20("stats", "--no-stream", "--format", template, name, check=False)
+            got_res = fl("stats", "--no-stream", "--format", template, name, check=False)
+            assert got_res.code == want_res.code, template
+            assert got_res.out == want_res.out, template
+            assert got_res.err.strip().removeprefix("Error: ") == want_res.err.strip(), template
     finally:
         d20("rm", "-f", name, check=False)
         d20("rmi", f"{P}:stats", check=False)
@@ -173,6 +179,17 @@ TEMPLATES = [
     ("network", "ls", "--filter", f"name={P}", "--format", "table {{.Name}}\\t{{.Driver}}"),
     ("volume", "ls", "--filter", f"name={P}"),
     ("images", f"{P}:1", "--format", "table {{.Repository}}\\t{{.Tag}}\\t{{.Size}}"),
+    ("ps", "-a", "--filter", f"name={P}", "--no-trunc", "--format", "{{len .ID}} {{.Command}}"),
+    ("ps", "-a", "--filter", f"name={P}", "--format", "{{len .ID}} {{.Command}}"),
+    ("images", f"{P}:1", "--no-trunc", "--format", "{{len .ID}}"),
+    ("history", f"{P}:1", "--no-trunc", "--format", "{{len .ID}} {{.CreatedBy}}"),
+    ("system", "df", "--format", "table {{.Type}}"),
+    ("ps", "--filter", "name=nomatch"),
+    ("ps", "-a", "-s", "--filter", "name=nomatch"),
+    ("images", "nomatch"),
+    ("volume", "ls", "--filter", "name=nomatch"),
+    ("network", "ls", "--filter", "name=nomatch"),
+    ("history", f"{P}:1", "--format", "table {{.CreatedBy}}\\t{{.CreatedBy}}"),
     # errors: the same line (forklift's starts with "Error: "), the same status
     ("images", f"{P}:1", "--format", "{{.Nope}}"),
     ("images", f"{P}:1", "--format", "{{.Label \"x\"}}"),

@@ -164,10 +164,11 @@ def stats_cmd(state: Any, names: tuple[str, ...], show_all: bool, fmt: str | Non
     from forklift.cli.listing import Listing
     from forklift.engine import stats
 
-    table_out: Listing = Listing(_STATS_HEADERS, _STATS_COLUMNS)
+    table_out: Listing = Listing(_STATS_HEADERS, _STATS_COLUMNS, go_type="*container.statsContext")
     if fmt:
         # a bad template is refused before sampling
-        render(fmt.removeprefix("table").strip() or "{{.ID}}", dict.fromkeys(_STATS_HEADERS, ""))
+        table_out.render(fmt if fmt.removeprefix("table").strip() else "{{.ID}}",
+                         [dict.fromkeys(_STATS_HEADERS, "")])
     shown = dict(zip([r.id for r in stats.containers(state.store, list(names), show_all)],
                      names, strict=False)) if names else {}
     try:
