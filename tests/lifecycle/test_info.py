@@ -89,3 +89,17 @@ def test_info_json_has_dockers_keys(fl: Forklift, docker: Docker) -> None:
         assert got[key] == want[key], key
     template = "{{.OSType}}/{{.Architecture}} {{.NCPU}} {{.Plugins.Volume}} {{.Swarm.LocalNodeState}}"
     assert fl.out("info", "-f", template) == d20("info", "-f", template).out.strip()
+
+
+def labels(text: str) -> list[str]:
+    return [line.split(":", 1)[0] for line in text.splitlines()]
+
+
+@pytest.mark.docker
+def test_info_prints_dockers_lines(fl: Forklift, docker: Docker) -> None:
+    want = labels(docker20(docker)("info").out)
+    want.remove(" containerd version")   # no containerd under forklift
+    got = labels(fl("info").out)
+    got.remove("  Layers")                # forklift's own, under the storage driver
+    # Docker lists only the HTTP proxies it has; they come from the environment
+    assert [x for x in got if "Proxy" not in x] == [x for x in want if "Proxy" not in x]

@@ -85,7 +85,7 @@ def _info_lines(d: dict[str, Any]) -> list[str]:
               *[f"  {label}" for label in d["Labels"]],
               f" Experimental: {str(d['ExperimentalBuild']).lower()}", " Insecure Registries:",
               *[f"  {name}" for name in [*insecure, *registry["InsecureRegistryCIDRs"]]],
-              f" Live Restore Enabled: {str(d['LiveRestoreEnabled']).lower()}"]
+              f" Live Restore Enabled: {str(d['LiveRestoreEnabled']).lower()}", ""]
     return lines
 
 
