@@ -55,7 +55,7 @@ HELP = {
     "system_cmds:container_prune_cmd": "Remove all stopped containers.",
     "system_cmds:df_cmd": "Show forklift disk usage.",
     "system_cmds:image_prune_cmd": "Remove unused images.",
-    "system_cmds:info_cmd": "Display system-wide information.",
+    "info_cmds:info_cmd": "Display system-wide information.",
     "system_cmds:system_prune_cmd": "Remove unused data.",
     "transfer_cmds:load_cmd": "Load images from a tar archive or STDIN (docker-archive, OCI archive or layout).",
     "transfer_cmds:save_cmd": "Save one or more images to a tar archive (streamed to STDOUT by default).",
@@ -89,7 +89,8 @@ IMAGE = {
     "prune": "system_cmds:image_prune_cmd",
 }
 BUILDER = {"build": "build_cmds:build_cmd", "prune": "build_cmds:prune_cmd"}
-SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df", "info")} | {
+SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df")} | {
+    "info": "info_cmds:info_cmd",
     "prune": "system_cmds:system_prune_cmd", "events": "state_cmds:events_cmd"}
 # Docker's classic shortcuts, and the volume and network groups
 TOP = {
@@ -100,7 +101,7 @@ TOP = {
     **{name: IMAGE[name] for name in ("history", "import", "pull", "push", "save", "load", "tag")},
     "images": "image_cmds:ls_cmd", "rmi": "image_cmds:rm_cmd", "build": "build_cmds:build_cmd",
     "login": "registry_cmds:login_cmd", "logout": "registry_cmds:logout_cmd",
-    "info": "system_cmds:info_cmd",
+    "info": "info_cmds:info_cmd",
     "volume": "volume_cmds:volume", "network": "network_cmds:network",
     "version": "state_cmds:version_cmd", "port": "state_cmds:port_cmd",
     "events": "state_cmds:events_cmd", "stats": "state_cmds:stats_cmd",
