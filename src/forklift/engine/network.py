@@ -68,7 +68,9 @@ def get(store: Store, name: str) -> dict[str, Any]:
     if name in ("bridge", "default"):
         return _default(store)
     if name in ("host", "none"):
-        return {"Name": name, "Id": (name.encode().hex() * 32)[:64], "Driver": name,
+        # Docker's "none" network has the null driver
+        return {"Name": name, "Id": (name.encode().hex() * 32)[:64],
+                "Driver": "null" if name == "none" else name,
                 "Scope": "local", "Builtin": True, "Labels": {}, "Internal": False,
                 "Created": "0001-01-01T00:00:00Z"}
     path = os.path.join(_dir(store), f"{name}.json")
