@@ -129,6 +129,12 @@ def test_history_df_and_stats_rows_have_dockers_keys(both: tuple[Forklift, Docke
     assert mine["Containers"] == "3" and mine["ID"].startswith("sha256:")
     template = '{{range .Volumes}}{{if eq .Name "fllist-vol"}}{{.Links}}{{.Label "k"}}{{end}}{{end}}'
     same(fl, d20, "system", "df", "-v", "--format", template)
+    same(fl, d20, "system", "df", "-v", "--format", "table {{len .BuildCache}}")
+    for template in ("{{.Nope}}", "{{.Nope"):
+        want_res = d20("system", "df", "-v", "--format", template, check=False)
+        got_res = fl("system", "df", "-v", "--format", template, check=False)
+        assert (got_res.code, got_res.out) == (want_res.code, want_res.out), template
+        assert got_res.err.strip().removeprefix("Error: ") == want_res.err.strip(), template
 
 
 @pytest.mark.docker

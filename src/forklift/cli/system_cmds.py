@@ -108,10 +108,13 @@ def _df_verbose(usage: DiskUsage) -> None:
 
 
 def _df_template(fmt: str, doc: dict[str, Any]) -> str:
+    """Docker's verbose ``df`` template: a ``table`` prefix dropped, no header."""
     from forklift.cli.format import TemplateError, render
+    from forklift.gotemplate import Struct
 
+    body = fmt.removeprefix("table").strip() if fmt.startswith("table") else fmt
     try:
-        return render(fmt, doc)
+        return render(body, Struct(doc, go_type="*formatter.diskUsageContext"))
     except TemplateError as exc:
         exc.message = f"template parsing error: {exc.detail}"
         raise
