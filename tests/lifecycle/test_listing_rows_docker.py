@@ -37,7 +37,7 @@ def remove_objects(docker: Docker) -> None:
         docker("rm", "-f", f"{P}-{name}", check=False)
     docker("volume", "rm", f"{P}-vol", LONG_VOLUME, check=False)
     docker("network", "rm", f"{P}-net", check=False)
-    docker("rmi", f"{P}:1", check=False)
+    docker("rmi", f"{P}:1", f"{P}:0", check=False)
 
 
 @pytest.fixture
@@ -130,6 +130,14 @@ def test_history_df_and_stats_rows_have_dockers_keys(both: tuple[Forklift, Docke
     template = '{{range .Volumes}}{{if eq .Name "fllist-vol"}}{{.Links}}{{.Label "k"}}{{end}}{{end}}'
     same(fl, d20, "system", "df", "-v", "--format", template)
     same(fl, d20, "system", "df", "-v", "--format", "table {{len .BuildCache}}")
+    for tool in (fl, d20):   # an image is one row, under its first name
+        tool("tag", f"{P}:1", f"{P}:0")
+    for tool in (fl, d20):
+        mine = [line.split()[:2] for line in tool("system", "df", "-v").out.splitlines()
+                if line.startswith(f"{P} ")]
+        assert mine == [[P, "0"]], tool
+    same(fl, d20, "system", "df", "-v", "--format",
+         '{{range .Images}}{{if eq .Repository "fllist"}}{{.Tag}} {{end}}{{end}}')
     for template in ("{{.Nope}}", "{{.Nope"):
         want_res = d20("system", "df", "-v", "--format", template, check=False)
         got_res = fl("system", "df", "-v", "--format", template, check=False)

@@ -85,7 +85,7 @@ def _df_verbose(usage: DiskUsage) -> None:
     body = []
     for img in usage.images:
         short = img.id.split(":", 1)[-1][:12]
-        for name in img.names or ["<none>:<none>"]:
+        for name in (img.names or ["<none>:<none>"])[:1]:   # Docker shows the first name
             repo, _, tag = name.rpartition(":") if "@" not in name else (name, "", "<none>")
             if "/" in tag:  # a registry port, not a tag
                 repo, tag = name, "<none>"
