@@ -9,7 +9,6 @@ own."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import platform
 import threading
@@ -143,7 +142,7 @@ class _Dirent(ctypes.Structure):
 def _supports_d_type(path: str) -> bool:
     """Whether the filesystem fills in directory entries' types (overlayfs needs them):
     no entry of ``path`` may come back as DT_UNKNOWN."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)   # find_library would run ldconfig
     libc.opendir.restype = ctypes.c_void_p
     libc.readdir.restype = ctypes.POINTER(_Dirent)
     libc.readdir.argtypes = [ctypes.c_void_p]
