@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from forklift.cli.format import TemplateError, render
+from forklift.cli.format import TemplateError, binary_size, render
 from forklift.errors import InspectTemplateError
 
 
@@ -122,16 +122,6 @@ def events_cmd(state: Any, filters: tuple[str, ...], fmt: str | None, since: str
         return  # Ctrl-C ends following, as in Docker
 
 
-def _binary_size(n: float) -> str:
-    """Docker's units.BytesSize: binary units, 4 significant digits (``1.512MiB``)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.4g}{units[i]}"
-
-
 _STATS_HEADERS = {"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME",
                   "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
                   "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
@@ -146,7 +136,7 @@ def _stats_row(u: Any, shown: str, no_trunc: bool) -> dict[str, str]:
             "CPUPerc": f"{u.cpu_percent:.2f}%", "Container": shown,
             "ID": short_id(u.id, no_trunc),
             "MemPerc": f"{u.memory_percent:.2f}%",
-            "MemUsage": f"{_binary_size(u.memory)} / {_binary_size(u.memory_limit)}",
+            "MemUsage": f"{binary_size(u.memory)} / {binary_size(u.memory_limit)}",
             "Name": u.name, "NetIO": f"{human_size(u.net_rx)} / {human_size(u.net_tx)}",
             "PIDs": str(u.pids)}
 
