@@ -570,6 +570,9 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             "Gateway": endpoint["Gateway"], "IPAddress": endpoint["IPAddress"],
             "IPPrefixLen": endpoint["IPPrefixLen"], "MacAddress": endpoint["MacAddress"],
             "Aliases": endpoint.get("Aliases")}}
+    if rec.host_config.get("LinkLocalIPs"):  # --link-local-ip (engine/extraflags)
+        net_settings["Networks"][network_mode]["IPAMConfig"] = {
+            "LinkLocalIPs": rec.host_config["LinkLocalIPs"]}
     for extra in rec.host_config.get("ExtraNetworks") or []:  # added by `network connect`
         net_settings["Networks"].setdefault(extra, {})
     if running and network_mode not in ("host", "none"):

@@ -490,6 +490,9 @@ def setup(store: Store, rec: Any) -> str | None:
     path = netns_path(store, rec.id)
     ports = _port_mappings(rec)
     plugins = _plugins(net, ports)
+    if rec.config.get("MacAddress"):  # --mac-address: the bridge plugin sets it on eth0
+        plugins[0]["capabilities"] = {"mac": True}
+        plugins[0]["runtimeConfig"] = {"mac": rec.config["MacAddress"]}
     cni_path = _require(plugins)
     create_netns(path)
     try:
@@ -497,6 +500,9 @@ def setup(store: Store, rec: Any) -> str | None:
         prev: dict[str, Any] | None = None
         for plugin in plugins:
             prev = _invoke(plugin, "ADD", net, rec.id, path, prev, ports, cni_path)
+        for ip in rec.host_config.get("LinkLocalIPs") or []:  # --link-local-ip, as Docker adds it
+            _run(["nsenter", f"--net={path}", programs.find("ip"), "addr", "add", f"{ip}/16",
+                  "dev", "eth0"])
     except BaseException:
         with contextlib.suppress(Exception):
             for plugin in reversed(plugins):

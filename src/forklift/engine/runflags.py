@@ -70,6 +70,18 @@ class RunFlags:
     network_aliases: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     cgroup_parent: str | None = None
+    # what this host has (forklift.engine.extraflags)
+    cpu_rt_period: int | None = None
+    cpu_rt_runtime: int | None = None
+    gpus: str | None = None
+    isolation: str | None = None
+    kernel_memory: str | None = None
+    link_local_ips: list[str] = field(default_factory=list)
+    mac_address: str | None = None
+    storage_opts: list[str] = field(default_factory=list)
+    userns: str | None = None
+    volume_driver: str | None = None
+    ip6: str | None = None
 
     def any(self) -> bool:
         given = (v is not None and v is not False and v != [] for v in vars(self).values())
@@ -155,7 +167,18 @@ def host_config(flags: RunFlags, base: dict[str, Any]) -> dict[str, Any]:
         hc["DeviceCgroupRules"] = [_cgroup_rule(r) for r in flags.device_cgroup_rules]
     if flags.log_driver or flags.log_opts:
         hc["LogConfig"] = log_config(flags.log_driver or "json-file", flags.log_opts)
+    if _host_dependent(flags):
+        from forklift.engine import extraflags
+
+        hc.update(extraflags.host_config(flags, base.get("NetworkMode", "")))
     return hc
+
+
+def _host_dependent(flags: RunFlags) -> bool:
+    return any(v not in (None, "", []) for v in (
+        flags.cpu_rt_period, flags.cpu_rt_runtime, flags.gpus, flags.isolation,
+        flags.kernel_memory, flags.link_local_ips, flags.mac_address, flags.storage_opts,
+        flags.userns, flags.volume_driver, flags.ip6))
 
 
 _LOG_DRIVERS = ("json-file", "local", "none")
@@ -545,6 +568,10 @@ def resources(res: dict[str, Any], hc: dict[str, Any]) -> None:
                                  ("mems", "CpusetMems")) if h in hc}
     if cpu:
         res.setdefault("cpu", {}).update(cpu)
+    if hc.get("CpuRealtimePeriod") or hc.get("CpuRealtimeRuntime"):
+        from forklift.engine import extraflags
+
+        extraflags.resources(res.setdefault("cpu", {}), hc)
     block: dict[str, Any] = {}
     if hc.get("BlkioWeight"):
         block["weight"] = hc["BlkioWeight"]
@@ -581,6 +608,10 @@ def config(flags: RunFlags, cfg: dict[str, Any]) -> None:
         cfg["Domainname"] = flags.domainname
     if flags.stop_timeout is not None:
         cfg["StopTimeout"] = flags.stop_timeout
+    if flags.mac_address:
+        from forklift.engine import extraflags
+
+        extraflags.config(flags, cfg)
 
 
 def _detach_keys(text: str) -> None:
