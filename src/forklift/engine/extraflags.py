@@ -16,12 +16,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from forklift.errors import InvalidArgument
 
-if TYPE_CHECKING:
-    from forklift.engine.runflags import RunFlags
+# ``flags`` below is a forklift.engine.runflags.RunFlags, which imports this module: it is
+# not imported here, not even for its type (the layering test forbids the cycle)
+RunFlags = Any
 
 CGROUP = "/sys/fs/cgroup"
 # runc puts every container's cgroup under this parent (engine/bundle's cgroups_path)
