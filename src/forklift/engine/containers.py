@@ -222,6 +222,10 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
             if image_store.get(store, image_id) is None:
                 raise NotFound(f"No such image: {image}")
             rec.name = name or _free_name(store)
+            if host_cfg.get("Links"):  # Docker's form names this container: known only now
+                from forklift.engine import runflags
+
+                host_cfg["Links"] = runflags.docker_links(store, host_cfg["Links"], rec.name)
             container_store.insert(store, rec)
             faults.checkpoint("create-before-commit")
     except BaseException:

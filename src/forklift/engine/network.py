@@ -597,9 +597,11 @@ def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[
 def _link_lines(store: Store, rec: Any) -> list[str]:
     """``--link NAME[:ALIAS]``: the running target's address under both names, as Docker
     writes it into /etc/hosts (Conflict if the target does not run)."""
+    from forklift.engine.runflags import parse_link
+
     out = []
     for link in rec.host_config.get("Links") or []:
-        target_name, _, alias = link.partition(":")
+        target_name, alias = parse_link(link)
         target = container_store.resolve(store, target_name)
         info = endpoint(store, target.id) if target.effective_state().up else None
         if not info or not info.get("IPAddress"):

@@ -265,8 +265,11 @@ def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
         if network == "host":
             raise InvalidArgument("conflicting options: host type networking can't be used"
                                   " with links. This would result in undefined behavior")
+        if network == "none":
+            raise InvalidArgument("links are only supported for user-defined networks")
         for link in flags.links:
             target, _, alias = link.partition(":")
+            target = target.lstrip("/")
             if not target or (":" in alias):
                 raise InvalidArgument(f'invalid argument "{link}" for "--link" flag: bad'
                                       f" format for links: {link}")
@@ -276,6 +279,26 @@ def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
                 raise InvalidArgument(f"Could not get container for {target}") from None
         hc["Links"] = list(flags.links)
     return hc
+
+
+def docker_links(store: Store, links: list[str], name: str) -> list[str]:
+    """HostConfig.Links in Docker's form, ``/target:/name/alias`` (the alias is the
+    target's name when none is given), for the container called ``name``."""
+    from forklift.store import containers as container_store
+
+    out = []
+    for link in links:
+        target, _, alias = link.partition(":")
+        rec = container_store.resolve(store, target.lstrip("/"))
+        out.append(f"/{rec.name}:/{name}/{alias.strip('/') or rec.name}")
+    return out
+
+
+def parse_link(link: str) -> tuple[str, str]:
+    """(target, alias) of a HostConfig.Links entry, Docker's form or the flag's."""
+    target, _, alias = link.partition(":")
+    target = target.lstrip("/")
+    return target, alias.rpartition("/")[2] or target
 
 
 def _device(spec: str) -> dict[str, str]:
