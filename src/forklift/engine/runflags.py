@@ -230,8 +230,8 @@ def namespaces(flags: RunFlags, store: Store, hostname_given: bool) -> dict[str,
         if not (value == "host" or value in extra or target):
             what = "CGROUP" if flag == "cgroupns" else flag.upper()
             raise InvalidArgument(f"--{flag}: invalid {what} mode")
-        if target:
-            container_store.resolve(store, target)
+        if target:  # kept by ID, as Docker keeps it
+            value = f"container:{container_store.resolve(store, target).id}"
         hc[key] = value
     if hc.get("UTSMode") == "host" and hostname_given:
         raise InvalidArgument("Conflicting options: hostname and the UTS mode")
@@ -388,10 +388,15 @@ def _join(store: Store, mode: str, kind: str) -> int:
         pid = 0
     if not target.effective_state().up or not pid:
         raise Conflict(f"cannot join {kind} of a non running container: {target.id}")
+    if kind == "IPC" and target.host_config.get("IpcMode") != "shareable":
+        # Docker 20.10's default IPC mode is private: only a shareable donor is joined
+        raise Conflict(f"can't join IPC of container {target.id}: non-shareable IPC (hint:"
+                       " use IpcMode:shareable for the donor container)")
     return pid
 
 
-def _namespaces(store: Store, spec: dict[str, Any], hc: dict[str, Any]) -> None:
+def _namespaces(store: Store, spec: dict[str, Any], hc: dict[str, Any],
+                container_id: str) -> None:
     ns = spec["linux"]["namespaces"]
     for key, kind, label in (("PidMode", "pid", "PID"), ("IpcMode", "ipc", "IPC"),
                              ("UTSMode", "uts", "UTS")):
@@ -402,12 +407,42 @@ def _namespaces(store: Store, spec: dict[str, Any], hc: dict[str, Any]) -> None:
             pid = _join(store, mode, label)
             ns[:] = [n if n["type"] != kind else {"type": kind, "path": f"/proc/{pid}/ns/{kind}"}
                      for n in ns]
+            if kind == "ipc":  # POSIX shared memory: the donor's /dev/shm, as Docker binds it
+                _shm_from(spec, _donor_shm(store, mode))
     if hc.get("IpcMode") == "host":  # POSIX shared memory lives in /dev/shm: the host's
         _shm_from(spec, "/dev/shm")
+    if hc.get("IpcMode") == "shareable":
+        _shm_from(spec, _shareable_shm(store, container_id, hc))
     if hc.get("UTSMode") == "host":
         spec.pop("hostname", None)  # runc refuses to set one without a UTS namespace
     if hc.get("CgroupnsMode") == "private":
         ns.append({"type": "cgroup"})
+
+
+def _shareable_shm(store: Store, container_id: str, hc: dict[str, Any]) -> str:
+    """A shareable container's /dev/shm: a tmpfs on the host (so that joiners can bind
+    it: a mount of another mount namespace cannot be), unmounted by `rootfs.unmount`."""
+    from forklift.engine import rootfs
+    from forklift.runtime import overlay
+
+    path = rootfs.shm_dir(store, container_id)
+    os.makedirs(path, 0o700, exist_ok=True)
+    if not overlay.is_mounted(path):
+        overlay.mount_tmpfs(path, f"mode=1777,size={(hc.get('ShmSize') or DEFAULT_SHM_SIZE) // 1024}k")
+    return path
+
+
+def _donor_shm(store: Store, mode: str) -> str:
+    from forklift.engine import rootfs
+    from forklift.runtime import overlay
+    from forklift.store import containers as container_store
+
+    target = container_store.resolve(store, mode.partition(":")[2])
+    path = rootfs.shm_dir(store, target.id)
+    if not overlay.is_mounted(path):
+        raise Conflict(f"can't join IPC of container {target.id}: its /dev/shm is not shared"
+                       " (started before it could be): restart it")
+    return path
 
 
 def _shm_from(spec: dict[str, Any], source: str) -> None:
@@ -665,7 +700,7 @@ def apply(store: Store, spec: dict[str, Any], cfg: dict[str, Any], hc: dict[str,
           rootfs: str) -> None:
     """Put these flags' settings into the container's OCI ``spec`` (its root at ``rootfs``)."""
     _devices(spec, hc)
-    _namespaces(store, spec, hc)
+    _namespaces(store, spec, hc, os.path.basename(os.path.dirname(rootfs)))
     if hc.get("ShmSize"):
         for m in spec["mounts"]:
             if m["destination"] == "/dev/shm" and m["type"] == "tmpfs":
