@@ -131,7 +131,19 @@ def test_links_in_dockers_form(fl: Any, name: str) -> None:
     res = fl("create", "--network", "none", "--link", name, "busybox", "true", check=False)
     assert (res.code, res.err) == (
         125, "Error: links are only supported for user-defined networks\n")
-    fl("rm", name, name + "-a", name + "-b")
+    fl("rm", name + "-b")
+    # a rename shows at both ends, and the link still resolves
+    fl("rename", name, name + "-t")
+    fl("rename", name + "-a", name + "-c")
+    assert fl.inspect(name + "-c")["HostConfig"]["Links"] == [f"/{name}-t:/{name}-c/db"]
+    fl("rm", name + "-c", name + "-t")
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    fl("create", "--name", name + "-a", "--link", f"{name}:db", "busybox", "grep", "-w", "db",
+       "/etc/hosts")
+    fl("rename", name, name + "-t")
+    out = fl.out("start", "-a", name + "-a")
+    assert f"db {fl.inspect(name + '-t')['Id'][:12]} {name}-t" in out, out
+    fl("rm", "-f", name + "-t", name + "-a")
 
 
 # ----------------------------------------------------------------------------- the oracle
@@ -191,6 +203,15 @@ def test_links_and_ipc_modes_match_docker(fl: Any, name: str, docker20: Any,
         docs = [[json.loads(t("inspect", n).out)[0] for n in made] for t, _ in tools]
         for ours, theirs in zip(docs[0], docs[1], strict=True):
             assert ours["HostConfig"].get("Links") == theirs["HostConfig"]["Links"]
+        for tool, _ in tools:  # links show the current names of both ends
+            tool("rename", name, name + "-t")
+            tool("rename", name + "-a", name + "-c")
+        assert (fl.inspect(name + "-c")["HostConfig"]["Links"]
+                == json.loads(docker20("inspect", name + "-c").out)[0]["HostConfig"]["Links"]
+                == [f"/{name}-t:/{name}-c/db"])
+        for tool, _ in tools:
+            tool("rename", name + "-t", name)
+            tool("rename", name + "-c", name + "-a")
         # the container IDs differ: the modes name each engine's own donor by ID
         for doc in docs:
             assert doc[2]["HostConfig"]["IpcMode"] == f"container:{doc[0]['Id']}"

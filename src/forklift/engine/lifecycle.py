@@ -231,7 +231,9 @@ def rename(store: Store, name: str, new_name: str) -> None:
     if new == rec.name:
         raise InvalidArgument("Renaming a container with the same name as its current name")
     try:
-        container_store.update_state(store, rec.id, name=new)
+        with store.transaction():
+            container_store.update_state(store, rec.id, name=new)
+            _rename_in_links(store, rec.name, new)
     except sqlite3.IntegrityError:
         other = store.conn.execute("SELECT id FROM containers WHERE name=?", (new,)).fetchone()
         raise Conflict(f'Conflict. The container name "/{new}" is already in use by container'
@@ -239,6 +241,18 @@ def rename(store: Store, name: str, new_name: str) -> None:
                        " container to be able to reuse that name.") from None
     rec.name, old = new, rec.name
     events.container_event(store.root, "rename", rec, oldName=old)
+
+
+def _rename_in_links(store: Store, old: str, new: str) -> None:
+    """HostConfig ``Links`` name the containers at both ends, as Docker shows them: by
+    their current names."""
+    from forklift.engine.runflags import rename_in_links
+
+    for other in container_store.all_containers(store):
+        links = other.host_config.get("Links")
+        if links and (renamed := rename_in_links(links, old, new)) != links:
+            container_store.set_host_config(store, other.id,
+                                            dict(other.host_config, Links=renamed))
 
 
 def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:

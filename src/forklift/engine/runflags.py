@@ -294,6 +294,20 @@ def docker_links(store: Store, links: list[str], name: str) -> list[str]:
     return out
 
 
+def rename_in_links(links: list[str], old: str, new: str) -> list[str]:
+    """``links`` (Docker's form) after the container ``old`` was renamed ``new``."""
+    out = []
+    for link in links:
+        target, sep, rest = link.partition(":")
+        owner, slash, alias = rest.lstrip("/").partition("/")
+        if target == f"/{old}":
+            target = f"/{new}"
+        if sep and slash and owner == old:
+            rest = f"/{new}/{alias}"
+        out.append(target + sep + rest)
+    return out
+
+
 def parse_link(link: str) -> tuple[str, str]:
     """(target, alias) of a HostConfig.Links entry, Docker's form or the flag's."""
     target, _, alias = link.partition(":")
