@@ -15,7 +15,7 @@ venv=${FORKLIFT_VENV:-/opt/forklift/venv}
 
 # the programs forklift runs (tests/containers/test_missing_programs.py checks this
 # list against programs.py), then what the demo and the installation need
-runtime_packages=(runc iptables containernetworking-plugins iproute2 procps coreutils git tini)
+runtime_packages=(runc iptables containernetworking-plugins iproute2 procps coreutils git tini util-linux)
 other_packages=(busybox-static tar xz-utils zstd ca-certificates)
 need_apt=()
 for pkg in "${runtime_packages[@]}" "${other_packages[@]}"; do

@@ -35,6 +35,7 @@ PACKAGES = {
     "cp": "coreutils",
     "git": "git",
     "tini-static": "tini",
+    "nsenter": "util-linux",
 }
 CNI_PLUGINS = {
     "bridge": "containernetworking-plugins",

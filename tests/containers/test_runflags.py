@@ -242,7 +242,7 @@ def test_device_stored_and_refused(fl: Any, name: str) -> None:
 
 
 def test_pid_ipc_uts_cgroupns(fl: Any, name: str) -> None:
-    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    fl("run", "-d", "--name", name, "--ipc", "shareable", "busybox", "sleep", "1000")
     fl("exec", name, "sh", "-c", "echo 1 > /proc/sys/kernel/shm_rmid_forced || true")
     ps = fl.out("run", "--rm", "--pid", f"container:{name}", "busybox", "ps", "-o", "pid,args")
     assert "1 sleep 1000" in " ".join(ps.split())

@@ -108,6 +108,19 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--link", "links", multiple=True, help="Add link to another container"),
         click.option("--cgroup-parent", default=None, help="Optional parent cgroup for the container (not supported)"),
         click.option("--platform", default=None, help="Set platform if server is multi-platform capable"),
+        # what this host has (forklift.engine.extraflags)
+        click.option("--cpu-rt-period", type=int, default=None, help="Limit CPU real-time period in microseconds"),
+        click.option("--cpu-rt-runtime", type=int, default=None, help="Limit CPU real-time runtime in microseconds"),
+        click.option("--gpus", default=None, help="GPU devices to add to the container (none on this host)"),
+        click.option("--isolation", default=None, help="Container isolation technology (default)"),
+        click.option("--kernel-memory", default=None, help="Kernel memory limit (deprecated, ignored)"),
+        click.option("--link-local-ip", "link_local_ips", multiple=True, help="Container IPv4 link-local addresses"),
+        click.option("--mac-address", default=None, help="Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
+        click.option("--storage-opt", "storage_opts", multiple=True, help="Storage driver options for the container"),
+        click.option("--userns", default=None, help="User namespace to use (host)"),
+        click.option("--volume-driver", default=None, help="Optional volume driver for the container (local)"),
+        click.option("--ip6", default=None, help="IPv6 address (e.g., 2001:db8::33)"),
+        click.option("--disable-content-trust", is_flag=True, help="Skip image verification (default true)"),
     ]
     for option in reversed(options):
         f = option(f)
@@ -141,7 +154,9 @@ _RUN_FLAGS = ("cidfile", "label_file", "stop_timeout", "shm_size", "sysctls", "d
               "cpuset_mems", "blkio_weight", "blkio_weight_device", "device_read_bps",
               "device_write_bps", "device_read_iops", "device_write_iops", "devices",
               "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts",
-              "attach", "sig_proxy", "detach_keys", "ip", "network_aliases", "links", "cgroup_parent")
+              "attach", "sig_proxy", "detach_keys", "ip", "network_aliases", "links", "cgroup_parent",
+              "cpu_rt_period", "cpu_rt_runtime", "gpus", "isolation", "kernel_memory",
+              "link_local_ips", "mac_address", "storage_opts", "userns", "volume_driver", "ip6")
 
 
 def _run_flags(kw: dict[str, Any]) -> Any:
@@ -167,7 +182,12 @@ def _run_flags(kw: dict[str, Any]) -> Any:
         uts=kw["uts"], cgroupns=kw["cgroupns"], log_driver=kw["log_driver"],
         log_opts=list(kw["log_opts"]), attach=list(kw["attach"]), sig_proxy=kw["sig_proxy"],
         detach_keys=kw["detach_keys"], ip=kw["ip"], network_aliases=list(kw["network_aliases"]),
-        links=list(kw["links"]), cgroup_parent=kw["cgroup_parent"])
+        links=list(kw["links"]), cgroup_parent=kw["cgroup_parent"],
+        cpu_rt_period=kw["cpu_rt_period"], cpu_rt_runtime=kw["cpu_rt_runtime"], gpus=kw["gpus"],
+        isolation=kw["isolation"], kernel_memory=kw["kernel_memory"],
+        link_local_ips=list(kw["link_local_ips"]), mac_address=kw["mac_address"],
+        storage_opts=list(kw["storage_opts"]), userns=kw["userns"],
+        volume_driver=kw["volume_driver"], ip6=kw["ip6"])
 
 
 def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:
@@ -183,6 +203,15 @@ def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:
 
     reporter = None if kw["quiet"] else Reporter(out=sys.stderr)
     _daemon_error(lambda: pullpolicy.pull(state.store, image, platform, reporter))
+
+
+def _warn(opts: Any) -> None:
+    """The warnings Docker's CLI prints for a create (its flags checked first)."""
+    if opts.run_flags is not None and opts.run_flags.kernel_memory:
+        from forklift.engine import extraflags
+
+        for line in _daemon_error(lambda: extraflags.warnings(opts.run_flags)):
+            click.echo(line, err=True)
 
 
 def _daemon_error(fn: Callable[[], Any]) -> Any:
@@ -207,9 +236,11 @@ def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw
     _pull(state, image, kw)
     if detach:
         rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
+        _warn(opts)
         _daemon_error(lambda: containers.start_detached(state.store, rec.id))
         click.echo(rec.id)
         return
+    _warn(opts)
     stdin = sys.stdin if opts.interactive else open("/dev/null", "rb")  # noqa: SIM115
     code = _daemon_error(lambda: containers.run(state.store, image, list(command), opts,
                                                 stdin=stdin))
@@ -224,7 +255,9 @@ def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw
 def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create a new container."""
     _pull(state, image, kw)
-    rec = _daemon_error(lambda: containers.create(state.store, image, list(command), _opts(kw)))
+    opts = _opts(kw)
+    rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
+    _warn(opts)
     click.echo(rec.id)
 
 

@@ -21,7 +21,8 @@ runflags_keys = ("ShmSize", "Sysctls", "GroupAdd", "OomKillDisable", "OomScoreAd
                  "MemoryReservation", "MemorySwappiness", "CpuPeriod", "CpuQuota", "CpusetMems",
                  "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
                  "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "Devices", "DeviceCgroupRules",
-                 "PidMode", "IpcMode", "UTSMode", "CgroupnsMode")
+                 "PidMode", "IpcMode", "UTSMode", "CgroupnsMode", "CpuRealtimePeriod",
+                 "CpuRealtimeRuntime")
 _RESOURCE_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "CpusetCpus", "PidsLimit",
                   "Ulimits")
 

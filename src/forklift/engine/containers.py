@@ -222,6 +222,10 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
             if image_store.get(store, image_id) is None:
                 raise NotFound(f"No such image: {image}")
             rec.name = name or _free_name(store)
+            if host_cfg.get("Links"):  # Docker's form names this container: known only now
+                from forklift.engine import runflags
+
+                host_cfg["Links"] = runflags.docker_links(store, host_cfg["Links"], rec.name)
             container_store.insert(store, rec)
             faults.checkpoint("create-before-commit")
     except BaseException:
@@ -285,7 +289,30 @@ def start(store: Store, name_or_id: str, *, stdin: IO[Any] | None = None,
     start; 127/126 returned when its command cannot be run)."""
     from forklift.engine import runner  # start machinery (module docstring)
 
-    return runner.run_attached(store, name_or_id, stdin=stdin, stdout=stdout, stderr=stderr)
+    rec = container_store.resolve(store, name_or_id)
+    policy = (rec.host_config.get("RestartPolicy") or {}).get("Name") or "no"
+    if policy != "no" and not rec.effective_state().up:
+        from forklift.engine import restart
+
+        restart.reset(store, rec.id)  # a user's start, as the detached one
+    started = time.monotonic()
+    code = runner.run_attached(store, rec.id, stdin=stdin, stdout=stdout, stderr=stderr)
+    if policy != "no":
+        _restart_after_attached(store, rec.id, code, time.monotonic() - started)
+    return code
+
+
+def _restart_after_attached(store: Store, container_id: str, code: int, ran_for: float) -> None:
+    """``--restart`` of a foreground run: Docker's client returns with the first exit
+    code while its daemon goes on restarting the container; a monitor does that here."""
+    from forklift.engine import monitor, restart
+
+    rec = container_store.get(store, container_id)
+    if (rec is None or restart.stop_requested(store, rec.id)
+            or not restart.should_restart(rec.host_config, code, 0)):
+        return
+    with contextlib.suppress(ForkliftError):  # started again meanwhile: its own business
+        monitor.launch(store, rec, after=(code, ran_for))
 
 
 def start_detached(store: Store, name_or_id: str) -> ContainerRecord:
@@ -570,6 +597,9 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             "Gateway": endpoint["Gateway"], "IPAddress": endpoint["IPAddress"],
             "IPPrefixLen": endpoint["IPPrefixLen"], "MacAddress": endpoint["MacAddress"],
             "Aliases": endpoint.get("Aliases")}}
+    if rec.host_config.get("LinkLocalIPs"):  # --link-local-ip (engine/extraflags)
+        net_settings["Networks"][network_mode]["IPAMConfig"] = {
+            "LinkLocalIPs": rec.host_config["LinkLocalIPs"]}
     for extra in rec.host_config.get("ExtraNetworks") or []:  # added by `network connect`
         net_settings["Networks"].setdefault(extra, {})
     if running and network_mode not in ("host", "none"):

@@ -55,6 +55,8 @@ def require_running(store: Store, name: str, paused_message: str) -> ContainerRe
     state = rec.effective_state()
     if state == State.PAUSED:
         raise Conflict(paused_message.format(id=rec.id))
+    if state == State.RESTARTING:
+        raise Conflict(f"Container {rec.id} is restarting, wait until the container is running")
     if state != State.RUNNING:
         raise Conflict(f"Container {rec.id} is not running")
     return rec
@@ -76,14 +78,23 @@ def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerReco
     """``kill``: send ``sig`` (SIGKILL by default) to the container's init; Conflict
     unless it is running (paused included). After SIGKILL it returns once the exit is
     recorded, as Docker's does, so that an ``rm`` right after it finds the container
-    stopped; another signal returns at once."""
-    rec = require_running(
-        store, name, "Container {id} is paused. Unpause the container before stopping or killing")
+    stopped; another signal returns at once. A container waiting to be restarted gets no
+    signal and is restarted no more (any signal, as Docker 20.10's kill)."""
+    rec = container_store.resolve(store, name)
+    if rec.effective_state() != State.RESTARTING:
+        rec = require_running(store, name, "Container {id} is paused. Unpause the container"
+                              " before stopping or killing")
     number = parse_signal(sig)
     with restart_policy.locked(store, rec.id):
-        if number in (signal.SIGKILL, parse_signal(rec.config.get("StopSignal"), signal.SIGTERM)):
+        cur = container_store.get(store, rec.id) or rec
+        if cur.state == State.RESTARTING:
+            # Docker 20.10: no process to signal, and whatever the signal its restarts end
             restart_policy.request_stop(store, rec.id)
-        _runtime(store, rec).kill(rec.id, number)
+        else:
+            if number in (signal.SIGKILL,
+                          parse_signal(rec.config.get("StopSignal"), signal.SIGTERM)):
+                restart_policy.request_stop(store, rec.id)
+            _runtime(store, rec).kill(rec.id, number)
     events.container_event(store.root, "kill", rec, signal=str(number))
     if number == signal.SIGKILL and not _wait_gone(store, rec, 10):
         raise ForkliftError(f"cannot kill container: {rec.id[:12]}: did not exit after SIGKILL")
@@ -162,9 +173,13 @@ def restart(store: Store, name: str, timeout: int | None = None) -> ContainerRec
 
 
 def wait(store: Store, name: str, poll: float = 0.05) -> int:
-    """``wait``: block until the container is not running; its exit code (255 when the
-    process waiting for it died; the last one known if it was removed meanwhile)."""
+    """``wait``: block until the container's current run ends and return its exit code
+    (255 when the process waiting for it died; the last one known if it was removed
+    meanwhile). As Docker's, under a restart policy that is the next exit, not the end
+    of the restarts; a container waiting to be restarted is waited for through its
+    next run."""
     rec = container_store.resolve(store, name)
+    run_started: str | None = None
     while True:
         cur = container_store.get(store, rec.id)
         if cur is None:
@@ -174,6 +189,14 @@ def wait(store: Store, name: str, poll: float = 0.05) -> int:
             if cur.state != state:
                 return 255
             return cur.exit_code if cur.exit_code is not None else 0
+        if state == State.RESTARTING:
+            if run_started is not None:  # the run it waited for has ended
+                return cur.exit_code or 0
+        elif run_started is None:
+            run_started = cur.started_at
+        elif cur.started_at != run_started:  # it ended and restarted between two looks
+            return restart_policy.last_exit(store, cur.id)
+        rec = cur
         time.sleep(poll)
 
 
@@ -208,7 +231,9 @@ def rename(store: Store, name: str, new_name: str) -> None:
     if new == rec.name:
         raise InvalidArgument("Renaming a container with the same name as its current name")
     try:
-        container_store.update_state(store, rec.id, name=new)
+        with store.transaction():
+            container_store.update_state(store, rec.id, name=new)
+            _rename_in_links(store, rec.name, new)
     except sqlite3.IntegrityError:
         other = store.conn.execute("SELECT id FROM containers WHERE name=?", (new,)).fetchone()
         raise Conflict(f'Conflict. The container name "/{new}" is already in use by container'
@@ -218,9 +243,23 @@ def rename(store: Store, name: str, new_name: str) -> None:
     events.container_event(store.root, "rename", rec, oldName=old)
 
 
+def _rename_in_links(store: Store, old: str, new: str) -> None:
+    """HostConfig ``Links`` name the containers at both ends, as Docker shows them: by
+    their current names."""
+    from forklift.engine.runflags import rename_in_links
+
+    for other in container_store.all_containers(store):
+        links = other.host_config.get("Links")
+        if links and (renamed := rename_in_links(links, old, new)) != links:
+            container_store.set_host_config(store, other.id,
+                                            dict(other.host_config, Links=renamed))
+
+
 def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """``ps`` on the host, filtered to the container's processes (like ``docker top``)."""
     rec = container_store.resolve(store, name)
+    if rec.effective_state() == State.RESTARTING:
+        raise Conflict(f"Container {rec.id} is restarting, wait until the container is running")
     if not rec.effective_state().up:
         raise Conflict(f"Container {rec.id} is not running")
     pids = set(_runtime(store, rec).pids(rec.id))

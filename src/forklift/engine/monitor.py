@@ -83,10 +83,14 @@ def _error_classes() -> dict[str, type[ForkliftError]]:
 
 # ----------------------------------------------------------------------------- launching
 
-def launch(store: Store, rec: ContainerRecord) -> None:
+def launch(store: Store, rec: ContainerRecord,
+           after: tuple[int, float] | None = None) -> None:
     """Start ``rec`` detached under a new monitor; return once it runs, raise the error
     it could not start with (after its finish: the record says exited) otherwise.
-    Conflict if it is running already."""
+    Conflict if it is running already. ``after``: (exit code, seconds it ran) of a
+    foreground run that just ended: the monitor only restarts it as its policy says
+    (Docker's daemon does so after its attached client has returned), and this returns
+    at once."""
     if rec.effective_state().up:
         raise Conflict(f"container {rec.short_id} is already running")
     r, w = os.pipe()
@@ -104,7 +108,7 @@ def launch(store: Store, rec: ContainerRecord) -> None:
                 os.close(r)
                 os.setsid()
                 if os.fork() == 0:
-                    _daemon_main(store.root, rec.id, w)
+                    _daemon_main(store.root, rec.id, w, after)
             except BaseException:
                 code = 1
             os._exit(code)
@@ -122,7 +126,8 @@ def launch(store: Store, rec: ContainerRecord) -> None:
         raise error
 
 
-def _daemon_main(root: str, container_id: str, status_w: int) -> None:  # pragma: no cover
+def _daemon_main(root: str, container_id: str, status_w: int,  # pragma: no cover
+                 after: tuple[int, float] | None = None) -> None:
     code = 0
     try:
         devnull = os.open("/dev/null", os.O_RDWR)
@@ -141,7 +146,7 @@ def _daemon_main(root: str, container_id: str, status_w: int) -> None:  # pragma
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         os.chdir("/")
-        Monitor(open_store(root), container_id, status_w).run()
+        Monitor(open_store(root), container_id, status_w).run(after)
     except BaseException as exc:
         code = 1
         with contextlib.suppress(Exception):
@@ -183,8 +188,9 @@ class Monitor:
             os.close(self.status_w)
             self.status_w = None
 
-    def run(self) -> None:
-        """The container's whole run (`runner.running`); the CLI hears the outcome once."""
+    def run(self, after: tuple[int, float] | None = None) -> None:
+        """The container's whole run (`runner.running`); the CLI hears the outcome once.
+        ``after``: a foreground run ended so (`launch`): only its restarts are left."""
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         wake_r, wake_w = os.pipe()
@@ -195,6 +201,10 @@ class Monitor:
         self.wake_r = wake_r
         failure: ForkliftError | None = None
         try:
+            if after is not None:
+                self.report(None)
+                self._restarts(*after)
+                return
             started = time.monotonic()
             code = self._run_once()
             if code is not None:
@@ -233,6 +243,7 @@ class Monitor:
             rec = container_store.get(self.store, self.id)
             if rec is None or not restart.should_restart(rec.host_config, code, n):
                 return
+            restart.set_last_exit(self.store, self.id, code)
             if not self._wait_to_restart(delay):
                 return
             n += 1

@@ -492,6 +492,9 @@ def setup(store: Store, rec: Any) -> str | None:
     path = netns_path(store, rec.id)
     ports = _port_mappings(rec)
     plugins = _plugins(net, ports)
+    if rec.config.get("MacAddress"):  # --mac-address: the bridge plugin sets it on eth0
+        plugins[0]["capabilities"] = {"mac": True}
+        plugins[0]["runtimeConfig"] = {"mac": rec.config["MacAddress"]}
     cni_path = _require(plugins)
     create_netns(path)
     try:
@@ -499,6 +502,9 @@ def setup(store: Store, rec: Any) -> str | None:
         prev: dict[str, Any] | None = None
         for plugin in plugins:
             prev = _invoke(plugin, "ADD", net, rec.id, path, prev, ports, cni_path)
+        for ip in rec.host_config.get("LinkLocalIPs") or []:  # --link-local-ip, as Docker adds it
+            _run(["nsenter", f"--net={path}", programs.find("ip"), "addr", "add", f"{ip}/16",
+                  "dev", "eth0"])
     except BaseException:
         with contextlib.suppress(Exception):
             for plugin in reversed(plugins):
@@ -593,9 +599,11 @@ def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[
 def _link_lines(store: Store, rec: Any) -> list[str]:
     """``--link NAME[:ALIAS]``: the running target's address under both names, as Docker
     writes it into /etc/hosts (Conflict if the target does not run)."""
+    from forklift.engine.runflags import parse_link
+
     out = []
     for link in rec.host_config.get("Links") or []:
-        target_name, _, alias = link.partition(":")
+        target_name, alias = parse_link(link)
         target = container_store.resolve(store, target_name)
         info = endpoint(store, target.id) if target.effective_state().up else None
         if not info or not info.get("IPAddress"):

@@ -35,6 +35,7 @@ RESET_AFTER = 10.0
 _STOP_MARKER = "stop-requested"
 _LOCK = "restart.lock"
 _COUNT = "restart-count"
+_LAST_EXIT = "last-exit"
 
 
 def policy(host_config: dict[str, Any]) -> tuple[str, int]:
@@ -102,6 +103,21 @@ def count(store: Store, container_id: str) -> int:
 def set_count(store: Store, container_id: str, n: int) -> None:
     with contextlib.suppress(OSError), open(_path(store, container_id, _COUNT), "w") as f:
         f.write(str(n))
+
+
+def set_last_exit(store: Store, container_id: str, code: int) -> None:
+    """Keep the exit code of a run the monitor is about to restart (the record's is
+    cleared when the next run starts): what a ``wait`` that missed the gap returns."""
+    with contextlib.suppress(OSError), open(_path(store, container_id, _LAST_EXIT), "w") as f:
+        f.write(str(code))
+
+
+def last_exit(store: Store, container_id: str) -> int:
+    try:
+        with open(_path(store, container_id, _LAST_EXIT)) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def reset(store: Store, container_id: str) -> None:

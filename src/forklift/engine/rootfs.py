@@ -118,10 +118,20 @@ def mount(store: Store, container_id: str, image_id: str, volatile: bool = False
 
 
 def unmount(store: Store, container_id: str) -> None:
-    """Unmount the container's root filesystem (lazily); idempotent."""
+    """Unmount the container's root filesystem (lazily), and the /dev/shm it shares
+    (``--ipc shareable``); idempotent."""
     merged = paths(store, container_id)["merged"]
     if os.path.isdir(merged) and overlay.is_mounted(merged):
         overlay.unmount(merged, lazy=True)
+    shm = shm_dir(store, container_id)
+    if os.path.isdir(shm):
+        overlay.unmount(shm, lazy=True)
+
+
+def shm_dir(store: Store, container_id: str) -> str:
+    """Where a ``--ipc shareable`` container's /dev/shm is mounted on the host while it
+    runs, for ``--ipc container:`` joiners to bind (as Docker's ``mounts/shm``)."""
+    return os.path.join(store.container_path(container_id), "shm")
 
 
 @contextlib.contextmanager

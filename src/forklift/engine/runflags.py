@@ -70,6 +70,18 @@ class RunFlags:
     network_aliases: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     cgroup_parent: str | None = None
+    # what this host has (forklift.engine.extraflags)
+    cpu_rt_period: int | None = None
+    cpu_rt_runtime: int | None = None
+    gpus: str | None = None
+    isolation: str | None = None
+    kernel_memory: str | None = None
+    link_local_ips: list[str] = field(default_factory=list)
+    mac_address: str | None = None
+    storage_opts: list[str] = field(default_factory=list)
+    userns: str | None = None
+    volume_driver: str | None = None
+    ip6: str | None = None
 
     def any(self) -> bool:
         given = (v is not None and v is not False and v != [] for v in vars(self).values())
@@ -155,7 +167,18 @@ def host_config(flags: RunFlags, base: dict[str, Any]) -> dict[str, Any]:
         hc["DeviceCgroupRules"] = [_cgroup_rule(r) for r in flags.device_cgroup_rules]
     if flags.log_driver or flags.log_opts:
         hc["LogConfig"] = log_config(flags.log_driver or "json-file", flags.log_opts)
+    if _host_dependent(flags):
+        from forklift.engine import extraflags
+
+        hc.update(extraflags.host_config(flags, base.get("NetworkMode", "")))
     return hc
+
+
+def _host_dependent(flags: RunFlags) -> bool:
+    return any(v not in (None, "", []) for v in (
+        flags.cpu_rt_period, flags.cpu_rt_runtime, flags.gpus, flags.isolation,
+        flags.kernel_memory, flags.link_local_ips, flags.mac_address, flags.storage_opts,
+        flags.userns, flags.volume_driver, flags.ip6))
 
 
 _LOG_DRIVERS = ("json-file", "local", "none")
@@ -207,8 +230,8 @@ def namespaces(flags: RunFlags, store: Store, hostname_given: bool) -> dict[str,
         if not (value == "host" or value in extra or target):
             what = "CGROUP" if flag == "cgroupns" else flag.upper()
             raise InvalidArgument(f"--{flag}: invalid {what} mode")
-        if target:
-            container_store.resolve(store, target)
+        if target:  # kept by ID, as Docker keeps it
+            value = f"container:{container_store.resolve(store, target).id}"
         hc[key] = value
     if hc.get("UTSMode") == "host" and hostname_given:
         raise InvalidArgument("Conflicting options: hostname and the UTS mode")
@@ -242,8 +265,11 @@ def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
         if network == "host":
             raise InvalidArgument("conflicting options: host type networking can't be used"
                                   " with links. This would result in undefined behavior")
+        if network == "none":
+            raise InvalidArgument("links are only supported for user-defined networks")
         for link in flags.links:
             target, _, alias = link.partition(":")
+            target = target.lstrip("/")
             if not target or (":" in alias):
                 raise InvalidArgument(f'invalid argument "{link}" for "--link" flag: bad'
                                       f" format for links: {link}")
@@ -253,6 +279,40 @@ def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
                 raise InvalidArgument(f"Could not get container for {target}") from None
         hc["Links"] = list(flags.links)
     return hc
+
+
+def docker_links(store: Store, links: list[str], name: str) -> list[str]:
+    """HostConfig.Links in Docker's form, ``/target:/name/alias`` (the alias is the
+    target's name when none is given), for the container called ``name``."""
+    from forklift.store import containers as container_store
+
+    out = []
+    for link in links:
+        target, _, alias = link.partition(":")
+        rec = container_store.resolve(store, target.lstrip("/"))
+        out.append(f"/{rec.name}:/{name}/{alias.strip('/') or rec.name}")
+    return out
+
+
+def rename_in_links(links: list[str], old: str, new: str) -> list[str]:
+    """``links`` (Docker's form) after the container ``old`` was renamed ``new``."""
+    out = []
+    for link in links:
+        target, sep, rest = link.partition(":")
+        owner, slash, alias = rest.lstrip("/").partition("/")
+        if target == f"/{old}":
+            target = f"/{new}"
+        if sep and slash and owner == old:
+            rest = f"/{new}/{alias}"
+        out.append(target + sep + rest)
+    return out
+
+
+def parse_link(link: str) -> tuple[str, str]:
+    """(target, alias) of a HostConfig.Links entry, Docker's form or the flag's."""
+    target, _, alias = link.partition(":")
+    target = target.lstrip("/")
+    return target, alias.rpartition("/")[2] or target
 
 
 def _device(spec: str) -> dict[str, str]:
@@ -342,10 +402,15 @@ def _join(store: Store, mode: str, kind: str) -> int:
         pid = 0
     if not target.effective_state().up or not pid:
         raise Conflict(f"cannot join {kind} of a non running container: {target.id}")
+    if kind == "IPC" and target.host_config.get("IpcMode") != "shareable":
+        # Docker 20.10's default IPC mode is private: only a shareable donor is joined
+        raise Conflict(f"can't join IPC of container {target.id}: non-shareable IPC (hint:"
+                       " use IpcMode:shareable for the donor container)")
     return pid
 
 
-def _namespaces(store: Store, spec: dict[str, Any], hc: dict[str, Any]) -> None:
+def _namespaces(store: Store, spec: dict[str, Any], hc: dict[str, Any],
+                container_id: str) -> None:
     ns = spec["linux"]["namespaces"]
     for key, kind, label in (("PidMode", "pid", "PID"), ("IpcMode", "ipc", "IPC"),
                              ("UTSMode", "uts", "UTS")):
@@ -356,12 +421,42 @@ def _namespaces(store: Store, spec: dict[str, Any], hc: dict[str, Any]) -> None:
             pid = _join(store, mode, label)
             ns[:] = [n if n["type"] != kind else {"type": kind, "path": f"/proc/{pid}/ns/{kind}"}
                      for n in ns]
+            if kind == "ipc":  # POSIX shared memory: the donor's /dev/shm, as Docker binds it
+                _shm_from(spec, _donor_shm(store, mode))
     if hc.get("IpcMode") == "host":  # POSIX shared memory lives in /dev/shm: the host's
         _shm_from(spec, "/dev/shm")
+    if hc.get("IpcMode") == "shareable":
+        _shm_from(spec, _shareable_shm(store, container_id, hc))
     if hc.get("UTSMode") == "host":
         spec.pop("hostname", None)  # runc refuses to set one without a UTS namespace
     if hc.get("CgroupnsMode") == "private":
         ns.append({"type": "cgroup"})
+
+
+def _shareable_shm(store: Store, container_id: str, hc: dict[str, Any]) -> str:
+    """A shareable container's /dev/shm: a tmpfs on the host (so that joiners can bind
+    it: a mount of another mount namespace cannot be), unmounted by `rootfs.unmount`."""
+    from forklift.engine import rootfs
+    from forklift.runtime import overlay
+
+    path = rootfs.shm_dir(store, container_id)
+    os.makedirs(path, 0o700, exist_ok=True)
+    if not overlay.is_mounted(path):
+        overlay.mount_tmpfs(path, f"mode=1777,size={(hc.get('ShmSize') or DEFAULT_SHM_SIZE) // 1024}k")
+    return path
+
+
+def _donor_shm(store: Store, mode: str) -> str:
+    from forklift.engine import rootfs
+    from forklift.runtime import overlay
+    from forklift.store import containers as container_store
+
+    target = container_store.resolve(store, mode.partition(":")[2])
+    path = rootfs.shm_dir(store, target.id)
+    if not overlay.is_mounted(path):
+        raise Conflict(f"can't join IPC of container {target.id}: its /dev/shm is not shared"
+                       " (started before it could be): restart it")
+    return path
 
 
 def _shm_from(spec: dict[str, Any], source: str) -> None:
@@ -545,6 +640,10 @@ def resources(res: dict[str, Any], hc: dict[str, Any]) -> None:
                                  ("mems", "CpusetMems")) if h in hc}
     if cpu:
         res.setdefault("cpu", {}).update(cpu)
+    if hc.get("CpuRealtimePeriod") or hc.get("CpuRealtimeRuntime"):
+        from forklift.engine import extraflags
+
+        extraflags.resources(res.setdefault("cpu", {}), hc)
     block: dict[str, Any] = {}
     if hc.get("BlkioWeight"):
         block["weight"] = hc["BlkioWeight"]
@@ -581,6 +680,10 @@ def config(flags: RunFlags, cfg: dict[str, Any]) -> None:
         cfg["Domainname"] = flags.domainname
     if flags.stop_timeout is not None:
         cfg["StopTimeout"] = flags.stop_timeout
+    if flags.mac_address:
+        from forklift.engine import extraflags
+
+        extraflags.config(flags, cfg)
 
 
 def _detach_keys(text: str) -> None:
@@ -611,7 +714,7 @@ def apply(store: Store, spec: dict[str, Any], cfg: dict[str, Any], hc: dict[str,
           rootfs: str) -> None:
     """Put these flags' settings into the container's OCI ``spec`` (its root at ``rootfs``)."""
     _devices(spec, hc)
-    _namespaces(store, spec, hc)
+    _namespaces(store, spec, hc, os.path.basename(os.path.dirname(rootfs)))
     if hc.get("ShmSize"):
         for m in spec["mounts"]:
             if m["destination"] == "/dev/shm" and m["type"] == "tmpfs":

@@ -18,6 +18,9 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MNT_DETACH = 0x2
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
 
 # mount(2) copies at most one page of option data; keep a margin for the NUL.
 MAX_MOUNT_DATA = 4000
@@ -147,6 +150,14 @@ def bind_mount(src: str, target: str, readonly: bool = False) -> None:
             _mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
     except OSError as e:
         raise RuntimeFailure(f"bind mount of {src} on {target} failed: {e.strerror}") from e
+
+
+def mount_tmpfs(target: str, data: str) -> None:
+    """A tmpfs (nosuid, nodev, noexec, as /dev/shm) on ``target`` with options ``data``."""
+    try:
+        _mount("shm", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data)
+    except OSError as e:
+        raise RuntimeFailure(f"tmpfs mount on {target} failed: {e.strerror}") from e
 
 
 def unmount(target: str, lazy: bool = False) -> None:
