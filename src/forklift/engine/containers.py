@@ -531,7 +531,7 @@ def image_text(store: Store, rec: ContainerRecord) -> str:
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     """``inspect`` of a container in Docker's fields; NotFound, Conflict (ambiguous prefix)."""
-    from forklift.engine import mounts, restart  # (module docstring)
+    from forklift.engine import inspectdoc, mounts, restart  # (module docstring)
     from forklift.engine.images import docker_config  # off the hot path of `run`
 
     rec = container_store.resolve(store, name_or_id)
@@ -599,14 +599,26 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         "ResolvConfPath": p["resolv.conf"],
         "HostnamePath": p["hostname"],
         "HostsPath": p["hosts"],
+        "LogPath": _log_path(store, rec.id),
         "Name": "/" + rec.name,
         "RestartCount": restart.count(store, rec.id),
         "Driver": "overlay",
         "Platform": "linux",
-        "HostConfig": rec.host_config,
-        "GraphDriver": {"Name": "overlay", "Data": {
-            "UpperDir": p["upper"], "WorkDir": p["work"], "MergedDir": p["merged"]}},
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": inspectdoc.host_config(rec.host_config),
+        "GraphDriver": {"Data": {
+            "LowerDir": ":".join(rootfs.lowerdirs(store, rec.id, rec.image_id)),
+            "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
+            "Name": "overlay"},
         "Mounts": mounts.describe(store, rec),
-        "Config": docker_config(rec.config),
-        "NetworkSettings": net_settings,
+        "Config": {**docker_config(rec.config), "Labels": rec.config.get("Labels") or {}},
+        "NetworkSettings": inspectdoc.network_settings(net_settings),
     }
+
+
+def _log_path(store: Store, container_id: str) -> str:
+    """The json-file log once the container has run (Docker's is empty until then)."""
+    from forklift.engine.logfile import log_path
+
+    path = log_path(store, container_id)
+    return path if os.path.exists(path) else ""

@@ -1,0 +1,166 @@
+"""``container inspect`` in Docker 20.10's complete shape, side by side with a private
+dockerd for the same containers (created with many flags, running, exited), and valid
+against the Engine API schema (tests/support/swagger.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Forklift, swagger
+from support.docker import Docker
+from support.images import PATH_ENV
+
+needs_schema = pytest.mark.skipif(not swagger.available(),
+                                  reason=f"{swagger.SWAGGER} missing ({swagger.PACKAGE})")
+INSPECT = ("GET", "/containers/{id}/json", 200)
+
+# Docker's containers are made by a dockerd started with --bridge=none, which marks their
+# config "network disabled"; nothing else about them depends on it.
+DOCKER_ONLY = {"Config": {"NetworkDisabled"}}
+# Keys whose values are data, not fields: compared as a whole, not key by key.
+MAPS = {"Labels", "ExposedPorts", "Volumes", "PortBindings", "Tmpfs", "Sysctls", "Config",
+        "Networks", "Ports", "Data"}
+
+
+def flags(bind_dir: Path) -> list[str]:
+    return [
+        "--network", "bridge", "-e", "A=1", "-w", "/tmp", "-u", "0:0", "--expose", "81",
+        "-v", "/anon", "-v", f"{bind_dir}:/b:ro", "-l", "k=v", "--read-only",
+        "--stop-signal", "SIGUSR1", "-t", "-i", "-p", "8080:80", "--dns", "192.0.2.53",
+        "--add-host", "h:192.0.2.4", "--memory", "64m", "--memory-swap", "128m",
+        "--cpus", "0.5", "--cpu-shares", "512", "--cpuset-cpus", "0", "--pids-limit", "50",
+        "--ulimit", "nofile=100:200", "--mount", "type=tmpfs,target=/mt",
+        "--tmpfs", "/tt:size=1m", "--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN", "--init",
+        "--restart", "on-failure:3", "--health-cmd", "true", "--health-interval", "5s",
+        "--shm-size", "32m", "--sysctl", "net.ipv4.ip_forward=1",
+        "--dns-search", "example.com", "--dns-option", "ndots:2",
+        "--domainname", "dom.example", "--group-add", "10", "--oom-score-adj", "100",
+        "--memory-reservation", "32m", "--memory-swappiness", "10", "--cpuset-mems", "0",
+        "--log-driver", "json-file", "--log-opt", "max-size=1m", "--stop-timeout", "7",
+        "--device", "/dev/null:/dev/mynull", "--device-cgroup-rule", "c 1:3 rwm",
+        "--pid", "host", "--ipc", "shareable", "--uts", "host", "--cgroupns", "private",
+    ]
+
+
+@pytest.fixture(scope="module")
+def docker20(docker: Docker) -> Docker:
+    """The fixture's dockerd through Debian's 20.10 client where the docker on PATH is
+    another (a newer CLI sends other defaults: ``"BlkioDeviceReadBps": []``)."""
+    client = Path("/usr/bin/docker")
+    if not client.is_file():
+        return docker
+    out = copy.copy(docker)
+    out.argv = [str(client), *docker.argv[1:]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def docker_busybox(docker20: Docker, busybox_tar: Path) -> str:
+    docker = docker20
+    docker("import", "-c", f"ENV {PATH_ENV}", "-c", 'CMD ["sh"]', str(busybox_tar),
+           "fl-inspect-busybox:latest")
+    return "fl-inspect-busybox:latest"
+
+
+def shape_differences(theirs: Any, ours: Any, path: str = "$") -> list[str]:
+    """Where the two documents differ in keys, key order or value types (values may
+    differ: ids, times, paths); lists are compared by their first element."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        name = path.rsplit(".", 1)[-1]
+        drop = DOCKER_ONLY.get(name, set())
+        keys = [k for k in theirs if k not in drop]
+        if list(ours) != keys and name not in MAPS:
+            return [f"{path}: keys {keys} != {list(ours)}"]
+        return [d for k in keys if k in ours
+                for d in shape_differences(theirs[k], ours[k], f"{path}.{k}")]
+    if isinstance(theirs, list) and isinstance(ours, list):
+        if theirs and ours:
+            return shape_differences(theirs[0], ours[0], f"{path}[0]")
+        return []
+    if type(theirs) is not type(ours):
+        return [f"{path}: {theirs!r} ({type(theirs).__name__}) != {ours!r} ({type(ours).__name__})"]
+    return []
+
+
+def both_inspect(docker: Docker, fl: Forklift, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return json.loads(docker("inspect", name).out)[0], json.loads(fl.out("inspect", name))[0]
+
+
+@pytest.mark.docker
+@needs_schema
+def test_created_with_many_flags_is_dockers_document(fl: Forklift, busybox: str, docker20: Docker,
+                                                     docker_busybox: str, tmp_path: Path):
+    docker = docker20
+    name = "fl-insp-flags"
+    for cli, image in ((docker, docker_busybox), (fl, "busybox")):
+        cli("create", "--name", name, *flags(tmp_path), image, "true")
+    try:
+        theirs, ours = both_inspect(docker, fl, name)
+        mounts_theirs, mounts_ours = theirs.pop("Mounts"), ours.pop("Mounts")
+        assert shape_differences(theirs, ours) == []
+        # in Docker's order of a Go map: compared by destination; forklift makes an
+        # anonymous volume (-v /anon) at the first start, Docker's engine at create
+        assert {m["Destination"]: m for m in mounts_ours} == {
+            m["Destination"]: m for m in mounts_theirs if m["Destination"] != "/anon"}
+        assert len(ours["HostConfig"]) == 65 + 4   # and Tmpfs, Sysctls, Mounts, Init: given
+        # forklift keeps capabilities by their canonical names; it also masks
+        # /sys/devices/virtual/powercap, as Docker does since 23.0
+        differ = {"CapAdd", "CapDrop", "MaskedPaths"}
+        hc_theirs, hc_ours = theirs["HostConfig"], ours["HostConfig"]
+        assert {k: v for k, v in hc_ours.items() if k not in differ} \
+            == {k: v for k, v in hc_theirs.items() if k not in differ}
+        assert (hc_ours["CapAdd"], hc_ours["CapDrop"]) == (["CAP_NET_ADMIN"], ["CAP_CHOWN"])
+        assert set(hc_ours["MaskedPaths"]) >= set(hc_theirs["MaskedPaths"])
+        # the image's PATH and -e A=1: Docker lists the container's variables first
+        cfg_theirs, cfg_ours = theirs["Config"], ours["Config"]
+        assert sorted(cfg_ours.pop("Env")) == sorted(cfg_theirs.pop("Env"))
+        for cfg in (cfg_theirs, cfg_ours):
+            cfg.pop("Hostname")     # the container's short ID
+            cfg.pop("Image")        # the name each was given
+        assert cfg_ours == cfg_theirs
+        swagger.validate_response({**ours, "Mounts": mounts_ours}, *INSPECT, as_docker=True)
+        swagger.validate_response({**theirs, "Mounts": mounts_theirs}, *INSPECT, as_docker=True)
+    finally:
+        docker("rm", "-f", "-v", name, check=False)
+        fl("rm", "-f", "-v", name, check=False)
+
+
+@pytest.mark.docker
+@needs_schema
+def test_created_running_and_exited_are_dockers_documents(fl: Forklift, busybox: str,
+                                                          docker20: Docker, docker_busybox: str):
+    docker, p = docker20, "fl-insp"
+    for cli, image in ((docker, docker_busybox), (fl, "busybox")):
+        cli("create", "--name", f"{p}-new", image, "true")
+        cli("run", "-d", "--name", f"{p}-up", "--network", "none", "--health-cmd", "true",
+            "--health-interval", "1s", image, "sleep", "60")
+        cli("run", "--name", f"{p}-down", "--network", "none", image, "sh", "-c", "exit 3",
+            check=False)
+    try:
+        deadline = time.monotonic() + 30   # a first health probe in both, for its Log's shape
+        while not all(json.loads(cli("inspect", f"{p}-up").out)[0]["State"]["Health"]["Log"]
+                      for cli in (docker, fl)):
+            assert time.monotonic() < deadline, "no health probe ran within 30 s"
+            time.sleep(0.2)
+        for suffix in ("new", "up", "down"):
+            theirs, ours = both_inspect(docker, fl, f"{p}-{suffix}")
+            assert shape_differences(theirs, ours) == [], suffix
+            assert len(ours["HostConfig"]) == 65
+            swagger.validate_response(ours, *INSPECT, as_docker=True)
+            swagger.validate_response(theirs, *INSPECT, as_docker=True)
+            assert ours["Config"]["Labels"] == {}
+            assert (ours["State"]["Status"], ours["State"]["ExitCode"]) \
+                == (theirs["State"]["Status"], theirs["State"]["ExitCode"])
+        for key in ("ExtraNetworks", "AnonymousVolumes", "NetworkAliases"):
+            assert key not in ours["HostConfig"]
+        assert fl.inspect(f"{p}-new")["LogPath"] == ""       # no log before the first start
+        log = Path(fl.inspect(f"{p}-down")["LogPath"])
+        assert log.name == fl.inspect(f"{p}-down")["Id"] + "-json.log" and log.is_file()
+    finally:
+        docker("rm", "-f", f"{p}-new", f"{p}-up", f"{p}-down", check=False)
+        fl("rm", "-f", f"{p}-new", f"{p}-up", f"{p}-down", check=False)
