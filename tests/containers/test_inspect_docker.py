@@ -4,14 +4,13 @@ against the Engine API schema (tests/support/swagger.py)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Forklift, swagger
+from support import Forklift, shapes, swagger
 from support.docker import Docker
 from support.images import PATH_ENV
 
@@ -22,9 +21,6 @@ INSPECT = ("GET", "/containers/{id}/json", 200)
 # Docker's containers are made by a dockerd started with --bridge=none, which marks their
 # config "network disabled"; nothing else about them depends on it.
 DOCKER_ONLY = {"Config": {"NetworkDisabled"}}
-# Keys whose values are data, not fields: compared as a whole, not key by key.
-MAPS = {"Labels", "ExposedPorts", "Volumes", "PortBindings", "Tmpfs", "Sysctls", "Config",
-        "Networks", "Ports", "Data"}
 
 
 def flags(bind_dir: Path) -> list[str]:
@@ -49,14 +45,7 @@ def flags(bind_dir: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def docker20(docker: Docker) -> Docker:
-    """The fixture's dockerd through Debian's 20.10 client where the docker on PATH is
-    another (a newer CLI sends other defaults: ``"BlkioDeviceReadBps": []``)."""
-    client = Path("/usr/bin/docker")
-    if not client.is_file():
-        return docker
-    out = copy.copy(docker)
-    out.argv = [str(client), *docker.argv[1:]]
-    return out
+    return shapes.docker20(docker)
 
 
 @pytest.fixture(scope="module")
@@ -65,26 +54,6 @@ def docker_busybox(docker20: Docker, busybox_tar: Path) -> str:
     docker("import", "-c", f"ENV {PATH_ENV}", "-c", 'CMD ["sh"]', str(busybox_tar),
            "fl-inspect-busybox:latest")
     return "fl-inspect-busybox:latest"
-
-
-def shape_differences(theirs: Any, ours: Any, path: str = "$") -> list[str]:
-    """Where the two documents differ in keys, key order or value types (values may
-    differ: ids, times, paths); lists are compared by their first element."""
-    if isinstance(theirs, dict) and isinstance(ours, dict):
-        name = path.rsplit(".", 1)[-1]
-        drop = DOCKER_ONLY.get(name, set())
-        keys = [k for k in theirs if k not in drop]
-        if list(ours) != keys and name not in MAPS:
-            return [f"{path}: keys {keys} != {list(ours)}"]
-        return [d for k in keys if k in ours
-                for d in shape_differences(theirs[k], ours[k], f"{path}.{k}")]
-    if isinstance(theirs, list) and isinstance(ours, list):
-        if theirs and ours:
-            return shape_differences(theirs[0], ours[0], f"{path}[0]")
-        return []
-    if type(theirs) is not type(ours):
-        return [f"{path}: {theirs!r} ({type(theirs).__name__}) != {ours!r} ({type(ours).__name__})"]
-    return []
 
 
 def both_inspect(docker: Docker, fl: Forklift, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -102,7 +71,7 @@ def test_created_with_many_flags_is_dockers_document(fl: Forklift, busybox: str,
     try:
         theirs, ours = both_inspect(docker, fl, name)
         mounts_theirs, mounts_ours = theirs.pop("Mounts"), ours.pop("Mounts")
-        assert shape_differences(theirs, ours) == []
+        assert shapes.shape_differences(theirs, ours, docker_only=DOCKER_ONLY) == []
         # in Docker's order of a Go map: compared by destination; forklift makes an
         # anonymous volume (-v /anon) at the first start, Docker's engine at create
         assert {m["Destination"]: m for m in mounts_ours} == {
@@ -149,7 +118,7 @@ def test_created_running_and_exited_are_dockers_documents(fl: Forklift, busybox:
             time.sleep(0.2)
         for suffix in ("new", "up", "down"):
             theirs, ours = both_inspect(docker, fl, f"{p}-{suffix}")
-            assert shape_differences(theirs, ours) == [], suffix
+            assert shapes.shape_differences(theirs, ours, docker_only=DOCKER_ONLY) == [], suffix
             assert len(ours["HostConfig"]) == 65
             swagger.validate_response(ours, *INSPECT, as_docker=True)
             swagger.validate_response(theirs, *INSPECT, as_docker=True)

@@ -407,6 +407,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
                                    list(parent_cfg.get("history") or []) + [entry], created,
                                    author=author, comment=message)
         cfg["container"] = rec.id
+        cfg["container_config"] = _container_config_of(rec)  # Docker's commit records it too
         image_id = image_store.add(store, oci.canonical_json(cfg), layer_list,
                                    parent=rec.image_id, tags=[tag] if tag else [])
         events.container_event(store.root, "commit", rec, comment=message,
@@ -414,6 +415,13 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
         return image_id
     finally:
         new_layer.cleanup()
+
+
+def _container_config_of(rec: ContainerRecord) -> dict[str, Any]:
+    """The committed container's Config as ``inspect`` shows it (the image's ContainerConfig)."""
+    from forklift.engine.images import docker_config
+
+    return {**docker_config(rec.config), "Labels": rec.config.get("Labels") or {}}
 
 
 # ----------------------------------------------------------------------------- export
@@ -532,7 +540,6 @@ def image_text(store: Store, rec: ContainerRecord) -> str:
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     """``inspect`` of a container in Docker's fields; NotFound, Conflict (ambiguous prefix)."""
     from forklift.engine import inspectdoc, mounts, restart  # (module docstring)
-    from forklift.engine.images import docker_config  # off the hot path of `run`
 
     rec = container_store.resolve(store, name_or_id)
     state = rec.effective_state()
@@ -611,7 +618,7 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
             "Name": "overlay"},
         "Mounts": mounts.describe(store, rec),
-        "Config": {**docker_config(rec.config), "Labels": rec.config.get("Labels") or {}},
+        "Config": _container_config_of(rec),
         "NetworkSettings": inspectdoc.network_settings(net_settings),
     }
 

@@ -1,0 +1,81 @@
+"""``image inspect`` in Docker 20.10's shape, side by side with a private dockerd for an
+imported, a committed and a built image, and valid against the Engine API's ``Image``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Forklift, shapes, swagger
+from support.docker import Docker
+from support.images import PATH_ENV
+
+pytestmark = [pytest.mark.docker,
+              pytest.mark.skipif(not swagger.available(),
+                                 reason=f"{swagger.SWAGGER} missing ({swagger.PACKAGE})")]
+
+# The private dockerd runs with --bridge=none, which marks a container's config (and so a
+# commit's) "network disabled".
+DOCKER_ONLY = {"Config": {"NetworkDisabled"}, "ContainerConfig": {"NetworkDisabled"}}
+DOCKERFILE = 'FROM IMAGE\nRUN echo hi > /x\nLABEL a=b\nENTRYPOINT ["sh"]\n'
+
+
+def make(cli: Forklift | Docker, tar: Path, context: Path, p: str) -> None:
+    cli("import", "-c", f"ENV {PATH_ENV}", "-c", 'CMD ["sh"]', str(tar), f"{p}-imported")
+    cli("run", "--name", f"{p}-c", "--network", "none", f"{p}-imported",
+        "sh", "-c", "echo hi > /f")
+    cli("commit", f"{p}-c", f"{p}-committed")
+    (context / "Dockerfile").write_text(DOCKERFILE.replace("IMAGE", f"{p}-imported"))
+    cli("build", "-q", "-t", f"{p}-built", str(context))
+
+
+def inspect(cli: Forklift | Docker, name: str) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(cli("image", "inspect", name).out)[0]
+    return doc
+
+
+def test_image_documents_are_dockers(fl: Forklift, docker: Docker, busybox_tar: Path,
+                                     tmp_path: Path):
+    docker, p = shapes.docker20(docker), "fl-iinsp"
+    for cli, where in ((docker, tmp_path / "d"), (fl, tmp_path / "f")):
+        where.mkdir()
+        make(cli, busybox_tar, where, p)
+    try:
+        docs = {kind: (inspect(docker, f"{p}-{kind}"), inspect(fl, f"{p}-{kind}"))
+                for kind in ("imported", "committed", "built")}
+        for kind, (theirs, ours) in docs.items():
+            swagger.validate(ours, "Image", as_docker=True)
+            swagger.validate(theirs, "Image", as_docker=True)
+            if kind == "committed":
+                # Docker's commit copies the container's Config whole, with its empty
+                # Labels map; forklift's keeps the fields that are set (Labels: null)
+                assert (theirs["Config"]["Labels"], ours["Config"]["Labels"]) == ({}, None)
+                ours["Config"]["Labels"] = {}
+            if kind == "built":
+                # forklift builds as BuildKit does: no step container, an empty
+                # ContainerConfig; Docker's legacy builder records its last step's
+                assert ours["ContainerConfig"]["Cmd"] is None and ours["Container"] == ""
+                theirs["ContainerConfig"] = ours["ContainerConfig"]
+            assert shapes.shape_differences(theirs, ours, docker_only=DOCKER_ONLY) == [], kind
+            for key in ("Architecture", "Os", "RepoDigests"):
+                assert ours[key] == theirs[key], (kind, key)
+            assert ours["RepoTags"] == [f"{p}-{kind}:latest"]
+        theirs, ours = docs["imported"]
+        assert ours["Config"] == theirs["Config"]
+        assert ours["RootFS"] == theirs["RootFS"]    # the same tar: the same diffID
+        assert ours["ContainerConfig"] == theirs["ContainerConfig"]
+        theirs, ours = docs["committed"]
+        assert ours["Container"] == fl.inspect(f"{p}-c")["Id"]
+        assert ours["ContainerConfig"]["Cmd"] == theirs["ContainerConfig"]["Cmd"] \
+            == ["sh", "-c", "echo hi > /f"]
+        assert ours["Parent"] == docs["imported"][1]["Id"]
+        theirs, ours = docs["built"]
+        for key in ("Entrypoint", "Labels", "Cmd", "Env", "Volumes", "OnBuild"):
+            assert ours["Config"][key] == theirs["Config"][key], key
+        assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"]) == 2
+    finally:
+        for cli in (docker, fl):
+            cli("rm", "-f", f"{p}-c", check=False)
+            cli("rmi", f"{p}-built", f"{p}-committed", f"{p}-imported", check=False)
