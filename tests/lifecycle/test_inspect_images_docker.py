@@ -79,3 +79,54 @@ def test_image_documents_are_dockers(fl: Forklift, docker: Docker, busybox_tar: 
         for cli in (docker, fl):
             cli("rm", "-f", f"{p}-c", check=False)
             cli("rmi", f"{p}-built", f"{p}-committed", f"{p}-imported", check=False)
+
+
+def links_tar(path: Path) -> Path:
+    """Files, symlinks (relative, absolute, long) and hard links, some of them in one
+    directory twice over."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in (("bin/tool", b"#" * 4321), ("etc/conf", b"k=v\n"), ("empty", b"")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, kind, target in (("bin/a", tarfile.SYMTYPE, "tool"),
+                                   ("bin/b", tarfile.SYMTYPE, "/bin/tool"),
+                                   ("lib/long", tarfile.SYMTYPE, "../" * 40 + "etc/conf"),
+                                   ("bin/hard1", tarfile.LNKTYPE, "bin/tool"),
+                                   ("bin/hard2", tarfile.LNKTYPE, "bin/tool")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            tf.addfile(info)
+    return path
+
+
+def test_image_sizes_are_dockers(fl: Forklift, docker: Docker, busybox_tar: Path,
+                                 tmp_path: Path):
+    """Docker's overlay2 size of a layer: st_size of every non-directory once per inode, so
+    a symlink counts its target's length and a hard link adds nothing."""
+    docker, p = shapes.docker20(docker), "fl-isize"
+    tar = links_tar(tmp_path / "links.tar")
+    script = "echo hello > /f; ln /f /f2; ln -s /bin/busybox /s; ln -s f /s2"
+    for cli in (docker, fl):
+        cli("import", "-c", f"ENV {PATH_ENV}", str(busybox_tar), f"{p}-busybox")
+        cli("import", str(tar), f"{p}-links")
+        cli("run", "--name", f"{p}-c", "--network", "none", f"{p}-busybox", "sh", "-c", script)
+        cli("commit", f"{p}-c", f"{p}-committed")
+    try:
+        sizes = {}
+        for image in ("busybox", "links", "committed"):
+            fmt = ("image", "inspect", "--format", "{{.Size}} {{.VirtualSize}}", f"{p}-{image}")
+            theirs, ours = docker(*fmt).out.strip(), fl.out(*fmt)
+            assert ours == theirs, image
+            listed = ("images", "--format", "{{.Size}}", f"{p}-{image}")
+            assert fl.out(*listed) == docker(*listed).out.strip(), image
+            sizes[image] = int(ours.split()[0])
+        assert sizes["links"] == 4321 + 4 + len("tool") + len("/bin/tool") + 3 * 40 + 8
+        assert sizes["committed"] - sizes["busybox"] == 6 + len("/bin/busybox") + len("f")
+    finally:
+        for cli in (docker, fl):
+            cli("rm", "-f", f"{p}-c", check=False)
+            cli("rmi", f"{p}-committed", f"{p}-busybox", f"{p}-links", check=False)
