@@ -23,6 +23,20 @@ INSPECT = ("GET", "/containers/{id}/json", 200)
 DOCKER_ONLY = {"Config": {"NetworkDisabled"}}
 
 
+# Docker's fields that are null in a plain container (nil slices print [], nil pointers
+# <nil>) and the zero values of the complete HostConfig
+TEMPLATES = [
+    "{{.HostConfig.Ulimits}}|{{.ExecIDs}}|{{.HostConfig.PidsLimit}}|{{.HostConfig.Links}}",
+    "{{.HostConfig.BlkioDeviceReadBps}}|{{.HostConfig.DeviceRequests}}|{{.HostConfig.Binds}}",
+    "{{.NetworkSettings.SecondaryIPAddresses}}|{{.HostConfig.MemorySwappiness}}",
+    "{{.NetworkSettings.Networks.bridge.IPAMConfig}}|{{.NetworkSettings.Networks.bridge.Aliases}}",
+    "{{.HostConfig.BlkioWeightDevice}}|{{.HostConfig.ConsoleSize}}|{{.HostConfig.Dns}}",
+    "{{.Config.Labels}}|{{json .Config.Labels}}|{{.HostConfig.ShmSize}}|{{.HostConfig.IpcMode}}",
+    "{{json .HostConfig.LogConfig}}|{{.HostConfig.ReadonlyPaths}}|{{.LogPath}}|{{.RestartCount}}",
+    "{{.HostConfig.CgroupnsMode}}|{{.HostConfig.Runtime}}|{{json .HostConfig.RestartPolicy}}",
+]
+
+
 def flags(bind_dir: Path) -> list[str]:
     return [
         "--network", "bridge", "-e", "A=1", "-w", "/tmp", "-u", "0:0", "--expose", "81",
@@ -125,6 +139,18 @@ def test_created_running_and_exited_are_dockers_documents(fl: Forklift, busybox:
             assert ours["Config"]["Labels"] == {}
             assert (ours["State"]["Status"], ours["State"]["ExitCode"]) \
                 == (theirs["State"]["Status"], theirs["State"]["ExitCode"])
+        for template in TEMPLATES:
+            assert fl.out("inspect", "-f", template, f"{p}-new") \
+                == docker("inspect", "-f", template, f"{p}-new").out.strip(), template
+        # forklift records the network it attaches a container to; Docker's CLI sends
+        # "default", which its engine resolves to the bridge network at start
+        assert (docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", f"{p}-new").out.strip(),
+                fl.out("inspect", "-f", "{{.HostConfig.NetworkMode}}", f"{p}-new")) \
+            == ("default", "bridge")
+        for suffix in ("up", "down"):
+            sized = json.loads(fl.out("inspect", "-s", f"{p}-{suffix}"))[0]
+            swagger.validate_response(sized, *INSPECT, as_docker=True)
+            assert isinstance(sized["SizeRw"], int) and isinstance(sized["SizeRootFs"], int)
         for key in ("ExtraNetworks", "AnonymousVolumes", "NetworkAliases"):
             assert key not in ours["HostConfig"]
         assert fl.inspect(f"{p}-new")["LogPath"] == ""       # no log before the first start
@@ -133,3 +159,39 @@ def test_created_running_and_exited_are_dockers_documents(fl: Forklift, busybox:
     finally:
         docker("rm", "-f", f"{p}-new", f"{p}-up", f"{p}-down", check=False)
         fl("rm", "-f", f"{p}-new", f"{p}-up", f"{p}-down", check=False)
+
+
+@pytest.mark.root
+@needs_schema
+def test_a_container_on_two_networks_is_a_valid_document(fl: Forklift, busybox: str):
+    """Live endpoints (a user network with an alias, then one connected): the complete
+    endpoint keys, the schema's types, and no internal HostConfig key."""
+    net, other, name = "fl-insp-net", "fl-insp-net2", "fl-insp-on-net"
+    fl("network", "create", net)
+    fl("network", "create", other)
+    try:
+        fl("run", "-d", "--name", name, "--network", net, "--network-alias", "web",
+           "busybox", "sleep", "60")
+        fl("network", "connect", other, name)
+        doc = fl.inspect(name)
+        swagger.validate_response(doc, *INSPECT, as_docker=True)
+        endpoints = doc["NetworkSettings"]["Networks"]
+        assert sorted(endpoints) == sorted([net, other])
+        for endpoint in endpoints.values():
+            assert list(endpoint) == [
+                "IPAMConfig", "Links", "Aliases", "NetworkID", "EndpointID", "Gateway",
+                "IPAddress", "IPPrefixLen", "IPv6Gateway", "GlobalIPv6Address",
+                "GlobalIPv6PrefixLen", "MacAddress", "DriverOpts"]
+            assert endpoint["IPAddress"] and endpoint["NetworkID"]
+        assert "web" in endpoints[net]["Aliases"]
+        assert not {"ExtraNetworks", "NetworkAliases"} & set(doc["HostConfig"])
+        assert len(doc["HostConfig"]) == 65
+        fl("kill", name)   # stopped: the connected network is kept for the next start
+        doc = fl.inspect(name)
+        swagger.validate_response(doc, *INSPECT, as_docker=True)
+        assert sorted(doc["NetworkSettings"]["Networks"]) == sorted([net, other])
+        assert len(doc["HostConfig"]) == 65
+        assert fl.out("ps", "-a", "-q", "-f", f"network={other}") == doc["Id"][:12]
+    finally:
+        fl("rm", "-f", name, check=False)
+        fl("network", "rm", net, other, check=False)

@@ -143,6 +143,11 @@ SLICE_FIELDS = frozenset({"Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "RepoT
                           "DnsOptions", "DnsSearch", "ExtraHosts", "CapAdd", "CapDrop",
                           "SecurityOpt", "Links", "VolumesFrom", "GroupAdd", "Devices",
                           "DeviceCgroupRules", "Test", "Aliases", "Secrets", "Configs"})
+# ... and those of container inspect's complete HostConfig and NetworkSettings (inspectdoc)
+SLICE_FIELDS |= {"ExecIDs", "Ulimits", "BlkioWeightDevice", "BlkioDeviceReadBps",
+                 "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+                 "DeviceRequests", "MaskedPaths", "ReadonlyPaths", "SecondaryIPAddresses",
+                 "SecondaryIPv6Addresses"}
 
 
 class TemplateError(InvalidArgument):
