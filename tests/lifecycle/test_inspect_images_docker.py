@@ -19,6 +19,12 @@ pytestmark = [pytest.mark.docker,
 # The private dockerd runs with --bridge=none, which marks a container's config (and so a
 # commit's) "network disabled".
 DOCKER_ONLY = {"Config": {"NetworkDisabled"}, "ContainerConfig": {"NetworkDisabled"}}
+# fields Docker's JSON leaves out when empty, which its templates still find
+IMAGE_TEMPLATES = [
+    "{{.Variant}}|{{.Config.StopTimeout}}|{{json .Config.ExposedPorts}}|{{.Config.Healthcheck}}",
+    "{{.ContainerConfig.Shell}}|{{json .ContainerConfig}}|{{.Config.ArgsEscaped}}",
+    "{{range $k, $v := .GraphDriver.Data}} {{$k}}{{end}}|{{len .RootFS.Layers}}",
+]
 DOCKERFILE = 'FROM IMAGE\nRUN echo hi > /x\nLABEL a=b\nENTRYPOINT ["sh"]\n'
 
 
@@ -62,6 +68,9 @@ def test_image_documents_are_dockers(fl: Forklift, docker: Docker, busybox_tar: 
             for key in ("Architecture", "Os", "RepoDigests"):
                 assert ours[key] == theirs[key], (kind, key)
             assert ours["RepoTags"] == [f"{p}-{kind}:latest"]
+        for template in IMAGE_TEMPLATES:
+            args = ("image", "inspect", "-f", template, f"{p}-imported")
+            assert fl.out(*args) == docker(*args).out.strip(), template
         theirs, ours = docs["imported"]
         assert ours["Config"] == theirs["Config"]
         assert ours["RootFS"] == theirs["RootFS"]    # the same tar: the same diffID
