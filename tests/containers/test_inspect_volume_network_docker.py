@@ -1,5 +1,6 @@
 """``volume inspect`` and ``network inspect`` side by side with a private dockerd, and valid
-against the Engine API's ``Volume`` and ``Network``."""
+against the Engine API's ``Volume`` and ``Network``; ``version``'s Server section against
+the answer of GET /version."""
 
 from __future__ import annotations
 
@@ -75,3 +76,10 @@ def test_network_documents_are_dockers(fl: Forklift, docker: Docker):
         swagger.validate(user, "Network")
     finally:
         fl("network", "rm", "fl-ninsp", check=False)
+
+
+def test_version_server_document_is_valid(fl: Forklift):
+    """``version``'s Server section is what GET /version answers (SystemVersion)."""
+    server = json.loads(fl.out("version", "--format", "{{json .Server}}"))
+    swagger.validate_response(server, "GET", "/version", 200)
+    assert server["ApiVersion"] == "1.41"
