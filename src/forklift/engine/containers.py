@@ -122,8 +122,10 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
     elif command:
         cfg["Cmd"] = list(command)
     env_extra = [line for path in opts.env_files for line in _read_env_file(path)] + opts.env
-    if env_extra:
-        cfg["Env"] = process.merge_env(cfg.get("Env") or [], env_extra)
+    if env_extra:  # Docker's order: the container's variables, then the image's others
+        given = process.merge_env([], env_extra)
+        keys = {item.partition("=")[0] for item in given}
+        cfg["Env"] = given + [e for e in cfg.get("Env") or [] if e.partition("=")[0] not in keys]
     if opts.workdir:
         if not opts.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
