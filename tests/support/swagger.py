@@ -17,7 +17,8 @@ the default, so a test says when it relies on it.
     validate(doc, "Image")
     validate_response(doc, "GET", "/containers/{id}/json", 200)
 
-Both raise `SchemaMismatch` naming the JSON path of the first mismatch (``$.HostConfig.Dns``).
+Both raise `SchemaMismatch` naming the JSON path of a mismatch (``$.HostConfig.Dns``; of
+several, jsonschema's best match: the deepest in the first failing branch).
 """
 
 from __future__ import annotations
