@@ -135,7 +135,8 @@ class LimitedReader:
 
 @dataclass
 class ExtractStats:
-    size: int = 0          # bytes of regular-file content (hardlinks counted once)
+    size: int = 0          # Docker's layer size: regular-file bytes (hardlinks counted once)
+    #                        and each symlink's target length (its st_size)
     entries: int = 0
 
 
@@ -255,6 +256,7 @@ class _Extractor:
             self._write_file(reader, member, path)
         elif member.issym():
             os.symlink(member.linkname, path)
+            self.stats.size += len(os.fsencode(member.linkname))  # its st_size, as Docker counts
         elif member.islnk():
             self._hardlink(member, path)
         elif member.isfifo():
@@ -419,7 +421,7 @@ class TarWriter:
     def __init__(self, out: IO[bytes], clamp_mtime: int | None = None) -> None:
         self.out = out
         self.clamp = clamp_mtime  # SOURCE_DATE_EPOCH: later mtimes written as this one
-        self.size = 0  # content bytes written (layer size)
+        self.size = 0  # the layer's size as Docker counts it: content bytes and symlinks
         self._links: dict[tuple[int, int], str] = {}
         self._buf = bytearray(COPY_CHUNK)
 
@@ -445,6 +447,7 @@ class TarWriter:
             self._emit(info)
         elif stat.S_ISLNK(mode):
             self._emit(_header(rel, st, tarfile.SYMTYPE, link=os.readlink(path), clamp=self.clamp))
+            self.size += st.st_size  # the target's length: Docker counts it in a layer's size
         elif stat.S_ISFIFO(mode):
             self._emit(_header(rel, st, tarfile.FIFOTYPE, clamp=self.clamp))
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):

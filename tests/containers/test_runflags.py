@@ -27,6 +27,7 @@ def test_cidfile_written_and_never_overwritten(fl: Any, name: str, tmp_path: Pat
     cidfile = tmp_path / "cid"
     cid = fl.out("create", "--name", name, "--cidfile", str(cidfile), "busybox", "true")
     assert cidfile.read_text() == cid
+    assert fl.out("inspect", "-f", "{{.HostConfig.ContainerIDFile}}", name) == str(cidfile)
     assert _refused(fl, "--cidfile", str(cidfile)) == (
         "Container ID file found, make sure the other container isn't running or delete"
         f" {cidfile}")

@@ -78,7 +78,7 @@ def test_extract_converts_whiteouts_back(tmp_path):
     assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
     assert os.getxattr(out / "opaque", archive.OPAQUE_XATTR) == b"y"
     assert os.stat(out / "d/hard").st_ino == os.stat(out / "d/sub/f").st_ino
-    assert stats.size == len("content")
+    assert stats.size == len("content") + len("sub/f")  # the file once, the link's target
 
 
 @pytest.mark.root
@@ -133,3 +133,30 @@ def test_device_nodes_and_fifos_are_kept_byte_exact(tmp_path):
     assert kept["dev/console"] == (tarfile.CHRTYPE, 5, 1, 0o640)
     assert kept["dev/sda"] == (tarfile.BLKTYPE, 8, 0, 0o640)
     assert kept["dev/xconsole"][0] == tarfile.FIFOTYPE
+
+
+def test_layer_size_counts_as_dockers_overlay2(tmp_path):
+    """Docker's directory.Size: every non-directory's st_size once per inode, so a symlink
+    counts its target's length and a hard link nothing more; extraction and the layer
+    writer (commit, build) agree with a walk of the result."""
+    from forklift.engine.sizes import tree_size
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for name, data in (("bin/busybox", b"x" * 1000), ("etc/motd", b"hello\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        for name, kind, target in (("bin/sh", tarfile.SYMTYPE, "busybox"),
+                                   ("bin/ls", tarfile.SYMTYPE, "/bin/busybox"),
+                                   ("bin/hard", tarfile.LNKTYPE, "bin/busybox")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, target
+            tf.addfile(info)
+    dest = tmp_path / "layer"
+    dest.mkdir()
+    buf.seek(0)
+    stats = archive.extract(buf, str(dest))
+    assert stats.size == 1000 + 6 + len("busybox") + len("/bin/busybox")
+    assert tree_size(str(dest)) == stats.size
+    assert archive.hash_layer(str(dest))[1] == stats.size

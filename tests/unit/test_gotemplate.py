@@ -766,6 +766,34 @@ def test_a_missing_struct_field_is_an_error_as_in_docker_inspect() -> None:
         parse("{{.Foo.Bar}}").execute(INSPECTED, MAP_FIELDS)
 
 
+@pytest.mark.parametrize(("template", "expected"), [
+    # printed by docker inspect (20.10) for a container made without these fields
+    ("{{.Config.Healthcheck}}|{{json .Config.Healthcheck}}|{{.Config.StopTimeout}}",
+     "<nil>|null|<nil>"),
+    ("{{.Config.ExposedPorts}}|{{.Config.Shell}}|{{json .Config.Shell}}|{{.Config.ArgsEscaped}}",
+     "map[]|[]|null|false"),
+    ("{{.HostConfig.Init}}|{{.HostConfig.Tmpfs}}|{{.HostConfig.Mounts}}", "<nil>|map[]|[]"),
+    ("{{.State.Health}}|{{with .State.Health}}x{{else}}none{{end}}|{{.Variant}}.",
+     "<nil>|none|."),
+    ("{{json .Config}}", '{"Labels":{"a":"b"},"Env":["X=1"],"Cmd":null}'),  # still omitted
+])
+def test_omitted_struct_fields_are_their_zero_values(template: str, expected: str) -> None:
+    from forklift.cli.format import OMITTED_FIELDS, SLICE_FIELDS
+
+    data = {**INSPECTED, "HostConfig": {}, "State": {"Status": "created"}}
+    assert parse(template).execute(data, MAP_FIELDS, SLICE_FIELDS, OMITTED_FIELDS) == expected
+
+
+def test_an_omitted_field_inside_a_chain_is_dockers_json_error() -> None:
+    from forklift.cli.format import OMITTED_FIELDS, SLICE_FIELDS
+
+    data = {"State": {"Status": "created"}}
+    with pytest.raises(ExecError, match='<.State.Health.Status>: map has no entry for key "Health"'):
+        parse("{{.State.Health.Status}}").execute(data, MAP_FIELDS, SLICE_FIELDS, OMITTED_FIELDS)
+    with pytest.raises(ExecError, match='map has no entry for key "Health"'):
+        parse("{{.State.Health}}").execute(data, MAP_FIELDS, SLICE_FIELDS)   # none given
+
+
 def test_template_depth_is_bounded_without_a_python_crash() -> None:
     with pytest.raises(ExecError, match="exceeded maximum template depth"):
         parse('{{define "R"}}{{template "R" .}}{{end}}{{template "R" 1}}').execute(None)

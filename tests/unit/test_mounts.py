@@ -154,9 +154,11 @@ def test_describe_and_host_sources(store: Store, tmp_path: Path) -> None:
                             "Tmpfs": {"/run": ""}})
     volume_store.ensure(store, "vol")
     volume_store.attach(store, rec.id, "vol", "/deep/er")
-    described = [(m["Type"], m["Destination"], m["RW"]) for m in mounts.describe(store, rec)]
-    assert described == [("volume", "/deep/er", True), ("bind", "/b", False),
-                         ("bind", "/m2", True), ("tmpfs", "/t", False), ("tmpfs", "/run", True)]
+    described = [(m["Type"], m["Destination"], m["RW"], m["Mode"])
+                 for m in mounts.describe(store, rec)]
+    # Docker's Mounts: a -v bind's mode as given; --tmpfs mounts (/run) not listed
+    assert described == [("volume", "/deep/er", True, ""), ("bind", "/b", False, "ro"),
+                         ("bind", "/m2", True, ""), ("tmpfs", "/t", False, "")]
     sources = mounts.host_sources(store, rec, paths(tmp_path))
     assert [d for d, _ in sources] == ["/etc/resolv.conf", "/etc/hostname", "/etc/hosts",
                                        "/deep/er", "/m2", "/b"]  # the deepest first

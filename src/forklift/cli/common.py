@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from forklift.cli.format import TemplateError, human_size, parse
+from forklift.cli.format import OMITTED_FIELDS, TemplateError, human_size, parse
 from forklift.errors import ForkliftError, InspectTemplateError, InvalidArgument, NotFound
 
 
@@ -93,7 +93,7 @@ def _print_objects(results: list[dict[str, Any]], fmt: str | None, template: Any
     if template is not None:
         for item in results:
             try:
-                text = template.execute(item)
+                text = template.execute(item, OMITTED_FIELDS)
             except InvalidArgument as exc:  # Docker words an execution error this way too
                 raise InvalidArgument(f"template parsing error: {exc.message}") from None
             click.echo(text)

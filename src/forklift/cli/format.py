@@ -175,6 +175,20 @@ SLICE_FIELDS = frozenset({"Cmd", "Entrypoint", "Env", "OnBuild", "Shell", "RepoT
                           "DnsOptions", "DnsSearch", "ExtraHosts", "CapAdd", "CapDrop",
                           "SecurityOpt", "Links", "VolumesFrom", "GroupAdd", "Devices",
                           "DeviceCgroupRules", "Test", "Aliases", "Secrets", "Configs"})
+# ... and those of container inspect's complete HostConfig and NetworkSettings (inspectdoc)
+SLICE_FIELDS |= {"ExecIDs", "Ulimits", "BlkioWeightDevice", "BlkioDeviceReadBps",
+                 "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps",
+                 "DeviceRequests", "MaskedPaths", "ReadonlyPaths", "SecondaryIPAddresses",
+                 "SecondaryIPv6Addresses"}
+# Fields of Docker's inspect structs that its JSON leaves out when empty (omitempty) and
+# forklift's documents too, with the zero value a template over the struct finds: Config's
+# and ContainerConfig's, HostConfig's, State.Health, a container's sizes, an image's Variant
+OMITTED_FIELDS: dict[str, Any] = {
+    "ExposedPorts": None, "Healthcheck": None, "ArgsEscaped": False, "NetworkDisabled": False,
+    "MacAddress": "", "StopSignal": "", "StopTimeout": None, "Shell": None,
+    "StorageOpt": None, "Tmpfs": None, "Sysctls": None, "Mounts": None, "Init": None,
+    "Health": None, "SizeRw": None, "SizeRootFs": None, "Node": None, "Variant": "",
+}
 
 
 class TemplateError(InvalidArgument):
@@ -195,8 +209,8 @@ class Template:
         except gotemplate.ParseError as exc:
             raise TemplateError(exc.message) from None
 
-    def execute(self, data: Any) -> str:
-        return self._parsed.execute(data, MAP_FIELDS, SLICE_FIELDS)
+    def execute(self, data: Any, omitted: dict[str, Any] | None = None) -> str:
+        return self._parsed.execute(data, MAP_FIELDS, SLICE_FIELDS, omitted)
 
 
 class _Headers(dict):  # type: ignore[type-arg]

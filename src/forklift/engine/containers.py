@@ -122,8 +122,10 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
     elif command:
         cfg["Cmd"] = list(command)
     env_extra = [line for path in opts.env_files for line in _read_env_file(path)] + opts.env
-    if env_extra:
-        cfg["Env"] = process.merge_env(cfg.get("Env") or [], env_extra)
+    if env_extra:  # Docker's order: the container's variables, then the image's others
+        given = process.merge_env([], env_extra)
+        keys = {item.partition("=")[0] for item in given}
+        cfg["Env"] = given + [e for e in cfg.get("Env") or [] if e.partition("=")[0] not in keys]
     if opts.workdir:
         if not opts.workdir.startswith("/"):
             raise InvalidArgument(f"the working directory '{opts.workdir}' is invalid, it needs to be an absolute path")
@@ -434,6 +436,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
                                    list(parent_cfg.get("history") or []) + [entry], created,
                                    author=author, comment=message)
         cfg["container"] = rec.id
+        cfg["container_config"] = _container_config_of(rec)  # Docker's commit records it too
         image_id = image_store.add(store, oci.canonical_json(cfg), layer_list,
                                    parent=rec.image_id, tags=[tag] if tag else [])
         events.container_event(store.root, "commit", rec, comment=message,
@@ -441,6 +444,13 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
         return image_id
     finally:
         new_layer.cleanup()
+
+
+def _container_config_of(rec: ContainerRecord) -> dict[str, Any]:
+    """The committed container's Config as ``inspect`` shows it (the image's ContainerConfig)."""
+    from forklift.engine.images import docker_config
+
+    return {**docker_config(rec.config), "Labels": rec.config.get("Labels") or {}}
 
 
 # ----------------------------------------------------------------------------- export
@@ -558,8 +568,7 @@ def image_text(store: Store, rec: ContainerRecord) -> str:
 
 def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     """``inspect`` of a container in Docker's fields; NotFound, Conflict (ambiguous prefix)."""
-    from forklift.engine import mounts, restart  # (module docstring)
-    from forklift.engine.images import docker_config  # off the hot path of `run`
+    from forklift.engine import inspectdoc, mounts, restart  # (module docstring)
 
     rec = container_store.resolve(store, name_or_id)
     state = rec.effective_state()
@@ -629,14 +638,26 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         "ResolvConfPath": p["resolv.conf"],
         "HostnamePath": p["hostname"],
         "HostsPath": p["hosts"],
+        "LogPath": _log_path(store, rec.id),
         "Name": "/" + rec.name,
         "RestartCount": restart.count(store, rec.id),
         "Driver": "overlay",
         "Platform": "linux",
-        "HostConfig": rec.host_config,
-        "GraphDriver": {"Name": "overlay", "Data": {
-            "UpperDir": p["upper"], "WorkDir": p["work"], "MergedDir": p["merged"]}},
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": inspectdoc.host_config(rec.host_config),
+        "GraphDriver": {"Data": {
+            "LowerDir": ":".join(rootfs.lowerdirs(store, rec.id, rec.image_id)),
+            "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
+            "Name": "overlay"},
         "Mounts": mounts.describe(store, rec),
-        "Config": docker_config(rec.config),
-        "NetworkSettings": net_settings,
+        "Config": _container_config_of(rec),
+        "NetworkSettings": inspectdoc.network_settings(net_settings),
     }
+
+
+def _log_path(store: Store, container_id: str) -> str:
+    """The json-file log once the container has run (Docker's is empty until then)."""
+    from forklift.engine.logfile import log_path
+
+    path = log_path(store, container_id)
+    return path if os.path.exists(path) else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -290,8 +291,6 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
     for item in image_store.digests_of(store, image_id):
         repo, _, dig = item.partition("@")
         digests.append(f"{reference.parse(repo).familiar_repository}@{dig}")
-    top = layer_list[-1].path(store) if layer_list else ""
-    lower = ":".join(layer.path(store) for layer in reversed(layer_list[:-1]))
     return {
         "Id": image_id,
         "RepoTags": tags,
@@ -300,6 +299,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
         "Comment": cfg.get("comment", ""),
         "Created": cfg.get("created", ""),
         "Container": cfg.get("container", ""),
+        "ContainerConfig": docker_config(cfg.get("container_config")),
         "DockerVersion": cfg.get("docker_version", ""),
         "Author": cfg.get("author", ""),
         "Config": docker_config(cfg.get("config")),
@@ -308,13 +308,25 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
         "Os": cfg.get("os", ""),
         "Size": record.size,
         "VirtualSize": record.size,
-        "GraphDriver": {
-            "Data": {"LowerDir": lower, "UpperDir": top} if top else {},
-            "Name": "overlay",
-        },
+        "GraphDriver": {"Data": _graph_data(store, layer_list), "Name": "overlay"},
         "RootFS": {"Type": "layers", "Layers": [layer.diff_id for layer in layer_list]},
         "Metadata": {"LastTagTime": ""},
     }
+
+
+def _graph_data(store: Store, layer_list: list[Any]) -> dict[str, str]:
+    """Docker's overlay2 GraphDriver.Data of an image: its top layer's directories (merged
+    and work as Docker names them, though an image is never mounted) below the others."""
+    if not layer_list:
+        return {}
+    top = layer_list[-1].path(store)
+    base = os.path.dirname(top)
+    data = {"MergedDir": os.path.join(base, "merged"), "UpperDir": top,
+            "WorkDir": os.path.join(base, "work")}
+    if len(layer_list) > 1:
+        data = {"LowerDir": ":".join(layer.path(store) for layer in reversed(layer_list[:-1])),
+                **data}
+    return data
 
 
 # ----------------------------------------------------------------------------- list

@@ -260,16 +260,18 @@ def copy_up(merged: str, dest: str, volume_dir: str) -> None:
 # ----------------------------------------------------------------------------- reading
 
 def describe(store: Store, rec: ContainerRecord) -> list[dict[str, Any]]:
-    """``inspect``'s Mounts: volumes, binds and tmpfs mounts, in Docker's fields."""
+    """``inspect``'s Mounts: volumes, binds and ``--mount`` tmpfs mounts, in Docker's fields."""
     out = []
     for name, dest in volume_store.of_container(store, rec.id):
         vol = volume_store.get(store, name)
         out.append({"Type": "volume", "Name": name, "Source": vol.path(store) if vol else "",
                     "Destination": dest, "Driver": "local", "Mode": "", "RW": True,
                     "Propagation": ""})
-    for src, dest, ro in map(parse_volume, rec.host_config.get("Binds", [])):
+    for spec in rec.host_config.get("Binds") or []:
+        src, dest, ro = parse_volume(spec)
         if src and src.startswith("/"):
-            out.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": "",
+            mode = spec.split(":")[2] if spec.count(":") == 2 else ""  # as given, like Docker
+            out.append({"Type": "bind", "Source": src, "Destination": dest, "Mode": mode,
                         "RW": not ro, "Propagation": "rprivate"})
     for m in rec.host_config.get("Mounts") or []:
         if m["Type"] == "bind":
@@ -278,10 +280,7 @@ def describe(store: Store, rec: ContainerRecord) -> list[dict[str, Any]]:
         elif m["Type"] == "tmpfs":
             out.append({"Type": "tmpfs", "Source": "", "Destination": m["Target"], "Mode": "",
                         "RW": not m.get("ReadOnly"), "Propagation": ""})
-    for dest in rec.host_config.get("Tmpfs") or {}:
-        out.append({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "",
-                    "RW": True, "Propagation": ""})
-    return out
+    return out  # --tmpfs mounts are not listed, as in Docker's (HostConfig.Tmpfs has them)
 
 
 def host_sources(store: Store, rec: ContainerRecord, paths: dict[str, str]) -> list[tuple[str, str]]:

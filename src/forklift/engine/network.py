@@ -235,7 +235,9 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
                                   "MacAddress": info.get("MacAddress", ""),
                                   "IPv4Address": f"{info['IPAddress']}/{info['IPPrefixLen']}",
                                   "IPv6Address": ""}
-    ipam: dict[str, Any] = {"Driver": "default", "Options": {}, "Config": []}
+    # Docker's own networks carry no IPAM options (null); `network create` sends a map
+    ipam: dict[str, Any] = {"Driver": "default", "Options": None if net.get("Builtin") else {},
+                            "Config": []}
     if net.get("Subnet"):
         ipam["Config"] = [{"Subnet": net["Subnet"], "Gateway": net["Gateway"]}]
     return {"Name": net["Name"], "Id": net["Id"], "Created": net["Created"],

@@ -143,6 +143,8 @@ def host_config(flags: RunFlags, base: dict[str, Any]) -> dict[str, Any]:
     from forklift.engine.hostconfig import parse_bytes
 
     hc: dict[str, Any] = {}
+    if flags.cidfile:
+        hc["ContainerIDFile"] = flags.cidfile  # as given, as Docker's inspect shows it
     if flags.shm_size:
         try:
             size = parse_bytes(flags.shm_size)

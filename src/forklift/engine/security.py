@@ -42,10 +42,12 @@ def _cap_name(text: str) -> str:
 def host_config(privileged: bool, cap_add: list[str], cap_drop: list[str],
                 security_opt: list[str]) -> dict[str, Any]:
     """Validate the flags into Docker's HostConfig fields."""
+    for cap in [*cap_add, *cap_drop]:
+        _cap_name(cap)  # refused up front; kept as given, as Docker's inspect shows them
     out: dict[str, Any] = {
         "Privileged": privileged,
-        "CapAdd": [_cap_name(c) for c in cap_add] or None,
-        "CapDrop": [_cap_name(c) for c in cap_drop] or None,
+        "CapAdd": list(cap_add) or None,
+        "CapDrop": list(cap_drop) or None,
         "SecurityOpt": None,
     }
     opts = []
@@ -97,7 +99,8 @@ def capabilities(hc: dict[str, Any]) -> list[str] | None:
     """The bounding set for the container; None means Docker's default set."""
     if hc.get("Privileged"):
         return _host_capabilities()
-    add, drop = hc.get("CapAdd") or [], hc.get("CapDrop") or []
+    add = [_cap_name(c) for c in hc.get("CapAdd") or []]
+    drop = [_cap_name(c) for c in hc.get("CapDrop") or []]
     if not add and not drop:
         return None
     caps = _host_capabilities() if "ALL" in add else list(DEFAULT_CAPABILITIES)

@@ -68,8 +68,8 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
     if vol is None:
         raise NotFound(f"No such volume: {name}")
     return {"CreatedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(vol.created)),
-            "Driver": "local", "Labels": shown_labels(vol) or None, "Mountpoint": vol.path(store),
-            "Name": vol.name, "Options": None, "Scope": "local"}
+            "Driver": "local", "Labels": shown_labels(vol), "Mountpoint": vol.path(store),
+            "Name": vol.name, "Options": {}, "Scope": "local"}
 
 
 def remove(store: Store, name: str) -> None:

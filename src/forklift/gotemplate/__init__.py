@@ -7,7 +7,7 @@ only when a template is rendered."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from forklift.gotemplate.builtins import BUILTINS, Func
@@ -35,15 +35,21 @@ class Template:
                              " (Python's stack: about 150 levels)") from None
 
     def execute(self, data: Any, map_fields: Collection[str] | None = None,
-                slice_fields: Collection[str] = ()) -> str:
+                slice_fields: Collection[str] = (),
+                omitted: Mapping[str, Any] | None = None) -> str:
         """Render ``data``. With ``map_fields``, dicts are Go structs (a missing field is an
         error, as in Docker's inspect) except the values of fields named in it, which are
         maps (a missing key is ``<no value>``, a None one a nil map, an empty dict in one
         ``struct{}{}``); without it every dict is a Go map. A None in a field named in
-        ``slice_fields`` is a nil slice (prints ``[]``)."""
+        ``slice_fields`` is a nil slice (prints ``[]``). ``omitted``: struct fields the data
+        leave out when empty (Go's omitempty) and their zero values, which a field at the
+        end of a chain gives instead of an error; inside a chain (``.State.Health.Status``)
+        one is still an error, as Docker's fallback to the JSON gives."""
         try:
-            return Executor(self.text, self.trees, self.funcs, map_fields, slice_fields,
-                            self.name).run(data)
+            executor = Executor(self.text, self.trees, self.funcs, map_fields, slice_fields,
+                                self.name)
+            executor.omitted = omitted or {}
+            return executor.run(data)
         except RecursionError:
             raise ExecError(f"template: {self.name}: nested more deeply than forklift supports"
                             " (Python's stack: about 150 levels)") from None

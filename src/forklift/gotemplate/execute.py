@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import forklift.gotemplate.gofmt as gofmt
@@ -36,6 +36,8 @@ class _Continue(Exception):
 
 
 class Executor:
+    omitted: Mapping[str, Any] = {}   # see Template.execute
+
     def __init__(self, text: str, trees: dict[str, n.ListNode], funcs: dict[str, Func],
                  map_fields: Collection[str] | None, slice_fields: Collection[str] = (),
                  name: str = "", depth: int = 0) -> None:
@@ -147,6 +149,7 @@ class Executor:
         value = self.pipeline(dot, node.pipe) if node.pipe is not None else NO_VALUE
         inner = Executor(self.text, self.trees, self.funcs, self.map_fields,
                          self.slice_fields, node.name, self.depth + 1)
+        inner.omitted = self.omitted
         inner.vars = [["$", value]]
         inner.out = self.out
         inner.walk(value, self.trees[node.name])
@@ -243,7 +246,7 @@ class Executor:
                     args: list[n.Node] | None, final: Any, dot: Any = None) -> Any:
         iface = False
         for ident in idents[:-1]:
-            receiver = self.field(receiver, ident, False, iface)
+            receiver = self.field(receiver, ident, False, iface, last=False)
             iface = True
         methods = getattr(receiver, "methods", None) if isinstance(receiver, dict) else None
         if methods and idents[-1] in methods:
@@ -265,7 +268,8 @@ class Executor:
             argv.append(self.validate(final, func.params[-1]))
         return func.impl(*argv)
 
-    def field(self, receiver: Any, name: str, has_args: bool, iface: bool) -> Any:
+    def field(self, receiver: Any, name: str, has_args: bool, iface: bool,
+              last: bool = True) -> Any:
         if receiver is NO_VALUE:
             return NO_VALUE
         if receiver is None or isinstance(receiver, NilSlice):   # Docker's JSON fallback
@@ -281,6 +285,8 @@ class Executor:
             return self._typed(name, receiver[name])
         if self.map_fields is None or isinstance(receiver, GoMap):
             return NO_VALUE
+        if last and name in self.omitted:
+            return self._typed(name, self.omitted[name])
         raise self.fail(f"map has no entry for key {go_quote(name)}")
 
     def _typed(self, name: str, value: Any) -> Any:

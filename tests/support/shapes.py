@@ -1,0 +1,52 @@
+"""Comparing forklift's JSON documents with Docker's for the same object: the same keys in
+the same order and the same value types, where values themselves differ (ids, times,
+paths); and the Docker 20.10 client for such comparisons."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from support.docker import Docker
+
+# Keys whose values are data, not fields (their keys are compared as a whole, in any order).
+MAPS = frozenset({"Labels", "ExposedPorts", "Volumes", "PortBindings", "Tmpfs", "Sysctls",
+                  "Networks", "Ports", "Options", "Containers", "Status"})
+
+
+def shape_differences(theirs: Any, ours: Any, path: str = "$", *,
+                      docker_only: dict[str, set[str]] | None = None) -> list[str]:
+    """Where ``ours`` differs from ``theirs`` in keys, key order or value types; lists are
+    compared by their first element. ``docker_only``: keys (by their parent's name) that
+    only Docker's document has, for a reason the caller gives."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        name = path.rsplit(".", 1)[-1]
+        keys = [k for k in theirs if k not in (docker_only or {}).get(name, set())]
+        if name in MAPS:
+            keys = sorted(keys)
+            if sorted(ours) != keys:
+                return [f"{path}: keys {keys} != {sorted(ours)}"]
+        elif list(ours) != keys:
+            return [f"{path}: keys {keys} != {list(ours)}"]
+        return [d for k in keys
+                for d in shape_differences(theirs[k], ours[k], f"{path}.{k}",
+                                           docker_only=docker_only)]
+    if isinstance(theirs, list) and isinstance(ours, list):
+        if theirs and ours:
+            return shape_differences(theirs[0], ours[0], f"{path}[0]", docker_only=docker_only)
+        return []
+    if type(theirs) is not type(ours):
+        return [f"{path}: {theirs!r} ({type(theirs).__name__}) != {ours!r} ({type(ours).__name__})"]
+    return []
+
+
+def docker20(docker: Docker) -> Docker:
+    """The same dockerd through Debian's 20.10 client where the docker on PATH is another
+    (a newer CLI sends other defaults: ``"BlkioDeviceReadBps": []``)."""
+    client = Path("/usr/bin/docker")
+    if not client.is_file():
+        return docker
+    out = copy.copy(docker)
+    out.argv = [str(client), *docker.argv[1:]]
+    return out
