@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 
 import pytest
+from support import swagger
 from support.cli import Forklift
 from support.docker import Docker
 from support.docker20 import docker20
@@ -79,6 +80,9 @@ def test_info_json_has_dockers_keys(fl: Forklift, docker: Docker) -> None:
     want = json.loads(d20("info", "--format", "{{json .}}").out)
     got = info(fl)
     assert sorted(got) == sorted(want)
+    if swagger.available():   # Docker's own document passes the schema checks forklift's does
+        swagger.validate_response({k: v for k, v in want.items() if k != "ClientInfo"},
+                                  "GET", "/info", 200, as_docker=True)
     for key in ("Plugins", "RegistryConfig", "Swarm", "ClientInfo", "RuncCommit"):
         assert sorted(got[key]) == sorted(want[key]), key
     for key, value in want.items():   # the same JSON types
@@ -103,3 +107,13 @@ def test_info_prints_dockers_lines(fl: Forklift, docker: Docker) -> None:
     got.remove("  Layers")                # forklift's own, under the storage driver
     # Docker lists only the HTTP proxies it has; they come from the environment
     assert [x for x in got if "Proxy" not in x] == [x for x in want if "Proxy" not in x]
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not swagger.available(), reason=f"{swagger.SWAGGER} missing")
+def test_info_document_is_the_engine_apis_system_info(fl: Forklift, busybox: str) -> None:
+    doc = info(fl)
+    doc.pop("ClientInfo")   # the CLI's own section, not part of GET /info
+    swagger.validate_response(doc, "GET", "/info", 200, as_docker=True)
+    with pytest.raises(swagger.SchemaMismatch):   # the check can fail
+        swagger.validate_response({**doc, "NCPU": "2"}, "GET", "/info", 200, as_docker=True)

@@ -37,6 +37,7 @@ PACKAGE = "golang-github-docker-docker-dev"
 DOCKER_QUIRKS: dict[tuple[str, str], dict[str, Any]] = {
     ("Resources", "MemorySwappiness"): {"x-nullable": True},
     ("HostConfig", "Isolation"): {"enum": [""]},
+    ("SystemInfo", "Isolation"): {"enum": [""]},   # a Linux daemon's defaultIsolation
     ("RestartPolicy", "Name"): {"enum": ["no"]},
 }
 _DROPPED = ("example", "examples", "discriminator", "readOnly", "title", "description")
