@@ -4,17 +4,13 @@ shows them, refused in one line where they cannot work; compared with Docker's e
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytestmark = pytest.mark.root
 
-DOCKER20 = "/usr/bin/docker"
 KMEM_WARNING = ("WARNING: Specifying a kernel memory limit is deprecated and will be removed"
                 " in a future release.")
 
@@ -93,23 +89,6 @@ def _their_message(res: Any) -> str:
     for prefix in ("docker: ", "Error response from daemon: "):
         line = line.removeprefix(prefix)
     return str(line.removesuffix("."))
-
-
-@pytest.fixture(scope="module")
-def docker20(docker: Any) -> Any:
-    """The private dockerd through Docker 20.10's own client (``docker`` on PATH may be a
-    newer one, which moves --mac-address to the endpoint and needs API 1.44 for it)."""
-    if not os.path.exists(DOCKER20):
-        pytest.skip(f"{DOCKER20} (docker.io's 20.10 client) is not installed")
-    client = copy.copy(docker)
-    client.argv = [DOCKER20, *docker.argv[1:]]
-    return client
-
-
-@pytest.fixture(scope="module")
-def docker_busybox(docker20: Any, busybox_tar: Path) -> str:
-    docker20("import", "-c", "ENV PATH=/bin:/usr/bin", str(busybox_tar), "fl-busybox:latest")
-    return "fl-busybox:latest"
 
 
 DOCKER_REFUSES = [args for args, _ in REFUSED]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support import Forklift, shapes, swagger
 from support.docker import Docker
+from support.docker20 import docker20
 
 pytestmark = pytest.mark.skipif(not swagger.available(),
                                 reason=f"{swagger.SWAGGER} missing ({swagger.PACKAGE})")
@@ -22,7 +23,7 @@ def inspect(cli: Forklift | Docker, *args: str) -> list[dict[str, Any]]:
 
 @pytest.mark.docker
 def test_volume_documents_are_dockers(fl: Forklift, busybox: str, docker: Docker):
-    docker, p = shapes.docker20(docker), "fl-vinsp"
+    docker, p = docker20(docker), "fl-vinsp"
     for cli in (docker, fl):
         cli("volume", "create", f"{p}-plain")
         cli("volume", "create", "--label", "a=b", "--label", "c=", f"{p}-labelled")
@@ -53,7 +54,7 @@ def test_volume_documents_are_dockers(fl: Forklift, busybox: str, docker: Docker
 def test_network_documents_are_dockers(fl: Forklift, docker: Docker):
     """The private dockerd has no bridge network (--bridge=none): its none and host
     networks are compared; forklift's bridge and a user network are validated."""
-    docker = shapes.docker20(docker)
+    docker = docker20(docker)
     theirs = inspect(docker, "network", "inspect", "none", "host")
     ours = inspect(fl, "network", "inspect", "none", "host")
     for t, o in zip(theirs, ours, strict=True):

@@ -7,11 +7,8 @@ while the container goes on restarting; ``wait`` returns at the next exit even u
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +16,6 @@ from support import wait_for
 
 pytestmark = pytest.mark.root
 
-DOCKER20 = "/usr/bin/docker"
 DONE = "{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}"
 
 
@@ -147,22 +143,6 @@ def test_links_in_dockers_form(fl: Any, name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- the oracle
-
-@pytest.fixture(scope="module")
-def docker20(docker: Any) -> Any:
-    """The private dockerd through Docker 20.10's own client."""
-    if not os.path.exists(DOCKER20):
-        pytest.skip(f"{DOCKER20} (docker.io's 20.10 client) is not installed")
-    client = copy.copy(docker)
-    client.argv = [DOCKER20, *docker.argv[1:]]
-    return client
-
-
-@pytest.fixture(scope="module")
-def docker_busybox(docker20: Any, busybox_tar: Path) -> str:
-    docker20("import", "-c", "ENV PATH=/bin:/usr/bin", str(busybox_tar), "fl-busybox:latest")
-    return "fl-busybox:latest"
-
 
 @pytest.mark.docker
 def test_restart_and_wait_match_docker(fl: Any, name: str, docker20: Any,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support import Forklift, shapes, swagger
 from support.docker import Docker
+from support.docker20 import docker20
 from support.images import PATH_ENV
 
 pytestmark = [pytest.mark.docker,
@@ -44,7 +45,7 @@ def inspect(cli: Forklift | Docker, name: str) -> dict[str, Any]:
 
 def test_image_documents_are_dockers(fl: Forklift, docker: Docker, busybox_tar: Path,
                                      tmp_path: Path):
-    docker, p = shapes.docker20(docker), "fl-iinsp"
+    docker, p = docker20(docker), "fl-iinsp"
     for cli, where in ((docker, tmp_path / "d"), (fl, tmp_path / "f")):
         where.mkdir()
         make(cli, busybox_tar, where, p)
@@ -116,7 +117,7 @@ def test_image_sizes_are_dockers(fl: Forklift, docker: Docker, busybox_tar: Path
                                  tmp_path: Path):
     """Docker's overlay2 size of a layer: st_size of every non-directory once per inode, so
     a symlink counts its target's length and a hard link adds nothing."""
-    docker, p = shapes.docker20(docker), "fl-isize"
+    docker, p = docker20(docker), "fl-isize"
     tar = links_tar(tmp_path / "links.tar")
     script = "echo hello > /f; ln /f /f2; ln -s /bin/busybox /s; ln -s f /s2"
     for cli in (docker, fl):

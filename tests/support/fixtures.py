@@ -3,7 +3,8 @@
 * ``fl``: the CLI on a new, empty store of this test; ``busybox``: busybox:latest in it;
   ``new_store()``: one more such store (a source and a destination, say);
 * ``busybox_tar`` and ``debian_tar``: root filesystem tarballs made once per session;
-* ``docker``: a private dockerd; ``registry`` and ``proxy``: a plain-HTTP registry of the
+* ``docker``: a private dockerd; ``docker20``: the same through Docker 20.10's own client,
+  ``docker_busybox``: busybox imported there; ``registry`` and ``proxy``: a plain-HTTP registry of the
   module and a recording proxy in front of it (reset around every test);
   ``empty_registry`` and ``empty_proxy``: the same, new for one test, for tests that count
   what a push uploads (pytest-xdist runs a module's tests in any order and split);
@@ -21,6 +22,7 @@ import pytest
 
 from support.cli import Forklift
 from support.docker import Docker, private_dockerd
+from support.docker20 import docker20 as docker_20_client
 from support.images import import_busybox, make_busybox_tar, make_debian_tar
 from support.registry import Proxy, Registry, running_proxy, running_registry
 from support.store import temporary_store
@@ -58,6 +60,19 @@ def new_store() -> Iterator[Callable[[], Forklift]]:
 def docker() -> Iterator[Docker]:
     with private_dockerd() as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def docker20(docker: Docker) -> Docker:
+    """The private dockerd through Docker 20.10's own client (``support/docker20``)."""
+    return docker_20_client(docker)
+
+
+@pytest.fixture(scope="session")
+def docker_busybox(docker20: Docker, busybox_tar: Path) -> str:
+    """busybox imported into the private dockerd as ``fl-busybox:latest``."""
+    docker20("import", "-c", "ENV PATH=/bin:/usr/bin", str(busybox_tar), "fl-busybox:latest")
+    return "fl-busybox:latest"
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,10 @@
 """Comparing forklift's JSON documents with Docker's for the same object: the same keys in
 the same order and the same value types, where values themselves differ (ids, times,
-paths); and the Docker 20.10 client for such comparisons."""
+paths)."""
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 from typing import Any
-
-from support.docker import Docker
 
 # Keys whose values are data, not fields (their keys are compared as a whole, in any order).
 MAPS = frozenset({"Labels", "ExposedPorts", "Volumes", "PortBindings", "Tmpfs", "Sysctls",
@@ -41,12 +37,3 @@ def shape_differences(theirs: Any, ours: Any, path: str = "$", *,
     return []
 
 
-def docker20(docker: Docker) -> Docker:
-    """The same dockerd through Debian's 20.10 client where the docker on PATH is another
-    (a newer CLI sends other defaults: ``"BlkioDeviceReadBps": []``)."""
-    client = Path("/usr/bin/docker")
-    if not client.is_file():
-        return docker
-    out = copy.copy(docker)
-    out.argv = [str(client), *docker.argv[1:]]
-    return out
