@@ -17,24 +17,21 @@ if TYPE_CHECKING:
 def human_size(size: float, precision: int = 3) -> str:
     """Docker's units.HumanSizeWithPrecision: decimal units (``1.24MB``); listings use 3
     significant digits, ``system df`` and prune 4."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-    i = 0
-    size = float(size)
-    while size >= 1000 and i < len(units) - 1:
-        size /= 1000
-        i += 1
-    return f"{_go_g(size, precision)}{units[i]}"
+    return _scaled(size, 1000, ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"), precision)
 
 
 def binary_size(size: float) -> str:
     """Docker's units.BytesSize: binary units, 4 significant digits (``23.59GiB``)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    return _scaled(size, 1024, ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"), 4)
+
+
+def _scaled(size: float, step: int, units: tuple[str, ...], precision: int) -> str:
     i = 0
     size = float(size)
-    while size >= 1024 and i < len(units) - 1:
-        size /= 1024
+    while size >= step and i < len(units) - 1:
+        size /= step
         i += 1
-    return f"{_go_g(size, 4)}{units[i]}"
+    return f"{_go_g(size, precision)}{units[i]}"
 
 
 def _go_g(value: float, precision: int) -> str:
