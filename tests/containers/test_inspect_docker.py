@@ -94,6 +94,8 @@ def test_created_with_many_flags_is_dockers_document(fl: Forklift, busybox: str,
         theirs, ours = both_inspect(docker, fl, name)
         mounts_theirs, mounts_ours = theirs.pop("Mounts"), ours.pop("Mounts")
         assert shapes.shape_differences(theirs, ours, docker_only=DOCKER_ONLY) == []
+        assert (ours["Driver"], ours["GraphDriver"]["Name"]) \
+            == (theirs["Driver"], theirs["GraphDriver"]["Name"]) == ("overlay2", "overlay2")
         # in Docker's order of a Go map: compared by destination; forklift makes an
         # anonymous volume (-v /anon) at the first start, Docker's engine at create
         assert {m["Destination"]: m for m in mounts_ours} == {

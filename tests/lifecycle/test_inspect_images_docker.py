@@ -66,6 +66,7 @@ def test_image_documents_are_dockers(fl: Forklift, docker: Docker, busybox_tar: 
                 assert ours["ContainerConfig"]["Cmd"] is None and ours["Container"] == ""
                 theirs["ContainerConfig"] = ours["ContainerConfig"]
             assert shapes.shape_differences(theirs, ours, docker_only=DOCKER_ONLY) == [], kind
+            assert ours["GraphDriver"]["Name"] == theirs["GraphDriver"]["Name"], kind
             for key in ("Architecture", "Os", "RepoDigests"):
                 assert ours[key] == theirs[key], (kind, key)
             assert ours["RepoTags"] == [f"{p}-{kind}:latest"]

@@ -641,14 +641,14 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         "LogPath": _log_path(store, rec.id),
         "Name": "/" + rec.name,
         "RestartCount": restart.count(store, rec.id),
-        "Driver": "overlay",
+        "Driver": "overlay2",   # the name info gives: overlay2's layout rules (sizes, GraphDriver.Data)
         "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": inspectdoc.host_config(rec.host_config),
         "GraphDriver": {"Data": {
             "LowerDir": ":".join(rootfs.lowerdirs(store, rec.id, rec.image_id)),
             "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
-            "Name": "overlay"},
+            "Name": "overlay2"},
         "Mounts": mounts.describe(store, rec),
         "Config": _container_config_of(rec),
         "NetworkSettings": inspectdoc.network_settings(net_settings),

@@ -308,7 +308,7 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
         "Os": cfg.get("os", ""),
         "Size": record.size,
         "VirtualSize": record.size,
-        "GraphDriver": {"Data": _graph_data(store, layer_list), "Name": "overlay"},
+        "GraphDriver": {"Data": _graph_data(store, layer_list), "Name": "overlay2"},
         "RootFS": {"Type": "layers", "Layers": [layer.diff_id for layer in layer_list]},
         "Metadata": {"LastTagTime": ""},
     }
