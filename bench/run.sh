@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh [bench.py options]   e.g.  bash bench/run.sh --only docker --quick
+# bench/run.sh --all [--quick]      every workload of issue 14, then one table (table.py)
 #
 # Entry point of the forklift vs Docker (vs Podman) benchmark:
 #   - installs docker.io / podman with apt-get when missing (skipped for a tool
@@ -87,5 +88,17 @@ fi
 
 python=${PYTHON:-python3}
 status=0
-"$python" "$here/bench.py" "$@" || status=$?
+if [ "${1:-}" = "--all" ]; then
+    # the four benchmarks, each interleaving the tools, then one table of their JSON
+    shift
+    quick=()
+    if [ "${1:-}" = "--quick" ]; then quick=(--quick); fi
+    "$python" "$here/bench.py" --only docker,forklift,podman "${quick[@]}" || status=$?
+    "$python" "$here/lifecycle.py" ${quick:+--repeat 3} || status=$?
+    "$python" "$here/save_load.py" ${quick:+--repeat 3 --files 1000} || status=$?
+    "$python" "$here/registry.py" "${quick[@]}" || status=$?
+    "$python" "$here/table.py" --json "$here/results/table.json" || status=$?
+else
+    "$python" "$here/bench.py" "$@" || status=$?
+fi
 exit "$status"
