@@ -174,16 +174,14 @@ def setup_tool(tool: Tool, rootfs: Path, args: argparse.Namespace) -> None:
     # Sanity check and warm-up (first container start pays one-off costs).
     tool.call("run", "--rm", *tool.run_opts, BASE_IMAGE, "true")
     if set(args.workloads) - {"run"}:
-        t = tool.timed(
-            "run",
-            "--name",
-            BIG,
-            *tool.run_opts,
-            BASE_IMAGE,
-            "sh",
-            "-c",
-            populate_script(args.files),
-        )
+        content: list[str] = ["sh", "-c", populate_script(args.files)]
+        if args.content_tar:  # the tarball bound in read-only, unpacked by busybox tar
+            src = str(args.content_tar.resolve())
+            content = ["-v", f"{src}:/content.tar:ro", BASE_IMAGE,
+                       "sh", "-c", "mkdir /data && tar xf /content.tar -C /data"]
+        else:
+            content = [BASE_IMAGE, *content]
+        t = tool.timed("run", "--name", BIG, *tool.run_opts, *content)
         tool.notes["populate_s"] = round(t, 3)
 
 
@@ -372,6 +370,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="repeat 3, 1,000 files")
     p.add_argument(
+        "--content-tar",
+        type=Path,
+        default=None,
+        help="fill the big container with this tarball's tree under /data instead of random\n"
+        "files (a real distribution: scripts/make-debian-rootfs.sh OUT.tar)",
+    )
+    p.add_argument(
         "--forklift-cmd",
         default=os.environ.get("FORKLIFT", "forklift"),
         help="command that runs forklift (default: $FORKLIFT or 'forklift')",
@@ -481,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "params": {
             "repeat": args.repeat,
+            "content_tar": str(args.content_tar) if args.content_tar else None,
             "files": args.files,
             "file_bytes": FILE_BYTES,
             "dirs": DIRS,

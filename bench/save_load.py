@@ -243,6 +243,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="save,load,reload (default all)")
     p.add_argument("--repeat", type=int, default=5, help="repetitions per workload (default 5)")
     p.add_argument("--files", type=int, default=5000, help="random files in the image (default 5000)")
+    p.add_argument("--rootfs", type=Path, default=None,
+                   help="use this rootfs tarball as the image instead of random files (a real"
+                   " distribution: scripts/make-debian-rootfs.sh OUT.tar)")
     p.add_argument("--file-bytes", type=int, default=40960, help="bytes per file (default 40960)")
     p.add_argument("--forklift-cmd", default=os.environ.get("FORKLIFT", "forklift"),
                    help="command that runs forklift (default: $FORKLIFT or 'forklift')")
@@ -268,7 +271,7 @@ def report_json(args: argparse.Namespace, tools: list[Tool], results: dict[str, 
         "duration_s": round(time.time() - started, 1),
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count()},
-        "params": {"repeat": args.repeat, "files": args.files, "file_bytes": args.file_bytes,
+        "params": {"repeat": args.repeat, "rootfs": str(args.rootfs) if args.rootfs else None, "files": args.files, "file_bytes": args.file_bytes,
                    "content_bytes": content, "load_archive_from": archive_from},
         "tools": {t.name: {"version": t.version, "error": t.error, **t.notes} for t in tools},
         "results": {w: {**{n: {**r.cell.to_json(), "peak_rss_kib": r.rss} for n, r in cells.items()},
@@ -291,9 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     archive_from = None
     try:
         rootfs = workdir / "rootfs.tar"
-        content = make_rootfs(rootfs, args.files, args.file_bytes)
-        print(f"image content: {args.files} files x {args.file_bytes} B"
-              f" (~{content / 1e6:.0f} MB); repeat {args.repeat}", flush=True)
+        if args.rootfs:
+            rootfs = args.rootfs.resolve()
+            content = rootfs.stat().st_size
+            print(f"image content: {rootfs} ({rootfs.stat().st_size / 1e6:.0f} MB);"
+                  f" repeat {args.repeat}", flush=True)
+        else:
+            content = make_rootfs(rootfs, args.files, args.file_bytes)
+            print(f"image content: {args.files} files x {args.file_bytes} B"
+                  f" (~{content / 1e6:.0f} MB); repeat {args.repeat}", flush=True)
         for tool in tools:
             try:
                 tool.version = _version(tool)
