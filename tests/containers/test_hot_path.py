@@ -99,3 +99,17 @@ def _failing_kill_runc(tmp_path: Path) -> Path:
                     f' exit 1; }}; done\nexec {real} "$@"\n')
     path.chmod(0o755)
     return path
+
+
+def test_leaving_early_keeps_exit_codes_output_and_a_clean_store(fl: Forklift, busybox_tar: Path) -> None:
+    """The CLI leaves with ``os._exit`` (cli/main._leave): every byte written is still
+    flushed, exit codes pass through, and the store is left clean (an import marks it
+    dirty; the marker goes when the store is closed or at exit)."""
+    res = fl("run", "--rm", "busybox", "sh", "-c", "seq 1 50000; exit 3", check=False)
+    assert res.code == 3
+    assert res.out.split() == [str(n) for n in range(1, 50001)]
+    assert fl("inspect", "nosuch-at-all", check=False).code == 1
+    image_id = fl.out("import", str(busybox_tar), "leave-test:1")
+    assert image_id.startswith("sha256:")
+    assert not [n for n in os.listdir(fl.root / "tmp") if "-dirty-" in n]
+    fl("rmi", "leave-test:1")
