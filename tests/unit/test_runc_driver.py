@@ -169,3 +169,50 @@ def test_the_bundles_log_is_kept(runc: Runc, tmp_path: Path,
         runc.create("c1", bundle(tmp_path))
     lines = (tmp_path / "bundle" / "runc.log").read_text().splitlines()
     assert json.loads(lines[-1]) == {"level": "error", "msg": "runc create failed: boom"}
+
+
+def _state(runc: Runc, cid: str, pid: int, start: int) -> None:
+    os.makedirs(os.path.join(runc.state_root, cid), exist_ok=True)
+    with open(os.path.join(runc.state_root, cid, "state.json"), "w") as f:
+        json.dump({"id": cid, "init_process_pid": pid, "init_process_start": start}, f)
+
+
+def _start_time(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rpartition(b")")[2].split()[19])
+
+
+def test_kill_signals_a_live_init_without_runc(runc: Runc, tmp_path: Path) -> None:
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        _state(runc, "c1", child.pid, _start_time(child.pid))
+        runc.kill("c1", signal.SIGTERM)
+        assert child.wait(10) == -signal.SIGTERM
+        assert calls(tmp_path) == []
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_kill_leaves_a_recycled_or_dead_pid_to_runc(runc: Runc, tmp_path: Path) -> None:
+    import subprocess
+
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        # same pid, another start time: a process that merely reuses the init's pid
+        _state(runc, "c1", child.pid, _start_time(child.pid) + 1)
+        runc.kill("c1", signal.SIGTERM)
+        assert child.poll() is None  # not signalled
+        child.kill()
+        child.wait()
+        _state(runc, "c2", child.pid, _start_time(os.getpid()))  # gone
+        runc.kill("c2", signal.SIGTERM)
+        runc.kill("c3", signal.SIGTERM)  # no state at all
+        runc.kill("c1", "SIGTERM")  # by name, and --all: always runc's
+        verbs = [line.split(" --log-format json ", 1)[1] for line in calls(tmp_path)]
+        assert verbs == ["kill c1 15", "kill c2 15", "kill c3 15", "kill c1 SIGTERM"]
+    finally:
+        child.kill()
+        child.wait()

@@ -11,8 +11,7 @@ import click
 
 from forklift.cli.common import for_each
 from forklift.cli.format import table
-from forklift.engine import copy, lifecycle
-from forklift.engine import exec as exec_mod
+from forklift.engine import lifecycle
 
 EXEC_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -137,6 +136,8 @@ def exec_cmd(state: Any, container: str, command: tuple[str, ...], detach: bool,
              interactive: bool, tty: bool, user: str | None, workdir: str | None,
              env: tuple[str, ...], privileged: bool) -> None:
     """Execute a command in a running container."""
+    from forklift.engine import exec as exec_mod  # rootfs, process: not on stop's path
+
     opts = exec_mod.ExecOptions(tty=tty, interactive=interactive, detach=detach, user=user,
                                 workdir=workdir, env=list(env), privileged=privileged)
     code = exec_mod.exec_(state.store, container, list(command), opts, stdin=sys.stdin)
@@ -156,4 +157,6 @@ def cp_cmd(state: Any, src: str, dest: str, archive: bool, follow_link: bool, qu
     Use '-' as the source to read a tar archive from stdin and extract it to a
     directory destination in a container; use '-' as the destination to stream a tar
     archive of a container source to stdout."""
+    from forklift.engine import copy  # mounts, volumes, overlay: only cp needs them
+
     copy.cp(state.store, src, dest, archive=archive, follow_link=follow_link)

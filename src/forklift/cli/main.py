@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -34,7 +34,11 @@ class State:
             from forklift.store import open_store
 
             self._store = open_store(self.root)
+            _OPENED.append(self._store)
         return self._store
+
+
+_OPENED: list[Any] = []  # the stores this process opened, closed by `_leave`
 
 
 @click.group(cls=LazyGroup, table=TOP, context_settings=CONTEXT)
@@ -121,8 +125,49 @@ def _arity(command: click.Command) -> str:
 
 
 def main() -> None:
-    """Console entry point: map every failure to one ``Error:`` line and its exit status
-    (a ForkliftError's own ``exit_code``, see forklift.errors)."""
+    """Console entry point: run the command, then leave at once (`_leave`)."""
+    try:
+        _main()
+    except SystemExit as exc:
+        _leave(exc.code)
+    _leave(0)
+
+
+def _leave(code: Any) -> NoReturn:
+    """Exit with ``code`` as ``sys.exit`` would, without the interpreter's teardown, which
+    frees every module one by one (some 7 ms of CPU, a tenth of a short command's Python):
+    atexit handlers run, the stores are closed, output is flushed, then ``os._exit``.
+    While another thread still runs, the ordinary exit, which waits for it."""
+    import threading  # loaded already (click imports it)
+
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"), as the interpreter reports it
+        print(code, file=sys.stderr)
+        status = 1
+    import atexit
+
+    atexit._run_exitfuncs()
+    for store in _OPENED:
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001 - leaving anyway: SQLite recovers an unclosed WAL
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more to say
+            pass
+    os._exit(status & 0xFF)
+
+
+def _main() -> None:
+    """Map every failure to one ``Error:`` line and its exit status (a ForkliftError's own
+    ``exit_code``, see forklift.errors)."""
     try:
         code = cli.main(prog_name="forklift", standalone_mode=False)
     except ForkliftError as exc:

@@ -63,15 +63,36 @@ def require_running(store: Store, name: str, paused_message: str) -> ContainerRe
 
 
 def _wait_gone(store: Store, rec: ContainerRecord, timeout: float) -> bool:
-    """Wait until the process that waits for the container has recorded its exit."""
+    """Wait until the process that waits for the container has recorded its exit: the
+    record is read every 10 ms, and at once when that process (its monitor) exits."""
     deadline = time.monotonic() + timeout
-    while True:
-        cur = container_store.get(store, rec.id)
-        if cur is None or not cur.effective_state().up:
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
+    pidfd = _pidfd(rec.pid)
+    try:
+        while True:
+            cur = container_store.get(store, rec.id)
+            if cur is None or not cur.effective_state().up:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if pidfd is None:
+                time.sleep(min(0.01, left))
+            elif select.select([pidfd], [], [], min(0.01, left))[0]:
+                os.close(pidfd)  # it exited: readable from now on, so sleep instead
+                pidfd = None
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(pid: int | None) -> int | None:
+    """A pidfd of ``pid`` (readable once it exits), None if it is gone or there is none."""
+    if not pid or pid == os.getpid():
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
 
 
 def kill(store: Store, name: str, sig: str | int | None = None) -> ContainerRecord:

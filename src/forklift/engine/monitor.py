@@ -322,9 +322,9 @@ class Monitor:
         self.listener = tty.bind_in_dir(run.bundle, ATTACH_SOCKET)
         if run.rec.config.get("Tty"):
             self._create_with_terminal(run, pid_file)
+            run.runtime.start(self.id)
         else:
-            self._create_with_pipes(run, pid_file)
-        run.runtime.start(self.id)
+            self._run_with_pipes(run, pid_file)
         with open(pid_file) as f:
             return int(f.read().strip())
 
@@ -341,7 +341,9 @@ class Monitor:
         tty.set_winsize(self.master, 24, 80)
         self.outputs[self.master] = "stdout"
 
-    def _create_with_pipes(self, run: runner.Run, pid_file: str) -> None:
+    def _run_with_pipes(self, run: runner.Run, pid_file: str) -> None:
+        """Create and start in one runtime process (``runc run --detach``): one exec fewer
+        than create + start, nothing to do between the two without a terminal."""
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         self.outputs[out_r] = "stdout"
@@ -350,8 +352,8 @@ class Monitor:
         if run.rec.config.get("OpenStdin"):
             in_r, self.stdin_w = os.pipe()
         try:
-            run.runtime.create(self.id, run.bundle, pid_file=pid_file, stdin=in_r,
-                               stdout=out_w, stderr=err_w)
+            run.runtime.run(self.id, run.bundle, detach=True, pid_file=pid_file, stdin=in_r,
+                            stdout=out_w, stderr=err_w)
         finally:
             for fd in (out_w, err_w) + ((in_r,) if in_r is not None else ()):
                 os.close(fd)

@@ -28,14 +28,16 @@ import shutil
 import socket
 import struct
 import subprocess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forklift import oci, programs
 from forklift.engine import events
-from forklift.engine.filters import Filters
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
 from forklift.store import containers as container_store
 from forklift.store.db import Store
+
+if TYPE_CHECKING:  # filters and timestamps: only listing and pruning need them
+    from forklift.engine.filters import Filters
 
 CNI_VERSION = "1.0.0"
 RUN_DIR = "/run/forklift"
@@ -107,6 +109,8 @@ def list_networks(store: Store, filters: Filters | None = None) -> list[dict[str
 
     Raises InvalidFilter for another key or a value Docker refuses. Reads only.
     """
+    from forklift.engine.filters import Filters
+
     filters = filters or Filters()
     filters.validate(LIST_FILTERS)
     types = filters.choices("type", _TYPES)
@@ -317,6 +321,7 @@ def prune(store: Store, filters: Filters | None = None) -> list[str]:
     Raises InvalidFilter for another key or an unreadable ``until`` before removing any.
     """
     from forklift import oci
+    from forklift.engine.filters import Filters
 
     filters = filters or Filters()
     filters.validate(PRUNE_FILTERS)
@@ -601,10 +606,13 @@ def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[
 def _link_lines(store: Store, rec: Any) -> list[str]:
     """``--link NAME[:ALIAS]``: the running target's address under both names, as Docker
     writes it into /etc/hosts (Conflict if the target does not run)."""
+    links = rec.host_config.get("Links") or []
+    if not links:  # the usual case: runflags stays off the `run` path
+        return []
     from forklift.engine.runflags import parse_link
 
     out = []
-    for link in rec.host_config.get("Links") or []:
+    for link in links:
         target_name, alias = parse_link(link)
         target = container_store.resolve(store, target_name)
         info = endpoint(store, target.id) if target.effective_state().up else None

@@ -113,11 +113,10 @@ def finish(store: Store, rec: ContainerRecord, rt: Runtime, code: int,
     then the record (exited, ``code``); ``--rm`` removes the container. Idempotent; each
     step survives the failure of the ones before."""
     faults.checkpoint("start-after-runc")
-    with contextlib.suppress(ForkliftError, OSError):
-        rt.delete(rec.id, force=True)
     if _networked(rec):
-        with contextlib.suppress(Exception):
-            network.teardown(store, rec)
+        _delete_and_teardown(store, rec, rt)
+    else:
+        _delete_state(rt, rec.id)
     rootfs.unmount(store, rec.id)
     if oom_killed:
         rootfs.write_exit_info(store, rec.id, {"OOMKilled": True})
@@ -129,6 +128,24 @@ def finish(store: Store, rec: ContainerRecord, rt: Runtime, code: int,
         current = container_store.get(store, rec.id)
         if current is not None and not current.effective_state().up:  # not restarted since
             discard(store, current, volumes=True)
+
+
+def _delete_state(rt: Runtime, container_id: str) -> None:
+    with contextlib.suppress(ForkliftError, OSError):
+        rt.delete(container_id, force=True)
+
+
+def _delete_and_teardown(store: Store, rec: ContainerRecord, rt: Runtime) -> None:
+    """The runtime's delete (cgroups, its state) and the CNI plugins' DEL (veth, address)
+    touch different things and each costs a process or two: run them side by side. Both
+    are done before the record says exited, so a new start never meets either."""
+    worker = threading.Thread(target=_delete_state, args=(rt, rec.id), name="delete")
+    worker.start()
+    try:
+        with contextlib.suppress(Exception):
+            network.teardown(store, rec)
+    finally:
+        worker.join()
 
 
 def discard(store: Store, rec: ContainerRecord, volumes: bool = False) -> None:

@@ -138,8 +138,36 @@ class Runc:
     # -- the other verbs -----------------------------------------------------
 
     def kill(self, container_id: str, sig: int | str = signal.SIGTERM, all: bool = False) -> None:
+        """``runc kill``; a signal to the init alone is sent without a runc process when
+        runc's state names a live init (`_signal_init`), as runc itself would send it."""
+        if not all and isinstance(sig, int) and self._signal_init(container_id, sig):
+            return
         name = sig if isinstance(sig, str) else str(int(sig))
         self._call("kill", *(["--all"] if all else []), container_id, name)
+
+    def _signal_init(self, container_id: str, sig: int) -> bool:
+        """Signal the container's init through a pidfd once its pid and start time match
+        runc's ``state.json`` (so a recycled pid is never signalled); False, having sent
+        nothing, for anything else (no state, an init gone or a zombie): runc kill then
+        decides, with its own error."""
+        try:
+            with open(os.path.join(self.state_root, container_id, "state.json"), "rb") as f:
+                state = json.load(f)
+            pid, start = int(state["init_process_pid"]), int(state["init_process_start"])
+            pidfd = os.pidfd_open(pid)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+            if fields[0] == b"Z" or int(fields[19]) != start:  # fields 3 and 22 of stat
+                return False
+            signal.pidfd_send_signal(pidfd, sig)
+            return True
+        except (OSError, ValueError, IndexError):
+            return False
+        finally:
+            os.close(pidfd)
 
     def delete(self, container_id: str, force: bool = False) -> None:
         """Delete the container; a container runc does not know is not an error (and costs

@@ -1,0 +1,115 @@
+"""What the lifecycle hot paths load and run: ``run --rm``, ``run -d``, ``exec`` and ``stop``
+through the real CLI keep the modules only other commands need out of the interpreter, and
+``stop`` signals the container's init without a runc process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Forklift
+
+pytestmark = pytest.mark.root
+
+# Never on any of the four paths: other commands' machinery.
+ELSEWHERE = {"hashlib", "tarfile", "gzip", "zstandard", "rich", "httpx", "jsonschema",
+             "forklift.gotemplate", "forklift.archive", "forklift.tarreader",
+             "forklift.engine.filters", "forklift.engine.runflags", "forklift.engine.copy",
+             "forklift.engine.psfilter", "forklift.registry"}
+
+
+def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], int]:
+    """The modules a fresh interpreter holds after ``forklift ARGS`` on ``fl``'s store, and
+    the command's exit status."""
+    out = tmp_path / "modules.json"
+    script = ("import atexit, json, sys\n"
+              f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+              "from forklift.cli.main import main\n"
+              f"sys.argv = ['forklift', '--root', {str(fl.root)!r}, *{list(args)!r}]\n"
+              "main()\n")
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", script], env=fl.environ(), check=False,
+                          capture_output=True, text=True, timeout=120)
+    assert out.exists(), proc.stderr
+    return set(json.loads(out.read_text())), proc.returncode
+
+
+def _heavy(loaded: set[str]) -> set[str]:
+    return {m for m in loaded if m in ELSEWHERE or m.split(".")[0] in ELSEWHERE
+            or any(m.startswith(p + ".") for p in ELSEWHERE)}
+
+
+def test_run_rm_run_d_exec_stop_stay_light(fl: Forklift, name: str, tmp_path: Path) -> None:
+    loaded, code = _modules_after(fl, tmp_path, "run", "--rm", "busybox", "true")
+    assert code == 0
+    assert not _heavy(loaded)
+    loaded, code = _modules_after(fl, tmp_path, "run", "-d", "--name", name, "busybox",
+                                  "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done")
+    assert code == 0
+    assert not _heavy(loaded)
+    try:
+        loaded, code = _modules_after(fl, tmp_path, "exec", name, "true")
+        assert code == 0
+        assert not _heavy(loaded)
+        assert "forklift.engine.runner" not in loaded  # exec starts nothing
+        loaded, code = _modules_after(fl, tmp_path, "stop", name)
+        assert code == 0
+        assert not _heavy(loaded)
+        # stop neither starts nor execs anything
+        assert not {"forklift.engine.runner", "forklift.engine.exec", "forklift.engine.rootfs",
+                    "forklift.engine.network"} & loaded
+        assert fl.inspect(name)["State"]["ExitCode"] == 3  # its TERM trap ran
+    finally:
+        fl("rm", "-f", name)
+
+
+def test_stop_and_kill_signal_the_init_without_runc(fl: Forklift, name: str,
+                                                    tmp_path: Path) -> None:
+    """runc's own kill is not run for a signal to a live init: with a runc that refuses
+    every ``kill`` first on the PATH, ``stop`` and ``kill -s TERM`` still deliver TERM (were
+    runc asked, stop would end in its SIGKILL, refused too, and fail)."""
+    fl("run", "-d", "--name", name, "busybox", "sh", "-c",
+       "trap 'exit 7' TERM; while true; do sleep 0.05; done")
+    try:
+        wrapper = _failing_kill_runc(tmp_path)
+        env: dict[str, Any] = {"PATH": f"{wrapper.parent}:{os.environ['PATH']}"}
+        fl("stop", "-t", "20", name, env=env)
+        assert fl.inspect(name)["State"]["ExitCode"] == 7
+        fl("start", name)
+        fl("kill", "-s", "TERM", name, env=env)
+        assert fl.out("wait", name) == "7"
+    finally:
+        fl("rm", "-f", name)
+
+
+def _failing_kill_runc(tmp_path: Path) -> Path:
+    """A ``runc`` that refuses ``kill`` and runs the real one for anything else."""
+    import shutil
+
+    real = shutil.which("runc")
+    assert real is not None
+    path = tmp_path / "bin" / "runc"
+    path.parent.mkdir()
+    path.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = kill ] && { echo "kill refused" >&2;'
+                    f' exit 1; }}; done\nexec {real} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_leaving_early_keeps_exit_codes_output_and_a_clean_store(fl: Forklift, busybox_tar: Path) -> None:
+    """The CLI leaves with ``os._exit`` (cli/main._leave): every byte written is still
+    flushed, exit codes pass through, and the store is left clean (an import marks it
+    dirty; the marker goes when the store is closed or at exit)."""
+    res = fl("run", "--rm", "busybox", "sh", "-c", "seq 1 50000; exit 3", check=False)
+    assert res.code == 3
+    assert res.out.split() == [str(n) for n in range(1, 50001)]
+    assert fl("inspect", "nosuch-at-all", check=False).code == 1
+    image_id = fl.out("import", str(busybox_tar), "leave-test:1")
+    assert image_id.startswith("sha256:")
+    assert not [n for n in os.listdir(fl.root / "tmp") if "-dirty-" in n]
+    fl("rmi", "leave-test:1")
