@@ -95,19 +95,20 @@ class Recorder:
         if not self.active:
             return
         self._flush_raw()
-        self._close()
+        self._close(sync=False)  # read back once, then removed
         with TarStream(self.root, self.path) as stream:
             while chunk := stream.read(_CHUNK):
                 self.fallback.write(chunk)  # type: ignore[arg-type]
         self.active = False
         self.discard()
 
-    def _close(self) -> None:
+    def _close(self, sync: bool = True) -> None:
         if not self._file.closed:
             try:
                 self._file.write(self._zip.flush())
                 self._file.flush()
-                os.fsync(self._file.fileno())
+                if sync:
+                    os.fsync(self._file.fileno())
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise NoSpace("no space left on device while writing a layer's tar-split") \
