@@ -21,11 +21,14 @@ import stat
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from forklift.errors import BadArchive, ForkliftError, LimitExceeded, NoSpace
 from forklift.fswalk import walk_sorted
 from forklift.tarreader import Member, TarReader
+
+if TYPE_CHECKING:
+    from forklift.tarsplit import Recorder
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -168,6 +171,7 @@ class _Extractor:
         self.safe_dirs: set[str] = {""}
         self.dir_times: list[tuple[str, int]] = []
         self.stats = ExtractStats()
+        self.split: Recorder | None = None  # records the tar-split of what is extracted
 
     # -- path safety
     def _ensure_parent(self, parts: list[str], entry: str) -> str:
@@ -196,9 +200,11 @@ class _Extractor:
             st = os.lstat(path)
         except FileNotFoundError:
             return
+        if stat.S_ISDIR(st.st_mode) and keep_dir:
+            return
+        if self.split is not None:
+            self.split.give_up()  # a file recorded by reference may be about to go
         if stat.S_ISDIR(st.st_mode):
-            if keep_dir:
-                return
             import shutil
 
             shutil.rmtree(path)
@@ -282,6 +288,11 @@ class _Extractor:
 
     def _write_file(self, reader: TarReader, member: Member, path: str) -> None:
         self._claim(member)
+        if self.split is not None:
+            if member.sparse is None:
+                self.split.payload(path[len(os.path.join(self.dest, "")):], member.size)
+            else:
+                self.split.give_up()  # its data is not one run of bytes on disk
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         try:
@@ -355,7 +366,8 @@ def _check_owner(member: Member) -> None:
 
 
 def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True,
-            max_size: int | None = None, max_file_size: int | None = None) -> ExtractStats:
+            max_size: int | None = None, max_file_size: int | None = None,
+            split: Recorder | None = None) -> ExtractStats:
     """Extract an (uncompressed) tar stream into the existing directory ``dest``.
 
     Reads up to the end-of-archive marker and no further (what follows is the
@@ -363,9 +375,11 @@ def extract(stream: IO[bytes], dest: str, *, whiteouts: bool = True,
     overlayfs whiteouts. ``max_size`` bounds the content written (sparse files at
     their real size), ``max_file_size`` each file: LimitExceeded before the file
     is written. Raises BadArchive for anything malformed or hostile; the caller
-    discards ``dest``.
+    discards ``dest``. ``split``: the recorder that ``stream`` writes its bytes to
+    (``tarsplit.Recorder``), told which bytes are file payloads and when to give up.
     """
     extractor = _Extractor(dest, whiteouts, max_size, max_file_size)
+    extractor.split = split
     reader = TarReader(stream)
     try:
         for member in reader:

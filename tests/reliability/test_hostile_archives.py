@@ -29,6 +29,8 @@ from support import tarcraft as tc
 from support.registry import Registry, put_blob, put_manifest, running_proxy
 from support.store import NewStore, assert_clean, snapshot
 
+from forklift.tarsplit import TarStream
+
 pytestmark = pytest.mark.root
 
 MEM = 1 << 30        # address space allowed to each command under test
@@ -281,11 +283,16 @@ EMPTY = tc.end()
 def _stored_layer(root: Path) -> tuple[str, int]:
     conn = sqlite3.connect(f"file:{root}/forklift.db?mode=ro", uri=True)
     try:
-        diff_id, blob = conn.execute(
-            "SELECT l.diff_id, l.blob FROM layers l JOIN image_layers il ON il.diff_id = l.diff_id"
+        diff_id, blob, name = conn.execute(
+            "SELECT l.diff_id, l.blob, l.dir FROM layers l JOIN image_layers il"
+            " ON il.diff_id = l.diff_id"
             " JOIN tags t ON t.image_id = il.image_id WHERE t.name LIKE '%/empty:1'").fetchone()
     finally:
         conn.close()
+    split = root / "layers" / name / "tar-split"
+    if split.exists():  # no blob: the tar its directory and tar-split play back
+        with TarStream(str(root / "layers" / name / "diff"), str(split)) as tar:
+            return diff_id, len(tar.read())
     return diff_id, (root / "blobs" / "sha256" / blob.split(":")[1]).stat().st_size
 
 

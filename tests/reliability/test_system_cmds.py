@@ -37,14 +37,19 @@ def test_check_and_repair_damage(fl: Forklift, busybox: str, tmp_path: Path) -> 
     fl("import", str(small_tar(tmp_path / "a.tar", 1)), "corruptblob")
     fl("import", str(small_tar(tmp_path / "b.tar", 2)), "nolayerdir")
     fl("import", str(small_tar(tmp_path / "c.tar", 3)), "fine")
+    fl("import", str(small_tar(tmp_path / "d.tar", 4)), "nosplit")
     fl("create", "--network", "none", "--name", "victim", "nolayerdir", "true")
-    # damage: a corrupt blob, a missing layer directory, a dangling tag, orphans, scratch
+    fl("save", "-o", str(tmp_path / "saved.tar"), "corruptblob")  # its layer tar is kept from now
+    # damage: a corrupt blob, a missing layer directory, a missing tar-split, a dangling tag,
+    # orphans, scratch
     _, _, blob = _layer_of(fl, "corruptblob")
     with open(root / "blobs" / "sha256" / blob.split(":")[1], "r+b") as f:
         f.seek(600)
         f.write(b"X")
     _, layer_dir, _ = _layer_of(fl, "nolayerdir")
     os.rename(root / "layers" / layer_dir, tmp_path / "stolen")
+    _, split_dir, _ = _layer_of(fl, "nosplit")
+    os.unlink(root / "layers" / split_dir / "tar-split")
     with _db(root) as db:
         db.execute("INSERT INTO tags VALUES('docker.io/library/ghost:latest', 'sha256:" + "f" * 64 + "', 0)")
     (root / "layers" / "0123456789ab" / "diff").mkdir(parents=True)
@@ -55,6 +60,7 @@ def test_check_and_repair_damage(fl: Forklift, busybox: str, tmp_path: Path) -> 
     assert proc.code == 1
     text = proc.out
     for needle in ("content does not match its digest", f"layers/{layer_dir}/diff is missing",
+                   f"its tar-split layers/{split_dir}/tar-split is missing",
                    "ghost:latest: points at missing image", "layers/0123456789ab",
                    "containers/dddddddddddd", "e" * 64):
         assert needle in text, (needle, text)

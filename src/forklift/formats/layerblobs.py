@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
-from forklift import archive, oci
+from forklift import archive, oci, tarsplit
 from forklift import digest as dg
 from forklift.errors import InvalidArgument, StoreCorrupt
 from forklift.store import blobs
@@ -57,7 +57,8 @@ def _bad(compression: str) -> str:
 
 
 def materialize(store: Store, layer: Layer) -> Layer:
-    """Give a layer committed here (``UNSTORED``) its tar blob, made from its directory.
+    """Give a layer committed here (``UNSTORED``) its tar blob, made from its directory,
+    or one imported or loaded (``TARSPLIT``), played back from its directory and tar-split.
 
     The tar is checked against the diffID before it is recorded; a layer directory
     changed behind forklift's back is reported (StoreCorrupt), never saved or pushed.
@@ -67,19 +68,34 @@ def materialize(store: Store, layer: Layer) -> Layer:
     same layer (same bytes, same digest; the UPDATE is conditional).
     """
     current = layer_store.get(store, layer.diff_id) or layer
-    if current.blob_media_type != layer_store.UNSTORED:
+    if current.blob_media_type not in (layer_store.UNSTORED, layer_store.TARSPLIT):
         return current
     with blobs.BlobWriter(store) as writer:
-        archive.write_layer(current.path(store), writer)  # type: ignore[arg-type]
+        why = None
+        if current.blob_media_type == layer_store.TARSPLIT:
+            try:
+                _play_tar_split(store, current, writer)
+            except StoreCorrupt as exc:
+                why = str(exc)
+        else:
+            archive.write_layer(current.path(store), writer)  # type: ignore[arg-type]
         digest = writer.finish()
-        if digest != current.diff_id:
+        if why is None and digest != current.diff_id:
+            why = "its directory was changed"
+        if why is not None:
             raise StoreCorrupt(f"layer {dg.short_id(current.diff_id)} no longer matches its diffID"
-                               " (its directory was changed); run 'forklift system check --repair'")
+                               f" ({why}); run 'forklift system check --repair'")
         with store.transaction() as conn:
             writer.commit(oci.OCI_LAYER)
             conn.execute("UPDATE layers SET blob_media_type=? WHERE diff_id=? AND blob_media_type=?",
-                         (oci.OCI_LAYER, current.diff_id, layer_store.UNSTORED))
+                         (oci.OCI_LAYER, current.diff_id, current.blob_media_type))
     return layer_store.get(store, layer.diff_id) or current
+
+
+def _play_tar_split(store: Store, layer: Layer, writer: blobs.BlobWriter) -> None:
+    with tarsplit.TarStream(layer.path(store), layer.split_path(store)) as src:
+        while chunk := src.read(_CHUNK):
+            writer.write(chunk)
 
 
 @contextlib.contextmanager

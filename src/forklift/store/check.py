@@ -40,6 +40,7 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from forklift import digest as dg
 from forklift import oci
@@ -50,7 +51,7 @@ from forklift.runtime import overlay
 from forklift.store import layers as layer_store
 from forklift.store import recovery
 from forklift.store.db import Store, remove_path
-from forklift.store.layers import UNSTORED
+from forklift.store.layers import TAR_SPLIT, TARSPLIT, UNSTORED
 
 DEFAULT_GRACE = 60.0
 _CHUNK = 1 << 20
@@ -195,8 +196,12 @@ def _check_structure(store: Store, f: Findings, grace: float) -> None:
             if not os.path.isdir(os.path.join(store.layers_dir, name, "diff")):
                 f.add("layer", diff_id, f"directory layers/{name}/diff is missing")
                 f.bad_layers.add(diff_id)
-            if media_type == UNSTORED:
-                pass  # committed here: its tar is re-made from the directory on demand
+            if media_type == TARSPLIT and not os.path.isfile(
+                    os.path.join(store.layers_dir, name, TAR_SPLIT)):
+                f.add("layer", diff_id, f"its tar-split layers/{name}/{TAR_SPLIT} is missing")
+                f.bad_layers.add(diff_id)
+            elif media_type in (UNSTORED, TARSPLIT):
+                pass  # its tar is re-made from the directory (and tar-split) on demand
             elif blob not in blob_rows:
                 f.add("layer", diff_id, f"its blob {blob} is not in the store")
                 f.bad_layers.add(diff_id)
@@ -377,22 +382,34 @@ def _verify_layer(store: Store, diff_id: str, name: str, blob: str, media_type: 
     try:
         target = os.path.join(scratch, "diff")
         os.mkdir(target, 0o755)
-        with open(store.blob_path(blob), "rb") as raw:
+        what = "blob"
+        if media_type == TARSPLIT:
+            what = "directory with its tar-split"  # no blob: the tar is played back
+        with _open_layer_tar(store, name, blob, media_type) as raw:
             stream, _ = archive.decompressed(raw)
             reader = dg.HashingReader(stream)
             try:
                 archive.extract(reader, target)  # type: ignore[arg-type]
                 reader.drain()
             except ForkliftError as exc:
-                return f"its blob no longer extracts: {exc}"
+                return f"its {what} no longer extracts: {exc}"
         if reader.digest != diff_id:
-            return f"its blob decompresses to {reader.digest}, not the diffID"
+            return f"its {what} decompresses to {reader.digest}, not the diffID"
         difference = _compare_trees(target, store.layer_path(name))
         if difference:
             return f"directory differs from its blob: {difference}"
         return None
     finally:
         remove_path(scratch)
+
+
+def _open_layer_tar(store: Store, name: str, blob: str, media_type: str) -> Any:
+    if media_type == TARSPLIT:
+        from forklift import tarsplit
+
+        return tarsplit.TarStream(store.layer_path(name),
+                                  os.path.join(store.layers_dir, name, TAR_SPLIT))
+    return open(store.blob_path(blob), "rb")  # noqa: SIM115
 
 
 def _opaque(path: str) -> bool:

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 # directory gives the same bytes again. layerblobs.materialize makes the blob the
 # first time something needs it (save, push) and then records it as usual.
 UNSTORED = "application/vnd.forklift.layer.v1.tar+unstored"
+# A layer imported or loaded uncompressed keeps no tar either: its directory and the
+# tar-split recorded while it was extracted (``layers/<dir>/tar-split``, see
+# ``forklift.tarsplit``) give the same bytes again; materialize makes the blob as above.
+TARSPLIT = "application/vnd.forklift.layer.v1.tar+tarsplit"
+TAR_SPLIT = "tar-split"
 
 
 @dataclass
@@ -43,6 +48,10 @@ class Layer:
 
     def path(self, store: Store) -> str:
         return store.layer_path(self.dir)
+
+    def split_path(self, store: Store) -> str:
+        """Where a TARSPLIT layer keeps its tar-split, next to its directory."""
+        return os.path.join(store.layers_dir, self.dir, TAR_SPLIT)
 
 
 @dataclass
@@ -72,13 +81,16 @@ class PreparedLayer:
             if not os.path.isdir(found.path(self.store)):
                 raise StoreCorrupt(f"layer {self.diff_id} is recorded but its directory is missing")
             return found
-        unstored = self.blob_media_type == UNSTORED
+        unstored = self.blob_media_type in (UNSTORED, TARSPLIT)
         if self.existing or self.scratch is None or (self.blob is None and not unstored):
             raise Conflict(f"layer {dg.short_id(self.diff_id)} was removed while in use; try again")
         self.store.mark_dirty()
         blob_digest = self.diff_id if self.blob is None else self.blob.commit(self.blob_media_type)
         name = os.urandom(6).hex()
         os.mkdir(os.path.join(self.store.layers_dir, name), 0o700)
+        if self.blob_media_type == TARSPLIT:
+            os.rename(os.path.join(self.scratch, TAR_SPLIT),
+                      os.path.join(self.store.layers_dir, name, TAR_SPLIT))
         faults.checkpoint("layer-before-rename")
         os.rename(os.path.join(self.scratch, "diff"), self.store.layer_path(name))
         faults.checkpoint("layer-after-rename")
@@ -189,9 +201,12 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
                                                limits.max_layer_size)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
         else:
-            inner, stats = _extract_plain(raw, target, writer, limits.max_layer_size,
-                                          keep_all=expected_diff_id is not None)
+            inner, stats, split = _extract_plain(raw, target, writer, limits.max_layer_size,
+                                                 keep_all=expected_diff_id is not None)
             prepared.blob_media_type = media_type or oci.OCI_LAYER
+            if split:  # the directory and its tar-split give the tar: no blob written
+                writer.discard()
+                prepared.blob, prepared.blob_media_type = None, TARSPLIT
         if expected_diff_id is not None:
             dg.verify(expected_diff_id, inner.digest, "layer")
         prepared.diff_id = inner.digest
@@ -229,20 +244,27 @@ def _extract_compressed(raw: IO[bytes], target: str, writer: blobs.BlobWriter, d
 
 
 def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: int,
-                   keep_all: bool) -> tuple[dg.HashingReader, ExtractStats]:
-    """The blob is the uncompressed tar; past its end, all of it (``keep_all``) or a
-    small tail only."""
-    from forklift import archive  # imports tarfile: kept off the run hot path
+                   keep_all: bool) -> tuple[dg.HashingReader, ExtractStats, bool]:
+    """The tar is the layer; past its end, all of it (``keep_all``) or a small tail only.
+    It is recorded as a tar-split next to ``target`` (True), or, when the extractor
+    cannot keep every payload on disk as it was, written whole into ``writer`` (False)."""
+    from forklift import archive, tarsplit  # archive imports tarfile: off the run hot path
 
     stream, _ = archive.decompressed(raw)
-    inner = dg.HashingReader(archive.LimitedReader(stream, cap), sink=writer)  # type: ignore[arg-type]
-    stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
-    if keep_all:
-        _drain(inner)
-    else:
-        _keep_small_trailer(stream, inner)  # at most 1 MiB, not held to the limit
+    recorder = tarsplit.Recorder(os.path.join(os.path.dirname(target), TAR_SPLIT), target, writer)
+    try:
+        inner = dg.HashingReader(archive.LimitedReader(stream, cap), sink=recorder)  # type: ignore[arg-type]
+        stats = archive.extract(inner, target, max_size=cap, split=recorder)  # type: ignore[arg-type]
+        if keep_all:
+            _drain(inner)
+        else:
+            _keep_small_trailer(stream, inner)  # at most 1 MiB, not held to the limit
+        split = recorder.finish()
+    except BaseException:
+        recorder.discard()
+        raise
     writer.finish()
-    return inner, stats
+    return inner, stats, split
 
 
 def from_directory(store: Store, upper: str, clamp_mtime: int | None = None) -> PreparedLayer:
