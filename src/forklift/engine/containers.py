@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.engine import events, fsdiff, names, rootfs
+from forklift.engine import commitlayer, events, fsdiff, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.procs import pid_alive
 from forklift.store import containers as container_store
@@ -391,7 +391,8 @@ def diff(store: Store, name_or_id: str) -> list[tuple[str, str]]:
     """``diff``: (kind A/C/D, path) of every change in the container's own layer."""
     rec = container_store.resolve(store, name_or_id)
     p = rootfs.paths(store, rec.id)
-    return fsdiff.changes(p["upper"], rootfs.lowerdirs(store, rec.id, rec.image_id))
+    own, image_view = rootfs.layer_dirs(store, rec.id, rec.image_id)
+    return fsdiff.changes(p["upper"], image_view, own)
 
 
 # ----------------------------------------------------------------------------- commit
@@ -419,31 +420,32 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
     prepared = [layer_store.reuse(store, layer.diff_id) for layer in parent_layers]
     if any(p is None for p in prepared):
         raise NotFound(f"a layer of image {dg.short_id(rec.image_id)} is missing")
-    new_layer = layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"])
+    plan = commitlayer.prepare(store, rec)
     faults.checkpoint("commit-after-layer")
     try:
-        empty = new_layer.diff_id == oci.EMPTY_TAR_DIFF_ID
-        created = oci.now_rfc3339()
-        entry: dict[str, Any] = {"created": created, "created_by": _created_by(rec.config)}
-        if author:
-            entry["author"] = author
-        if message:
-            entry["comment"] = message
-        if empty:
-            entry["empty_layer"] = True
-        layer_list = [p for p in prepared if p is not None] + ([] if empty else [new_layer])
-        cfg = oci.new_image_config(new_cfg, [p.diff_id for p in layer_list],
-                                   list(parent_cfg.get("history") or []) + [entry], created,
-                                   author=author, comment=message)
-        cfg["container"] = rec.id
-        cfg["container_config"] = _container_config_of(rec)  # Docker's commit records it too
-        image_id = image_store.add(store, oci.canonical_json(cfg), layer_list,
-                                   parent=rec.image_id, tags=[tag] if tag else [])
+        with commitlayer.transaction(store, plan) as new_layer:
+            empty = new_layer.diff_id == oci.EMPTY_TAR_DIFF_ID
+            created = oci.now_rfc3339()
+            entry: dict[str, Any] = {"created": created, "created_by": _created_by(rec.config)}
+            if author:
+                entry["author"] = author
+            if message:
+                entry["comment"] = message
+            if empty:
+                entry["empty_layer"] = True
+            layer_list = [p for p in prepared if p is not None] + ([] if empty else [new_layer])
+            cfg = oci.new_image_config(new_cfg, [p.diff_id for p in layer_list],
+                                       list(parent_cfg.get("history") or []) + [entry], created,
+                                       author=author, comment=message)
+            cfg["container"] = rec.id
+            cfg["container_config"] = _container_config_of(rec)  # Docker's commit records it too
+            image_id = image_store.add(store, oci.canonical_json(cfg), layer_list,
+                                       parent=rec.image_id, tags=[tag] if tag else [])
         events.container_event(store.root, "commit", rec, comment=message,
                                **({"imageRef": tag} if tag else {}))
         return image_id
     finally:
-        new_layer.cleanup()
+        plan.cleanup()
 
 
 def _container_config_of(rec: ContainerRecord) -> dict[str, Any]:
