@@ -35,7 +35,7 @@ from forklift import faults, oci
 from forklift.engine import rootfs
 from forklift.engine.fsdiff import LowerView
 from forklift.errors import Conflict, NotFound
-from forklift.runtime import overlay
+from forklift.runtime import fsutil, overlay
 from forklift.store import containers as container_store
 from forklift.store import layers as layer_store
 from forklift.store import recovery
@@ -92,6 +92,7 @@ def transaction(store: Store, plan: Plan) -> Iterator[layer_store.PreparedLayer]
         assert plan.prepared is not None
         with store.transaction():
             yield plan.prepared
+        faults.checkpoint("image-after-commit")
         return
     try:
         with store.transaction():
@@ -108,6 +109,7 @@ def transaction(store: Store, plan: Plan) -> Iterator[layer_store.PreparedLayer]
             plan.moved = None
         raise
     plan.moved = None  # committed: the marker may go
+    faults.checkpoint("image-after-commit")
 
 
 def _marker(store: Store, container_id: str) -> str:
@@ -133,9 +135,9 @@ def _move(store: Store, plan: Plan) -> layer_store.PreparedLayer:
         json.dump({"pid": os.getpid(), "layer": name, "upper": p["upper"]}, f)
     os.mkdir(layer_dir, 0o700)
     plan.moved = name
-    os.rename(p["upper"], target)
-    os.mkdir(p["upper"], 0o755)
-    faults.checkpoint("commit-move-after-rename")
+    os.mkdir(target, 0o755)
+    fsutil.exchange(p["upper"], target)  # the container never lacks an upper directory
+    faults.checkpoint("layer-after-rename")
     return _record(store, plan, target, name)
 
 
@@ -149,6 +151,7 @@ def _record(store: Store, plan: Plan, target: str, name: str) -> layer_store.Pre
         plan.prepared = layer_store.from_directory(store, rootfs.paths(store, plan.rec.id)["upper"])
         return plan.prepared
     diff_id, size = archive.hash_layer(target)
+    faults.checkpoint("layer-extracted")
     if diff_id == oci.EMPTY_TAR_DIFF_ID or layer_store.get(store, diff_id) is not None:
         _undo(store, plan)  # nothing to keep, or the store has that layer already
         return layer_store.PreparedLayer(store, diff_id, size, existing=True)
@@ -164,9 +167,7 @@ def _undo(store: Store, plan: Plan) -> None:
     if plan.moved:
         upper = rootfs.paths(store, plan.rec.id)["upper"]
         layer_dir = os.path.join(store.layers_dir, plan.moved)
-        if os.path.isdir(os.path.join(layer_dir, "diff")):
-            os.rmdir(upper)
-            os.rename(os.path.join(layer_dir, "diff"), upper)
+        recovery.put_back(os.path.join(layer_dir, "diff"), upper)
         remove_path(layer_dir)
     plan.moved = None
     with contextlib.suppress(FileNotFoundError):

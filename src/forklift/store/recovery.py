@@ -12,6 +12,7 @@ so a test can look at a store exactly as a crash left it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -19,6 +20,7 @@ import sqlite3
 from forklift import faults
 from forklift.errors import ForkliftError
 from forklift.procs import pid_alive
+from forklift.runtime import fsutil
 from forklift.store.db import Store, remove_path
 
 # containers/<id>/commit-move: a commit is moving the container's upper directory into
@@ -95,12 +97,23 @@ def finish_move(store: Store, layer: str, upper: str, marker: str) -> None:
     moved = os.path.join(layer_dir, "diff")
     recorded = store.conn.execute("SELECT 1 FROM layers WHERE dir=?", (layer,)).fetchone()
     if recorded is None:
-        if os.path.isdir(moved):
-            if os.path.isdir(upper):
-                os.rmdir(upper)  # the fresh one, empty: nothing could mount it before the commit
-            os.rename(moved, upper)
+        put_back(moved, upper)
         remove_path(layer_dir)
     elif not os.path.isdir(upper):
         os.mkdir(upper, 0o755)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(marker)
+
+
+def put_back(moved: str, upper: str) -> None:
+    """Make ``moved`` the upper directory again; the fresh, empty one there goes (nothing
+    could mount it before the move committed: ``os.rmdir`` refuses if it is not empty)."""
+    if not os.path.isdir(moved):
+        return
+    if os.path.isdir(upper):
+        if os.listdir(upper):  # written to meanwhile: keep both, let `system check` report it
+            raise OSError(errno.ENOTEMPTY, "the container's new upper directory is not empty", upper)
+        fsutil.exchange(moved, upper)
+        os.rmdir(moved)
+    else:
+        os.rename(moved, upper)
