@@ -62,18 +62,7 @@ def _top_layer(fl, image: str) -> tuple[str, str]:
 
 def _members(fl, image: str) -> set[str]:
     """Names in the image's top layer tar, as save and push would send it."""
-    from forklift.formats import layerblobs
-    from forklift.store import layers, open_store
-
-    diff_id = json.loads(fl("image", "inspect", image).out)[0]["RootFS"]["Layers"][-1]
-    store = open_store(str(fl.root))
-    try:
-        with layerblobs.open_uncompressed(store, layers.get(store, diff_id)) as raw:
-            data = raw.read()
-    finally:
-        store.close()
-    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
-        return {m.name.rstrip("/") for m in tf.getmembers()}
+    return set(_our_top_members(fl, image))
 
 
 def _export(fl, name: str, tmp: Path) -> dict[str, tuple[int, bytes]]:
@@ -249,3 +238,57 @@ def test_a_commit_killed_after_its_transaction_keeps_the_move(fl, busybox, tmp_p
     assert fl("diff", "c").lines == diff
     assert fl("run", "--rm", "--network", "none", "done:1", "cat", "/data/d/f").lines == ["one"]
     _check_full(fl)
+
+
+def _docker_top_members(docker, image: str, tmp: Path) -> dict[str, str]:
+    out = tmp / "docker-saved.tar"
+    docker("save", "-o", str(out), image)
+    with tarfile.open(out) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))  # type: ignore[arg-type]
+        layer = tf.extractfile(manifest[0]["Layers"][-1])
+        assert layer is not None
+        with tarfile.open(fileobj=io.BytesIO(layer.read())) as inner:
+            return {m.name.rstrip("/"): m.type.decode() for m in inner.getmembers()}
+
+
+def _our_top_members(fl, image: str) -> dict[str, str]:
+    from forklift.formats import layerblobs
+    from forklift.store import layers, open_store
+
+    diff_id = json.loads(fl("image", "inspect", image).out)[0]["RootFS"]["Layers"][-1]
+    store = open_store(str(fl.root))
+    try:
+        with layerblobs.open_uncompressed(store, layers.get(store, diff_id)) as raw:
+            data = raw.read()
+    finally:
+        store.close()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return {m.name.rstrip("/"): m.type.decode() for m in tf.getmembers()}
+
+
+@pytest.mark.docker
+def test_commit_change_commit_gives_the_layer_docker_gives(fl, docker, busybox, busybox_tar, tmp_path):
+    """Docker's second commit of a container holds every change since the image in one
+    layer; ours (the moved layer merged with the new changes) has the same entries."""
+    docker("import", "-c", "ENV PATH=/bin:/usr/bin", str(busybox_tar), "fl-cm-busybox:latest")
+    theirs = tmp_path / "docker"
+    theirs.mkdir()
+    try:
+        _script(theirs, STEP1)
+        docker("run", "--network", "none", "--name", "fl-cm", "-v", f"{theirs}:/x",
+               "fl-cm-busybox", "sh", "/x/s.sh")
+        docker("commit", "fl-cm", "fl-cm-first:1")
+        _script(theirs, STEP2)
+        docker("start", "-a", "fl-cm")
+        docker("commit", "fl-cm", "fl-cm-second:1")
+        expected = _docker_top_members(docker, "fl-cm-second:1", tmp_path)
+        assert len(json.loads(docker("image", "inspect", "fl-cm-second:1").out)[0]["RootFS"]
+                   ["Layers"]) == 2
+    finally:
+        docker("rm", "-f", "fl-cm", check=False)
+        docker("rmi", "fl-cm-second:1", "fl-cm-first:1", "fl-cm-busybox:latest", check=False)
+    _make(fl, tmp_path, "c", STEP1)
+    assert fl("commit", "c", "first:1").code == 0
+    _again(fl, tmp_path, "c", STEP2)
+    assert fl("commit", "c", "second:1").code == 0
+    assert _our_top_members(fl, "second:1") == expected

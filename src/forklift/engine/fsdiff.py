@@ -185,25 +185,31 @@ class _StackWalk:
         self.view = LowerView([*tops, *lowers])
         self.image = LowerView(lowers)
 
-    def names(self, rel: str) -> set[str]:
-        """Names (whiteouts included) the container's own layers hold inside ``rel``."""
-        out: set[str] = set()
+    def entries(self, rel: str) -> dict[str, tuple[str, os.stat_result] | None]:
+        """What the container's own layers show inside ``rel``: per name, (path, lstat) from
+        the topmost layer holding it, None for a whiteout."""
+        out: dict[str, tuple[str, os.stat_result] | None] = {}
         states = self.view._dir_state(rel)[:self.count]
         for layer, (is_dir, hides) in zip(self.view.layers, states, strict=False):
             if is_dir:
-                out.update(os.listdir(os.path.join(layer, rel)))
+                with os.scandir(os.path.join(layer, rel)) as it:
+                    for entry in it:
+                        if entry.name not in out:
+                            st = entry.stat(follow_symlinks=False)
+                            out[entry.name] = None if _is_whiteout(st) else (entry.path, st)
             if hides:
                 break
         return out
 
     def dir_changes(self, rel: str, relation: str) -> list[tuple[str, str]]:
-        names = self.names(rel)
+        entries = self.entries(rel)
+        names = set(entries)
         if relation == REPLACES:
             names.update(self.image.children(rel))
         out: list[tuple[str, str]] = []
         for name in sorted(names):
             child = f"{rel}/{name}" if rel else name
-            new = self.view.find(child)
+            new = entries.get(name)
             old = None if relation == NEW else self.image.find(child)
             if new is None:
                 if old is not None:
