@@ -212,7 +212,10 @@ def test_a_running_container_is_copied(fl, busybox):
 
 
 @pytest.mark.parametrize("checkpoint", ["layer-after-rename", "layer-extracted", "image-before-commit"])
-def test_a_commit_killed_mid_move_gives_the_container_back_its_upper(fl, busybox, tmp_path, checkpoint):
+def test_a_commit_killed_mid_move_leaves_the_container_as_it_was(fl, busybox, tmp_path, checkpoint):
+    """Killed inside the move's transaction, the directory is put back by the next
+    command; killed after it (the image not yet recorded), the container stays on its
+    own layer: either way its diff and export are what they were and no image exists."""
     _make(fl, tmp_path, "c", STEP1)
     diff = fl("diff", "c").lines
     exported = _export(fl, "c", tmp_path)

@@ -15,9 +15,9 @@ copy, as before). A running, paused or restarting container keeps its upper dire
 and is copied, as before: an upper directory in use by a mount cannot be moved.
 
 The move happens under the store's write lock, after checking that the container is
-still stopped and unmounted, in the transaction that records the layer, the container's
-layer list and the image: nothing can start the container or mount its upper directory
-meanwhile. A marker (``recovery.MOVE_MARKER``) names the move, so a process killed
+still stopped and unmounted, in the transaction that records the layer and the
+container's layer list (the image follows in its own): nothing can start the container
+or mount its upper directory meanwhile. A marker (``recovery.MOVE_MARKER``) names the move, so a process killed
 between the rename and the commit leaves a state that ``recovery.settle_moves`` puts
 back (the directory becomes the upper directory again) before any orphan sweep.
 """
@@ -29,7 +29,6 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
 
 from forklift import faults, oci
 from forklift.engine import rootfs
@@ -47,7 +46,7 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 
 class Plan:
     """What ``prepare`` decided: a layer made already (copied or reused), or a move that
-    ``transaction`` does under the lock."""
+    ``take`` does under the lock."""
 
     def __init__(self, store: Store, rec: ContainerRecord,
                  prepared: layer_store.PreparedLayer | None) -> None:
@@ -83,25 +82,17 @@ def prepare(store: Store, rec: ContainerRecord) -> Plan:
     return plan
 
 
-@contextlib.contextmanager
-def transaction(store: Store, plan: Plan) -> Iterator[layer_store.PreparedLayer]:
-    """One write transaction for the commit, yielding the layer to put in the image.
-    A planned move happens here first; if the block raises, it is undone before the
-    lock is released (or, if the commit itself fails, by what the store recorded)."""
+def take(store: Store, plan: Plan) -> layer_store.PreparedLayer:
+    """The layer to put in the image. A planned move happens now, in its own transaction
+    (the layer row and the container's new layer list): the image is recorded after it,
+    by ``images.add``; a crash between leaves the container on its own layer, unchanged
+    to its user, and no image. If the move fails, the directory is put back."""
     if plan.moved is None:
         assert plan.prepared is not None
-        with store.transaction():
-            yield plan.prepared
-        faults.checkpoint("image-after-commit")
-        return
+        return plan.prepared
     try:
         with store.transaction():
             layer = _move(store, plan)
-            try:
-                yield layer
-            except BaseException:
-                _undo(store, plan)
-                raise
     except BaseException:
         if plan.moved:
             upper = rootfs.paths(store, plan.rec.id)["upper"]
@@ -109,7 +100,7 @@ def transaction(store: Store, plan: Plan) -> Iterator[layer_store.PreparedLayer]
             plan.moved = None
         raise
     plan.moved = None  # committed: the marker may go
-    faults.checkpoint("image-after-commit")
+    return layer
 
 
 def _marker(store: Store, container_id: str) -> str:

@@ -423,24 +423,24 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
     plan = commitlayer.prepare(store, rec)
     faults.checkpoint("commit-after-layer")
     try:
-        with commitlayer.transaction(store, plan) as new_layer:
-            empty = new_layer.diff_id == oci.EMPTY_TAR_DIFF_ID
-            created = oci.now_rfc3339()
-            entry: dict[str, Any] = {"created": created, "created_by": _created_by(rec.config)}
-            if author:
-                entry["author"] = author
-            if message:
-                entry["comment"] = message
-            if empty:
-                entry["empty_layer"] = True
-            layer_list = [p for p in prepared if p is not None] + ([] if empty else [new_layer])
-            cfg = oci.new_image_config(new_cfg, [p.diff_id for p in layer_list],
-                                       list(parent_cfg.get("history") or []) + [entry], created,
-                                       author=author, comment=message)
-            cfg["container"] = rec.id
-            cfg["container_config"] = _container_config_of(rec)  # Docker's commit records it too
-            image_id = image_store.add(store, oci.canonical_json(cfg), layer_list,
-                                       parent=rec.image_id, tags=[tag] if tag else [])
+        new_layer = commitlayer.take(store, plan)
+        empty = new_layer.diff_id == oci.EMPTY_TAR_DIFF_ID
+        created = oci.now_rfc3339()
+        entry: dict[str, Any] = {"created": created, "created_by": _created_by(rec.config)}
+        if author:
+            entry["author"] = author
+        if message:
+            entry["comment"] = message
+        if empty:
+            entry["empty_layer"] = True
+        layer_list = [p for p in prepared if p is not None] + ([] if empty else [new_layer])
+        cfg = oci.new_image_config(new_cfg, [p.diff_id for p in layer_list],
+                                   list(parent_cfg.get("history") or []) + [entry], created,
+                                   author=author, comment=message)
+        cfg["container"] = rec.id
+        cfg["container_config"] = _container_config_of(rec)  # Docker's commit records it too
+        image_id = image_store.add(store, oci.canonical_json(cfg), layer_list,
+                                   parent=rec.image_id, tags=[tag] if tag else [])
         events.container_event(store.root, "commit", rec, comment=message,
                                **({"imageRef": tag} if tag else {}))
         return image_id

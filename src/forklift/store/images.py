@@ -110,8 +110,7 @@ def add(store: Store, config_bytes: bytes, prepared: list[PreparedLayer],
             for tag in tags or []:
                 set_tag(store, tag, image_id)
             faults.checkpoint("image-before-commit")
-        if not conn.in_transaction:  # else the caller's transaction commits it (and says so)
-            faults.checkpoint("image-after-commit")
+        faults.checkpoint("image-after-commit")
     finally:
         config_writer.discard()
     return image_id
