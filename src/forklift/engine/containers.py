@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.engine import commitlayer, events, fsdiff, names, rootfs
+from forklift.engine import events, fsdiff, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.procs import pid_alive
 from forklift.store import containers as container_store
@@ -405,6 +405,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
            author: str = "", changes: list[str] | None = None, pause: bool = True) -> str:
     """``commit``: the container's layer on top of its image, its config carried over."""
     from forklift import changes as changes_mod  # shlex: off the hot path of `run`
+    from forklift.engine import commitlayer  # off the hot path of `run` too
 
     rec = container_store.resolve(store, name_or_id)
     tag = str(reference.parse(repository)) if repository else None
