@@ -295,3 +295,42 @@ def test_commit_change_commit_gives_the_layer_docker_gives(fl, docker, busybox, 
     _again(fl, tmp_path, "c", STEP2)
     assert fl("commit", "c", "second:1").code == 0
     assert _our_top_members(fl, "second:1") == expected
+
+
+def _dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1
+
+
+@pytest.mark.parametrize("state", ["marker-only", "before-swap", "swapped", "renamed-no-upper"])
+def test_recovery_puts_back_an_upper_directory_from_any_point_of_the_move(fl, busybox, tmp_path, state):
+    """Each state a killed move can leave between two system calls (the marker written,
+    the fresh directory made, the two swapped, or renamed without RENAME_EXCHANGE): the
+    next command gives the container its upper directory back."""
+    _make(fl, tmp_path, "c", STEP1)
+    diff = fl("diff", "c").lines
+    cid = json.loads(fl("inspect", "c").out)[0]["Id"]
+    base = fl.root / "containers" / cid
+    upper, layer = base / "upper", fl.root / "layers" / "0badc0ffee00"
+    dead = _dead_pid()
+    (base / "commit-move").write_text(json.dumps({"pid": dead, "layer": layer.name, "upper": str(upper)}))
+    (fl.root / "tmp" / f"{dead}-dirty-x").write_text("")
+    if state != "marker-only":
+        (layer / "diff").mkdir(parents=True)
+    if state == "swapped":
+        os.rename(upper, tmp_path / "held")
+        os.rename(layer / "diff", upper)
+        os.rename(tmp_path / "held", layer / "diff")
+    elif state == "renamed-no-upper":
+        os.rmdir(layer / "diff")
+        os.rename(upper, layer / "diff")
+    assert fl("diff", "c").lines == diff
+    assert not layer.exists() and not (base / "commit-move").exists()
+    _check_full(fl)

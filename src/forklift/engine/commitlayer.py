@@ -122,12 +122,17 @@ def _move(store: Store, plan: Plan) -> layer_store.PreparedLayer:
     layer_dir = os.path.join(store.layers_dir, name)
     target = os.path.join(layer_dir, "diff")
     store.mark_dirty()
+    plan.moved = name
     with open(_marker(store, rec.id), "w") as f:
         json.dump({"pid": os.getpid(), "layer": name, "upper": p["upper"]}, f)
     os.mkdir(layer_dir, 0o700)
-    plan.moved = name
     os.mkdir(target, 0o755)
-    fsutil.exchange(p["upper"], target)  # the container never lacks an upper directory
+    try:
+        fsutil.exchange(p["upper"], target)  # the container never lacks an upper directory
+    except OSError:  # a filesystem without RENAME_EXCHANGE: recovery handles the gap too
+        os.rmdir(target)
+        os.rename(p["upper"], target)
+        os.mkdir(p["upper"], 0o755)
     faults.checkpoint("layer-after-rename")
     return _record(store, plan, target, name)
 

@@ -106,14 +106,18 @@ def finish_move(store: Store, layer: str, upper: str, marker: str) -> None:
 
 
 def put_back(moved: str, upper: str) -> None:
-    """Make ``moved`` the upper directory again; the fresh, empty one there goes (nothing
-    could mount it before the move committed: ``os.rmdir`` refuses if it is not empty)."""
+    """Make ``moved`` the upper directory again. An empty ``moved`` holds nothing (the
+    fresh directory, not yet swapped in): it goes. The fresh, empty directory at
+    ``upper`` goes too; one that is not empty was written to meanwhile: OSError, both
+    kept for ``system check`` to report."""
     if not os.path.isdir(moved):
         return
-    if os.path.isdir(upper):
-        if os.listdir(upper):  # written to meanwhile: keep both, let `system check` report it
-            raise OSError(errno.ENOTEMPTY, "the container's new upper directory is not empty", upper)
+    if not os.listdir(moved):
+        os.rmdir(moved)
+    elif not os.path.isdir(upper):
+        os.rename(moved, upper)
+    elif os.listdir(upper):
+        raise OSError(errno.ENOTEMPTY, "the container's new upper directory is not empty", upper)
+    else:
         fsutil.exchange(moved, upper)
         os.rmdir(moved)
-    else:
-        os.rename(moved, upper)
