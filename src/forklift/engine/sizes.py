@@ -17,11 +17,11 @@ from forklift.store.db import Store
 
 def container_sizes(store: Store, rec: ContainerRecord) -> tuple[int, int]:
     """(SizeRw, SizeRootFs) of ``rec``."""
-    size_rw = tree_size(rootfs.paths(store, rec.id)["upper"]) + _own_size(store, rec)
+    size_rw = tree_size(rootfs.paths(store, rec.id)["upper"]) + own_size(store, rec)
     return size_rw, size_rw + _image_size(store, rec)
 
 
-def _own_size(store: Store, rec: ContainerRecord) -> int:
+def own_size(store: Store, rec: ContainerRecord) -> int:
     """The layers a commit moved out of the container's upper directory: still its
     changes (a file changed again after the commit counts in both)."""
     row = store.conn.execute(
