@@ -82,8 +82,19 @@ def test_import_and_commit_on_full_disk(small_fs: Path, tmp_path: Path, busybox_
     assert _free(small_fs) >= free_before - (256 << 10)
     assert_clean(root)
 
-    # 2. commit whose 12 MB layer does not fit in the ~6 MB left beside a host file
+    # 2. a stopped container's commit moves its 12 MB upper directory into the store:
+    #    it needs no room for the data, even with ~6 MB left beside a host file
     hog = small_fs / "hog"
+    with open(hog, "wb") as f:
+        f.write(b"\0" * max(0, _free(small_fs) - (6 << 20)))
+    fl("commit", "filler", "moved:1")
+    hog.unlink()
+    fl("rmi", "moved:1")  # the layer stays: the container sits on it
+    fl("start", "-a", "filler")  # writes /big again: a later commit merges and copies
+    before = _listing(fl)
+    free_before = _free(small_fs)
+
+    # 3. commit whose 12 MB layer must be copied and does not fit in the ~6 MB left
     with open(hog, "wb") as f:
         f.write(b"\0" * max(0, _free(small_fs) - (6 << 20)))
     proc = fl("commit", "filler", "filled:1", check=False)
@@ -95,7 +106,7 @@ def test_import_and_commit_on_full_disk(small_fs: Path, tmp_path: Path, busybox_
     assert _free(small_fs) >= free_before - (256 << 10)
     assert_clean(root, full=True)
 
-    # 3. everything that was there still works, and small work still succeeds
+    # 4. everything that was there still works, and small work still succeeds
     verify_images_usable(root)
     assert fl("diff", "filler").out.split() == ["A", "/big"]
     fl("import", str(small_tar(tmp_path / "s.tar", 5)), "small:1")

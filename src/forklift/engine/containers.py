@@ -391,7 +391,8 @@ def diff(store: Store, name_or_id: str) -> list[tuple[str, str]]:
     """``diff``: (kind A/C/D, path) of every change in the container's own layer."""
     rec = container_store.resolve(store, name_or_id)
     p = rootfs.paths(store, rec.id)
-    return fsdiff.changes(p["upper"], rootfs.lowerdirs(store, rec.id, rec.image_id))
+    own, image_view = rootfs.layer_dirs(store, rec.id, rec.image_id)
+    return fsdiff.changes(p["upper"], image_view, own)
 
 
 # ----------------------------------------------------------------------------- commit
@@ -404,6 +405,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
            author: str = "", changes: list[str] | None = None, pause: bool = True) -> str:
     """``commit``: the container's layer on top of its image, its config carried over."""
     from forklift import changes as changes_mod  # shlex: off the hot path of `run`
+    from forklift.engine import commitlayer  # off the hot path of `run` too
 
     rec = container_store.resolve(store, name_or_id)
     tag = str(reference.parse(repository)) if repository else None
@@ -419,9 +421,10 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
     prepared = [layer_store.reuse(store, layer.diff_id) for layer in parent_layers]
     if any(p is None for p in prepared):
         raise NotFound(f"a layer of image {dg.short_id(rec.image_id)} is missing")
-    new_layer = layer_store.from_directory(store, rootfs.paths(store, rec.id)["upper"])
+    plan = commitlayer.prepare(store, rec)
     faults.checkpoint("commit-after-layer")
     try:
+        new_layer = commitlayer.take(store, plan)
         empty = new_layer.diff_id == oci.EMPTY_TAR_DIFF_ID
         created = oci.now_rfc3339()
         entry: dict[str, Any] = {"created": created, "created_by": _created_by(rec.config)}
@@ -443,7 +446,7 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
                                **({"imageRef": tag} if tag else {}))
         return image_id
     finally:
-        new_layer.cleanup()
+        plan.cleanup()
 
 
 def _container_config_of(rec: ContainerRecord) -> dict[str, Any]:

@@ -118,8 +118,12 @@ def _same_time(a: os.stat_result, b: os.stat_result) -> bool:
                  or b.st_mtime_ns % 1_000_000_000 == 0))
 
 
-def changes(upper: str, lowers: list[str]) -> list[tuple[str, str]]:
-    """List of (kind, path) for an overlay upper dir over ``lowers`` (top first)."""
+def changes(upper: str, lowers: list[str], own: list[str] | None = None) -> list[tuple[str, str]]:
+    """List of (kind, path) for an overlay upper dir over ``lowers`` (top first); ``own``:
+    the container's own layers between the two (top first), whose changes are the
+    container's too (see engine/commitlayer)."""
+    if own:
+        return _StackWalk([upper, *own], lowers).dir_changes("", MERGED)
     return _dir_changes(upper, "", LowerView(lowers), MERGED)
 
 
@@ -169,3 +173,69 @@ def _entry_changes(upper: str, rel: str, st: os.stat_result, old: tuple[str, os.
     if inner and not own:
         own = [(CHANGE, "/" + rel)]
     return own + inner
+
+
+class _StackWalk:
+    """The walk of ``changes`` over several layers of the container's own (top first):
+    the container's view is all of them over the image's, merged as overlayfs does, and
+    only paths present in one of its own layers can differ from the image's view."""
+
+    def __init__(self, tops: list[str], lowers: list[str]) -> None:
+        self.count = len(tops)
+        self.view = LowerView([*tops, *lowers])
+        self.image = LowerView(lowers)
+
+    def entries(self, rel: str) -> dict[str, tuple[str, os.stat_result] | None]:
+        """What the container's own layers show inside ``rel``: per name, (path, lstat) from
+        the topmost layer holding it, None for a whiteout."""
+        out: dict[str, tuple[str, os.stat_result] | None] = {}
+        states = self.view._dir_state(rel)[:self.count]
+        for layer, (is_dir, hides) in zip(self.view.layers, states, strict=False):
+            if is_dir:
+                with os.scandir(os.path.join(layer, rel)) as it:
+                    for entry in it:
+                        if entry.name not in out:
+                            st = entry.stat(follow_symlinks=False)
+                            out[entry.name] = None if _is_whiteout(st) else (entry.path, st)
+            if hides:
+                break
+        return out
+
+    def dir_changes(self, rel: str, relation: str) -> list[tuple[str, str]]:
+        entries = self.entries(rel)
+        names = set(entries)
+        if relation == REPLACES:
+            names.update(self.image.children(rel))
+        out: list[tuple[str, str]] = []
+        for name in sorted(names):
+            child = f"{rel}/{name}" if rel else name
+            new = entries.get(name)
+            old = None if relation == NEW else self.image.find(child)
+            if new is None:
+                if old is not None:
+                    out.append((DELETE, "/" + child))
+                continue
+            out.extend(self.entry_changes(child, new, old, relation))
+        return out
+
+    def entry_changes(self, rel: str, new: tuple[str, os.stat_result],
+                      old: tuple[str, os.stat_result] | None,
+                      parent_relation: str) -> list[tuple[str, str]]:
+        path, st = new
+        own: list[tuple[str, str]] = []
+        if old is None:
+            own = [(ADD, "/" + rel)]
+        elif _differs(path, st, *old):
+            own = [(CHANGE, "/" + rel)]
+        if not stat.S_ISDIR(st.st_mode):
+            return own
+        if old is None or not stat.S_ISDIR(old[1].st_mode):
+            relation = NEW
+        elif parent_relation == REPLACES or self.view._dir_state(rel)[self.count - 1][1]:
+            relation = REPLACES  # one of the container's layers hides the image's directory
+        else:
+            relation = MERGED
+        inner = self.dir_changes(rel, relation)
+        if inner and not own:
+            own = [(CHANGE, "/" + rel)]
+        return own + inner

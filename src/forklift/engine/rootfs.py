@@ -97,11 +97,21 @@ def _resolv(network: str) -> str:
 
 
 def lowerdirs(store: Store, container_id: str, image_id: str) -> list[str]:
-    """Overlay lower directories, top first: the init layer, then the image's layers
+    """Overlay lower directories, top first: the container's own layers (what earlier
+    commits moved out of its upper directory), the init layer, then the image's layers
     (the container's own list if its image record was deleted by ``rmi -f``)."""
+    own, image_view = layer_dirs(store, container_id, image_id)
+    return [*own, *image_view]
+
+
+def layer_dirs(store: Store, container_id: str, image_id: str) -> tuple[list[str], list[str]]:
+    """(the container's own layers, the image's view: init layer and image layers), each
+    top first. The own layers sit above the init layer, where the upper directory they
+    came from sat."""
     rec = container_store.ContainerRecord(container_id, "", image_id, "", 0.0)
-    layer_paths = [layer.path(store) for layer in container_store.layers(store, rec)]
-    return [paths(store, container_id)["init"], *reversed(layer_paths)]
+    image_layers, own = container_store.stack(store, rec)
+    return ([layer.path(store) for layer in reversed(own)],
+            [paths(store, container_id)["init"], *(la.path(store) for la in reversed(image_layers))])
 
 
 def mount(store: Store, container_id: str, image_id: str, volatile: bool = False) -> str:

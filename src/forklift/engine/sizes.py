@@ -17,8 +17,18 @@ from forklift.store.db import Store
 
 def container_sizes(store: Store, rec: ContainerRecord) -> tuple[int, int]:
     """(SizeRw, SizeRootFs) of ``rec``."""
-    size_rw = tree_size(rootfs.paths(store, rec.id)["upper"])
+    size_rw = tree_size(rootfs.paths(store, rec.id)["upper"]) + own_size(store, rec)
     return size_rw, size_rw + _image_size(store, rec)
+
+
+def own_size(store: Store, rec: ContainerRecord) -> int:
+    """The layers a commit moved out of the container's upper directory: still its
+    changes (a file changed again after the commit counts in both)."""
+    row = store.conn.execute(
+        "SELECT COALESCE(SUM(l.size), 0) FROM container_layers c JOIN layers l"
+        " ON l.diff_id = c.diff_id WHERE c.container_id=? AND c.position >= ?",
+        (rec.id, container_store.OWN_POSITION)).fetchone()
+    return int(row[0])
 
 
 def tree_size(top: str) -> int:
@@ -44,7 +54,8 @@ def _image_size(store: Store, rec: ContainerRecord) -> int:
     # its image was removed with rmi -f: the layers the container kept
     row = store.conn.execute(
         "SELECT COALESCE(SUM(l.size), 0) FROM container_layers c JOIN layers l"
-        " ON l.diff_id = c.diff_id WHERE c.container_id=?", (rec.id,)).fetchone()
+        " ON l.diff_id = c.diff_id WHERE c.container_id=? AND c.position < ?",
+        (rec.id, container_store.OWN_POSITION)).fetchone()
     return int(row[0])
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from forklift import reference
 from forklift.engine import containers as engine_containers
-from forklift.engine import events
+from forklift.engine import events, sizes
 from forklift.engine import images as engine_images
 from forklift.engine import network as network_mod
 from forklift.engine.filters import Filters
@@ -186,7 +186,8 @@ def disk_usage(store: Store) -> DiskUsage:
         containers.append(ContainerUsage(
             crec.id, crec.image_name, engine_containers.command_text(crec),
             per_container_vols.get(crec.id, 0),
-            du(os.path.join(store.container_path(crec.id), "upper")), crec.created,
+            du(os.path.join(store.container_path(crec.id), "upper")) + sizes.own_size(store, crec),
+            crec.created,
             status, crec.name, status.state in ("running", "paused")))
     volumes = [VolumeUsage(v.name, links.get(v.name, 0), du(v.path(store)))
                for v in volume_store.all_volumes(store)]
@@ -244,7 +245,7 @@ def prune_containers(store: Store, filters: Filters | None = None) -> PruneResul
             continue
         if not filters.prune_labels(rec.config.get("Labels") or {}):
             continue
-        size = du(os.path.join(store.container_path(rec.id), "upper"))
+        size = du(os.path.join(store.container_path(rec.id), "upper")) + sizes.own_size(store, rec)
         try:
             engine_containers.remove(store, rec.id, force=False, volumes=False)
         except (NotFound, Conflict):

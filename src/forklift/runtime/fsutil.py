@@ -67,3 +67,15 @@ def _readlink_or_none(path: str) -> str | None:
         # ENOENT, ENOTDIR (a file used as a directory), EACCES: not a link we
         # can follow; keep the name literally, as the kernel lookup would fail later.
         return None
+
+
+def exchange(a: str, b: str) -> None:
+    """Swap two existing paths in one step (renameat2 RENAME_EXCHANGE): at no moment is
+    either name missing. OSError where the kernel or filesystem cannot (ENOSYS, EINVAL)."""
+    import ctypes  # kept off the run hot path
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), a)

@@ -190,6 +190,46 @@ def layers(store: Store, rec: ContainerRecord) -> list[Layer]:
     return [Layer(*r) for r in rows]
 
 
+# A stopped container's ``commit`` may move its upper directory into the store as the
+# new image's layer (engine/commitlayer): the container then sits on that layer, its
+# "own" layer, below a fresh upper directory. Its whole stack is then in
+# container_layers: the image's layers at their positions, its own from OWN_POSITION up
+# (so rmi -f, which copies the image's layers at their positions, keeps them apart).
+OWN_POSITION = 1 << 20
+
+
+def stack(store: Store, rec: ContainerRecord) -> tuple[list[Layer], list[Layer]]:
+    """(the image's layers, the container's own layers), each bottom first. StoreCorrupt
+    if one of them is missing."""
+    rows = store.conn.execute(
+        "SELECT l.diff_id, l.dir, l.size, l.blob, l.blob_media_type, cl.position"
+        " FROM container_layers cl JOIN layers l ON l.diff_id = cl.diff_id"
+        " WHERE cl.container_id=? ORDER BY cl.position", (rec.id,)).fetchall()
+    if not rows:
+        return image_store.layers(store, rec.image_id), []
+    expected = store.conn.execute(
+        "SELECT COUNT(*) FROM container_layers WHERE container_id=?", (rec.id,)).fetchone()[0]
+    if len(rows) != expected:
+        raise StoreCorrupt(f"container {rec.short_id} refers to a missing layer")
+    return ([Layer(*r[:5]) for r in rows if r[5] < OWN_POSITION],
+            [Layer(*r[:5]) for r in rows if r[5] >= OWN_POSITION])
+
+
+def adopt_layer(store: Store, rec: ContainerRecord, diff_id: str) -> None:
+    """Put the layer ``diff_id`` on top of the container's own layers (its image's layer
+    list is copied first, as ``detach_from_image`` does). Inside the caller's transaction
+    (asserted), the one that moves the container's upper directory into that layer."""
+    assert store.conn.in_transaction, "adopt_layer outside a transaction"
+    conn = store.conn
+    conn.execute(
+        "INSERT OR IGNORE INTO container_layers(container_id, position, diff_id)"
+        " SELECT ?, position, diff_id FROM image_layers WHERE image_id=?", (rec.id, rec.image_id))
+    top = conn.execute("SELECT MAX(position) FROM container_layers WHERE container_id=?"
+                       " AND position >= ?", (rec.id, OWN_POSITION)).fetchone()[0]
+    conn.execute("INSERT INTO container_layers(container_id, position, diff_id) VALUES(?,?,?)",
+                 (rec.id, OWN_POSITION if top is None else top + 1, diff_id))
+
+
 def image_deleted(store: Store, rec: ContainerRecord) -> bool:
     """Whether the container outlived its image record (``rmi -f``)."""
     return store.conn.execute("SELECT 1 FROM images WHERE id=?", (rec.image_id,)).fetchone() is None
