@@ -55,43 +55,8 @@ def _merge(store: Store, layers: list[layer_store.Layer],
         target = os.path.join(scratch, "merged")
         os.mkdir(target, 0o755)
         for layer in layers:
-            _clear_opaque(layer.path(store), target)
+            layer_store.clear_opaque(layer.path(store), target)
             archive.copy_layer(layer.path(store), target)
         return layer_store.from_upper(store, target, clamp_mtime)
     finally:
         remove_path(scratch)
-
-
-def _clear_opaque(layer_dir: str, target: str) -> None:
-    """An opaque directory in a later layer hides what earlier layers put in it: those
-    entries go before the later layer is applied."""
-    from forklift.archive import OPAQUE_XATTR
-
-    for dirpath, dirnames, _files in os.walk(layer_dir):
-        for name in dirnames:
-            path = os.path.join(dirpath, name)
-            try:
-                opaque = os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-            except OSError:
-                opaque = False
-            rel = os.path.relpath(path, layer_dir)
-            if opaque and _real_dir(target, rel):
-                where = os.path.join(target, rel)
-                for entry in os.listdir(where):
-                    remove_path(os.path.join(where, entry))
-
-
-def _real_dir(target: str, rel: str) -> bool:
-    """Whether ``rel`` is a directory below ``target`` reached through no symlink (an
-    earlier layer's link must never lead this clearing out of ``target``)."""
-    import stat
-
-    here = target
-    for part in rel.split("/"):
-        here = os.path.join(here, part)
-        try:
-            if not stat.S_ISDIR(os.lstat(here).st_mode):
-                return False
-        except FileNotFoundError:
-            return False
-    return True

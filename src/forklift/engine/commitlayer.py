@@ -182,7 +182,7 @@ def _merged(store: Store, own: list[str], upper: str, image: list[str]) -> layer
         target = os.path.join(scratch, "merged")
         os.mkdir(target, 0o755)
         for layer in [*own, upper]:
-            _clear_opaque(layer, target)
+            layer_store.clear_opaque(layer, target)
             archive.copy_layer(layer, target)
         _drop_needless(target, LowerView(image))
         return layer_store.from_upper(store, target)
@@ -195,27 +195,6 @@ def _is_opaque(path: str) -> bool:
         return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
     except OSError:
         return False
-
-
-def _clear_opaque(layer: str, target: str) -> None:
-    """An opaque directory in a later layer hides what earlier layers put there."""
-    for dirpath, dirnames, _files in os.walk(layer):
-        for name in dirnames:
-            rel = os.path.relpath(os.path.join(dirpath, name), layer)
-            where = os.path.join(target, rel)
-            if _is_opaque(os.path.join(dirpath, name)) and _real_dir(target, rel):
-                for entry in os.listdir(where):
-                    remove_path(os.path.join(where, entry))
-
-
-def _real_dir(target: str, rel: str) -> bool:
-    """Whether ``rel`` is a directory below ``target`` reached through no symlink."""
-    here = target
-    for part in rel.split("/"):
-        here = os.path.join(here, part)
-        if not os.path.isdir(here) or os.path.islink(here):
-            return False
-    return True
 
 
 def _drop_needless(target: str, image: LowerView) -> None:

@@ -372,3 +372,38 @@ def collect_garbage(store: Store) -> list[str]:
                     doomed.append(store.blob_path(digest))
     return doomed
 
+
+def clear_opaque(layer_dir: str, target: str) -> None:
+    """An opaque directory in a later layer hides what earlier layers put in it: those
+    entries go before the later layer is applied (a squash, a commit merging a container's
+    own layer with its upper directory)."""
+    from forklift.archive import OPAQUE_XATTR
+
+    for dirpath, dirnames, _files in os.walk(layer_dir):
+        for name in dirnames:
+            path = os.path.join(dirpath, name)
+            try:
+                opaque = os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
+            except OSError:
+                opaque = False
+            rel = os.path.relpath(path, layer_dir)
+            if opaque and _real_dir(target, rel):
+                where = os.path.join(target, rel)
+                for entry in os.listdir(where):
+                    remove_path(os.path.join(where, entry))
+
+
+def _real_dir(target: str, rel: str) -> bool:
+    """Whether ``rel`` is a directory below ``target`` reached through no symlink (an
+    earlier layer's link must never lead this clearing out of ``target``)."""
+    import stat
+
+    here = target
+    for part in rel.split("/"):
+        here = os.path.join(here, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(here).st_mode):
+                return False
+        except FileNotFoundError:
+            return False
+    return True
