@@ -160,7 +160,7 @@ def _keep_small_trailer(source: IO[bytes], hasher: dg.HashingReader) -> None:
 
 def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
            compressed_digest: str | None = None, media_type: str | None = None,
-           limits: Limits | None = None) -> PreparedLayer:
+           limits: Limits | None = None, blob: blobs.BlobWriter | None = None) -> PreparedLayer:
     """Extract a layer tar (compressed or not) into scratch space.
 
     Without ``compressed_digest`` the stored blob is the uncompressed tar (its digest
@@ -171,24 +171,32 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     as the producer did. Decompressed bytes count against ``limits.max_layer_size``
     (the store's limits by default): LimitExceeded, nothing kept.
 
+    ``blob`` (pull, with ``compressed_digest``): a writer in ``store.tmp_dir`` that
+    ``raw`` itself copies every byte it reads into (hashing them there, once); the
+    layer owns it from the call on, whatever happens.
+
     Runs outside any transaction (it takes no lock; the result is registered by the
     caller's). Raises BadArchive for a malformed or hostile tar, DigestMismatch when
     ``expected_diff_id`` or ``compressed_digest`` do not match, NoSpace on a full disk;
     on any error the scratch space is removed.
     """
-    limits = limits or limits_mod.load(store.root)
-    scratch = store.make_tmp("layer")
-    prepared = PreparedLayer(store, "", 0, scratch=scratch)
+    prepared = PreparedLayer(store, "", 0, blob=blob)
     try:
+        limits = limits or limits_mod.load(store.root)
+        prepared.scratch = scratch = store.make_tmp("layer")
         target = os.path.join(scratch, "diff")
         os.mkdir(target, 0o755)
-        writer = blobs.BlobWriter(store, scratch)
-        prepared.blob = writer
-        if compressed_digest is not None:
+        if blob is not None and compressed_digest is not None:
+            inner, stats = _extract_pulled(raw, target, blob, compressed_digest,
+                                           limits.max_layer_size)
+            prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
+        elif compressed_digest is not None:
+            writer = prepared.blob = blobs.BlobWriter(store, scratch)
             inner, stats = _extract_compressed(raw, target, writer, compressed_digest,
                                                limits.max_layer_size)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
         else:
+            writer = prepared.blob = blobs.BlobWriter(store, scratch)
             inner, stats = _extract_plain(raw, target, writer, limits.max_layer_size,
                                           keep_all=expected_diff_id is not None)
             prepared.blob_media_type = media_type or oci.OCI_LAYER
@@ -200,7 +208,7 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
         return prepared
     except LimitExceeded:
         prepared.cleanup()
-        raise limits.size_exceeded() from None
+        raise (limits or limits_mod.load(store.root)).size_exceeded() from None
     except BaseException:
         prepared.cleanup()
         raise
@@ -226,6 +234,35 @@ def _extract_compressed(raw: IO[bytes], target: str, writer: blobs.BlobWriter, d
     _drain(outer)
     writer.finish(expected=digest)
     return inner, stats
+
+
+def _extract_pulled(raw: IO[bytes], target: str, writer: blobs.BlobWriter, digest: str,
+                    cap: int) -> tuple[dg.HashingReader, ExtractStats]:
+    """``_extract_compressed`` for a stream that writes its bytes into ``writer`` itself:
+    the compressed bytes are hashed once (by the writer), and gzip is read in big pieces."""
+    from forklift import archive  # imports tarfile: kept off the run hot path
+
+    stream, _ = archive.decompressed_fast(raw)
+    inner = dg.HashingReader(archive.LimitedReader(stream, cap))  # type: ignore[arg-type]
+    try:
+        stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
+        _drain(inner)
+    except BadArchive:
+        _drain_raw(raw)
+        writer.finish(expected=digest)
+        raise
+    _drain_raw(raw)
+    writer.finish(expected=digest)
+    return inner, stats
+
+
+def _drain_raw(raw: IO[bytes]) -> None:
+    """Read the compressed stream to its end (its reader copies it into the blob)."""
+    def drain() -> None:
+        while raw.read(1 << 20):
+            pass
+
+    _decoder_errors(drain)
 
 
 def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: int,
