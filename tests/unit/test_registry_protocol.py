@@ -34,6 +34,7 @@ from forklift.engine import distribution
 from forklift.errors import (
     BadArchive,
     DigestMismatch,
+    LimitExceeded,
     NotFound,
     RegistryAuthError,
     RegistryError,
@@ -888,4 +889,22 @@ def test_a_failing_layer_cuts_a_stalled_one_short(reg: FakeRegistry, store: Stor
         distribution.pull(store, f"{HOST}/team/stall:1", reporter=quiet(),
                           transport=reg.transport())
     assert stall.closed.is_set() and not stall.gave_up
+    _empty_store_state(store)
+
+
+def test_extraction_failures_in_the_pipeline_leave_nothing(reg: FakeRegistry, store: Store) -> None:
+    """The extracting thread fails while the download goes on: over the size limit (the
+    download stops), a hostile tar under the right digest (BadArchive once the blob is
+    verified)."""
+    layers = _three_layers()
+    publish_layers(reg, "team/big", "1", layers)
+    with pytest.raises(LimitExceeded, match="larger than the size limit"):
+        distribution.pull(store, f"{HOST}/team/big:1", reporter=quiet(), max_size=400_000,
+                          transport=reg.transport())
+    _empty_store_state(store)
+    hostile = _layer_tar("../escape", b"out")
+    publish_layers(reg, "team/hostile", "1", [layers[0], (hostile, gzip.compress(hostile))])
+    with pytest.raises(BadArchive, match="escapes the target"):
+        distribution.pull(store, f"{HOST}/team/hostile:1", reporter=quiet(),
+                          transport=reg.transport())
     _empty_store_state(store)
