@@ -122,6 +122,8 @@ class GunzipReader:
         self._pending = b""
         self._member = True    # inside a member (its end not seen yet)
         self._eof = False
+        self._out = b""        # inflated, not yet read from ``_pos`` on
+        self._pos = 0
 
     def _feed(self) -> None:
         chunk = self._raw.read(COPY_CHUNK)
@@ -140,7 +142,22 @@ class GunzipReader:
     def read(self, n: int = -1) -> bytes:
         if n < 0:
             return b"".join(iter(lambda: self.read(COPY_CHUNK), b""))
-        while n > 0 and not self._eof:
+        if self._pos < len(self._out):
+            # small reads (tar headers) come from what was inflated: asking zlib for
+            # 512 bytes would copy the whole unconsumed input each time
+            out = self._out if self._pos == 0 and n >= len(self._out) else \
+                self._out[self._pos:self._pos + n]
+            self._pos += len(out)
+            return out
+        out = self._inflated(COPY_CHUNK)
+        if len(out) > n:
+            self._out, self._pos = out, n
+            return out[:n]
+        return out
+
+    def _inflated(self, n: int) -> bytes:
+        """Up to ``n`` more bytes out of zlib (b"" at the end)."""
+        while not self._eof:
             if self._member:
                 # called with no new input too: zlib may still owe output of this member
                 out = self._inflate.decompress(self._pending, n)
