@@ -67,12 +67,12 @@ def _parallel(items: list[T], work: Callable[[T], Any], limit: int,
         return []
     results: list[Any] = [None] * len(items)
     with ThreadPoolExecutor(max_workers=max(1, min(limit, len(items)))) as pool:
-        futures: list[Future[Any]] = [pool.submit(work, item) for item in items]
+        futures: list[Future[Any]] = []
         error: BaseException | None = None
         try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            error = next((f.exception() for f in futures
-                          if f in done and f.exception() is not None), None)
+            for item in items:  # a SIGINT may come while the first ones already run
+                futures.append(pool.submit(work, item))
+            error = _first_error(futures)
         except BaseException as exc:  # noqa: BLE001 - SIGINT while waiting: re-raised below
             error = exc
         if error is not None:
@@ -92,6 +92,19 @@ def _parallel(items: list[T], work: Callable[[T], Any], limit: int,
                     r.cleanup()
             raise error
     return results
+
+
+def _first_error(futures: list[Future[Any]]) -> BaseException | None:
+    """Wait until all are done or one fails; its error. Woken twice a second: a SIGINT
+    that the kernel handed to a worker thread is only acted on when the main thread
+    runs, and a wait without a timeout would never let it."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+        failed = [f.exception() for f in done if f.exception() is not None]
+        if failed:
+            return failed[0]
+    return None
 
 
 # ============================================================================ pull
