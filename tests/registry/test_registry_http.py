@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 
 import pytest
@@ -193,3 +194,42 @@ def test_interrupted_pull_leaves_nothing(source_store: Forklift, proxy: Proxy,
     assert snapshot(fresh.root) == before
     fresh("images")
     assert [e for e in os.listdir(fresh.root / "tmp")] == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_a_stalled_parallel_pull_leaves_nothing(
+        source_store: Forklift, proxy: Proxy, new_store: NewStore, sig: signal.Signals) -> None:
+    """Both layers download at once; the big one stalls half way. SIGINT ends the pull
+    at once (the stalled download is cut short, exit 130) and SIGTERM kills it; either
+    way nothing is left once the next command has run, and ``system check`` is clean."""
+    ref = f"{proxy.host}/team/stopped-{sig.name.lower()}:1"
+    source_store("tag", "app:1", ref)
+    source_store("push", ref)
+    fresh = new_store()
+    fresh("images")
+    before = snapshot(fresh.root)
+
+    def stall(method: str, path: str, status: int, headers: dict[str, str], body: bytes):
+        if method == "GET" and "/blobs/" in path and len(body) > 100000:
+            headers["X-Test-Stall"] = str(len(body) // 2)
+            return status, headers, body
+        return None
+
+    proxy.mutate = stall
+    proc = subprocess.Popen([*fresh.argv, "pull", ref], env=fresh.environ(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert proxy.stalled.wait(60), "the pull never reached the stalled layer"
+        proc.send_signal(sig)
+        # well before the proxy gives up on its own (100 s): the pull did not wait for it
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proxy.release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == (130 if sig == signal.SIGINT else -sig)
+    assert b"Traceback" not in err
+    fresh("images")
+    assert snapshot(fresh.root) == before
+    fresh("system", "check")

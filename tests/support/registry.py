@@ -180,6 +180,10 @@ class Proxy:
     requests: list[tuple[str, str]] = field(default_factory=list)
     mutate: Mutator | None = None
     server: http.server.ThreadingHTTPServer | None = None
+    # an answer with the X-Test-Stall header sends that many body bytes, sets ``stalled``
+    # and sends nothing more until ``release`` (at most 100 s), then closes
+    stalled: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
 
     @property
     def host(self) -> str:
@@ -188,6 +192,8 @@ class Proxy:
     def reset(self) -> None:
         self.requests.clear()
         self.mutate = None
+        self.release.set()
+        self.stalled, self.release = threading.Event(), threading.Event()
 
     def uploads(self) -> list[tuple[str, str]]:
         return [r for r in self.requests if r[0] in ("PATCH", "PUT") and "/blobs/uploads/" in r[1]]
@@ -245,6 +251,10 @@ def start_proxy(upstream_port: int) -> Proxy:
 
         def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
             truncate = headers.pop("X-Test-Truncate", None)
+            stall = headers.pop("X-Test-Stall", None)
+            if stall is not None:
+                self._stall(status, headers, data, int(stall))
+                return
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
@@ -257,6 +267,20 @@ def start_proxy(upstream_port: int) -> Proxy:
             if truncate is not None:
                 self.wfile.flush()
                 self.close_connection = True
+
+        def _stall(self, status: int, headers: dict[str, str], data: bytes, send: int) -> None:
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data[:send])
+            self.wfile.flush()
+            release = proxy.release
+            proxy.stalled.set()
+            release.wait(100)
+            self.close_connection = True
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 

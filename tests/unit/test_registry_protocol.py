@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import re
 import tarfile
 import threading
@@ -33,6 +34,7 @@ from forklift.engine import distribution
 from forklift.errors import (
     BadArchive,
     DigestMismatch,
+    LimitExceeded,
     NotFound,
     RegistryAuthError,
     RegistryError,
@@ -467,7 +469,7 @@ def test_connection_breaking_mid_blob(reg: FakeRegistry) -> None:
     reg.hook = lambda r: (httpx.Response(200, stream=_Breaking(data[:70_000]))
                           if "/blobs/" in r.url.path else None)
     reader = repo_of(reg).open_blob(digest, len(data))
-    with pytest.raises(RegistryUnreachable, match="download interrupted after 65536 bytes:"
+    with pytest.raises(RegistryUnreachable, match="download interrupted after 70000 bytes:"
                                                   " connection reset by peer"):
         reader.read()
     reader.close()
@@ -751,3 +753,158 @@ def test_descriptor_round_trip() -> None:
     assert desc.to_json() == raw and list(desc.to_json()) == list(raw)
     bare = oci.Descriptor.parse({"digest": GOOD, "size": 0, "platform": {"os": "linux"}}, "x")
     assert (bare.media_type, bare.urls, bare.annotations, bare.platform) == ("", (), {}, None)
+
+
+# ----------------------------------------------------------------------------- one pass, in parallel
+
+def _layer_tar(name: str, data: bytes) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), 0o644, 0
+        info.uid, info.gid = os.getuid(), os.getgid()
+        tar.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+def publish_layers(reg: FakeRegistry, repo: str, tag: str,
+                   blobs: list[tuple[bytes, bytes]]) -> tuple[bytes, str]:
+    """An image of these (plain tar, compressed blob) layers; returns (config, manifest digest)."""
+    config = oci.canonical_json({
+        "architecture": oci.go_arch(), "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha(plain) for plain, _ in blobs]}})
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": oci.DOCKER_MANIFEST,
+        "config": {"mediaType": oci.DOCKER_CONFIG, "size": len(config), "digest": sha(config)},
+        "layers": [{"mediaType": oci.DOCKER_LAYER_GZIP, "size": len(blob), "digest": sha(blob)}
+                   for _, blob in blobs]}).encode()
+    reg.put_blob(repo, config)
+    for _, blob in blobs:
+        reg.put_blob(repo, blob)
+    return config, reg.put_manifest(repo, tag, manifest, oci.DOCKER_MANIFEST)
+
+
+def _three_layers() -> list[tuple[bytes, bytes]]:
+    out = []
+    for n in range(3):
+        plain = _layer_tar(f"file{n}", _content(n))
+        # the middle layer in two gzip members with zero padding after each, as some
+        # producers write them: the blob stays byte for byte what the registry holds
+        blob = (gzip.compress(plain, mtime=0) if n != 1 else
+                gzip.compress(plain[:1000], mtime=0) + b"\0" * 3 + gzip.compress(plain[1000:]) + b"\0")
+        out.append((plain, blob))
+    return out
+
+
+def _content(n: int) -> bytes:
+    return random.Random(n).randbytes(300_000) + b"x" * 200_000
+
+
+def _flipped(blob: bytes) -> bytes:
+    """One bit of the last compressed byte changed (the 8 after it are gzip's trailer)."""
+    return blob[:-9] + bytes([blob[-9] ^ 0x40]) + blob[-8:]
+
+
+def _store_files(store: Store) -> dict[str, list[str]]:
+    """Blob files, layer directories and scratch entries (the process's dirty marker aside)."""
+    return {sub: sorted(e for e in os.listdir(os.path.join(store.root, sub)) if "-dirty-" not in e)
+            for sub in ("blobs/sha256", "layers", "tmp")}
+
+
+def test_pulled_layers_keep_their_exact_blobs_and_push_back_unchanged(
+        reg: FakeRegistry, store: Store) -> None:
+    layers = _three_layers()
+    config, digest = publish_layers(reg, "team/three", "1", layers)
+    result = distribution.pull(store, f"{HOST}/team/three:1", reporter=quiet(),
+                               transport=reg.transport())
+    assert result.image_id == sha(config)
+    for n, (plain, blob) in enumerate(layers):
+        row = store.conn.execute("SELECT dir, blob FROM layers WHERE diff_id=?",
+                                 (sha(plain),)).fetchone()
+        assert row[1] == sha(blob)
+        assert Path(store.blob_path(sha(blob))).read_bytes() == blob
+        assert (Path(store.layer_path(row[0])) / f"file{n}").read_bytes() == _content(n)
+    assert _store_files(store)["tmp"] == []
+    distribution.push(store, f"{HOST}/team/three:1", reporter=quiet(), transport=reg.transport())
+    assert reg.manifests["team/three"]["1"][0] == reg.manifests["team/three"][digest][0]
+    assert sha(reg.manifests["team/three"]["1"][0]) == digest
+
+
+def _empty_store_state(store: Store) -> None:
+    assert image_store.all_tags(store) == []
+    for table in ("images", "layers", "blobs", "repo_digests"):
+        assert store.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+    assert _store_files(store) == {"blobs/sha256": [], "layers": [], "tmp": []}
+    from forklift.store import check
+    findings = check.check(store, grace=0)
+    assert findings.ok, [str(p) for p in findings.problems]
+
+
+@pytest.mark.parametrize("bad", ["flipped", "short", "not gzip"])
+def test_one_bad_layer_among_good_ones_leaves_nothing(reg: FakeRegistry, store: Store,
+                                                      bad: str) -> None:
+    layers = _three_layers()
+    publish_layers(reg, "team/bad", "1", layers)
+    victim = layers[1][1]
+    body = {"flipped": _flipped(victim),
+            "short": victim[:len(victim) // 2],
+            "not gzip": b"\x1f\x8bnot really gzip".ljust(len(victim), b"!")}[bad]
+    reg.hook = lambda r: (httpx.Response(200, content=body)
+                          if r.url.path.endswith(sha(victim)) else None)
+    with pytest.raises((DigestMismatch, RegistryError, BadArchive)) as caught:
+        distribution.pull(store, f"{HOST}/team/bad:1", reporter=quiet(),
+                          transport=reg.transport())
+    assert victim and sha(victim)[7:19] in str(caught.value) or "digest mismatch" in str(caught.value)
+    _empty_store_state(store)
+
+
+class _Stall(httpx.SyncByteStream):
+    """Sends a first piece, then nothing until the client closes the response."""
+
+    def __init__(self, first: bytes) -> None:
+        self.first = first
+        self.closed = threading.Event()
+        self.gave_up = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.first
+        # generous: only a pull that never cuts this download short waits it out
+        if not self.closed.wait(120):
+            self.gave_up = True
+            raise httpx.ReadTimeout("stalled")
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+def test_a_failing_layer_cuts_a_stalled_one_short(reg: FakeRegistry, store: Store) -> None:
+    layers = _three_layers()
+    publish_layers(reg, "team/stall", "1", layers)
+    stalled, bad = layers[0][1], layers[2][1]
+    stall = _Stall(stalled[:1000])
+    reg.hook = lambda r: (
+        httpx.Response(200, stream=stall) if r.url.path.endswith(sha(stalled)) else
+        httpx.Response(200, content=_flipped(bad)) if r.url.path.endswith(sha(bad)) else None)
+    with pytest.raises((DigestMismatch, BadArchive), match=sha(bad)[7:19] + "|digest mismatch"):
+        distribution.pull(store, f"{HOST}/team/stall:1", reporter=quiet(),
+                          transport=reg.transport())
+    assert stall.closed.is_set() and not stall.gave_up
+    _empty_store_state(store)
+
+
+def test_extraction_failures_in_the_pipeline_leave_nothing(reg: FakeRegistry, store: Store) -> None:
+    """The extracting thread fails while the download goes on: over the size limit (the
+    download stops), a hostile tar under the right digest (BadArchive once the blob is
+    verified)."""
+    layers = _three_layers()
+    publish_layers(reg, "team/big", "1", layers)
+    with pytest.raises(LimitExceeded, match="larger than the size limit"):
+        distribution.pull(store, f"{HOST}/team/big:1", reporter=quiet(), max_size=400_000,
+                          transport=reg.transport())
+    _empty_store_state(store)
+    hostile = _layer_tar("../escape", b"out")
+    publish_layers(reg, "team/hostile", "1", [layers[0], (hostile, gzip.compress(hostile))])
+    with pytest.raises(BadArchive, match="escapes the target"):
+        distribution.pull(store, f"{HOST}/team/hostile:1", reporter=quiet(),
+                          transport=reg.transport())
+    _empty_store_state(store)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,7 +37,7 @@ from forklift.limits import Limits
 from forklift.oci import Descriptor
 from forklift.registry import config
 from forklift.registry import manifests as mf
-from forklift.registry.api import Repository
+from forklift.registry.api import BlobReader, Repository
 from forklift.registry.client import RegistryClient
 from forklift.registry.progress import Reporter
 from forklift.store import blobs
@@ -56,28 +56,55 @@ def _chunk_size() -> int:
         return 64 << 20
 
 
-def _parallel(items: list[T], work: Callable[[T], Any], limit: int) -> list[Any]:
-    """Run ``work`` over ``items`` with at most ``limit`` threads; first error wins."""
+def _parallel(items: list[T], work: Callable[[T], Any], limit: int,
+              abort: Callable[[], None] | None = None) -> list[Any]:
+    """Run ``work`` over ``items`` with at most ``limit`` threads; first error wins.
+
+    At the first error (or an interrupt of the waiting thread) the items not started
+    are dropped and ``abort`` makes the running ones fail now, so a stalled download
+    does not hold up the error."""
     if not items:
         return []
     results: list[Any] = [None] * len(items)
     with ThreadPoolExecutor(max_workers=max(1, min(limit, len(items)))) as pool:
-        futures: list[Future[Any]] = [pool.submit(work, item) for item in items]
+        futures: list[Future[Any]] = []
         error: BaseException | None = None
+        try:
+            for item in items:  # a SIGINT may come while the first ones already run
+                futures.append(pool.submit(work, item))
+            error = _first_error(futures)
+        except BaseException as exc:  # noqa: BLE001 - SIGINT while waiting: re-raised below
+            error = exc
+        if error is not None:
+            for other in futures:
+                other.cancel()
+            if abort is not None:
+                abort()
         for i, fut in enumerate(futures):
             try:
                 results[i] = fut.result()
             except BaseException as exc:  # noqa: BLE001 - re-raised below after cleanup
                 if error is None:
                     error = exc
-                    for other in futures:
-                        other.cancel()
         if error is not None:
             for r in results:
                 if isinstance(r, layer_store.PreparedLayer):
                     r.cleanup()
             raise error
     return results
+
+
+def _first_error(futures: list[Future[Any]]) -> BaseException | None:
+    """Wait until all are done or one fails; its error. Woken twice a second: a SIGINT
+    that the kernel handed to a worker thread is only acted on when the main thread
+    runs, and a wait without a timeout would never let it."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+        failed = [f.exception() for f in done if f.exception() is not None]
+        if failed:
+            return failed[0]
+    return None
 
 
 # ============================================================================ pull
@@ -157,10 +184,12 @@ def _fetch_layers(store: Store, repo: Repository, descs: list[Descriptor],
             todo.append((i, desc, diff_id))
             reporter.layer(dg.short_id(desc.digest), "Pulling fs layer")
 
-    def fetch(item: tuple[int, Descriptor, str]) -> layer_store.PreparedLayer:
-        return _download_layer(store, repo, item[1], item[2], reporter, limits)
+    downloads = _Downloads()
 
-    fetched = _parallel(todo, fetch, parallel)
+    def fetch(item: tuple[int, Descriptor, str]) -> layer_store.PreparedLayer:
+        return _download_layer(store, repo, item[1], item[2], reporter, limits, downloads)
+
+    fetched = _parallel(todo, fetch, parallel, downloads.abort)
     by_diff = {todo[n][2]: layer for n, layer in enumerate(fetched)}
     out = []
     for i, diff_id in enumerate(diff_ids):
@@ -168,21 +197,57 @@ def _fetch_layers(store: Store, repo: Repository, descs: list[Descriptor],
     return out
 
 
+class _Downloads:
+    """The layer downloads in flight, so that one failure cuts the others short."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[BlobReader] = set()
+        self._aborted = False
+
+    def add(self, reader: BlobReader) -> None:
+        with self._lock:
+            self._open.add(reader)
+            if self._aborted:
+                reader.abort()
+
+    def discard(self, reader: BlobReader) -> None:
+        with self._lock:
+            self._open.discard(reader)
+
+    def abort(self) -> None:
+        with self._lock:
+            self._aborted = True
+            for reader in self._open:
+                reader.abort()
+
+
 def _download_layer(store: Store, repo: Repository, desc: Descriptor, diff_id: str,
-                    reporter: Reporter, limits: Limits) -> layer_store.PreparedLayer:
+                    reporter: Reporter, limits: Limits,
+                    downloads: _Downloads) -> layer_store.PreparedLayer:
     short = dg.short_id(desc.digest)
     reporter.start(short, desc.size, "Downloading")
-    reader = repo.open_blob(desc.digest, desc.size, lambda n: reporter.advance(short, n))
+    # the reader writes what it receives straight into the blob file, which hashes it:
+    # one pass, the compressed bytes hashed once
+    blob = blobs.BlobWriter(store)
+    try:
+        reader = repo.open_blob(desc.digest, desc.size, lambda n: reporter.advance(short, n),
+                                sink=blob)
+    except BaseException:
+        blob.discard()
+        raise
+    downloads.add(reader)
     try:
         layer = layer_store.ingest(store, reader, expected_diff_id=diff_id,  # type: ignore[arg-type]
                                    compressed_digest=desc.digest, media_type=desc.media_type,
-                                   limits=limits)
+                                   limits=limits, blob=blob)
     except ForkliftError:
         raise
     except Exception as exc:  # a decompressor choking on bad bytes: say which is to blame
         dg.verify(desc.digest, reader.finish_digest(), f"blob {short}")
         raise BadArchive(f"blob {short}: invalid layer data: {exc}") from None
     finally:
+        downloads.discard(reader)
         reader.close()
     reporter.layer(short, "Pull complete")
     return layer

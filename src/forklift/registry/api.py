@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urljoin
 
 import httpx
@@ -28,6 +30,15 @@ from forklift.registry.client import MANIFEST_ACCEPT, MAX_MANIFEST, RegistryClie
 
 _PIECE = 1 << 20
 Progress = Callable[[int], None]
+
+
+class Sink(Protocol):
+    """Where a blob's bytes go as they arrive (a ``BlobWriter``): it hashes them."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+    @property
+    def digest(self) -> str: ...
 
 
 @dataclass
@@ -51,11 +62,15 @@ class BlobReader:
     """
 
     def __init__(self, resp: httpx.Response, size: int, what: str,
-                 progress: Progress | None = None, exact: bool = True) -> None:
+                 progress: Progress | None = None, exact: bool = True,
+                 sink: Sink | None = None) -> None:
         self._resp = resp
         self._exact = exact
-        self._hash = hashlib.sha256()
-        self._chunks = resp.iter_raw(1 << 16)
+        # with a sink (a blob file that hashes what it is given) every byte is hashed
+        # there, once, instead of here too
+        self._sink = sink
+        self._hash = hashlib.sha256() if sink is None else None
+        self._chunks = resp.iter_raw()  # pieces as the socket gives them: no re-chunking copy
         self._buf = b""
         self._pos = 0
         self._size = size
@@ -75,10 +90,13 @@ class BlobReader:
             raise RegistryUnreachable(f"{self._what}: download interrupted after {self.received}"
                                 f" bytes: {str(exc).splitlines()[0] if str(exc) else exc}") from None
         self.received += len(chunk)
-        self._hash.update(chunk)
         if self.received > self._size:
             raise RegistryTooLarge(f"{self._what}: registry sent more than the {self._size}"
                                    " bytes its descriptor declares")
+        if self._sink is not None:
+            self._sink.write(chunk)
+        else:
+            self._hash.update(chunk)  # type: ignore[union-attr]
         if self._progress is not None:
             self._progress(len(chunk))
         return chunk
@@ -99,12 +117,28 @@ class BlobReader:
     def close(self) -> None:
         self._resp.close()
 
+    def abort(self) -> None:
+        """From another thread: make a ``read`` blocked on this download (a stalled
+        registry) fail now. The socket is shut down, not closed: the reading thread
+        still owns the response and closes it."""
+        stream = self._resp.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if sock is None:  # a caller's transport (tests): its stream's close ends the read
+            self._resp.close()
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed: nothing is blocked on it
+
     def finish_digest(self) -> str:
         """Read what is left (bounded by the size) and return the digest of all bytes."""
         self._buf, self._pos = b"", 0
         while self._next_chunk():
             pass
-        return f"sha256:{self._hash.hexdigest()}"
+        if self._sink is not None:
+            return self._sink.digest
+        return f"sha256:{self._hash.hexdigest()}"  # type: ignore[union-attr]
 
 
 class Repository:
@@ -168,10 +202,12 @@ class Repository:
         self.client.check(resp, f"blob {dg.short_id(digest)}")
         return True
 
-    def open_blob(self, digest: str, size: int, progress: Progress | None = None) -> BlobReader:
+    def open_blob(self, digest: str, size: int, progress: Progress | None = None,
+                  sink: Sink | None = None) -> BlobReader:
         """A stream over the blob (redirects to blob storage followed); the caller closes
-        it and verifies the digest of what it read (``finish_digest``). NotFound for
-        404, DigestMismatch when the registry names another digest."""
+        it and verifies the digest of what it read (``finish_digest``). Every byte
+        received also goes to ``sink``, which hashes it. NotFound for 404,
+        DigestMismatch when the registry names another digest."""
         what = f"blob {dg.short_id(digest)}"
         resp = self.client.request("GET", self._url("blobs", digest), scopes=self.scopes,
                                    stream=True)
@@ -183,7 +219,7 @@ class Repository:
         if claimed and claimed != digest:
             resp.close()
             raise DigestMismatch(f"{what}: registry claims digest {claimed}, expected {digest}")
-        return BlobReader(resp, size, what, progress)
+        return BlobReader(resp, size, what, progress, sink=sink)
 
     def read_blob(self, digest: str, size: int, limit: int = 64 << 20) -> bytes:
         """A small blob (an image config) read whole and verified."""

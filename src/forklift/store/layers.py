@@ -9,6 +9,8 @@ unreferenced): ``ingest`` extracts into scratch space outside any lock, then
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -172,7 +174,7 @@ def _keep_small_trailer(source: IO[bytes], hasher: dg.HashingReader) -> None:
 
 def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
            compressed_digest: str | None = None, media_type: str | None = None,
-           limits: Limits | None = None) -> PreparedLayer:
+           limits: Limits | None = None, blob: blobs.BlobWriter | None = None) -> PreparedLayer:
     """Extract a layer tar (compressed or not) into scratch space.
 
     Without ``compressed_digest`` the stored blob is the uncompressed tar (its digest
@@ -183,24 +185,32 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     as the producer did. Decompressed bytes count against ``limits.max_layer_size``
     (the store's limits by default): LimitExceeded, nothing kept.
 
+    ``blob`` (pull, with ``compressed_digest``): a writer in ``store.tmp_dir`` that
+    ``raw`` itself copies every byte it reads into (hashing them there, once); the
+    layer owns it from the call on, whatever happens.
+
     Runs outside any transaction (it takes no lock; the result is registered by the
     caller's). Raises BadArchive for a malformed or hostile tar, DigestMismatch when
     ``expected_diff_id`` or ``compressed_digest`` do not match, NoSpace on a full disk;
     on any error the scratch space is removed.
     """
-    limits = limits or limits_mod.load(store.root)
-    scratch = store.make_tmp("layer")
-    prepared = PreparedLayer(store, "", 0, scratch=scratch)
+    prepared = PreparedLayer(store, "", 0, blob=blob)
     try:
+        limits = limits or limits_mod.load(store.root)
+        prepared.scratch = scratch = store.make_tmp("layer")
         target = os.path.join(scratch, "diff")
         os.mkdir(target, 0o755)
-        writer = blobs.BlobWriter(store, scratch)
-        prepared.blob = writer
-        if compressed_digest is not None:
+        if blob is not None and compressed_digest is not None:
+            inner, stats = _extract_pulled(raw, target, blob, compressed_digest,
+                                           limits.max_layer_size)
+            prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
+        elif compressed_digest is not None:
+            writer = prepared.blob = blobs.BlobWriter(store, scratch)
             inner, stats = _extract_compressed(raw, target, writer, compressed_digest,
                                                limits.max_layer_size)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
         else:
+            writer = prepared.blob = blobs.BlobWriter(store, scratch)
             inner, stats, split = _extract_plain(raw, target, writer, limits.max_layer_size,
                                                  keep_all=expected_diff_id is not None)
             prepared.blob_media_type = media_type or oci.OCI_LAYER
@@ -215,7 +225,7 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
         return prepared
     except LimitExceeded:
         prepared.cleanup()
-        raise limits.size_exceeded() from None
+        raise (limits or limits_mod.load(store.root)).size_exceeded() from None
     except BaseException:
         prepared.cleanup()
         raise
@@ -241,6 +251,128 @@ def _extract_compressed(raw: IO[bytes], target: str, writer: blobs.BlobWriter, d
     _drain(outer)
     writer.finish(expected=digest)
     return inner, stats
+
+
+def _extract_pulled(raw: IO[bytes], target: str, writer: blobs.BlobWriter, digest: str,
+                    cap: int) -> tuple[dg.HashingReader, ExtractStats]:
+    """``_extract_compressed`` for a stream that writes its bytes into ``writer`` itself
+    (the compressed bytes are hashed once, by the writer), as a two-stage pipeline: this
+    thread downloads, a helper thread decompresses, hashes the diffID and extracts, so
+    both halves of the work run at once (hashing, zlib and file writes release the GIL)."""
+    handoff = _Handoff()
+    worker = threading.Thread(target=handoff.consume, args=(target, cap),
+                              name="forklift-layer-extract", daemon=True)
+    worker.start()
+    try:
+        _pump(raw, handoff)
+    finally:
+        handoff.end(worker)
+    failure = handoff.failure
+    if failure is not None and not isinstance(failure, BadArchive):
+        raise failure
+    # Undecodable bytes under a known digest: say whether the bytes were wrong first.
+    writer.finish(expected=digest)
+    if failure is not None:
+        raise failure
+    assert handoff.result is not None
+    return handoff.result
+
+
+_PIECE = 256 << 10
+
+
+def _pump(raw: IO[bytes], handoff: _Handoff) -> None:
+    """Read ``raw`` to its end, handing it over in pieces of about 256 KiB. Once the
+    extracting side has failed nothing more is handed over: the rest is only read
+    (so the blob's digest can be checked), unless the failure makes that pointless."""
+    parts: list[bytes] = []
+    held = 0
+    while True:
+        failure = handoff.failure
+        if failure is not None and not isinstance(failure, BadArchive):
+            return
+        chunk = raw.read(_PIECE)
+        parts.append(chunk)
+        held += len(chunk)
+        if held and (held >= _PIECE or not chunk):
+            if failure is None:
+                handoff.put(b"".join(parts))
+            parts, held = [], 0
+        if not chunk:
+            return
+
+
+class _Handoff:
+    """The compressed stream passed from the downloading thread to the extracting one
+    through a short queue (a few pieces: memory stays flat)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._piece = b""
+        self._ended = False
+        self.failure: BaseException | None = None
+        self.result: tuple[dg.HashingReader, ExtractStats] | None = None
+
+    # -- the downloading side
+    def put(self, piece: bytes | None) -> None:
+        """Queue ``piece`` (None: no more) unless the extracting side has stopped."""
+        while self.failure is None and self.result is None:
+            try:
+                self._queue.put(piece, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def end(self, worker: threading.Thread) -> None:
+        """No more pieces (a download that failed ends the stream short, an error for
+        the extracting side); wait for that side to finish."""
+        self.put(None)
+        worker.join()
+
+    # -- the extracting side
+    def read(self, n: int = -1) -> bytes:
+        if not self._piece:
+            piece = self._queue.get() if not self._ended else None
+            if piece is None:
+                self._ended = True
+                return b""
+            self._piece = piece
+        if 0 <= n < len(self._piece):
+            out, self._piece = self._piece[:n], self._piece[n:]
+            return out
+        out, self._piece = self._piece, b""
+        return out
+
+    def consume(self, target: str, cap: int) -> None:
+        from forklift import archive  # imports tarfile: kept off the run hot path
+
+        try:
+            stream, _ = archive.decompressed_fast(self)  # type: ignore[arg-type]
+            inner = dg.HashingReader(archive.LimitedReader(stream, cap))  # type: ignore[arg-type]
+            stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
+            _drain(inner)
+            self.result = inner, stats
+        except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
+            self.failure = exc
+        finally:
+            self._drop_queued()
+
+    def _drop_queued(self) -> None:
+        """Whatever is still queued is not needed: let a blocked ``put`` through."""
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+
+def _drain_raw(raw: IO[bytes]) -> None:
+    """Read the compressed stream to its end (its reader copies it into the blob)."""
+    def drain() -> None:
+        while raw.read(1 << 20):
+            pass
+
+    _decoder_errors(drain)
 
 
 def _extract_plain(raw: IO[bytes], target: str, writer: blobs.BlobWriter, cap: int,
