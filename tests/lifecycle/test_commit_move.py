@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.store import assert_no_corruption
+from support.store import assert_no_corruption, dead_pid
 
 pytestmark = pytest.mark.root
 
@@ -297,18 +297,6 @@ def test_commit_change_commit_gives_the_layer_docker_gives(fl, docker, busybox, 
     assert _our_top_members(fl, "second:1") == expected
 
 
-def _dead_pid() -> int:
-    pid = 4_000_000
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        except PermissionError:
-            pass
-        pid -= 1
-
-
 @pytest.mark.parametrize("state", ["marker-only", "before-swap", "swapped", "renamed-no-upper"])
 def test_recovery_puts_back_an_upper_directory_from_any_point_of_the_move(fl, busybox, tmp_path, state):
     """Each state a killed move can leave between two system calls (the marker written,
@@ -319,7 +307,7 @@ def test_recovery_puts_back_an_upper_directory_from_any_point_of_the_move(fl, bu
     cid = json.loads(fl("inspect", "c").out)[0]["Id"]
     base = fl.root / "containers" / cid
     upper, layer = base / "upper", fl.root / "layers" / "0badc0ffee00"
-    dead = _dead_pid()
+    dead = dead_pid()
     (base / "commit-move").write_text(json.dumps({"pid": dead, "layer": layer.name, "upper": str(upper)}))
     (fl.root / "tmp" / f"{dead}-dirty-x").write_text("")
     if state != "marker-only":

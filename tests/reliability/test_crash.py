@@ -12,7 +12,6 @@ about a minute on 2 cores; FORKLIFT_CRASH_SEED picks the random sequence); each 
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -28,6 +27,7 @@ from support.store import (
     NewStore,
     assert_clean,
     assert_no_corruption,
+    dead_pid,
     repair,
     store_findings,
     verify_images_usable,
@@ -76,18 +76,6 @@ HAPPENED = {"image-after-commit": True, "image-before-commit": False, "rmi-befor
             "create-after-rootfs": False, "rm-after-delete": True}
 
 
-def _dead_pid() -> int:
-    pid = 4_000_000
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return pid
-        except PermissionError:
-            pass
-        pid -= 1
-
-
 def _setup(fl: Forklift, op: str, tmp: Path) -> list[str]:
     """Prepare the store for ``op``; return the argv (after --root) to crash."""
     if op == "import":
@@ -119,7 +107,7 @@ def _setup(fl: Forklift, op: str, tmp: Path) -> list[str]:
         return ["load", "-i", str(tmp / "saved.tar")]
     if op == "sweep":
         root = fl.root
-        (root / "tmp" / f"{_dead_pid()}-layer-abc").mkdir(parents=True)
+        (root / "tmp" / f"{dead_pid()}-layer-abc").mkdir(parents=True)
         for name in ("deadbeef0001", "deadbeef0002"):
             (root / "layers" / name / "diff").mkdir(parents=True)
         (root / "blobs" / "sha256" / ("0" * 64)).write_bytes(b"orphan")

@@ -176,3 +176,17 @@ def verify_images_usable(root: Path | str, limit: int | None = None, run: bool =
                      check=False)
             assert res.code == 0, f"cannot run {image_id}: {res.err}"
     return len(ids)
+
+
+def dead_pid() -> int:
+    """A pid no process has (the highest free one below 4,000,000): what a killed
+    forklift process leaves in the names of its scratch directories and markers."""
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            pass
+        pid -= 1

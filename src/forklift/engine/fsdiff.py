@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
 CAPABILITY_XATTR = "security.capability"
@@ -156,23 +157,35 @@ def _dir_changes(upper: str, rel: str, view: LowerView, relation: str) -> list[t
 def _entry_changes(upper: str, rel: str, st: os.stat_result, old: tuple[str, os.stat_result] | None,
                    view: LowerView, parent_relation: str) -> list[tuple[str, str]]:
     path = os.path.join(upper, rel)
-    own: list[tuple[str, str]] = []
-    if old is None:
-        own = [(ADD, "/" + rel)]
-    elif _differs(path, st, *old):
-        own = [(CHANGE, "/" + rel)]
+    own = _own_change(rel, path, st, old)
     if not stat.S_ISDIR(st.st_mode):
         return own
-    if old is None or not stat.S_ISDIR(old[1].st_mode):
-        relation = NEW
-    elif parent_relation == REPLACES or _opaque(path):
-        relation = REPLACES
-    else:
-        relation = MERGED
+    relation = _relation(st, old, parent_relation, lambda: _opaque(path))
     inner = _dir_changes(upper, rel, view, relation)
     if inner and not own:
         own = [(CHANGE, "/" + rel)]
     return own + inner
+
+
+def _own_change(rel: str, path: str, st: os.stat_result,
+                old: tuple[str, os.stat_result] | None) -> list[tuple[str, str]]:
+    """The entry's own change: added, changed, or none."""
+    if old is None:
+        return [(ADD, "/" + rel)]
+    if _differs(path, st, *old):
+        return [(CHANGE, "/" + rel)]
+    return []
+
+
+def _relation(st: os.stat_result, old: tuple[str, os.stat_result] | None,
+              parent_relation: str, hides: Callable[[], bool]) -> str:
+    """How a directory relates to the image's at its path: NEW (none there), REPLACES
+    (the image's is hidden: by an opaque parent or, asked last, ``hides``), else MERGED."""
+    if old is None or not stat.S_ISDIR(old[1].st_mode):
+        return NEW
+    if parent_relation == REPLACES or hides():
+        return REPLACES
+    return MERGED
 
 
 class _StackWalk:
@@ -222,19 +235,12 @@ class _StackWalk:
                       old: tuple[str, os.stat_result] | None,
                       parent_relation: str) -> list[tuple[str, str]]:
         path, st = new
-        own: list[tuple[str, str]] = []
-        if old is None:
-            own = [(ADD, "/" + rel)]
-        elif _differs(path, st, *old):
-            own = [(CHANGE, "/" + rel)]
+        own = _own_change(rel, path, st, old)
         if not stat.S_ISDIR(st.st_mode):
             return own
-        if old is None or not stat.S_ISDIR(old[1].st_mode):
-            relation = NEW
-        elif parent_relation == REPLACES or self.view._dir_state(rel)[self.count - 1][1]:
-            relation = REPLACES  # one of the container's layers hides the image's directory
-        else:
-            relation = MERGED
+        # REPLACES when one of the container's layers hides the image's directory
+        relation = _relation(st, old, parent_relation,
+                             lambda: self.view._dir_state(rel)[self.count - 1][1])
         inner = self.dir_changes(rel, relation)
         if inner and not own:
             own = [(CHANGE, "/" + rel)]
