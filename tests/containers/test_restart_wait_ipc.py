@@ -47,6 +47,10 @@ def _in_one_gap(fl: Any, name: str, command: tuple[str, ...]) -> Any:
         wait_for(lambda: fl.inspect(name)["State"]["Restarting"], timeout=30, what="restarting")
         before = fl.inspect(name)["RestartCount"]
         res = fl(*command, check=False)
+        if command[0] == "pause" and res.code == 0:
+            # a restart came first and the pause froze the running container (as Docker's
+            # would): it would never exit again, so thaw it and try in the next gap
+            fl("unpause", name)
         info = fl.inspect(name)
         if info["RestartCount"] == before and (
                 info["State"]["Restarting"] or command[0] == "kill"):
