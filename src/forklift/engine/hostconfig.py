@@ -195,15 +195,29 @@ def resources(hc: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+def cgroup_v2() -> bool:
+    """Whether the host mounts the unified (v2) hierarchy at the cgroup root."""
+    return os.path.exists(os.path.join(CGROUP_V1, "cgroup.controllers"))
+
+
+def read_setting(path: str) -> str:
+    """A kernel setting or small host file, stripped; "" when it cannot be read."""
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def _swap_accounting() -> bool:
-    if os.path.exists(os.path.join(CGROUP_V1, "cgroup.controllers")):
+    if cgroup_v2():
         return True  # cgroup v2: memory.swap.max is always there
     return os.path.exists(os.path.join(CGROUP_V1, "memory", "memory.memsw.limit_in_bytes"))
 
 
 def cgroup_dir(container_id: str, controller: str = "memory") -> str:
     """The container's cgroup directory (``controller``'s hierarchy on cgroup v1)."""
-    if os.path.exists(os.path.join(CGROUP_V1, "cgroup.controllers")):
+    if cgroup_v2():
         return os.path.join(CGROUP_V1, "forklift", container_id)
     return os.path.join(CGROUP_V1, controller, "forklift", container_id)
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from forklift import programs, runtime
 from forklift.engine import version as version_mod
+from forklift.engine.hostconfig import CGROUP_V1, cgroup_v2, read_setting
 from forklift.errors import ForkliftError, MissingProgram
 from forklift.store import containers as container_store
 from forklift.store.db import Store
 
-CGROUP_ROOT = "/sys/fs/cgroup"
 INDEX_SERVER = "https://index.docker.io/v1/"
 NETWORK_DRIVERS = ["bridge", "host", "null"]
 LOG_DRIVERS = ["json-file", "local"]
@@ -42,9 +42,9 @@ def info(store: Store) -> dict[str, Any]:
         "Plugins": {"Volume": ["local"], "Network": NETWORK_DRIVERS, "Authorization": None,
                     "Log": LOG_DRIVERS},
         **{k: v for k, v in cgroup.items() if k not in ("CgroupVersion", "OomKillDisable")},
-        "IPv4Forwarding": _read("/proc/sys/net/ipv4/ip_forward") == "1",
-        "BridgeNfIptables": _read("/proc/sys/net/bridge/bridge-nf-call-iptables") == "1",
-        "BridgeNfIp6tables": _read("/proc/sys/net/bridge/bridge-nf-call-ip6tables") == "1",
+        "IPv4Forwarding": read_setting("/proc/sys/net/ipv4/ip_forward") == "1",
+        "BridgeNfIptables": read_setting("/proc/sys/net/bridge/bridge-nf-call-iptables") == "1",
+        "BridgeNfIp6tables": read_setting("/proc/sys/net/bridge/bridge-nf-call-ip6tables") == "1",
         "Debug": False, "NFd": _open_fds(), "OomKillDisable": cgroup["OomKillDisable"],
         "NGoroutines": threading.active_count(), "SystemTime": _now(),
         "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs",
@@ -84,21 +84,13 @@ def _container_counts(store: Store) -> dict[str, int]:
             "ContainersPaused": paused, "ContainersStopped": len(states) - running - paused}
 
 
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
 def _engine_id(root: str) -> str:
     """A stable ID in Docker's form (12 groups of 4 base32 characters) for this machine's
     store at ``root``; nothing is stored for it."""
     import base64
     import hashlib
 
-    seed = f"{_read('/etc/machine-id')}\0{os.path.realpath(root)}".encode()
+    seed = f"{read_setting('/etc/machine-id')}\0{os.path.realpath(root)}".encode()
     text = base64.b32encode(hashlib.sha256(seed).digest()).decode()[:48]
     return ":".join(text[i:i + 4] for i in range(0, 48, 4))
 
@@ -107,7 +99,7 @@ def _engine_id(root: str) -> str:
 
 def _driver_status(store: Store) -> list[list[str]]:
     """overlay2's details for the store's filesystem, and forklift's own layer count."""
-    redirect = _read("/sys/module/overlay/parameters/redirect_dir")
+    redirect = read_setting("/sys/module/overlay/parameters/redirect_dir")
     return [["Backing Filesystem", _backing_fs(store.root)],
             ["Supports d_type", str(_supports_d_type(store.root)).lower()],
             ["Native Overlay Diff", str(redirect not in ("Y", "y", "on")).lower()],
@@ -163,10 +155,10 @@ def _supports_d_type(path: str) -> bool:
 
 def _cgroup_features() -> dict[str, Any]:
     """What the cgroup hierarchy lets ``run`` limit, as Docker's sysinfo probes it."""
-    if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):
+    if cgroup_v2():
         return _cgroup_v2_features()
     def has(controller: str, name: str) -> bool:
-        return os.path.exists(os.path.join(CGROUP_ROOT, controller, name))
+        return os.path.exists(os.path.join(CGROUP_V1, controller, name))
     return {"MemoryLimit": has("memory", "memory.limit_in_bytes"),
             "SwapLimit": has("memory", "memory.memsw.limit_in_bytes"),
             "KernelMemory": has("memory", "memory.kmem.limit_in_bytes"),
@@ -179,8 +171,8 @@ def _cgroup_features() -> dict[str, Any]:
 
 
 def _cgroup_v2_features() -> dict[str, Any]:
-    controllers = set(_read(os.path.join(CGROUP_ROOT, "cgroup.subtree_control")).split()
-                      or _read(os.path.join(CGROUP_ROOT, "cgroup.controllers")).split())
+    controllers = set(read_setting(os.path.join(CGROUP_V1, "cgroup.subtree_control")).split()
+                      or read_setting(os.path.join(CGROUP_V1, "cgroup.controllers")).split())
     memory, cpu = "memory" in controllers, "cpu" in controllers
     return {"MemoryLimit": memory, "SwapLimit": memory, "KernelMemory": False,
             "KernelMemoryTCP": False, "CpuCfsPeriod": cpu, "CpuCfsQuota": cpu,
@@ -204,14 +196,14 @@ def _now() -> str:
 
 def _os_release() -> tuple[str, str]:
     values: dict[str, str] = {}
-    for line in (_read("/etc/os-release") or _read("/usr/lib/os-release")).splitlines():
+    for line in (read_setting("/etc/os-release") or read_setting("/usr/lib/os-release")).splitlines():
         key, _, value = line.partition("=")
         values[key] = value.strip().strip('"')
     return values.get("PRETTY_NAME", "Linux"), values.get("VERSION_ID", "")
 
 
 def _mem_total() -> int:
-    for line in _read("/proc/meminfo").splitlines():
+    for line in read_setting("/proc/meminfo").splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     return 0

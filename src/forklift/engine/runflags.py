@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from forklift.engine.hostconfig import CGROUP_V1, cgroup_v2, read_setting
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
 
 if TYPE_CHECKING:
@@ -471,7 +472,7 @@ def _memory(hc: dict[str, Any], flags: RunFlags, limit: int | None) -> None:
     from forklift.engine.hostconfig import parse_bytes
 
     if flags.oom_kill_disable:
-        if _cgroup_v2():
+        if cgroup_v2():
             raise InvalidArgument("--oom-kill-disable cannot apply on cgroup v2 (no such"
                                   " setting in its memory controller)")
         hc["OomKillDisable"] = True
@@ -518,7 +519,7 @@ def _cpuset_mems(text: str) -> str:
     """Docker checks the nodes asked for against those the host has."""
     if not re.fullmatch(r"\d+(-\d+)?(,\d+(-\d+)?)*", text):
         raise InvalidArgument(f"Invalid value {text} for cpuset mems")
-    available = _node_list(_read(_cgroup_file("cpuset", "cpuset.mems",
+    available = _node_list(read_setting(_cgroup_file("cpuset", "cpuset.mems",
                                               "cpuset.mems.effective")) or "0")
     if not _node_list(text) <= available:
         raise InvalidArgument(f"Requested memory nodes are not available - requested {text},"
@@ -589,7 +590,7 @@ def _device_value(item: str, flag: str, iops: bool) -> tuple[str, int]:
 
 
 def _need_blkio_weight() -> None:
-    if _cgroup_v2():
+    if cgroup_v2():
         return
     base = os.path.join(CGROUP_V1, "blkio")
     if not any(os.path.exists(os.path.join(base, n)) for n in ("blkio.weight", "blkio.bfq.weight")):
@@ -610,25 +611,10 @@ def _block_device(path: str) -> dict[str, int]:
     return {"major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev)}
 
 
-CGROUP_V1 = "/sys/fs/cgroup"
-
-
-def _cgroup_v2() -> bool:
-    return os.path.exists(os.path.join(CGROUP_V1, "cgroup.controllers"))
-
-
 def _cgroup_file(controller: str, v1_name: str, v2_name: str) -> str:
-    if _cgroup_v2():
+    if cgroup_v2():
         return os.path.join(CGROUP_V1, v2_name)
     return os.path.join(CGROUP_V1, controller, v1_name)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def resources(res: dict[str, Any], hc: dict[str, Any]) -> None:
