@@ -464,7 +464,7 @@ def export(store: Store, name_or_id: str, out: IO[bytes]) -> None:
 
     rec = container_store.resolve(store, name_or_id)
     with rootfs.readonly_view(store, rec.id, rec.image_id) as root:
-        archive.write_tree(root, out)
+        archive.write_tree(root, out, write_behind=True)
 
 
 # ----------------------------------------------------------------------------- list
