@@ -19,6 +19,11 @@ Timed:
 - pull: the image from the registry into an empty local store (forklift: a new
   --root; docker: after `rmi` of the image; skopeo: into a new OCI layout dir).
 
+- push-new: the first push of a layer no tool has pushed before (before each sample,
+  untimed, every tool imports a new tarball: --size-mb MB of random files plus a marker
+  unique to the sample), to an empty registry: forklift must compress it (and play its
+  tar back) as part of the push, as Docker compresses every layer it uploads.
+
 Peak memory: maximum RSS of the client process (wait4 rusage). Docker's client
 only talks to dockerd, which does the work: its figure is dockerd's VmHWM growth
 over the run, reported once.
@@ -27,6 +32,7 @@ over the run, reported once.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -43,7 +49,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
 ALL_TOOLS = ("docker", "forklift", "skopeo")
-WORKLOADS = ("push", "pull")
+WORKLOADS = ("push", "pull", "push-new")
+NEW_PATH = "bench/new"
 IMAGE_PATH = "bench/big"
 CMD_TIMEOUT = 1800
 
@@ -263,6 +270,49 @@ def pull_sample(tool: Tool, ref: str, work: Path, n: int) -> tuple[float, int]:
         shutil.rmtree(dest, ignore_errors=True)
 
 
+def new_layer_tar(work: Path, size_mb: int, n: int) -> Path:
+    """--size-mb MB of random 1 MiB files (the same every sample) and a marker unique to
+    sample ``n``: a layer no tool has seen."""
+    import tarfile
+
+    pool = work / "pool.bin"
+    if not pool.exists():
+        with open(pool, "wb") as f:
+            for _ in range(size_mb):
+                f.write(os.urandom(1 << 20))
+    out = work / f"new-{n}.tar"
+    with open(pool, "rb") as src, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tf:
+        for i in range(size_mb):
+            info = tarfile.TarInfo(f"data/d{i % 20}/f{i}")
+            info.size, info.mtime = 1 << 20, 1_700_000_000
+            tf.addfile(info, src)
+        marker = f"sample {n} {time.time()}\n".encode()
+        info = tarfile.TarInfo("marker")
+        info.size, info.mtime = len(marker), 1_700_000_000
+        tf.addfile(info, io.BytesIO(marker))
+    return out
+
+
+def push_new_sample(tool: Tool, registry: Registry, work: Path, size_mb: int,
+                    n: int) -> tuple[float, int]:
+    """Import a new layer (untimed), push it to an empty registry (timed), forget it."""
+    ref = f"{registry.host}/{NEW_PATH}:{n}"
+    tar = new_layer_tar(work, size_mb, n)
+    try:
+        if tool.name == "forklift":
+            run([*tool.argv, "import", str(tar), ref])
+        elif tool.name == "docker":
+            run([*tool.argv, "import", str(tar), ref])
+        else:
+            raise BenchError("not measured")
+        registry.start(wipe=True)
+        os.sync()
+        return run([*tool.argv, "push", "-q", ref])
+    finally:
+        tar.unlink(missing_ok=True)
+        subprocess.run([*tool.argv, "rmi", "-f", ref], capture_output=True)
+
+
 def measure(args: argparse.Namespace, tools: list[Tool], registry: Registry, work: Path,
             layout: Path) -> dict[str, dict[str, Cell]]:
     cells = {w: {t.name: Cell() for t in tools} for w in args.workloads}
@@ -274,7 +324,11 @@ def measure(args: argparse.Namespace, tools: list[Tool], registry: Registry, wor
                 if tool.error or cell.error:
                     continue
                 try:
-                    if workload == "push":
+                    if workload == "push-new":
+                        if tool.name == "skopeo":
+                            continue  # copies a layout: nothing to compress
+                        t, rss = push_new_sample(tool, registry, work, args.size_mb, n)
+                    elif workload == "push":
                         registry.start(wipe=True)
                         os.sync()
                         t, rss = push_sample(tool, ref, layout)
@@ -289,7 +343,7 @@ def measure(args: argparse.Namespace, tools: list[Tool], registry: Registry, wor
                 if args.verbose:
                     print(f"  {workload} #{n + 1} {tool.name}: {t:.3f}s rss={rss // 1024}MiB",
                           file=sys.stderr)
-        if workload == "push":
+        if workload in ("push", "push-new"):
             registry.start(wipe=True)
             seed(tools, ref, layout)
     return cells

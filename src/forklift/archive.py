@@ -714,19 +714,26 @@ def _is_opaque(path: str) -> bool:
         return False
 
 
-def write_layer(upper: str, out: IO[bytes], clamp_mtime: int | None = None) -> int:
+def write_layer(upper: str, out: IO[bytes], clamp_mtime: int | None = None,
+                write_behind: bool = False) -> int:
     """Tar an overlay upper directory as an OCI layer; returns the content size.
-    ``clamp_mtime``: no entry's mtime later than this (reproducible builds)."""
-    writer = TarWriter(out, clamp_mtime)
-    for rel, path, st in walk_sorted(upper):
-        parent, _, name = rel.rpartition("/")
-        if _is_whiteout(st):
-            writer.add_whiteout(parent, WHITEOUT_PREFIX + name, st)
-            continue
-        writer.add(rel, path, st)
-        if stat.S_ISDIR(st.st_mode) and _is_opaque(path):
-            writer.add_whiteout(rel, OPAQUE_MARKER, st)
-    writer.close()
+    ``clamp_mtime``: no entry's mtime later than this (reproducible builds).
+    ``write_behind``: ``out`` is written from a thread of its own (see ``TarWriter``)."""
+    writer = TarWriter(out, clamp_mtime, write_behind)
+    try:
+        for rel, path, st in walk_sorted(upper):
+            parent, _, name = rel.rpartition("/")
+            if _is_whiteout(st):
+                writer.add_whiteout(parent, WHITEOUT_PREFIX + name, st)
+                continue
+            writer.add(rel, path, st)
+            if stat.S_ISDIR(st.st_mode) and _is_opaque(path):
+                writer.add_whiteout(rel, OPAQUE_MARKER, st)
+        writer.close()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            writer.stop()  # this failure is the one to report, not a write's after it
+        raise
     return writer.size
 
 

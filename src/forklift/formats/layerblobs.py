@@ -10,7 +10,6 @@ with mtime 0 and no name; zstd level 3 without a checksum frame), and cached in
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import IO
 from forklift import archive, oci, tarsplit
 from forklift import digest as dg
 from forklift.errors import InvalidArgument, StoreCorrupt
+from forklift.formats import pgzip
 from forklift.store import blobs
 from forklift.store import layers as layer_store
 from forklift.store.db import Store
@@ -127,7 +127,10 @@ def blob_for(store: Store, layer: Layer, compression: str, docker: bool = False)
     NoSpace when the disk fills.
     """
     media_type = media_type_for(compression, docker)
-    layer = materialize(store, layer)
+    # a compressed blob is made straight from the layer's directory (``_compress``): its
+    # tar need not be written first
+    layer = materialize(store, layer) if compression == "none" else \
+        layer_store.get(store, layer.diff_id) or layer
     if stored_compression(layer) == compression:
         return LayerBlob(layer.blob, _blob_size(store, layer.blob), media_type)
     if compression == "none":
@@ -154,24 +157,51 @@ def _uncompressed_size(store: Store, layer: Layer) -> int:
 
 def _compress(store: Store, layer: Layer, compression: str, media_type: str) -> tuple[str, int]:
     with blobs.BlobWriter(store) as writer:
-        with open_uncompressed(store, layer) as src:
-            if compression == "gzip":
-                # mtime=0 and no file name: the same tar always gives the same bytes
-                with gzip.GzipFile(filename="", mode="wb", fileobj=writer, mtime=0,  # type: ignore[arg-type]
-                                   compresslevel=6) as gz:
-                    while chunk := src.read(_CHUNK):
-                        gz.write(chunk)
-            else:
-                # only zstd layers need it: a compiled extension the other formats never load
-                import zstandard
+        if compression == "gzip":
+            # deterministic: no name, mtime 0, pieces cut at fixed offsets (formats/pgzip)
+            with pgzip.GzipWriter(writer) as gz:  # type: ignore[arg-type]
+                made = _send_tar(store, layer, gz)  # type: ignore[arg-type]
+        else:
+            # only zstd layers need it: a compiled extension the other formats never load
+            import zstandard
 
-                cctx = zstandard.ZstdCompressor(level=3, write_checksum=False, threads=0)
-                with cctx.stream_writer(writer, closefd=False) as zw:  # type: ignore[arg-type]
-                    while chunk := src.read(_CHUNK):
-                        zw.write(chunk)
+            cctx = zstandard.ZstdCompressor(level=3, write_checksum=False, threads=0)
+            with cctx.stream_writer(writer, closefd=False) as zw:  # type: ignore[arg-type]
+                made = _send_tar(store, layer, zw)  # type: ignore[arg-type]
+        if made is not None and made != layer.diff_id:
+            raise _no_match(layer, "its directory was changed")
         digest = writer.finish()
         with store.transaction() as conn:
             writer.commit(media_type)
             conn.execute("INSERT OR REPLACE INTO compressed_blobs(diff_id, media_type, digest)"
                          " VALUES(?,?,?)", (layer.diff_id, media_type, digest))
         return digest, writer.size
+
+
+def _send_tar(store: Store, layer: Layer, sink: IO[bytes]) -> str | None:
+    """Write the layer's tar into ``sink``. A tar made again from the layer's directory
+    (a layer committed, imported or loaded here that has no blob yet) is hashed on the
+    way: its digest is returned for the caller to check against the diffID before the
+    result is kept. None for a tar read from the layer's blob."""
+    if layer.blob_media_type == layer_store.UNSTORED:
+        hasher = dg.HashingWriter(sink)
+        archive.write_layer(layer.path(store), hasher, write_behind=True)  # type: ignore[arg-type]
+        return hasher.digest
+    if layer.blob_media_type == layer_store.TARSPLIT:
+        hasher = dg.HashingWriter(sink)
+        try:
+            with tarsplit.TarStream(layer.path(store), layer.split_path(store)) as src:
+                while chunk := src.read(_CHUNK):
+                    hasher.write(chunk)
+        except StoreCorrupt as exc:
+            raise _no_match(layer, str(exc)) from None
+        return hasher.digest
+    with open_uncompressed(store, layer) as src:
+        while chunk := src.read(_CHUNK):
+            sink.write(chunk)
+    return None
+
+
+def _no_match(layer: Layer, why: str) -> StoreCorrupt:
+    return StoreCorrupt(f"layer {dg.short_id(layer.diff_id)} no longer matches its diffID"
+                        f" ({why}); run 'forklift system check --repair'")
