@@ -89,7 +89,7 @@ IMAGE = {
     "prune": "system_cmds:image_prune_cmd",
 }
 BUILDER = {"build": "build_cmds:build_cmd", "prune": "build_cmds:prune_cmd"}
-SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df")} | {
+SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df", "service")} | {
     "info": "info_cmds:info_cmd",
     "prune": "system_cmds:system_prune_cmd", "events": "state_cmds:events_cmd"}
 # Docker's classic shortcuts, and the volume and network groups

@@ -1,0 +1,511 @@
+"""The service's HTTP side: the unix socket, connections (asyncio + h11), routing,
+replies, streams, hijacked connections and errors.
+
+The event loop only accepts, parses and writes; every endpoint is a synchronous function
+run in a worker thread with that thread's own store connection, because the engine is
+synchronous and its store locks (SQLite transactions, the write lock) make it safe beside
+the CLI and other threads. Sockets are used through ``loop.sock_*`` (no transport buffers
+bytes behind our back), so a hijacked connection can be handed to a thread as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import h11
+
+from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
+
+API_VERSION = "1.41"
+MIN_API_VERSION = "1.12"
+MAX_HEADERS = 64 * 1024
+MAX_BODY = 16 * 1024 * 1024
+WORKERS = 128  # wait, logs -f and attach each hold a thread for as long as they last
+STOP_GRACE = 5.0
+RAW_STREAM = "application/vnd.docker.raw-stream"
+log = logging.getLogger("forklift.api")
+
+
+class ApiError(Exception):
+    """A refusal the engine never words (a bad query parameter, an unknown path)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Request:
+    method: str
+    path: str                      # without the /vX.Y prefix
+    query: dict[str, list[str]]
+    headers: dict[str, str]        # names in lower case
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def arg(self, name: str, default: str = "") -> str:
+        return self.query.get(name, [default])[-1]
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        values = self.query.get(name)
+        if not values:
+            return default
+        return values[-1].strip().lower() in ("1", "true", "yes")
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        text = self.arg(name)
+        if not text:
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise ApiError(400, f"invalid value for {name}: {text!r}") from None
+
+    def json(self) -> dict[str, Any]:
+        if not self.body.strip():
+            return {}
+        try:
+            doc = json.loads(self.body)
+        except ValueError as exc:
+            raise ApiError(400, f"invalid JSON body: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, "invalid JSON body: an object is expected")
+        return doc
+
+    def filters(self) -> dict[str, list[str]]:
+        """Docker's ``filters`` parameter: ``{"key": ["v", …]}`` or the older
+        ``{"key": {"v": true}}``."""
+        text = self.arg("filters")
+        if not text:
+            return {}
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise ApiError(400, f"invalid filter: {text!r}") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, f"invalid filter: {text!r}")
+        out: dict[str, list[str]] = {}
+        for key, values in doc.items():
+            if isinstance(values, dict):
+                values = [k for k, on in values.items() if on]
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                raise ApiError(400, f"invalid filter: {text!r}")
+            out[str(key)] = values
+        return out
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    content_type: str | None = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def json_reply(doc: Any, status: int = 200) -> Reply:
+    return Reply(status, json.dumps(doc).encode() + b"\n")
+
+
+def no_content() -> Reply:
+    return Reply(204, b"", None)
+
+
+@dataclass
+class Stream:
+    """Headers at once, then whatever ``produce`` writes, each write sent as it comes
+    (``produce`` runs in a worker thread; ``write`` raises OSError once the client left)."""
+
+    produce: Callable[[Callable[[bytes], None]], None]
+    content_type: str = "application/json"
+    status: int = 200
+
+
+@dataclass
+class Hijack:
+    """``101 UPGRADED`` (or 200 to a client that did not ask to upgrade), then ``run`` in a
+    worker thread with the raw, blocking socket and the bytes read past the request."""
+
+    run: Callable[[socket.socket, bytes], None]
+
+
+Result = Reply | Stream | Hijack
+Handler = Callable[["Context", Request], Result]
+_ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+
+
+def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Register an endpoint: ``{id}`` matches one path segment, ``{name*}`` any (image
+    names have slashes)."""
+    regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+)", pattern)
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+
+    def register(handler: Handler) -> Handler:
+        _ROUTES.append((method, re.compile(f"^{regex}$"), handler))
+        return handler
+
+    return register
+
+
+_VERSIONED = re.compile(r"^/v([0-9.]+)(/.*)$")
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def resolve(method: str, path: str) -> tuple[Handler, dict[str, str]]:
+    """The handler of a path, versioned or not (ApiError 400 for a version out of range,
+    404 for an unknown path, 405 for a known path with another method)."""
+    m = _VERSIONED.match(path)
+    if m:
+        version, path = m.group(1), m.group(2)
+        if not re.fullmatch(r"\d+\.\d+", version):
+            raise ApiError(404, "page not found")
+        if _version_tuple(version) > _version_tuple(API_VERSION):
+            raise ApiError(400, f"client version {version} is too new. Maximum supported API version is {API_VERSION}")
+        if _version_tuple(version) < _version_tuple(MIN_API_VERSION):
+            raise ApiError(400, f"client version {version} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version")
+    known = False
+    for want, regex, handler in _ROUTES:
+        match = regex.match(path)
+        if match:
+            known = True
+            if want == method or (want == "GET" and method == "HEAD"):
+                return handler, match.groupdict()
+    if known:
+        raise ApiError(405, f"method {method} not allowed on {path}")
+    raise ApiError(404, "page not found")
+
+
+def status_of(exc: ForkliftError) -> int:
+    """Docker's status code for an engine error."""
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, InvalidArgument):
+        return 400
+    return 500
+
+
+def error_reply(status: int, message: str) -> Reply:
+    line = message.strip().splitlines()[0] if message.strip() else "error"
+    return json_reply({"message": line}, status)
+
+
+class Context:
+    """What endpoints share: the store root, a store per worker thread, the attachments
+    waiting for their container's start, and the flag that says the service is stopping."""
+
+    def __init__(self, root: str | None) -> None:
+        self.root = root
+        self.stopping = threading.Event()
+        self._local = threading.local()
+        self.lock = threading.Lock()
+        self.attachments: dict[str, Any] = {}  # container ID -> an attach waiting for start
+        self.children: dict[str, Any] = {}     # container ID -> its `start -a` child
+        self.exits: dict[str, int] = {}        # container ID -> that child's exit status
+
+    @property
+    def store(self) -> Any:
+        store = getattr(self._local, "store", None)
+        if store is None:
+            from forklift.store import open_store
+
+            store = self._local.store = open_store(self.root)
+        return store
+
+    def store_root(self) -> str:
+        return str(self.store.root)
+
+
+def call(ctx: Context, handler: Handler, req: Request) -> Result:
+    """Run one endpoint; every failure becomes Docker's error document (an unexpected one
+    a 500 with one line, its traceback in the service's log only)."""
+    try:
+        return handler(ctx, req)
+    except ApiError as exc:
+        return error_reply(exc.status, exc.message)
+    except ForkliftError as exc:
+        return error_reply(status_of(exc), str(exc))
+    except Exception as exc:
+        log.exception("%s %s failed", req.method, req.path)
+        return error_reply(500, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _headers(content_type: str | None, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    out = [("Api-Version", API_VERSION), ("Docker-Experimental", "false"),
+           ("Ostype", "linux"), ("Server", f"forklift/{API_VERSION} (linux)")]
+    if content_type:
+        out.append(("Content-Type", content_type))
+    return out + extra
+
+
+# ----------------------------------------------------------------------------- socket
+
+def parse_address(address: str) -> str:
+    """The path of ``unix:///path`` (or a bare absolute path); InvalidArgument otherwise."""
+    if address.startswith("unix://"):
+        path = address[len("unix://"):]
+    else:
+        path = address
+    if not path.startswith("/"):
+        raise InvalidArgument(f"unsupported socket address {address!r}: only unix:///absolute/path is supported")
+    return path
+
+
+def bind_unix(path: str, group: str | None) -> socket.socket:
+    """Listen on ``path``, mode 0660, owned by root (and ``group``): Conflict over a live
+    socket, a stale one removed, InvalidArgument for a path that is not a socket."""
+    gid = -1
+    if group is not None:
+        import grp
+
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise InvalidArgument(f"group {group!r} not found") from None
+    os.makedirs(os.path.dirname(path) or "/", mode=0o755, exist_ok=True)
+    if os.path.lexists(path):
+        if not stat.S_ISSOCK(os.lstat(path).st_mode):
+            raise InvalidArgument(f"{path} exists and is not a socket")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(2)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            os.unlink(path)  # stale: its service is gone
+        else:
+            raise Conflict(f"{path} is in use: another service listens on it")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)  # never a moment with a wider mode than the one chmod sets
+    try:
+        sock.bind(path)
+    except OSError as exc:
+        sock.close()
+        raise InvalidArgument(f"cannot listen on {path}: {exc.strerror}") from None
+    finally:
+        os.umask(old)
+    os.chown(path, 0 if os.geteuid() == 0 else -1, gid)
+    os.chmod(path, 0o660)
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+# ----------------------------------------------------------------------------- service
+
+class Service:
+    """One listening socket and its connections; `serve` returns after ``idle`` seconds
+    without a connection (0: never) or on SIGTERM/SIGINT."""
+
+    def __init__(self, root: str | None, path: str, *, idle: float = 5.0,
+                 group: str | None = None) -> None:
+        from forklift.api import containers, images, system  # noqa: F401 (their routes)
+
+        self.ctx = Context(root)
+        self.path = path
+        self.idle = idle
+        self.listener = bind_unix(path, group)
+        self.inode = os.stat(path).st_ino
+        self.active = 0
+        self.last = time.monotonic()
+        self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="api")
+
+    def serve(self) -> None:
+        try:
+            asyncio.run(self._main())
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.ctx.stopping.set()
+        self.listener.close()
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self.inode:
+                os.unlink(self.path)
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        tasks: set[asyncio.Task[None]] = set()
+        accept = asyncio.create_task(self._accept(tasks))
+        watch = asyncio.create_task(self._idle_watch(stop))
+        await stop.wait()
+        log.info("stopping")
+        accept.cancel()
+        watch.cancel()
+        self.ctx.stopping.set()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_GRACE)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _idle_watch(self, stop: asyncio.Event) -> None:
+        if self.idle <= 0:
+            return
+        while True:
+            await asyncio.sleep(min(1.0, self.idle / 4))
+            if self.active == 0 and time.monotonic() - self.last >= self.idle:
+                log.info("idle for %ss: exiting", self.idle)
+                stop.set()
+                return
+
+    async def _accept(self, tasks: set[asyncio.Task[None]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            sock, _ = await loop.sock_accept(self.listener)
+            sock.setblocking(False)
+            task = asyncio.create_task(self._connection(sock))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    async def _connection(self, sock: socket.socket) -> None:
+        self.active += 1
+        try:
+            conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+            while True:
+                req = await self._read_request(sock, conn)
+                if req is None or not await self._answer(sock, conn, req):
+                    return
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except (OSError, asyncio.CancelledError):
+            pass
+        finally:
+            self.active -= 1
+            self.last = time.monotonic()
+            sock.close()
+
+    async def _read_request(self, sock: socket.socket, conn: h11.Connection) -> Request | None:
+        loop = asyncio.get_running_loop()
+        head: h11.Request | None = None
+        body = bytearray()
+        try:
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(await loop.sock_recv(sock, 65536))
+                elif isinstance(event, h11.Request):
+                    head = event
+                elif isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > MAX_BODY:
+                        await self._send_error(sock, conn, 413, "request body too large")
+                        return None
+                elif isinstance(event, h11.EndOfMessage) and head is not None:
+                    return _request(head, bytes(body))
+                else:  # ConnectionClosed, or PAUSED before a whole request
+                    return None
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            await self._send_error(sock, conn, status, f"bad request: {exc}")
+            return None
+
+    async def _send_error(self, sock: socket.socket, conn: h11.Connection, status: int,
+                          message: str) -> None:
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        with contextlib.suppress(h11.LocalProtocolError, OSError):
+            await self._send_reply(sock, conn, error_reply(status, message), head=False)
+
+    async def _send_reply(self, sock: socket.socket, conn: h11.Connection, reply: Reply,
+                          head: bool) -> None:
+        loop = asyncio.get_running_loop()
+        headers = _headers(reply.content_type, reply.headers)
+        if reply.status != 204:
+            headers.append(("Content-Length", str(len(reply.body))))
+        data = conn.send(h11.Response(status_code=reply.status, headers=headers)) or b""
+        if reply.body and not head:
+            data += conn.send(h11.Data(data=reply.body)) or b""
+        data += conn.send(h11.EndOfMessage()) or b""
+        await loop.sock_sendall(sock, data)
+
+    async def _answer(self, sock: socket.socket, conn: h11.Connection, req: Request) -> bool:
+        """Answer one request; False when the connection is done with."""
+        loop = asyncio.get_running_loop()
+        log.debug("%s %s", req.method, req.path)
+        try:
+            handler, req.params = resolve(req.method, req.path)
+        except ApiError as exc:
+            await self._send_reply(sock, conn, error_reply(exc.status, exc.message), False)
+            return True
+        result = await loop.run_in_executor(self.pool, call, self.ctx, handler, req)
+        if isinstance(result, Reply):
+            await self._send_reply(sock, conn, result, head=req.method == "HEAD")
+            return True
+        if isinstance(result, Stream):
+            await self._stream(sock, conn, result)
+            return True
+        await self._hijack(sock, conn, req, result)
+        return False
+
+    async def _stream(self, sock: socket.socket, conn: h11.Connection, stream: Stream) -> None:
+        loop = asyncio.get_running_loop()
+        head = h11.Response(status_code=stream.status, headers=_headers(stream.content_type, []))
+        await loop.sock_sendall(sock, conn.send(head) or b"")
+
+        def write(chunk: bytes) -> None:
+            if chunk:
+                data = conn.send(h11.Data(data=chunk)) or b""
+                asyncio.run_coroutine_threadsafe(loop.sock_sendall(sock, data), loop).result()
+
+        def produce() -> None:
+            try:
+                stream.produce(write)
+            except ForkliftError as exc:  # too late for a status: the stream ends
+                log.warning("stream ended: %s", exc)
+            except OSError:
+                pass  # the client left
+
+        await loop.run_in_executor(self.pool, produce)
+        with contextlib.suppress(h11.LocalProtocolError):
+            await loop.sock_sendall(sock, conn.send(h11.EndOfMessage()) or b"")
+
+    async def _hijack(self, sock: socket.socket, conn: h11.Connection, req: Request,
+                      hijack: Hijack) -> None:
+        loop = asyncio.get_running_loop()
+        upgrade = req.headers.get("upgrade", "").lower() == "tcp"
+        if upgrade:
+            head = h11.InformationalResponse(status_code=101, reason=b"UPGRADED", headers=[
+                ("Content-Type", RAW_STREAM), ("Connection", "Upgrade"), ("Upgrade", "tcp")])
+            await loop.sock_sendall(sock, conn.send(head) or b"")
+            trailing = conn.trailing_data[0]
+        else:  # an old client: raw bytes after a 200 head, the connection closed at the end
+            await loop.sock_sendall(sock, b"HTTP/1.1 200 OK\r\nContent-Type: " + RAW_STREAM.encode()
+                                    + b"\r\nConnection: close\r\n\r\n")
+            trailing = b""
+        sock.setblocking(True)
+        await loop.run_in_executor(self.pool, hijack.run, sock, trailing)
+
+
+def _request(head: h11.Request, body: bytes) -> Request:
+    target = head.target.decode("latin-1")
+    parts = urlsplit(target)
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
+    query = parse_qs(parts.query, keep_blank_values=True)
+    from urllib.parse import unquote
+
+    return Request(head.method.decode("latin-1"), unquote(parts.path), query, headers, body)
