@@ -414,6 +414,7 @@ class Service:
                     body += event.data
                     if len(body) > MAX_BODY:
                         await self._send_error(sock, conn, 413, "request body too large")
+                        await _linger(sock)
                         return None
                 elif isinstance(event, h11.EndOfMessage) and head is not None:
                     return _request(head, bytes(body))
@@ -422,6 +423,7 @@ class Service:
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
             await self._send_error(sock, conn, status, f"bad request: {exc}")
+            await _linger(sock)
             return None
 
     async def _send_error(self, sock: socket.socket, conn: h11.Connection, status: int,
@@ -499,6 +501,17 @@ class Service:
             trailing = b""
         sock.setblocking(True)
         await loop.run_in_executor(self.pool, hijack.run, sock, trailing)
+
+
+async def _linger(sock: socket.socket, limit: int = 4 << 20, timeout: float = 2.0) -> None:
+    """After refusing a request part-read: say we are done, then read what the client still
+    sends (up to a bound), so that closing does not reset the connection under our answer."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(OSError, TimeoutError):
+        sock.shutdown(socket.SHUT_WR)
+        async with asyncio.timeout(timeout):
+            while limit > 0 and (chunk := await loop.sock_recv(sock, 65536)):
+                limit -= len(chunk)
 
 
 def _request(head: h11.Request, body: bytes) -> Request:

@@ -34,4 +34,5 @@ def info(ctx: Context, req: Request) -> Reply:
 
     doc = info_mod.info(ctx.store)
     doc.pop("ClientInfo", None)  # the CLI's half of `docker info`, not the engine's
+    doc["Warnings"] = doc.get("Warnings") or []  # the schema's array (the CLI prints null)
     return json_reply(doc)
