@@ -233,7 +233,8 @@ def service_cmd(state: Any, address: str, idle: float, group: str | None, log_le
     import os
     import sys
 
-    from forklift.api.server import Service, parse_address
+    from forklift.api.server import parse_address
+    from forklift.api.service import Service
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
