@@ -98,3 +98,26 @@ def test_cli_and_api_on_one_store_at_once(service: Service, fl: Forklift, name: 
         for n in [f"{name}-{side}{i}" for side in ("fl", "api") for i in range(4)]:
             fl("rm", "-f", n, check=False)
     assert "consistent" in fl.out("system", "check")
+
+
+def test_logs_follow_streams_each_line(service: Service, fl: Forklift, name: str) -> None:
+    """``logs -f`` prints a line as soon as the container writes it, and ends at its exit."""
+    import os
+    import subprocess
+
+    from support.service import DOCKER20
+
+    fl("run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c",
+       "echo first; read x < /dev/null; sleep 30; echo last")
+    env = dict(os.environ, DOCKER_HOST=service.host)
+    follower = subprocess.Popen([DOCKER20, "logs", "-f", name], stdout=subprocess.PIPE, env=env)
+    try:
+        assert follower.stdout is not None
+        assert follower.stdout.readline() == b"first\n"  # while the container still runs
+        assert fl.status(name) == "running"
+        fl("kill", name)
+        assert follower.wait(30) == 0
+    finally:
+        follower.kill()
+        follower.wait()
+        fl("rm", "-f", name)

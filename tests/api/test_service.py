@@ -89,3 +89,33 @@ def test_not_a_socket_at_the_path(fl: Forklift, sockdir: Path) -> None:
     assert "not a socket" in one_line_error(
         fl("system", "service", "--socket", f"unix://{path}", check=False))
     assert path.read_text() == "keep me"
+
+
+def test_sigterm_with_requests_in_flight(fl: Forklift) -> None:
+    """A wait and a log follow that would last a minute do not hold the exit up."""
+    import threading
+
+    cid = fl.out("run", "-d", "--network", "none", "busybox", "sleep", "60")
+    try:
+        with running_service(fl) as svc:
+            answers: list[object] = []
+
+            def ask(path: str) -> None:
+                try:
+                    answers.append(svc.request("POST" if path.endswith("wait") else "GET", path))
+                except OSError as exc:
+                    answers.append(exc)
+
+            threads = [threading.Thread(target=ask, args=(p,)) for p in (
+                f"/containers/{cid}/wait", f"/containers/{cid}/logs?follow=1&stdout=1")]
+            for t in threads:
+                t.start()
+            svc.proc.send_signal(signal.SIGTERM)
+            assert svc.proc.wait(30) == 0
+            for t in threads:
+                t.join(30)
+                assert not t.is_alive()
+            assert len(answers) == 2  # each got an answer or a closed connection
+        assert fl.status(cid) == "running"  # the service's end is not the container's
+    finally:
+        fl("rm", "-f", cid)

@@ -128,6 +128,14 @@ def _strings(value: Any, what: str) -> list[str]:
     raise InvalidArgument(f"{what}: a list of strings is expected")
 
 
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{what}: an object is expected")
+    return value
+
+
 def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[str], Any]:
     """The Docker create body as the engine's (image, command, CreateOptions): what
     ``docker create``'s flags would have given the CLI."""
@@ -136,9 +144,7 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     image = body.get("Image")
     if not isinstance(image, str) or not image:
         raise InvalidArgument("Config cannot be empty in order to create a container")
-    hc = body.get("HostConfig") or {}
-    if not isinstance(hc, dict):
-        raise InvalidArgument("HostConfig: an object is expected")
+    hc = _mapping(body.get("HostConfig"), "HostConfig")
     command = _strings(body.get("Cmd"), "Cmd")
     opts = CreateOptions(name=name or None)
     if body.get("Entrypoint") is not None:
@@ -150,13 +156,16 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     opts.workdir = body.get("WorkingDir") or None
     opts.user = body.get("User") or None
     opts.hostname = body.get("Hostname") or None
-    opts.labels = [f"{k}={v}" for k, v in (body.get("Labels") or {}).items()]
-    opts.expose = list(body.get("ExposedPorts") or {})
-    opts.volumes = list(body.get("Volumes") or {}) + _strings(hc.get("Binds"), "Binds")
+    opts.labels = [f"{k}={v}" for k, v in _mapping(body.get("Labels"), "Labels").items()]
+    opts.expose = list(_mapping(body.get("ExposedPorts"), "ExposedPorts"))
+    opts.volumes = list(_mapping(body.get("Volumes"), "Volumes")) + _strings(hc.get("Binds"), "Binds")
     opts.tty = bool(body.get("Tty"))
     opts.interactive = bool(body.get("OpenStdin"))
     opts.stop_signal = body.get("StopSignal") or None
-    _host_options(opts, hc)
+    try:
+        _host_options(opts, hc)
+    except (TypeError, ValueError, AttributeError) as exc:  # a number or list of another type
+        raise InvalidArgument(f"invalid HostConfig: {exc}") from None
     return image, command, opts
 
 
@@ -173,7 +182,7 @@ def _host_options(opts: Any, hc: dict[str, Any]) -> None:
     opts.add_hosts = _strings(hc.get("ExtraHosts"), "ExtraHosts")
     opts.init = bool(hc.get("Init"))
     opts.publish_all = bool(hc.get("PublishAllPorts"))
-    for port, bindings in (hc.get("PortBindings") or {}).items():
+    for port, bindings in _mapping(hc.get("PortBindings"), "PortBindings").items():
         for b in bindings or [{}]:
             host = (b or {}).get("HostIp") or ""
             opts.publish.append(f"{host}:{(b or {}).get('HostPort') or ''}:{port}"
@@ -188,8 +197,8 @@ def _host_options(opts: Any, hc: dict[str, Any]) -> None:
         opts.cpuset_cpus = str(hc["CpusetCpus"])
     if hc.get("PidsLimit"):
         opts.pids_limit = int(hc["PidsLimit"])
-    opts.tmpfs = [f"{path}:{o}" if o else path for path, o in (hc.get("Tmpfs") or {}).items()]
-    policy = hc.get("RestartPolicy") or {}
+    opts.tmpfs = [f"{path}:{o}" if o else path for path, o in _mapping(hc.get("Tmpfs"), "Tmpfs").items()]
+    policy = _mapping(hc.get("RestartPolicy"), "RestartPolicy")
     if policy.get("Name") and policy["Name"] != "no":
         count = policy.get("MaximumRetryCount") or 0
         opts.restart = f"{policy['Name']}:{count}" if count else policy["Name"]
