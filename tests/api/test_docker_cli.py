@@ -52,6 +52,8 @@ def test_detached_logs_stop_rm(service: Service, fl: Forklift, name: str) -> Non
         assert service.docker("ps", "--format", "{{.Names}} {{.Status}}").out.startswith(f"{name} Up")
         follow = service.docker("logs", "--tail", "1", name)
         assert follow.out == "ready\n"
+        service.docker("restart", "-t", "1", name)
+        assert fl.status(name) == "running"
         service.docker("stop", "-t", "1", name)
         assert fl.status(name) == "exited"
         assert service.docker("inspect", "-f", "{{.State.ExitCode}}", name).out.strip() == "137"
