@@ -119,3 +119,33 @@ def test_sigterm_with_requests_in_flight(fl: Forklift) -> None:
         assert fl.status(cid) == "running"  # the service's end is not the container's
     finally:
         fl("rm", "-f", cid)
+
+
+def test_socket_activation(fl: Forklift, sockdir: Path) -> None:
+    """systemd's way (contrib/systemd/forklift.socket): the socket passed as fd 3, used as
+    it is and left in place at the exit."""
+    import shutil
+
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        pytest.skip("systemd-socket-activate missing: install the Debian package systemd")
+    sock = sockdir / "activated.sock"
+    env = fl.environ()
+    passed = [arg for key in env if key in ("PATH", "PYTHONPATH") or key.startswith("FORKLIFT_")
+              for arg in ("-E", key)]  # it passes no other variable
+    proc = subprocess.Popen([activate, "-l", str(sock), *passed, *fl.argv, "system", "service",
+                             "--socket", f"unix://{sockdir}/unused.sock", "--time", "1"],
+                            env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_listening(sock, proc)
+        from support.service import Service
+
+        answer = Service(fl, sock, proc, sock).request("GET", "/_ping")
+        assert answer.status == 200 and answer.headers["api-version"] == "1.41"
+        assert proc.wait(30) == 0
+        assert sock.exists() and not (sockdir / "unused.sock").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

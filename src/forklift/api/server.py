@@ -256,6 +256,20 @@ def parse_address(address: str) -> str:
     return path
 
 
+def inherited_socket() -> socket.socket | None:
+    """systemd's socket activation: one listening socket passed as fd 3 to this process
+    (``LISTEN_PID``, ``LISTEN_FDS=1``); None when not started so."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or os.environ.get("LISTEN_FDS") != "1":
+        return None
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)  # not for the children the service starts
+    sock = socket.socket(fileno=3)
+    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+        raise InvalidArgument("the socket passed by systemd is not a unix stream socket")
+    sock.setblocking(False)
+    return sock
+
+
 def bind_unix(path: str, group: str | None) -> socket.socket:
     """Listen on ``path``, mode 0660, owned by root (and ``group``): Conflict over a live
     socket, a stale one removed, InvalidArgument for a path that is not a socket."""

@@ -32,6 +32,7 @@ from forklift.api.server import (
     call,
     error_reply,
     headers_for,
+    inherited_socket,
     resolve,
 )
 from forklift.errors import ForkliftError
@@ -46,15 +47,20 @@ log = logging.getLogger("forklift.api")
 
 class Service:
     """One listening socket and its connections; `serve` returns after ``idle`` seconds
-    without a connection (0: never) or on SIGTERM/SIGINT."""
+    without a connection (0: never) or on SIGTERM/SIGINT. A socket systemd passed is used
+    instead of ``path`` and left where it is (systemd owns it)."""
 
     def __init__(self, root: str | None, path: str, *, idle: float = 5.0,
                  group: str | None = None) -> None:
+        # Until the loop handles them (`_main`), SIGTERM and SIGINT wait: a client may
+        # connect, and a supervisor signal, as soon as the socket exists.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         self.ctx = Context(root)
         self.path = path
         self.idle = idle
-        self.listener = bind_unix(path, group)
-        self.inode = os.stat(path).st_ino
+        inherited = inherited_socket()
+        self.listener = inherited or bind_unix(path, group)
+        self.inode = None if inherited else os.stat(path).st_ino
         self.active = 0
         self.last = time.monotonic()
         self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="api")
@@ -69,7 +75,7 @@ class Service:
         self.ctx.stopping.set()
         self.listener.close()
         with contextlib.suppress(OSError):
-            if os.stat(self.path).st_ino == self.inode:
+            if self.inode is not None and os.stat(self.path).st_ino == self.inode:
                 os.unlink(self.path)
 
     async def _main(self) -> None:
@@ -77,6 +83,7 @@ class Service:
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         tasks: set[asyncio.Task[None]] = set()
         accept = asyncio.create_task(self._accept(tasks))
         watch = asyncio.create_task(self._idle_watch(stop))
