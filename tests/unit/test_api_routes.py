@@ -70,3 +70,23 @@ def test_frames() -> None:
 def test_error_reply_is_one_line() -> None:
     reply = server.error_reply(500, "first\nsecond")
     assert reply.status == 500 and reply.body == b'{"message": "first"}\n'
+
+
+@pytest.mark.parametrize("exc, status, message", [
+    (RuntimeError("boom\nmore"), 500, "internal error: RuntimeError: boom"),
+    (InvalidArgument("bad"), 400, "bad"),
+    (server.ApiError(409, "busy"), 409, "busy"),
+])
+def test_a_failing_endpoint_answers_one_line(exc: Exception, status: int, message: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    def handler(ctx: server.Context, req: server.Request) -> server.Reply:
+        raise exc
+
+    req = server.Request("GET", "/x", {}, {}, b"")
+    reply = server.call(server.Context(None), handler, req)
+    assert isinstance(reply, server.Reply) and reply.status == status
+    assert json.loads(reply.body) == {"message": message}
+    # the traceback of an unexpected one goes to the service's log only
+    assert ("Traceback" in caplog.text) == isinstance(exc, RuntimeError)
