@@ -123,3 +123,16 @@ def test_logs_follow_streams_each_line(service: Service, fl: Forklift, name: str
         follower.kill()
         follower.wait()
         fl("rm", "-f", name)
+
+
+def test_attach_to_a_running_container(service: Service, fl: Forklift, name: str) -> None:
+    """``docker attach`` goes through the container's monitor: stdin to its end, both
+    streams apart, the container's exit code."""
+    fl("run", "-d", "-i", "--name", name, "--network", "none", "busybox", "sh", "-c",
+       "while read l; do echo got:$l; echo err:$l >&2; done; exit 5")
+    try:
+        res = service.docker("attach", name, input="a\nb\n", check=False)
+        assert (res.code, res.out, res.err) == (5, "got:a\ngot:b\n", "err:a\nerr:b\n")
+        assert fl.status(name) == "exited"
+    finally:
+        fl("rm", "-f", name)

@@ -406,15 +406,16 @@ def _time(text: str) -> str | None:
 def attach(ctx: Context, req: Request) -> Reply | Hijack:
     """Attach before start (``docker run``): the connection carries the run's streams."""
     rec = _resolve(ctx, req.params["id"])
-    if rec.effective_state().up:
-        raise ApiError(409, "attaching to a running container is not supported by this service yet")
     if not req.flag("stream"):
         raise ApiError(400, "attaching without stream=1 is not supported by this service yet")
-    waiting = Attachment(stdin=req.flag("stdin") and bool(rec.config.get("OpenStdin")))
-    with ctx.lock:
-        ctx.attachments[rec.id] = waiting
     tty = bool(rec.config.get("Tty"))
     streams = (req.flag("stdout"), req.flag("stderr"))
+    stdin = req.flag("stdin") and bool(rec.config.get("OpenStdin"))
+    if rec.effective_state().up:
+        return _attach_running(ctx, rec, stdin, tty, streams)
+    waiting = Attachment(stdin=stdin)
+    with ctx.lock:
+        ctx.attachments[rec.id] = waiting
     return Hijack(lambda sock, early: _carry(ctx, rec.id, waiting, sock, early, tty, streams))
 
 
@@ -481,3 +482,68 @@ def _drain(pipe: Any, sock: socket.socket, lock: threading.Lock, kind: int | Non
             except OSError:
                 alive = False  # the client left: drain on, so the container is not blocked
     pipe.close()
+
+
+def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
+                    streams: tuple[bool, bool]) -> Hijack:
+    """``docker attach``: through the container's monitor (its attach socket and frames:
+    kind, 4-byte length, payload), as the CLI's `lifecycle.attach`."""
+    from forklift.engine import monitor
+    from forklift.engine import tty as tty_mod
+    from forklift.errors import Conflict
+
+    try:
+        conn = tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+    except OSError:
+        raise Conflict(f"cannot attach to container {rec.id[:12]}: it was not started detached") from None
+
+    def run(sock: socket.socket, early: bytes) -> None:
+        if stdin:
+            threading.Thread(target=_feed_monitor, args=(sock, early, conn), daemon=True).start()
+        try:
+            _from_monitor(conn, sock, tty, streams)
+        finally:
+            conn.close()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    return Hijack(run)
+
+
+def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket) -> None:
+    from forklift.engine import monitor
+
+    try:
+        data = early
+        while True:
+            if data:
+                conn.sendall(struct.pack(">BI", monitor.IN_STDIN, len(data)) + data)
+            data = sock.recv(65536)
+            if not data:
+                conn.sendall(struct.pack(">BI", monitor.IN_CLOSE, 0))
+                return
+    except OSError:
+        pass
+
+
+def _from_monitor(conn: socket.socket, sock: socket.socket, tty: bool,
+                  streams: tuple[bool, bool]) -> None:
+    from forklift.engine import monitor
+
+    buf = b""
+    while True:
+        try:
+            data = conn.recv(65536)
+        except ConnectionResetError:
+            data = b""  # the monitor is done: the container exited
+        if not data:
+            return
+        buf += data
+        while len(buf) >= 5:
+            kind, size = struct.unpack(">BI", buf[:5])
+            if len(buf) < 5 + size:
+                break
+            payload, buf = buf[5:5 + size], buf[5 + size:]
+            err = kind == monitor.OUT_STDERR
+            if streams[1 if err else 0]:
+                sock.sendall(frame(None if tty else (2 if err else 1), payload))
