@@ -15,7 +15,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "forklift"
 # Left to right: a module may import its own tier (without cycles) or tiers to its right.
 TIERS: list[tuple[str, ...]] = [
     ("__main__",),
-    ("cli",),
+    ("cli", "api"),
     ("build",),
     ("engine",),
     ("registry", "formats"),

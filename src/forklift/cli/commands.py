@@ -54,6 +54,7 @@ HELP = {
     "system_cmds:check_cmd": "Verify the store: blobs, layers, images, tags, containers, volumes, scratch.",
     "system_cmds:container_prune_cmd": "Remove all stopped containers.",
     "system_cmds:df_cmd": "Show forklift disk usage.",
+    "system_cmds:service_cmd": "Serve the Docker Engine API on a unix socket, in the foreground.",
     "system_cmds:image_prune_cmd": "Remove unused images.",
     "info_cmds:info_cmd": "Display system-wide information.",
     "system_cmds:system_prune_cmd": "Remove unused data.",
@@ -89,7 +90,7 @@ IMAGE = {
     "prune": "system_cmds:image_prune_cmd",
 }
 BUILDER = {"build": "build_cmds:build_cmd", "prune": "build_cmds:prune_cmd"}
-SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df")} | {
+SYSTEM = {name: f"system_cmds:{name}_cmd" for name in ("check", "df", "service")} | {
     "info": "info_cmds:info_cmd",
     "prune": "system_cmds:system_prune_cmd", "events": "state_cmds:events_cmd"}
 # Docker's classic shortcuts, and the volume and network groups

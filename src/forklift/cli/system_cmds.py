@@ -216,3 +216,33 @@ def container_prune_cmd(state: Any, force: bool, filters: tuple[str, ...]) -> No
     result = system.prune_containers(state.store, wanted)
     print_deleted("Deleted Containers:", result.deleted)
     print_reclaimed(result.reclaimed)
+
+
+@click.command("service")
+@click.option("--socket", "address", default="unix:///run/forklift/docker.sock",
+              show_default=True, help="Where to listen (unix:///path)")
+@click.option("-t", "--time", "idle", type=float, default=5.0, show_default=True,
+              metavar="SECONDS", help="Exit after this long without a connection (0: never)")
+@click.option("--group", default=None, help="Group that may use the socket (mode 0660)")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Service log level")
+@click.pass_obj
+def service_cmd(state: Any, address: str, idle: float, group: str | None, log_level: str) -> None:
+    """Serve the Docker Engine API on a unix socket, in the foreground."""
+    import logging
+    import os
+    import sys
+
+    from forklift.api.server import parse_address
+    from forklift.api.service import Service
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    service = Service(state.root, parse_address(address), idle=idle, group=group)
+    logging.getLogger("forklift.api").info("listening on %s", address)
+    service.serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Worker threads still blocked in a wait or a log follow must not hold the exit; the
+    # store needs no teardown (every change is its own transaction).
+    os._exit(0)

@@ -1,0 +1,549 @@
+"""Container endpoints: list, inspect, create, start, stop, kill, restart, wait, delete,
+logs, attach.
+
+A container attached before its start (``docker run`` attaches, then starts) runs in a
+``forklift start -a`` child process whose pipes the hijacked connection carries: a
+foreground run needs a main thread of its own (the runtime waits for its child with
+signals blocked in the calling thread), which a service's worker threads are not. A
+start without a waiting attachment is the CLI's detached start (a monitor process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from forklift.api.server import (
+    ApiError,
+    Context,
+    Hijack,
+    Reply,
+    Request,
+    Stream,
+    json_reply,
+    no_content,
+    route,
+)
+from forklift.errors import InvalidArgument
+
+RAW = "application/vnd.docker.raw-stream"
+POLL = 0.05
+
+
+def _resolve(ctx: Context, name: str) -> Any:
+    from forklift.store import containers as container_store
+
+    return container_store.resolve(ctx.store, name)
+
+
+def _get(ctx: Context, container_id: str) -> Any:
+    from forklift.store import containers as container_store
+
+    return container_store.get(ctx.store, container_id)
+
+
+# ----------------------------------------------------------------------------- reading
+
+@route("GET", "/containers/json")
+def list_containers(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import containers as engine
+    from forklift.engine.filters import Filters
+
+    store = ctx.store
+    rows = engine.list_containers(store, req.flag("all"), Filters(req.filters()))
+    limit = req.int_arg("limit", -1) or -1
+    if limit > 0:
+        rows = rows[:limit]
+    return json_reply([_summary(ctx, row, req.flag("size")) for row in rows])
+
+
+def _summary(ctx: Context, row: Any, size: bool) -> dict[str, Any]:
+    """Docker's ContainerSummary of a ``ps`` row (ports, mounts and networks from its
+    inspect document)."""
+    from forklift.cli.format import status_text
+    from forklift.engine import containers as engine
+
+    rec = row.record
+    doc = engine.inspect(ctx.store, rec.id)
+    settings = doc.get("NetworkSettings") or {}
+    out: dict[str, Any] = {
+        "Id": rec.id, "Names": ["/" + rec.name], "Image": row.image, "ImageID": rec.image_id,
+        "Command": row.command, "Created": int(row.created), "Ports": _ports(settings, rec),
+        "Labels": rec.config.get("Labels") or {}, "State": row.status.state,
+        "Status": status_text(row.status),
+        "HostConfig": {"NetworkMode": rec.host_config.get("NetworkMode", "bridge")},
+        "NetworkSettings": {"Networks": settings.get("Networks") or {}},
+        "Mounts": doc.get("Mounts") or []}
+    if size:
+        from forklift.engine.sizes import container_sizes
+
+        out["SizeRw"], out["SizeRootFs"] = container_sizes(ctx.store, rec)
+    return out
+
+
+def _ports(settings: dict[str, Any], rec: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    published = settings.get("Ports") or {}
+    for key in sorted(set(published) | set(rec.config.get("ExposedPorts") or {})):
+        number, _, proto = key.partition("/")
+        bindings = published.get(key) or []
+        if not bindings:
+            out.append({"PrivatePort": int(number), "Type": proto or "tcp"})
+        for b in bindings:
+            out.append({"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(number),
+                        "PublicPort": int(b.get("HostPort") or 0), "Type": proto or "tcp"})
+    return out
+
+
+@route("GET", "/containers/{id}/json")
+def inspect_container(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import containers as engine
+
+    doc = engine.inspect(ctx.store, req.params["id"])
+    if req.flag("size"):
+        from forklift.engine.sizes import container_sizes
+
+        doc["SizeRw"], doc["SizeRootFs"] = container_sizes(ctx.store, _resolve(ctx, doc["Id"]))
+    return json_reply(doc)
+
+
+# ----------------------------------------------------------------------------- create
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InvalidArgument(f"{what}: a list of strings is expected")
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{what}: an object is expected")
+    return value
+
+
+def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[str], Any]:
+    """The Docker create body as the engine's (image, command, CreateOptions): what
+    ``docker create``'s flags would have given the CLI."""
+    from forklift.engine.containers import CreateOptions
+
+    image = body.get("Image")
+    if not isinstance(image, str) or not image:
+        raise InvalidArgument("Config cannot be empty in order to create a container")
+    hc = _mapping(body.get("HostConfig"), "HostConfig")
+    command = _strings(body.get("Cmd"), "Cmd")
+    opts = CreateOptions(name=name or None)
+    if body.get("Entrypoint") is not None:
+        entry = _strings(body["Entrypoint"], "Entrypoint")
+        # one program here, its arguments before Cmd (the engine's entrypoint is one word)
+        opts.entrypoint = entry[0] if entry else ""
+        command = entry[1:] + command
+    opts.env = _strings(body.get("Env"), "Env")
+    opts.workdir = body.get("WorkingDir") or None
+    opts.user = body.get("User") or None
+    opts.hostname = body.get("Hostname") or None
+    opts.labels = [f"{k}={v}" for k, v in _mapping(body.get("Labels"), "Labels").items()]
+    opts.expose = list(_mapping(body.get("ExposedPorts"), "ExposedPorts"))
+    opts.volumes = list(_mapping(body.get("Volumes"), "Volumes")) + _strings(hc.get("Binds"), "Binds")
+    opts.tty = bool(body.get("Tty"))
+    opts.interactive = bool(body.get("OpenStdin"))
+    opts.stop_signal = body.get("StopSignal") or None
+    try:
+        _host_options(opts, hc)
+    except (TypeError, ValueError, AttributeError) as exc:  # a number or list of another type
+        raise InvalidArgument(f"invalid HostConfig: {exc}") from None
+    return image, command, opts
+
+
+def _host_options(opts: Any, hc: dict[str, Any]) -> None:
+    mode = hc.get("NetworkMode") or "bridge"
+    opts.network = "bridge" if mode == "default" else mode
+    opts.auto_remove = bool(hc.get("AutoRemove"))
+    opts.read_only = bool(hc.get("ReadonlyRootfs"))
+    opts.privileged = bool(hc.get("Privileged"))
+    opts.cap_add = _strings(hc.get("CapAdd"), "CapAdd")
+    opts.cap_drop = _strings(hc.get("CapDrop"), "CapDrop")
+    opts.security_opt = _strings(hc.get("SecurityOpt"), "SecurityOpt")
+    opts.dns = _strings(hc.get("Dns"), "Dns")
+    opts.add_hosts = _strings(hc.get("ExtraHosts"), "ExtraHosts")
+    opts.init = bool(hc.get("Init"))
+    opts.publish_all = bool(hc.get("PublishAllPorts"))
+    for port, bindings in _mapping(hc.get("PortBindings"), "PortBindings").items():
+        for b in bindings or [{}]:
+            host = (b or {}).get("HostIp") or ""
+            opts.publish.append(f"{host}:{(b or {}).get('HostPort') or ''}:{port}"
+                                if host else f"{(b or {}).get('HostPort') or ''}:{port}")
+    if hc.get("Memory"):
+        opts.memory = str(int(hc["Memory"]))
+    if hc.get("NanoCpus"):
+        opts.cpus = int(hc["NanoCpus"]) / 1e9
+    if hc.get("CpuShares"):
+        opts.cpu_shares = int(hc["CpuShares"])
+    if hc.get("CpusetCpus"):
+        opts.cpuset_cpus = str(hc["CpusetCpus"])
+    if hc.get("PidsLimit"):
+        opts.pids_limit = int(hc["PidsLimit"])
+    opts.tmpfs = [f"{path}:{o}" if o else path for path, o in _mapping(hc.get("Tmpfs"), "Tmpfs").items()]
+    policy = _mapping(hc.get("RestartPolicy"), "RestartPolicy")
+    if policy.get("Name") and policy["Name"] != "no":
+        count = policy.get("MaximumRetryCount") or 0
+        opts.restart = f"{policy['Name']}:{count}" if count else policy["Name"]
+
+
+@route("POST", "/containers/create")
+def create(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import containers as engine
+
+    image, command, opts = create_options(req.json(), req.arg("name") or None)
+    rec = engine.create(ctx.store, image, command, opts)
+    return json_reply({"Id": rec.id, "Warnings": []}, 201)
+
+
+# ----------------------------------------------------------------------------- lifecycle
+
+@dataclass
+class Attachment:
+    """An attach waiting for its container's start, then the child running it."""
+
+    stdin: bool
+    started: threading.Event = field(default_factory=threading.Event)
+    proc: subprocess.Popen[bytes] | None = None
+
+
+@route("POST", "/containers/{id}/start")
+def start(ctx: Context, req: Request) -> Reply:
+    rec = _resolve(ctx, req.params["id"])
+    if rec.effective_state().up:
+        return Reply(304, b"", None)
+    with ctx.lock:
+        waiting: Attachment | None = ctx.attachments.pop(rec.id, None)
+    if waiting is None:
+        _cli(ctx, "start", rec.id)
+        return no_content()
+    argv = [sys.executable, "-m", "forklift", "--root", ctx.store_root(), "start", "-a",
+            *(["-i"] if waiting.stdin else []), rec.id]
+    waiting.proc = subprocess.Popen(
+        argv, stdin=subprocess.PIPE if waiting.stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    with ctx.lock:
+        ctx.children[rec.id] = waiting.proc
+    waiting.started.set()
+    while waiting.proc.poll() is None and not ctx.stopping.is_set():
+        cur = _get(ctx, rec.id)
+        if cur is None or cur.started_at != rec.started_at:
+            break  # it runs (or already ran and was removed)
+        time.sleep(POLL / 5)
+    return no_content()
+
+
+@route("POST", "/containers/{id}/stop")
+def stop(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import lifecycle
+
+    rec = _resolve(ctx, req.params["id"])
+    if not rec.effective_state().up:
+        return Reply(304, b"", None)
+    lifecycle.stop(ctx.store, rec.id, req.int_arg("t"))
+    return no_content()
+
+
+@route("POST", "/containers/{id}/kill")
+def kill(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import lifecycle
+
+    lifecycle.kill(ctx.store, req.params["id"], req.arg("signal") or None)
+    return no_content()
+
+
+@route("POST", "/containers/{id}/restart")
+def restart(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import lifecycle
+
+    rec = lifecycle.stop(ctx.store, req.params["id"], req.int_arg("t"))
+    _cli(ctx, "start", rec.id)
+    return no_content()
+
+
+def _cli(ctx: Context, *args: str) -> None:
+    """A start in a CLI child: the engine forks the container's monitor, and a fork of a
+    process whose other threads hold SQLite connections breaks the child's own (SQLite
+    keeps per-process lock bookkeeping). The child's ``Error:`` line becomes the reply."""
+    proc = subprocess.run([sys.executable, "-m", "forklift", "--root", ctx.store_root(), *args],
+                          stdin=subprocess.DEVNULL, capture_output=True, check=False)
+    if proc.returncode == 0:
+        return
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    message = next((line.removeprefix("Error: ") for line in reversed(lines)
+                    if line.startswith("Error: ")), lines[-1] if lines else "failed")
+    status = 404 if message.startswith("No such") else 409 if "paused" in message else 500
+    raise ApiError(status, message)
+
+
+@route("DELETE", "/containers/{id}")
+def delete(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import containers as engine
+
+    engine.remove(ctx.store, req.params["id"], force=req.flag("force"), volumes=req.flag("v"))
+    return no_content()
+
+
+# ----------------------------------------------------------------------------- wait
+
+@route("POST", "/containers/{id}/wait")
+def wait(ctx: Context, req: Request) -> Stream:
+    """Headers at once (the client starts the container after them), the body at exit."""
+    condition = req.arg("condition") or "not-running"
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise ApiError(400, f"invalid condition: {condition!r}")
+    rec = _resolve(ctx, req.params["id"])
+
+    def produce(write: Callable[[bytes], None]) -> None:
+        import json
+
+        code = _wait_for(ctx, rec, condition)
+        if code is not None:
+            write(json.dumps({"StatusCode": code}).encode() + b"\n")
+
+    return Stream(produce)
+
+
+def _wait_for(ctx: Context, rec: Any, condition: str) -> int | None:
+    """The exit code ``condition`` waits for; None when the service stops first."""
+    seen_up = rec.effective_state().up
+    last = rec.exit_code
+    while not ctx.stopping.is_set():
+        cur = _get(ctx, rec.id)
+        if cur is None:
+            return _child_code(ctx, rec.id, last)
+        up = cur.effective_state().up
+        if cur.exit_code is not None and not up:
+            last = cur.exit_code
+        if not up and condition != "removed" and (seen_up or condition == "not-running"):
+            return _child_code(ctx, rec.id, last if last is not None else 0)
+        seen_up = seen_up or up
+        time.sleep(POLL)
+    return None
+
+
+def _child_code(ctx: Context, container_id: str, known: int | None) -> int:
+    """An attached run's code is its child's exit status (the record may be gone, --rm)."""
+    with ctx.lock:
+        child = ctx.children.get(container_id)
+        if child is None:
+            known = ctx.exits.get(container_id, known)
+    if child is not None:
+        return child.wait()
+    return known if known is not None else 0
+
+
+# ----------------------------------------------------------------------------- logs
+
+class _Framed:
+    """A file-like writer for `lifecycle.logs`: each write one frame of Docker's
+    multiplexed stream (or raw bytes for a TTY), sent at once."""
+
+    def __init__(self, write: Callable[[bytes], None], kind: int | None, wanted: bool) -> None:
+        self._write, self._kind, self._wanted = write, kind, wanted
+
+    def write(self, data: bytes) -> int:
+        if self._wanted and data:
+            self._write(frame(self._kind, data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def frame(kind: int | None, data: bytes) -> bytes:
+    """Docker's 8-byte header (stream, 0, 0, 0, big-endian length); raw for a TTY."""
+    if kind is None:
+        return data
+    return struct.pack(">BxxxI", kind, len(data)) + data
+
+
+@route("GET", "/containers/{id}/logs")
+def logs(ctx: Context, req: Request) -> Stream:
+    from forklift.engine import lifecycle
+
+    want_out, want_err = req.flag("stdout"), req.flag("stderr")
+    if not (want_out or want_err):
+        raise ApiError(400, "Bad parameters: you must choose at least one stream")
+    rec = _resolve(ctx, req.params["id"])
+    tty = bool(rec.config.get("Tty"))
+
+    def produce(write: Callable[[bytes], None]) -> None:
+        lifecycle.logs(ctx.store, rec.id, follow=req.flag("follow"),
+                       tail=req.arg("tail") or "all", since=_time(req.arg("since")),
+                       until=_time(req.arg("until")), timestamps=req.flag("timestamps"),
+                       stdout=_Framed(write, None if tty else 1, want_out),  # type: ignore[arg-type]
+                       stderr=_Framed(write, None if tty else 2, want_err))  # type: ignore[arg-type]
+
+    return Stream(produce, RAW)
+
+
+def _time(text: str) -> str | None:
+    """Docker's client sends 0 for an unset since/until."""
+    return None if text in ("", "0") else text
+
+
+# ----------------------------------------------------------------------------- attach
+
+@route("POST", "/containers/{id}/attach")
+def attach(ctx: Context, req: Request) -> Reply | Hijack:
+    """Attach before start (``docker run``): the connection carries the run's streams."""
+    rec = _resolve(ctx, req.params["id"])
+    if not req.flag("stream"):
+        raise ApiError(400, "attaching without stream=1 is not supported by this service yet")
+    tty = bool(rec.config.get("Tty"))
+    streams = (req.flag("stdout"), req.flag("stderr"))
+    stdin = req.flag("stdin") and bool(rec.config.get("OpenStdin"))
+    if rec.effective_state().up:
+        return _attach_running(ctx, rec, stdin, tty, streams)
+    waiting = Attachment(stdin=stdin)
+    with ctx.lock:
+        ctx.attachments[rec.id] = waiting
+    return Hijack(lambda sock, early: _carry(ctx, rec.id, waiting, sock, early, tty, streams))
+
+
+def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.socket,
+           early: bytes, tty: bool, streams: tuple[bool, bool]) -> None:
+    """Wait for the start, then copy the client's bytes to the child's stdin (to its
+    end: the client's half-close closes it) and its output to the client, framed."""
+    while not waiting.started.wait(0.2):
+        if ctx.stopping.is_set():
+            with ctx.lock:
+                ctx.attachments.pop(container_id, None)
+            return
+    proc = waiting.proc
+    assert proc is not None and proc.stdout is not None and proc.stderr is not None
+    lock = threading.Lock()
+    if proc.stdin is not None:
+        threading.Thread(target=_feed, args=(sock, early, proc.stdin), daemon=True).start()
+    pumps = [threading.Thread(target=_drain, daemon=True,
+                              args=(pipe, sock, lock, None if tty else kind, wanted))
+             for pipe, kind, wanted in ((proc.stdout, 1, streams[0]), (proc.stderr, 2, streams[1]))]
+    for p in pumps:
+        p.start()
+    for p in pumps:
+        p.join()
+    proc.wait()
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with ctx.lock:
+        ctx.exits[container_id] = proc.returncode
+        if ctx.children.get(container_id) is proc:
+            del ctx.children[container_id]
+
+
+def _feed(sock: socket.socket, early: bytes, stdin: Any) -> None:
+    try:
+        if early:
+            stdin.write(early)
+            stdin.flush()
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            stdin.write(data)
+            stdin.flush()
+    except OSError:
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+
+def _drain(pipe: Any, sock: socket.socket, lock: threading.Lock, kind: int | None,
+           wanted: bool) -> None:
+    fd = pipe.fileno()
+    alive = True
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        if wanted and alive:
+            try:
+                with lock:
+                    sock.sendall(frame(kind, data))
+            except OSError:
+                alive = False  # the client left: drain on, so the container is not blocked
+    pipe.close()
+
+
+def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
+                    streams: tuple[bool, bool]) -> Hijack:
+    """``docker attach``: through the container's monitor (its attach socket and frames:
+    kind, 4-byte length, payload), as the CLI's `lifecycle.attach`."""
+    from forklift.engine import monitor
+    from forklift.engine import tty as tty_mod
+    from forklift.errors import Conflict
+
+    try:
+        conn = tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+    except OSError:
+        raise Conflict(f"cannot attach to container {rec.id[:12]}: it was not started detached") from None
+
+    def run(sock: socket.socket, early: bytes) -> None:
+        if stdin:
+            threading.Thread(target=_feed_monitor, args=(sock, early, conn), daemon=True).start()
+        try:
+            _from_monitor(conn, sock, tty, streams)
+        finally:
+            conn.close()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    return Hijack(run)
+
+
+def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket) -> None:
+    from forklift.engine import monitor
+
+    try:
+        data = early
+        while True:
+            if data:
+                conn.sendall(struct.pack(">BI", monitor.IN_STDIN, len(data)) + data)
+            data = sock.recv(65536)
+            if not data:
+                conn.sendall(struct.pack(">BI", monitor.IN_CLOSE, 0))
+                return
+    except OSError:
+        pass
+
+
+def _from_monitor(conn: socket.socket, sock: socket.socket, tty: bool,
+                  streams: tuple[bool, bool]) -> None:
+    from forklift.engine import monitor
+
+    buf = b""
+    while True:
+        try:
+            data = conn.recv(65536)
+        except ConnectionResetError:
+            data = b""  # the monitor is done: the container exited
+        if not data:
+            return
+        buf += data
+        while len(buf) >= 5:
+            kind, size = struct.unpack(">BI", buf[:5])
+            if len(buf) < 5 + size:
+                break
+            payload, buf = buf[5:5 + size], buf[5 + size:]
+            err = kind == monitor.OUT_STDERR
+            if streams[1 if err else 0]:
+                sock.sendall(frame(None if tty else (2 if err else 1), payload))

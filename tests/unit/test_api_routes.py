@@ -1,0 +1,92 @@
+"""The Engine API's pure parts: routing and versions, the create body as the engine's
+options, Docker's stream frames (no store, no service)."""
+
+from __future__ import annotations
+
+import pytest
+
+from forklift.api import containers, server
+from forklift.api import service as _service  # noqa: F401 (registers every route)
+from forklift.errors import InvalidArgument
+
+
+@pytest.mark.parametrize("path, handler", [
+    ("/_ping", "ping"), ("/v1.41/_ping", "ping"), ("/v1.12/info", "info"),
+    ("/containers/abc/json", "inspect_container"), ("/v1.40/containers/json", "list_containers"),
+    ("/images/json", "list_images"), ("/images/quay.io/a/b:1/json", "inspect_image"),
+])
+def test_routes(path: str, handler: str) -> None:
+    found, params = server.resolve("GET", path)
+    assert found.__name__ == handler
+    if handler == "inspect_image":
+        assert params == {"name": "quay.io/a/b:1"}
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/v1.42/_ping", 400), ("GET", "/v1.11/_ping", 400), ("GET", "/v1/_ping", 404),
+    ("GET", "/nothing", 404), ("PUT", "/_ping", 405), ("GET", "/containers/create", 405),
+])
+def test_refused_paths(method: str, path: str, status: int) -> None:
+    with pytest.raises(server.ApiError) as caught:
+        server.resolve(method, path)
+    assert caught.value.status == status
+
+
+def test_create_body_as_options() -> None:
+    image, command, opts = containers.create_options({
+        "Image": "busybox", "Cmd": ["-c", "echo"], "Entrypoint": ["sh", "-x"],
+        "Env": ["A=1"], "WorkingDir": "/w", "User": "1:1", "Hostname": "", "Labels": {"k": "v"},
+        "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/data": {}}, "Tty": False, "OpenStdin": True,
+        "HostConfig": {"Binds": ["/h:/c:ro"], "NetworkMode": "default", "AutoRemove": True,
+                       "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+                       "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
+                       "Memory": 1 << 20, "NanoCpus": 500_000_000, "Tmpfs": {"/t": "size=1m"}},
+    }, "n1")
+    assert (image, command) == ("busybox", ["-x", "-c", "echo"])
+    assert (opts.name, opts.entrypoint, opts.env, opts.workdir, opts.user, opts.hostname) == \
+        ("n1", "sh", ["A=1"], "/w", "1:1", None)
+    assert (opts.labels, opts.expose, opts.volumes) == (["k=v"], ["80/tcp"], ["/data", "/h:/c:ro"])
+    assert (opts.network, opts.auto_remove, opts.interactive, opts.publish) == \
+        ("bridge", True, True, ["8080:80/tcp"])
+    assert (opts.restart, opts.memory, opts.cpus, opts.tmpfs) == \
+        ("on-failure:2", "1048576", 0.5, ["/t:size=1m"])
+
+
+@pytest.mark.parametrize("body", [{}, {"Image": ""}, {"Image": "b", "Cmd": [1]},
+                                  {"Image": "b", "HostConfig": []}, {"Image": "b", "Labels": []},
+                                  {"Image": "b", "HostConfig": {"Memory": "lots"}},
+                                  {"Image": "b", "HostConfig": {"PortBindings": {"80": [3]}}}])
+def test_create_body_refused(body: dict[str, object]) -> None:
+    with pytest.raises(InvalidArgument):
+        containers.create_options(body, None)
+
+
+def test_frames() -> None:
+    assert containers.frame(1, b"hi\n") == b"\x01\x00\x00\x00\x00\x00\x00\x03hi\n"
+    assert containers.frame(2, b"x" * 300)[:8] == b"\x02\x00\x00\x00\x00\x00\x01\x2c"
+    assert containers.frame(None, b"raw") == b"raw"
+
+
+def test_error_reply_is_one_line() -> None:
+    reply = server.error_reply(500, "first\nsecond")
+    assert reply.status == 500 and reply.body == b'{"message": "first"}\n'
+
+
+@pytest.mark.parametrize("exc, status, message", [
+    (RuntimeError("boom\nmore"), 500, "internal error: RuntimeError: boom"),
+    (InvalidArgument("bad"), 400, "bad"),
+    (server.ApiError(409, "busy"), 409, "busy"),
+])
+def test_a_failing_endpoint_answers_one_line(exc: Exception, status: int, message: str,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    def handler(ctx: server.Context, req: server.Request) -> server.Reply:
+        raise exc
+
+    req = server.Request("GET", "/x", {}, {}, b"")
+    reply = server.call(server.Context(None), handler, req)
+    assert isinstance(reply, server.Reply) and reply.status == status
+    assert json.loads(reply.body) == {"message": message}
+    # the traceback of an unexpected one goes to the service's log only
+    assert ("Traceback" in caplog.text) == isinstance(exc, RuntimeError)
