@@ -26,7 +26,7 @@ from typing import Any
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 19, 20, 24
-IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
+IFLA_IFNAME, IFLA_MASTER, IFLA_TXQLEN, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 13, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_GATEWAY, RTA_OIF = 5, 4
@@ -88,9 +88,11 @@ class Netlink:
     def add_veth(self, host: str, peer: str, peer_netns_fd: int, master: int) -> None:
         """A veth pair: ``host`` here, up, a port of the bridge ``master``; ``peer`` in the
         namespace of ``peer_netns_fd``, down."""
-        peer_msg = _ifinfo() + _str(IFLA_IFNAME, peer) + _u32(IFLA_NET_NS_FD, peer_netns_fd)
+        # no transmit queue on either end (qlen 0), as the bridge plugin makes them
+        peer_msg = (_ifinfo() + _str(IFLA_IFNAME, peer) + _u32(IFLA_TXQLEN, 0)
+                    + _u32(IFLA_NET_NS_FD, peer_netns_fd))
         info = _str(IFLA_INFO_KIND, "veth") + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer_msg))
-        self.request(RTM_NEWLINK, _ifinfo(up=True) + _str(IFLA_IFNAME, host)
+        self.request(RTM_NEWLINK, _ifinfo(up=True) + _str(IFLA_IFNAME, host) + _u32(IFLA_TXQLEN, 0)
                      + _u32(IFLA_MASTER, master) + _attr(IFLA_LINKINFO, info),
                      NLM_F_CREATE | NLM_F_EXCL)
 
@@ -209,6 +211,8 @@ def release(directory: str, container_id: str, address: str | None = None,
             ifname: str = "eth0") -> None:
     """Give the container's lease back: ``address`` if known, else every lease it holds
     (a crash before its endpoint was written). Idempotent."""
+    if not os.path.isdir(directory):
+        return
     with contextlib.suppress(FileNotFoundError), _locked(directory):
         names = [address] if address else _leases_of(directory, container_id, ifname)
         for name in names:
@@ -281,8 +285,9 @@ def attach(net: dict[str, Any], ipam_dir: str, container_id: str, netns: str,
 
 def detach(net: dict[str, Any], ipam_dir: str, container_id: str, host_veth: str | None,
            address: str | None) -> None:
-    """Undo `attach`: the veth pair, then the lease (``address`` None: whatever the
-    container holds). Idempotent."""
+    """Undo `attach`: the veth pair if named (else it goes when its namespace is
+    destroyed), then the lease (``address`` None: whatever the container holds).
+    Idempotent."""
     if host_veth:
         nl = Netlink()
         try:

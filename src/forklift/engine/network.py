@@ -7,13 +7,17 @@ outside. User-defined bridge networks get a bridge ``fl-<id>`` and a /24 out of
 other by name through /etc/hosts entries kept up to date as they start and stop.
 
 Per container: a network namespace bind-mounted at ``<root>/netns/<id>`` (created
-by a forked child that unshares CLONE_NEWNET and brings ``lo`` up), handed to runc
-as ``linux.namespaces[{type: network, path}]``. The plugins are exec'd directly per
-the CNI spec (CNI_COMMAND=ADD/DEL, config on stdin, chained with prevResult). IP
-allocations live in /run/forklift/ipam (host-wide, so two stores never hand out
-the same address on the shared default bridge). Masquerading and FORWARD accepts
-are one rule set per network, added when its bridge is first used, not per
-container, so a container start pays for one plugin exec (two with ports).
+by a short-lived thread that unshares CLONE_NEWNET and brings ``lo`` up: no fork),
+handed to runc as ``linux.namespaces[{type: network, path}]``. A plain container on
+the default bridge (no ``-p``, no ``--mac-address``) is attached in-process
+(`forklift.engine.bridgenet`: rtnetlink, host-local's lease files); everything else
+through the plugins, exec'd directly per the CNI spec (CNI_COMMAND=ADD/DEL, config on
+stdin, chained with prevResult). The endpoint file (``network.json``) names the host
+veth of an in-process attachment (``HostVeth``) or the plugin chain, so teardown undoes
+the right one. IP allocations live in /run/forklift/ipam (host-wide, so two stores
+never hand out the same address on the shared default bridge). Masquerading and
+FORWARD accepts are one rule set per network, added when its bridge is first used,
+not per container.
 """
 
 from __future__ import annotations
@@ -578,8 +582,11 @@ def teardown(store: Store, rec: Any) -> None:
                         _invoke(plugin, "DEL", net, rec.id, path, None, info.get("Ports") or [],
                                 cni_path)
             if info.get("HostVeth"):
+                # Only the lease: the veth pair goes with the namespace below, in the
+                # kernel's own time (deleting it here costs 15-30 ms of RCU grace periods
+                # on the `run --rm` path; the plugin's DEL paid them).
                 with contextlib.suppress(Exception):
-                    _native_detach(net, rec.id, info["HostVeth"], info.get("IPAddress"))
+                    _native_detach(net, rec.id, None, info.get("IPAddress"))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_endpoint_path(store, rec.id))
         events.emit(store.root, "network", "disconnect", info["NetworkID"],
