@@ -23,6 +23,8 @@ import socket
 import struct
 from typing import Any
 
+from forklift.errors import RuntimeFailure
+
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
 NLMSG_ERROR = 2
 RTM_NEWLINK, RTM_DELLINK, RTM_SETLINK, RTM_NEWADDR, RTM_NEWROUTE = 16, 17, 19, 20, 24
@@ -224,19 +226,20 @@ def release(directory: str, container_id: str, address: str | None = None,
 # ----------------------------------------------------------------------------- attach / detach
 
 def _host_ready(nl: Netlink, probe: socket.socket, net: dict[str, Any]) -> int:
-    """The bridge's index, made (up, with the gateway address) if missing; forwarding on,
-    as the bridge plugin's isGateway does."""
+    """The bridge's index: made if missing, up, with the gateway address (each a no-op
+    when so already); forwarding on. What the bridge plugin's ADD ensures (isGateway)."""
     try:
         index = if_index(probe, net["Bridge"])
     except OSError:
         nl.add_bridge(net["Bridge"])
         index = if_index(probe, net["Bridge"])
-        prefix = ipaddress.ip_network(net["Subnet"]).prefixlen
-        nl.add_address(index, ipaddress.ip_interface(f"{net['Gateway']}/{prefix}"))
-        nl.set_up(index)
-    with open("/proc/sys/net/ipv4/ip_forward", "r+") as f:
-        if f.read(1) != "1":
-            f.seek(0)
+    prefix = ipaddress.ip_network(net["Subnet"]).prefixlen
+    nl.add_address(index, ipaddress.ip_interface(f"{net['Gateway']}/{prefix}"))
+    nl.set_up(index)
+    with open("/proc/sys/net/ipv4/ip_forward") as f:
+        forwarding = f.read(1) == "1"
+    if not forwarding:
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
             f.write("1")
     return index
 
@@ -245,13 +248,14 @@ def attach(net: dict[str, Any], ipam_dir: str, container_id: str, netns: str,
            inside: tuple[Netlink, socket.socket]) -> dict[str, Any]:
     """Attach the namespace at ``netns`` (``inside``: a netlink and an AF_INET socket made
     in it) to the bridge of ``net`` as eth0; returns the CNI-shaped result and the host
-    veth's name under ``hostVeth``. On failure nothing stays (the lease is released)."""
+    veth's name under ``hostVeth``. RuntimeFailure (one line) if the kernel refuses a
+step or no address is free; nothing stays then (the lease is released)."""
     inner_nl, inner = inside
     directory = os.path.join(ipam_dir, net["CniName"])
     nl = Netlink()
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     host = "veth" + os.urandom(4).hex()
-    address = None
+    address, made = None, False
     try:
         bridge = _host_ready(nl, probe, net)
         address = allocate(directory, net["Subnet"], net["Gateway"], container_id)
@@ -259,6 +263,7 @@ def attach(net: dict[str, Any], ipam_dir: str, container_id: str, netns: str,
         fd = os.open(netns, os.O_RDONLY)
         try:
             nl.add_veth(host, "eth0", fd, bridge)
+            made = True
         finally:
             os.close(fd)
         with contextlib.suppress(OSError):  # hairpin: a container reaches itself via the host
@@ -270,10 +275,14 @@ def attach(net: dict[str, Any], ipam_dir: str, container_id: str, netns: str,
         if not net.get("Internal"):
             inner_nl.add_default_route(index, net["Gateway"])
         mac = mac_address(inner, "eth0")
-    except BaseException:
-        nl.delete_link(host)
+    except BaseException as exc:
+        if made:
+            nl.delete_link(host)
         if address:
             release(directory, container_id, address)
+        if isinstance(exc, OSError):
+            raise RuntimeFailure(f"cannot attach to bridge {net['Bridge']}:"
+                                 f" {exc.strerror or exc}") from None
         raise
     finally:
         nl.close()
