@@ -7,13 +7,17 @@ outside. User-defined bridge networks get a bridge ``fl-<id>`` and a /24 out of
 other by name through /etc/hosts entries kept up to date as they start and stop.
 
 Per container: a network namespace bind-mounted at ``<root>/netns/<id>`` (created
-by a forked child that unshares CLONE_NEWNET and brings ``lo`` up), handed to runc
-as ``linux.namespaces[{type: network, path}]``. The plugins are exec'd directly per
-the CNI spec (CNI_COMMAND=ADD/DEL, config on stdin, chained with prevResult). IP
-allocations live in /run/forklift/ipam (host-wide, so two stores never hand out
-the same address on the shared default bridge). Masquerading and FORWARD accepts
-are one rule set per network, added when its bridge is first used, not per
-container, so a container start pays for one plugin exec (two with ports).
+by a short-lived thread that unshares CLONE_NEWNET and brings ``lo`` up: no fork),
+handed to runc as ``linux.namespaces[{type: network, path}]``. A plain container on
+the default bridge (no ``-p``, no ``--mac-address``) is attached in-process
+(`forklift.engine.bridgenet`: rtnetlink, host-local's lease files); everything else
+through the plugins, exec'd directly per the CNI spec (CNI_COMMAND=ADD/DEL, config on
+stdin, chained with prevResult). The endpoint file (``network.json``) names the host
+veth of an in-process attachment (``HostVeth``) or the plugin chain, so teardown undoes
+the right one. IP allocations live in /run/forklift/ipam (host-wide, so two stores
+never hand out the same address on the shared default bridge). Masquerading and
+FORWARD accepts are one rule set per network, added when its bridge is first used,
+not per container.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 from typing import TYPE_CHECKING, Any
 
 from forklift import oci, programs
@@ -354,38 +359,47 @@ def _libc() -> ctypes.CDLL:
 
 def create_netns(path: str) -> None:
     """A new network namespace with lo up, kept alive by a bind mount at ``path``."""
+    _new_netns(path, keep_sockets=False)
+
+
+def _new_netns(path: str, keep_sockets: bool) -> tuple[Any, socket.socket] | None:
+    """`create_netns` without a fork: a short-lived thread unshares its own network
+    namespace (a thread's, not the process's), brings lo up and bind-mounts
+    /proc/thread-self/ns/net; ``keep_sockets``: returns a netlink and an AF_INET socket
+    made inside it, which keep acting there after the thread is gone."""
+    from forklift.engine import bridgenet
+
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     if os.path.exists(path) and os.path.ismount(path):
         destroy_netns(path)
     os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
     lib = _libc()
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        err = 0
+    out: dict[str, Any] = {}
+
+    def inside() -> None:
         try:
             if lib.unshare(CLONE_NEWNET) != 0:
-                err = ctypes.get_errno() or 1
-            else:
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                # SIOCSIFFLAGS: IFF_UP | IFF_LOOPBACK | IFF_RUNNING
-                fcntl.ioctl(s, 0x8914, struct.pack("16sh14x", b"lo", 0x1 | 0x8 | 0x40))
+                raise OSError(ctypes.get_errno() or 1, "unshare")
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            # SIOCSIFFLAGS: IFF_UP | IFF_LOOPBACK | IFF_RUNNING
+            fcntl.ioctl(s, 0x8914, struct.pack("16sh14x", b"lo", 0x1 | 0x8 | 0x40))
+            if lib.mount(b"/proc/thread-self/ns/net", os.fsencode(path), None, MS_BIND, None) != 0:
                 s.close()
-                if lib.mount(b"/proc/self/ns/net", os.fsencode(path), None, MS_BIND, None) != 0:
-                    err = ctypes.get_errno() or 1
-        except BaseException:
-            err = err or 1
-        os.write(w, str(err).encode())
-        os._exit(0)
-    os.close(w)
-    data = os.read(r, 32)
-    os.close(r)
-    os.waitpid(pid, 0)
-    if data.strip() != b"0":
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        code = int(data or b"1")
-        raise RuntimeFailure(f"cannot create network namespace: {os.strerror(code)}")
+                raise OSError(ctypes.get_errno() or 1, "mount")
+            if keep_sockets:
+                out["sockets"] = (bridgenet.Netlink(), s)
+            else:
+                s.close()
+        except Exception as exc:  # reported by the caller's thread
+            out["error"] = getattr(exc, "errno", None) or 1
+
+    worker = threading.Thread(target=inside, name="netns")
+    worker.start()
+    worker.join()
+    if "error" in out:
+        destroy_netns(path)
+        raise RuntimeFailure(f"cannot create network namespace: {os.strerror(out['error'])}")
+    return out.get("sockets")
 
 
 def destroy_netns(path: str) -> None:
@@ -503,10 +517,17 @@ def setup(store: Store, rec: Any) -> str | None:
         plugins[0]["capabilities"] = {"mac": True}
         plugins[0]["runtimeConfig"] = {"mac": rec.config["MacAddress"]}
     cni_path = _require(plugins)
-    create_netns(path)
+    inside = _new_netns(path, keep_sockets=_native(net, ports, rec))
+    host_veth = None
     try:
         _ensure_host_side(net)
         prev: dict[str, Any] | None = None
+        if inside is not None:
+            from forklift.engine import bridgenet
+
+            plugins = []
+            prev = bridgenet.attach(net, IPAM_DIR, rec.id, path, inside)
+            host_veth = prev.pop("hostVeth")
         for plugin in plugins:
             prev = _invoke(plugin, "ADD", net, rec.id, path, prev, ports, cni_path)
         for ip in rec.host_config.get("LinkLocalIPs") or []:  # --link-local-ip, as Docker adds it
@@ -514,10 +535,12 @@ def setup(store: Store, rec: Any) -> str | None:
                   "dev", "eth0"])
     except BaseException:
         with contextlib.suppress(Exception):
-            for plugin in reversed(plugins):
-                _invoke(plugin, "DEL", net, rec.id, path, None, ports, cni_path)
+            _detach_first(net, rec.id, path, plugins, ports, cni_path, host_veth, prev)
         destroy_netns(path)
         raise
+    finally:
+        for sock in inside or ():
+            sock.close()
     result = prev or {}
     ip = next((i for i in result.get("ips", []) if "." in i.get("address", "")), None)
     mac = next((i.get("mac", "") for i in result.get("interfaces", []) if i.get("sandbox")), "")
@@ -527,6 +550,8 @@ def setup(store: Store, rec: Any) -> str | None:
             "MacAddress": mac, "EndpointID": os.urandom(32).hex(), "Ports": ports,
             "Plugins": plugins, "NetnsPath": path,
             "Aliases": [rec.name, *(rec.host_config.get("NetworkAliases") or []), rec.id[:12]]}
+    if host_veth:
+        info["HostVeth"] = host_veth
     with open(_endpoint_path(store, rec.id), "w") as f:
         json.dump(info, f)
     _publish_hosts(store, rec, net, info)
@@ -556,14 +581,51 @@ def teardown(store: Store, rec: Any) -> None:
                     with contextlib.suppress(Exception):
                         _invoke(plugin, "DEL", net, rec.id, path, None, info.get("Ports") or [],
                                 cni_path)
+            if info.get("HostVeth"):
+                # Only the lease: the veth pair goes with the namespace below, in the
+                # kernel's own time (deleting it here costs 15-30 ms of RCU grace periods
+                # on the `run --rm` path; the plugin's DEL paid them).
+                with contextlib.suppress(Exception):
+                    _native_detach(net, rec.id, None, info.get("IPAddress"))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(_endpoint_path(store, rec.id))
         events.emit(store.root, "network", "disconnect", info["NetworkID"],
                     {"container": rec.id, "name": info["Network"], "type": "bridge"})
+    elif _mode(rec) == "bridge":
+        # killed between the lease and the endpoint file: the lease names the container
+        with contextlib.suppress(Exception):
+            _native_detach(_default(store), rec.id, None, None)
     for extra in extra_endpoints(store, rec.id):
         with contextlib.suppress(Exception):
             _detach(store, rec, extra, path)
     destroy_netns(path)
+
+
+def _native(net: dict[str, Any], ports: list[dict[str, Any]], rec: Any) -> bool:
+    """Whether the container's first network is set up in-process (`bridgenet`): the
+    default bridge without published ports or a set MAC address; the CNI plugins do
+    everything else (``FORKLIFT_NETWORK_CNI=1``: everything)."""
+    return (net["Name"] == "bridge" and not ports and not rec.config.get("MacAddress")
+            and os.environ.get("FORKLIFT_NETWORK_CNI") != "1")
+
+
+def _native_detach(net: dict[str, Any], container_id: str, host_veth: str | None,
+                   address: str | None) -> None:
+    from forklift.engine import bridgenet
+
+    bridgenet.detach(net, IPAM_DIR, container_id, host_veth, address)
+
+
+def _detach_first(net: dict[str, Any], container_id: str, path: str,
+                  plugins: list[dict[str, Any]], ports: list[dict[str, Any]], cni_path: str,
+                  host_veth: str | None, result: dict[str, Any] | None) -> None:
+    """Undo a first attachment that failed halfway (whichever way it was made)."""
+    if host_veth:
+        ip = next((i["address"] for i in (result or {}).get("ips", [])), "")
+        _native_detach(net, container_id, host_veth, ip.partition("/")[0] or None)
+    for plugin in reversed(plugins):
+        with contextlib.suppress(Exception):
+            _invoke(plugin, "DEL", net, container_id, path, None, ports, cni_path)
 
 
 # ----------------------------------------------------------------------------- name resolution
