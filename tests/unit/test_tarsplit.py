@@ -181,6 +181,10 @@ FALLBACKS = {
                                      _member("d", b"now a file")),
     "whiteout of a file of the same layer": (_member("a", b"first"), _member(".wh.a")),
     "symlink replaced": (_member("s", type=tarfile.SYMTYPE, linkname="x"), _member("s", b"file")),
+    "symlink replaced by a symlink": (_member("s", type=tarfile.SYMTYPE, linkname="x"),
+                                      _member("s", type=tarfile.SYMTYPE, linkname="y")),
+    "file replaced by a symlink": (_member("a", b"first"),
+                                   _member("a", type=tarfile.SYMTYPE, linkname="x")),
 }
 
 
