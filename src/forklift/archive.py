@@ -254,6 +254,7 @@ class _Extractor:
         self.stats = ExtractStats()
         self.split: Recorder | None = None  # records the tar-split of what is extracted
         self.creation = _Creation(dest)
+        self._base = os.path.join(dest, "")  # dest/: a path in it is _base + relative path
 
     # -- path safety
     def _ensure_parent(self, parts: list[str], entry: str) -> str:
@@ -274,7 +275,7 @@ class _Extractor:
                 if not stat.S_ISDIR(st.st_mode):
                     raise BadArchive(f"tar entry {entry!r}: parent {rel!r} is not a directory")
             self.safe_dirs.add(rel)
-        return os.path.join(self.dest, *parts)
+        return self._base + "/".join(parts)  # parts: clean, none empty (_clean_name)
 
     def _clear(self, path: str, keep_dir: bool) -> None:
         """Remove what is at ``path`` (never following a symlink) unless it is a dir we keep."""
@@ -398,7 +399,7 @@ class _Extractor:
             self.creation.open_mode(member.mode)))
         if self.split is not None:  # after the open: a path there before is cleared first
             if member.sparse is None:
-                self.split.payload(path[len(os.path.join(self.dest, "")):], member.size)
+                self.split.payload(path[len(self._base):], member.size)
             else:
                 self.split.give_up()  # its data is not one run of bytes on disk
         try:
