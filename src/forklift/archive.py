@@ -19,9 +19,9 @@ import errno
 import os
 import stat
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from forklift.errors import BadArchive, ForkliftError, LimitExceeded, NoSpace
 from forklift.fswalk import walk_sorted
@@ -253,6 +253,8 @@ class _Extractor:
         self.dir_times: list[tuple[str, int]] = []
         self.stats = ExtractStats()
         self.split: Recorder | None = None  # records the tar-split of what is extracted
+        self.creation = _Creation(dest)
+        self._base = os.path.join(dest, "")  # dest/: a path in it is _base + relative path
 
     # -- path safety
     def _ensure_parent(self, parts: list[str], entry: str) -> str:
@@ -273,7 +275,7 @@ class _Extractor:
                 if not stat.S_ISDIR(st.st_mode):
                     raise BadArchive(f"tar entry {entry!r}: parent {rel!r} is not a directory")
             self.safe_dirs.add(rel)
-        return os.path.join(self.dest, *parts)
+        return self._base + "/".join(parts)  # parts: clean, none empty (_clean_name)
 
     def _clear(self, path: str, keep_dir: bool) -> None:
         """Remove what is at ``path`` (never following a symlink) unless it is a dir we keep."""
@@ -307,14 +309,36 @@ class _Extractor:
             return
         path = self._ensure_parent(parts, member.name)
         if member.isdir():
+            self._make_dir(path)
+            self.safe_dirs.add("/".join(parts))
+        elif member.isreg():
+            self._write_file(reader, member, path)  # its metadata too, through its descriptor
+            return
+        elif member.islnk():
+            self._clear(path, keep_dir=False)
+            self._create(reader, member, path)
+        else:
+            self._new(path, lambda: self._create(reader, member, path))
+        self._apply_meta(member, path)
+
+    def _new(self, path: str, create: Callable[[], _T]) -> _T:
+        """``create()`` at ``path``, which is usually free: the creation itself says when
+        it is not (EEXIST: a path that occurs twice), and only then is the old entry
+        removed (``_clear``, which tells the tar-split first) and the creation repeated.
+        Saves an lstat per entry."""
+        try:
+            return create()
+        except FileExistsError:
+            self._clear(path, keep_dir=False)
+            return create()
+
+    def _make_dir(self, path: str) -> None:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
             self._clear(path, keep_dir=True)
             if not os.path.isdir(path) or os.path.islink(path):
                 os.mkdir(path, 0o700)
-            self.safe_dirs.add("/".join(parts))
-        else:
-            self._clear(path, keep_dir=False)
-            self._create(reader, member, path)
-        self._apply_meta(member, path)
 
     def _whiteout(self, parts: list[str], member: Member) -> None:
         entry = member.name
@@ -369,13 +393,15 @@ class _Extractor:
 
     def _write_file(self, reader: TarReader, member: Member, path: str) -> None:
         self._claim(member)
-        if self.split is not None:
+        # created with its final permission bits where the umask keeps them (no chmod)
+        fd = self._new(path, lambda: os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            self.creation.open_mode(member.mode)))
+        if self.split is not None:  # after the open: a path there before is cleared first
             if member.sparse is None:
-                self.split.payload(path[len(os.path.join(self.dest, "")):], member.size)
+                self.split.payload(path[len(self._base):], member.size)
             else:
                 self.split.give_up()  # its data is not one run of bytes on disk
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
         try:
             if member.sparse is None:
                 self._copy(reader, member, fd, member.size)
@@ -385,9 +411,22 @@ class _Extractor:
                     os.lseek(fd, offset, os.SEEK_SET)
                     self._copy(reader, member, fd, length)
                 os.ftruncate(fd, member.realsize)
+            self._file_meta(fd, member)
         finally:
             os.close(fd)
         self.stats.size += member.realsize
+
+    def _file_meta(self, fd: int, member: Member) -> None:
+        """``_apply_meta`` of a new regular file, through its descriptor (no path lookups),
+        leaving out the owner and mode its creation already gave it; the same order
+        (owner, xattrs, mode, time: a chown clears set-id bits, writes change mtime)."""
+        if self.creation.needs_chown(member):
+            os.fchown(fd, member.uid, member.gid)
+        for name, raw in _member_xattrs(member):
+            os.setxattr(fd, name, raw)
+        if self.creation.needs_chmod(member.mode):
+            os.fchmod(fd, member.mode & 0o7777)
+        os.utime(fd, (member.mtime, member.mtime))
 
     @staticmethod
     def _copy(reader: TarReader, member: Member, fd: int, size: int) -> None:
@@ -417,16 +456,14 @@ class _Extractor:
     def _apply_meta(self, member: Member, path: str) -> None:
         if member.islnk():
             return  # shares the target's inode and metadata
-        os.lchown(path, member.uid, member.gid)
-        for key, value in member.pax.items():
-            if key.startswith("SCHILY.xattr."):
-                name = key[len("SCHILY.xattr."):]
-                if name.startswith(_XATTR_ALLOWED_PREFIXES):
-                    raw = value.encode("utf-8", "surrogateescape")
-                    os.setxattr(path, name, raw, follow_symlinks=False)
+        if self.creation.needs_chown(member):
+            os.lchown(path, member.uid, member.gid)
+        for name, raw in _member_xattrs(member):
+            os.setxattr(path, name, raw, follow_symlinks=False)
         if not member.issym():
             os.chmod(path, member.mode & 0o7777)
         if member.isdir():
+            self.creation.saw_dir(member.mode)
             self.dir_times.append((path, member.mtime))
         else:
             os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
@@ -438,6 +475,56 @@ class _Extractor:
 
 
 _MAX_ID = (1 << 32) - 2  # (uid_t)-1 means "leave unchanged" to chown
+_T = TypeVar("_T")
+
+
+def _member_xattrs(member: Member) -> Iterator[tuple[str, bytes]]:
+    """The xattrs of a member that a layer may carry (``_XATTR_ALLOWED_PREFIXES``)."""
+    for key, value in member.pax.items():
+        if key.startswith("SCHILY.xattr."):
+            name = key[len("SCHILY.xattr."):]
+            if name.startswith(_XATTR_ALLOWED_PREFIXES):
+                yield name, value.encode("utf-8", "surrogateescape")
+
+
+class _Creation:
+    """What a new entry's creation already gives it, so that its chown and chmod can be
+    left out: the process's owner (unless a set-group-ID directory may hand its group
+    down) and the open mode less the umask (unless a default ACL decides instead)."""
+
+    def __init__(self, dest: str) -> None:
+        self.ids = (os.geteuid(), os.getegid())
+        self.inherits_group, self.umask = True, None  # unknown: chown and chmod everything
+        with contextlib.suppress(OSError):
+            self.inherits_group = bool(os.stat(dest).st_mode & stat.S_ISGID)
+            if "system.posix_acl_default" not in os.listxattr(dest):
+                self.umask = _umask()
+
+    def saw_dir(self, mode: int) -> None:
+        if mode & stat.S_ISGID:  # what is created below it from now on takes its group
+            self.inherits_group = True
+
+    def needs_chown(self, member: Member) -> bool:
+        return self.inherits_group or (member.uid, member.gid) != self.ids
+
+    def open_mode(self, mode: int) -> int:
+        return mode & 0o777
+
+    def needs_chmod(self, mode: int) -> bool:
+        return self.umask is None or bool(mode & (0o7000 | self.umask))
+
+
+def _umask() -> int | None:
+    """The process's umask, read without changing it (another thread may create files
+    meanwhile); None where the kernel does not say (Linux < 4.7)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _check_owner(member: Member) -> None:

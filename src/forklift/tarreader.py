@@ -108,8 +108,24 @@ def _text(raw: bytes) -> str:
     return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
 
 
+# Numeric fields repeat from header to header (modes, owners, device numbers, often
+# times): each distinct field is parsed once. Only valid fields are kept, a bounded number.
+_NUMBERS: dict[bytes, int] = {}
+_NUMBERS_MAX = 4096
+
+
 def _number(raw: bytes, what: str, offset: int) -> int:
     """An octal field (space/NUL padded) or GNU base-256 (0x80 positive, 0xff negative)."""
+    value = _NUMBERS.get(raw)
+    if value is None:
+        value = _parse_number(raw, what, offset)
+        if len(_NUMBERS) >= _NUMBERS_MAX:
+            _NUMBERS.clear()
+        _NUMBERS[raw] = value
+    return value
+
+
+def _parse_number(raw: bytes, what: str, offset: int) -> int:
     first = raw[0]
     if first == 0x80:
         return int.from_bytes(raw[1:], "big")

@@ -52,12 +52,19 @@ class Recorder:
         self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115
         self._zip = zlib.compressobj(1)
         self._raw = bytearray()
+        self._records = bytearray()  # records not yet compressed: zlib takes them in bulk
         self._payload_left = 0
         self._out(MAGIC)
 
-    def _out(self, data: bytes) -> None:
+    def _out(self, data: bytes | bytearray) -> None:
+        self._records += data
+        if len(self._records) >= _RAW_FLUSH:
+            self._compress()
+
+    def _compress(self) -> None:
         try:
-            self._file.write(self._zip.compress(data))
+            self._file.write(self._zip.compress(self._records))
+            self._records.clear()
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise NoSpace("no space left on device while writing a layer's tar-split") from None
@@ -65,7 +72,8 @@ class Recorder:
 
     def _flush_raw(self) -> None:
         if self._raw:
-            self._out(b"R" + _LEN.pack(len(self._raw)) + self._raw)
+            self._out(b"R" + _LEN.pack(len(self._raw)))
+            self._out(self._raw)
             self._raw.clear()
 
     def write(self, data: bytes | memoryview) -> int:
@@ -104,6 +112,7 @@ class Recorder:
 
     def _close(self, sync: bool = True) -> None:
         if not self._file.closed:
+            self._compress()
             try:
                 self._file.write(self._zip.flush())
                 self._file.flush()

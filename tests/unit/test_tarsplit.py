@@ -181,6 +181,10 @@ FALLBACKS = {
                                      _member("d", b"now a file")),
     "whiteout of a file of the same layer": (_member("a", b"first"), _member(".wh.a")),
     "symlink replaced": (_member("s", type=tarfile.SYMTYPE, linkname="x"), _member("s", b"file")),
+    "symlink replaced by a symlink": (_member("s", type=tarfile.SYMTYPE, linkname="x"),
+                                      _member("s", type=tarfile.SYMTYPE, linkname="y")),
+    "file replaced by a symlink": (_member("a", b"first"),
+                                   _member("a", type=tarfile.SYMTYPE, linkname="x")),
 }
 
 
@@ -244,6 +248,32 @@ def test_the_tar_split_is_small(store: Store) -> None:
     layer = _ingest(store, data)
     assert os.path.getsize(layer.split_path(store)) < len(data) // 100
     assert _played_back(store, layer) == data
+
+
+def test_records_compressed_in_bulk_play_back_exactly(store: Store) -> None:
+    """The recorder hands zlib its records 256 KiB at a time: an archive of many times
+    that, and one that falls back to the blob after several such batches (and within
+    one not yet compressed), come back byte for byte."""
+    files = [_member(f"dir{i % 10}/file{i}", os.urandom(i % 700)) for i in range(1500)]
+    _round_trip(store, _tar(*files))
+    _round_trip(store, _tar(*files, _member("dir0/file0", b"again")), split=False)
+    _round_trip(store, _tar(*files[:3], _member("dir0/file0", b"again"), *files[3:]), split=False)
+
+
+def test_numbers_are_parsed_once_and_a_bad_one_never_kept() -> None:
+    from forklift import tarreader
+    from forklift.errors import BadArchive
+
+    tarreader._NUMBERS.clear()
+    assert tarreader._number(b"0000644\x00", "mode", 0) == 0o644
+    assert tarreader._NUMBERS == {b"0000644\x00": 0o644}
+    for _ in range(2):
+        with pytest.raises(BadArchive):
+            tarreader._number(b"0000694\x00", "mode", 0)
+    assert b"0000694\x00" not in tarreader._NUMBERS
+    for i in range(tarreader._NUMBERS_MAX + 10):
+        assert tarreader._number(b"%07o\x00" % i, "uid", 0) == i
+    assert len(tarreader._NUMBERS) <= tarreader._NUMBERS_MAX
 
 
 NAMES = ["a", "b", "d/a", "d/b", "d", ".wh.a", "d/.wh.a", "d/.wh..wh..opq", "x" * 120, "./", "e/f/g"]

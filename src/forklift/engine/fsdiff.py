@@ -32,6 +32,15 @@ def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def _whiteout_entry(entry: os.DirEntry[str]) -> bool:
+    """Whether a directory entry is an overlay whiteout. Its type from the directory
+    read (d_type) rules out everything but a device, so only devices are stat'ed."""
+    if entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False) \
+            or entry.is_symlink():
+        return False
+    return _is_whiteout(entry.stat(follow_symlinks=False))
+
+
 def _lstat(path: str) -> os.stat_result | None:
     try:
         return os.lstat(path)
@@ -96,7 +105,7 @@ class LowerView:
                 with os.scandir(os.path.join(layer, rel)) as it:
                     for entry in it:
                         if entry.name not in seen:
-                            seen[entry.name] = not _is_whiteout(entry.stat(follow_symlinks=False))
+                            seen[entry.name] = not _whiteout_entry(entry)
             if hides:
                 break
         return sorted(name for name, visible in seen.items() if visible)
@@ -137,47 +146,49 @@ NEW = "new"            # the image has nothing here: everything below is added
 def _dir_changes(upper: str, rel: str, view: LowerView, relation: str) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     base = os.path.join(upper, rel) if rel else upper
+    # entries are stat'ed only where the rules compare them with the image's (DirEntry
+    # caches the one lstat): an added file or tree costs no stat at all
     with os.scandir(base) as it:
-        entries = {e.name: e.stat(follow_symlinks=False) for e in it}
+        entries = {e.name: e for e in it}
     names = set(entries)
     if relation == REPLACES:
         names.update(view.children(rel))
     for name in sorted(names):
         child = f"{rel}/{name}" if rel else name
-        st = entries.get(name)
+        entry = entries.get(name)
         old = None if relation == NEW else view.find(child)
-        if st is None or _is_whiteout(st):
+        if entry is None or _whiteout_entry(entry):
             if old is not None:
                 out.append((DELETE, "/" + child))
             continue
-        out.extend(_entry_changes(upper, child, st, old, view, relation))
+        out.extend(_entry_changes(upper, child, entry, old, view, relation))
     return out
 
 
-def _entry_changes(upper: str, rel: str, st: os.stat_result, old: tuple[str, os.stat_result] | None,
+def _entry_changes(upper: str, rel: str, entry: os.DirEntry[str],
+                   old: tuple[str, os.stat_result] | None,
                    view: LowerView, parent_relation: str) -> list[tuple[str, str]]:
-    path = os.path.join(upper, rel)
-    own = _own_change(rel, path, st, old)
-    if not stat.S_ISDIR(st.st_mode):
+    own = _own_change(rel, entry, old)
+    if not entry.is_dir(follow_symlinks=False):
         return own
-    relation = _relation(st, old, parent_relation, lambda: _opaque(path))
+    relation = _relation(old, parent_relation, lambda: _opaque(entry.path))
     inner = _dir_changes(upper, rel, view, relation)
     if inner and not own:
         own = [(CHANGE, "/" + rel)]
     return own + inner
 
 
-def _own_change(rel: str, path: str, st: os.stat_result,
+def _own_change(rel: str, entry: os.DirEntry[str],
                 old: tuple[str, os.stat_result] | None) -> list[tuple[str, str]]:
     """The entry's own change: added, changed, or none."""
     if old is None:
         return [(ADD, "/" + rel)]
-    if _differs(path, st, *old):
+    if _differs(entry.path, entry.stat(follow_symlinks=False), *old):
         return [(CHANGE, "/" + rel)]
     return []
 
 
-def _relation(st: os.stat_result, old: tuple[str, os.stat_result] | None,
+def _relation(old: tuple[str, os.stat_result] | None,
               parent_relation: str, hides: Callable[[], bool]) -> str:
     """How a directory relates to the image's at its path: NEW (none there), REPLACES
     (the image's is hidden: by an opaque parent or, asked last, ``hides``), else MERGED."""
@@ -198,18 +209,17 @@ class _StackWalk:
         self.view = LowerView([*tops, *lowers])
         self.image = LowerView(lowers)
 
-    def entries(self, rel: str) -> dict[str, tuple[str, os.stat_result] | None]:
-        """What the container's own layers show inside ``rel``: per name, (path, lstat) from
+    def entries(self, rel: str) -> dict[str, os.DirEntry[str] | None]:
+        """What the container's own layers show inside ``rel``: per name, the entry of
         the topmost layer holding it, None for a whiteout."""
-        out: dict[str, tuple[str, os.stat_result] | None] = {}
+        out: dict[str, os.DirEntry[str] | None] = {}
         states = self.view._dir_state(rel)[:self.count]
         for layer, (is_dir, hides) in zip(self.view.layers, states, strict=False):
             if is_dir:
                 with os.scandir(os.path.join(layer, rel)) as it:
                     for entry in it:
                         if entry.name not in out:
-                            st = entry.stat(follow_symlinks=False)
-                            out[entry.name] = None if _is_whiteout(st) else (entry.path, st)
+                            out[entry.name] = None if _whiteout_entry(entry) else entry
             if hides:
                 break
         return out
@@ -231,15 +241,14 @@ class _StackWalk:
             out.extend(self.entry_changes(child, new, old, relation))
         return out
 
-    def entry_changes(self, rel: str, new: tuple[str, os.stat_result],
+    def entry_changes(self, rel: str, new: os.DirEntry[str],
                       old: tuple[str, os.stat_result] | None,
                       parent_relation: str) -> list[tuple[str, str]]:
-        path, st = new
-        own = _own_change(rel, path, st, old)
-        if not stat.S_ISDIR(st.st_mode):
+        own = _own_change(rel, new, old)
+        if not new.is_dir(follow_symlinks=False):
             return own
         # REPLACES when one of the container's layers hides the image's directory
-        relation = _relation(st, old, parent_relation,
+        relation = _relation(old, parent_relation,
                              lambda: self.view._dir_state(rel)[self.count - 1][1])
         inner = self.dir_changes(rel, relation)
         if inner and not own:
