@@ -28,7 +28,7 @@ def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], 
     out = tmp_path / "modules.json"
     script = ("import atexit, json, sys\n"
               f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
-              "from forklift.cli.main import main\n"
+              "from forklift.cli.fast import main\n"  # the console script's entry point
               f"sys.argv = ['forklift', '--root', {str(fl.root)!r}, *{list(args)!r}]\n"
               "main()\n")
     import subprocess
@@ -57,12 +57,13 @@ def test_run_rm_run_d_exec_stop_stay_light(fl: Forklift, name: str, tmp_path: Pa
         assert code == 0
         assert not _heavy(loaded)
         assert "forklift.engine.runner" not in loaded  # exec starts nothing
+        assert not {"click", "forklift.cli.main"} & loaded  # read by cli/fast.py
         loaded, code = _modules_after(fl, tmp_path, "stop", name)
         assert code == 0
         assert not _heavy(loaded)
         # stop neither starts nor execs anything
         assert not {"forklift.engine.runner", "forklift.engine.exec", "forklift.engine.rootfs",
-                    "forklift.engine.network"} & loaded
+                    "forklift.engine.network", "click"} & loaded
         assert fl.inspect(name)["State"]["ExitCode"] == 3  # its TERM trap ran
     finally:
         fl("rm", "-f", name)
