@@ -106,3 +106,14 @@ def test_the_hot_commands_bodies_are_the_click_commands_bodies() -> None:
         assert f"fast.{body.__name__}(" in inspect.getsource(command.callback)
         assert [p.name for p in command.params] and {p.name for p in command.params} == \
             set(inspect.signature(body).parameters) - {"state"}
+
+
+def test_the_console_script_and_python_m_enter_here() -> None:
+    """Both ways in start at `fast.main` (the fast path is lost if either imports cli.main)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["forklift"] == "forklift.cli.fast:main"
+    assert "from forklift.cli.fast import main" in (root / "src/forklift/__main__.py").read_text()
