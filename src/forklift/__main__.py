@@ -1,3 +1,3 @@
-from forklift.cli.main import main
+from forklift.cli.fast import main
 
 main()

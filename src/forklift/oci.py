@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import platform
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from forklift.digest import is_digest
@@ -67,6 +65,8 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
 
 def now_rfc3339() -> str:
     """UTC timestamp with nanosecond precision, as Docker writes ``created``."""
+    from datetime import UTC, datetime  # platform, datetime: not on the lifecycle hot paths
+
     ns = time.time_ns()
     base = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{ns % 1_000_000_000:09d}Z"
@@ -76,6 +76,8 @@ def parse_time(text: str | None) -> float:
     """RFC 3339 (any fraction length) to epoch seconds; 0 when absent or unreadable."""
     if not text or not isinstance(text, str):
         return 0.0
+    from datetime import datetime
+
     try:
         main, _, rest = text.partition(".")
         frac = ""
@@ -96,6 +98,8 @@ def parse_time(text: str | None) -> float:
 
 
 def go_arch() -> str:
+    import platform
+
     machine = platform.machine().lower()
     return {
         "x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
@@ -105,6 +109,8 @@ def go_arch() -> str:
 
 
 def go_variant() -> str | None:
+    import platform
+
     machine = platform.machine().lower()
     return {"armv7l": "v7", "armv6l": "v6", "aarch64": "v8", "arm64": "v8"}.get(machine)
 

@@ -20,6 +20,11 @@ ELSEWHERE = {"hashlib", "tarfile", "gzip", "zstandard", "rich", "httpx", "jsonsc
              "forklift.gotemplate", "forklift.archive", "forklift.tarreader",
              "forklift.engine.filters", "forklift.engine.runflags", "forklift.engine.copy",
              "forklift.engine.psfilter", "forklift.registry"}
+# Not on exec's and stop's path either: click (cli/fast.py reads their command lines), the
+# store's image and layer modules, the overlay mounts (ctypes), log timestamps, platform.
+NOT_EXEC_STOP = {"click", "forklift.cli.main", "forklift.store.images", "forklift.store.layers",
+                 "forklift.runtime.overlay", "ctypes", "forklift.engine.timestamps", "platform",
+                 "uuid"}
 
 
 def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], int]:
@@ -28,7 +33,7 @@ def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], 
     out = tmp_path / "modules.json"
     script = ("import atexit, json, sys\n"
               f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
-              "from forklift.cli.main import main\n"
+              "from forklift.cli.fast import main\n"  # the console script's entry point
               f"sys.argv = ['forklift', '--root', {str(fl.root)!r}, *{list(args)!r}]\n"
               "main()\n")
     import subprocess
@@ -57,12 +62,14 @@ def test_run_rm_run_d_exec_stop_stay_light(fl: Forklift, name: str, tmp_path: Pa
         assert code == 0
         assert not _heavy(loaded)
         assert "forklift.engine.runner" not in loaded  # exec starts nothing
+        assert not NOT_EXEC_STOP & loaded, NOT_EXEC_STOP & loaded
         loaded, code = _modules_after(fl, tmp_path, "stop", name)
         assert code == 0
         assert not _heavy(loaded)
         # stop neither starts nor execs anything
         assert not {"forklift.engine.runner", "forklift.engine.exec", "forklift.engine.rootfs",
                     "forklift.engine.network"} & loaded
+        assert not NOT_EXEC_STOP & loaded, NOT_EXEC_STOP & loaded
         assert fl.inspect(name)["State"]["ExitCode"] == 3  # its TERM trap ran
     finally:
         fl("rm", "-f", name)
@@ -113,3 +120,30 @@ def test_leaving_early_keeps_exit_codes_output_and_a_clean_store(fl: Forklift, b
     assert image_id.startswith("sha256:")
     assert not [n for n in os.listdir(fl.root / "tmp") if "-dirty-" in n]
     fl("rmi", "leave-test:1")
+
+
+def test_the_fast_entry_point_answers_as_click_does(fl: Forklift, name: str) -> None:
+    """exec, stop and kill through cli/fast.py (the console script, ``python -m forklift``)
+    and through click (cli/main.py) give the same output, errors and exit codes."""
+    import subprocess
+
+    fl("run", "-d", "--name", name, "busybox", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done")
+    lines = [["exec", name, "sh", "-c", "echo out; echo err >&2; exit 3"],
+             ["exec", "-e", "A=1", "-u", "nobody", name, "sh", "-c", "echo $A $(id -u)"],
+             ["exec", "no-such", "true"], ["exec", name, "no-such-program"],
+             ["kill", "-s", "NOPE", name], ["kill", "no-such"], ["stop", "no-such"],
+             ["kill", "-s", "0", name, "no-such"], ["kill", "-s", "USR1", name],
+             ["stop", "-t", "5", name], ["stop", name], ["container", "exec", name, "true"]]
+    try:
+        for argv in lines:
+            answers = []
+            for entry in ("forklift.cli.fast", "forklift.cli.main"):
+                proc = subprocess.run(
+                    [sys.executable, "-c", f"import sys; from {entry} import main; main()",
+                     "--root", str(fl.root), *argv],
+                    env=fl.environ(), capture_output=True, text=True, timeout=120, check=False)
+                answers.append((proc.returncode, proc.stdout, proc.stderr))
+            assert answers[0] == answers[1], argv
+        assert "is not running" in answers[0][2]  # the last exec: stopped by then
+    finally:
+        fl("rm", "-f", name)

@@ -3,12 +3,12 @@ rename, exec, attach, cp."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
+from forklift.cli import fast
 from forklift.cli.common import for_each
 from forklift.cli.format import table
 from forklift.engine import lifecycle
@@ -44,7 +44,7 @@ def logs_cmd(state: Any, container: str, follow: bool, tail: str, timestamps: bo
 @click.pass_obj
 def stop_cmd(state: Any, containers: tuple[str, ...], timeout: int | None, sig: str | None) -> None:
     """Stop one or more running containers."""
-    _each(containers, lambda n: lifecycle.stop(state.store, n, timeout, sig))
+    fast.stop(state, containers, timeout, sig)
 
 
 @click.command("restart")
@@ -62,9 +62,7 @@ def restart_cmd(state: Any, containers: tuple[str, ...], timeout: int | None) ->
 @click.pass_obj
 def kill_cmd(state: Any, containers: tuple[str, ...], sig: str) -> None:
     """Kill one or more running containers."""
-    lifecycle.parse_signal(sig)
-    _each(containers, lambda n: lifecycle.kill(state.store, n, sig),
-          wrap=lambda name, message: f"Cannot kill container: {name}: {message}")
+    fast.kill(state, containers, sig)
 
 
 @click.command("wait")
@@ -136,12 +134,8 @@ def exec_cmd(state: Any, container: str, command: tuple[str, ...], detach: bool,
              interactive: bool, tty: bool, user: str | None, workdir: str | None,
              env: tuple[str, ...], privileged: bool) -> None:
     """Execute a command in a running container."""
-    from forklift.engine import exec as exec_mod  # rootfs, process: not on stop's path
-
-    opts = exec_mod.ExecOptions(tty=tty, interactive=interactive, detach=detach, user=user,
-                                workdir=workdir, env=list(env), privileged=privileged)
-    code = exec_mod.exec_(state.store, container, list(command), opts, stdin=sys.stdin)
-    raise SystemExit(code)
+    fast.exec_(state, container, command, detach, interactive, tty, user, workdir, env,
+               privileged)
 
 
 @click.command("cp")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any
 
 import click
 
+from forklift.cli import session
 from forklift.cli.commands import BUILDER, CONTAINER, IMAGE, SYSTEM, TOP, LazyGroup
 from forklift.errors import EXIT_ENGINE, ForkliftError
 
@@ -28,17 +30,11 @@ class State:
     @property
     def store(self) -> Any:
         if self._store is None:
-            if os.geteuid() != 0:
-                raise ForkliftError("forklift must run as root: overlayfs mounts, runc and layer"
-                                    " ownership need it (rootless mode is not supported)")
-            from forklift.store import open_store
-
-            self._store = open_store(self.root)
-            _OPENED.append(self._store)
+            self._store = session.open_store(self.root)
         return self._store
 
 
-_OPENED: list[Any] = []  # the stores this process opened, closed by `_leave`
+_OPENED = session.OPENED  # the stores this process opened, closed by `_leave`
 
 
 @click.group(cls=LazyGroup, table=TOP, context_settings=CONTEXT)
@@ -133,43 +129,24 @@ def main() -> None:
     _leave(0)
 
 
-def _leave(code: Any) -> NoReturn:
-    """Exit with ``code`` as ``sys.exit`` would, without the interpreter's teardown, which
-    frees every module one by one (some 7 ms of CPU, a tenth of a short command's Python):
-    atexit handlers run, the stores are closed, output is flushed, then ``os._exit``.
-    While another thread still runs, the ordinary exit, which waits for it."""
-    import threading  # loaded already (click imports it)
-
-    if threading.active_count() > 1:
-        raise SystemExit(code)
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:  # sys.exit("message"), as the interpreter reports it
-        print(code, file=sys.stderr)
-        status = 1
-    import atexit
-
-    atexit._run_exitfuncs()
-    for store in _OPENED:
-        try:
-            store.close()
-        except Exception:  # noqa: BLE001 - leaving anyway: SQLite recovers an unclosed WAL
-            pass
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more to say
-            pass
-    os._exit(status & 0xFF)
+_leave = session.leave
 
 
-def _main() -> None:
+def fail(exc: BaseException) -> None:
+    """Raise the SystemExit the click path's `_main` makes of ``exc`` (its ``Error:`` line
+    printed): how `forklift.cli.fast` reports a hot command's failure."""
+
+    def again() -> Any:
+        raise exc
+
+    _main(again)
+
+
+def _main(call: Callable[[], Any] | None = None) -> None:
     """Map every failure to one ``Error:`` line and its exit status (a ForkliftError's own
     ``exit_code``, see forklift.errors)."""
     try:
-        code = cli.main(prog_name="forklift", standalone_mode=False)
+        code = call() if call else cli.main(prog_name="forklift", standalone_mode=False)
     except ForkliftError as exc:
         click.echo(f"Error: {exc.message}", err=True)
         sys.exit(exc.exit_code)

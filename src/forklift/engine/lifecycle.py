@@ -18,7 +18,6 @@ from forklift import oci, programs, runtime
 from forklift.engine import events
 from forklift.engine import restart as restart_policy
 from forklift.engine.logfile import log_path, rotated, write_all
-from forklift.engine.timestamps import parse_timestamp
 from forklift.errors import Conflict, ForkliftError, InvalidArgument
 from forklift.runtime import Runtime
 from forklift.store import containers as container_store
@@ -334,6 +333,8 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
          stderr: IO[bytes] | None = None, details: bool = False) -> None:
     """``logs``: the container's json-file log, filtered; ``follow`` until it stops;
     ``details``: each line after its ``--log-opt labels/env`` attributes (``details_text``)."""
+    from forklift.engine.timestamps import parse_timestamp  # datetime, re: only logs
+
     t0 = parse_timestamp(since, "since") if since else None
     t1 = parse_timestamp(until, "until") if until else None
     rec = container_store.resolve(store, name)

@@ -18,7 +18,6 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from forklift.runtime import overlay
 from forklift.store import containers as container_store
 from forklift.store.db import Store, remove_path
 
@@ -120,6 +119,8 @@ def mount(store: Store, container_id: str, image_id: str, volatile: bool = False
     ``volatile`` (for ``--rm`` containers) skips overlayfs' sync on unmount, which
     otherwise flushes the whole host filesystem; such a layer never outlives a crash.
     """
+    from forklift.runtime import overlay  # ctypes: not for exec, which only reads paths
+
     p = paths(store, container_id)
     if not overlay.is_mounted(p["merged"]):
         overlay.mount_overlay(lowerdirs(store, container_id, image_id), p["upper"], p["work"],
@@ -130,6 +131,8 @@ def mount(store: Store, container_id: str, image_id: str, volatile: bool = False
 def unmount(store: Store, container_id: str) -> None:
     """Unmount the container's root filesystem (lazily), and the /dev/shm it shares
     (``--ipc shareable``); idempotent."""
+    from forklift.runtime import overlay
+
     merged = paths(store, container_id)["merged"]
     if os.path.isdir(merged) and overlay.is_mounted(merged):
         overlay.unmount(merged, lazy=True)
@@ -147,6 +150,8 @@ def shm_dir(store: Store, container_id: str) -> str:
 @contextlib.contextmanager
 def readonly_view(store: Store, container_id: str, image_id: str) -> Iterator[str]:
     """The container's merged filesystem, read-only, without touching its own mount."""
+    from forklift.runtime import overlay
+
     p = paths(store, container_id)
     scratch = store.make_tmp("view")
     target = os.path.join(scratch, "root")

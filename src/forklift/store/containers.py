@@ -6,13 +6,14 @@ import enum
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forklift.errors import Conflict, NotFound, StoreCorrupt
 from forklift.procs import pid_alive
-from forklift.store import images as image_store
 from forklift.store.db import Store
-from forklift.store.layers import Layer
+
+if TYPE_CHECKING:  # images and layers load only where layers are read: not on exec/stop
+    from forklift.store.layers import Layer
 
 _COLUMNS = ("id, name, image_id, image_name, created, state, pid, exit_code, started_at,"
             " finished_at, config, host_config")
@@ -177,6 +178,9 @@ def detach_from_image(store: Store, image_id: str) -> None:
 def layers(store: Store, rec: ContainerRecord) -> list[Layer]:
     """The container's lower layers, bottom first: its image's, or its own copy once the
     image record is gone. StoreCorrupt if one of them is missing."""
+    from forklift.store import images as image_store
+    from forklift.store.layers import Layer
+
     rows = store.conn.execute(
         "SELECT l.diff_id, l.dir, l.size, l.blob, l.blob_media_type FROM container_layers cl"
         " JOIN layers l ON l.diff_id = cl.diff_id WHERE cl.container_id=? ORDER BY cl.position",
@@ -201,6 +205,9 @@ OWN_POSITION = 1 << 20
 def stack(store: Store, rec: ContainerRecord) -> tuple[list[Layer], list[Layer]]:
     """(the image's layers, the container's own layers), each bottom first. StoreCorrupt
     if one of them is missing."""
+    from forklift.store import images as image_store
+    from forklift.store.layers import Layer
+
     rows = store.conn.execute(
         "SELECT l.diff_id, l.dir, l.size, l.blob, l.blob_media_type, cl.position"
         " FROM container_layers cl JOIN layers l ON l.diff_id = cl.diff_id"

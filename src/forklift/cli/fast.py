@@ -1,0 +1,202 @@
+"""The console entry point, and the hot commands without click.
+
+Importing click and building its commands costs tens of milliseconds, as much as a whole
+``docker exec``. `main` therefore reads the command line of ``exec``, ``stop`` and ``kill``
+itself when it uses only their plain forms (`parse`), and runs the same bodies the click
+commands run (`exec_`, `stop`, `kill`); anything else — ``--help``, a flag it does not
+know, a ``--flag=value`` or ``-t5`` form, ``--``, a missing value — goes to click
+(`forklift.cli.main`) untouched, so every help text, error message and exit code is
+click's. tests/unit/test_cli_fast.py checks that whatever this parser accepts, click
+parses to the same values.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from forklift.cli import session
+
+# command -> (flags, options taking a value, options that may repeat, int options,
+#             defaults, positional names, options only before the first positional)
+_Spec = tuple[dict[str, str], dict[str, str], frozenset[str], frozenset[str], dict[str, Any],
+              tuple[str, str], bool]
+SPECS: dict[str, _Spec] = {
+    "exec": ({"-d": "detach", "--detach": "detach", "-i": "interactive",
+              "--interactive": "interactive", "-t": "tty", "--tty": "tty",
+              "--privileged": "privileged"},
+             {"-u": "user", "--user": "user", "-w": "workdir", "--workdir": "workdir",
+              "-e": "env", "--env": "env"},
+             frozenset({"env"}), frozenset(),
+             {"detach": False, "interactive": False, "tty": False, "privileged": False,
+              "user": None, "workdir": None, "env": ()},
+             ("container", "command"), True),
+    "stop": ({}, {"-t": "timeout", "--time": "timeout", "-s": "sig", "--signal": "sig"},
+             frozenset(), frozenset({"timeout"}), {"timeout": None, "sig": None},
+             ("", "containers"), False),
+    "kill": ({}, {"-s": "sig", "--signal": "sig"}, frozenset(), frozenset(),
+             {"sig": "KILL"}, ("", "containers"), False),
+}
+
+
+def parse(argv: list[str]) -> tuple[str | None, bool, str, dict[str, Any]] | None:
+    """``(root, debug, command, params)`` for a plain hot command line (params as click
+    would pass them to the command), None for anything click must read."""
+    root, debug, i = None, False, 0
+    while i < len(argv) and argv[i] in ("--root", "-D", "--debug"):
+        if argv[i] == "--root":
+            if i + 1 == len(argv) or argv[i + 1].startswith("-") or root is not None:
+                return None
+            root, i = argv[i + 1], i + 2
+        else:
+            debug, i = True, i + 1
+    if argv[i:i + 1] == ["container"]:
+        i += 1
+    if i == len(argv) or argv[i] not in SPECS:
+        return None
+    params = _command_params(argv[i], argv[i + 1:])
+    return None if params is None else (root, debug, argv[i], params)
+
+
+def _command_params(command: str, args: list[str]) -> dict[str, Any] | None:
+    flags, valued, multiple, ints, defaults, (first, rest), stop_at_first = SPECS[command]
+    params: dict[str, Any] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if stop_at_first and positional:  # the container's command, verbatim
+            positional.extend(args[i:])
+            break
+        if not arg.startswith("-"):
+            positional.append(arg)
+        elif arg in flags and flags[arg] not in params:
+            params[flags[arg]] = True
+        elif arg in valued and (valued[arg] not in params or valued[arg] in multiple):
+            if i + 1 == len(args) or args[i + 1].startswith("-"):
+                return None
+            value: Any = args[i + 1]
+            name = valued[arg]
+            if name in ints:
+                if not (value.isascii() and value.isdigit()):
+                    return None
+                value = int(value)
+            params[name] = (*params.get(name, ()), value) if name in multiple else value
+            i += 1
+        elif _short_flags(arg, flags) and not set(_short_flags(arg, flags)) & set(params):
+            params.update(dict.fromkeys(_short_flags(arg, flags), True))
+        else:
+            return None
+        i += 1
+    if len(positional) < (2 if first else 1):
+        return None
+    if first:
+        params[first], positional = positional[0], positional[1:]
+    params[rest] = tuple(positional)
+    return {**defaults, **params}
+
+
+def _short_flags(arg: str, flags: dict[str, str]) -> list[str]:
+    """The flags of ``-it``: every letter one of the command's short flags, else none."""
+    names = [flags.get(f"-{c}", "") for c in arg[1:]]
+    if len(arg) < 3 or arg[1] == "-" or not all(names) or len(set(names)) < len(names):
+        return []
+    return names
+
+
+class State:
+    """The hot commands' per-invocation state: what `forklift.cli.main.State` gives the
+    click commands (the store, opened on first use)."""
+
+    def __init__(self, root: str | None) -> None:
+        self.root = root
+        self._store: Any = None
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = session.open_store(self.root)
+        return self._store
+
+
+# -- the bodies, shared with the click commands (cli/lifecycle_cmds.py) ---------------------
+
+
+def exec_(state: Any, container: str, command: tuple[str, ...], detach: bool,
+          interactive: bool, tty: bool, user: str | None, workdir: str | None,
+          env: tuple[str, ...], privileged: bool) -> None:
+    from forklift.engine import exec as exec_mod  # rootfs, process: not on stop's path
+
+    opts = exec_mod.ExecOptions(tty=tty, interactive=interactive, detach=detach, user=user,
+                                workdir=workdir, env=list(env), privileged=privileged)
+    code = exec_mod.exec_(state.store, container, list(command), opts, stdin=sys.stdin)
+    raise SystemExit(code)
+
+
+def stop(state: Any, containers: tuple[str, ...], timeout: int | None, sig: str | None) -> None:
+    from forklift.engine import lifecycle
+
+    each(containers, lambda n: lifecycle.stop(state.store, n, timeout, sig))
+
+
+def kill(state: Any, containers: tuple[str, ...], sig: str) -> None:
+    from forklift.engine import lifecycle
+
+    lifecycle.parse_signal(sig)
+    each(containers, lambda n: lifecycle.kill(state.store, n, sig),
+         wrap=lambda name, message: f"Cannot kill container: {name}: {message}")
+
+
+def each(names: tuple[str, ...], fn: Callable[[str], Any],
+         wrap: Callable[[str, str], str] | None = None) -> None:
+    """`forklift.cli.common.for_each` (echo each name done): one name here, without click,
+    several there."""
+    if len(names) != 1:
+        from forklift.cli.common import for_each
+
+        for_each(names, fn, wrap=wrap)
+        return
+    from forklift.errors import ForkliftError
+
+    try:
+        fn(names[0])
+    except ForkliftError as exc:
+        if wrap is not None:
+            exc.message = wrap(names[0], exc.message)
+        raise
+    # a name that found its container is plain text: click.echo would write it as is
+    sys.stdout.write(names[0] + "\n")
+    sys.stdout.flush()
+
+
+BODIES: dict[str, Callable[..., None]] = {"exec": exec_, "stop": stop, "kill": kill}
+
+
+def main() -> None:
+    """Console entry point: a plain hot command here, anything else through click; both
+    leave through `session.leave`."""
+    parsed = parse(sys.argv[1:])
+    if parsed is None:
+        from forklift.cli.main import main as click_main
+
+        click_main()
+        return
+    root, debug, command, params = parsed
+    if debug:
+        os.environ["FORKLIFT_DEBUG"] = "1"
+    if root is None:
+        root = os.environ.get("FORKLIFT_ROOT") or None
+    try:
+        BODIES[command](State(root), **params)
+    except SystemExit as exc:
+        session.leave(exc.code)
+    except BaseException as exc:  # noqa: BLE001 - mapped exactly as the click path maps it
+        from forklift.cli.main import fail
+
+        try:
+            fail(exc)
+        except SystemExit as done:
+            session.leave(done.code)
+    session.leave(0)

@@ -1,0 +1,119 @@
+"""The hot commands' own command-line reader (cli/fast.py): whatever it accepts, click reads
+to the same command and the same values; whatever it does not, click gets."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forklift.cli import fast
+from forklift.cli.main import cli
+
+
+def click_parse(argv: list[str]) -> tuple[str | None, bool, str, dict[str, Any]] | None:
+    """What click makes of ``forklift ARGV``: (root, debug, command, params), None when it
+    refuses the line or prints help. FORKLIFT_ROOT is left out: `fast.main` reads it later."""
+    saved = os.environ.pop("FORKLIFT_ROOT", None)
+    try:
+        ctx = cli.make_context("forklift", list(argv))
+        root, debug = ctx.params["root"], ctx.params["debug"]
+        group: click.Group = cli
+        args = [*ctx._protected_args, *ctx.args]
+        while True:
+            name, cmd, rest = group.resolve_command(ctx, args)
+            assert cmd is not None and name is not None
+            ctx = cmd.make_context(name, rest, parent=ctx)
+            if not isinstance(cmd, click.Group):
+                return root, debug, name, dict(ctx.params)
+            group, args = cmd, [*ctx._protected_args, *ctx.args]
+    except (click.ClickException, click.exceptions.Exit):
+        return None
+    finally:
+        if saved is not None:
+            os.environ["FORKLIFT_ROOT"] = saved
+
+
+PLAIN = [
+    ["exec", "srv", "true"],
+    ["exec", "-i", "srv", "cat"],
+    ["exec", "-it", "srv", "sh", "-c", "echo hi"],
+    ["exec", "-d", "-u", "1000:1000", "-w", "/tmp", "-e", "A=1", "--env", "B=2", "srv", "ls",
+     "-l", "--", "-x"],
+    ["--root", "/var/lib/x", "exec", "--privileged", "--tty", "srv", "true"],
+    ["-D", "container", "exec", "srv", "true"],
+    ["stop", "a"],
+    ["stop", "-t", "0", "a", "b"],
+    ["stop", "a", "--time", "30", "-s", "SIGINT", "b"],
+    ["container", "stop", "--signal", "9", "a"],
+    ["kill", "a"],
+    ["kill", "-s", "TERM", "a", "b"],
+    ["--debug", "--root", "r", "container", "kill", "--signal", "HUP", "x"],
+]
+
+
+@pytest.mark.parametrize("argv", PLAIN, ids=" ".join)
+def test_plain_lines_are_read_here_as_click_reads_them(argv: list[str]) -> None:
+    ours = fast.parse(argv)
+    assert ours is not None
+    assert ours == click_parse(argv)
+
+
+ODD = [
+    ["exec", "--help"], ["stop", "--help"], ["exec", "srv"], ["stop"], ["kill"],
+    ["exec", "--", "srv", "true"], ["exec", "-u=root", "srv", "true"],
+    ["exec", "--user=root", "srv", "true"], ["stop", "-t5", "a"], ["stop", "-t", "-1", "a"],
+    ["stop", "-t", "x", "a"], ["stop", "-t", "٣", "a"], ["stop", "-t", "1", "-t", "2", "a"],
+    ["exec", "-d", "-d", "srv", "true"], ["exec", "-dd", "srv", "true"],
+    ["exec", "-ie", "A", "srv", "true"], ["exec", "-x", "srv", "true"], ["kill", "-", "a"],
+    ["--root", "exec", "srv", "true"], ["--root", "a", "--root", "b", "stop", "x"],
+    ["--root=a", "stop", "x"], ["--version"], ["run", "--rm", "busybox"], ["container"],
+    ["stop", "a", "--time"], ["exec", "-u"], ["ps"], [],
+]
+
+
+@pytest.mark.parametrize("argv", ODD, ids=" ".join)
+def test_anything_else_goes_to_click(argv: list[str]) -> None:
+    assert fast.parse(argv) is None
+
+
+TOKENS = ["exec", "stop", "kill", "container", "--root", "-D", "--debug", "r", "-d", "-i",
+          "-t", "-it", "-dit", "-ti", "-u", "--user", "-w", "-e", "--env", "--privileged",
+          "-s", "--signal", "--time", "--detach", "--tty", "0", "7", "-1", "KILL", "srv",
+          "true", "", "-", "--", "--help", "-t5", "-e=x", "--env=x", "a b", "sh", "-c", "-x"]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=9))
+def test_whatever_is_read_here_click_reads_the_same(argv: list[str]) -> None:
+    ours = fast.parse(argv)
+    if ours is not None:
+        assert ours == click_parse(argv)
+
+
+def test_the_hot_commands_bodies_are_the_click_commands_bodies() -> None:
+    """The click commands call the same bodies, so a fix lands on both paths."""
+    import inspect
+
+    from forklift.cli import lifecycle_cmds
+
+    for name, body in fast.BODIES.items():
+        command = getattr(lifecycle_cmds, f"{name}_cmd")
+        assert f"fast.{body.__name__}(" in inspect.getsource(command.callback)
+        assert [p.name for p in command.params] and {p.name for p in command.params} == \
+            set(inspect.signature(body).parameters) - {"state"}
+
+
+def test_the_console_script_and_python_m_enter_here() -> None:
+    """Both ways in start at `fast.main` (the fast path is lost if either imports cli.main)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["forklift"] == "forklift.cli.fast:main"
+    assert "from forklift.cli.fast import main" in (root / "src/forklift/__main__.py").read_text()
