@@ -17,9 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from forklift import digest as dg
 from forklift import limits as limits_mod
@@ -44,6 +42,9 @@ from forklift.store import blobs
 from forklift.store import images as image_store
 from forklift.store import layers as layer_store
 from forklift.store.db import Store
+
+if TYPE_CHECKING:
+    import httpx
 
 PARALLEL = 3
 T = TypeVar("T")
