@@ -25,7 +25,6 @@ from forklift import oci, reference
 from forklift.engine import events
 from forklift.errors import (
     BadArchive,
-    DigestMismatch,
     ForkliftError,
     InvalidArgument,
     NotFound,
@@ -440,7 +439,7 @@ def _fetch_origin(store: Store, repo: Repository, blob: mf.PushBlob,
                     _copy_blob(Repository(client, src.path), blob, writer)
             writer.finish(expected=blob.digest)
             return writer
-        except (RegistryError, RegistryAuthError, NotFound, DigestMismatch, InvalidArgument):
+        except (RegistryError, NotFound, BadArchive, InvalidArgument):  # BadArchive: DigestMismatch
             writer.discard()
         except BaseException:
             writer.discard()
