@@ -68,14 +68,18 @@ def test_tls_system_cas_found_in_hashed_directory(source_store: Forklift,
     (hashed / "test-ca.pem").write_bytes(pki.ca_pem.read_bytes())
     subprocess.run(["openssl", "rehash", str(hashed)], check=True, capture_output=True)
     assert any(p.name.endswith(".0") for p in hashed.iterdir())
+    (hashed / "bundle.crt").write_bytes(b"")  # a bundle in the directory: read per certificate
     lacking = tmp_path / "lacking"
     lacking.mkdir()
     (lacking / "00000000.0").write_bytes(b"")
-    err = one_line_error(new_store()("pull", ref, check=False, env={"SSL_CERT_DIR": str(lacking)}))
+    (lacking / "bundle.crt").write_bytes(b"")
+    err = one_line_error(new_store()("pull", ref, check=False, env={
+        "SSL_CERT_DIR": str(lacking), "SSL_CERT_FILE": str(lacking / "bundle.crt")}))
     assert "certificate" in err.lower()
     fresh = new_store()
-    fresh("pull", ref, env={"SSL_CERT_DIR": str(hashed)})
+    fresh("pull", ref, env={"SSL_CERT_DIR": str(hashed), "SSL_CERT_FILE": str(hashed / "bundle.crt")})
     assert fresh.inspect(ref)["Id"] == source_store.inspect("app:1")["Id"]
+    # a bundle elsewhere is read whole, as before
     new_store()("pull", ref, env={"SSL_CERT_FILE": str(pki.ca_pem), "SSL_CERT_DIR": str(lacking)})
 
 

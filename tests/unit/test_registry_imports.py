@@ -1,10 +1,18 @@
-"""What a pull imports before its first request: httpx without its command-line client."""
+"""What a pull does before its first request: httpx without its command-line client, and
+no parse of the system CA bundle."""
 
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+from support.registry import make_pki
+
+from forklift.registry import client
 
 SRC = os.path.join(os.path.dirname(__file__), "..", "..", "src")
 
@@ -44,3 +52,28 @@ def test_httpx_imported_first_is_left_alone() -> None:
         "import forklift.registry.client\n"
         "print('httpx._main' in sys.modules)\n")
     assert out == "True"
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_system_cas_read_per_certificate_only_from_a_hashed_bundle_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inside: bool) -> None:
+    """A bundle that lies in a hashed CA directory (Debian's layout) is not parsed up front;
+    any other bundle is, as ``ssl.create_default_context`` would."""
+    pki = make_pki(tmp_path / "pki")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "0123abcd.0").write_bytes(pki.ca_pem.read_bytes())
+    bundle = (certs if inside else tmp_path) / "bundle.crt"
+    bundle.write_bytes(pki.ca_pem.read_bytes())
+    monkeypatch.setenv("SSL_CERT_DIR", str(certs))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    monkeypatch.setenv("FORKLIFT_CERTS_D", str(tmp_path / "certs.d"))
+    ctx = client._tls_context("registry.test", True)
+    assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509"] == (0 if inside else 1)
+    unhashed = tmp_path / "unhashed"
+    unhashed.mkdir()
+    (unhashed / "bundle.crt").write_bytes(pki.ca_pem.read_bytes())
+    monkeypatch.setenv("SSL_CERT_DIR", str(unhashed))
+    monkeypatch.setenv("SSL_CERT_FILE", str(unhashed / "bundle.crt"))
+    assert client._tls_context("registry.test", True).cert_store_stats()["x509"] == 1
