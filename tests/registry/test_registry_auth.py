@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import stat
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -50,6 +51,36 @@ def test_tls_verified_with_ca_from_certs_d(source_store: Forklift,
     fresh = new_store()
     fresh("pull", ref)
     assert fresh.inspect(ref)["Id"] == source_store.inspect("app:1")["Id"]
+
+
+def test_tls_system_cas_found_in_hashed_directory(source_store: Forklift,
+                                                tls_registry: tuple[Registry, Pki],
+                                                new_store: NewStore, tmp_path: Path) -> None:
+    """The system CAs are read from OpenSSL's hashed directory when a certificate names
+    one, not parsed up front: a CA only there is trusted, a directory without it is not,
+    and SSL_CERT_FILE (the whole-bundle path) is still honoured."""
+    reg, pki = tls_registry
+    ref = f"{reg.host}/secure/system-ca:1"
+    source_store("tag", "app:1", ref)
+    source_store("push", "--tls-verify=false", ref)
+    hashed = tmp_path / "hashed"
+    hashed.mkdir()
+    (hashed / "test-ca.pem").write_bytes(pki.ca_pem.read_bytes())
+    subprocess.run(["openssl", "rehash", str(hashed)], check=True, capture_output=True)
+    assert any(p.name.endswith(".0") for p in hashed.iterdir())
+    (hashed / "bundle.crt").write_bytes(b"")  # a bundle in the directory: read per certificate
+    lacking = tmp_path / "lacking"
+    lacking.mkdir()
+    (lacking / "00000000.0").write_bytes(b"")
+    (lacking / "bundle.crt").write_bytes(b"")
+    err = one_line_error(new_store()("pull", ref, check=False, env={
+        "SSL_CERT_DIR": str(lacking), "SSL_CERT_FILE": str(lacking / "bundle.crt")}))
+    assert "certificate" in err.lower()
+    fresh = new_store()
+    fresh("pull", ref, env={"SSL_CERT_DIR": str(hashed), "SSL_CERT_FILE": str(hashed / "bundle.crt")})
+    assert fresh.inspect(ref)["Id"] == source_store.inspect("app:1")["Id"]
+    # a bundle elsewhere is read whole, as before
+    new_store()("pull", ref, env={"SSL_CERT_FILE": str(pki.ca_pem), "SSL_CERT_DIR": str(lacking)})
 
 
 def test_tls_verify_false_and_insecure_list(source_store: Forklift,

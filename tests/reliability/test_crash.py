@@ -23,6 +23,7 @@ import pytest
 from support import Forklift
 from support.images import small_tar
 from support.knobs import env_int
+from support.registry import Registry
 from support.store import (
     NewStore,
     assert_clean,
@@ -160,6 +161,40 @@ def test_named_checkpoint(fl: Forklift, busybox: str, tmp_path: Path, checkpoint
         fl("rmi", "-f", "victim:1", check=False)
         argv = _setup(fl, op, tmp_path) if op not in ("commit",) else ["commit", "src", "victim:2"]
         fl(*argv)
+
+
+PULL_CHECKPOINTS = ["layer-extracted", "layer-before-rename", "layer-after-rename",
+                    "image-before-commit", "image-after-commit"]
+
+
+@pytest.mark.parametrize("checkpoint", PULL_CHECKPOINTS)
+def test_pull_checkpoint(fl: Forklift, busybox: str, registry: Registry, tmp_path: Path,
+                         checkpoint: str) -> None:
+    """A pull killed anywhere: all or nothing (the layer, its tar-split and where its blob
+    came from together), and the next pull records it all."""
+    ref = f"{registry.host}/crash/{checkpoint}:1"
+    fl("import", str(small_tar(tmp_path / "s.tar", 40 + PULL_CHECKPOINTS.index(checkpoint))), ref)
+    fl("push", ref)
+    fl("rmi", ref)
+    proc = fl("pull", ref, env={"FORKLIFT_CRASH_AT": checkpoint}, check=False)
+    assert proc.code == -signal.SIGKILL, f"{checkpoint} not reached: rc={proc.code} {proc.err}"
+    assert_no_corruption(fl.root)
+    # image_store.add joins the pull's one transaction (image, tag, manifests, repo digest,
+    # sources): its "after commit" is still before that commits, so nothing happened
+    assert fl("image", "inspect", ref, check=False).code != 0
+    assert fl.db_value("SELECT COUNT(*) FROM layer_sources") == 0
+    fl("images")
+    out = fl("system", "check", "--repair", "--grace", "0", check=False)
+    assert out.code == 0, out.out + out.err
+    assert_clean(fl.root, full=True)
+    fl("pull", ref)
+    diff_id = fl.inspect(ref)["RootFS"]["Layers"][-1]
+    assert fl.db_value("SELECT blob_media_type FROM layers WHERE diff_id=?", diff_id) == \
+        "application/vnd.forklift.layer.v1.tar+tarsplit"
+    assert fl.db_value("SELECT repository FROM layer_sources WHERE diff_id=?", diff_id) == \
+        f"{registry.host}/crash/{checkpoint}"
+    assert_clean(fl.root, full=True)
+    verify_images_usable(fl.root)
 
 
 # ----------------------------------------------------------------------------- random delays

@@ -41,12 +41,14 @@ from forklift.errors import (
     RegistryTooLarge,
     RegistryUnreachable,
 )
+from forklift.formats import layerblobs
 from forklift.registry import auth
 from forklift.registry.api import Repository
 from forklift.registry.client import RegistryClient
 from forklift.registry.config import Credentials
 from forklift.registry.progress import Reporter
 from forklift.store import images as image_store
+from forklift.store import layers as layer_store
 from forklift.store.db import Store
 
 HOST = "registry.test"
@@ -811,23 +813,69 @@ def _store_files(store: Store) -> dict[str, list[str]]:
             for sub in ("blobs/sha256", "layers", "tmp")}
 
 
-def test_pulled_layers_keep_their_exact_blobs_and_push_back_unchanged(
+def test_pulled_layers_keep_their_sources_and_push_back_unchanged(
         reg: FakeRegistry, store: Store) -> None:
+    """The compressed bytes are only hashed: the layer is its directory and tar-split,
+    and where its blob came from is recorded for a push."""
     layers = _three_layers()
     config, digest = publish_layers(reg, "team/three", "1", layers)
     result = distribution.pull(store, f"{HOST}/team/three:1", reporter=quiet(),
                                transport=reg.transport())
     assert result.image_id == sha(config)
     for n, (plain, blob) in enumerate(layers):
-        row = store.conn.execute("SELECT dir, blob FROM layers WHERE diff_id=?",
+        row = store.conn.execute("SELECT dir, blob, blob_media_type FROM layers WHERE diff_id=?",
                                  (sha(plain),)).fetchone()
-        assert row[1] == sha(blob)
-        assert Path(store.blob_path(sha(blob))).read_bytes() == blob
+        assert row[1] == sha(plain) and row[2] == layer_store.TARSPLIT
+        assert not Path(store.blob_path(sha(blob))).exists()
         assert (Path(store.layer_path(row[0])) / f"file{n}").read_bytes() == _content(n)
+        source = store.conn.execute("SELECT digest, size, repository FROM layer_sources"
+                                    " WHERE diff_id=?", (sha(plain),)).fetchall()
+        assert [tuple(r) for r in source] == [(sha(blob), len(blob), f"{HOST}/team/three")]
+        with layerblobs.open_uncompressed(store, layer_store.get(store, sha(plain))) as tar:  # type: ignore[arg-type]
+            assert tar.read() == plain
     assert _store_files(store)["tmp"] == []
     distribution.push(store, f"{HOST}/team/three:1", reporter=quiet(), transport=reg.transport())
     assert reg.manifests["team/three"]["1"][0] == reg.manifests["team/three"][digest][0]
     assert sha(reg.manifests["team/three"]["1"][0]) == digest
+
+
+def test_pushed_elsewhere_a_pulled_blob_is_fetched_again_from_its_source(
+        reg: FakeRegistry, store: Store) -> None:
+    layers = _three_layers()
+    _, digest = publish_layers(reg, "team/three", "1", layers)
+    distribution.pull(store, f"{HOST}/team/three:1", reporter=quiet(), transport=reg.transport())
+    image_store.set_tag(store, "other.test/copy/three:1", image_store.resolve(store, f"{HOST}/team/three:1"))
+    reg.requests.clear()
+    distribution.push(store, "other.test/copy/three:1", reporter=quiet(), transport=reg.transport())
+    assert sha(reg.manifests["copy/three"]["1"][0]) == digest
+    assert all(reg.blobs["copy/three"][sha(blob)] == blob for _, blob in layers)
+    fetched = [r for r in reg.requests if r.method == "GET" and r.url.host == HOST
+               and "/team/three/blobs/" in r.url.path]
+    assert len(fetched) == 3
+    assert store.conn.execute("SELECT COUNT(*) FROM compressed_blobs").fetchone()[0] == 0
+    assert _store_files(store)["tmp"] == []
+
+
+def test_a_source_answering_other_bytes_makes_the_push_compress_here(
+        reg: FakeRegistry, store: Store) -> None:
+    layers = _three_layers()
+    _, digest = publish_layers(reg, "team/three", "1", layers)
+    distribution.pull(store, f"{HOST}/team/three:1", reporter=quiet(), transport=reg.transport())
+    image_store.set_tag(store, "other.test/copy/three:1", image_store.resolve(store, f"{HOST}/team/three:1"))
+    reg.hook = lambda r: (httpx.Response(200, content=_flipped(reg.blobs["team/three"][r.url.path.rsplit("/", 1)[1]]))
+                          if r.method == "GET" and "/team/three/blobs/" in r.url.path else None)
+    distribution.push(store, "other.test/copy/three:1", reporter=quiet(), transport=reg.transport())
+    pushed = reg.manifests["copy/three"]["1"][0]
+    assert sha(pushed) != digest  # the middle layer's two-member gzip is not what gzip makes
+    made = store.conn.execute("SELECT digest FROM compressed_blobs").fetchall()
+    assert len(made) == 3
+    for (blob_digest,) in made:
+        assert sha(reg.blobs["copy/three"][blob_digest]) == blob_digest
+    diff_ids = [sha(plain) for plain, _ in layers]
+    got = [sha(gzip.decompress(reg.blobs["copy/three"][d["digest"]]))
+           for d in json.loads(pushed)["layers"]]
+    assert got == diff_ids
+    assert _store_files(store)["tmp"] == []
 
 
 def _empty_store_state(store: Store) -> None:

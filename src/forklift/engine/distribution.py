@@ -17,9 +17,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from forklift import digest as dg
 from forklift import limits as limits_mod
@@ -44,6 +42,9 @@ from forklift.store import blobs
 from forklift.store import images as image_store
 from forklift.store import layers as layer_store
 from forklift.store.db import Store
+
+if TYPE_CHECKING:
+    import httpx
 
 PARALLEL = 3
 T = TypeVar("T")
@@ -151,7 +152,8 @@ def pull(store: Store, name: str, *, tls_verify: bool | None = None,
                                 f" its config lists {len(diff_ids)}")
         existed = image_store.get(store, config_desc.digest) is not None
         prepared = _fetch_layers(store, repo, layer_descs, diff_ids, reporter, parallel, limits)
-    image_id = _record_pull(store, ref, config_bytes, prepared, [m.data for m in manifests])
+    image_id = _record_pull(store, ref, config_bytes, prepared, [m.data for m in manifests],
+                            list(zip(diff_ids, layer_descs, strict=True)))
     events.emit(store.root, "image", "pull", ref.familiar(), {"name": ref.familiar()})
     reporter.message(f"Digest: {top.digest}")
     shown = ref.familiar() if not ref.digest else f"{ref.familiar_repository}@{ref.digest}"
@@ -227,20 +229,14 @@ def _download_layer(store: Store, repo: Repository, desc: Descriptor, diff_id: s
                     downloads: _Downloads) -> layer_store.PreparedLayer:
     short = dg.short_id(desc.digest)
     reporter.start(short, desc.size, "Downloading")
-    # the reader writes what it receives straight into the blob file, which hashes it:
-    # one pass, the compressed bytes hashed once
-    blob = blobs.BlobWriter(store)
-    try:
-        reader = repo.open_blob(desc.digest, desc.size, lambda n: reporter.advance(short, n),
-                                sink=blob)
-    except BaseException:
-        blob.discard()
-        raise
+    # the reader hashes the compressed bytes as they arrive; they are not kept (the layer
+    # keeps a tar-split, and layer_sources where the blob came from): each byte written once
+    reader = repo.open_blob(desc.digest, desc.size, lambda n: reporter.advance(short, n))
     downloads.add(reader)
     try:
         layer = layer_store.ingest(store, reader, expected_diff_id=diff_id,  # type: ignore[arg-type]
                                    compressed_digest=desc.digest, media_type=desc.media_type,
-                                   limits=limits, blob=blob)
+                                   limits=limits, raw_digest=reader.finish_digest)
     except ForkliftError:
         raise
     except Exception as exc:  # a decompressor choking on bad bytes: say which is to blame
@@ -254,8 +250,10 @@ def _download_layer(store: Store, repo: Repository, desc: Descriptor, diff_id: s
 
 
 def _record_pull(store: Store, ref: reference.Reference, config_bytes: bytes,
-                 prepared: list[layer_store.PreparedLayer], manifests: list[bytes]) -> str:
-    """Image, tag, manifests and repo digest in one transaction."""
+                 prepared: list[layer_store.PreparedLayer], manifests: list[bytes],
+                 sources: list[tuple[str, Descriptor]]) -> str:
+    """Image, tag, manifests, repo digest and where each layer's blob came from in one
+    transaction."""
     tags = [str(ref)] if ref.tag and not ref.digest else []
     try:
         with store.transaction() as conn:
@@ -264,6 +262,10 @@ def _record_pull(store: Store, ref: reference.Reference, config_bytes: bytes,
             image_id = image_store.add(store, config_bytes, prepared, tags=tags)
             conn.execute("INSERT OR REPLACE INTO repo_digests(repository, digest, image_id)"
                          " VALUES(?,?,?)", (ref.repository, dg.of_bytes(manifests[0]), image_id))
+            conn.executemany("INSERT OR IGNORE INTO layer_sources(diff_id, digest, media_type,"
+                             " size, repository) VALUES(?,?,?,?,?)",
+                             [(diff_id, d.digest, d.media_type, d.size, ref.repository)
+                              for diff_id, d in sources])
     finally:
         for layer in prepared:
             layer.cleanup()
@@ -293,7 +295,8 @@ def push(store: Store, name: str, *, all_tags: bool = False, tls_verify: bool | 
     with RegistryClient(first.domain, tls_verify=tls_verify, transport=transport) as client:
         repo = Repository(client, first.path, push=True)
         for ref, image_id in targets:
-            results.append(_push_one(store, repo, ref, image_id, reporter, parallel, done))
+            results.append(_push_one(store, repo, ref, image_id, reporter, parallel, done,
+                                      transport))
             events.emit(store.root, "image", "push", ref.familiar(), {"name": ref.familiar()})
     return results
 
@@ -317,22 +320,17 @@ def _push_targets(store: Store, name: str,
 
 
 def _push_one(store: Store, repo: Repository, ref: reference.Reference, image_id: str,
-              reporter: Reporter, parallel: int, done: set[str]) -> PushResult:
+              reporter: Reporter, parallel: int, done: set[str],
+              transport: httpx.BaseTransport | None = None) -> PushResult:
     manifest = mf.for_push(store, image_id)
-    if ref.digest and manifest.digest != ref.digest:
-        raise InvalidArgument(f"{ref.familiar()}: the local manifest of this image has digest"
-                              f" {manifest.digest}")
     sources = _mount_sources(store, ref)
-    todo = [b for b in manifest.blobs if b.digest not in done]
-    layers_first = [b for b in todo if b.diff_id] + [b for b in todo if not b.diff_id]
-    lock = threading.Lock()
-
-    def send(blob: mf.PushBlob) -> None:
-        _push_blob(repo, blob, sources.get(blob.diff_id or blob.digest, []), reporter)
-        with lock:
-            done.add(blob.digest)
-
-    _parallel(layers_first, send, parallel)
+    try:
+        _send_blobs(store, repo, ref, manifest, sources, reporter, parallel, done, transport)
+    except _Unavailable:
+        # a pulled blob that is neither here, nor mountable, nor fetchable any more: its
+        # layers are compressed here instead, as Docker does (a new manifest digest)
+        manifest = mf.build(store, image_id)
+        _send_blobs(store, repo, ref, manifest, sources, reporter, parallel, done, transport)
     tag_or_digest = ref.digest or ref.tag or "latest"
     digest = repo.put_manifest(tag_or_digest, manifest.data, manifest.media_type)
     with store.transaction() as conn:
@@ -341,6 +339,38 @@ def _push_one(store: Store, repo: Repository, ref: reference.Reference, image_id
                      " VALUES(?,?,?)", (ref.repository, digest, image_id))
     reporter.final(f"{tag_or_digest}: digest: {digest} size: {len(manifest.data)}")
     return PushResult(str(ref), digest, len(manifest.data))
+
+
+class _Unavailable(Exception):
+    """A pulled layer's blob could not be had for a push (see ``_fetch_origin``)."""
+
+
+def _send_blobs(store: Store, repo: Repository, ref: reference.Reference,
+                manifest: mf.PushManifest, sources: dict[str, list[str]], reporter: Reporter,
+                parallel: int, done: set[str], transport: httpx.BaseTransport | None) -> None:
+    if ref.digest and manifest.digest != ref.digest:
+        raise InvalidArgument(f"{ref.familiar()}: the local manifest of this image has digest"
+                              f" {manifest.digest}")
+    todo = [b for b in manifest.blobs if b.digest not in done]
+    layers_first = [b for b in todo if b.diff_id] + [b for b in todo if not b.diff_id]
+    lock = threading.Lock()
+
+    def send(blob: mf.PushBlob) -> None:
+        known = sources.get(blob.diff_id or blob.digest, [])
+        _push_blob(store, repo, blob, known + _same_registry(ref, blob.origins, known), reporter,
+                   transport)
+        with lock:
+            done.add(blob.digest)
+
+    _parallel(layers_first, send, parallel)
+
+
+def _same_registry(ref: reference.Reference, origins: list[str], known: list[str]) -> list[str]:
+    """The repositories among ``origins`` on ``ref``'s registry, other than ``ref``'s own,
+    as paths on it (a cross-repository mount source)."""
+    prefix = f"{ref.domain}/"
+    return [o[len(prefix):] for o in origins
+            if o.startswith(prefix) and o != ref.repository and o[len(prefix):] not in known]
 
 
 def _mount_sources(store: Store, ref: reference.Reference) -> dict[str, list[str]]:
@@ -360,8 +390,8 @@ def _mount_sources(store: Store, ref: reference.Reference) -> dict[str, list[str
     return out
 
 
-def _push_blob(repo: Repository, blob: mf.PushBlob, sources: list[str],
-               reporter: Reporter) -> None:
+def _push_blob(store: Store, repo: Repository, blob: mf.PushBlob, sources: list[str],
+               reporter: Reporter, transport: httpx.BaseTransport | None = None) -> None:
     short = dg.short_id(blob.digest)
     show = blob.diff_id is not None
     if repo.has_blob(blob.digest):
@@ -376,14 +406,54 @@ def _push_blob(repo: Repository, blob: mf.PushBlob, sources: list[str],
                 reporter.layer(short, f"Mounted from {source}")
             return
         break
-    if location is None:
-        location = repo.start_upload()
-    if show:
-        reporter.start(short, blob.size, "Pushing")
-    repo.upload(location, blob.path, blob.digest, blob.size, _chunk_size(),
-                (lambda n: reporter.advance(short, n)) if show else None)
+    fetched = None if blob.path is not None else _fetch_origin(store, repo, blob, transport)
+    try:
+        if location is None:
+            location = repo.start_upload()
+        if show:
+            reporter.start(short, blob.size, "Pushing")
+        path = blob.path if fetched is None else fetched.path
+        assert path is not None
+        repo.upload(location, path, blob.digest, blob.size, _chunk_size(),
+                    (lambda n: reporter.advance(short, n)) if show else None)
+    finally:
+        if fetched is not None:
+            fetched.discard()
     if show:
         reporter.layer(short, "Pushed")
+
+
+def _fetch_origin(store: Store, repo: Repository, blob: mf.PushBlob,
+                  transport: httpx.BaseTransport | None) -> blobs.BlobWriter:
+    """A pulled layer's blob fetched again from a repository it came from, into scratch
+    space, verified against its digest (the caller uploads and discards it).
+    _Unavailable when no origin gives it."""
+    for origin in blob.origins[:3]:
+        src = reference.parse_repository(origin)
+        writer = blobs.BlobWriter(store)
+        try:
+            if src.domain == repo.client.host:
+                _copy_blob(Repository(repo.client, src.path), blob, writer)
+            else:
+                with RegistryClient(src.domain, transport=transport) as client:
+                    _copy_blob(Repository(client, src.path), blob, writer)
+            writer.finish(expected=blob.digest)
+            return writer
+        except (RegistryError, NotFound, BadArchive, InvalidArgument):  # BadArchive: DigestMismatch
+            writer.discard()
+        except BaseException:
+            writer.discard()
+            raise
+    raise _Unavailable(blob.digest)
+
+
+def _copy_blob(src: Repository, blob: mf.PushBlob, writer: blobs.BlobWriter) -> None:
+    reader = src.open_blob(blob.digest, blob.size, sink=writer)
+    try:
+        while reader.read(1 << 20):
+            pass
+    finally:
+        reader.close()
 
 
 # ============================================================================ login

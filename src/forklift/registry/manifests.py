@@ -7,7 +7,7 @@ Descriptors are parsed by ``oci.Descriptor`` and platforms chosen by
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from forklift import digest as dg
@@ -18,6 +18,7 @@ from forklift.oci import Descriptor, Platform
 from forklift.store import blobs
 from forklift.store import images as image_store
 from forklift.store.db import Store
+from forklift.store.layers import Layer
 
 SCHEMA1_TYPES = {"application/vnd.docker.distribution.manifest.v1+json",
                  "application/vnd.docker.distribution.manifest.v1+prettyjws"}
@@ -71,8 +72,11 @@ class PushBlob:
 
     digest: str
     size: int
-    path: str
+    path: str | None  # None: a pulled layer's blob, not kept here; see ``origins``
     diff_id: str | None  # None for the config
+    # repositories (``host/path``) the blob was pulled from (``layer_sources``): a push
+    # mounts it from one of them on the same registry or fetches it again from one
+    origins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -144,10 +148,30 @@ def _reuse(store: Store, image_id: str, data: bytes) -> PushManifest | None:
         return None
     out = [PushBlob(config.digest, config.size, store.blob_path(config.digest), None)]
     for desc, layer in zip(layer_descs, layer_list, strict=True):
-        if not blobs.exists(store, desc.digest):
+        blob = _layer_push_blob(store, desc, layer)
+        if blob is None:
             return None
-        out.append(PushBlob(desc.digest, desc.size, store.blob_path(desc.digest), layer.diff_id))
+        out.append(blob)
     return PushManifest(data, media_type, out)
+
+
+def _layer_push_blob(store: Store, desc: Descriptor, layer: Layer) -> PushBlob | None:
+    """The blob ``desc`` names for ``layer``: kept here (an older store keeps the
+    pulled bytes), the layer's own tar (an uncompressed descriptor), or a pulled blob
+    known only by where it came from; None when it is none of these."""
+    diff_id = layer.diff_id
+    if blobs.exists(store, desc.digest):
+        return PushBlob(desc.digest, desc.size, store.blob_path(desc.digest), diff_id)
+    if desc.digest == diff_id:
+        lb = layerblobs.blob_for(store, layer, "none")
+        if lb.digest == desc.digest and blobs.exists(store, lb.digest):
+            return PushBlob(desc.digest, desc.size, store.blob_path(desc.digest), diff_id)
+        return None
+    rows = store.query("SELECT repository FROM layer_sources WHERE diff_id=? AND digest=?"
+                       " AND size=? ORDER BY repository", (diff_id, desc.digest, desc.size))
+    if not rows:
+        return None
+    return PushBlob(desc.digest, desc.size, None, diff_id, [r[0] for r in rows])
 
 
 def build(store: Store, image_id: str) -> PushManifest:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
 from forklift.procs import pid_alive
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -89,12 +89,22 @@ CREATE TABLE IF NOT EXISTS build_cache(
     image_id TEXT NOT NULL,            -- the image that step made
     created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS build_cache_image ON build_cache(image_id);
+""" + """
+CREATE TABLE IF NOT EXISTS layer_sources(
+    diff_id TEXT NOT NULL,             -- a pulled layer, kept without its compressed blob:
+    digest TEXT NOT NULL,              -- the registry blob it was pulled as (Docker's
+    media_type TEXT NOT NULL,          -- "v2 metadata"), so a push can HEAD, mount or
+    size INTEGER NOT NULL,             -- re-fetch that blob instead of recompressing
+    repository TEXT NOT NULL,          -- where it came from: registry.example/team/app
+    PRIMARY KEY(diff_id, digest, repository));
 """
 # What each schema version adds to the one before (a store is migrated on open).
 _MIGRATIONS = {
     2: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS container_layers"):
                _SCHEMA.index("CREATE TABLE IF NOT EXISTS build_cache")],
-    3: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS build_cache"):],
+    3: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS build_cache"):
+               _SCHEMA.index("CREATE TABLE IF NOT EXISTS layer_sources")],
+    4: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS layer_sources"):],
 }
 
 

@@ -174,7 +174,8 @@ def _keep_small_trailer(source: IO[bytes], hasher: dg.HashingReader) -> None:
 
 def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
            compressed_digest: str | None = None, media_type: str | None = None,
-           limits: Limits | None = None, blob: blobs.BlobWriter | None = None) -> PreparedLayer:
+           limits: Limits | None = None, blob: blobs.BlobWriter | None = None,
+           raw_digest: Callable[[], str] | None = None) -> PreparedLayer:
     """Extract a layer tar (compressed or not) into scratch space.
 
     Without ``compressed_digest`` the stored blob is the uncompressed tar (its digest
@@ -188,6 +189,12 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
     ``blob`` (pull, with ``compressed_digest``): a writer in ``store.tmp_dir`` that
     ``raw`` itself copies every byte it reads into (hashing them there, once); the
     layer owns it from the call on, whatever happens.
+
+    ``raw_digest`` (pull, with ``compressed_digest``, no ``blob``): ``raw`` hashes what it
+    reads itself and this gives its digest once it is read to the end. The compressed
+    bytes are then not kept: the layer is its directory plus a tar-split (``TARSPLIT``,
+    as an import's), so each byte is written once; the caller records where the blob
+    came from (``layer_sources``) for a later push.
 
     Runs outside any transaction (it takes no lock; the result is registered by the
     caller's). Raises BadArchive for a malformed or hostile tar, DigestMismatch when
@@ -204,6 +211,14 @@ def ingest(store: Store, raw: IO[bytes], *, expected_diff_id: str | None = None,
             inner, stats = _extract_pulled(raw, target, blob, compressed_digest,
                                            limits.max_layer_size)
             prepared.blob_media_type = media_type or oci.OCI_LAYER_GZIP
+        elif raw_digest is not None and compressed_digest is not None:
+            writer = prepared.blob = blobs.BlobWriter(store, scratch)
+            inner, stats, split = _extract_pulled_split(raw, target, writer, raw_digest,
+                                                        compressed_digest, limits.max_layer_size)
+            prepared.blob_media_type = oci.OCI_LAYER
+            if split:  # the directory and its tar-split give the tar: no blob written
+                writer.discard()
+                prepared.blob, prepared.blob_media_type = None, TARSPLIT
         elif compressed_digest is not None:
             writer = prepared.blob = blobs.BlobWriter(store, scratch)
             inner, stats = _extract_compressed(raw, target, writer, compressed_digest,
@@ -278,6 +293,31 @@ def _extract_pulled(raw: IO[bytes], target: str, writer: blobs.BlobWriter, diges
     return handoff.result
 
 
+def _extract_pulled_split(raw: IO[bytes], target: str, writer: blobs.BlobWriter,
+                          raw_digest: Callable[[], str], digest: str,
+                          cap: int) -> tuple[dg.HashingReader, ExtractStats, bool]:
+    """``_extract_pulled`` keeping a tar-split instead of the compressed bytes: True when
+    the tar-split (next to ``target``) gives the tar back, False when the extractor could
+    not keep every payload and the uncompressed tar went into ``writer``."""
+    handoff = _Handoff()
+    worker = threading.Thread(target=handoff.consume_split, args=(target, cap, writer),
+                              name="forklift-layer-extract", daemon=True)
+    worker.start()
+    try:
+        _pump(raw, handoff)
+    finally:
+        handoff.end(worker)
+    failure = handoff.failure
+    if failure is not None and not isinstance(failure, BadArchive):
+        raise failure
+    # Undecodable bytes under a known digest: say whether the bytes were wrong first.
+    dg.verify(digest, raw_digest(), f"blob {dg.short_id(digest)}")
+    if failure is not None:
+        raise failure
+    assert handoff.result is not None
+    return (*handoff.result, handoff.split)
+
+
 _PIECE = 256 << 10
 
 
@@ -312,6 +352,7 @@ class _Handoff:
         self._ended = False
         self.failure: BaseException | None = None
         self.result: tuple[dg.HashingReader, ExtractStats] | None = None
+        self.split = False
 
     # -- the downloading side
     def put(self, piece: bytes | None) -> None:
@@ -351,6 +392,29 @@ class _Handoff:
             inner = dg.HashingReader(archive.LimitedReader(stream, cap))  # type: ignore[arg-type]
             stats = archive.extract(inner, target, max_size=cap)  # type: ignore[arg-type]
             _drain(inner)
+            self.result = inner, stats
+        except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
+            self.failure = exc
+        finally:
+            self._drop_queued()
+
+    def consume_split(self, target: str, cap: int, writer: blobs.BlobWriter) -> None:
+        """``consume``, recording the tar-split (``_extract_plain``'s way) as it extracts."""
+        from forklift import archive, tarsplit  # archive imports tarfile: off the run hot path
+
+        try:
+            stream, _ = archive.decompressed_fast(self)  # type: ignore[arg-type]
+            recorder = tarsplit.Recorder(os.path.join(os.path.dirname(target), TAR_SPLIT),
+                                         target, writer)
+            try:
+                inner = dg.HashingReader(archive.LimitedReader(stream, cap), sink=recorder)  # type: ignore[arg-type]
+                stats = archive.extract(inner, target, max_size=cap, split=recorder)  # type: ignore[arg-type]
+                _drain(inner)
+                self.split = recorder.finish()
+            except BaseException:
+                recorder.discard()
+                raise
+            writer.finish()
             self.result = inner, stats
         except BaseException as exc:  # noqa: BLE001 - handed to the downloading thread
             self.failure = exc
@@ -488,6 +552,7 @@ def collect_garbage(store: Store) -> list[str]:
             "                    ON l.diff_id = c.diff_id)"
         ).fetchall()
         conn.execute("DELETE FROM compressed_blobs WHERE diff_id NOT IN (SELECT diff_id FROM layers)")
+        conn.execute("DELETE FROM layer_sources WHERE diff_id NOT IN (SELECT diff_id FROM layers)")
         for (digest,) in blob_rows:
             conn.execute("DELETE FROM blobs WHERE digest=?", (digest,))
             doomed_blobs.append(digest)
