@@ -538,12 +538,8 @@ def _from_monitor(conn: socket.socket, sock: socket.socket, tty: bool,
             data = b""  # the monitor is done: the container exited
         if not data:
             return
-        buf += data
-        while len(buf) >= 5:
-            kind, size = struct.unpack(">BI", buf[:5])
-            if len(buf) < 5 + size:
-                break
-            payload, buf = buf[5:5 + size], buf[5 + size:]
+        frames, buf = monitor.split_frames(buf + data)
+        for kind, payload in frames:
             err = kind == monitor.OUT_STDERR
             if streams[1 if err else 0]:
                 sock.sendall(frame(None if tty else (2 if err else 1), payload))

@@ -106,19 +106,7 @@ def _short_flags(arg: str, flags: dict[str, str]) -> list[str]:
     return names
 
 
-class State:
-    """The hot commands' per-invocation state: what `forklift.cli.main.State` gives the
-    click commands (the store, opened on first use)."""
-
-    def __init__(self, root: str | None) -> None:
-        self.root = root
-        self._store: Any = None
-
-    @property
-    def store(self) -> Any:
-        if self._store is None:
-            self._store = session.open_store(self.root)
-        return self._store
+State = session.State
 
 
 # -- the bodies, shared with the click commands (cli/lifecycle_cmds.py) ---------------------

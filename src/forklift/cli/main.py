@@ -20,18 +20,7 @@ from forklift.errors import EXIT_ENGINE, ForkliftError
 CONTEXT = {"help_option_names": ["--help"], "max_content_width": 100}
 
 
-class State:
-    """Per-invocation options shared by all commands (the store is opened lazily)."""
-
-    def __init__(self, root: str | None) -> None:
-        self.root = root
-        self._store: Any = None
-
-    @property
-    def store(self) -> Any:
-        if self._store is None:
-            self._store = session.open_store(self.root)
-        return self._store
+State = session.State
 
 
 _OPENED = session.OPENED  # the stores this process opened, closed by `_leave`

@@ -12,6 +12,21 @@ from typing import Any, NoReturn
 OPENED: list[Any] = []  # the stores this process opened, closed by `leave`
 
 
+class State:
+    """Per-invocation options shared by all commands, on both entry points (the store is
+    opened on first use)."""
+
+    def __init__(self, root: str | None) -> None:
+        self.root = root
+        self._store: Any = None
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = open_store(self.root)
+        return self._store
+
+
 def open_store(root: str | None) -> Any:
     """The store at ``root`` (None: FORKLIFT_ROOT's or the default), opened and recovered;
     closed by `leave`."""

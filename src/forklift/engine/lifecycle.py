@@ -442,12 +442,8 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
                         data = b""
                     if not data:
                         break
-                    buf += data
-                    while len(buf) >= 5:
-                        kind, size = struct.unpack(">BI", buf[:5])
-                        if len(buf) < 5 + size:
-                            break
-                        payload, buf = buf[5:5 + size], buf[5 + size:]
+                    frames, buf = monitor.split_frames(buf + data)
+                    for kind, payload in frames:
                         write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
                 if in_fd is not None and in_fd in ready:
                     data = os.read(in_fd, 65536)

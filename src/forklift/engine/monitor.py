@@ -48,6 +48,19 @@ PR_SET_CHILD_SUBREAPER = 36
 ATTACH_SOCKET = "attach.sock"
 # attach protocol frames: >BI header (kind, length) + payload
 OUT_STDOUT, OUT_STDERR = 1, 2
+
+
+def split_frames(buf: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The whole ``(kind, payload)`` frames at the start of ``buf`` (a 1-byte kind and a
+    4-byte big-endian length before each payload), and the incomplete rest."""
+    frames = []
+    while len(buf) >= 5:
+        kind, size = struct.unpack(">BI", buf[:5])
+        if len(buf) < 5 + size:
+            break
+        frames.append((kind, buf[5:5 + size]))
+        buf = buf[5 + size:]
+    return frames, buf
 IN_STDIN, IN_RESIZE, IN_CLOSE = 0, 1, 2
 
 
@@ -456,14 +469,9 @@ class Monitor:
         if not data:
             self._drop(conn)
             return
-        buf = self.client_buf.get(conn, b"") + data
-        while len(buf) >= 5:
-            kind, size = struct.unpack(">BI", buf[:5])
-            if len(buf) < 5 + size:
-                break
-            payload, buf = buf[5: 5 + size], buf[5 + size:]
+        frames, self.client_buf[conn] = split_frames(self.client_buf.get(conn, b"") + data)
+        for kind, payload in frames:
             self._handle(kind, payload)
-        self.client_buf[conn] = buf
 
     def _handle(self, kind: int, payload: bytes) -> None:
         target = self.master if self.master is not None else self.stdin_w

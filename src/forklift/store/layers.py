@@ -274,17 +274,8 @@ def _extract_pulled(raw: IO[bytes], target: str, writer: blobs.BlobWriter, diges
     (the compressed bytes are hashed once, by the writer), as a two-stage pipeline: this
     thread downloads, a helper thread decompresses, hashes the diffID and extracts, so
     both halves of the work run at once (hashing, zlib and file writes release the GIL)."""
-    handoff = _Handoff()
-    worker = threading.Thread(target=handoff.consume, args=(target, cap),
-                              name="forklift-layer-extract", daemon=True)
-    worker.start()
-    try:
-        _pump(raw, handoff)
-    finally:
-        handoff.end(worker)
+    handoff = _two_stage(raw, lambda h: h.consume(target, cap))
     failure = handoff.failure
-    if failure is not None and not isinstance(failure, BadArchive):
-        raise failure
     # Undecodable bytes under a known digest: say whether the bytes were wrong first.
     writer.finish(expected=digest)
     if failure is not None:
@@ -299,8 +290,22 @@ def _extract_pulled_split(raw: IO[bytes], target: str, writer: blobs.BlobWriter,
     """``_extract_pulled`` keeping a tar-split instead of the compressed bytes: True when
     the tar-split (next to ``target``) gives the tar back, False when the extractor could
     not keep every payload and the uncompressed tar went into ``writer``."""
+    handoff = _two_stage(raw, lambda h: h.consume_split(target, cap, writer))
+    failure = handoff.failure
+    # Undecodable bytes under a known digest: say whether the bytes were wrong first.
+    dg.verify(digest, raw_digest(), f"blob {dg.short_id(digest)}")
+    if failure is not None:
+        raise failure
+    assert handoff.result is not None
+    return (*handoff.result, handoff.split)
+
+
+def _two_stage(raw: IO[bytes], consume: Callable[[_Handoff], None]) -> _Handoff:
+    """Run ``consume`` on a helper thread while this one pumps ``raw`` into it; raise the
+    extracting side's failure unless it is a `BadArchive` (the caller first checks the
+    blob's digest, then raises it)."""
     handoff = _Handoff()
-    worker = threading.Thread(target=handoff.consume_split, args=(target, cap, writer),
+    worker = threading.Thread(target=consume, args=(handoff,),
                               name="forklift-layer-extract", daemon=True)
     worker.start()
     try:
@@ -310,12 +315,7 @@ def _extract_pulled_split(raw: IO[bytes], target: str, writer: blobs.BlobWriter,
     failure = handoff.failure
     if failure is not None and not isinstance(failure, BadArchive):
         raise failure
-    # Undecodable bytes under a known digest: say whether the bytes were wrong first.
-    dg.verify(digest, raw_digest(), f"blob {dg.short_id(digest)}")
-    if failure is not None:
-        raise failure
-    assert handoff.result is not None
-    return (*handoff.result, handoff.split)
+    return handoff
 
 
 _PIECE = 256 << 10
