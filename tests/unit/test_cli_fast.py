@@ -53,6 +53,11 @@ PLAIN = [
     ["kill", "a"],
     ["kill", "-s", "TERM", "a", "b"],
     ["--debug", "--root", "r", "container", "kill", "--signal", "HUP", "x"],
+    ["export", "big"],
+    ["export", "-o", "out.tar", "big"],
+    ["container", "export", "big", "--output", "/tmp/x.tar"],
+    ["--root", "r", "diff", "big"],
+    ["container", "diff", "big"],
 ]
 
 
@@ -73,6 +78,9 @@ ODD = [
     ["--root", "exec", "srv", "true"], ["--root", "a", "--root", "b", "stop", "x"],
     ["--root=a", "stop", "x"], ["--version"], ["run", "--rm", "busybox"], ["container"],
     ["stop", "a", "--time"], ["exec", "-u"], ["ps"], [],
+    ["export"], ["export", "a", "b"], ["export", "-o", "-", "a"], ["export", "-o"],
+    ["export", "--output=x", "a"], ["export", "-o", "x", "-o", "y", "a"], ["export", "--help"],
+    ["diff"], ["diff", "a", "b"], ["diff", "-o", "x", "a"], ["diff", "--", "a"],
 ]
 
 
@@ -81,7 +89,7 @@ def test_anything_else_goes_to_click(argv: list[str]) -> None:
     assert fast.parse(argv) is None
 
 
-TOKENS = ["exec", "stop", "kill", "container", "--root", "-D", "--debug", "r", "-d", "-i",
+TOKENS = ["exec", "stop", "kill", "export", "diff", "-o", "--output", "container", "--root", "-D", "--debug", "r", "-d", "-i",
           "-t", "-it", "-dit", "-ti", "-u", "--user", "-w", "-e", "--env", "--privileged",
           "-s", "--signal", "--time", "--detach", "--tty", "0", "7", "-1", "KILL", "srv",
           "true", "", "-", "--", "--help", "-t5", "-e=x", "--env=x", "a b", "sh", "-c", "-x"]
@@ -99,10 +107,11 @@ def test_the_hot_commands_bodies_are_the_click_commands_bodies() -> None:
     """The click commands call the same bodies, so a fix lands on both paths."""
     import inspect
 
-    from forklift.cli import lifecycle_cmds
+    from forklift.cli import container_cmds, lifecycle_cmds
 
     for name, body in fast.BODIES.items():
-        command = getattr(lifecycle_cmds, f"{name}_cmd")
+        command = getattr(lifecycle_cmds, f"{name}_cmd", None) or \
+            getattr(container_cmds, f"{name}_cmd")
         assert f"fast.{body.__name__}(" in inspect.getsource(command.callback)
         assert [p.name for p in command.params] and {p.name for p in command.params} == \
             set(inspect.signature(body).parameters) - {"state"}

@@ -38,6 +38,10 @@ SPECS: dict[str, _Spec] = {
              ("", "containers"), False),
     "kill": ({}, {"-s": "sig", "--signal": "sig"}, frozenset(), frozenset(),
              {"sig": "KILL"}, ("", "containers"), False),
+    # one operand and no rest: ("container", "")
+    "export": ({}, {"-o": "output", "--output": "output"}, frozenset(), frozenset(),
+               {"output": None}, ("container", ""), False),
+    "diff": ({}, {}, frozenset(), frozenset(), {}, ("container", ""), False),
 }
 
 
@@ -90,6 +94,8 @@ def _command_params(command: str, args: list[str]) -> dict[str, Any] | None:
         else:
             return None
         i += 1
+    if not rest:  # exactly one operand
+        return {**defaults, **params, first: positional[0]} if len(positional) == 1 else None
     if len(positional) < (2 if first else 1):
         return None
     if first:
@@ -149,6 +155,29 @@ def kill(state: Any, containers: tuple[str, ...], sig: str) -> None:
          wrap=lambda name, message: f"Cannot kill container: {name}: {message}")
 
 
+def export(state: Any, container: str, output: str | None) -> None:
+    from forklift.engine import containers
+    from forklift.errors import InvalidArgument
+    from forklift.formats.output import atomic_output
+
+    if output is None and sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    with atomic_output(output) as out:
+        containers.export(state.store, container, out)
+
+
+def diff(state: Any, container: str) -> None:
+    from forklift.engine import containers
+
+    lines = [f"{kind} {path}" for kind, path in containers.diff(state.store, container)]
+    if lines:
+        # paths as the file system names them (undecodable bytes back as they were), as
+        # docker diff prints them
+        sys.stdout.flush()
+        sys.stdout.buffer.write("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
+        sys.stdout.buffer.flush()
+
+
 def each(names: tuple[str, ...], fn: Callable[[str], Any],
          wrap: Callable[[str, str], str] | None = None) -> None:
     """`forklift.cli.common.for_each` (echo each name done): one name here, without click,
@@ -171,7 +200,8 @@ def each(names: tuple[str, ...], fn: Callable[[str], Any],
     sys.stdout.flush()
 
 
-BODIES: dict[str, Callable[..., None]] = {"exec": exec_, "stop": stop, "kill": kill}
+BODIES: dict[str, Callable[..., None]] = {"exec": exec_, "stop": stop, "kill": kill,
+                                          "export": export, "diff": diff}
 
 
 def main() -> None:
