@@ -42,6 +42,17 @@ SPECS: dict[str, _Spec] = {
     "export": ({}, {"-o": "output", "--output": "output"}, frozenset(), frozenset(),
                {"output": None}, ("container", ""), False),
     "diff": ({}, {}, frozenset(), frozenset(), {}, ("container", ""), False),
+    # no operand: ("", ""); an optional second one: "repository?"
+    "load": ({"-q": "quiet", "--quiet": "quiet"},
+             {"-i": "source", "--input": "source", "--platform": "platform",
+              "--max-size": "max_size"}, frozenset(), frozenset(),
+             {"source": None, "quiet": False, "platform": None, "max_size": None}, ("", ""),
+             False),
+    "import": ({}, {"-c": "changes", "--change": "changes", "-m": "message",
+                    "--message": "message", "--platform": "platform", "--max-size": "max_size"},
+               frozenset({"changes"}), frozenset(),
+               {"repository": None, "changes": (), "message": "", "platform": None,
+                "max_size": None}, ("source", "repository?"), False),
 }
 
 
@@ -94,8 +105,11 @@ def _command_params(command: str, args: list[str]) -> dict[str, Any] | None:
         else:
             return None
         i += 1
-    if not rest:  # exactly one operand
-        return {**defaults, **params, first: positional[0]} if len(positional) == 1 else None
+    if not rest or rest.endswith("?"):  # a fixed number of operands, the last optional
+        names = [n for n in (first, rest.rstrip("?")) if n]
+        if not len(names) - bool(rest) <= len(positional) <= len(names):
+            return None
+        return {**defaults, **params, **dict(zip(names, positional, strict=False))}
     if len(positional) < (2 if first else 1):
         return None
     if first:
@@ -178,6 +192,26 @@ def diff(state: Any, container: str) -> None:
         sys.stdout.buffer.flush()
 
 
+def load(state: Any, source: str | None, quiet: bool, platform: str | None,
+         max_size: str | None) -> None:
+    from forklift.engine import transfer
+
+    lines = transfer.load(state.store, source, platform, max_size=max_size)
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+
+def import_(state: Any, source: str, repository: str | None, changes: tuple[str, ...],
+            message: str, platform: str | None, max_size: str | None) -> None:
+    from forklift.engine import images
+
+    image_id = images.import_tarball(state.store, source, repository, list(changes), message,
+                                     max_size=max_size)
+    sys.stdout.write(image_id + "\n")
+    sys.stdout.flush()
+
+
 def each(names: tuple[str, ...], fn: Callable[[str], Any],
          wrap: Callable[[str, str], str] | None = None) -> None:
     """`forklift.cli.common.for_each` (echo each name done): one name here, without click,
@@ -201,7 +235,8 @@ def each(names: tuple[str, ...], fn: Callable[[str], Any],
 
 
 BODIES: dict[str, Callable[..., None]] = {"exec": exec_, "stop": stop, "kill": kill,
-                                          "export": export, "diff": diff}
+                                          "export": export, "diff": diff, "load": load,
+                                          "import": import_}
 
 
 def main() -> None:
