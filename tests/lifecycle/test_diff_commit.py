@@ -202,3 +202,14 @@ def test_committed_layer_is_retarred_exactly_and_checked(fl, busybox, tmp_path):
     assert res.code != 0 and "no longer matches its diffID" in res.err
     assert not (tmp_path / "b.tar").exists()
     assert fl("system", "check", "--full", check=False).code != 0
+
+
+def test_diff_prints_paths_as_their_bytes_on_both_command_paths(fl, busybox):
+    """Docker prints a path's bytes as they are: an undecodable byte and an escape sequence
+    reach the pipe unchanged, whether the line is read without click or by click (``--``)."""
+    res = fl("run", "--name", "c", "busybox", "sh", "-c",
+             "touch \"$(printf '/a\\377b')\" \"$(printf '/x\\033[31my')\"")
+    assert res.code == 0, res.err
+    want = sorted([b"A /a\xffb", b"A /x\x1b[31my"])
+    assert sorted(fl("diff", "c").data.splitlines()) == want
+    assert sorted(fl("diff", "--", "c").data.splitlines()) == want

@@ -53,6 +53,16 @@ PLAIN = [
     ["kill", "a"],
     ["kill", "-s", "TERM", "a", "b"],
     ["--debug", "--root", "r", "container", "kill", "--signal", "HUP", "x"],
+    ["export", "big"],
+    ["export", "-o", "out.tar", "big"],
+    ["container", "export", "big", "--output", "/tmp/x.tar"],
+    ["--root", "r", "diff", "big"],
+    ["container", "diff", "big"],
+    ["load"], ["load", "-i", "x.tar"], ["load", "-q", "--input", "x.tar", "--platform", "linux/amd64"],
+    ["load", "--max-size", "1G", "-q"],
+    ["import", "x.tar"], ["import", "x.tar", "repo:tag"],
+    ["import", "-c", "ENV A=1", "--change", "CMD sh", "-m", "hi", "x.tar", "r"],
+    ["import", "x.tar", "--platform", "linux/amd64", "--max-size", "5M", "r"],
 ]
 
 
@@ -73,6 +83,12 @@ ODD = [
     ["--root", "exec", "srv", "true"], ["--root", "a", "--root", "b", "stop", "x"],
     ["--root=a", "stop", "x"], ["--version"], ["run", "--rm", "busybox"], ["container"],
     ["stop", "a", "--time"], ["exec", "-u"], ["ps"], [],
+    ["export"], ["export", "a", "b"], ["export", "-o", "-", "a"], ["export", "-o"],
+    ["export", "--output=x", "a"], ["export", "-o", "x", "-o", "y", "a"], ["export", "--help"],
+    ["diff"], ["diff", "a", "b"], ["diff", "-o", "x", "a"], ["diff", "--", "a"],
+    ["load", "x.tar"], ["load", "-i"], ["load", "-i", "-"], ["load", "-q", "-q"], ["load", "-iq"],
+    ["import"], ["import", "a", "b", "c"], ["import", "-", "r"], ["import", "-m", "a", "-m", "b", "x"],
+    ["image", "load"], ["image", "import", "x.tar"], ["import", "--help"], ["load", "--help"],
 ]
 
 
@@ -81,7 +97,8 @@ def test_anything_else_goes_to_click(argv: list[str]) -> None:
     assert fast.parse(argv) is None
 
 
-TOKENS = ["exec", "stop", "kill", "container", "--root", "-D", "--debug", "r", "-d", "-i",
+TOKENS = ["exec", "stop", "kill", "export", "diff", "-o", "--output", "load", "import", "-q",
+          "--input", "-c", "-m", "--platform", "container", "--root", "-D", "--debug", "r", "-d", "-i",
           "-t", "-it", "-dit", "-ti", "-u", "--user", "-w", "-e", "--env", "--privileged",
           "-s", "--signal", "--time", "--detach", "--tty", "0", "7", "-1", "KILL", "srv",
           "true", "", "-", "--", "--help", "-t5", "-e=x", "--env=x", "a b", "sh", "-c", "-x"]
@@ -99,10 +116,11 @@ def test_the_hot_commands_bodies_are_the_click_commands_bodies() -> None:
     """The click commands call the same bodies, so a fix lands on both paths."""
     import inspect
 
-    from forklift.cli import lifecycle_cmds
+    from forklift.cli import container_cmds, image_cmds, lifecycle_cmds, transfer_cmds
 
+    modules = (lifecycle_cmds, container_cmds, image_cmds, transfer_cmds)
     for name, body in fast.BODIES.items():
-        command = getattr(lifecycle_cmds, f"{name}_cmd")
+        [command] = [getattr(m, f"{name}_cmd") for m in modules if hasattr(m, f"{name}_cmd")]
         assert f"fast.{body.__name__}(" in inspect.getsource(command.callback)
         assert [p.name for p in command.params] and {p.name for p in command.params} == \
             set(inspect.signature(body).parameters) - {"state"}

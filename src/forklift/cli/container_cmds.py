@@ -10,13 +10,13 @@ from typing import Any
 
 import click
 
+from forklift.cli import fast
 from forklift.cli.common import for_each, inspect_each
 from forklift.cli.format import ago, ellipsis, human_size, short_id, stamp, status_text
 from forklift.cli.listing import LABELS, Listing
 from forklift.engine import containers
 from forklift.engine.containers import ContainerRow, CreateOptions
 from forklift.errors import EngineError, ForkliftError, InvalidArgument, NotFound
-from forklift.formats.output import atomic_output
 
 RUN_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -373,9 +373,7 @@ def rm_cmd(state: Any, names: tuple[str, ...], force: bool, volumes: bool) -> No
 @click.pass_obj
 def diff_cmd(state: Any, container: str) -> None:
     """Inspect changes to files or directories on a container's filesystem."""
-    lines = [f"{kind} {path}" for kind, path in containers.diff(state.store, container)]
-    if lines:
-        click.echo("\n".join(lines))
+    fast.diff(state, container)
 
 
 @click.command("commit")
@@ -400,10 +398,7 @@ def commit_cmd(state: Any, container: str, repository: str | None, author: str,
 @click.pass_obj
 def export_cmd(state: Any, container: str, output: str | None) -> None:
     """Export a container's filesystem as a tar archive."""
-    if output is None and sys.stdout.isatty():
-        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    with atomic_output(output) as out:
-        containers.export(state.store, container, out)
+    fast.export(state, container, output)
 
 
 @click.command("inspect")

@@ -38,6 +38,21 @@ SPECS: dict[str, _Spec] = {
              ("", "containers"), False),
     "kill": ({}, {"-s": "sig", "--signal": "sig"}, frozenset(), frozenset(),
              {"sig": "KILL"}, ("", "containers"), False),
+    # one operand and no rest: ("container", "")
+    "export": ({}, {"-o": "output", "--output": "output"}, frozenset(), frozenset(),
+               {"output": None}, ("container", ""), False),
+    "diff": ({}, {}, frozenset(), frozenset(), {}, ("container", ""), False),
+    # no operand: ("", ""); an optional second one: "repository?"
+    "load": ({"-q": "quiet", "--quiet": "quiet"},
+             {"-i": "source", "--input": "source", "--platform": "platform",
+              "--max-size": "max_size"}, frozenset(), frozenset(),
+             {"source": None, "quiet": False, "platform": None, "max_size": None}, ("", ""),
+             False),
+    "import": ({}, {"-c": "changes", "--change": "changes", "-m": "message",
+                    "--message": "message", "--platform": "platform", "--max-size": "max_size"},
+               frozenset({"changes"}), frozenset(),
+               {"repository": None, "changes": (), "message": "", "platform": None,
+                "max_size": None}, ("source", "repository?"), False),
 }
 
 
@@ -90,6 +105,11 @@ def _command_params(command: str, args: list[str]) -> dict[str, Any] | None:
         else:
             return None
         i += 1
+    if not rest or rest.endswith("?"):  # a fixed number of operands, the last optional
+        names = [n for n in (first, rest.rstrip("?")) if n]
+        if not len(names) - bool(rest) <= len(positional) <= len(names):
+            return None
+        return {**defaults, **params, **dict(zip(names, positional, strict=False))}
     if len(positional) < (2 if first else 1):
         return None
     if first:
@@ -137,6 +157,49 @@ def kill(state: Any, containers: tuple[str, ...], sig: str) -> None:
          wrap=lambda name, message: f"Cannot kill container: {name}: {message}")
 
 
+def export(state: Any, container: str, output: str | None) -> None:
+    from forklift.engine import containers
+    from forklift.errors import InvalidArgument
+    from forklift.formats.output import atomic_output
+
+    if output is None and sys.stdout.isatty():
+        raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    with atomic_output(output) as out:
+        containers.export(state.store, container, out)
+
+
+def diff(state: Any, container: str) -> None:
+    from forklift.engine import containers
+
+    lines = [f"{kind} {path}" for kind, path in containers.diff(state.store, container)]
+    if lines:
+        # paths as the file system names them (undecodable bytes back as they were), as
+        # docker diff prints them
+        sys.stdout.flush()
+        sys.stdout.buffer.write("\n".join(lines).encode("utf-8", "surrogateescape") + b"\n")
+        sys.stdout.buffer.flush()
+
+
+def load(state: Any, source: str | None, quiet: bool, platform: str | None,
+         max_size: str | None) -> None:
+    from forklift.engine import transfer
+
+    lines = transfer.load(state.store, source, platform, max_size=max_size)
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+
+
+def import_(state: Any, source: str, repository: str | None, changes: tuple[str, ...],
+            message: str, platform: str | None, max_size: str | None) -> None:
+    from forklift.engine import images
+
+    image_id = images.import_tarball(state.store, source, repository, list(changes), message,
+                                     max_size=max_size)
+    sys.stdout.write(image_id + "\n")
+    sys.stdout.flush()
+
+
 def each(names: tuple[str, ...], fn: Callable[[str], Any],
          wrap: Callable[[str, str], str] | None = None) -> None:
     """`forklift.cli.common.for_each` (echo each name done): one name here, without click,
@@ -159,7 +222,9 @@ def each(names: tuple[str, ...], fn: Callable[[str], Any],
     sys.stdout.flush()
 
 
-BODIES: dict[str, Callable[..., None]] = {"exec": exec_, "stop": stop, "kill": kill}
+BODIES: dict[str, Callable[..., None]] = {"exec": exec_, "stop": stop, "kill": kill,
+                                          "export": export, "diff": diff, "load": load,
+                                          "import": import_}
 
 
 def main() -> None:

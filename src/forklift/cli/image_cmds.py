@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from forklift.cli import fast
 from forklift.cli.common import MAX_SIZE_HELP, ShortBool, for_each, inspect_each
 from forklift.cli.format import ago, ellipsis, human_size, rfc3339, short_id, stamp
 from forklift.cli.listing import Listing
@@ -114,6 +115,4 @@ def rm_cmd(state: Any, images: tuple[str, ...], force: bool, no_prune: bool) -> 
 def import_cmd(state: Any, source: str, repository: str | None, changes: tuple[str, ...],
                message: str, platform: str | None, max_size: str | None) -> None:
     """Import the contents from a tarball to create a filesystem image."""
-    image_id = engine.import_tarball(state.store, source, repository, list(changes), message,
-                                     max_size=max_size)
-    click.echo(image_id)
+    fast.import_(state, source, repository, changes, message, platform, max_size)

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from forklift.cli import fast
 from forklift.cli.common import MAX_SIZE_HELP
 from forklift.engine import transfer
 
@@ -39,6 +40,4 @@ def save_cmd(state: Any, images: tuple[str, ...], output: str | None, fmt: str,
 def load_cmd(state: Any, source: str | None, quiet: bool, platform: str | None,
              max_size: str | None) -> None:
     """Load images from a tar archive or STDIN (docker-archive, OCI archive or layout)."""
-    lines = transfer.load(state.store, source, platform, max_size=max_size)
-    if lines:
-        click.echo("\n".join(lines))
+    fast.load(state, source, quiet, platform, max_size)

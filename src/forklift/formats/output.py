@@ -14,7 +14,8 @@ from forklift.errors import ForkliftError, NoSpace
 
 @contextlib.contextmanager
 def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
-    """Yield a binary stream; a file appears only when everything was written."""
+    """Yield a binary stream; a file appears only when everything was written (not
+    flushed to the disk: the page cache may hold it a few seconds more, as Docker's)."""
     if path is None or path == "-":
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
@@ -26,10 +27,11 @@ def atomic_output(path: str | None) -> Iterator[IO[bytes]]:
     except OSError as exc:
         raise ForkliftError(f"open {path}: {exc.strerror}") from None
     try:
+        # No fsync, as docker export/save -o: the temp name and the rename keep a failed or
+        # killed command from leaving a partial file; only a power loss in the next seconds
+        # could, and waiting for the disk was 50-170 ms of a 0.6 s 205 MB export.
         with f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
         os.rename(tmp, path)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
