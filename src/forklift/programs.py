@@ -19,7 +19,6 @@ else Debian's, the upstream default and Fedora's.
 from __future__ import annotations
 
 import os
-import shutil
 
 from forklift.errors import MissingProgram
 
@@ -56,6 +55,20 @@ def cni_dirs() -> list[str]:
     return [d for d in override.split(os.pathsep) if d]
 
 
+def _which(program: str) -> str | None:
+    """shutil.which for an executable file on PATH (shutil brings bz2 and lzma to every
+    command's start-up)."""
+    if os.sep in program:
+        dirs = [""]
+    else:
+        dirs = [d for d in os.environ.get("PATH", os.defpath).split(os.pathsep) if d]
+    for d in dirs:
+        path = os.path.join(d, program)
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+    return None
+
+
 def find(program: str) -> str:
     """The absolute path of ``program`` (a name from the tables above); MissingProgram if absent."""
     if program in CNI_PLUGINS:
@@ -67,7 +80,7 @@ def find(program: str) -> str:
         where = os.pathsep.join(dirs) or f"${CNI_PATH_ENV} (empty)"
         raise MissingProgram(f"CNI plugin {program} not found in {where}:"
                              f" install the Debian package {CNI_PLUGINS[program]}")
-    found = shutil.which(program)
+    found = _which(program)
     if found:
         return os.path.abspath(found)  # posix_spawn and a changed cwd need a path, not a name
     package = PACKAGES.get(program) or CREDENTIAL_HELPERS.get(program)

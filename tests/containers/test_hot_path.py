@@ -53,10 +53,12 @@ def test_run_rm_run_d_exec_stop_stay_light(fl: Forklift, name: str, tmp_path: Pa
     loaded, code = _modules_after(fl, tmp_path, "run", "--rm", "busybox", "true")
     assert code == 0
     assert not _heavy(loaded)
+    assert not {"click", "forklift.cli.main"} & loaded  # cli/fast.py reads run's plain lines
     loaded, code = _modules_after(fl, tmp_path, "run", "-d", "--name", name, "busybox",
                                   "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done")
     assert code == 0
     assert not _heavy(loaded)
+    assert not {"click", "forklift.cli.main"} & loaded
     try:
         loaded, code = _modules_after(fl, tmp_path, "exec", name, "true")
         assert code == 0
@@ -123,7 +125,7 @@ def test_leaving_early_keeps_exit_codes_output_and_a_clean_store(fl: Forklift, b
 
 
 def test_the_fast_entry_point_answers_as_click_does(fl: Forklift, name: str) -> None:
-    """exec, stop and kill through cli/fast.py (the console script, ``python -m forklift``)
+    """exec, stop, kill, run and create through cli/fast.py (the console script, ``python -m forklift``)
     and through click (cli/main.py) give the same output, errors and exit codes."""
     import subprocess
 
@@ -133,6 +135,11 @@ def test_the_fast_entry_point_answers_as_click_does(fl: Forklift, name: str) -> 
              ["exec", "no-such", "true"], ["exec", name, "no-such-program"],
              ["kill", "-s", "NOPE", name], ["kill", "no-such"], ["stop", "no-such"],
              ["kill", "-s", "0", name, "no-such"], ["kill", "-s", "USR1", name],
+             ["run", "--rm", "-e", "A=1", "busybox", "sh", "-c", "echo $A; echo err >&2; exit 3"],
+             ["run", "--rm", "busybox", "no-such-program"],
+             ["run", "--rm", "--pull", "never", "no-such-image"],
+             ["run", "-d", "--name", name, "busybox", "true"], ["create", "--name", name, "busybox"],
+             ["run", "--rm", "--network", "no-such-net", "busybox", "true"],
              ["stop", "-t", "5", name], ["stop", name], ["container", "exec", name, "true"]]
     try:
         for argv in lines:

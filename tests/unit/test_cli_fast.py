@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forklift.cli import fast
+from forklift.cli import fast, run_body
 from forklift.cli.main import cli
 
 
@@ -63,6 +63,14 @@ PLAIN = [
     ["import", "x.tar"], ["import", "x.tar", "repo:tag"],
     ["import", "-c", "ENV A=1", "--change", "CMD sh", "-m", "hi", "x.tar", "r"],
     ["import", "x.tar", "--platform", "linux/amd64", "--max-size", "5M", "r"],
+    ["run", "--rm", "busybox", "true"],
+    ["run", "-d", "--name", "srv", "busybox", "sleep", "60"],
+    ["run", "--rm", "-it", "-e", "A=1", "--env", "B=2", "--network", "none", "busybox", "sh",
+     "-c", "echo $A", "--rm", "-d"],
+    ["container", "run", "-dit", "--net", "host", "-v", "/a:/b", "-p", "80:80", "-p", "81",
+     "-l", "k=v", "--label", "x", "-w", "/tmp", "-u", "0", "--entrypoint", "sh", "--init",
+     "--read-only", "--privileged", "--pull", "never", "busybox"],
+    ["--root", "r", "create", "--name", "c", "-i", "busybox", "cat"],
 ]
 
 
@@ -81,7 +89,7 @@ ODD = [
     ["exec", "-d", "-d", "srv", "true"], ["exec", "-dd", "srv", "true"],
     ["exec", "-ie", "A", "srv", "true"], ["exec", "-x", "srv", "true"], ["kill", "-", "a"],
     ["--root", "exec", "srv", "true"], ["--root", "a", "--root", "b", "stop", "x"],
-    ["--root=a", "stop", "x"], ["--version"], ["run", "--rm", "busybox"], ["container"],
+    ["--root=a", "stop", "x"], ["--version"], ["container"],
     ["stop", "a", "--time"], ["exec", "-u"], ["ps"], [],
     ["export"], ["export", "a", "b"], ["export", "-o", "-", "a"], ["export", "-o"],
     ["export", "--output=x", "a"], ["export", "-o", "x", "-o", "y", "a"], ["export", "--help"],
@@ -89,6 +97,11 @@ ODD = [
     ["load", "x.tar"], ["load", "-i"], ["load", "-i", "-"], ["load", "-q", "-q"], ["load", "-iq"],
     ["import"], ["import", "a", "b", "c"], ["import", "-", "r"], ["import", "-m", "a", "-m", "b", "x"],
     ["image", "load"], ["image", "import", "x.tar"], ["import", "--help"], ["load", "--help"],
+    ["run", "--help"], ["run"], ["run", "--rm"], ["run", "--rm", "--rm", "busybox"],
+    ["run", "--name", "a", "--name", "b", "busybox"], ["run", "--name=a", "busybox"],
+    ["run", "-h", "x", "busybox"], ["run", "--cpus", "1", "busybox"], ["run", "-e", "-x", "b"],
+    ["create", "-d", "busybox"], ["run", "--", "busybox"], ["run", "-P", "busybox"],
+    ["start", "a"], ["rm", "a"],
 ]
 
 
@@ -98,7 +111,9 @@ def test_anything_else_goes_to_click(argv: list[str]) -> None:
 
 
 TOKENS = ["exec", "stop", "kill", "export", "diff", "-o", "--output", "load", "import", "-q",
-          "--input", "-c", "-m", "--platform", "container", "--root", "-D", "--debug", "r", "-d", "-i",
+          "--input", "-c", "-m", "--platform", "container", "run", "create", "--rm", "--name",
+          "--net", "-p", "-v", "-P", "--init", "--cpus", "busybox", "-h", "--root", "-D",
+          "--debug", "r", "-d", "-i",
           "-t", "-it", "-dit", "-ti", "-u", "--user", "-w", "-e", "--env", "--privileged",
           "-s", "--signal", "--time", "--detach", "--tty", "0", "7", "-1", "KILL", "srv",
           "true", "", "-", "--", "--help", "-t5", "-e=x", "--env=x", "a b", "sh", "-c", "-x"]
@@ -122,8 +137,33 @@ def test_the_hot_commands_bodies_are_the_click_commands_bodies() -> None:
     for name, body in fast.BODIES.items():
         [command] = [getattr(m, f"{name}_cmd") for m in modules if hasattr(m, f"{name}_cmd")]
         assert f"fast.{body.__name__}(" in inspect.getsource(command.callback)
-        assert [p.name for p in command.params] and {p.name for p in command.params} == \
-            set(inspect.signature(body).parameters) - {"state"}
+        named = set(inspect.signature(body).parameters) - {"state", "kw"}
+        if "kw" in inspect.signature(body).parameters:  # the rest: run_body.CREATE_DEFAULTS
+            named |= set(run_body.CREATE_DEFAULTS)
+        assert [p.name for p in command.params] and {p.name for p in command.params} == named
+
+
+@pytest.mark.parametrize("name", ["run", "create"])
+def test_create_defaults_are_click_s(name: str) -> None:
+    """Every option of click's run and create, with its default, is in CREATE_DEFAULTS and
+    nothing else is: a flag added to one and not the other fails here, not at run time."""
+    from forklift.cli import container_cmds
+
+    command: click.Command = getattr(container_cmds, f"{name}_cmd")
+    parsed = click_parse([name, "busybox"])
+    assert parsed is not None
+    extra = {"detach": False} if name == "run" else {}
+    assert parsed[3] == {**run_body.CREATE_DEFAULTS, **extra, "image": "busybox",
+                         "command": ()}
+    spec = fast.SPECS[name]
+    options = {p.name: p for p in command.params if isinstance(p, click.Option)}
+    for flag, param in {**spec[0], **spec[1]}.items():
+        assert flag in options[param].opts + options[param].secondary_opts
+        assert options[param].is_flag == (flag in spec[0])
+        assert options[param].multiple == (param in spec[2])
+        # strings as given (no int or float read here), flags as True
+        assert isinstance(options[param].type, (click.types.StringParamType,
+                                                click.types.BoolParamType))
 
 
 def test_the_console_script_and_python_m_enter_here() -> None:

@@ -14,9 +14,10 @@ from forklift.cli import fast
 from forklift.cli.common import for_each, inspect_each
 from forklift.cli.format import ago, ellipsis, human_size, short_id, stamp, status_text
 from forklift.cli.listing import LABELS, Listing
+from forklift.cli.run_body import daemon_error
 from forklift.engine import containers
-from forklift.engine.containers import ContainerRow, CreateOptions
-from forklift.errors import EngineError, ForkliftError, InvalidArgument, NotFound
+from forklift.engine.containers import ContainerRow
+from forklift.errors import InvalidArgument, NotFound
 
 RUN_CONTEXT = {"allow_interspersed_args": False, "help_option_names": ["--help"]}
 
@@ -127,101 +128,6 @@ def _create_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _opts(kw: dict[str, Any]) -> Any:
-    return CreateOptions(
-        name=kw["name"], entrypoint=kw["entrypoint"], env=list(kw["env"]),
-        env_files=list(kw["env_file"]), workdir=kw["workdir"], user=kw["user"],
-        hostname=kw["hostname"], expose=list(kw["expose"]), volumes=list(kw["volumes"]),
-        labels=list(kw["labels"]), network=kw["network"], read_only=kw["read_only"],
-        stop_signal=kw["stop_signal"], auto_remove=kw["auto_remove"], tty=kw["tty"],
-        interactive=kw["interactive"], publish=list(kw["publish"]),
-        publish_all=kw["publish_all"], dns=list(kw["dns"]), add_hosts=list(kw["add_hosts"]),
-        memory=kw["memory"], memory_swap=kw["memory_swap"], cpus=kw["cpus"],
-        cpu_shares=kw["cpu_shares"], cpuset_cpus=kw["cpuset_cpus"],
-        pids_limit=kw["pids_limit"], ulimits=list(kw["ulimits"]), mounts=list(kw["mounts"]),
-        tmpfs=list(kw["tmpfs"]), volumes_from=list(kw["volumes_from"]),
-        privileged=kw["privileged"], cap_add=list(kw["cap_add"]), cap_drop=list(kw["cap_drop"]),
-        security_opt=list(kw["security_opt"]), init=kw["init"], restart=kw["restart"],
-        health_cmd=kw["health_cmd"], health_interval=kw["health_interval"],
-        health_timeout=kw["health_timeout"], health_retries=kw["health_retries"],
-        health_start_period=kw["health_start_period"], no_healthcheck=kw["no_healthcheck"],
-        run_flags=_run_flags(kw))
-
-
-_RUN_FLAGS = ("cidfile", "label_file", "stop_timeout", "shm_size", "sysctls", "dns_search",
-              "dns_options", "domainname", "group_add", "oom_kill_disable", "oom_score_adj",
-              "memory_reservation", "memory_swappiness", "cpu_period", "cpu_quota",
-              "cpuset_mems", "blkio_weight", "blkio_weight_device", "device_read_bps",
-              "device_write_bps", "device_read_iops", "device_write_iops", "devices",
-              "device_cgroup_rules", "pid", "ipc", "uts", "cgroupns", "log_driver", "log_opts",
-              "attach", "sig_proxy", "detach_keys", "ip", "network_aliases", "links", "cgroup_parent",
-              "cpu_rt_period", "cpu_rt_runtime", "gpus", "isolation", "kernel_memory",
-              "link_local_ips", "mac_address", "storage_opts", "userns", "volume_driver", "ip6")
-
-
-def _run_flags(kw: dict[str, Any]) -> Any:
-    """The rarer flags' values; None when none is given (a plain ``run`` never loads them)."""
-    if kw["sig_proxy"] is not False and all(
-            kw[k] is None or kw[k] is False or kw[k] == () for k in _RUN_FLAGS):
-        return None
-    from forklift.engine.runflags import RunFlags
-
-    return RunFlags(
-        cidfile=kw["cidfile"], label_files=list(kw["label_file"]), stop_timeout=kw["stop_timeout"],
-        shm_size=kw["shm_size"], sysctls=list(kw["sysctls"]), dns_search=list(kw["dns_search"]),
-        dns_options=list(kw["dns_options"]), domainname=kw["domainname"],
-        group_add=list(kw["group_add"]), oom_kill_disable=kw["oom_kill_disable"],
-        oom_score_adj=kw["oom_score_adj"], memory_reservation=kw["memory_reservation"],
-        memory_swappiness=kw["memory_swappiness"], cpu_period=kw["cpu_period"],
-        cpu_quota=kw["cpu_quota"], cpuset_mems=kw["cpuset_mems"],
-        blkio_weight=kw["blkio_weight"], blkio_weight_device=list(kw["blkio_weight_device"]),
-        device_read_bps=list(kw["device_read_bps"]), device_write_bps=list(kw["device_write_bps"]),
-        device_read_iops=list(kw["device_read_iops"]),
-        device_write_iops=list(kw["device_write_iops"]), devices=list(kw["devices"]),
-        device_cgroup_rules=list(kw["device_cgroup_rules"]), pid=kw["pid"], ipc=kw["ipc"],
-        uts=kw["uts"], cgroupns=kw["cgroupns"], log_driver=kw["log_driver"],
-        log_opts=list(kw["log_opts"]), attach=list(kw["attach"]), sig_proxy=kw["sig_proxy"],
-        detach_keys=kw["detach_keys"], ip=kw["ip"], network_aliases=list(kw["network_aliases"]),
-        links=list(kw["links"]), cgroup_parent=kw["cgroup_parent"],
-        cpu_rt_period=kw["cpu_rt_period"], cpu_rt_runtime=kw["cpu_rt_runtime"], gpus=kw["gpus"],
-        isolation=kw["isolation"], kernel_memory=kw["kernel_memory"],
-        link_local_ips=list(kw["link_local_ips"]), mac_address=kw["mac_address"],
-        storage_opts=list(kw["storage_opts"]), userns=kw["userns"],
-        volume_driver=kw["volume_driver"], ip6=kw["ip6"])
-
-
-def _pull(state: Any, image: str, kw: dict[str, Any]) -> None:
-    """``--pull``, as Docker's CLI does it before it creates the container."""
-    from forklift.engine import pullpolicy
-
-    policy, platform = kw["pull"], kw["platform"]
-    if not _daemon_error(lambda: pullpolicy.needs_pull(state.store, image, policy, platform)):
-        return
-    if policy == "missing":
-        click.echo(f"Unable to find image '{pullpolicy.familiar(image)}' locally", err=True)
-    from forklift.registry.progress import Reporter
-
-    reporter = None if kw["quiet"] else Reporter(out=sys.stderr)
-    _daemon_error(lambda: pullpolicy.pull(state.store, image, platform, reporter))
-
-
-def _warn(opts: Any) -> None:
-    """The warnings Docker's CLI prints for a create (its flags checked first)."""
-    if opts.run_flags is not None and opts.run_flags.kernel_memory:
-        from forklift.engine import extraflags
-
-        for line in _daemon_error(lambda: extraflags.warnings(opts.run_flags)):
-            click.echo(line, err=True)
-
-
-def _daemon_error(fn: Callable[[], Any]) -> Any:
-    """Docker exits 125 when the container could not be created or started."""
-    try:
-        return fn()
-    except ForkliftError as exc:
-        raise EngineError(exc.message) from exc
-
-
 @click.command("run", context_settings=RUN_CONTEXT)
 @_create_options
 @click.option("-d", "--detach", is_flag=True, help="Run container in background and print container ID")
@@ -230,21 +136,7 @@ def _daemon_error(fn: Callable[[], Any]) -> Any:
 @click.pass_obj
 def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
     """Create and run a new container from an image."""
-    opts = _opts(kw)
-    if detach and kw["attach"]:
-        raise EngineError("Conflicting options: -a and -d")  # 125, as Docker
-    _pull(state, image, kw)
-    if detach:
-        rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
-        _warn(opts)
-        _daemon_error(lambda: containers.start_detached(state.store, rec.id))
-        click.echo(rec.id)
-        return
-    _warn(opts)
-    stdin = sys.stdin if opts.interactive else open("/dev/null", "rb")  # noqa: SIM115
-    code = _daemon_error(lambda: containers.run(state.store, image, list(command), opts,
-                                                stdin=stdin))
-    raise SystemExit(code)
+    fast.run(state, image, command, detach=detach, **kw)
 
 
 @click.command("create", context_settings=RUN_CONTEXT)
@@ -254,11 +146,7 @@ def run_cmd(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw
 @click.pass_obj
 def create_cmd(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
     """Create a new container."""
-    _pull(state, image, kw)
-    opts = _opts(kw)
-    rec = _daemon_error(lambda: containers.create(state.store, image, list(command), opts))
-    _warn(opts)
-    click.echo(rec.id)
+    fast.create(state, image, command, **kw)
 
 
 @click.command("start")
@@ -272,13 +160,13 @@ def start_cmd(state: Any, names: tuple[str, ...], attach: bool, interactive: boo
         from forklift.engine import lifecycle  # not on the hot path of run and ps
 
         for_each(names,
-                 lambda n: _daemon_error(functools.partial(lifecycle.start, state.store, n)),
+                 lambda n: daemon_error(functools.partial(lifecycle.start, state.store, n)),
                  summary="failed to start containers")
         return
     if len(names) > 1:
         raise InvalidArgument("you cannot start and attach multiple containers at once")
     stdin = sys.stdin if interactive else open("/dev/null", "rb")  # noqa: SIM115
-    raise SystemExit(_daemon_error(lambda: containers.start(state.store, names[0], stdin=stdin)))
+    raise SystemExit(daemon_error(lambda: containers.start(state.store, names[0], stdin=stdin)))
 
 
 @click.command("ls")

@@ -1,9 +1,10 @@
 """The console entry point, and the hot commands without click.
 
 Importing click and building its commands costs tens of milliseconds, as much as a whole
-``docker exec``. `main` therefore reads the command line of ``exec``, ``stop`` and ``kill``
-itself when it uses only their plain forms (`parse`), and runs the same bodies the click
-commands run (`exec_`, `stop`, `kill`); anything else — ``--help``, a flag it does not
+``docker exec``. `main` therefore reads the command line of the commands in `SPECS`
+(``exec``, ``stop``, ``kill``, ``run``, ``create``, ``export``, ``diff``, ``import``,
+``load``) itself when it uses only their plain forms (`parse`), and runs the same bodies
+the click commands run (`BODIES`); anything else — ``--help``, a flag it does not
 know, a ``--flag=value`` or ``-t5`` form, ``--``, a missing value — goes to click
 (`forklift.cli.main`) untouched, so every help text, error message and exit code is
 click's. tests/unit/test_cli_fast.py checks that whatever this parser accepts, click
@@ -18,11 +19,24 @@ from collections.abc import Callable
 from typing import Any
 
 from forklift.cli import session
+from forklift.cli.run_body import CREATE_DEFAULTS
 
 # command -> (flags, options taking a value, options that may repeat, int options,
 #             defaults, positional names, options only before the first positional)
 _Spec = tuple[dict[str, str], dict[str, str], frozenset[str], frozenset[str], dict[str, Any],
               tuple[str, str], bool]
+# run's and create's plain forms; their other options go to click, and every default comes
+# from CREATE_DEFAULTS (cli/run_body.py), which a unit test checks against click's options
+_RUN_FLAGS = {"--rm": "auto_remove", "-d": "detach", "--detach": "detach", "-i": "interactive",
+              "--interactive": "interactive", "-t": "tty", "--tty": "tty",
+              "--privileged": "privileged", "--init": "init", "--read-only": "read_only"}
+_CREATE_VALUED = {"--name": "name", "-e": "env", "--env": "env", "--network": "network",
+                  "--net": "network", "-w": "workdir", "--workdir": "workdir", "-u": "user",
+                  "--user": "user", "--entrypoint": "entrypoint", "-v": "volumes",
+                  "--volume": "volumes", "-p": "publish", "--publish": "publish",
+                  "-l": "labels", "--label": "labels", "--pull": "pull"}
+_CREATE_MULTIPLE = frozenset({"env", "volumes", "publish", "labels"})
+_NO_COMMAND_NEEDED = frozenset({"run", "create"})  # the image's own
 SPECS: dict[str, _Spec] = {
     "exec": ({"-d": "detach", "--detach": "detach", "-i": "interactive",
               "--interactive": "interactive", "-t": "tty", "--tty": "tty",
@@ -53,6 +67,10 @@ SPECS: dict[str, _Spec] = {
                frozenset({"changes"}), frozenset(),
                {"repository": None, "changes": (), "message": "", "platform": None,
                 "max_size": None}, ("source", "repository?"), False),
+    "run": (_RUN_FLAGS, _CREATE_VALUED, _CREATE_MULTIPLE, frozenset(),
+            {**CREATE_DEFAULTS, "detach": False}, ("image", "command"), True),
+    "create": ({k: v for k, v in _RUN_FLAGS.items() if v != "detach"}, _CREATE_VALUED,
+               _CREATE_MULTIPLE, frozenset(), CREATE_DEFAULTS, ("image", "command"), True),
 }
 
 
@@ -110,7 +128,7 @@ def _command_params(command: str, args: list[str]) -> dict[str, Any] | None:
         if not len(names) - bool(rest) <= len(positional) <= len(names):
             return None
         return {**defaults, **params, **dict(zip(names, positional, strict=False))}
-    if len(positional) < (2 if first else 1):
+    if len(positional) < (2 if first and command not in _NO_COMMAND_NEEDED else 1):
         return None
     if first:
         params[first], positional = positional[0], positional[1:]
@@ -222,9 +240,21 @@ def each(names: tuple[str, ...], fn: Callable[[str], Any],
     sys.stdout.flush()
 
 
+def run(state: Any, image: str, command: tuple[str, ...], detach: bool, **kw: Any) -> None:
+    from forklift.cli import run_body
+
+    run_body.run(state, image, command, detach, **kw)
+
+
+def create(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
+    from forklift.cli import run_body
+
+    run_body.create(state, image, command, **kw)
+
+
 BODIES: dict[str, Callable[..., None]] = {"exec": exec_, "stop": stop, "kill": kill,
                                           "export": export, "diff": diff, "load": load,
-                                          "import": import_}
+                                          "import": import_, "run": run, "create": create}
 
 
 def main() -> None:

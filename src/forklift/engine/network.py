@@ -28,7 +28,6 @@ import fcntl
 import ipaddress
 import json
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -313,6 +312,8 @@ def _drop_host_side(net: dict[str, Any]) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(RUN_DIR, f"rules-{net['Bridge']}"))
     _run(["ip", "link", "del", net["Bridge"]], check=False)
+    import shutil  # only network rm: bz2 and lzma come with it
+
     shutil.rmtree(os.path.join(IPAM_DIR, net["CniName"]), ignore_errors=True)
 
 

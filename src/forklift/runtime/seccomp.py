@@ -12,7 +12,7 @@ attack surface nobody in a container needs. ``--privileged`` and
 
 from __future__ import annotations
 
-import platform
+import os
 from typing import Any
 
 EPERM = 1
@@ -87,14 +87,14 @@ PTRACE_UNSAFE_BEFORE = (4, 8)
 
 def _kernel_version() -> tuple[int, int]:
     try:
-        major, minor = platform.release().split(".")[:2]
+        major, minor = os.uname().release.split(".")[:2]
         return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
     except ValueError:
         return (0, 0)
 
 
 def _architectures() -> list[str]:
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()
     if machine in ("x86_64", "amd64"):
         return ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
     if machine in ("aarch64", "arm64"):
@@ -123,7 +123,7 @@ def default_profile() -> dict[str, Any]:
          "args": [{"index": 0, "value": CLONE_NEWUSER, "valueTwo": CLONE_NEWUSER,
                    "op": "SCMP_CMP_MASKED_EQ"}]},
     ]
-    if platform.machine().lower().startswith("s390"):
+    if os.uname().machine.lower().startswith("s390"):
         clone_flags_index = 1  # s390 swaps clone's first two arguments
     else:
         clone_flags_index = 0

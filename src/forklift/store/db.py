@@ -11,7 +11,6 @@ import atexit
 import contextlib
 import errno
 import os
-import shutil
 import sqlite3
 from collections.abc import Iterator
 
@@ -356,6 +355,8 @@ def remove_path(path: str) -> None:
     point, say) stays silently, a file that cannot be unlinked raises OSError."""
     try:
         if os.path.isdir(path) and not os.path.islink(path):
+            import shutil  # bz2 and lzma come with it: not on every command's path
+
             shutil.rmtree(path, ignore_errors=True)
             if os.path.exists(path):
                 _force_rmtree(path)
@@ -373,4 +374,6 @@ def _force_rmtree(path: str) -> None:
             if not os.path.islink(full):
                 with contextlib.suppress(OSError):
                     os.chmod(full, 0o700)
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)
