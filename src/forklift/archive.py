@@ -807,7 +807,8 @@ def write_layer(upper: str, out: IO[bytes], clamp_mtime: int | None = None,
     ``clamp_mtime``: no entry's mtime later than this (reproducible builds).
     ``write_behind``: ``out`` is written from a thread of its own (see ``TarWriter``)."""
     writer = TarWriter(out, clamp_mtime, write_behind)
-    try:
+
+    def fill() -> None:
         for rel, path, st in walk_sorted(upper):
             parent, _, name = rel.rpartition("/")
             if _is_whiteout(st):
@@ -816,6 +817,15 @@ def write_layer(upper: str, out: IO[bytes], clamp_mtime: int | None = None,
             writer.add(rel, path, st)
             if stat.S_ISDIR(st.st_mode) and _is_opaque(path):
                 writer.add_whiteout(rel, OPAQUE_MARKER, st)
+
+    return _written(writer, fill)
+
+
+def _written(writer: TarWriter, fill: Callable[[], None]) -> int:
+    """Run ``fill`` (which adds the entries) and close ``writer``; the content size. On a
+    failure the writer is stopped and that failure, not a write's after it, is raised."""
+    try:
+        fill()
         writer.close()
     except BaseException:
         with contextlib.suppress(Exception):
@@ -933,15 +943,12 @@ def write_tree(root: str, out: IO[bytes], skip: Callable[[str], bool] | None = N
     """Tar a plain directory tree (a merged root filesystem) deterministically.
     ``write_behind``: ``out`` is written from a thread of its own (see ``TarWriter``)."""
     writer = TarWriter(out, write_behind=write_behind)
-    try:
+
+    def fill() -> None:
         for rel, path, st in walk_sorted(root):
             if skip and skip(rel):
                 continue
             writer.add(rel, path, st)
-        writer.close()
-    except BaseException:
-        with contextlib.suppress(Exception):
-            writer.stop()  # this failure is the one to report, not a write's after it
-        raise
-    return writer.size
+
+    return _written(writer, fill)
 
