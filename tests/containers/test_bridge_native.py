@@ -4,12 +4,14 @@ the veth gone after stop, rm and a killed run."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +116,21 @@ def _wait_attached(fl: Any, name: str, proc: subprocess.Popen[bytes]) -> str:
     raise AssertionError("the container never ran")
 
 
-def test_killed_run_leaves_no_lease_veth_or_namespace(fl: Any, name: str) -> None:
+@contextlib.contextmanager
+def _foreground_run(fl: Any, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A foreground ``run`` of a long sleep, killed and its container removed at the end."""
     proc = subprocess.Popen([*fl.argv, "run", "--name", name, "busybox", "sleep", "1000"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+        fl("rm", "-f", name, check=False)
+
+
+def test_killed_run_leaves_no_lease_veth_or_namespace(fl: Any, name: str) -> None:
+    with _foreground_run(fl, name) as proc:
         cid = _wait_attached(fl, name, proc)
         veth = _endpoint(fl, cid)["HostVeth"]
         assert len(_leases_of(cid)) == 1
@@ -125,16 +138,10 @@ def test_killed_run_leaves_no_lease_veth_or_namespace(fl: Any, name: str) -> Non
         proc.wait()
         fl("rm", "-f", name)
         _gone(fl, cid, veth)
-    finally:
-        proc.kill()
-        proc.wait()
-        fl("rm", "-f", name, check=False)
 
 
 def test_killed_run_started_again_keeps_one_lease(fl: Any, name: str) -> None:
-    proc = subprocess.Popen([*fl.argv, "run", "--name", name, "busybox", "sleep", "1000"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with _foreground_run(fl, name) as proc:
         cid = _wait_attached(fl, name, proc)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -145,7 +152,3 @@ def test_killed_run_started_again_keeps_one_lease(fl: Any, name: str) -> None:
         veth = _endpoint(fl, cid)["HostVeth"]
         fl("rm", "-f", name)
         _gone(fl, cid, veth)
-    finally:
-        proc.kill()
-        proc.wait()
-        fl("rm", "-f", name, check=False)
