@@ -37,7 +37,8 @@ REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 # Empty tar: two 512-byte zero blocks. A commit whose diff is this is "empty_layer".
 EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# defined with the runtime spec, which exec loads without this module (dataclasses)
+from forklift.runtime.spec import DEFAULT_PATH as DEFAULT_PATH  # noqa: E402
 
 # Config fields carried from a container into the image it is committed to.
 CONFIG_FIELDS = (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from forklift import runtime
@@ -17,15 +16,29 @@ from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store, remove_path
 
 
-@dataclass
 class ExecOptions:
-    tty: bool = False
-    interactive: bool = False
-    detach: bool = False
-    user: str | None = None
-    workdir: str | None = None
-    env: list[str] = field(default_factory=list)
-    privileged: bool = False
+    """How to run an exec'd process. A plain slotted class: dataclasses (inspect, ast, dis)
+    would cost more import time than the rest of ``exec``'s Python."""
+
+    __slots__ = ("tty", "interactive", "detach", "user", "workdir", "env", "privileged")
+
+    def __init__(self, tty: bool = False, interactive: bool = False, detach: bool = False,
+                 user: str | None = None, workdir: str | None = None,
+                 env: list[str] | None = None, privileged: bool = False) -> None:
+        self.tty = tty
+        self.interactive = interactive
+        self.detach = detach
+        self.user = user
+        self.workdir = workdir
+        self.env: list[str] = [] if env is None else env
+        self.privileged = privileged
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ExecOptions):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 def process_json(store: Store, rec: ContainerRecord, command: list[str],

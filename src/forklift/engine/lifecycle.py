@@ -9,12 +9,11 @@ import select
 import signal
 import sqlite3
 import struct
-import subprocess
 import sys
 import time
 from typing import IO, Any
 
-from forklift import oci, programs, runtime
+from forklift import programs, runtime
 from forklift.engine import events
 from forklift.engine import restart as restart_policy
 from forklift.engine.logfile import log_path, rotated, write_all
@@ -277,6 +276,8 @@ def _rename_in_links(store: Store, old: str, new: str) -> None:
 
 def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """``ps`` on the host, filtered to the container's processes (like ``docker top``)."""
+    import subprocess  # threading, selectors: only top needs it here
+
     rec = container_store.resolve(store, name)
     if rec.effective_state() == State.RESTARTING:
         raise Conflict(f"Container {rec.id} is restarting, wait until the container is running")
@@ -321,6 +322,8 @@ def _entries(path: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
 
 
 def _entry_time(e: dict[str, Any]) -> float:
+    from forklift import oci  # dataclasses: not on the exec/stop path
+
     try:
         return float(oci.parse_time(e["time"]))
     except Exception:

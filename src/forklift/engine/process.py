@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from forklift import oci
 from forklift.errors import InvalidArgument
 from forklift.runtime import spec as spec_mod
 from forklift.runtime.user import resolve_user
@@ -42,7 +41,7 @@ def process_env(cfg: dict[str, Any], home: str) -> list[str]:
     env = list(cfg.get("Env") or [])
     keys = {item.partition("=")[0] for item in env}
     if "PATH" not in keys:
-        env.insert(0, f"PATH={oci.DEFAULT_PATH}")
+        env.insert(0, f"PATH={spec_mod.DEFAULT_PATH}")
     env.append(f"HOSTNAME={cfg.get('Hostname', '')}")
     if cfg.get("Tty") and "TERM" not in keys:
         env.append("TERM=xterm")

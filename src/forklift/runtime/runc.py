@@ -14,12 +14,11 @@ one place that reads its wording and turns it into an error class.
 
 from __future__ import annotations
 
+import _thread  # not threading: its import is not free, and only the id is needed
 import contextlib
 import json
 import os
 import signal
-import subprocess
-import threading
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -217,7 +216,7 @@ class Runc:
         if path is not None:
             return _log_file(path, keep=True)
         os.makedirs(self.state_root, mode=0o700, exist_ok=True)
-        return _log_file(os.path.join(self.state_root, f"runc-{os.getpid()}-{threading.get_native_id()}.log"), keep=False)
+        return _log_file(os.path.join(self.state_root, f"runc-{os.getpid()}-{_thread.get_native_id()}.log"), keep=False)
 
     def _call(self, *args: str, log: str | None = None, capture: bool = False,
               console_socket: str | None = None, stdin: Stdio = None, stdout: Stdio = None,
@@ -255,12 +254,41 @@ def _spawn(argv: list[str], stdin: Stdio, stdout: Stdio, stderr: Stdio, *,
            inherit: bool = False) -> tuple[int, str]:
     """Run runc; (its exit code as a shell shows it, its stdout if ``capture``).
     Missing stdio is ours with ``inherit``, else /dev/null."""
+    fds = (_fd(stdin), _fd(stdout), _fd(stderr))
+    if cwd is None and not capture and all(fd is None or fd > 2 or fd == target
+                                           for target, fd in enumerate(fds)):
+        return _posix_spawn(argv, fds, inherit), ""
+    import subprocess  # threading, selectors: not on the plain exec/kill path
+
     default = None if inherit else subprocess.DEVNULL
     proc = subprocess.run(argv, stdin=default if stdin is None else stdin,
                           stdout=subprocess.PIPE if capture else (default if stdout is None else stdout),
                           stderr=default if stderr is None else stderr, cwd=cwd, check=False)
     code = 128 - proc.returncode if proc.returncode < 0 else proc.returncode
     return code, proc.stdout.decode() if capture else ""
+
+
+def _posix_spawn(argv: list[str], fds: tuple[int | None, ...], inherit: bool) -> int:
+    """`_spawn` without subprocess: the same stdio, the same reset signals, and runc
+    killed if we are interrupted while waiting, as subprocess.run does."""
+    null = None if inherit or all(fd is not None for fd in fds) else \
+        os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        actions = [(os.POSIX_SPAWN_DUP2, null if fd is None else fd, target)
+                   for target, fd in enumerate(fds)
+                   if (fd is not None or null is not None) and fd != target]
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions,
+                             setsigdef=_RESET_TO_DEFAULT)
+    finally:
+        if null is not None:
+            os.close(null)
+    try:
+        return exit_code(os.waitpid(pid, 0)[1])
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
 
 
 def _failure(message: str) -> RuntimeFailure:

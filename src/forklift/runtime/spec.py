@@ -16,6 +16,9 @@ from forklift.errors import InvalidArgument
 
 OCI_VERSION = "1.0.2"
 
+# a process's PATH when its image sets none (Docker's)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 # moby oci/caps/defaults.go DefaultCapabilities().
 DEFAULT_CAPABILITIES = [
     "CAP_CHOWN",

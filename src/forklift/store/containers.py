@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from forklift.errors import Conflict, NotFound, StoreCorrupt
@@ -37,20 +36,45 @@ class State(enum.StrEnum):
         return self in (State.RUNNING, State.PAUSED, State.RESTARTING)
 
 
-@dataclass
 class ContainerRecord:
-    id: str
-    name: str
-    image_id: str
-    image_name: str
-    created: float
-    state: State = State.CREATED
-    pid: int | None = None
-    exit_code: int | None = None
-    started_at: str | None = None
-    finished_at: str | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    host_config: dict[str, Any] = field(default_factory=dict)
+    """One row of the containers table. A plain slotted class, not a dataclass: this module
+    is on the ``exec``/``stop`` hot path, and dataclasses costs inspect, ast and dis."""
+
+    __slots__ = ("id", "name", "image_id", "image_name", "created", "state", "pid",
+                 "exit_code", "started_at", "finished_at", "config", "host_config")
+
+    def __init__(self, id: str, name: str, image_id: str, image_name: str, created: float,
+                 state: State = State.CREATED, pid: int | None = None,
+                 exit_code: int | None = None, started_at: str | None = None,
+                 finished_at: str | None = None, config: dict[str, Any] | None = None,
+                 host_config: dict[str, Any] | None = None) -> None:
+        self.id = id
+        self.name = name
+        self.image_id = image_id
+        self.image_name = image_name
+        self.created = created
+        self.state = state
+        self.pid = pid
+        self.exit_code = exit_code
+        self.started_at = started_at
+        self.finished_at = finished_at
+        self.config: dict[str, Any] = {} if config is None else config
+        self.host_config: dict[str, Any] = {} if host_config is None else host_config
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, n) for n in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, ContainerRecord)
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass's
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"ContainerRecord({fields})"
 
     @property
     def short_id(self) -> str:
