@@ -26,6 +26,11 @@ NOT_EXEC_STOP = {"click", "forklift.cli.main", "forklift.store.images", "forklif
                  "forklift.runtime.overlay", "ctypes", "forklift.engine.timestamps", "platform",
                  "uuid"}
 
+# Nor on a plain exec's: records are slotted classes, runc is posix_spawn'ed, and its
+# scratch is removed without shutil (the cost of each import is more than exec's work).
+NOT_EXEC = {"dataclasses", "inspect", "ast", "dis", "subprocess", "threading", "selectors",
+            "shutil", "bz2", "lzma", "forklift.oci", "forklift.digest"}
+
 
 def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], int]:
     """The modules a fresh interpreter holds after ``forklift ARGS`` on ``fl``'s store, and
@@ -65,6 +70,7 @@ def test_run_rm_run_d_exec_stop_stay_light(fl: Forklift, name: str, tmp_path: Pa
         assert not _heavy(loaded)
         assert "forklift.engine.runner" not in loaded  # exec starts nothing
         assert not NOT_EXEC_STOP & loaded, NOT_EXEC_STOP & loaded
+        assert not NOT_EXEC & loaded, NOT_EXEC & loaded
         loaded, code = _modules_after(fl, tmp_path, "stop", name)
         assert code == 0
         assert not _heavy(loaded)
