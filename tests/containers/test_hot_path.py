@@ -26,10 +26,11 @@ NOT_EXEC_STOP = {"click", "forklift.cli.main", "forklift.store.images", "forklif
                  "forklift.runtime.overlay", "ctypes", "forklift.engine.timestamps", "platform",
                  "uuid"}
 
-# Nor on a plain exec's: records are slotted classes, runc is posix_spawn'ed, and its
-# scratch is removed without shutil (the cost of each import is more than exec's work).
+# Nor on a plain exec's: records are slotted classes, runc is posix_spawn'ed, typing is
+# imported only by the type checker, and its scratch is removed without shutil (each of
+# these imports costs more than the work exec does with it).
 NOT_EXEC = {"dataclasses", "inspect", "ast", "dis", "subprocess", "threading", "selectors",
-            "shutil", "bz2", "lzma", "forklift.oci", "forklift.digest"}
+            "shutil", "bz2", "lzma", "forklift.oci", "forklift.digest", "typing"}
 
 
 def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], int]:

@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from forklift.cli import session
 from forklift.cli.run_body import CREATE_DEFAULTS
 
-# command -> (flags, options taking a value, options that may repeat, int options,
-#             defaults, positional names, options only before the first positional)
-_Spec = tuple[dict[str, str], dict[str, str], frozenset[str], frozenset[str], dict[str, Any],
-              tuple[str, str], bool]
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    # command -> (flags, options taking a value, options that may repeat, int options,
+    #             defaults, positional names, options only before the first positional)
+    _Spec = tuple[dict[str, str], dict[str, str], frozenset[str], frozenset[str], dict[str, Any],
+                  tuple[str, str], bool]
+
 # run's and create's plain forms; their other options go to click, and every default comes
 # from CREATE_DEFAULTS (cli/run_body.py), which a unit test checks against click's options
 _RUN_FLAGS = {"--rm": "auto_remove", "-d": "detach", "--detach": "detach", "-i": "interactive",

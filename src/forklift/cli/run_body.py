@@ -7,10 +7,13 @@ two drift (a flag added to click and not here)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any
 
 from forklift.errors import EngineError, ForkliftError
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # The options of create (and run), by kind: flags default to False, repeatable options to
 # (), the three in _SET to their value, everything else to None.

@@ -24,10 +24,12 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:  # the writer stays light: reading needs filters and timestamps
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any
+
     from forklift.engine.filters import Filters
 
 LOG = "events.log"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Any
 
 from forklift import runtime
 from forklift.engine import events, process, rootfs
@@ -14,6 +13,10 @@ from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgume
 from forklift.runtime import Runtime
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store, remove_path
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ExecOptions:

@@ -11,7 +11,6 @@ import sqlite3
 import struct
 import sys
 import time
-from typing import IO, Any
 
 from forklift import programs, runtime
 from forklift.engine import events
@@ -22,6 +21,10 @@ from forklift.runtime import Runtime
 from forklift.store import containers as container_store
 from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 
 def _runtime(store: Store, rec: ContainerRecord) -> Runtime:

@@ -12,9 +12,12 @@ import json
 import os
 import select
 import time
-from typing import Any
 
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
 

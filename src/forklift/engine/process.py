@@ -8,12 +8,15 @@ resolved inside the container's root filesystem, and its ulimits clamped to the 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from forklift.errors import InvalidArgument
 from forklift.runtime import spec as spec_mod
 from forklift.runtime.user import resolve_user
 from forklift.store.containers import ContainerRecord
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def merge_env(base: list[str], extra: list[str]) -> list[str]:

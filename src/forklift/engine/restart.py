@@ -24,10 +24,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
-from typing import Any
 
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 FIRST_DELAY = 0.1
 MAX_DELAY = 60.0

@@ -15,11 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
-from typing import Any
 
 from forklift.store import containers as container_store
 from forklift.store.db import Store, remove_path
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 _INIT_DIRS = ("dev", "dev/pts", "dev/shm", "proc", "sys", "etc")
 _INIT_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", "dev/console")

@@ -14,13 +14,17 @@ names it in a container's ``HostConfig.Runtime`` to drive the engine without run
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
 
 from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Protocol
+
     from forklift.runtime.runc import Stdio
+else:  # a Protocol only for the type checker: nothing checks it at run time
+    Protocol = object
 
 DEFAULT = "runc"
 # Docker records this exit code for a container the runtime failed to start for any

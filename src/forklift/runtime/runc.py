@@ -19,8 +19,6 @@ import contextlib
 import json
 import os
 import signal
-from collections.abc import Iterator
-from typing import IO, Any
 
 from forklift import programs
 from forklift.errors import (
@@ -30,6 +28,13 @@ from forklift.errors import (
     RuntimeFailure,
 )
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any
+
+    Stdio = int | IO[Any] | None
+
 # si_code of signals the kernel generates, e.g. from the terminal (Ctrl-C, Ctrl-\).
 SI_KERNEL = 0x80
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -37,9 +42,6 @@ _WATCHED = {*FORWARDED_SIGNALS, signal.SIGCHLD}
 # Python ignores SIGPIPE and SIGXFSZ; ignored dispositions survive execve, so reset them.
 _RESET_TO_DEFAULT = (signal.SIGPIPE, signal.SIGXFSZ)
 _WAIT_POLL = 0.1   # seconds: the longest a foreground run's exit goes unseen
-
-Stdio = int | IO[Any] | None
-
 
 def _fd(stream: Stdio) -> int | None:
     if stream is None or isinstance(stream, int):

@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import resource
-from typing import Any
 
 from forklift.errors import InvalidArgument
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_VERSION = "1.0.2"
 

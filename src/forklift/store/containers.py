@@ -5,13 +5,15 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any
 
 from forklift.errors import Conflict, NotFound, StoreCorrupt
 from forklift.procs import pid_alive
 from forklift.store.db import Store
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:  # images and layers load only where layers are read: not on exec/stop
+    from typing import Any
+
     from forklift.store.layers import Layer
 
 _COLUMNS = ("id, name, image_id, image_name, created, state, pid, exit_code, started_at,"

@@ -12,10 +12,13 @@ import contextlib
 import errno
 import os
 import sqlite3
-from collections.abc import Iterator
 
 from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
 from forklift.procs import pid_alive
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SCHEMA_VERSION = 4
 
