@@ -169,9 +169,9 @@ def destroy(store: Store, container_id: str) -> None:
     """Unmount and delete the container's directory; idempotent."""
     unmount(store, container_id)
     path = store.container_path(container_id)
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, RecursionError):  # RecursionError: a very deep tree
         _remove_tree(path)
-    if os.path.lexists(path):  # what the quick pass could not remove: the thorough one
+    if os.path.lexists(path):  # what the quick pass left: the thorough (and older) one
         remove_path(path)
 
 
