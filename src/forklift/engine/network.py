@@ -554,7 +554,7 @@ def setup(store: Store, rec: Any) -> str | None:
     if host_veth:
         info["HostVeth"] = host_veth
     with open(_endpoint_path(store, rec.id), "w") as f:
-        json.dump(info, f)
+        f.write(json.dumps(info))  # dumps: dump takes the pure-Python encoder
     _publish_hosts(store, rec, net, info)
     events.emit(store.root, "network", "connect", net["Id"],
                 {"container": rec.id, "name": net["Name"], "type": "bridge"})

@@ -308,8 +308,9 @@ def write_bundle(bundle_dir: str, spec: dict[str, Any]) -> str:
     path = os.path.join(bundle_dir, "config.json")
     tmp = f"{path}.tmp.{os.getpid()}"
     try:
+        # dumps, not dump: dump always takes json's pure-Python encoder (~1 ms here)
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(spec, f, separators=(",", ":"))
+            f.write(json.dumps(spec, separators=(",", ":")))
         os.replace(tmp, path)
     except BaseException:
         try:
