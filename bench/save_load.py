@@ -51,6 +51,7 @@ from bench import (  # noqa: E402  (bench.py is a script next to this one)
     print_rows,
     ratio,
     remove_root,
+    settle,
 )
 
 IMAGE = "bench-save:latest"
@@ -160,7 +161,8 @@ def setup(tool: Tool, rootfs: Path) -> None:
 
 # ----------------------------------------------------------------------------- workloads
 
-def sample(workload: str, tool: Tool, n: int, workdir: Path, archive: Path | None) -> Run:
+def sample(workload: str, tool: Tool, n: int, workdir: Path, archive: Path | None,
+           settle_caches: bool = True) -> Run:
     if workload == "save":
         out = workdir / f"{tool.name}-save-{n}.tar"
         try:
@@ -175,6 +177,9 @@ def sample(workload: str, tool: Tool, n: int, workdir: Path, archive: Path | Non
         tool.quiet("rmi", IMAGE)
         if tool.name == "docker":
             tool.quiet("image", "prune", "-f")
+    if settle_caches:
+        settle(tool, [archive])  # as bench.py's import: the same state for every tool
+    else:
         os.sync()
     return timed_rusage(tool, "load", "-i", str(archive))
 
@@ -190,7 +195,7 @@ def measure(workload: str, tools: list[Tool], args: argparse.Namespace, workdir:
             if args.sync:
                 os.sync()
             try:
-                run = sample(workload, tool, n, workdir, archive)
+                run = sample(workload, tool, n, workdir, archive, args.settle)
             except BenchError as exc:
                 res.cell.error = str(exc)
                 continue
@@ -253,6 +258,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, default=HERE / "results" / "save_load.json",
                    help="results file (default bench/results/save_load.json)")
     p.add_argument("--no-sync", dest="sync", action="store_false", help="no sync(2) before samples")
+    p.add_argument("--no-settle", dest="settle", action="store_false",
+                   help="no page-cache drop before load samples (bench.py's settle())")
     p.add_argument("-v", "--verbose", action="store_true", help="print every sample")
     args = p.parse_args(argv)
     args.only = [t.strip() for t in args.only.split(",") if t.strip()]
@@ -272,7 +279,8 @@ def report_json(args: argparse.Namespace, tools: list[Tool], results: dict[str, 
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
                     "cpus": os.cpu_count()},
         "params": {"repeat": args.repeat, "rootfs": str(args.rootfs) if args.rootfs else None, "files": args.files, "file_bytes": args.file_bytes,
-                   "content_bytes": content, "load_archive_from": archive_from},
+                   "content_bytes": content, "load_archive_from": archive_from,
+                   "settle_before_sample": args.settle},
         "tools": {t.name: {"version": t.version, "error": t.error, **t.notes} for t in tools},
         "results": {w: {**{n: {**r.cell.to_json(), "peak_rss_kib": r.rss} for n, r in cells.items()},
                         "forklift_vs_docker": ratio(cells["forklift"].cell, cells["docker"].cell)
