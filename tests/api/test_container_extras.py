@@ -1,0 +1,133 @@
+"""Container extras over raw HTTP and the docker 20.10 CLI: rename, pause/unpause, top,
+changes, stats, export (and their refusals)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+
+import pytest
+from support import Forklift, swagger
+from support.service import Answer, Service, _UnixConnection
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def running(service: Service, fl: Forklift, name: str) -> Iterator[str]:
+    cid = fl.out("run", "-d", "--name", name, "busybox", "sh", "-c",
+                 "mkdir /made; echo x > /made/f; rm /bin/sed; echo y >> /etc/passwd;"
+                 " exec sleep 300").strip()
+    try:
+        yield cid
+    finally:
+        fl("rm", "-f", cid, check=False)
+
+
+def refused(ans: Answer, status: int) -> None:
+    assert ans.status == status, ans.body
+    message = ans.json()["message"]
+    assert message and "\n" not in message and "Traceback" not in message
+
+
+def test_rename(service: Service, fl: Forklift, running: str, name: str) -> None:
+    ans = service.request("POST", f"/v1.41/containers/{running}/rename?name={name}-new")
+    assert ans.status == 204
+    assert fl.inspect(running)["Name"] == f"/{name}-new"
+    refused(service.request("POST", f"/v1.41/containers/{running}/rename?name=bad/name"), 400)
+    refused(service.request("POST", f"/v1.41/containers/{running}/rename"), 400)
+    refused(service.request("POST", "/v1.41/containers/nope/rename?name=x"), 404)
+    other = fl.out("create", "--name", f"{name}-other", "busybox", "true").strip()
+    try:
+        refused(service.request("POST", f"/v1.41/containers/{running}/rename?name={name}-other"),
+                409)
+    finally:
+        fl("rm", other)
+
+
+def test_pause_unpause(service: Service, fl: Forklift, running: str) -> None:
+    assert service.request("POST", f"/v1.41/containers/{running}/pause").status == 204
+    assert fl.status(running) == "paused"
+    refused(service.request("POST", f"/v1.41/containers/{running}/pause"), 409)
+    assert service.request("POST", f"/v1.41/containers/{running}/unpause").status == 204
+    assert fl.status(running) == "running"
+    refused(service.request("POST", f"/v1.41/containers/{running}/unpause"), 409)
+    refused(service.request("POST", "/v1.41/containers/nope/pause"), 404)
+
+
+def test_top(service: Service, fl: Forklift, running: str) -> None:
+    ans = service.request("GET", f"/v1.41/containers/{running}/top")
+    assert ans.status == 200
+    doc = ans.json()
+    swagger.validate_response(doc, "get", "/containers/{id}/top")
+    assert "PID" in doc["Titles"] and any("sleep 300" in " ".join(p) for p in doc["Processes"])
+    custom = service.request("GET", f"/v1.41/containers/{running}/top?ps_args=-o%20pid,comm").json()
+    assert custom["Titles"] == ["PID", "COMMAND"] and ["sleep"] == [p[1] for p in custom["Processes"]]
+    stopped = fl.out("create", "busybox", "true").strip()
+    try:
+        refused(service.request("GET", f"/v1.41/containers/{stopped}/top"), 409)
+    finally:
+        fl("rm", stopped)
+    refused(service.request("GET", "/v1.41/containers/nope/top"), 404)
+
+
+def test_changes(service: Service, running: str) -> None:
+    ans = service.request("GET", f"/v1.41/containers/{running}/changes")
+    assert ans.status == 200
+    doc = ans.json()
+    swagger.validate_response(doc, "get", "/containers/{id}/changes")
+    kinds = {d["Path"]: d["Kind"] for d in doc}
+    assert (kinds["/made"], kinds["/made/f"], kinds["/bin/sed"], kinds["/etc/passwd"]) == (1, 1, 2, 0)
+    refused(service.request("GET", "/v1.41/containers/nope/changes"), 404)
+
+
+def test_stats_one_document_and_stream(service: Service, fl: Forklift, running: str) -> None:
+    ans = service.request("GET", f"/v1.41/containers/{running}/stats?stream=false")
+    assert ans.status == 200
+    doc = ans.json()
+    swagger.validate_response(doc, "get", "/containers/{id}/stats")
+    assert doc["id"] == running and doc["pids_stats"]["current"] >= 1
+    assert doc["memory_stats"]["usage"] > 0 and doc["cpu_stats"]["system_cpu_usage"] > 0
+    assert doc["precpu_stats"]["system_cpu_usage"] < doc["cpu_stats"]["system_cpu_usage"]
+    conn = _UnixConnection(str(service.socket), 30)
+    try:
+        conn.request("GET", f"/v1.41/containers/{running}/stats")
+        resp = conn.getresponse()
+        docs = [json.loads(resp.readline()) for _ in range(2)]
+    finally:
+        conn.close()
+    assert docs[0]["read"] < docs[1]["read"]
+    assert docs[1]["precpu_stats"] == docs[0]["cpu_stats"]
+    refused(service.request("GET", "/v1.41/containers/nope/stats?stream=false"), 404)
+
+
+def test_export(service: Service, running: str) -> None:
+    ans = service.request("GET", f"/v1.41/containers/{running}/export")
+    assert ans.status == 200 and ans.headers["content-type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(ans.body)) as tar:
+        names = set(tar.getnames())
+        made = tar.extractfile("made/f")
+        assert made is not None and made.read() == b"x\n"
+    assert "bin/sed" not in names and "bin/sh" in names
+    refused(service.request("GET", "/v1.41/containers/nope/export"), 404)
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_cli_extras(service: Service, fl: Forklift, running: str, name: str) -> None:
+    top = service.docker("top", running).lines
+    assert top[0].split()[:2] == ["UID", "PID"] and any("sleep 300" in row for row in top)
+    diff = service.docker("diff", running).lines
+    assert {"A /made", "A /made/f", "D /bin/sed", "C /etc/passwd"} <= set(diff)
+    service.docker("pause", running)
+    assert fl.status(running) == "paused"
+    service.docker("unpause", running)
+    assert fl.status(running) == "running"
+    service.docker("rename", running, f"{name}-cli")
+    assert fl.inspect(running)["Name"] == f"/{name}-cli"
+    stats = service.docker("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", running)
+    assert stats.out.strip() == f"{name}-cli 1"
+    exported = service.docker("export", running).data
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        assert "made/f" in tar.getnames()
