@@ -131,3 +131,86 @@ def test_docker_cli_extras(service: Service, fl: Forklift, running: str, name: s
     exported = service.docker("export", running).data
     with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
         assert "made/f" in tar.getnames()
+
+
+def _tar(*members: tuple[str, bytes | str | None]) -> bytes:
+    """A tar of (name, file bytes | symlink target | None for a directory)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for member, content in members:
+            info = tarfile.TarInfo(member)
+            if content is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            elif isinstance(content, str):
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()
+
+
+def _path_stat(ans: Answer) -> dict[str, object]:
+    import base64
+
+    doc: dict[str, object] = json.loads(base64.b64decode(ans.headers["x-docker-container-path-stat"]))
+    return doc
+
+
+def test_archive_get_head_put(service: Service, fl: Forklift, running: str) -> None:
+    head = service.request("HEAD", f"/v1.41/containers/{running}/archive?path=/made")
+    assert head.status == 200 and head.body == b""
+    made = _path_stat(head)
+    assert made["name"] == "made" and made["mode"] == (1 << 31) | 0o755 and made["linkTarget"] == ""
+    got = service.request("GET", f"/v1.41/containers/{running}/archive?path=/made/f")
+    assert got.status == 200 and _path_stat(got)["size"] == 2
+    with tarfile.open(fileobj=io.BytesIO(got.body)) as tar:
+        member = tar.extractfile("f")
+        assert member is not None and member.read() == b"x\n"
+    link = _path_stat(service.request("HEAD", f"/v1.41/containers/{running}/archive?path=/bin/sh"))
+    assert link["mode"] == 1 << 27 | 0o777 and link["linkTarget"] == "/bin/busybox"
+    put = service.request("PUT", f"/v1.41/containers/{running}/archive?path=/made",
+                          _tar(("new", None), ("new/g", b"put\n")))
+    assert put.status == 200, put.body
+    assert fl.out("exec", running, "cat", "/made/new/g") == "put"
+    refused(service.request("GET", f"/v1.41/containers/{running}/archive?path=/nope"), 404)
+    assert service.request("HEAD", "/v1.41/containers/nope/archive?path=/").status == 404
+    refused(service.request("GET", f"/v1.41/containers/{running}/archive"), 400)
+    refused(service.request("PUT", f"/v1.41/containers/{running}/archive?path=/nope", _tar()), 404)
+    refused(service.request("PUT", f"/v1.41/containers/{running}/archive?path=/made/f", _tar()), 400)
+
+
+def test_archive_put_hostile_tar_escapes_nothing(service: Service, fl: Forklift,
+                                                 running: str, tmp_path: object) -> None:
+    import os
+
+    outside = "/tmp/fl-api-cp-escape"
+    statuses: list[int] = []
+    for hostile in (_tar(("../../../../tmp/fl-api-cp-escape", b"out\n")),
+                    _tar(("/tmp/fl-api-cp-escape", b"out\n")),
+                    _tar(("esc", "/tmp"), ("esc/fl-api-cp-escape", b"out\n")),
+                    _tar(("up", "../../../../../tmp"), ("up/fl-api-cp-escape", b"out\n"))):
+        ans = service.request("PUT", f"/v1.41/containers/{running}/archive?path=/made", hostile)
+        statuses.append(ans.status)
+        if ans.status != 200:
+            refused(ans, ans.status)
+        assert not os.path.lexists(outside)
+    assert statuses == [400] * 4
+    for where in ("/tmp/fl-api-cp-escape", "/fl-api-cp-escape"):  # the container's own
+        assert fl("exec", running, "test", "-e", where, check=False).code == 1
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_cp_both_ways(service: Service, fl: Forklift, running: str,
+                             tmp_path: object) -> None:
+    from pathlib import Path
+
+    here = Path(str(tmp_path))
+    service.docker("cp", f"{running}:/made", str(here / "out"))
+    assert (here / "out" / "f").read_text() == "x\n"
+    (here / "in.txt").write_text("from host\n")
+    service.docker("cp", str(here / "in.txt"), f"{running}:/made/copied.txt")
+    assert fl.out("exec", running, "cat", "/made/copied.txt") == "from host"
+    missing = service.docker("cp", f"{running}:/nope", str(here / "x"), check=False)
+    assert missing.code != 0 and "nope" in missing.err

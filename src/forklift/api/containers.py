@@ -686,3 +686,56 @@ def _cpu(s: Any) -> dict[str, Any]:
     if s.system_ns:
         out["system_cpu_usage"], out["online_cpus"] = s.system_ns, s.online_cpus
     return out
+
+
+# ----------------------------------------------------------------------------- archive
+
+def _path_stat(ctx: Context, req: Request) -> tuple[str, str, list[tuple[str, str]]]:
+    """(container ID, path, the X-Docker-Container-Path-Stat header) of an archive request."""
+    import base64
+    import json
+
+    from forklift.engine import copy
+
+    path = req.arg("path")
+    if not path:
+        raise ApiError(400, "path is required: the path parameter is empty")
+    rec = _resolve(ctx, req.params["id"])
+    doc = copy.stat_path(ctx.store, rec.id, path)
+    value = base64.b64encode(json.dumps(doc).encode()).decode()
+    return rec.id, path, [("X-Docker-Container-Path-Stat", value)]
+
+
+@route("GET", "/containers/{id}/archive")
+def get_archive(ctx: Context, req: Request) -> Reply | Stream:
+    """A tar of the path (HEAD: its stat header only)."""
+    from forklift.engine import copy
+
+    container_id, path, headers = _path_stat(ctx, req)
+    if req.method == "HEAD":
+        return Reply(200, b"", None, headers)
+    return Stream(lambda write: copy.cp(ctx.store, f"{container_id}:{path}", "-",
+                                        stdout=_Writer(write)),  # type: ignore[arg-type]
+                  "application/x-tar", headers=headers)
+
+
+@route("PUT", "/containers/{id}/archive")
+def put_archive(ctx: Context, req: Request) -> Reply:
+    """Extract a tar into a directory of the container (the CLI's ``cp -``: through
+    scratch space and directory fds, so the tar cannot write outside it)."""
+    import io
+
+    from forklift.engine import copy
+    from forklift.errors import BadArchive
+
+    path = req.arg("path")
+    if not path:
+        raise ApiError(400, "path is required: the path parameter is empty")
+    rec = _resolve(ctx, req.params["id"])
+    copy.stat_path(ctx.store, rec.id, path)  # a missing directory is a 404, as Docker's
+    try:
+        copy.cp(ctx.store, "-", f"{rec.id}:{path}", archive=req.flag("copyUIDGID"),
+                stdin=io.BytesIO(req.body))
+    except BadArchive as exc:  # the client's tar: bad input, not a fault of ours
+        raise ApiError(400, str(exc)) from None
+    return Reply(200, b"", None)

@@ -202,7 +202,7 @@ class Service:
 
     async def _stream(self, sock: socket.socket, conn: h11.Connection, stream: Stream) -> None:
         loop = asyncio.get_running_loop()
-        head = h11.Response(status_code=stream.status, headers=headers_for(stream.content_type, []))
+        head = h11.Response(status_code=stream.status, headers=headers_for(stream.content_type, stream.headers))
         await loop.sock_sendall(sock, conn.send(head) or b"")
 
         def write(chunk: bytes) -> None:
