@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -214,3 +215,38 @@ def test_docker_cp_both_ways(service: Service, fl: Forklift, running: str,
     assert fl.out("exec", running, "cat", "/made/copied.txt") == "from host"
     missing = service.docker("cp", f"{running}:/nope", str(here / "x"), check=False)
     assert missing.code != 0 and "nope" in missing.err
+
+
+def test_resize_a_detached_tty_container(service: Service, fl: Forklift, name: str) -> None:
+    cid = fl.out("run", "-dt", "--name", name, "busybox", "sh", "-c",
+                 "while true; do stty size > /tmp/size; sleep 0.1; done").strip()
+    try:
+        ans = service.request("POST", f"/v1.41/containers/{cid}/resize?h=41&w=101")
+        assert ans.status == 200, ans.body
+        deadline = time.monotonic() + 20
+        while (size := fl("exec", cid, "cat", "/tmp/size", check=False).out.strip()) != "41 101":
+            assert time.monotonic() < deadline, size
+            time.sleep(0.2)
+        refused(service.request("POST", f"/v1.41/containers/{cid}/resize?h=x&w=1"), 400)
+        fl("stop", "-t", "0", cid)
+        refused(service.request("POST", f"/v1.41/containers/{cid}/resize?h=1&w=1"), 409)
+    finally:
+        fl("rm", "-f", cid, check=False)
+    refused(service.request("POST", "/v1.41/containers/nope/resize?h=1&w=1"), 404)
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_port(service: Service, fl: Forklift, name: str) -> None:
+    cid = fl.out("run", "-d", "--name", name, "-p", "127.0.0.1::80", "-p", "81/udp",
+                 "busybox", "sleep", "300").strip()
+    try:
+        ports = fl.inspect(cid)["NetworkSettings"]["Ports"]
+        host_port, udp_port = ports["80/tcp"][0]["HostPort"], ports["81/udp"][0]["HostPort"]
+        lines = service.docker("port", name).lines
+        assert sorted(lines) == sorted([f"80/tcp -> 127.0.0.1:{host_port}",
+                                        f"81/udp -> 0.0.0.0:{udp_port}"])
+        assert service.docker("port", name, "80").out.strip() == f"127.0.0.1:{host_port}"
+        missing = service.docker("port", name, "82", check=False)
+        assert missing.code != 0 and "82" in missing.err
+    finally:
+        fl("rm", "-f", cid, check=False)

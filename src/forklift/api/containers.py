@@ -739,3 +739,28 @@ def put_archive(ctx: Context, req: Request) -> Reply:
     except BadArchive as exc:  # the client's tar: bad input, not a fault of ours
         raise ApiError(400, str(exc)) from None
     return Reply(200, b"", None)
+
+
+@route("POST", "/containers/{id}/resize")
+def resize(ctx: Context, req: Request) -> Reply:
+    """A TTY container's terminal size, through its monitor (an attached run's child has
+    no terminal of its own to resize: nothing to do)."""
+    from forklift.engine import monitor
+    from forklift.engine import tty as tty_mod
+    from forklift.errors import Conflict
+
+    height, width = req.int_arg("h", 0) or 0, req.int_arg("w", 0) or 0
+    if not (0 <= height < 65536 and 0 <= width < 65536):
+        raise ApiError(400, f"invalid terminal size {height}x{width}")
+    rec = _resolve(ctx, req.params["id"])
+    if not rec.effective_state().up:
+        raise Conflict(f"Container {rec.id} is not running")
+    try:
+        conn = tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+    except OSError:
+        return Reply(200, b"", None)
+    try:
+        conn.sendall(struct.pack(">BIHH", monitor.IN_RESIZE, 4, height, width))
+    finally:
+        conn.close()
+    return Reply(200, b"", None)
