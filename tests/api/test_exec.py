@@ -3,12 +3,14 @@ against Docker's swagger, and the docker 20.10 CLI's ``docker exec``."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import select
 import socket
 import struct
+import termios
 import time
 from collections.abc import Iterator
 
@@ -190,7 +192,8 @@ def test_docker_exec_tty_under_a_pty(service: Service, running: str) -> None:
         os.execv(DOCKER20, [DOCKER20, "exec", "-it", running, "sh"])
     out = b""
     try:
-        os.write(fd, b"echo $((6*7)); exit 5\r")
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+        os.write(fd, b"echo $((6*7)); stty size; exit 5\r")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             ready, _, _ = select.select([fd], [], [], 0.5)
@@ -205,5 +208,5 @@ def test_docker_exec_tty_under_a_pty(service: Service, running: str) -> None:
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)
-    assert b"42" in out
+    assert b"42" in out and b"30 90" in out  # the docker CLI's size, through exec resize
     assert os.waitstatus_to_exitcode(status) == 5
