@@ -127,6 +127,9 @@ def test_exec_tty_raw_stream_and_resize(service: Service, running: str) -> None:
         raw += s.recv(4096)
     assert raw.startswith(b"HTTP/1.1 101")
     assert service.request("POST", f"/v1.41/exec/{exec_id}/resize?h=33&w=77").status == 201
+    for bad in ("h=70000&w=1", "h=x&w=1", "h=-1&w=1"):
+        ans = service.request("POST", f"/v1.41/exec/{exec_id}/resize?{bad}")
+        assert ans.status == 400 and "\n" not in ans.json()["message"]
     assert _inspect(service, exec_id)["Running"] is True
     s.sendall(b"hello\r")
     out = raw.partition(b"\r\n\r\n")[2]
@@ -210,3 +213,18 @@ def test_docker_exec_tty_under_a_pty(service: Service, running: str) -> None:
         os.close(fd)
     assert b"42" in out and b"30 90" in out  # the docker CLI's size, through exec resize
     assert os.waitstatus_to_exitcode(status) == 5
+
+
+def test_exec_refused_while_paused_and_missing_command(service: Service, fl: Forklift,
+                                                       running: str) -> None:
+    fl("pause", running)
+    try:
+        ans = service.request("POST", f"/v1.41/containers/{running}/exec", {"Cmd": ["true"]})
+        assert ans.status == 409 and "paused" in ans.json()["message"]
+    finally:
+        fl("unpause", running)
+    exec_id = _create(service, running, AttachStdout=True, AttachStderr=True,
+                      Cmd=["no-such-command"])
+    _, body = _hijack(service, exec_id, {})
+    assert b"no-such-command" in _frames(body)[2]
+    assert _inspect(service, exec_id)["ExitCode"] == 127

@@ -134,9 +134,18 @@ def start(ctx: Context, req: Request) -> Reply | Hijack:
         ex.pid = proc.pid
         threading.Thread(target=_reap, args=(ex, proc), daemon=True).start()
         return Reply(200, b"", None)
-    if tty:
-        return Hijack(lambda sock, early: _run_tty(ctx, ex, sock, early))
-    return Hijack(lambda sock, early: _run_piped(ctx, ex, sock, early))
+    runner = _run_tty if tty else _run_piped
+    return Hijack(lambda sock, early: _ended(runner, ctx, ex, sock, early))
+
+
+def _ended(runner: Any, ctx: Context, ex: ExecInstance, sock: socket.socket,
+           early: bytes) -> None:
+    """Run the exec; whatever happens, it is not left looking like it still runs."""
+    try:
+        runner(ctx, ex, sock, early)
+    finally:
+        if not ex.done.is_set():
+            _finish(ex, 126)  # the child could not be started (Docker's "cannot invoke")
 
 
 def _still_running(ctx: Context, ex: ExecInstance) -> None:
@@ -237,8 +246,8 @@ def _to_master(sock: socket.socket, early: bytes, master: int) -> None:
 def resize(ctx: Context, req: Request) -> Reply:
     ex = _find(ctx, req.params["id"])
     height, width = req.int_arg("h", 0) or 0, req.int_arg("w", 0) or 0
-    if height < 0 or width < 0:
-        raise ApiError(400, "invalid terminal size")
+    if not (0 <= height < 65536 and 0 <= width < 65536):
+        raise ApiError(400, f"invalid terminal size {height}x{width}")
     if not ex.running:
         raise Conflict(f"Exec process {ex.id} is not running")
     ex.size = (height, width)
