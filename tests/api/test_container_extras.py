@@ -250,3 +250,15 @@ def test_docker_port(service: Service, fl: Forklift, name: str) -> None:
         assert missing.code != 0 and "82" in missing.err
     finally:
         fl("rm", "-f", cid, check=False)
+
+
+def test_go_file_mode() -> None:
+    import stat
+
+    from forklift.engine.copy import go_file_mode
+
+    assert go_file_mode(stat.S_IFDIR | 0o755) == (1 << 31) | 0o755
+    assert go_file_mode(stat.S_IFREG | stat.S_ISUID | 0o4755) == (1 << 23) | 0o755
+    assert go_file_mode(stat.S_IFLNK | 0o777) == (1 << 27) | 0o777
+    assert go_file_mode(stat.S_IFCHR | 0o666) == (1 << 26) | (1 << 21) | 0o666
+    assert go_file_mode(stat.S_IFDIR | stat.S_ISVTX | 0o777) == (1 << 31) | (1 << 20) | 0o777
