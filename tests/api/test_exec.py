@@ -183,6 +183,13 @@ def test_docker_exec_pipe_and_exit_code(service: Service, running: str) -> None:
     assert (res.code, res.out, res.err) == (3, "out\n", "err\n")
     assert service.docker("exec", "-e", "A=b", "-w", "/tmp", running, "sh", "-c",
                           "echo $A $(pwd)").out == "b /tmp\n"
+    assert service.docker("exec", "-u", "nobody", running, "id", "-un").out == "nobody\n"
+    detached = service.docker("exec", "-d", running, "sh", "-c", "echo d > /tmp/detached")
+    assert (detached.out, detached.err) == ("", "")
+    deadline = time.monotonic() + 20
+    while service.docker("exec", running, "cat", "/tmp/detached", check=False).out != "d\n":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     missing = service.docker("exec", "nope", "true", check=False)
     assert missing.code != 0 and "No such container" in missing.err
 
