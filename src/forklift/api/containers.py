@@ -543,3 +543,224 @@ def _from_monitor(conn: socket.socket, sock: socket.socket, tty: bool,
             err = kind == monitor.OUT_STDERR
             if streams[1 if err else 0]:
                 sock.sendall(frame(None if tty else (2 if err else 1), payload))
+
+
+# ----------------------------------------------------------------------------- extras
+
+@route("POST", "/containers/{id}/rename")
+def rename(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import lifecycle
+
+    name = req.arg("name")
+    if not name:
+        raise ApiError(400, "rename needs a new name: the name parameter is empty")
+    lifecycle.rename(ctx.store, req.params["id"], name)
+    return no_content()
+
+
+@route("POST", "/containers/{id}/pause")
+def pause(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import lifecycle
+
+    lifecycle.pause(ctx.store, req.params["id"])
+    return no_content()
+
+
+@route("POST", "/containers/{id}/unpause")
+def unpause(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import lifecycle
+
+    lifecycle.unpause(ctx.store, req.params["id"])
+    return no_content()
+
+
+@route("GET", "/containers/{id}/top")
+def top(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import lifecycle
+
+    args = req.arg("ps_args").split()
+    titles, rows = lifecycle.top(ctx.store, req.params["id"], args or None)
+    return json_reply({"Titles": titles, "Processes": rows})
+
+
+_CHANGE_KINDS = {"C": 0, "A": 1, "D": 2}
+
+
+@route("GET", "/containers/{id}/changes")
+def changes(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import containers as engine
+
+    found = engine.diff(ctx.store, req.params["id"])
+    return json_reply([{"Path": path, "Kind": _CHANGE_KINDS[kind]} for kind, path in found])
+
+
+class _Writer:
+    """A file-like object over a Stream's ``write``."""
+
+    def __init__(self, write: Callable[[bytes], None]) -> None:
+        self._write = write
+
+    def write(self, data: bytes) -> int:
+        if data:
+            self._write(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+@route("GET", "/containers/{id}/export")
+def export(ctx: Context, req: Request) -> Stream:
+    from forklift.engine import containers as engine
+
+    rec = _resolve(ctx, req.params["id"])
+    return Stream(lambda write: engine.export(ctx.store, rec.id, _Writer(write)),  # type: ignore[arg-type]
+                  "application/x-tar")
+
+
+@route("GET", "/containers/{id}/stats")
+def stats(ctx: Context, req: Request) -> Reply | Stream:
+    """One document (``stream=false``; a second's samples apart unless ``one-shot``) or one
+    per second, each with the sample before as ``precpu_stats``."""
+    from forklift.engine import stats as stats_mod
+
+    rec = _resolve(ctx, req.params["id"])
+    before = stats_mod.sample(ctx.store, rec)
+    before_at = time.time()
+    if not req.flag("stream", True):
+        if not req.flag("one-shot"):
+            time.sleep(1)
+        else:
+            before, before_at = stats_mod.Sample(), 0.0
+        now = stats_mod.sample(ctx.store, _get(ctx, rec.id) or rec)
+        return json_reply(_stats_doc(rec, before, before_at, now, time.time()))
+
+    def produce(write: Callable[[bytes], None]) -> None:
+        import json
+
+        nonlocal before, before_at
+        while not ctx.stopping.is_set():
+            time.sleep(1)
+            cur = _get(ctx, rec.id)
+            if cur is None:
+                return
+            now, now_at = stats_mod.sample(ctx.store, cur), time.time()
+            write(json.dumps(_stats_doc(cur, before, before_at, now, now_at)).encode() + b"\n")
+            before, before_at = now, now_at
+
+    return Stream(produce)
+
+
+def _stats_doc(rec: Any, before: Any, before_at: float, now: Any, now_at: float) -> dict[str, Any]:
+    """Docker's stats document (cgroup v1 shape) from two engine samples."""
+    from forklift.engine.logfile import rfc3339nano
+
+    def rfc3339(at: float) -> str:
+        return rfc3339nano(int(at * 1e9))
+
+    doc: dict[str, Any] = {
+        "id": rec.id, "name": "/" + rec.name,
+        "read": rfc3339(now_at) if now.system_ns else "0001-01-01T00:00:00Z",
+        "preread": rfc3339(before_at) if before_at else "0001-01-01T00:00:00Z",
+        "pids_stats": {"current": now.pids} if now.system_ns else {},
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 0, "minor": 0, "op": "Read", "value": now.block_read},
+            {"major": 0, "minor": 0, "op": "Write", "value": now.block_write},
+            {"major": 0, "minor": 0, "op": "Total", "value": now.block_read + now.block_write}]},
+        "num_procs": 0, "storage_stats": {},
+        "cpu_stats": _cpu(now), "precpu_stats": _cpu(before),
+        "memory_stats": {"usage": now.memory, "limit": now.memory_limit, "stats": {}}
+        if now.system_ns else {}}
+    if now.system_ns and rec.host_config.get("NetworkMode") != "host":
+        doc["networks"] = {"eth0": {"rx_bytes": now.net_rx, "rx_packets": 0, "rx_errors": 0,
+                                    "rx_dropped": 0, "tx_bytes": now.net_tx, "tx_packets": 0,
+                                    "tx_errors": 0, "tx_dropped": 0}}
+    return doc
+
+
+def _cpu(s: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"cpu_usage": {"total_usage": s.cpu_ns, "usage_in_kernelmode": 0,
+                                         "usage_in_usermode": 0},
+                           "throttling_data": {"periods": 0, "throttled_periods": 0,
+                                               "throttled_time": 0}}
+    if s.system_ns:
+        out["system_cpu_usage"], out["online_cpus"] = s.system_ns, s.online_cpus
+    return out
+
+
+# ----------------------------------------------------------------------------- archive
+
+def _path_stat(ctx: Context, req: Request) -> tuple[str, str, list[tuple[str, str]]]:
+    """(container ID, path, the X-Docker-Container-Path-Stat header) of an archive request."""
+    import base64
+    import json
+
+    from forklift.engine import copy
+
+    path = req.arg("path")
+    if not path:
+        raise ApiError(400, "path is required: the path parameter is empty")
+    rec = _resolve(ctx, req.params["id"])
+    doc = copy.stat_path(ctx.store, rec.id, path)
+    value = base64.b64encode(json.dumps(doc).encode()).decode()
+    return rec.id, path, [("X-Docker-Container-Path-Stat", value)]
+
+
+@route("GET", "/containers/{id}/archive")
+def get_archive(ctx: Context, req: Request) -> Reply | Stream:
+    """A tar of the path (HEAD: its stat header only)."""
+    from forklift.engine import copy
+
+    container_id, path, headers = _path_stat(ctx, req)
+    if req.method == "HEAD":
+        return Reply(200, b"", None, headers)
+    return Stream(lambda write: copy.cp(ctx.store, f"{container_id}:{path}", "-",
+                                        stdout=_Writer(write)),  # type: ignore[arg-type]
+                  "application/x-tar", headers=headers)
+
+
+@route("PUT", "/containers/{id}/archive")
+def put_archive(ctx: Context, req: Request) -> Reply:
+    """Extract a tar into a directory of the container (the CLI's ``cp -``: through
+    scratch space and directory fds, so the tar cannot write outside it)."""
+    import io
+
+    from forklift.engine import copy
+    from forklift.errors import BadArchive
+
+    path = req.arg("path")
+    if not path:
+        raise ApiError(400, "path is required: the path parameter is empty")
+    rec = _resolve(ctx, req.params["id"])
+    copy.stat_path(ctx.store, rec.id, path)  # a missing directory is a 404, as Docker's
+    try:
+        copy.cp(ctx.store, "-", f"{rec.id}:{path}", archive=req.flag("copyUIDGID"),
+                stdin=io.BytesIO(req.body))
+    except BadArchive as exc:  # the client's tar: bad input, not a fault of ours
+        raise ApiError(400, str(exc)) from None
+    return Reply(200, b"", None)
+
+
+@route("POST", "/containers/{id}/resize")
+def resize(ctx: Context, req: Request) -> Reply:
+    """A TTY container's terminal size, through its monitor (an attached run's child has
+    no terminal of its own to resize: nothing to do)."""
+    from forklift.engine import monitor
+    from forklift.engine import tty as tty_mod
+    from forklift.errors import Conflict
+
+    height, width = req.int_arg("h", 0) or 0, req.int_arg("w", 0) or 0
+    if not (0 <= height < 65536 and 0 <= width < 65536):
+        raise ApiError(400, f"invalid terminal size {height}x{width}")
+    rec = _resolve(ctx, req.params["id"])
+    if not rec.effective_state().up:
+        raise Conflict(f"Container {rec.id} is not running")
+    try:
+        conn = tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+    except OSError:
+        return Reply(200, b"", None)
+    try:
+        conn.sendall(struct.pack(">BIHH", monitor.IN_RESIZE, 4, height, width))
+    finally:
+        conn.close()
+    return Reply(200, b"", None)

@@ -120,6 +120,7 @@ class Stream:
     produce: Callable[[Callable[[bytes], None]], None]
     content_type: str = "application/json"
     status: int = 200
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -513,4 +513,50 @@ def _cp_in_tar(store: Store, rec: Any, stream: IO[bytes], name: str, path: str,
             remove_path(scratch)
 
 
-__all__ = ["cp", "open_in_root", "ForkliftError"]
+_GO_TYPE_BITS = ((stat.S_ISDIR, 1 << 31), (stat.S_ISLNK, 1 << 27), (stat.S_ISBLK, 1 << 26),
+                 (stat.S_ISFIFO, 1 << 25), (stat.S_ISSOCK, 1 << 24),
+                 (stat.S_ISCHR, (1 << 26) | (1 << 21)))
+
+
+def go_file_mode(mode: int) -> int:
+    """A stat mode as Go's os.FileMode (what Docker's path stat carries)."""
+    out = stat.S_IMODE(mode) & 0o777
+    for test, bit in _GO_TYPE_BITS:
+        if test(mode):
+            out |= bit
+    for flag, bit in ((stat.S_ISUID, 1 << 23), (stat.S_ISGID, 1 << 22), (stat.S_ISVTX, 1 << 20)):
+        if mode & flag:
+            out |= bit
+    return out
+
+
+def stat_path(store: Store, name: str, path: str) -> dict[str, Any]:
+    """Docker's stat of a container path (name, size, Go mode, mtime, linkTarget: the path
+    a symlink resolves to inside the container); NotFound when it is missing."""
+    from forklift.engine.logfile import rfc3339nano
+
+    rec = container_store.resolve(store, name)
+    with _container_root(store, rec, write=False) as root:
+        base, rel = _locate(store, rec, root, path)
+        root_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            parent_rel, leaf = os.path.split(rel.rstrip("/") or "/")
+            try:
+                parent_fd = (open_in_root(root_fd, parent_rel, os.O_RDONLY | os.O_DIRECTORY)
+                             if leaf else os.dup(root_fd))
+                try:
+                    st = os.stat(leaf or ".", dir_fd=parent_fd, follow_symlinks=False)
+                finally:
+                    os.close(parent_fd)
+            except (FileNotFoundError, NotADirectoryError):
+                raise NotFound(f"Could not find the file {path} in container {name}") from None
+        finally:
+            os.close(root_fd)
+        norm = os.path.normpath("/" + path.lstrip("/"))
+        target = _follow(store, rec, root, path) if stat.S_ISLNK(st.st_mode) else ""
+    return {"name": os.path.basename(norm) or "/", "size": st.st_size,
+            "mode": go_file_mode(st.st_mode), "mtime": rfc3339nano(st.st_mtime_ns),
+            "linkTarget": target}
+
+
+__all__ = ["cp", "open_in_root", "stat_path", "ForkliftError"]
