@@ -1,0 +1,271 @@
+"""The image endpoints over raw HTTP (answers against Docker's 1.41 schema, hostile input
+refused in one line with the store unchanged) and through the real docker CLI: tag, rmi,
+history, commit, import, save/load, prune, pull/push/login against a real registry."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Forklift
+from support.registry import Registry, bcrypt_line, running_registry
+from support.service import Answer, Service
+
+pytestmark = pytest.mark.root
+
+
+def _error(answer: Answer, status: int) -> str:
+    assert answer.status == status, answer
+    doc = answer.json()
+    assert list(doc) == ["message"] and "\n" not in doc["message"], doc
+    assert "Traceback" not in doc["message"]
+    return str(doc["message"])
+
+
+def _lines(answer: Answer) -> list[dict[str, Any]]:
+    assert answer.status == 200, answer
+    return [json.loads(line) for line in answer.body.splitlines() if line.strip()]
+
+
+def _swagger() -> Any:
+    from support import swagger
+
+    if not swagger.available():
+        pytest.skip(f"{swagger.SWAGGER} missing: install {swagger.PACKAGE}")
+    return swagger
+
+
+def _ids(fl: Forklift) -> list[str]:
+    return sorted(fl.out("images", "-aq", "--no-trunc").split())
+
+
+def _state(fl: Forklift) -> list[str]:
+    """Every image and tag of the store."""
+    return sorted(fl.out("images", "-a", "--no-trunc", "--format",
+                         "{{.Repository}}:{{.Tag}} {{.ID}}").splitlines())
+
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------------------- tag, rmi, history
+
+def test_tag_history_rmi(service: Service, fl: Forklift) -> None:
+    swagger = _swagger()
+    image_id = fl.inspect("busybox")["Id"]
+    assert service.request("POST", "/v1.41/images/busybox/tag?repo=example.com/a/b&tag=1").status == 201
+    assert fl.inspect("example.com/a/b:1")["Id"] == image_id
+    history = service.request("GET", "/v1.41/images/example.com/a/b:1/history")
+    assert history.status == 200
+    swagger.validate_response(history.json(), "GET", "/images/{name}/history", 200)
+    top = history.json()[0]
+    assert top["Id"] == image_id and "example.com/a/b:1" in top["Tags"]
+    removed = service.request("DELETE", "/v1.41/images/example.com/a/b:1")
+    assert removed.status == 200
+    swagger.validate_response(removed.json(), "DELETE", "/images/{name}", 200)
+    assert removed.json() == [{"Untagged": "example.com/a/b:1"}]
+    assert _ids(fl) == [image_id]
+
+
+def test_tag_rmi_history_errors(service: Service, fl: Forklift) -> None:
+    before = _state(fl)
+    assert "nosuch" in _error(service.request("POST", "/images/nosuch/tag?repo=x"), 404)
+    _error(service.request("POST", "/images/busybox/tag?repo=UPPER"), 400)
+    _error(service.request("POST", "/images/busybox/tag?repo=a&tag=b@c"), 400)
+    _error(service.request("POST", "/images/busybox/tag"), 400)
+    _error(service.request("DELETE", "/images/nosuch:1"), 404)
+    _error(service.request("GET", "/images/nosuch/history"), 404)
+    assert _state(fl) == before
+
+
+def test_rmi_of_used_image_is_409(service: Service, fl: Forklift, name: str,
+                                  tmp_path: Path) -> None:
+    (tmp_path / "used.tar").write_bytes(_tar({"bin/true": b"x"}))
+    image_id = fl.out("import", str(tmp_path / "used.tar"), "used:1")
+    fl("create", "--name", name, "used:1", "true")
+    try:
+        message = _error(service.request("DELETE", "/images/used:1"), 409)
+        assert "is using its referenced image" in message
+        assert "stopped container" in _error(service.request("DELETE", f"/images/{image_id}"), 409)
+        assert fl.inspect("used:1")["Id"] == image_id
+        forced = service.request("DELETE", "/images/used:1?force=1")
+        assert forced.json() == [{"Untagged": "used:1"}, {"Deleted": image_id}]
+    finally:
+        fl("rm", "-f", name)
+
+
+# ----------------------------------------------------------------------------- commit
+
+def test_commit_with_body_changes_and_errors(service: Service, fl: Forklift, name: str) -> None:
+    swagger = _swagger()
+    fl("run", "--name", name, "busybox", "sh", "-c", "echo hi > /made")
+    try:
+        before = _ids(fl)
+        _error(service.request("POST", "/commit?container=nosuch&repo=x"), 404)
+        _error(service.request("POST", f"/commit?container={name}&repo=Bad:Ref"), 400)
+        _error(service.request("POST", f"/commit?container={name}", b"[1]"), 400)
+        _error(service.request("POST", f"/commit?container={name}", {"Cmd": 3}), 400)
+        _error(service.request("POST", "/commit"), 400)
+        assert _ids(fl) == before
+        answer = service.request(
+            "POST", f"/v1.41/commit?container={name}&repo=committed&tag=2&comment=note"
+            "&author=me&changes=ENV%20A%3D1&changes=LABEL%20k%3Dv",
+            {"Cmd": ["cat", "/made"], "WorkingDir": "/tmp"})
+        assert answer.status == 201, answer
+        swagger.validate_response(answer.json(), "POST", "/commit", 201)
+        doc = fl.inspect("committed:2")
+        assert doc["Id"] == answer.json()["Id"]
+        assert doc["Config"]["Cmd"] == ["cat", "/made"] and doc["Config"]["WorkingDir"] == "/tmp"
+        assert "A=1" in doc["Config"]["Env"] and doc["Config"]["Labels"] == {"k": "v"}
+        assert (doc["Comment"], doc["Author"]) == ("note", "me")
+        assert fl.out("run", "--rm", "committed:2") == "hi"
+        fl("rmi", "committed:2")
+    finally:
+        fl("rm", "-f", name)
+
+
+# ----------------------------------------------------------------------------- import, save, load
+
+def test_import_from_body(service: Service, fl: Forklift) -> None:
+    body = _tar({"hello.txt": b"imported\n"})
+    answer = service.request("POST", "/v1.41/images/create?fromSrc=-&repo=flat&tag=1"
+                             "&message=from%20api&changes=CMD%20%5B%22cat%22%5D", body,
+                             headers={"Content-Type": "application/x-tar"})
+    image_id = _lines(answer)[-1]["status"]
+    doc = fl.inspect("flat:1")
+    assert doc["Id"] == image_id and doc["Config"]["Cmd"] == ["cat"]
+    assert doc["Comment"] == "from api"
+    fl("rmi", "flat:1")
+
+
+@pytest.mark.parametrize("body", [b"not a tarball at all" * 100, b"\0" * 10])
+def test_import_and_load_refuse_a_broken_tar(service: Service, fl: Forklift, body: bytes) -> None:
+    before = _state(fl)
+    for path in ("/images/create?fromSrc=-&repo=broken", "/images/load"):
+        answer = service.request("POST", path, body, headers={"Content-Type": "application/x-tar"})
+        assert answer.status in (400, 500), answer
+        _error(answer, answer.status)
+    _error(service.request("POST", "/images/load", b""), 400)
+    _error(service.request("POST", "/images/create"), 400)
+    _error(service.request("POST", "/images/create?fromSrc=http://example.com/x.tar"), 400)
+    assert _state(fl) == before
+    assert not [n for n in os.listdir(Path(fl.root) / "tmp") if "api-upload" in n]
+
+
+def test_save_then_load_round_trip(service: Service, fl: Forklift) -> None:
+    fl("tag", "busybox", "saved:1")
+    saved = service.request("GET", "/v1.41/images/saved:1/get")
+    assert saved.status == 200 and saved.headers["content-type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(saved.body)) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["RepoTags"] == ["saved:1"]
+    both = service.request("GET", "/images/get?names=saved:1&names=busybox")
+    assert both.status == 200 and len(both.body) >= len(saved.body)
+    _error(service.request("GET", "/images/nosuch/get"), 404)
+    _error(service.request("GET", "/images/get?names=busybox&names=nosuch"), 404)
+    _error(service.request("GET", "/images/get"), 400)
+    fl("rmi", "saved:1")
+    loaded = service.request("POST", "/images/load?quiet=1", saved.body,
+                             headers={"Content-Type": "application/x-tar"})
+    assert _lines(loaded) == [{"stream": "Loaded image: saved:1\n"}]
+    assert fl.inspect("saved:1")["Id"] == fl.inspect("busybox")["Id"]
+    fl("rmi", "saved:1")
+
+
+def test_prune_dangling(service: Service, fl: Forklift) -> None:
+    swagger = _swagger()
+    body = _tar({"dangling.txt": b"x\n"})
+    image_id = _lines(service.request("POST", "/images/create?fromSrc=-", body))[-1]["status"]
+    _error(service.request("POST", "/images/prune?filters=%7B%22nokey%22%3A%5B%22x%22%5D%7D"), 400)
+    assert image_id in _ids(fl)
+    pruned = service.request("POST", "/v1.41/images/prune?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D")
+    assert pruned.status == 200
+    swagger.validate_response(pruned.json(), "POST", "/images/prune", 200)
+    assert {"Deleted": image_id} in pruned.json()["ImagesDeleted"]
+    assert image_id not in _ids(fl) and fl.inspect("busybox")["Id"]
+
+
+# ----------------------------------------------------------------------------- registry
+
+USER, PASSWORD = "packager", "api-s3cret"
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    d = tmp_path_factory.mktemp("api-auth-registry")
+    (d / "htpasswd").write_text(bcrypt_line(USER, PASSWORD) + "\n")
+    with running_registry(d, extra=f"auth:\n  htpasswd:\n    realm: test\n"
+                                   f"    path: {d / 'htpasswd'}\n") as reg:
+        yield reg
+
+
+def _auth_header(user: str, password: str, server: str) -> dict[str, str]:
+    doc = json.dumps({"username": user, "password": password, "serveraddress": server})
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(doc.encode()).decode().rstrip("=")}
+
+
+def test_push_and_pull_with_registry_auth(service: Service, fl: Forklift,
+                                          auth_registry: Registry) -> None:
+    ref = f"{auth_registry.host}/api/app"
+    fl("tag", "busybox", f"{ref}:1")
+    denied = _lines(service.request("POST", f"/images/{ref}/push?tag=1"))
+    assert "error" in denied[-1] and denied[-1]["errorDetail"]["message"] == denied[-1]["error"]
+    good = _auth_header(USER, PASSWORD, auth_registry.host)
+    pushed = _lines(service.request("POST", f"/v1.41/images/{ref}/push?tag=1", headers=good))
+    assert not [m for m in pushed if "error" in m], pushed
+    aux = pushed[-1]["aux"]
+    assert aux["Tag"] == "1" and aux["Digest"].startswith("sha256:") and aux["Size"] > 0
+    assert any(m.get("status") == "Pushed" for m in pushed)
+    fl("rmi", f"{ref}:1")
+    pulled = _lines(service.request("POST", f"/v1.41/images/create?fromImage={ref}&tag=1",
+                                    headers=good))
+    assert not [m for m in pulled if "error" in m], pulled
+    assert pulled[0] == {"status": "Pulling from api/app", "id": "1"}
+    assert pulled[-1]["status"].startswith("Status: ")
+    assert fl.inspect(f"{ref}:1")["Id"] == fl.inspect("busybox")["Id"]
+    fl("rmi", f"{ref}:1")
+    missing = _lines(service.request("POST", f"/images/create?fromImage={ref}&tag=nosuch",
+                                     headers=good))
+    assert missing[-1]["error"] and "\n" not in missing[-1]["error"]
+
+
+def test_pull_push_bad_input(service: Service, fl: Forklift) -> None:
+    before = _ids(fl)
+    _error(service.request("POST", "/images/create?fromImage=Bad%20Name"), 400)
+    _error(service.request("POST", "/images/busybox/push", headers={"X-Registry-Auth": "%%%"}), 400)
+    _error(service.request("POST", "/images/BAD/push"), 400)
+    assert _ids(fl) == before
+
+
+def test_auth_checks_without_storing(service: Service, auth_registry: Registry) -> None:
+    swagger = _swagger()
+    ok = service.request("POST", "/v1.41/auth", {"username": USER, "password": PASSWORD,
+                                                 "serveraddress": auth_registry.host})
+    assert ok.status == 200, ok
+    swagger.validate_response(ok.json(), "POST", "/auth", 200)
+    assert ok.json()["Status"] == "Login Succeeded"
+    bad = service.request("POST", "/auth", {"username": USER, "password": "wrong",
+                                            "serveraddress": auth_registry.host})
+    assert "unauthorized" in _error(bad, 401)
+    _error(service.request("POST", "/auth", {"serveraddress": auth_registry.host}), 400)
+    _error(service.request("POST", "/auth", b"{nope"), 400)
+    env = dict(entry.split("=", 1) for entry in
+               Path(f"/proc/{service.proc.pid}/environ").read_text().split("\0") if "=" in entry)
+    for key in ("DOCKER_CONFIG", "FORKLIFT_CONFIG_DIR"):
+        where = Path(env.get(key, "/nonexistent"))
+        found = [p for p in where.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()
+                 or p.is_file() and base64.b64encode(f"{USER}:{PASSWORD}".encode()) in p.read_bytes()]
+        assert not found, found
