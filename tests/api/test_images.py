@@ -198,6 +198,29 @@ def test_prune_dangling(service: Service, fl: Forklift) -> None:
     assert image_id not in _ids(fl) and fl.inspect("busybox")["Id"]
 
 
+def test_list_filters(service: Service, fl: Forklift) -> None:
+    from urllib.parse import quote
+
+    swagger = _swagger()
+    labelled = _lines(service.request("POST", "/images/create?fromSrc=-&repo=listed:1"
+                                      "&changes=LABEL%20team%3Dapi", _tar({"a": b"a"})))[-1]["status"]
+    dangling = _lines(service.request("POST", "/images/create?fromSrc=-", _tar({"b": b"b"})))[-1]["status"]
+    try:
+        def ids(filters: dict[str, list[str]]) -> list[str]:
+            answer = service.request("GET", "/v1.41/images/json?filters=" + quote(json.dumps(filters)))
+            assert answer.status == 200, answer
+            swagger.validate_response(answer.json(), "GET", "/images/json", 200)
+            return sorted(doc["Id"] for doc in answer.json())
+
+        assert ids({"dangling": ["true"]}) == [dangling]
+        assert ids({"label": ["team=api"]}) == [labelled]
+        assert ids({"reference": ["listed:*"]}) == [labelled]
+        assert ids({"reference": ["busy*"]}) == [fl.inspect("busybox")["Id"]]
+        _error(service.request("GET", "/images/json?filters=" + quote('{"dangling": ["maybe"]}')), 400)
+    finally:
+        fl("rmi", "listed:1", dangling)
+
+
 # ----------------------------------------------------------------------------- registry
 
 USER, PASSWORD = "packager", "api-s3cret"
@@ -269,3 +292,73 @@ def test_auth_checks_without_storing(service: Service, auth_registry: Registry) 
         found = [p for p in where.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()
                  or p.is_file() and base64.b64encode(f"{USER}:{PASSWORD}".encode()) in p.read_bytes()]
         assert not found, found
+
+
+# ----------------------------------------------------------------------------- the docker CLI
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_tag_history_rmi(service: Service, fl: Forklift) -> None:
+    image_id = fl.inspect("busybox")["Id"]
+    service.docker("tag", "busybox", "cli-tag:2")
+    assert fl.inspect("cli-tag:2")["Id"] == image_id
+    history = service.docker("history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "cli-tag:2")
+    assert history.lines[0].startswith(image_id)
+    assert service.docker("rmi", "cli-tag:2").out == "Untagged: cli-tag:2\n"
+    err = service.docker("rmi", "nosuch:9", check=False)
+    assert err.code == 1 and "No such image" in err.err and "Traceback" not in err.err
+    assert _ids(fl) == [image_id]
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_commit(service: Service, fl: Forklift, name: str) -> None:
+    service.docker("run", "--name", name, "busybox", "sh", "-c", "echo cli > /made")
+    try:
+        out = service.docker("commit", "-m", "by cli", "-a", "me", "-c", "CMD [\"cat\", \"/made\"]",
+                             name, "cli-commit:1").out.strip()
+        doc = fl.inspect("cli-commit:1")
+        assert out == doc["Id"] and doc["Comment"] == "by cli" and doc["Author"] == "me"
+        assert service.docker("run", "--rm", "cli-commit:1").out == "cli\n"
+        service.docker("rmi", "cli-commit:1")
+    finally:
+        fl("rm", "-f", name)
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_import_save_load(service: Service, fl: Forklift, tmp_path: Path) -> None:
+    out = service.docker("import", "-c", "CMD [\"cat\", \"/f\"]", "-m", "cli import", "-",
+                         "cli-flat:1", input=_tar({"f": b"flat\n"})).out.strip()
+    assert out == fl.inspect("cli-flat:1")["Id"]
+    archive = tmp_path / "saved.tar"
+    service.docker("save", "-o", str(archive), "cli-flat:1")
+    with tarfile.open(archive) as tar:
+        assert json.load(tar.extractfile("manifest.json"))[0]["RepoTags"] == ["cli-flat:1"]  # type: ignore[arg-type]
+    service.docker("rmi", "cli-flat:1")
+    loaded = service.docker("load", "-i", str(archive))
+    assert loaded.out.strip() == "Loaded image: cli-flat:1"
+    assert fl.inspect("cli-flat:1")["Id"] == out
+    fl("rmi", "cli-flat:1")
+    broken = tmp_path / "broken.tar"
+    broken.write_bytes(b"garbage" * 100)
+    before = _state(fl)
+    res = service.docker("load", "-i", str(broken), check=False)
+    assert res.code != 0 and "Traceback" not in res.err
+    assert _state(fl) == before
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_login_push_pull(service: Service, fl: Forklift, auth_registry: Registry) -> None:
+    host = auth_registry.host
+    bad = service.docker("login", "-u", USER, "--password-stdin", host, input="wrong\n", check=False)
+    assert bad.code != 0 and "unauthorized" in bad.err
+    login = service.docker("login", "-u", USER, "--password-stdin", host, input=PASSWORD + "\n")
+    assert "Login Succeeded" in login.out
+    ref = f"{host}/cli/app:3"
+    service.docker("tag", "busybox", ref)
+    pushed = service.docker("push", ref)
+    assert "digest: sha256:" in pushed.out
+    service.docker("rmi", ref)
+    service.docker("pull", ref)
+    assert fl.inspect(ref)["Id"] == fl.inspect("busybox")["Id"]
+    missing = service.docker("pull", f"{host}/cli/app:nosuch", check=False)
+    assert missing.code != 0 and "Traceback" not in missing.err
+    service.docker("rmi", ref)
