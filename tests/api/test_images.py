@@ -9,15 +9,28 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support import Forklift
 from support.registry import Registry, bcrypt_line, running_registry
-from support.service import Answer, Service
+from support.service import Answer, Service, running_service
 
 pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def service(fl: Forklift, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The module's service with client configuration of its own (the conftest's would use
+    root's ~/.docker): where it would store a login if it ever did."""
+    home = tmp_path_factory.mktemp("api-images-config")
+    isolated = Forklift(fl.root, env={**fl.env, "DOCKER_CONFIG": str(home / "docker"),
+                                      "FORKLIFT_CONFIG_DIR": str(home / "forklift"),
+                                      "FORKLIFT_CERTS_D": str(home / "certs.d")})
+    with running_service(isolated) as svc:
+        yield svc
 
 
 def _error(answer: Answer, status: int) -> str:
@@ -260,6 +273,7 @@ def test_push_and_pull_with_registry_auth(service: Service, fl: Forklift,
     assert pulled[-1]["status"].startswith("Status: ")
     assert fl.inspect(f"{ref}:1")["Id"] == fl.inspect("busybox")["Id"]
     fl("rmi", f"{ref}:1")
+    assert not _holding(_service_config_dirs(service) + [fl.root], PASSWORD.encode())
     missing = _lines(service.request("POST", f"/images/create?fromImage={ref}&tag=nosuch",
                                      headers=good))
     assert missing[-1]["error"] and "\n" not in missing[-1]["error"]
@@ -285,13 +299,29 @@ def test_auth_checks_without_storing(service: Service, auth_registry: Registry) 
     assert "unauthorized" in _error(bad, 401)
     _error(service.request("POST", "/auth", {"serveraddress": auth_registry.host}), 400)
     _error(service.request("POST", "/auth", b"{nope"), 400)
+    assert not _holding(_service_config_dirs(service) + [service.fl.root], PASSWORD.encode())
+
+
+def _service_config_dirs(service: Service) -> list[Path]:
+    """Where the service's process would store a login (its environment, not the test's)."""
+    from forklift.registry import config
+
     env = dict(entry.split("=", 1) for entry in
                Path(f"/proc/{service.proc.pid}/environ").read_text().split("\0") if "=" in entry)
-    for key in ("DOCKER_CONFIG", "FORKLIFT_CONFIG_DIR"):
-        where = Path(env.get(key, "/nonexistent"))
-        found = [p for p in where.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()
-                 or p.is_file() and base64.b64encode(f"{USER}:{PASSWORD}".encode()) in p.read_bytes()]
-        assert not found, found
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("DOCKER_CONFIG", "FORKLIFT_CONFIG_DIR", "XDG_CONFIG_HOME", "HOME"):
+            if key in env:
+                mp.setenv(key, env[key])
+            else:
+                mp.delenv(key, raising=False)
+        return [Path(config.docker_config_dir()), Path(config.forklift_config_dir())]
+
+
+def _holding(places: list[Path], secret: bytes) -> list[Path]:
+    files = [p for place in places if place.exists() for p in place.rglob("*")
+             if p.is_file() and not p.is_symlink()]
+    basic = base64.b64encode(b"%s:%s" % (USER.encode(), secret))
+    return [p for p in files if secret in p.read_bytes() or basic in p.read_bytes()]
 
 
 # ----------------------------------------------------------------------------- the docker CLI
