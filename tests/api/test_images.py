@@ -254,9 +254,11 @@ def _auth_header(user: str, password: str, server: str) -> dict[str, str]:
 
 
 def test_push_and_pull_with_registry_auth(service: Service, fl: Forklift,
-                                          auth_registry: Registry) -> None:
+                                          auth_registry: Registry, tmp_path: Path) -> None:
+    swagger = _swagger()
     ref = f"{auth_registry.host}/api/app"
-    fl("tag", "busybox", f"{ref}:1")
+    (tmp_path / "own.tar").write_bytes(_tar({"data": os.urandom(300_000)}))
+    image_id = fl.out("import", str(tmp_path / "own.tar"), f"{ref}:1")  # a layer of its own
     denied = _lines(service.request("POST", f"/images/{ref}/push?tag=1"))
     assert "error" in denied[-1] and denied[-1]["errorDetail"]["message"] == denied[-1]["error"]
     good = _auth_header(USER, PASSWORD, auth_registry.host)
@@ -265,13 +267,21 @@ def test_push_and_pull_with_registry_auth(service: Service, fl: Forklift,
     aux = pushed[-1]["aux"]
     assert aux["Tag"] == "1" and aux["Digest"].startswith("sha256:") and aux["Size"] > 0
     assert any(m.get("status") == "Pushed" for m in pushed)
-    fl("rmi", f"{ref}:1")
+    fl("rmi", f"{ref}:1")  # its layer goes with it: the pull downloads it
     pulled = _lines(service.request("POST", f"/v1.41/images/create?fromImage={ref}&tag=1",
                                     headers=good))
     assert not [m for m in pulled if "error" in m], pulled
     assert pulled[0] == {"status": "Pulling from api/app", "id": "1"}
-    assert pulled[-1]["status"].startswith("Status: ")
-    assert fl.inspect(f"{ref}:1")["Id"] == fl.inspect("busybox")["Id"]
+    downloads = [m for m in pulled if m.get("status") == "Downloading"]
+    assert downloads and downloads[-1]["progressDetail"]["current"] == \
+        downloads[-1]["progressDetail"]["total"] > 0
+    assert any(m.get("status") == "Pull complete" and m["id"] == downloads[-1]["id"] for m in pulled)
+    assert pulled[-1]["status"] == f"Status: Downloaded newer image for {ref}:1"
+    for message in pulled:
+        swagger.validate(message, "CreateImageInfo")
+    for message in pushed:
+        swagger.validate(message, "PushImageInfo")
+    assert fl.inspect(f"{ref}:1")["Id"] == image_id
     fl("rmi", f"{ref}:1")
     assert not _holding(_service_config_dirs(service) + [fl.root], PASSWORD.encode())
     missing = _lines(service.request("POST", f"/images/create?fromImage={ref}&tag=nosuch",
