@@ -402,3 +402,13 @@ def test_docker_login_push_pull(service: Service, fl: Forklift, auth_registry: R
     missing = service.docker("pull", f"{host}/cli/app:nosuch", check=False)
     assert missing.code != 0 and "Traceback" not in missing.err
     service.docker("rmi", ref)
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_image_prune(service: Service, fl: Forklift) -> None:
+    dangling = service.docker("import", "-", input=_tar({"p": b"prune me\n"})).out.strip()
+    kept = _state(fl)
+    assert any(dangling in line for line in kept)
+    out = service.docker("image", "prune", "-f").out
+    assert f"deleted: {dangling}" in out and "Total reclaimed space" in out
+    assert _state(fl) == [line for line in kept if dangling not in line]
