@@ -412,3 +412,28 @@ def test_docker_image_prune(service: Service, fl: Forklift) -> None:
     out = service.docker("image", "prune", "-f").out
     assert f"deleted: {dangling}" in out and "Total reclaimed space" in out
     assert _state(fl) == [line for line in kept if dangling not in line]
+
+
+@pytest.mark.parametrize("encode", [
+    lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    lambda raw: base64.urlsafe_b64encode(raw).decode(),
+    lambda raw: base64.b64encode(raw).decode(),
+])
+def test_registry_auth_header_forms(encode: Any) -> None:
+    from forklift.api.distribution import registry_auth
+    from forklift.api.server import ApiError, Request
+    from forklift.registry.config import Credentials
+
+    def creds(doc: Any) -> Any:
+        header = encode(json.dumps(doc).encode())
+        return registry_auth(Request("POST", "/x", {}, {"x-registry-auth": header}, b""))
+
+    assert creds({"username": "u", "password": "p?>~", "serveraddress": "h"}) == \
+        Credentials("u", "p?>~")
+    assert creds({"identitytoken": "tok"}) == Credentials("<token>", "tok")
+    assert creds({}) is None and creds(None) is None
+    assert registry_auth(Request("POST", "/x", {}, {}, b"")) is None
+    for bad in ("%%%", encode(b"[1]"), encode(b"{nope")):
+        with pytest.raises(ApiError) as info:
+            registry_auth(Request("POST", "/x", {}, {"x-registry-auth": bad}, b""))
+        assert info.value.status == 400
