@@ -402,8 +402,10 @@ def _created_by(cfg: dict[str, Any]) -> str:
 
 
 def commit(store: Store, name_or_id: str, repository: str | None = None, *, message: str = "",
-           author: str = "", changes: list[str] | None = None, pause: bool = True) -> str:
-    """``commit``: the container's layer on top of its image, its config carried over."""
+           author: str = "", changes: list[str] | None = None, pause: bool = True,
+           config: dict[str, Any] | None = None) -> str:
+    """``commit``: the container's layer on top of its image, its config carried over
+    (``config``'s fields, the API's commit body, over it; then ``changes``)."""
     from forklift import changes as changes_mod  # shlex: off the hot path of `run`
     from forklift.engine import commitlayer  # off the hot path of `run` too
 
@@ -414,7 +416,8 @@ def commit(store: Store, name_or_id: str, repository: str | None = None, *, mess
         raise NotFound(f"failed to get digest {rec.image_id}: the image of container"
                        f" {rec.short_id} was deleted (rmi -f)")
     parent_cfg = image_store.config(store, rec.image_id)
-    carried = {k: v for k, v in rec.config.items() if k in oci.CONFIG_FIELDS and v not in (None, "", [], {})}
+    carried = {k: v for k, v in {**rec.config, **(config or {})}.items()
+               if k in oci.CONFIG_FIELDS and v not in (None, "", [], {})}
     new_cfg = changes_mod.apply(carried, changes or [])
     parent_layers = image_store.layers(store, rec.image_id)
     limits_mod.load(store.root).check_layers(len(parent_layers) + 1, "the committed image")

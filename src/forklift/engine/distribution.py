@@ -121,15 +121,18 @@ class PullResult:
 def pull(store: Store, name: str, *, tls_verify: bool | None = None,
          platform: str | None = None, reporter: Reporter | None = None,
          parallel: int = PARALLEL, max_size: str | int | None = None,
-         transport: httpx.BaseTransport | None = None) -> PullResult:
+         transport: httpx.BaseTransport | None = None,
+         creds: config.Credentials | None = None) -> PullResult:
     """Pull ``name``. ``max_size`` (``--max-size``) overrides the store's layer size
     limit; a manifest of more layers than the limit is refused before any download.
-    ``transport`` replaces the network (tests)."""
+    ``transport`` replaces the network (tests); ``creds`` the stored login (the API's
+    X-Registry-Auth)."""
     ref = reference.parse(name)
     limits = limits_mod.for_store(store.root, max_size)
     reporter = reporter or Reporter()
     want = oci.parse_platform(platform) if platform else oci.local_platform()
-    with RegistryClient(ref.domain, tls_verify=tls_verify, transport=transport) as client:
+    with RegistryClient(ref.domain, tls_verify=tls_verify, transport=transport,
+                        creds=creds) as client:
         repo = Repository(client, ref.path)
         reporter.message(f"{ref.tag or ref.digest}: Pulling from {ref.path}")
         top = repo.get_manifest(ref.digest or ref.tag or "latest")
@@ -283,16 +286,18 @@ class PushResult:
 
 def push(store: Store, name: str, *, all_tags: bool = False, tls_verify: bool | None = None,
          reporter: Reporter | None = None, parallel: int = PARALLEL,
-         transport: httpx.BaseTransport | None = None) -> list[PushResult]:
+         transport: httpx.BaseTransport | None = None,
+         creds: config.Credentials | None = None) -> list[PushResult]:
     """Push ``name`` (every tag of its repository with ``all_tags``). ``transport``
-    replaces the network (tests)."""
+    replaces the network (tests); ``creds`` the stored login (the API's X-Registry-Auth)."""
     reporter = reporter or Reporter()
     targets = _push_targets(store, name, all_tags)
     first = targets[0][0]
     reporter.message(f"The push refers to repository [{first.repository}]")
     results = []
     done: set[str] = set()
-    with RegistryClient(first.domain, tls_verify=tls_verify, transport=transport) as client:
+    with RegistryClient(first.domain, tls_verify=tls_verify, transport=transport,
+                        creds=creds) as client:
         repo = Repository(client, first.path, push=True)
         for ref, image_id in targets:
             results.append(_push_one(store, repo, ref, image_id, reporter, parallel, done,
@@ -472,14 +477,23 @@ def login(server: str | None, username: str, password: str,
           tls_verify: bool | None = None, transport: httpx.BaseTransport | None = None) -> str:
     """Check the credentials against the registry, then store them. ``transport``
     replaces the network (tests)."""
+    host, creds = check_login(server, username, password, tls_verify, transport)
+    config.store_credentials(host, creds)
+    return "Login Succeeded"
+
+
+def check_login(server: str | None, username: str, password: str,
+                tls_verify: bool | None = None,
+                transport: httpx.BaseTransport | None = None) -> tuple[str, config.Credentials]:
+    """The registry's host and the credentials it accepted (RegistryAuthError if it did
+    not); nothing is stored (the API's ``/auth`` checks only)."""
     host = registry_host(server)
     if not username or not password:
         raise InvalidArgument("login needs a username and a password")
     creds = config.Credentials(username, password)
     with RegistryClient(host, tls_verify=tls_verify, creds=creds, transport=transport) as client:
         _verify_login(client)
-    config.store_credentials(host, creds)
-    return "Login Succeeded"
+    return host, creds
 
 
 def _verify_login(client: RegistryClient) -> None:
