@@ -1,4 +1,5 @@
-"""``/_ping``, ``/version``, ``/info``."""
+"""``/_ping``, ``/version``, ``/info``, ``/system/df``, ``/containers/prune``,
+``/build/prune``."""
 
 from __future__ import annotations
 
@@ -36,3 +37,48 @@ def info(ctx: Context, req: Request) -> Reply:
     doc.pop("ClientInfo", None)  # the CLI's half of `docker info`, not the engine's
     doc["Warnings"] = doc.get("Warnings") or []  # the schema's array (the CLI prints null)
     return json_reply(doc)
+
+
+@route("GET", "/system/df")
+def disk_usage(ctx: Context, req: Request) -> Reply:
+    """Docker's SystemDataUsageResponse from `forklift system df`'s counts; forklift keeps
+    no build cache (its builds cache image layers), so BuildCache is empty."""
+    from forklift.api.containers import _summary
+    from forklift.engine import containers as engine_containers
+    from forklift.engine import images as images_mod
+    from forklift.engine import system as system_mod
+    from forklift.engine import volumes
+
+    store = ctx.store
+    usage = system_mod.disk_usage(store)
+    sizes = {c.id: c.size for c in usage.containers}
+    images = [{"Id": i.id, "ParentId": "", "RepoTags": i.names or ["<none>:<none>"],
+               "RepoDigests": [], "Created": int(i.created), "Size": i.size,
+               "SharedSize": i.shared_size, "VirtualSize": i.size,
+               "Labels": images_mod.labels(store, i.id), "Containers": i.containers}
+              for i in usage.images]
+    containers = []
+    for row in engine_containers.list_containers(store, True, None):
+        doc = _summary(ctx, row, False)
+        doc["SizeRw"] = sizes.get(row.record.id, 0)
+        containers.append(doc)
+    vols = [{**volumes.inspect(store, v.name), "UsageData": {"Size": v.size, "RefCount": v.links}}
+            for v in usage.volumes]
+    return json_reply({"LayersSize": usage.layers_size, "Images": images,
+                       "Containers": containers, "Volumes": vols, "BuildCache": []})
+
+
+@route("POST", "/containers/prune")
+def prune_containers(ctx: Context, req: Request) -> Reply:
+    from forklift.engine import system as system_mod
+    from forklift.engine.filters import Filters
+
+    result = system_mod.prune_containers(ctx.store, Filters(req.filters()))
+    return json_reply({"ContainersDeleted": result.deleted, "SpaceReclaimed": result.reclaimed})
+
+
+@route("POST", "/build/prune")
+def prune_build_cache(ctx: Context, req: Request) -> Reply:
+    """Nothing to remove: forklift has no build cache apart from image layers."""
+    req.filters()  # a malformed filter is still a 400
+    return json_reply({"CachesDeleted": [], "SpaceReclaimed": 0})
