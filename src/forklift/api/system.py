@@ -1,11 +1,12 @@
 """``/_ping``, ``/version``, ``/info``, ``/system/df``, ``/containers/prune``,
-``/build/prune``."""
+``/build/prune``, ``/events``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from forklift.api.server import API_VERSION, Context, Reply, Request, json_reply, route
+from forklift.api.server import API_VERSION, Context, Reply, Request, Stream, json_reply, route
 
 
 @route("GET", "/_ping")
@@ -82,3 +83,29 @@ def prune_build_cache(ctx: Context, req: Request) -> Reply:
     """Nothing to remove: forklift has no build cache apart from image layers."""
     req.filters()  # a malformed filter is still a 400
     return json_reply({"CachesDeleted": [], "SpaceReclaimed": 0})
+
+
+@route("GET", "/events")
+def events(ctx: Context, req: Request) -> Stream:
+    """The store's event log (`engine.events`: what every forklift process, CLI or service,
+    logs), one JSON line per event, each sent as read. Without ``until`` it follows until
+    the client leaves, noticed at its next event, or the service stops."""
+    import json
+
+    from forklift.engine import events as events_mod
+    from forklift.engine.filters import Filters
+
+    query = events_mod.query(_time(req.arg("since")), _time(req.arg("until")),
+                             Filters(req.filters()))
+    root = ctx.store_root()
+
+    def produce(write: Callable[[bytes], None]) -> None:
+        for event in events_mod.read(root, query, stop=ctx.stopping.is_set):
+            write(json.dumps(event).encode() + b"\n")
+
+    return Stream(produce)
+
+
+def _time(text: str) -> str | None:
+    """Docker's client sends 0 (or nothing) for an unset since/until."""
+    return None if text in ("", "0") else text
