@@ -176,7 +176,18 @@ def test_docker_cli_networks(service: Service, fl: Forklift, name: str) -> None:
         assert name in service.docker("network", "ls", "--format", "{{.Name}}").lines
         assert service.docker("network", "inspect", "-f", "{{.Id}}", name).out.strip() == net_id
         assert net_id.startswith(fl.out("network", "ls", "-q", "-f", f"name=^{name}$").strip())
+        fl.out("create", "--name", name, "busybox", "true")
+        try:
+            service.docker("network", "connect", name, name)
+            res = service.docker("network", "rm", name, check=False)
+            assert res.code != 0 and "active endpoints" in res.err
+            service.docker("network", "disconnect", name, name)
+        finally:
+            fl.out("rm", name)
     finally:
         assert service.docker("network", "rm", name).out.strip() == name
     res = service.docker("network", "rm", name, check=False)
     assert res.code != 0 and "No such network" in res.err
+    fl.out("network", "create", name)
+    assert name in service.docker("network", "prune", "-f").lines
+    assert name not in fl.out("network", "ls", "--format", "{{.Name}}").split()
