@@ -1,0 +1,193 @@
+"""Volume and network endpoints over raw HTTP (every answer against Docker's 1.41 schema,
+bad input refused in one line, nothing changed) and through the real docker CLI."""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+import pytest
+from support import Forklift, swagger
+from support.service import Answer, Service
+
+pytestmark = pytest.mark.root
+
+
+def _q(doc: object) -> str:
+    return urllib.parse.quote(json.dumps(doc))
+
+
+def _error(answer: Answer, status: int) -> str:
+    assert answer.status == status, answer
+    doc = answer.json()
+    assert list(doc) == ["message"] and "\n" not in doc["message"], doc
+    assert "Traceback" not in doc["message"]
+    return str(doc["message"])
+
+
+def test_volume_create_list_inspect_remove(service: Service, fl: Forklift, name: str) -> None:
+    made = service.request("POST", "/v1.41/volumes/create",
+                           {"Name": name, "Driver": "local", "Labels": {"team": "a"}})
+    assert made.status == 201, made
+    swagger.validate_response(made.json(), "POST", "/volumes/create", 201)
+    assert made.json()["Name"] == name and made.json()["Labels"] == {"team": "a"}
+    assert fl.out("volume", "ls", "-q").split().count(name) == 1
+    try:
+        listed = service.request("GET", "/volumes?filters=" + _q({"label": ["team=a"]}))
+        swagger.validate_response(listed.json(), "GET", "/volumes", 200)
+        assert [v["Name"] for v in listed.json()["Volumes"]] == [name]
+        none = service.request("GET", "/volumes?filters=" + _q({"name": ["zz-no"]}))
+        assert none.json()["Volumes"] == []
+        got = service.request("GET", f"/volumes/{name}")
+        swagger.validate_response(got.json(), "GET", "/volumes/{name}", 200)
+        assert got.json()["Mountpoint"] == made.json()["Mountpoint"]
+    finally:
+        assert service.request("DELETE", f"/volumes/{name}").status == 204
+    assert name not in fl.out("volume", "ls", "-q").split()
+    assert "no such volume" in _error(service.request("GET", f"/volumes/{name}"), 404).lower()
+    _error(service.request("DELETE", f"/volumes/{name}"), 404)
+    assert service.request("DELETE", f"/volumes/{name}?force=1").status == 204
+
+
+def test_volume_in_use_is_409_and_prune(service: Service, fl: Forklift, name: str) -> None:
+    fl.out("volume", "create", name)
+    fl.out("run", "--name", name, "--network", "none", "-v", f"{name}:/data", "busybox", "true")
+    fl.out("volume", "create", f"{name}-free")
+    try:
+        _error(service.request("DELETE", f"/volumes/{name}"), 409)
+        _error(service.request("DELETE", f"/volumes/{name}?force=1"), 409)
+        pruned = service.request("POST", "/volumes/prune")
+        swagger.validate_response(pruned.json(), "POST", "/volumes/prune", 200)
+        assert f"{name}-free" in pruned.json()["VolumesDeleted"]
+        assert name not in pruned.json()["VolumesDeleted"]
+        assert name in fl.out("volume", "ls", "-q").split()
+    finally:
+        fl.out("rm", name)
+        fl.out("volume", "rm", name)
+
+
+@pytest.mark.parametrize("body", [b"{nope", b'{"Name": 3}', b'{"Driver": "nfs"}',
+                                  b'{"Labels": ["a"]}', b'{"DriverOpts": {"o": "bind"}}',
+                                  b'{"Name": "bad/name"}'])
+def test_volume_create_bad_input(service: Service, fl: Forklift, body: bytes) -> None:
+    before = fl.out("volume", "ls", "-q")
+    _error(service.request("POST", "/volumes/create", body), 400)
+    assert fl.out("volume", "ls", "-q") == before
+
+
+def test_volume_bad_filters(service: Service) -> None:
+    _error(service.request("GET", "/volumes?filters=%7Bnope"), 400)
+    _error(service.request("GET", "/volumes?filters=" + _q({"bogus": ["x"]})), 400)
+    _error(service.request("POST", "/volumes/prune?filters=" + _q({"until": ["1h"]})), 400)
+
+
+def test_network_create_inspect_list_remove(service: Service, fl: Forklift, name: str) -> None:
+    made = service.request("POST", "/networks/create", {
+        "Name": name, "Driver": "bridge", "CheckDuplicate": True, "Internal": True,
+        "Labels": {"team": "a"}, "IPAM": {"Driver": "default", "Config": [
+            {"Subnet": "10.211.231.0/24", "Gateway": "10.211.231.1"}]}})
+    assert made.status == 201, made
+    swagger.validate_response(made.json(), "POST", "/networks/create", 201)
+    net_id = made.json()["Id"]
+    try:
+        assert "already exists" in _error(
+            service.request("POST", "/networks/create", {"Name": name}), 409)
+        got = service.request("GET", f"/networks/{net_id[:12]}")
+        swagger.validate_response(got.json(), "GET", "/networks/{id}", 200)
+        doc = got.json()
+        assert (doc["Name"], doc["Internal"], doc["Labels"]) == (name, True, {"team": "a"})
+        assert doc["IPAM"]["Config"] == [{"Subnet": "10.211.231.0/24", "Gateway": "10.211.231.1"}]
+        listed = service.request("GET", "/networks")
+        # the built-in networks' IPAM.Options is null, as Docker's own
+        swagger.validate_response(listed.json(), "GET", "/networks", 200, as_docker=True)
+        assert {"bridge", "host", "none", name} <= {n["Name"] for n in listed.json()}
+        only = service.request("GET", "/networks?filters=" + _q({"label": ["team=a"]}))
+        assert [n["Id"] for n in only.json()] == [net_id]
+    finally:
+        assert service.request("DELETE", f"/networks/{name}").status == 204
+    assert name not in fl.out("network", "ls", "--format", "{{.Name}}").split()
+    _error(service.request("GET", f"/networks/{name}"), 404)
+    _error(service.request("DELETE", f"/networks/{name}"), 404)
+
+
+def test_network_builtin_and_in_use_are_409(service: Service, fl: Forklift, name: str) -> None:
+    _error(service.request("DELETE", "/networks/bridge"), 409)
+    fl.out("network", "create", name)
+    fl.out("create", "--name", name, "--network", name, "busybox", "true")
+    try:
+        _error(service.request("DELETE", f"/networks/{name}"), 409)
+        pruned = service.request("POST", "/networks/prune")
+        swagger.validate_response(pruned.json(), "POST", "/networks/prune", 200)
+        assert name not in (pruned.json()["NetworksDeleted"] or [])
+    finally:
+        fl.out("rm", name)
+    pruned = service.request("POST", "/networks/prune")
+    assert name in pruned.json()["NetworksDeleted"]
+
+
+def test_network_connect_disconnect_created_container(service: Service, fl: Forklift,
+                                                       name: str) -> None:
+    fl.out("network", "create", name)
+    fl.out("create", "--name", name, "busybox", "true")
+    try:
+        answer = service.request("POST", f"/networks/{name}/connect", {"Container": name})
+        assert answer.status == 200, answer
+        networks = json.loads(fl.out("inspect", "-f", "{{json .HostConfig}}", name))
+        assert name in (networks.get("ExtraNetworks") or []) or name in fl.out(
+            "inspect", "-f", "{{json .NetworkSettings.Networks}}", name)
+        _error(service.request("DELETE", f"/networks/{name}"), 409)
+        answer = service.request("POST", f"/networks/{name}/disconnect", {"Container": name})
+        assert answer.status == 200, answer
+        _error(service.request("POST", f"/networks/{name}/disconnect", {"Container": name}), 409)
+        _error(service.request("POST", f"/networks/{name}/connect", {"Container": "nosuch"}), 404)
+        _error(service.request("POST", f"/networks/{name}/connect", {}), 400)
+    finally:
+        fl.out("rm", name)
+        fl.out("network", "rm", name)
+
+
+@pytest.mark.parametrize("body", [b"{nope", b"{}", b'{"Name": 3}', b'{"Name": "x/y"}',
+                                  b'{"Name": "x", "Driver": "overlay"}',
+                                  b'{"Name": "x", "IPAM": {"Config": [{"Subnet": "zz"}]}}',
+                                  b'{"Name": "x", "Labels": {"a": 1}}'])
+def test_network_create_bad_input(service: Service, fl: Forklift, body: bytes) -> None:
+    before = fl.out("network", "ls", "-q")
+    _error(service.request("POST", "/networks/create", body), 400)
+    assert fl.out("network", "ls", "-q") == before
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_cli_volumes(service: Service, fl: Forklift, name: str) -> None:
+    assert service.docker("volume", "create", "--label", "k=v", name).out.strip() == name
+    assert name in service.docker("volume", "ls", "-q").lines
+    assert service.docker("volume", "inspect", "-f", "{{.Labels.k}}", name).out.strip() == "v"
+    assert service.docker("volume", "rm", name).out.strip() == name
+    res = service.docker("volume", "inspect", name, check=False)
+    assert res.code != 0 and "no such volume" in res.err.lower()
+    fl.out("volume", "create", name)
+    assert name in service.docker("volume", "prune", "-f").out
+    assert name not in fl.out("volume", "ls", "-q").split()
+
+
+@pytest.mark.usefixtures("docker_cli")
+def test_docker_cli_networks(service: Service, fl: Forklift, name: str) -> None:
+    net_id = service.docker("network", "create", "--label", "k=v", name).out.strip()
+    try:
+        assert name in service.docker("network", "ls", "--format", "{{.Name}}").lines
+        assert service.docker("network", "inspect", "-f", "{{.Id}}", name).out.strip() == net_id
+        assert net_id.startswith(fl.out("network", "ls", "-q", "-f", f"name=^{name}$").strip())
+        fl.out("create", "--name", name, "busybox", "true")
+        try:
+            service.docker("network", "connect", name, name)
+            res = service.docker("network", "rm", name, check=False)
+            assert res.code != 0 and "active endpoints" in res.err
+            service.docker("network", "disconnect", name, name)
+        finally:
+            fl.out("rm", name)
+    finally:
+        assert service.docker("network", "rm", name).out.strip() == name
+    res = service.docker("network", "rm", name, check=False)
+    assert res.code != 0 and "No such network" in res.err
+    fl.out("network", "create", name)
+    assert name in service.docker("network", "prune", "-f").lines
+    assert name not in fl.out("network", "ls", "--format", "{{.Name}}").split()
