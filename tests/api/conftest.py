@@ -22,8 +22,14 @@ def fl(busybox_tar: Path) -> Iterator[Forklift]:
 
 
 @pytest.fixture(scope="module")
-def service(fl: Forklift) -> Iterator[Service]:
-    with running_service(fl) as svc:
+def service(fl: Forklift, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The module's service, with client configuration of its own: a service started with
+    root's environment would read and write root's ~/.docker."""
+    home = tmp_path_factory.mktemp("api-config")
+    isolated = Forklift(fl.root, env={**fl.env, "DOCKER_CONFIG": str(home / "docker"),
+                                      "FORKLIFT_CONFIG_DIR": str(home / "forklift"),
+                                      "FORKLIFT_CERTS_D": str(home / "certs.d")})
+    with running_service(isolated) as svc:
         yield svc
 
 

@@ -15,12 +15,7 @@ pytestmark = pytest.mark.root
 
 
 def _error(answer: Answer, status: int) -> str:
-    """A refusal: ``status`` and Docker's one-line ``{"message": …}``."""
-    assert answer.status == status, answer
-    doc = answer.json()
-    assert list(doc) == ["message"] and "\n" not in doc["message"], doc
-    assert "Traceback" not in doc["message"]
-    return str(doc["message"])
+    return answer.refusal(status)
 
 
 def _raw(service: Service, data: bytes) -> bytes:

@@ -43,6 +43,15 @@ class Answer:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def refusal(self, status: int) -> str:
+        """This answer as a refusal: ``status`` and Docker's one-line ``{"message": …}``,
+        no traceback; the message."""
+        assert self.status == status, self
+        doc = self.json()
+        assert list(doc) == ["message"] and "\n" not in doc["message"], doc
+        assert "Traceback" not in doc["message"]
+        return str(doc["message"])
+
 
 @dataclass
 class Service:

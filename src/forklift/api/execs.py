@@ -50,7 +50,7 @@ class ExecInstance:
     detach_keys: str
     started: bool = False
     running: bool = False
-    exit_code: int | None = None
+    exit_status: int | None = None
     pid: int = 0
     master: int | None = None   # the pty's master of a running TTY exec
     size: tuple[int, int] | None = None  # the last resize (it may come before the pty)
@@ -160,7 +160,7 @@ def _reap(ex: ExecInstance, proc: subprocess.Popen[bytes]) -> None:
 
 
 def _finish(ex: ExecInstance, code: int) -> None:
-    ex.exit_code = code if code >= 0 else 128 - code
+    ex.exit_status = code if code >= 0 else 128 - code
     ex.running = False
     ex.master = None
     ex.done.set()
@@ -266,7 +266,7 @@ def inspect(ctx: Context, req: Request) -> Reply:
     ex = _find(ctx, req.params["id"])
     return json_reply({
         "CanRemove": False, "ContainerID": ex.container_id, "DetachKeys": ex.detach_keys,
-        "ExitCode": ex.exit_code, "ID": ex.id, "OpenStderr": ex.stderr,
+        "ExitCode": ex.exit_status, "ID": ex.id, "OpenStderr": ex.stderr,
         "OpenStdin": ex.stdin, "OpenStdout": ex.stdout, "Running": ex.running,
         "Pid": ex.pid if ex.running else 0,
         "ProcessConfig": {"arguments": ex.cmd[1:], "entrypoint": ex.cmd[0],
