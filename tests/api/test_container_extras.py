@@ -22,6 +22,12 @@ def running(service: Service, fl: Forklift, name: str) -> Iterator[str]:
                  "mkdir /made; echo x > /made/f; rm /bin/sed; echo y >> /etc/passwd;"
                  " exec sleep 300").strip()
     try:
+        # `run -d` returns once the shell runs, not once it has made its changes: they are
+        # all made when the shell has become sleep.
+        deadline = time.monotonic() + 20
+        while fl.out("exec", cid, "cat", "/proc/1/comm").strip() != "sleep":
+            assert time.monotonic() < deadline, "the container's shell never became sleep"
+            time.sleep(0.05)
         yield cid
     finally:
         fl("rm", "-f", cid, check=False)
