@@ -1,5 +1,5 @@
-"""`rootfs.destroy`'s quick pass over a real mount (needs root): it never empties
-another filesystem mounted inside the container's directory."""
+"""`db.remove_path`'s quick pass (`rootfs.destroy` uses it) over a real mount (needs
+root): it never empties another filesystem mounted inside the container's directory."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from forklift.engine import rootfs
 from forklift.runtime.overlay import mount_tmpfs, unmount
+from forklift.store import db
 
 pytestmark = pytest.mark.root
 
@@ -23,10 +23,10 @@ def test_quick_removal_leaves_a_mounted_filesystem_alone(tmp_path: Path) -> None
     try:
         (mnt / "theirs").write_text("kept")
         with pytest.raises(OSError):  # the mount point itself cannot go
-            rootfs._remove_tree(str(tree))
+            db._remove_tree(str(tree))
         assert (mnt / "theirs").read_text() == "kept"
         assert not (tree / "upper" / "own").exists()
     finally:
         unmount(str(mnt), lazy=True)
-    rootfs._remove_tree(str(tree))
+    db._remove_tree(str(tree))
     assert not os.path.lexists(tree)

@@ -171,41 +171,7 @@ def readonly_view(store: Store, container_id: str, image_id: str) -> Iterator[st
 def destroy(store: Store, container_id: str) -> None:
     """Unmount and delete the container's directory; idempotent."""
     unmount(store, container_id)
-    path = store.container_path(container_id)
-    with contextlib.suppress(OSError, RecursionError):  # RecursionError: a very deep tree
-        _remove_tree(path)
-    if os.path.lexists(path):  # what the quick pass left: the thorough (and older) one
-        remove_path(path)
-
-
-def _remove_tree(path: str) -> None:
-    """Delete a container's directory by descriptor, following no symlink and staying
-    on its filesystem (a mount left inside is not emptied). Not `shutil.rmtree`: its
-    import (bz2, lzma) is most of the removal's time at the end of a ``run --rm``."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        _empty_dir(fd, os.fstat(fd).st_dev)
-    finally:
-        os.close(fd)
-    os.rmdir(path)
-
-
-def _empty_dir(fd: int, dev: int) -> None:
-    with os.scandir(fd) as it:
-        entries = list(it)
-    for entry in entries:
-        with contextlib.suppress(OSError):
-            if not entry.is_dir(follow_symlinks=False):
-                os.unlink(entry.name, dir_fd=fd)
-                continue
-            sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            try:
-                if os.fstat(sub).st_dev != dev:
-                    continue
-                _empty_dir(sub, dev)
-            finally:
-                os.close(sub)
-            os.rmdir(entry.name, dir_fd=fd)
+    remove_path(store.container_path(container_id))
 
 
 def _exit_info_path(store: Store, container_id: str) -> str:

@@ -358,8 +358,11 @@ def remove_path(path: str) -> None:
     point, say) stays silently, a file that cannot be unlinked raises OSError."""
     try:
         if os.path.isdir(path) and not os.path.islink(path):
-            if _remove_flat(path):
+            with contextlib.suppress(OSError, RecursionError):  # RecursionError: a deep tree
+                _remove_tree(path)
+            if not os.path.lexists(path):
                 return
+            # What the quick pass left (a mount point, an unusual entry): the thorough one.
             import shutil  # bz2 and lzma come with it: not on every command's path
 
             shutil.rmtree(path, ignore_errors=True)
@@ -371,22 +374,34 @@ def remove_path(path: str) -> None:
         pass
 
 
-def _remove_flat(path: str) -> bool:
-    """Remove a directory holding only files (exec's scratch) without shutil, whose
-    import costs more than the removal; False, changing nothing more, if it holds more."""
+def _remove_tree(path: str) -> None:
+    """Delete a tree by descriptor, following no symlink and staying on its filesystem (a
+    mount left inside is not emptied). Not `shutil.rmtree` first: its import (bz2, lzma)
+    costs more than removing exec's scratch or a ``run --rm`` container's directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        with os.scandir(path) as it:
-            entries = list(it)
-        if any(e.is_dir(follow_symlinks=False) for e in entries):
-            return False
-        for e in entries:
-            os.unlink(e.path)
-        os.rmdir(path)
-    except FileNotFoundError:
-        return not os.path.lexists(path)
-    except OSError:
-        return False
-    return True
+        _empty_dir(fd, os.fstat(fd).st_dev)
+    finally:
+        os.close(fd)
+    os.rmdir(path)
+
+
+def _empty_dir(fd: int, dev: int) -> None:
+    with os.scandir(fd) as it:
+        entries = list(it)
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if not entry.is_dir(follow_symlinks=False):
+                os.unlink(entry.name, dir_fd=fd)
+                continue
+            sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            try:
+                if os.fstat(sub).st_dev != dev:
+                    continue
+                _empty_dir(sub, dev)
+            finally:
+                os.close(sub)
+            os.rmdir(entry.name, dir_fd=fd)
 
 
 def _force_rmtree(path: str) -> None:
