@@ -429,17 +429,8 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.so
                 ctx.attachments.pop(container_id, None)
             return
     proc = waiting.proc
-    assert proc is not None and proc.stdout is not None and proc.stderr is not None
-    lock = threading.Lock()
-    if proc.stdin is not None:
-        threading.Thread(target=_feed, args=(sock, early, proc.stdin), daemon=True).start()
-    pumps = [threading.Thread(target=_drain, daemon=True,
-                              args=(pipe, sock, lock, None if tty else kind, wanted))
-             for pipe, kind, wanted in ((proc.stdout, 1, streams[0]), (proc.stderr, 2, streams[1]))]
-    for p in pumps:
-        p.start()
-    for p in pumps:
-        p.join()
+    assert proc is not None
+    pump_child(proc, sock, early, streams, framed=not tty)
     proc.wait()
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
@@ -447,6 +438,24 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.so
         ctx.exits[container_id] = proc.returncode
         if ctx.children.get(container_id) is proc:
             del ctx.children[container_id]
+
+
+def pump_child(proc: Any, sock: socket.socket, early: bytes, streams: tuple[bool, bool],
+               framed: bool) -> None:
+    """Copy the client's bytes to the child's stdin, if it has one (to the client's
+    half-close), and the child's stdout and stderr to the client (the wanted ones; framed
+    unless a TTY's) until both end."""
+    assert proc.stdout is not None and proc.stderr is not None
+    lock = threading.Lock()
+    if proc.stdin is not None:
+        threading.Thread(target=_feed, args=(sock, early, proc.stdin), daemon=True).start()
+    pumps = [threading.Thread(target=_drain, daemon=True,
+                              args=(pipe, sock, lock, kind if framed else None, wanted))
+             for pipe, kind, wanted in ((proc.stdout, 1, streams[0]), (proc.stderr, 2, streams[1]))]
+    for p in pumps:
+        p.start()
+    for p in pumps:
+        p.join()
 
 
 def _feed(sock: socket.socket, early: bytes, stdin: Any) -> None:

@@ -174,18 +174,7 @@ def _run_piped(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     ex.pid = proc.pid
-    assert proc.stdout is not None and proc.stderr is not None
-    if proc.stdin is not None:
-        threading.Thread(target=containers._feed, args=(sock, early, proc.stdin),
-                         daemon=True).start()
-    lock = threading.Lock()
-    pumps = [threading.Thread(target=containers._drain, daemon=True,
-                              args=(pipe, sock, lock, kind, wanted))
-             for pipe, kind, wanted in ((proc.stdout, 1, ex.stdout), (proc.stderr, 2, ex.stderr))]
-    for p in pumps:
-        p.start()
-    for p in pumps:
-        p.join()
+    containers.pump_child(proc, sock, early, (ex.stdout, ex.stderr), framed=True)
     _finish(ex, proc.wait())
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
