@@ -10,6 +10,7 @@ from forklift import runtime
 from forklift.engine import events, process, rootfs
 from forklift.engine.lifecycle import require_running
 from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
+from forklift.records import SlotRecord
 from forklift.runtime import Runtime
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store, remove_path
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-class ExecOptions:
+class ExecOptions(SlotRecord):
     """How to run an exec'd process. A plain slotted class: dataclasses (inspect, ast, dis)
     would cost more import time than the rest of ``exec``'s Python."""
 
@@ -35,13 +36,6 @@ class ExecOptions:
         self.workdir = workdir
         self.env: list[str] = [] if env is None else env
         self.privileged = privileged
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ExecOptions):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def process_json(store: Store, rec: ContainerRecord, command: list[str],

@@ -8,6 +8,7 @@ import sqlite3
 
 from forklift.errors import Conflict, NotFound, StoreCorrupt
 from forklift.procs import pid_alive
+from forklift.records import SlotRecord
 from forklift.store.db import Store
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
@@ -38,7 +39,7 @@ class State(enum.StrEnum):
         return self in (State.RUNNING, State.PAUSED, State.RESTARTING)
 
 
-class ContainerRecord:
+class ContainerRecord(SlotRecord):
     """One row of the containers table. A plain slotted class, not a dataclass: this module
     is on the ``exec``/``stop`` hot path, and dataclasses costs inspect, ast and dis."""
 
@@ -62,21 +63,6 @@ class ContainerRecord:
         self.finished_at = finished_at
         self.config: dict[str, Any] = {} if config is None else config
         self.host_config: dict[str, Any] = {} if host_config is None else host_config
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, n) for n in self.__slots__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, ContainerRecord)
-        return self._values() == other._values()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, as a dataclass's
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
-        return f"ContainerRecord({fields})"
 
     @property
     def short_id(self) -> str:
