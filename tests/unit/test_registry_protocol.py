@@ -839,12 +839,19 @@ def test_pulled_layers_keep_their_sources_and_push_back_unchanged(
     assert sha(reg.manifests["team/three"]["1"][0]) == digest
 
 
-def test_pushed_elsewhere_a_pulled_blob_is_fetched_again_from_its_source(
-        reg: FakeRegistry, store: Store) -> None:
+def _pulled_and_tagged_for_elsewhere(reg: FakeRegistry, store: Store) -> tuple[list[tuple[bytes, bytes]], str]:
+    """Three layers published and pulled from HOST, the image tagged for another registry
+    (same transport), so that a push there must bring the blobs from the source."""
     layers = _three_layers()
     _, digest = publish_layers(reg, "team/three", "1", layers)
     distribution.pull(store, f"{HOST}/team/three:1", reporter=quiet(), transport=reg.transport())
     image_store.set_tag(store, "other.test/copy/three:1", image_store.resolve(store, f"{HOST}/team/three:1"))
+    return layers, digest
+
+
+def test_pushed_elsewhere_a_pulled_blob_is_fetched_again_from_its_source(
+        reg: FakeRegistry, store: Store) -> None:
+    layers, digest = _pulled_and_tagged_for_elsewhere(reg, store)
     reg.requests.clear()
     distribution.push(store, "other.test/copy/three:1", reporter=quiet(), transport=reg.transport())
     assert sha(reg.manifests["copy/three"]["1"][0]) == digest
@@ -858,10 +865,7 @@ def test_pushed_elsewhere_a_pulled_blob_is_fetched_again_from_its_source(
 
 def test_a_source_answering_other_bytes_makes_the_push_compress_here(
         reg: FakeRegistry, store: Store) -> None:
-    layers = _three_layers()
-    _, digest = publish_layers(reg, "team/three", "1", layers)
-    distribution.pull(store, f"{HOST}/team/three:1", reporter=quiet(), transport=reg.transport())
-    image_store.set_tag(store, "other.test/copy/three:1", image_store.resolve(store, f"{HOST}/team/three:1"))
+    layers, digest = _pulled_and_tagged_for_elsewhere(reg, store)
     reg.hook = lambda r: (httpx.Response(200, content=_flipped(reg.blobs["team/three"][r.url.path.rsplit("/", 1)[1]]))
                           if r.method == "GET" and "/team/three/blobs/" in r.url.path else None)
     distribution.push(store, "other.test/copy/three:1", reporter=quiet(), transport=reg.transport())

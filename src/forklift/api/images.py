@@ -3,11 +3,8 @@ load (pull and push are `distribution`'s; ``/images/create`` dispatches a pull t
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from forklift.api import distribution
@@ -18,6 +15,7 @@ from forklift.api.server import (
     Request,
     Result,
     Stream,
+    body_file,
     json_reply,
     route,
 )
@@ -174,26 +172,11 @@ def create_image(ctx: Context, req: Request) -> Result:
     if tag and not repo:
         raise ApiError(400, "a tag needs a repository (repo)")
     changes = [c for text in req.query.get("changes", []) for c in text.splitlines()]
-    with _body_file(ctx, req) as path:
+    with body_file(ctx, req) as path:
         image_id = images_mod.import_tarball(
             ctx.store, path, f"{repo}:{tag}" if tag else (repo or None), changes,
             req.arg("message") or "Imported from -")
     return _json_lines([{"status": image_id}])
-
-
-@contextlib.contextmanager
-def _body_file(ctx: Context, req: Request) -> Iterator[str]:
-    """The request's body in a file of the store's scratch area, removed after."""
-    if not req.body:
-        raise ApiError(400, "the request's body (a tarball) is empty")
-    work = ctx.store.make_tmp("api-upload")
-    path = os.path.join(work, "body.tar")
-    try:
-        with open(path, "wb") as f:
-            f.write(req.body)
-        yield path
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _json_lines(docs: list[dict[str, Any]]) -> Reply:
@@ -204,7 +187,7 @@ def _json_lines(docs: list[dict[str, Any]]) -> Reply:
 def load_images(ctx: Context, req: Request) -> Reply:
     from forklift.engine import transfer
 
-    with _body_file(ctx, req) as path:
+    with body_file(ctx, req) as path:
         lines = transfer.load(ctx.store, path)
     # ``quiet`` hides Docker's progress bars; there are none here, the lines stay
     return _json_lines([{"stream": line + "\n"} for line in lines])

@@ -8,14 +8,16 @@ transactions, the write lock) make it safe beside the CLI and other threads.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import shutil
 import socket
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,6 +222,22 @@ class Context:
 
     def store_root(self) -> str:
         return str(self.store.root)
+
+
+@contextlib.contextmanager
+def body_file(ctx: Context, req: Request, what: str = "a tarball") -> Iterator[str]:
+    """The request's body as a file in the store's scratch area, removed after: the one
+    way endpoints that take an archive (load, import, archive PUT, build) read their body."""
+    if not req.body:
+        raise ApiError(400, f"the request's body ({what}) is empty")
+    work = ctx.store.make_tmp("api-upload")
+    path = os.path.join(work, "body.tar")
+    try:
+        with open(path, "wb") as f:
+            f.write(req.body)
+        yield path
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def call(ctx: Context, handler: Handler, req: Request) -> Result:
