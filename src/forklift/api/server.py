@@ -226,8 +226,8 @@ class Context:
 
 @contextlib.contextmanager
 def body_file(ctx: Context, req: Request, what: str = "a tarball") -> Iterator[str]:
-    """The request's body as a file in the store's scratch area, removed after: the one
-    way endpoints that take an archive (load, import, archive PUT, build) read their body."""
+    """The request's body as a file in the store's scratch area, removed after (load and
+    import read their archive through it; archive PUT does not yet)."""
     if not req.body:
         raise ApiError(400, f"the request's body ({what}) is empty")
     work = ctx.store.make_tmp("api-upload")
