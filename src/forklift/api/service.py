@@ -15,7 +15,7 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -40,6 +40,7 @@ from forklift.api.server import (
     resolve,
     takes_upload,
 )
+from forklift.api.tls import TcpOptions, TlsPeer, bind_tcp, server_context
 from forklift.errors import ForkliftError
 
 ENDPOINTS = (containers, execs, images, networks, system, volumes)  # imported for their routes
@@ -52,21 +53,31 @@ log = logging.getLogger("forklift.api")
 
 
 class Service:
-    """One listening socket and its connections; `serve` returns after ``idle`` seconds
-    without a connection (0: never) or on SIGTERM/SIGINT. A socket systemd passed is used
-    instead of ``path`` and left where it is (systemd owns it)."""
+    """A unix socket (``path``), a TCP one with TLS (``tcp``), or both, and their
+    connections; `serve` returns after ``idle`` seconds without a connection (0: never) or
+    on SIGTERM/SIGINT. A socket systemd passed is used instead of ``path`` and left where
+    it is (systemd owns it)."""
 
-    def __init__(self, root: str | None, path: str, *, idle: float = 5.0,
-                 group: str | None = None) -> None:
+    def __init__(self, root: str | None, path: str | None, *, idle: float = 5.0,
+                 group: str | None = None, tcp: TcpOptions | None = None) -> None:
         # Until the loop handles them (`_main`), SIGTERM and SIGINT wait: a client may
         # connect, and a supervisor signal, as soon as the socket exists.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         self.ctx = Context(root)
         self.path = path
         self.idle = idle
-        inherited = inherited_socket()
-        self.listener = inherited or bind_unix(path, group)
-        self.inode = None if inherited else os.stat(path).st_ino
+        self.tls = server_context(tcp) if tcp is not None else None  # files first: no listener on a bad one
+        self.tcp_listener = bind_tcp(tcp.address) if tcp is not None else None
+        self.listener: socket.socket | None = None
+        self.inode = None
+        if path is not None:
+            try:
+                inherited = inherited_socket()
+                self.listener = inherited or bind_unix(path, group)
+            except BaseException:
+                self.close()
+                raise
+            self.inode = None if inherited else os.stat(path).st_ino
         self.active = 0
         self.last = time.monotonic()
         self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="api")
@@ -79,9 +90,11 @@ class Service:
 
     def close(self) -> None:
         self.ctx.stopping.set()
-        self.listener.close()
+        for listener in (self.listener, self.tcp_listener):
+            if listener is not None:
+                listener.close()
         with contextlib.suppress(OSError):
-            if self.inode is not None and os.stat(self.path).st_ino == self.inode:
+            if self.path and self.inode is not None and os.stat(self.path).st_ino == self.inode:
                 os.unlink(self.path)
 
     async def _main(self) -> None:
@@ -91,12 +104,15 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         tasks: set[asyncio.Task[None]] = set()
-        accept = asyncio.create_task(self._accept(tasks))
-        watch = asyncio.create_task(self._idle_watch(stop))
+        loops = [asyncio.create_task(self._idle_watch(stop))]
+        if self.listener is not None:
+            loops.append(asyncio.create_task(self._accept(self.listener, tasks, self._connection)))
+        if self.tcp_listener is not None:
+            loops.append(asyncio.create_task(self._accept(self.tcp_listener, tasks, self._tls_connection)))
         await stop.wait()
         log.info("stopping")
-        accept.cancel()
-        watch.cancel()
+        for task in loops:
+            task.cancel()
         self.ctx.stopping.set()
         for task in tasks:
             task.cancel()
@@ -114,14 +130,47 @@ class Service:
                 stop.set()
                 return
 
-    async def _accept(self, tasks: set[asyncio.Task[None]]) -> None:
+    async def _accept(self, listener: socket.socket, tasks: set[asyncio.Task[None]],
+                      serve: Callable[[socket.socket], Coroutine[Any, Any, None]]) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            sock, _ = await loop.sock_accept(self.listener)
+            sock, _ = await loop.sock_accept(listener)
             sock.setblocking(False)
-            task = asyncio.create_task(self._connection(sock))
+            task = asyncio.create_task(serve(sock))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+
+    async def _tls_connection(self, raw: socket.socket) -> None:
+        """A TCP client: its TLS handshake (a certificate from the CA, or nothing), then
+        its requests served over a socket pair exactly as a unix connection's are."""
+        assert self.tls is not None
+        self.active += 1
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # attach keystrokes
+            peer = TlsPeer(raw, self.tls)
+            try:
+                await peer.handshake()
+            except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+                log.info("TLS handshake refused: %s", exc)
+                return
+            inner, outer = socket.socketpair()
+            inner.setblocking(False)
+            outer.setblocking(False)
+            serving = asyncio.create_task(self._connection(inner))
+            try:
+                await peer.relay(outer)
+            except OSError:
+                pass  # the client left; the service side sees its pair end close
+            finally:
+                outer.close()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serving
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.active -= 1
+            self.last = time.monotonic()
+            raw.close()
 
     async def _connection(self, sock: socket.socket) -> None:
         self.active += 1
