@@ -174,3 +174,27 @@ def test_json_body_keeps_its_cap(service: Service, fl: Forklift) -> None:
 def test_empty_upload_is_refused(service: Service, fl: Forklift) -> None:
     assert "empty" in service.request("POST", "/images/load", b"").refusal(400)
     wait_for(lambda: _uploads(fl) == [], what="the empty body's file removed")
+
+
+def test_expect_100_continue_then_body(service: Service, fl: Forklift) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        _add(tf, "f", b"x" * 5000)
+    data = buf.getvalue()
+    with contextlib.closing(_connect(service)) as s:
+        s.sendall(b"POST /images/create?fromSrc=-&repo=continued&tag=1 HTTP/1.1\r\nHost: x\r\n"
+                  b"Expect: 100-continue\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+                  % len(data))
+        assert s.recv(65536).startswith(b"HTTP/1.1 100 ")  # before any of the body is sent
+        s.sendall(data)
+        answer = _read_all(s)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+    fl("rmi", "continued:1")
+
+
+def test_broken_upload_is_refused_and_removed(service: Service, fl: Forklift) -> None:
+    images = fl.out("images", "-q", "--no-trunc")
+    answer = service.request("POST", "/images/load", os.urandom(3 * MIB))
+    assert "Traceback" not in answer.refusal(answer.status) and answer.status in (400, 500)
+    wait_for(lambda: _uploads(fl) == [], what="the refused body removed")
+    assert fl.out("images", "-q", "--no-trunc") == images
