@@ -184,7 +184,8 @@ class Service:
                     target: tuple[Handler, dict[str, str]] | ApiError = resolve(req.method, req.path)
                 except ApiError as exc:
                     target = exc
-                upload = not isinstance(target, ApiError) and takes_upload(target[0])
+                upload = (not isinstance(target, ApiError) and takes_upload(target[0])
+                          and _has_body(req))
                 try:
                     if not await self._read_body(sock, conn, req, upload):
                         return
@@ -364,6 +365,11 @@ async def _linger(sock: socket.socket, limit: int = 4 << 20, timeout: float = 2.
         async with asyncio.timeout(timeout):
             while limit > 0 and (chunk := await loop.sock_recv(sock, 65536)):
                 limit -= len(chunk)
+
+
+def _has_body(req: Request) -> bool:
+    """Whether a body follows the head (a pull, an upload route without one, needs no file)."""
+    return "transfer-encoding" in req.headers or req.headers.get("content-length", "0") != "0"
 
 
 def _request(head: h11.Request) -> Request:
