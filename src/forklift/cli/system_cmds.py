@@ -237,7 +237,7 @@ def container_prune_cmd(state: Any, force: bool, filters: tuple[str, ...]) -> No
 def service_cmd(state: Any, address: str | None, tcp: str | None, tlsverify: bool,
                 tlscacert: str | None, tlscert: str | None, tlskey: str | None, idle: float,
                 group: str | None, log_level: str) -> None:
-    """Serve the Docker Engine API on a unix socket (and/or TCP with TLS), in the foreground."""
+    """Serve the Docker Engine API on a unix socket and/or TCP with TLS, in the foreground."""
     import logging
     import os
     import sys
