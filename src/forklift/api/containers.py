@@ -29,6 +29,7 @@ from forklift.api.server import (
     Reply,
     Request,
     Stream,
+    body_file,
     json_reply,
     no_content,
     route,
@@ -728,12 +729,10 @@ def get_archive(ctx: Context, req: Request) -> Reply | Stream:
                   "application/x-tar", headers=headers)
 
 
-@route("PUT", "/containers/{id}/archive")
+@route("PUT", "/containers/{id}/archive", upload=True)
 def put_archive(ctx: Context, req: Request) -> Reply:
     """Extract a tar into a directory of the container (the CLI's ``cp -``: through
     scratch space and directory fds, so the tar cannot write outside it)."""
-    import io
-
     from forklift.engine import copy
     from forklift.errors import BadArchive
 
@@ -743,8 +742,9 @@ def put_archive(ctx: Context, req: Request) -> Reply:
     rec = _resolve(ctx, req.params["id"])
     copy.stat_path(ctx.store, rec.id, path)  # a missing directory is a 404, as Docker's
     try:
-        copy.cp(ctx.store, "-", f"{rec.id}:{path}", archive=req.flag("copyUIDGID"),
-                stdin=io.BytesIO(req.body))
+        with body_file(ctx, req) as body, open(body, "rb") as tar:
+            copy.cp(ctx.store, "-", f"{rec.id}:{path}", archive=req.flag("copyUIDGID"),
+                    stdin=tar)
     except BadArchive as exc:  # the client's tar: bad input, not a fault of ours
         raise ApiError(400, str(exc)) from None
     return Reply(200, b"", None)

@@ -157,7 +157,7 @@ def prune_images(ctx: Context, req: Request) -> Reply:
                        "SpaceReclaimed": result.reclaimed})
 
 
-@route("POST", "/images/create")
+@route("POST", "/images/create", upload=True)
 def create_image(ctx: Context, req: Request) -> Result:
     """Pull (``fromImage``) or import (``fromSrc=-``: the request's body)."""
     if req.arg("fromImage"):
@@ -183,7 +183,7 @@ def _json_lines(docs: list[dict[str, Any]]) -> Reply:
     return Reply(200, b"".join(json.dumps(d).encode() + b"\r\n" for d in docs))
 
 
-@route("POST", "/images/load")
+@route("POST", "/images/load", upload=True)
 def load_images(ctx: Context, req: Request) -> Reply:
     from forklift.engine import transfer
 

@@ -44,8 +44,9 @@ class Request:
     path: str                      # without the /vX.Y prefix
     query: dict[str, list[str]]
     headers: dict[str, str]        # names in lower case
-    body: bytes
+    body: bytes                    # empty for an upload route: its body is in body_path
     params: dict[str, str] = field(default_factory=dict)
+    body_path: str | None = None   # an upload route's body, streamed to the store's tmp/
 
     def arg(self, name: str, default: str = "") -> str:
         return self.query.get(name, [default])[-1]
@@ -136,19 +137,27 @@ class Hijack:
 Result = Reply | Stream | Hijack
 Handler = Callable[["Context", Request], Result]
 _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = []
+_UPLOADS: set[Handler] = set()
 
 
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+def route(method: str, pattern: str, *, upload: bool = False) -> Callable[[Handler], Handler]:
     """Register an endpoint: ``{id}`` matches one path segment, ``{name*}`` any (image
-    names have slashes)."""
+    names have slashes). An ``upload`` endpoint's body has no size cap: the service
+    streams it to a file as it arrives, which the endpoint reads through `body_file`."""
     regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+)", pattern)
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
 
     def register(handler: Handler) -> Handler:
         _ROUTES.append((method, re.compile(f"^{regex}$"), handler))
+        if upload:
+            _UPLOADS.add(handler)
         return handler
 
     return register
+
+
+def takes_upload(handler: Handler) -> bool:
+    return handler in _UPLOADS
 
 
 _VERSIONED = re.compile(r"^/v([0-9.]+)(/.*)$")
@@ -226,8 +235,15 @@ class Context:
 
 @contextlib.contextmanager
 def body_file(ctx: Context, req: Request, what: str = "a tarball") -> Iterator[str]:
-    """The request's body as a file in the store's scratch area, removed after (load and
-    import read their archive through it; archive PUT does not yet)."""
+    """The request's body as a file in the store's scratch area: the one way endpoints
+    that take an archive (load, import, archive PUT, build) read their body. An upload
+    route's file is the service's (removed once the reply, or its stream, is over, so a
+    `Stream` may read it); a body in memory is written to a file removed on leaving."""
+    if req.body_path is not None:
+        if os.path.getsize(req.body_path) == 0:
+            raise ApiError(400, f"the request's body ({what}) is empty")
+        yield req.body_path
+        return
     if not req.body:
         raise ApiError(400, f"the request's body ({what}) is empty")
     work = ctx.store.make_tmp("api-upload")

@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import time
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
@@ -24,6 +27,7 @@ from forklift.api.server import (
     RAW_STREAM,
     ApiError,
     Context,
+    Handler,
     Hijack,
     Reply,
     Request,
@@ -34,33 +38,46 @@ from forklift.api.server import (
     headers_for,
     inherited_socket,
     resolve,
+    takes_upload,
 )
+from forklift.api.tls import TcpOptions, TlsPeer, bind_tcp, server_context
 from forklift.errors import ForkliftError
 
 ENDPOINTS = (containers, execs, images, networks, system, volumes)  # imported for their routes
 MAX_HEADERS = 64 * 1024
-MAX_BODY = 16 * 1024 * 1024
+MAX_BODY = 16 * 1024 * 1024  # a JSON body's cap; an upload route's body has none
+RECV_SIZE = 256 * 1024
 WORKERS = 128  # wait, logs -f and attach each hold a thread for as long as they last
 STOP_GRACE = 5.0
 log = logging.getLogger("forklift.api")
 
 
 class Service:
-    """One listening socket and its connections; `serve` returns after ``idle`` seconds
-    without a connection (0: never) or on SIGTERM/SIGINT. A socket systemd passed is used
-    instead of ``path`` and left where it is (systemd owns it)."""
+    """A unix socket (``path``), a TCP one with TLS (``tcp``), or both, and their
+    connections; `serve` returns after ``idle`` seconds without a connection (0: never) or
+    on SIGTERM/SIGINT. A socket systemd passed is used instead of ``path`` and left where
+    it is (systemd owns it)."""
 
-    def __init__(self, root: str | None, path: str, *, idle: float = 5.0,
-                 group: str | None = None) -> None:
+    def __init__(self, root: str | None, path: str | None, *, idle: float = 5.0,
+                 group: str | None = None, tcp: TcpOptions | None = None) -> None:
         # Until the loop handles them (`_main`), SIGTERM and SIGINT wait: a client may
         # connect, and a supervisor signal, as soon as the socket exists.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         self.ctx = Context(root)
         self.path = path
         self.idle = idle
-        inherited = inherited_socket()
-        self.listener = inherited or bind_unix(path, group)
-        self.inode = None if inherited else os.stat(path).st_ino
+        self.tls = server_context(tcp) if tcp is not None else None  # files first: no listener on a bad one
+        self.tcp_listener = bind_tcp(tcp.address) if tcp is not None else None
+        self.listener: socket.socket | None = None
+        self.inode = None
+        if path is not None:
+            try:
+                inherited = inherited_socket()
+                self.listener = inherited or bind_unix(path, group)
+            except BaseException:
+                self.close()
+                raise
+            self.inode = None if inherited else os.stat(path).st_ino
         self.active = 0
         self.last = time.monotonic()
         self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="api")
@@ -73,9 +90,11 @@ class Service:
 
     def close(self) -> None:
         self.ctx.stopping.set()
-        self.listener.close()
+        for listener in (self.listener, self.tcp_listener):
+            if listener is not None:
+                listener.close()
         with contextlib.suppress(OSError):
-            if self.inode is not None and os.stat(self.path).st_ino == self.inode:
+            if self.path and self.inode is not None and os.stat(self.path).st_ino == self.inode:
                 os.unlink(self.path)
 
     async def _main(self) -> None:
@@ -85,12 +104,15 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         tasks: set[asyncio.Task[None]] = set()
-        accept = asyncio.create_task(self._accept(tasks))
-        watch = asyncio.create_task(self._idle_watch(stop))
+        loops = [asyncio.create_task(self._idle_watch(stop))]
+        if self.listener is not None:
+            loops.append(asyncio.create_task(self._accept(self.listener, tasks, self._connection)))
+        if self.tcp_listener is not None:
+            loops.append(asyncio.create_task(self._accept(self.tcp_listener, tasks, self._tls_connection)))
         await stop.wait()
         log.info("stopping")
-        accept.cancel()
-        watch.cancel()
+        for task in loops:
+            task.cancel()
         self.ctx.stopping.set()
         for task in tasks:
             task.cancel()
@@ -108,23 +130,70 @@ class Service:
                 stop.set()
                 return
 
-    async def _accept(self, tasks: set[asyncio.Task[None]]) -> None:
+    async def _accept(self, listener: socket.socket, tasks: set[asyncio.Task[None]],
+                      serve: Callable[[socket.socket], Coroutine[Any, Any, None]]) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            sock, _ = await loop.sock_accept(self.listener)
+            sock, _ = await loop.sock_accept(listener)
             sock.setblocking(False)
-            task = asyncio.create_task(self._connection(sock))
+            task = asyncio.create_task(serve(sock))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+
+    async def _tls_connection(self, raw: socket.socket) -> None:
+        """A TCP client: its TLS handshake (a certificate from the CA, or nothing), then
+        its requests served over a socket pair exactly as a unix connection's are."""
+        assert self.tls is not None
+        self.active += 1
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # attach keystrokes
+            peer = TlsPeer(raw, self.tls)
+            try:
+                await peer.handshake()
+            except (OSError, TimeoutError) as exc:  # ssl.SSLError is an OSError
+                log.info("TLS handshake refused: %s", exc)
+                return
+            inner, outer = socket.socketpair()
+            inner.setblocking(False)
+            outer.setblocking(False)
+            serving = asyncio.create_task(self._connection(inner))
+            try:
+                await peer.relay(outer)
+            except OSError:
+                pass  # the client left; the service side sees its pair end close
+            finally:
+                outer.close()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await serving
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.active -= 1
+            self.last = time.monotonic()
+            raw.close()
 
     async def _connection(self, sock: socket.socket) -> None:
         self.active += 1
         try:
             conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
             while True:
-                req = await self._read_request(sock, conn)
-                if req is None or not await self._answer(sock, conn, req):
+                req = await self._read_head(sock, conn)
+                if req is None:
                     return
+                try:
+                    target: tuple[Handler, dict[str, str]] | ApiError = resolve(req.method, req.path)
+                except ApiError as exc:
+                    target = exc
+                upload = (not isinstance(target, ApiError) and takes_upload(target[0])
+                          and _has_body(req))
+                try:
+                    if not await self._read_body(sock, conn, req, upload):
+                        return
+                    if not await self._answer(sock, conn, req, target):
+                        return
+                finally:
+                    if req.body_path is not None:
+                        shutil.rmtree(os.path.dirname(req.body_path), ignore_errors=True)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
@@ -135,32 +204,80 @@ class Service:
             self.last = time.monotonic()
             sock.close()
 
-    async def _read_request(self, sock: socket.socket, conn: h11.Connection) -> Request | None:
-        loop = asyncio.get_running_loop()
-        head: h11.Request | None = None
-        body = bytearray()
+    async def _next_event(self, sock: socket.socket, conn: h11.Connection,
+                          size: int = RECV_SIZE) -> Any:
+        event = conn.next_event()
+        while event is h11.NEED_DATA:
+            conn.receive_data(await asyncio.get_running_loop().sock_recv(sock, size))
+            event = conn.next_event()
+        return event
+
+    async def _read_head(self, sock: socket.socket, conn: h11.Connection) -> Request | None:
         try:
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await loop.sock_recv(sock, 65536))
-                elif isinstance(event, h11.Request):
-                    head = event
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                    if len(body) > MAX_BODY:
-                        await self._send_error(sock, conn, 413, "request body too large")
-                        await _linger(sock)
-                        return None
-                elif isinstance(event, h11.EndOfMessage) and head is not None:
-                    return _request(head, bytes(body))
-                else:  # ConnectionClosed, or PAUSED before a whole request
-                    return None
+            # h11 bounds a head only while it is incomplete: no read may hold a whole
+            # head longer than MAX_HEADERS
+            event = await self._next_event(sock, conn, MAX_HEADERS)
         except h11.RemoteProtocolError as exc:
-            status = exc.error_status_hint
-            await self._send_error(sock, conn, status, f"bad request: {exc}")
-            await _linger(sock)
+            await self._refuse(sock, conn, exc.error_status_hint, f"bad request: {exc}")
             return None
+        if not isinstance(event, h11.Request):
+            return None  # ConnectionClosed, or PAUSED
+        if conn.they_are_waiting_for_100_continue:  # curl's way with a large upload
+            data = conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+            await asyncio.get_running_loop().sock_sendall(sock, data)
+        return _request(event)
+
+    async def _read_body(self, sock: socket.socket, conn: h11.Connection, req: Request,
+                         upload: bool) -> bool:
+        """Read the request's body: an upload route's to a file as it arrives (no cap but
+        the disk), any other's into memory up to MAX_BODY; False when refused or cut."""
+        try:
+            if upload:
+                try:
+                    req.body_path = await self._upload_file()
+                except (ForkliftError, OSError) as exc:
+                    await self._refuse(sock, conn, 500, f"cannot keep the request's body: {exc}")
+                    return False
+                with open(req.body_path, "wb") as out:
+                    return await self._body_to(sock, conn, out.write, None)
+            body = bytearray()
+            if not await self._body_to(sock, conn, body.extend, MAX_BODY):
+                return False
+            req.body = bytes(body)
+            return True
+        except h11.RemoteProtocolError as exc:
+            await self._refuse(sock, conn, exc.error_status_hint, f"bad request: {exc}")
+            return False
+
+    async def _body_to(self, sock: socket.socket, conn: h11.Connection,
+                       write: Callable[[bytes], object], cap: int | None) -> bool:
+        size = 0
+        while True:
+            event = await self._next_event(sock, conn)
+            if isinstance(event, h11.EndOfMessage):
+                return True
+            if not isinstance(event, h11.Data):
+                return False  # ConnectionClosed
+            size += len(event.data)
+            if cap is not None and size > cap:
+                await self._refuse(sock, conn, 413, "request body too large")
+                return False
+            try:
+                write(event.data)
+            except OSError as exc:  # the disk, not the client: ENOSPC, EDQUOT, EIO
+                await self._refuse(sock, conn, 500, f"cannot keep the request's body: {exc.strerror}")
+                return False
+
+    async def _upload_file(self) -> str:
+        work = await asyncio.get_running_loop().run_in_executor(
+            self.pool, lambda: self.ctx.store.make_tmp("api-upload"))
+        return os.path.join(work, "body")
+
+    async def _refuse(self, sock: socket.socket, conn: h11.Connection, status: int,
+                      message: str) -> None:
+        """Answer a request read only in part, then drain what the client still sends."""
+        await self._send_error(sock, conn, status, message)
+        await _linger(sock)
 
     async def _send_error(self, sock: socket.socket, conn: h11.Connection, status: int,
                           message: str) -> None:
@@ -181,15 +298,15 @@ class Service:
         data += conn.send(h11.EndOfMessage()) or b""
         await loop.sock_sendall(sock, data)
 
-    async def _answer(self, sock: socket.socket, conn: h11.Connection, req: Request) -> bool:
+    async def _answer(self, sock: socket.socket, conn: h11.Connection, req: Request,
+                      target: tuple[Handler, dict[str, str]] | ApiError) -> bool:
         """Answer one request; False when the connection is done with."""
         loop = asyncio.get_running_loop()
         log.debug("%s %s", req.method, req.path)
-        try:
-            handler, req.params = resolve(req.method, req.path)
-        except ApiError as exc:
-            await self._send_reply(sock, conn, error_reply(exc.status, exc.message), False)
+        if isinstance(target, ApiError):
+            await self._send_reply(sock, conn, error_reply(target.status, target.message), False)
             return True
+        handler, req.params = target
         result = await loop.run_in_executor(self.pool, call, self.ctx, handler, req)
         if isinstance(result, Reply):
             await self._send_reply(sock, conn, result, head=req.method == "HEAD")
@@ -250,9 +367,14 @@ async def _linger(sock: socket.socket, limit: int = 4 << 20, timeout: float = 2.
                 limit -= len(chunk)
 
 
-def _request(head: h11.Request, body: bytes) -> Request:
+def _has_body(req: Request) -> bool:
+    """Whether a body follows the head (a pull, an upload route without one, needs no file)."""
+    return "transfer-encoding" in req.headers or req.headers.get("content-length", "0") != "0"
+
+
+def _request(head: h11.Request) -> Request:
     target = head.target.decode("latin-1")
     parts = urlsplit(target)
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
     query = parse_qs(parts.query, keep_blank_values=True)
-    return Request(head.method.decode("latin-1"), unquote(parts.path), query, headers, body)
+    return Request(head.method.decode("latin-1"), unquote(parts.path), query, headers, b"")

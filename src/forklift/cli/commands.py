@@ -54,7 +54,7 @@ HELP = {
     "system_cmds:check_cmd": "Verify the store: blobs, layers, images, tags, containers, volumes, scratch.",
     "system_cmds:container_prune_cmd": "Remove all stopped containers.",
     "system_cmds:df_cmd": "Show forklift disk usage.",
-    "system_cmds:service_cmd": "Serve the Docker Engine API on a unix socket, in the foreground.",
+    "system_cmds:service_cmd": "Serve the Docker Engine API on a unix socket and/or TCP with TLS, in the foreground.",
     "system_cmds:image_prune_cmd": "Remove unused images.",
     "info_cmds:info_cmd": "Display system-wide information.",
     "system_cmds:system_prune_cmd": "Remove unused data.",

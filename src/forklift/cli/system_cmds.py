@@ -219,16 +219,25 @@ def container_prune_cmd(state: Any, force: bool, filters: tuple[str, ...]) -> No
 
 
 @click.command("service")
-@click.option("--socket", "address", default="unix:///run/forklift/docker.sock",
-              show_default=True, help="Where to listen (unix:///path)")
+@click.option("--socket", "address", default=None, metavar="unix:///PATH",
+              help="Where to listen (default: unix:///run/forklift/docker.sock unless --tcp "
+                   "is given; give both for both)")
+@click.option("--tcp", default=None, metavar="HOST:PORT",
+              help="Also (or only) listen on TCP, with TLS client verification")
+@click.option("--tlsverify", is_flag=True, help="Require client certificates (needed with --tcp)")
+@click.option("--tlscacert", default=None, metavar="FILE", help="CA that client certificates come from")
+@click.option("--tlscert", default=None, metavar="FILE", help="The service's TLS certificate")
+@click.option("--tlskey", default=None, metavar="FILE", help="The service's TLS key")
 @click.option("-t", "--time", "idle", type=float, default=5.0, show_default=True,
               metavar="SECONDS", help="Exit after this long without a connection (0: never)")
 @click.option("--group", default=None, help="Group that may use the socket (mode 0660)")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]), help="Service log level")
 @click.pass_obj
-def service_cmd(state: Any, address: str, idle: float, group: str | None, log_level: str) -> None:
-    """Serve the Docker Engine API on a unix socket, in the foreground."""
+def service_cmd(state: Any, address: str | None, tcp: str | None, tlsverify: bool,
+                tlscacert: str | None, tlscert: str | None, tlskey: str | None, idle: float,
+                group: str | None, log_level: str) -> None:
+    """Serve the Docker Engine API on a unix socket and/or TCP with TLS, in the foreground."""
     import logging
     import os
     import sys
@@ -236,13 +245,37 @@ def service_cmd(state: Any, address: str, idle: float, group: str | None, log_le
     from forklift.api.server import parse_address
     from forklift.api.service import Service
 
+    tcp_options = _tcp_options(tcp, tlsverify, tlscacert, tlscert, tlskey)
+    if address is None and tcp is None:
+        address = "unix:///run/forklift/docker.sock"
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    service = Service(state.root, parse_address(address), idle=idle, group=group)
-    logging.getLogger("forklift.api").info("listening on %s", address)
+    service = Service(state.root, parse_address(address) if address else None, idle=idle,
+                      group=group, tcp=tcp_options)
+    for where in (address, tcp and f"tcp://{tcp.removeprefix('tcp://')} (TLS)"):
+        if where:
+            logging.getLogger("forklift.api").info("listening on %s", where)
     service.serve()
     sys.stdout.flush()
     sys.stderr.flush()
     # Worker threads still blocked in a wait or a log follow must not hold the exit; the
     # store needs no teardown (every change is its own transaction).
     os._exit(0)
+
+
+def _tcp_options(tcp: str | None, tlsverify: bool, cacert: str | None, cert: str | None,
+                 key: str | None) -> Any:
+    """--tcp only with --tlsverify and all three files (no API open to anyone who can
+    reach the port), and those only with --tcp."""
+    if tcp is None:
+        if tlsverify or cacert or cert or key:
+            raise click.UsageError("--tlsverify, --tlscacert, --tlscert and --tlskey go with --tcp")
+        return None
+    if not (tlsverify and cacert and cert and key):
+        raise click.UsageError("--tcp needs --tlsverify, --tlscacert, --tlscert and --tlskey: "
+                               "the API is root on this machine, so TCP is served only to "
+                               "clients with a certificate from that CA")
+    from forklift.api.tls import TcpOptions, parse_tcp
+
+    parse_tcp(tcp)
+    return TcpOptions(tcp, cacert, cert, key)
