@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
-from forklift.api import containers, execs, images, networks, system, volumes
+from forklift.api import build, containers, execs, images, networks, system, volumes
 from forklift.api.server import (
     RAW_STREAM,
     ApiError,
@@ -37,7 +37,7 @@ from forklift.api.server import (
 )
 from forklift.errors import ForkliftError
 
-ENDPOINTS = (containers, execs, images, networks, system, volumes)  # imported for their routes
+ENDPOINTS = (build, containers, execs, images, networks, system, volumes)  # imported for their routes
 MAX_HEADERS = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
 WORKERS = 128  # wait, logs -f and attach each hold a thread for as long as they last
