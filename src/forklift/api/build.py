@@ -30,14 +30,13 @@ Write = Callable[[bytes], None]
 @route("POST", "/build")
 def build(ctx: Context, req: Request) -> Stream:
     from forklift.build import builder
-    from forklift.build.dockerfile import parse
 
     opts, quiet = options(req)
     builder.check_options(opts)
     stack = contextlib.ExitStack()
     try:
         context, data = _open_context(ctx, req, stack, req.arg("dockerfile") or "Dockerfile")
-        parse(data, opts.dockerfile_name)   # a syntax error: a 400 before the stream
+        builder.check_dockerfile(data, opts)   # a syntax error, no target: a 400 now
     except BaseException:
         stack.close()
         raise

@@ -129,12 +129,7 @@ class Builder:
         stages = stages_mod.split(self.df, meta, self.name)
         self._check_no_cache_filter(stages)
         self._stages = stages
-        target = stages[-1]
-        if opts.target:
-            found = stages_mod.stage_ref(stages, opts.target, len(stages))
-            if found is None or found.name != opts.target.lower():
-                raise InvalidArgument(f'target stage "{opts.target}" could not be found')
-            target = found
+        target = target_stage(stages, opts.target)
         needed = stages_mod.needed(stages, target, self.df.escape)
         stages_mod.refuse_unsupported(needed, self.name)
         self.progress.plan(sum(len(s.body) + 1 for s in needed) + (1 if opts.labels else 0))
@@ -867,6 +862,24 @@ def check_options(opts: BuildOptions) -> list[str]:
     if opts.platform:
         _check_platform(opts.platform)
     return [str(reference.parse(t)) for t in opts.tags]
+
+
+def target_stage(stages: list[Stage], target: str | None) -> Stage:
+    """The stage ``--target`` names (the last one without it)."""
+    if not target:
+        return stages[-1]
+    found = stages_mod.stage_ref(stages, target, len(stages))
+    if found is None or found.name != target.lower():
+        raise InvalidArgument(f'target stage "{target}" could not be found')
+    return found
+
+
+def check_dockerfile(data: bytes, opts: BuildOptions) -> None:
+    """What ``build`` would refuse in a Dockerfile before building anything (its syntax,
+    its stages, the target), for a caller that answers before the build starts."""
+    df = parse(data, opts.dockerfile_name)
+    meta = stages_mod.meta_args(df, opts.build_args)
+    target_stage(stages_mod.split(df, meta, opts.dockerfile_name), opts.target)
 
 
 def build_path(store: Store, path: str, stdin: IO[bytes] | None, dockerfile: str | None,

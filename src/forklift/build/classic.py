@@ -20,7 +20,8 @@ from typing import Any
 from forklift.build.progress import Progress, Step
 
 Emit = Callable[[dict[str, Any]], None]
-_INSTRUCTION = re.compile(r"^\[(?:\S+ )?\d+/\d+\] (.*)$", re.S)
+# "[stage 2/3] RUN make", or the LABEL step ``build --label`` adds ("LABEL a=b")
+_INSTRUCTION = re.compile(r"^(?:\[(?:\S+ )?\d+/\d+\] )?([A-Z]+\b.*)$", re.S)
 
 
 class ClassicProgress(Progress):

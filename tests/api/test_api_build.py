@@ -1,0 +1,286 @@
+"""``POST /build`` over raw HTTP (the classic builder's JSON stream checked message by
+message against what dockerd 20.10 sends, each message against the 1.41 schema), refusals
+before the stream (one line, the store unchanged), and through the real docker 20.10 CLI
+(``docker build`` with ``-t``, ``-f``, ``--build-arg``, ``--target``, ``-q``, a failing RUN)
+and docker-py when it is importable."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+import os
+import re
+import tarfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from support import Forklift
+from support.cli import run
+from support.service import DOCKER20, Answer, Service
+
+pytestmark = pytest.mark.root
+
+DOCKERFILE = b"FROM busybox\nARG X=1\nRUN echo hi $X\nCOPY a.txt /a.txt\nLABEL k=v\n"
+
+
+def _tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def _build(service: Service, body: bytes, query: str = "", **kw: Any) -> Answer:
+    sep = "&" if query else ""
+    return service.request("POST", f"/v1.41/build?networkmode=none{sep}{query}", body,
+                           headers={"Content-Type": "application/x-tar", **kw.pop("headers", {})},
+                           timeout=120, **kw)
+
+
+def _q(doc: Any) -> str:
+    return quote(json.dumps(doc))
+
+
+def _messages(answer: Answer) -> list[dict[str, Any]]:
+    assert answer.status == 200, answer
+    assert answer.headers["content-type"] == "application/json"
+    docs = [json.loads(line) for line in answer.body.split(b"\r\n") if line.strip()]
+    swagger = _swagger()
+    for doc in docs:
+        swagger.validate(doc, "BuildInfo")
+    return docs
+
+
+def _text(docs: list[dict[str, Any]]) -> str:
+    return "".join(d.get("stream", "") for d in docs)
+
+
+def _swagger() -> Any:
+    from support import swagger
+
+    if not swagger.available():
+        pytest.skip(f"{swagger.SWAGGER} missing: install {swagger.PACKAGE}")
+    return swagger
+
+
+def _state(fl: Forklift) -> tuple[list[str], list[str], list[str]]:
+    """Every image and tag, every container, and the scratch space (without the service's
+    own dirty markers)."""
+    images = sorted(fl.out("images", "-a", "--no-trunc", "--format",
+                           "{{.Repository}}:{{.Tag}} {{.ID}}").splitlines())
+    containers = fl.out("ps", "-aq", "--no-trunc").split()
+    scratch = sorted(p.name for p in (fl.root / "tmp").iterdir() if "-dirty-" not in p.name)
+    return images, containers, scratch
+
+
+def _short(image_id: str) -> str:
+    return image_id.removeprefix("sha256:")[:12]
+
+
+# ----------------------------------------------------------------------------- the stream
+
+def test_build_stream_as_dockerd_sends_it(service: Service, fl: Forklift) -> None:
+    busybox = fl.inspect("busybox")["Id"]
+    body = _tar({"Dockerfile": DOCKERFILE, "a.txt": b"hello\n"})
+    docs = _messages(_build(service, body, "t=api-b1:1&t=api-b1b&buildargs="
+                            + _q({"X": "5"})))
+    image_id = docs[-4]["aux"]["ID"]
+    run_in = re.fullmatch(r" ---> Running in ([0-9a-f]{12})\n", docs[8]["stream"])
+    assert run_in is not None, docs[8]
+    steps = [d["stream"] for d in docs if d.get("stream", "").startswith(" ---> ")]
+    assert docs == [
+        {"stream": "Step 1/5 : FROM busybox"}, {"stream": "\n"},
+        {"stream": f" ---> {_short(busybox)}\n"},
+        {"stream": "Step 2/5 : ARG X=1"}, {"stream": "\n"}, {"stream": steps[1]},
+        {"stream": "Step 3/5 : RUN echo hi $X"}, {"stream": "\n"},
+        {"stream": f" ---> Running in {run_in.group(1)}\n"}, {"stream": "hi 5\n"},
+        {"stream": f"Removing intermediate container {run_in.group(1)}\n"}, {"stream": steps[3]},
+        {"stream": "Step 4/5 : COPY a.txt /a.txt"}, {"stream": "\n"}, {"stream": steps[4]},
+        {"stream": "Step 5/5 : LABEL k=v"}, {"stream": "\n"},
+        {"stream": f" ---> {_short(image_id)}\n"},
+        {"aux": {"ID": image_id}},
+        {"stream": f"Successfully built {_short(image_id)}\n"},
+        {"stream": "Successfully tagged api-b1:1\n"},
+        {"stream": "Successfully tagged api-b1b:latest\n"},
+    ]
+    assert fl.inspect("api-b1:1")["Id"] == image_id == fl.inspect("api-b1b")["Id"]
+    assert fl.inspect(image_id)["Config"]["Labels"] == {"k": "v"}
+    assert fl.out("run", "--rm", "api-b1:1", "cat", "/a.txt") == "hello"
+    assert fl.out("ps", "-aq") == ""   # the RUN container is gone
+
+    again = _messages(_build(service, body, "t=api-b1:1&buildargs=" + _q({"X": "5"})))
+    assert _text(again).count(" ---> Using cache\n") == 4
+    assert again[-3] == {"aux": {"ID": image_id}}
+    fl("rmi", "api-b1:1", "api-b1b")
+
+
+def test_build_query_parameters(service: Service, fl: Forklift) -> None:
+    """``dockerfile`` in a subdirectory, ``target``, ``labels``, ``nocache``, ``q``, a gzip
+    context."""
+    dockerfile = b"FROM busybox AS first\nRUN echo one > /one\nFROM busybox\nRUN echo two\n"
+    body = gzip.compress(_tar({"sub/Build.file": dockerfile}))
+    query = "dockerfile=sub/Build.file&target=first&t=api-b2&labels=" + _q({"a": "b"})
+    docs = _messages(_build(service, body, query))
+    text = _text(docs)
+    assert "Step 1/3 : FROM busybox AS first\n" in text and "Step 3/3 : LABEL a=b" in text
+    assert "echo two" not in text
+    image = fl.inspect("api-b2")
+    assert image["Config"]["Labels"] == {"a": "b"}
+    assert fl.out("run", "--rm", "api-b2", "cat", "/one") == "one"
+
+    quiet = _messages(_build(service, body, query + "&q=1&nocache=1"))
+    assert len(quiet) == 1 and re.fullmatch(r"sha256:[0-9a-f]{64}\n", quiet[0]["stream"])
+    assert quiet[0]["stream"].strip() == fl.inspect("api-b2")["Id"] != image["Id"]   # rebuilt
+    fl("rmi", "api-b2")
+    fl("image", "prune", "-f")
+
+
+def test_failing_run_ends_the_stream(service: Service, fl: Forklift) -> None:
+    body = _tar({"Dockerfile": b"FROM busybox\nRUN echo out; exit 3\n"})
+    before = _state(fl)
+    docs = _messages(_build(service, body, "t=api-b3"))
+    message = "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"
+    assert docs[-2:] == [{"stream": "out\n"},
+                         {"errorDetail": {"code": 3, "message": message}, "error": message}]
+    assert _state(fl) == before   # no tag, no container, no scratch left
+
+    quiet = _messages(_build(service, body, "t=api-b3&q=1"))   # q: everything, then the error
+    assert quiet[0] == {"stream": "Step 1/2 : FROM busybox"} and quiet[-1]["error"] == message
+    assert _state(fl) == before
+
+
+def test_registry_config_header_is_read(service: Service, fl: Forklift) -> None:
+    """Credentials for the FROM pulls: a malformed header is a 400; a good one is taken
+    (a base already in the store is not pulled, so the build goes on)."""
+    body = _tar({"Dockerfile": b"FROM busybox\n"})
+    bad = _build(service, body, headers={"X-Registry-Config": "%%%"})
+    assert "X-Registry-Config" in bad.refusal(400)
+    auth = base64.urlsafe_b64encode(json.dumps(
+        {"registry.example:5000": {"username": "u", "password": "p"}}).encode()).decode()
+    docs = _messages(_build(service, body, headers={"X-Registry-Config": auth}))
+    assert docs[-1]["stream"].startswith("Successfully built ")
+
+
+# ----------------------------------------------------------------------------- refusals
+
+def _through_link() -> bytes:
+    """A file written through a symlink that leads out of the context."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("out")
+        info.type, info.linkname = tarfile.SYMTYPE, "/tmp"
+        tar.addfile(info)
+        data = b"FROM busybox\n"
+        for name in ("out/fl-build-escape", "Dockerfile"):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+REFUSED = {
+    "no-dockerfile": (_tar({"a": b"x"}), "", "Cannot locate specified Dockerfile: Dockerfile"),
+    "dockerfile-named": (_tar({"Dockerfile": b"FROM busybox\n"}), "dockerfile=nope",
+                         "Cannot locate specified Dockerfile: nope"),
+    "dockerfile-outside": (_tar({"Dockerfile": b"FROM busybox\n"}), "dockerfile=../../etc/passwd",
+                           "forbidden path outside the build context"),
+    "dockerfile-link-out": (_tar({}, {"Dockerfile": "/etc/passwd"}), "", "Dockerfile"),
+    "not-a-tar": (b"FROM busybox\n" * 100, "", "the build context is not a tar archive"),
+    "dotdot": (_tar({"Dockerfile": b"FROM busybox\n", "../escape": b"x"}), "", "escape"),
+    "absolute": (_tar({"Dockerfile": b"FROM busybox\n", "/etc/evil": b"x"}), "", ""),
+    "through-link": (_through_link(), "", ""),
+    "bad-gzip": (b"\x1f\x8b\x08\x00" + b"\x00" * 600, "", ""),
+    "buildargs": (_tar({"Dockerfile": b"FROM busybox\n"}), "buildargs=xx", "error reading build args"),
+    "buildargs-type": (_tar({"Dockerfile": b"FROM busybox\n"}), "buildargs=" + _q({"A": 1}),
+                       "error reading build args"),
+    "labels": (_tar({"Dockerfile": b"FROM busybox\n"}), "labels=[1]", "error reading labels"),
+    "unknown-instruction": (_tar({"Dockerfile": b"FROM busybox\nFOO bar\n"}), "",
+                            "unknown instruction: FOO"),
+    "target": (_tar({"Dockerfile": b"FROM busybox\n"}), "target=zz", 'target stage "zz"'),
+    "network": (_tar({"Dockerfile": b"FROM busybox\n"}), "networkmode=mynet", "network mode"),
+    "tag": (_tar({"Dockerfile": b"FROM busybox\n"}), "t=Bad:Tag:x", ""),
+    "remote": (b"", "remote=https://example.com/x.git", "not supported"),
+    "buildkit": (_tar({"Dockerfile": b"FROM busybox\n"}), "version=2", "BuildKit"),
+    "empty-body": (b"", "", "empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_refused_before_the_stream(service: Service, fl: Forklift, case: str) -> None:
+    body, query, words = REFUSED[case]
+    before = _state(fl)
+    answer = _build(service, body, query)
+    message = answer.refusal(400)
+    _swagger().validate_response(answer.json(), "POST", "/build", 400)
+    assert words in message
+    assert _state(fl) == before
+    assert not os.path.exists("/tmp/fl-build-escape") and not os.path.exists("/etc/evil")
+
+
+# ----------------------------------------------------------------------------- docker CLI
+
+def _docker(service: Service, *args: str, cwd: Path, check: bool = True) -> Any:
+    env = dict(os.environ, DOCKER_HOST=service.host, DOCKER_BUILDKIT="0")
+    return run([DOCKER20, *args], env=env, cwd=cwd, check=check, timeout=180)
+
+
+def test_docker_cli_build(service: Service, fl: Forklift, docker_cli: None, tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nARG WHO=nobody\nRUN echo \"hello $WHO\" > /who\n")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "Dockerfile.two").write_text(
+        "FROM busybox AS base\nCOPY data /data\nFROM base\nRUN exit 7\n")
+    (tmp_path / "data").write_text("payload\n")
+
+    res = _docker(service, "build", "--network", "none", "-t", "api-cli:1",
+                  "--build-arg", "WHO=docker", ".", cwd=tmp_path)
+    assert "Step 3/3 : RUN echo \"hello $WHO\" > /who" in res.out
+    assert re.search(r"^Successfully built [0-9a-f]{12}$", res.out, re.M)
+    assert "Successfully tagged api-cli:1" in res.out
+    assert fl.out("run", "--rm", "api-cli:1", "cat", "/who") == "hello docker"
+
+    quiet = _docker(service, "build", "-q", "--network", "none", "-t", "api-cli:1",
+                    "--build-arg", "WHO=docker", ".", cwd=tmp_path)
+    assert quiet.out.strip() == fl.inspect("api-cli:1")["Id"]
+
+    target = _docker(service, "build", "--network", "none", "-f", "other/Dockerfile.two",
+                     "--target", "base", "-t", "api-cli:base", ".", cwd=tmp_path)
+    assert "Successfully tagged api-cli:base" in target.out
+    assert fl.out("run", "--rm", "api-cli:base", "cat", "/data") == "payload"
+
+    before = _state(fl)
+    failed = _docker(service, "build", "--network", "none", "-f", "other/Dockerfile.two",
+                     "-t", "api-cli:fail", ".", cwd=tmp_path, check=False)
+    assert failed.code == 7, failed
+    assert "The command '/bin/sh -c exit 7' returned a non-zero code: 7" in failed.err
+    assert _state(fl) == before
+
+    missing = _docker(service, "build", "-f", "nope", ".", cwd=tmp_path, check=False)
+    assert missing.code != 0 and "Traceback" not in missing.err
+    fl("rmi", "api-cli:1", "api-cli:base")
+
+
+def test_docker_py_build(service: Service, fl: Forklift, tmp_path: Path) -> None:
+    docker = pytest.importorskip("docker")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo from-docker-py\n")
+    client = docker.DockerClient(base_url=service.host, version="1.41")
+    try:
+        image, logs = client.images.build(path=str(tmp_path), tag="api-py:1", network_mode="none")
+        assert image.id == fl.inspect("api-py:1")["Id"]
+        assert "from-docker-py\n" in [d.get("stream") for d in logs]
+        with pytest.raises(docker.errors.BuildError, match="returned a non-zero code: 4"):
+            client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN exit 4\n"),
+                                network_mode="none")
+    finally:
+        client.close()
+    fl("rmi", "api-py:1")
