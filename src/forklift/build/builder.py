@@ -712,6 +712,7 @@ class Builder:
               apply: Callable[[dict[str, Any]], Any], *, author: str | None = None,
               history_text: str | None = None, single_space: bool = False) -> None:
         step = self.progress.step(label)
+        self._check_cancelled()   # the display may have found its reader gone
         parent = stage.image_id
         key = cache.step_key(parent, key_instruction + _epoch_key(self.opts), key_args)
         hit = None if self.opts.no_cache or self._uncached(stage) else build_cache.lookup(self.store, key)
