@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from urllib.parse import quote
 import pytest
 from support import Forklift
 from support.cli import run
+from support.registry import Registry, bcrypt_line, running_registry
 from support.service import DOCKER20, Answer, Service
 
 pytestmark = pytest.mark.root
@@ -160,16 +162,52 @@ def test_failing_run_ends_the_stream(service: Service, fl: Forklift) -> None:
     assert _state(fl) == before
 
 
-def test_registry_config_header_is_read(service: Service, fl: Forklift) -> None:
-    """Credentials for the FROM pulls: a malformed header is a 400; a good one is taken
-    (a base already in the store is not pulled, so the build goes on)."""
-    body = _tar({"Dockerfile": b"FROM busybox\n"})
+USER, PASSWORD = "builder", "build-s3cret"
+
+
+@pytest.fixture(scope="module")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    d = tmp_path_factory.mktemp("api-build-registry")
+    (d / "htpasswd").write_text(bcrypt_line(USER, PASSWORD) + "\n")
+    with running_registry(d, extra=f"auth:\n  htpasswd:\n    realm: test\n"
+                                   f"    path: {d / 'htpasswd'}\n") as reg:
+        yield reg
+
+
+def _b64(doc: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
+
+
+def test_registry_config_credentials_pull_the_base(service: Service, fl: Forklift,
+                                                   auth_registry: Registry) -> None:
+    """``X-Registry-Config``: the credentials of the FROM pull (memory only); without
+    them the pull is refused in the stream; a malformed header is a 400."""
+    ref = f"{auth_registry.host}/build/base:1"
+    fl("tag", "busybox", ref)
+    login = {"username": USER, "password": PASSWORD, "serveraddress": auth_registry.host}
+    pushed = service.request("POST", f"/v1.41/images/{auth_registry.host}/build/base/push?tag=1",
+                             headers={"X-Registry-Auth": _b64(login)})
+    assert b'"error"' not in pushed.body, pushed
+    fl("rmi", ref)
+    body = _tar({"Dockerfile": f"FROM {ref}\n".encode()})
+    before = _state(fl)
+
     bad = _build(service, body, headers={"X-Registry-Config": "%%%"})
     assert "X-Registry-Config" in bad.refusal(400)
-    auth = base64.urlsafe_b64encode(json.dumps(
-        {"registry.example:5000": {"username": "u", "password": "p"}}).encode()).decode()
-    docs = _messages(_build(service, body, headers={"X-Registry-Config": auth}))
-    assert docs[-1]["stream"].startswith("Successfully built ")
+    refused = _messages(_build(service, body, "t=api-reg"))
+    assert "could not be pulled" in refused[-1]["error"] and "code" not in refused[-1]["errorDetail"]
+    assert _state(fl) == before
+
+    config = {auth_registry.host: {"username": USER, "password": PASSWORD}}
+    docs = _messages(_build(service, body, "t=api-reg",
+                            headers={"X-Registry-Config": _b64(config)}))
+    assert docs[-1] == {"stream": "Successfully tagged api-reg:latest\n"}
+    assert fl.inspect("api-reg")["Id"] == fl.inspect(ref)["Id"] == fl.inspect("busybox")["Id"]
+    for where in ("DOCKER_CONFIG", "FORKLIFT_CONFIG_DIR"):   # nothing stored
+        stored = Path(service.fl.env[where])
+        assert not stored.exists() or USER not in "".join(
+            p.read_text(errors="replace") for p in stored.rglob("*") if p.is_file())
+    fl("rmi", "api-reg", ref)
 
 
 # ----------------------------------------------------------------------------- refusals
