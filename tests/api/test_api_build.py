@@ -287,9 +287,17 @@ def test_docker_cli_build(service: Service, fl: Forklift, docker_cli: None, tmp_
     assert "Successfully tagged api-cli:1" in res.out
     assert fl.out("run", "--rm", "api-cli:1", "cat", "/who") == "hello docker"
 
-    quiet = _docker(service, "build", "-q", "--network", "none", "-t", "api-cli:1",
-                    "--build-arg", "WHO=docker", ".", cwd=tmp_path)
+    quiet = _docker(service, "build", "-q", "--compress", "--label", "a=b", "--network", "none",
+                    "-t", "api-cli:1", "--build-arg", "WHO=docker", ".", cwd=tmp_path)
     assert quiet.out.strip() == fl.inspect("api-cli:1")["Id"]
+    assert fl.inspect("api-cli:1")["Config"]["Labels"] == {"a": "b"}
+
+    env = dict(os.environ, DOCKER_HOST=service.host, DOCKER_BUILDKIT="0")
+    stdin = run([DOCKER20, "build", "--network", "none", "--add-host", "db.example:10.1.2.3",
+                 "--shm-size", "32m", "--ulimit", "nofile=100:200", "-"], env=env,
+                input="FROM busybox\nRUN grep db.example /etc/hosts; df -k /dev/shm; ulimit -n\n")
+    assert "10.1.2.3\tdb.example\n" in stdin.out
+    assert re.search(r"^tmpfs +32768 .* /dev/shm$", stdin.out, re.M) and "\n100\n" in stdin.out
 
     target = _docker(service, "build", "--network", "none", "-f", "other/Dockerfile.two",
                      "--target", "base", "-t", "api-cli:base", ".", cwd=tmp_path)
