@@ -249,6 +249,9 @@ REFUSED = {
     "network": (_tar({"Dockerfile": b"FROM busybox\n"}), "networkmode=mynet", "network mode"),
     "tag": (_tar({"Dockerfile": b"FROM busybox\n"}), "t=Bad:Tag:x", ""),
     "remote": (b"", "remote=https://example.com/x.git", "not supported"),
+    "shmsize": (_tar({"Dockerfile": b"FROM busybox\n"}), "shmsize=-1", "shmsize"),
+    "ulimits": (_tar({"Dockerfile": b"FROM busybox\n"}), "ulimits=" + _q([{"Name": "x"}]),
+                "error reading ulimits"),
     "buildkit": (_tar({"Dockerfile": b"FROM busybox\n"}), "version=2", "BuildKit"),
     "empty-body": (b"", "", "empty"),
 }

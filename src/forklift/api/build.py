@@ -6,8 +6,8 @@ one line with nothing left behind: bad query parameters, a context that is not a
 would escape its directory, a Dockerfile that is not in the context or does not parse, a
 network, platform or tag the builder cannot use. Then the headers go out and the build
 runs; its failure is the stream's last message (``errorDetail`` with the RUN's exit
-status as ``code``: the docker CLI exits with it). A client that leaves stops the build
-before its next step.
+status as ``code``: the docker CLI exits with it). A client that leaves, or the service
+stopping, stops the build before its next step.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def build(ctx: Context, req: Request) -> Stream:
 
     def produce(write: Write) -> None:
         try:
-            _run(ctx, context, data, opts, _Messages(write, quiet, opts))
+            _run(ctx, context, data, opts, _Messages(write, quiet, opts, ctx.stopping))
         finally:
             release()
 
@@ -74,6 +74,8 @@ def options(req: Request) -> tuple[Any, bool]:
         add_hosts=[h for text in req.query.get("extrahosts", []) for h in text.split(",") if h],
         ulimits=_ulimits(req), dockerfile_name=name, squash=req.flag("squash"), jobs=1,
         shm_size=req.int_arg("shmsize") or None, registry_creds=registry_config(req))
+    if opts.shm_size is not None and opts.shm_size < 0:
+        raise ApiError(400, f"invalid value for shmsize: {opts.shm_size}")
     return opts, req.flag("q")
 
 
@@ -174,8 +176,9 @@ class _Messages:
     (then only the image ID, or everything and the error); a client that left cancels
     the build and gets nothing more."""
 
-    def __init__(self, write: Write, quiet: bool, opts: Any) -> None:
+    def __init__(self, write: Write, quiet: bool, opts: Any, stopping: threading.Event) -> None:
         self._write = write
+        self.stopping = stopping   # the service is stopping: the build stops too
         self.quiet = quiet
         self.held: list[dict[str, Any]] = []
         self.cancel = opts.cancel = threading.Event()
@@ -189,6 +192,8 @@ class _Messages:
 
     def now(self, doc: dict[str, Any]) -> None:
         with self._lock:
+            if self.stopping.is_set():
+                self.cancel.set()
             if self.cancel.is_set():
                 return
             try:
