@@ -365,3 +365,35 @@ def test_a_client_that_leaves_stops_the_build(service: Service, fl: Forklift) ->
     assert len(now[0]) == len(images) + 1 and now[1] == containers and now[2] == scratch, now
     assert service.alive()
     fl("image", "prune", "-f")
+
+
+def test_classic_display_numbers_steps_across_stages() -> None:
+    """The display alone: instruction steps numbered across stages out of the planned
+    total, the builder's own steps shown by their output only, a cached step, a RUN."""
+    from forklift.build.classic import ClassicProgress
+
+    docs: list[dict[str, Any]] = []
+    progress = ClassicProgress(docs.append)
+    progress.plan(3)
+    pull = progress.step("[internal] pull busybox")
+    pull.done()
+    first = progress.step("[base 1/2] FROM busybox AS base")
+    first.image_id = "sha256:" + "a" * 64
+    first.done()
+    cached = progress.step("[base 2/2] ENV A=1")
+    cached.image_id = "sha256:" + "b" * 64
+    cached.cached()
+    ran = progress.step("[2/2] RUN make")
+    ran.container("c" * 64)
+    ran.line("built")
+    ran.error("ignored: the stream's error document says it")
+    ran.image_id = "sha256:" + "d" * 64
+    ran.done()
+    progress.built("sha256:" + "d" * 64)
+    progress.note("Successfully built dddddddddddd")
+    assert [d.get("stream", d) for d in docs] == [
+        "Step 1/3 : FROM busybox AS base", "\n", " ---> aaaaaaaaaaaa\n",
+        "Step 2/3 : ENV A=1", "\n", " ---> Using cache\n", " ---> bbbbbbbbbbbb\n",
+        "Step 3/3 : RUN make", "\n", f" ---> Running in {'c' * 12}\n", "built\n",
+        f"Removing intermediate container {'c' * 12}\n", " ---> dddddddddddd\n",
+        {"aux": {"ID": "sha256:" + "d" * 64}}, "Successfully built dddddddddddd\n"]
