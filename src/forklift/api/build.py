@@ -107,8 +107,9 @@ def _ulimits(req: Request) -> list[str]:
     try:
         doc = json.loads(text)
         return [f"{u['Name']}={int(u['Soft'])}:{int(u['Hard'])}" for u in doc or []]
-    except (ValueError, TypeError, KeyError) as exc:
-        raise ApiError(400, f"error reading ulimits: {exc}") from None
+    except (ValueError, TypeError, KeyError):
+        raise ApiError(400, "error reading ulimits: a list of {Name, Soft, Hard} is expected"
+                       f" ({text})") from None
 
 
 def registry_config(req: Request) -> dict[str, Any]:
@@ -167,8 +168,8 @@ def _open_context(ctx: Context, req: Request, stack: contextlib.ExitStack,
         body.seek(0)
         try:
             return stack.enter_context(open_context("-", body, Path(scratch), dockerfile))
-        except (BadArchive, LimitExceeded) as exc:
-            raise ApiError(400, str(exc)) from None
+        except (BadArchive, LimitExceeded) as exc:   # the CLI's words are about `build -`
+            raise ApiError(400, str(exc).replace("build context from stdin", "the build context", 1)) from None
 
 
 class _Messages:
