@@ -203,6 +203,10 @@ def test_registry_config_credentials_pull_the_base(service: Service, fl: Forklif
                             headers={"X-Registry-Config": _b64(config)}))
     assert docs[-1] == {"stream": "Successfully tagged api-reg:latest\n"}
     assert fl.inspect("api-reg")["Id"] == fl.inspect(ref)["Id"] == fl.inspect("busybox")["Id"]
+    # pull: the base is asked for again although it is here (refused without credentials)
+    repulled = _messages(_build(service, body, "pull=1", headers={"X-Registry-Config": _b64(config)}))
+    assert repulled[-1]["stream"].startswith("Successfully built ")
+    assert "could not be pulled" in _messages(_build(service, body, "pull=1"))[-1]["error"]
     for where in ("DOCKER_CONFIG", "FORKLIFT_CONFIG_DIR"):   # nothing stored
         stored = Path(service.fl.env[where])
         assert not stored.exists() or USER not in "".join(
@@ -250,6 +254,7 @@ REFUSED = {
     "network": (_tar({"Dockerfile": b"FROM busybox\n"}), "networkmode=mynet", "network mode"),
     "tag": (_tar({"Dockerfile": b"FROM busybox\n"}), "t=Bad:Tag:x", ""),
     "remote": (b"", "remote=https://example.com/x.git", "not supported"),
+    "platform": (_tar({"Dockerfile": b"FROM busybox\n"}), "platform=windows/amd64", "platform"),
     "shmsize": (_tar({"Dockerfile": b"FROM busybox\n"}), "shmsize=-1", "shmsize"),
     "ulimits": (_tar({"Dockerfile": b"FROM busybox\n"}), "ulimits=" + _q([{"Name": "x"}]),
                 "error reading ulimits"),
@@ -284,16 +289,19 @@ def test_docker_cli_build(service: Service, fl: Forklift, docker_cli: None, tmp_
         "FROM busybox AS base\nCOPY data /data\nFROM base\nRUN exit 7\n")
     (tmp_path / "data").write_text("payload\n")
 
-    res = _docker(service, "build", "--network", "none", "-t", "api-cli:1",
+    res = _docker(service, "build", "--network", "none", "-t", "api-cli:1", "--iidfile", "iid1",
                   "--build-arg", "WHO=docker", ".", cwd=tmp_path)
+    assert (tmp_path / "iid1").read_text() == fl.inspect("api-cli:1")["Id"]   # from the aux
     assert "Step 3/3 : RUN echo \"hello $WHO\" > /who" in res.out
     assert re.search(r"^Successfully built [0-9a-f]{12}$", res.out, re.M)
     assert "Successfully tagged api-cli:1" in res.out
     assert fl.out("run", "--rm", "api-cli:1", "cat", "/who") == "hello docker"
 
     quiet = _docker(service, "build", "-q", "--compress", "--label", "a=b", "--network", "none",
-                    "-t", "api-cli:1", "--build-arg", "WHO=docker", ".", cwd=tmp_path)
-    assert quiet.out.strip() == fl.inspect("api-cli:1")["Id"]
+                    "--iidfile", str(tmp_path / "iid"), "-t", "api-cli:1",
+                    "--build-arg", "WHO=docker", ".", cwd=tmp_path)
+    # the docker CLI writes -q's line, newline and all, as it does with dockerd
+    assert quiet.out.strip() == fl.inspect("api-cli:1")["Id"] == (tmp_path / "iid").read_text().strip()
     assert fl.inspect("api-cli:1")["Config"]["Labels"] == {"a": "b"}
 
     env = dict(os.environ, DOCKER_HOST=service.host, DOCKER_BUILDKIT="0")
