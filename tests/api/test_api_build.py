@@ -248,6 +248,8 @@ REFUSED = {
     "buildargs-type": (_tar({"Dockerfile": b"FROM busybox\n"}), "buildargs=" + _q({"A": 1}),
                        "error reading build args"),
     "labels": (_tar({"Dockerfile": b"FROM busybox\n"}), "labels=[1]", "error reading labels"),
+    "empty-dockerfile": (_tar({"Dockerfile": b""}), "", "cannot be empty"),
+    "no-stage": (_tar({"Dockerfile": b"ARG X=1\n"}), "", "no stages"),
     "unknown-instruction": (_tar({"Dockerfile": b"FROM busybox\nFOO bar\n"}), "",
                             "unknown instruction: FOO"),
     "target": (_tar({"Dockerfile": b"FROM busybox\n"}), "target=zz", 'target stage "zz"'),
