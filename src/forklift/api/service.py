@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
-from forklift.api import containers, execs, images, networks, system, volumes
+from forklift.api import build, containers, execs, images, networks, system, volumes
 from forklift.api.server import (
     RAW_STREAM,
     ApiError,
@@ -43,7 +43,7 @@ from forklift.api.server import (
 from forklift.api.tls import TcpOptions, TlsPeer, bind_tcp, server_context
 from forklift.errors import ForkliftError
 
-ENDPOINTS = (containers, execs, images, networks, system, volumes)  # imported for their routes
+ENDPOINTS = (build, containers, execs, images, networks, system, volumes)  # imported for their routes
 MAX_HEADERS = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024  # a JSON body's cap; an upload route's body has none
 RECV_SIZE = 256 * 1024

@@ -30,7 +30,7 @@ from forklift.build.copyflags import NONE, CopyFlags, context_sources, image_pat
 from forklift.build.copyflags import parse as parse_copy_flags
 from forklift.build.display import make_progress
 from forklift.build.dockerfile import Dockerfile, Instruction, parse, parse_trigger
-from forklift.build.progress import Step
+from forklift.build.progress import Progress, Step
 from forklift.build.stages import Stage
 from forklift.errors import ForkliftError, InvalidArgument, NotFound
 from forklift.store import build_cache
@@ -45,7 +45,12 @@ _NETWORKS = ("bridge", "default", "host", "none")
 
 
 class BuildError(ForkliftError):
-    """A RUN step failed: Docker's wording, exit status 1."""
+    """A RUN step failed: Docker's wording, exit status 1; ``code`` is the command's exit
+    status (the Engine API's ``errorDetail.code``)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -71,6 +76,9 @@ class BuildOptions:
     shm_size: int | None = None   # --shm-size in bytes, every RUN container's /dev/shm
     jobs: int | None = None   # stages built at once; None: $FORKLIFT_BUILD_JOBS or the CPUs
     progress: str = "plain"                # or "tty": the live display on err (display.resolve)
+    reporter: Progress | None = None       # a display of the caller's instead (the API's)
+    cancel: threading.Event | None = None  # set by the caller: stop before the next step
+    registry_creds: dict[str, Any] = field(default_factory=dict)   # host -> Credentials (pulls)
 
 
 # ----------------------------------------------------------------------------- the build
@@ -79,7 +87,8 @@ class Builder:
     def __init__(self, store: Store, context: Context, df: Dockerfile, opts: BuildOptions,
                  out: IO[str] | None, err: IO[str] | None = None) -> None:
         self.store, self.context, self.df, self.opts = store, context, df, opts
-        self.progress = make_progress(opts.progress, out, err, quiet=opts.quiet)
+        self.progress = opts.reporter if opts.reporter is not None else \
+            make_progress(opts.progress, out, err, quiet=opts.quiet)
         self.err = err
         self.name = opts.dockerfile_name
         self.used_args: set[str] = {"SOURCE_DATE_EPOCH"}   # read by the build itself
@@ -90,7 +99,8 @@ class Builder:
         self.secrets = runmounts.secrets_from(opts.secrets)
         self._stages: list[Stage] = []
         self._local = threading.local()   # a stage thread's store and cache entries (parallel)
-        self._cancelled = threading.Event()   # set when concurrent stages are to stop
+        # set when concurrent stages are to stop (or the caller's client left)
+        self._cancelled = opts.cancel if opts.cancel is not None else threading.Event()
         self._pulling = threading.Lock()
         self._pull_locks: dict[str, threading.Lock] = {}
 
@@ -119,14 +129,10 @@ class Builder:
         stages = stages_mod.split(self.df, meta, self.name)
         self._check_no_cache_filter(stages)
         self._stages = stages
-        target = stages[-1]
-        if opts.target:
-            found = stages_mod.stage_ref(stages, opts.target, len(stages))
-            if found is None or found.name != opts.target.lower():
-                raise InvalidArgument(f'target stage "{opts.target}" could not be found')
-            target = found
+        target = target_stage(stages, opts.target)
         needed = stages_mod.needed(stages, target, self.df.escape)
         stages_mod.refuse_unsupported(needed, self.name)
+        self.progress.plan(sum(len(s.body) + 1 for s in needed) + (1 if opts.labels else 0))
         self._build_needed(stages, needed, meta)
         if opts.labels:
             self._step(target, f"LABEL {' '.join(f'{k}={v}' for k, v in opts.labels.items())}",
@@ -211,6 +217,7 @@ class Builder:
                                   + (f" AS {stage.name}" if stage.name else ""))
         self._from(stages, stage)
         self.bases[stage.index] = stage.image_id
+        step.image_id = stage.image_id
         step.done()
         triggers = list(stage.config.get("OnBuild") or [])
         stage.config["OnBuild"] = None   # cleared before they run, as Docker does
@@ -262,12 +269,23 @@ class Builder:
 
         step = self.progress.step(f"[internal] pull {ref}")
         try:
-            distribution.pull(self.store, ref, reporter=Reporter(quiet=True, out=io.StringIO()))
+            distribution.pull(self.store, ref, reporter=Reporter(quiet=True, out=io.StringIO()),
+                              creds=self._creds_for(ref))
         except ForkliftError as exc:
             step.error(str(exc))
             raise NotFound(f"base image {ref} is not in the store and could not be pulled: {exc}") from None
         self.pulled.add(ref)
         step.done()
+
+    def _creds_for(self, ref: str) -> Any:
+        """The caller's credentials for ``ref``'s registry (None: the store's own login)."""
+        given = self.opts.registry_creds
+        if not given:
+            return None
+        from forklift.registry.config import config_key
+
+        domain = reference.parse(ref).domain
+        return given.get(domain) or given.get(config_key(domain))
 
     # -- instructions
     def _env(self, stage: Stage) -> dict[str, str]:
@@ -475,7 +493,7 @@ class Builder:
             # Quiet: the step and its last lines were not shown as it ran; show them now.
             self.err.write("".join(f"{line}\n" for line in [label, *step.tail]))
             self.err.flush()
-        raise BuildError(f"The command '{shown}' returned a non-zero code: {code}")
+        raise BuildError(f"The command '{shown}' returned a non-zero code: {code}", code)
 
     # -- COPY / ADD / WORKDIR
     def _workdir(self, stage: Stage, ins: Instruction, label: str) -> None:
@@ -694,12 +712,14 @@ class Builder:
               apply: Callable[[dict[str, Any]], Any], *, author: str | None = None,
               history_text: str | None = None, single_space: bool = False) -> None:
         step = self.progress.step(label)
+        self._check_cancelled()   # the display may have found its reader gone
         parent = stage.image_id
         key = cache.step_key(parent, key_instruction + _epoch_key(self.opts), key_args)
         hit = None if self.opts.no_cache or self._uncached(stage) else build_cache.lookup(self.store, key)
         if hit is not None:
             self.cache_used.append((key, hit))
             stage.image_id, stage.image = hit, image_store.config(self.store, hit)
+            step.image_id = hit
             step.cached()
             return
         new = copy.deepcopy(stage.image)
@@ -716,6 +736,7 @@ class Builder:
         finally:
             if layer is not None:
                 layer.cleanup()
+        step.image_id = stage.image_id
         step.done()
 
     def _commit(self, stage: Stage, new: dict[str, Any], layer: layer_store.PreparedLayer | None,
@@ -814,12 +835,7 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
     ``opts.tags``. Raises DockerfileSyntaxError, SubstitutionError, ContextError,
     InvalidArgument, NotFound (a base image not in the store), BuildError (a RUN failed).
     Every image a finished step made stays (untagged; the cache points at them)."""
-    if opts.network not in _NETWORKS:
-        raise InvalidArgument(f"network mode {opts.network!r} not supported by forklift build"
-                              " (bridge, host, none)")
-    if opts.platform:
-        _check_platform(opts.platform)
-    tags = [str(reference.parse(t)) for t in opts.tags]
+    tags = check_options(opts)
     df = parse(dockerfile_bytes, opts.dockerfile_name)
     running.remove_leftovers(store)
     builder = Builder(store, context, df, opts, out, err)
@@ -831,10 +847,40 @@ def build(store: Store, context: Context, dockerfile_bytes: bytes, opts: BuildOp
                 raise NotFound(f"No such image: {image_id}")
             for tag in tags:
                 image_store.set_tag(store, tag, image_id)
+    builder.progress.built(image_id)
     builder.progress.note(f"Successfully built {image_id[7:19]}")
     for tag in tags:
         builder.progress.note(f"Successfully tagged {reference.parse(tag).familiar()}")
     return image_id
+
+
+def check_options(opts: BuildOptions) -> list[str]:
+    """Refuse a network or platform the builder cannot use and a bad tag, before anything
+    is built; returns the tags normalized."""
+    if opts.network not in _NETWORKS:
+        raise InvalidArgument(f"network mode {opts.network!r} not supported by forklift build"
+                              " (bridge, host, none)")
+    if opts.platform:
+        _check_platform(opts.platform)
+    return [str(reference.parse(t)) for t in opts.tags]
+
+
+def target_stage(stages: list[Stage], target: str | None) -> Stage:
+    """The stage ``--target`` names (the last one without it)."""
+    if not target:
+        return stages[-1]
+    found = stages_mod.stage_ref(stages, target, len(stages))
+    if found is None or found.name != target.lower():
+        raise InvalidArgument(f'target stage "{target}" could not be found')
+    return found
+
+
+def check_dockerfile(data: bytes, opts: BuildOptions) -> None:
+    """What ``build`` would refuse in a Dockerfile before building anything (its syntax,
+    its stages, the target), for a caller that answers before the build starts."""
+    df = parse(data, opts.dockerfile_name)
+    meta = stages_mod.meta_args(df, opts.build_args)
+    target_stage(stages_mod.split(df, meta, opts.dockerfile_name), opts.target)
 
 
 def build_path(store: Store, path: str, stdin: IO[bytes] | None, dockerfile: str | None,

@@ -773,11 +773,17 @@ def _is_tar_header(block: bytes) -> bool:
     return sum(block[:148]) + 8 * 32 + sum(block[156:512]) == expected
 
 
+def is_archive(head: bytes) -> bool:
+    """Whether bytes starting so are a tar, plain or compressed (what ``-`` unpacks as a
+    context; anything else there is a Dockerfile)."""
+    return archive.detect_compression(head) != "none" or _is_tar_header(head)
+
+
 def _unpack_stdin(raw: IO[bytes], target: Path, max_size: int) -> bytes | None:
     """Extract a tar (plain or compressed) from ``raw`` into ``target``, confined as
     ``import`` confines layers; returns the bytes instead when they are a Dockerfile."""
     head = _read_head(raw, 512)
-    if archive.detect_compression(head) == "none" and not _is_tar_header(head):
+    if not is_archive(head):
         rest = raw.read(DOCKERFILE_LIMIT + 1 - len(head))
         if len(head) + len(rest) > DOCKERFILE_LIMIT:
             raise ContextError(f"Dockerfile from stdin is larger than"

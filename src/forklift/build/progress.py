@@ -38,6 +38,13 @@ class Progress:
     def note(self, text: str) -> None:
         self._write(text)
 
+    def plan(self, steps: int) -> None:
+        """How many instruction steps the build will show (a display that counts them
+        needs it; this one does not)."""
+
+    def built(self, image_id: str) -> None:
+        """The build's image, before its "Successfully built" note."""
+
     def close(self, failure: type[BaseException] | None = None) -> None:
         """The build is over (``failure``: the exception that ended it); plain output has
         nothing to end."""
@@ -57,6 +64,10 @@ class Step:
         self.progress, self.number, self.label = progress, number, label
         self.started = time.monotonic()
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.image_id: str | None = None   # what the step made or found cached, once known
+
+    def container(self, container_id: str) -> None:
+        """The RUN container this step runs in (shown by the classic display only)."""
 
     def line(self, text: str) -> None:
         self.tail.append(text)

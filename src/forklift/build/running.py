@@ -51,6 +51,7 @@ def run(store: Store, parent: str | None, argv: list[str], environment: list[str
                                     hostname=None if settings.clamp_mtime is None else REPRO_HOSTNAME)
     rec = containers.create(store, parent, argv, opts)
     try:
+        step.container(rec.id)
         pipe = OutputPipe(step)
         try:
             code = _interruptible(store, rec, lambda: _start(store, rec.id, pipe))
