@@ -27,7 +27,7 @@ from forklift.errors import BadArchive, ForkliftError, LimitExceeded
 Write = Callable[[bytes], None]
 
 
-@route("POST", "/build")
+@route("POST", "/build", upload=True)
 def build(ctx: Context, req: Request) -> Stream:
     from forklift.build import builder
 
@@ -156,7 +156,7 @@ def _registry_host(key: str) -> str:
 def _open_context(ctx: Context, req: Request, stack: contextlib.ExitStack,
                   dockerfile: str) -> tuple[Any, bytes]:
     """The body unpacked into the store's scratch space (on ``stack``) and the
-    Dockerfile's bytes; the body's file itself is gone once unpacked."""
+    Dockerfile's bytes (the body's upload file goes with the reply's stream)."""
     from forklift.build.context import is_archive, open_context
     from forklift.store.db import remove_path
 
