@@ -42,9 +42,9 @@ def test_create_body_as_options() -> None:
                        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
                        "Memory": 1 << 20, "NanoCpus": 500_000_000, "Tmpfs": {"/t": "size=1m"}},
     }, "n1")
-    assert (image, command) == ("busybox", ["-x", "-c", "echo"])
+    assert (image, command) == ("busybox", ["-c", "echo"])
     assert (opts.name, opts.entrypoint, opts.env, opts.workdir, opts.user, opts.hostname) == \
-        ("n1", "sh", ["A=1"], "/w", "1:1", None)
+        ("n1", ["sh", "-x"], ["A=1"], "/w", "1:1", None)
     assert (opts.labels, opts.expose, opts.volumes) == (["k=v"], ["80/tcp"], ["/data", "/h:/c:ro"])
     assert (opts.network, opts.auto_remove, opts.interactive, opts.publish) == \
         ("bridge", True, True, ["8080:80/tcp"])

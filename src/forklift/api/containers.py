@@ -148,10 +148,7 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     command = _strings(body.get("Cmd"), "Cmd")
     opts = CreateOptions(name=name or None)
     if body.get("Entrypoint") is not None:
-        entry = _strings(body["Entrypoint"], "Entrypoint")
-        # one program here, its arguments before Cmd (the engine's entrypoint is one word)
-        opts.entrypoint = entry[0] if entry else ""
-        command = entry[1:] + command
+        opts.entrypoint = _strings(body["Entrypoint"], "Entrypoint")
     opts.env = _strings(body.get("Env"), "Env")
     opts.workdir = body.get("WorkingDir") or None
     opts.user = body.get("User") or None
@@ -651,8 +648,8 @@ def stats(ctx: Context, req: Request) -> Reply | Stream:
         while not ctx.stopping.is_set():
             time.sleep(1)
             cur = _get(ctx, rec.id)
-            if cur is None:
-                return
+            if cur is None or not cur.effective_state().up:
+                return  # Docker ends the stream when its container stops
             now, now_at = stats_mod.sample(ctx.store, cur), time.time()
             write(json.dumps(_stats_doc(cur, before, before_at, now, now_at)).encode() + b"\n")
             before, before_at = now, now_at

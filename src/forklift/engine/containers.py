@@ -37,7 +37,7 @@ NETWORKS = ("bridge", "default", "host", "none")
 @dataclass
 class CreateOptions:
     name: str | None = None
-    entrypoint: str | None = None      # None: the image's; "": reset it
+    entrypoint: str | list[str] | None = None  # None: the image's; "" or [] or [""]: reset it
     env: list[str] = field(default_factory=list)
     env_files: list[str] = field(default_factory=list)
     workdir: str | None = None
@@ -117,7 +117,8 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
 
     cfg = dict(image_cfg.get("config") or {})
     if opts.entrypoint is not None:
-        cfg["Entrypoint"] = [opts.entrypoint] if opts.entrypoint else None
+        entry = [opts.entrypoint] if isinstance(opts.entrypoint, str) else list(opts.entrypoint)
+        cfg["Entrypoint"] = entry if entry and entry != [""] else None
         cfg["Cmd"] = list(command) if command else None
     elif command:
         cfg["Cmd"] = list(command)
