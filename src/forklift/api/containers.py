@@ -163,7 +163,21 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
         _host_options(opts, hc)
     except (TypeError, ValueError, AttributeError) as exc:  # a number or list of another type
         raise InvalidArgument(f"invalid HostConfig: {exc}") from None
+    _endpoint_options(opts, _mapping(body.get("NetworkingConfig"), "NetworkingConfig"))
     return image, command, opts
+
+
+def _endpoint_options(opts: Any, networking: dict[str, Any]) -> None:
+    """The create's own network's ``Aliases`` (Compose names each container by its
+    service there) as ``--network-alias``; the engine refuses them on default networks."""
+    from forklift.engine.runflags import RunFlags
+
+    endpoints = _mapping(networking.get("EndpointsConfig"), "EndpointsConfig")
+    endpoint = _mapping(endpoints.get(opts.network), f"EndpointsConfig.{opts.network}")
+    aliases = _strings(endpoint.get("Aliases"), "Aliases")
+    if aliases:
+        opts.run_flags = opts.run_flags or RunFlags()
+        opts.run_flags.network_aliases = aliases
 
 
 def _host_options(opts: Any, hc: dict[str, Any]) -> None:

@@ -616,6 +616,12 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     if rec.host_config.get("LinkLocalIPs"):  # --link-local-ip (engine/extraflags)
         net_settings["Networks"][network_mode]["IPAMConfig"] = {
             "LinkLocalIPs": rec.host_config["LinkLocalIPs"]}
+    if endpoint is None and ":" not in network_mode \
+            and network_mode not in ("bridge", "default", "host", "none"):
+        # a user-defined network's names before the start, as Docker shows them (Compose
+        # looks for the short ID there to know the container was created on it)
+        net_settings["Networks"][network_mode]["Aliases"] = [
+            *(rec.host_config.get("NetworkAliases") or []), rec.id[:12]]
     for extra in rec.host_config.get("ExtraNetworks") or []:  # added by `network connect`
         net_settings["Networks"].setdefault(extra, {})
     if running and network_mode not in ("host", "none"):
