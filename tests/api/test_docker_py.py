@@ -5,6 +5,7 @@ program written for Docker would use them."""
 from __future__ import annotations
 
 import io
+import socket
 import tarfile
 import time
 from collections.abc import Iterator
@@ -175,6 +176,21 @@ def test_attach_to_running(client: Any, name: str) -> None:
     try:
         out = b"".join(c.attach(stream=True, logs=False))
         assert out.endswith(b"late\n")
+    finally:
+        c.remove(force=True)
+
+
+def test_abandoned_attach_leaves_the_start_detached(client: Any, name: str) -> None:
+    c = client.containers.create("busybox", ["sh", "-c", "sleep 1; echo late"], name=name)
+    try:
+        sock = client.api.attach_socket(c.id, params={"stdout": 1, "stream": 1})
+        raw = sock._sock  # a SocketIO: the client's response keeps the fd open after close
+        raw.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        time.sleep(0.6)  # the service notices the hang-up within its 0.2 s polls
+        c.start()
+        # a detached start: its monitor takes an attach (an attached one's child would not)
+        assert b"".join(c.attach(stream=True, logs=False)).endswith(b"late\n")
     finally:
         c.remove(force=True)
 

@@ -435,10 +435,11 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.so
     """Wait for the start, then copy the client's bytes to the child's stdin (to its
     end: the client's half-close closes it) and its output to the client, framed."""
     while not waiting.started.wait(0.2):
-        if ctx.stopping.is_set():
-            with ctx.lock:
-                ctx.attachments.pop(container_id, None)
-            return
+        if ctx.stopping.is_set() or _hung_up(sock):
+            with ctx.lock:  # unless the start took it already (then it is carried on)
+                if ctx.attachments.get(container_id) is waiting:
+                    del ctx.attachments[container_id]
+                    return
     proc = waiting.proc
     assert proc is not None
     pump_child(proc, sock, early, streams, framed=not tty)
@@ -449,6 +450,17 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.so
         ctx.exits[container_id] = proc.returncode
         if ctx.children.get(container_id) is proc:
             del ctx.children[container_id]
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """The client closed its connection (both ways: a unix socket's POLLHUP; a half-close,
+    the end of its stdin, is not one). An attach abandoned before the start must not make
+    that start an attached one."""
+    import select
+
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
 
 
 def pump_child(proc: Any, sock: socket.socket, early: bytes, streams: tuple[bool, bool],
