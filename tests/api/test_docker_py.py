@@ -101,6 +101,22 @@ def test_entrypoint_array_is_kept_whole(client: Any, name: str) -> None:
         c.remove(force=True)
 
 
+def test_healthcheck_and_rarer_fields(client: Any, name: str) -> None:
+    c = client.containers.run(
+        "busybox", ["sleep", "300"], name=name, detach=True, stop_signal="SIGKILL",
+        healthcheck={"test": ["CMD", "test", "-d", "/tmp"], "interval": 200_000_000,
+                     "retries": 2}, shm_size="8m", domainname="example.org",
+        ulimits=[docker.types.Ulimit(name="nofile", soft=100, hard=200)])
+    try:
+        _until(lambda: c.reload() or (c.attrs["State"].get("Health") or {}).get("Status")
+               == "healthy")
+        assert c.exec_run(["sh", "-c", "ulimit -n"]).output == b"100\n"
+        assert b" 8192 " in c.exec_run(["df", "-k", "/dev/shm"]).output
+        assert c.attrs["Config"]["Domainname"] == "example.org"
+    finally:
+        c.remove(force=True)
+
+
 def test_detached_logs_wait_remove(client: Any, fl: Forklift, name: str) -> None:
     c = client.containers.run("busybox", ["sh", "-c", "echo one; echo two >&2; exit 4"],
                               name=name, detach=True, labels={"suite": "py"})

@@ -52,10 +52,35 @@ def test_create_body_as_options() -> None:
         ("on-failure:2", "1048576", 0.5, ["/t:size=1m"])
 
 
+def test_create_body_rarer_fields_as_flags() -> None:
+    _, _, opts = containers.create_options({
+        "Image": "busybox", "StopTimeout": 3, "Domainname": "example.org",
+        "Healthcheck": {"Test": ["CMD", "wget", "-q", "http://x y"], "Interval": 2_000_000_000,
+                        "Retries": 4},
+        "HostConfig": {"NetworkMode": "proj_back", "ShmSize": 1 << 20,
+                       "Sysctls": {"net.ipv4.ip_forward": "1"}, "GroupAdd": ["audio"],
+                       "DnsSearch": ["a.b"], "DnsOptions": ["ndots:2"],
+                       "Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}]},
+        "NetworkingConfig": {"EndpointsConfig": {"proj_back": {"Aliases": ["web"]}}},
+    }, None)
+    rf = opts.run_flags
+    assert rf is not None
+    assert (rf.stop_timeout, rf.domainname, rf.shm_size, rf.sysctls, rf.group_add) == \
+        (3, "example.org", "1048576", ["net.ipv4.ip_forward=1"], ["audio"])
+    assert (rf.dns_search, rf.dns_options, rf.network_aliases, opts.ulimits) == \
+        (["a.b"], ["ndots:2"], ["web"], ["nofile=100:200"])
+    assert (opts.health_cmd, opts.health_interval, opts.health_retries) == \
+        ("wget -q 'http://x y'", "2000000000ns", 4)
+    _, _, off = containers.create_options({"Image": "b", "Healthcheck": {"Test": ["NONE"]}}, None)
+    assert off.no_healthcheck and off.health_cmd is None
+
+
 @pytest.mark.parametrize("body", [{}, {"Image": ""}, {"Image": "b", "Cmd": [1]},
                                   {"Image": "b", "HostConfig": []}, {"Image": "b", "Labels": []},
                                   {"Image": "b", "HostConfig": {"Memory": "lots"}},
-                                  {"Image": "b", "HostConfig": {"PortBindings": {"80": [3]}}}])
+                                  {"Image": "b", "HostConfig": {"PortBindings": {"80": [3]}}},
+                                  {"Image": "b", "HostConfig": {"Ulimits": [{"Name": "n"}]}},
+                                  {"Image": "b", "Healthcheck": {"Test": "x", "Retries": "z"}}])
 def test_create_body_refused(body: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         containers.create_options(body, None)

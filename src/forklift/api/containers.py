@@ -161,10 +161,53 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     opts.stop_signal = body.get("StopSignal") or None
     try:
         _host_options(opts, hc)
-    except (TypeError, ValueError, AttributeError) as exc:  # a number or list of another type
+        _flag_options(opts, body, hc)
+        _health_options(opts, _mapping(body.get("Healthcheck"), "Healthcheck"))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a value of another type
         raise InvalidArgument(f"invalid HostConfig: {exc}") from None
     _endpoint_options(opts, _mapping(body.get("NetworkingConfig"), "NetworkingConfig"))
     return image, command, opts
+
+
+def _flag_options(opts: Any, body: dict[str, Any], hc: dict[str, Any]) -> None:
+    """The rarer fields Compose sends (stop_grace_period, shm_size, sysctls, …) as the
+    CLI's rarer flags (`engine.runflags`), checked there as the flags are."""
+    from forklift.engine.runflags import RunFlags
+
+    rf = opts.run_flags or RunFlags()
+    if body.get("StopTimeout") is not None:
+        rf.stop_timeout = int(body["StopTimeout"])
+    if hc.get("ShmSize"):
+        rf.shm_size = str(int(hc["ShmSize"]))
+    rf.sysctls = [f"{k}={v}" for k, v in _mapping(hc.get("Sysctls"), "Sysctls").items()]
+    rf.group_add = _strings(hc.get("GroupAdd"), "GroupAdd")
+    rf.dns_search = _strings(hc.get("DnsSearch"), "DnsSearch")
+    rf.dns_options = _strings(hc.get("DnsOptions"), "DnsOptions")
+    rf.domainname = body.get("Domainname") or None
+    opts.run_flags = rf
+    opts.ulimits = [f"{u['Name']}={int(u['Soft'])}:{int(u['Hard'])}"
+                    for u in hc.get("Ulimits") or []]
+
+
+def _health_options(opts: Any, health: dict[str, Any]) -> None:
+    """``Config.Healthcheck`` as the ``--health-*`` flags (a ``CMD`` test becomes its
+    shell-quoted ``CMD-SHELL`` form: the flags take a shell command)."""
+    import shlex
+
+    test = _strings(health.get("Test"), "Healthcheck.Test")
+    if test[:1] == ["NONE"]:
+        opts.no_healthcheck = True
+        return
+    if test[:1] == ["CMD-SHELL"]:
+        opts.health_cmd = " ".join(test[1:])
+    elif test[:1] == ["CMD"]:
+        opts.health_cmd = shlex.join(test[1:])
+    for key, attr in (("Interval", "health_interval"), ("Timeout", "health_timeout"),
+                      ("StartPeriod", "health_start_period")):
+        if health.get(key):
+            setattr(opts, attr, f"{int(health[key])}ns")
+    if health.get("Retries"):
+        opts.health_retries = int(health["Retries"])
 
 
 def _endpoint_options(opts: Any, networking: dict[str, Any]) -> None:
