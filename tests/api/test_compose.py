@@ -85,6 +85,10 @@ def test_up_ps_logs_exec_down(compose: tuple[Service, Path], fl: Forklift) -> No
         assert _from_host(published) == b"hello\n"
         assert _compose(svc, project, "exec", "-T", "client", "sh", "-c", "exit 3",
                         check=False).code == 3
+        _compose(svc, project, "stop", "-t", "1", "client")
+        assert "Exit" in _compose(svc, project, "ps", "client").out
+        _compose(svc, project, "start", "client")  # reconnected without a network connect
+        assert _fetch(svc, project).out == "hello\n"
     finally:
         down = _compose(svc, project, "down", "-v", check=False)
     assert down.code == 0, down

@@ -60,7 +60,8 @@ def test_create_body_rarer_fields_as_flags() -> None:
         "HostConfig": {"NetworkMode": "proj_back", "ShmSize": 1 << 20,
                        "Sysctls": {"net.ipv4.ip_forward": "1"}, "GroupAdd": ["audio"],
                        "DnsSearch": ["a.b"], "DnsOptions": ["ndots:2"],
-                       "Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}]},
+                       "Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}],
+                       "Links": ["db:database"], "VolumesFrom": ["data:ro"]},
         "NetworkingConfig": {"EndpointsConfig": {"proj_back": {"Aliases": ["web"]}}},
     }, None)
     rf = opts.run_flags
@@ -69,6 +70,7 @@ def test_create_body_rarer_fields_as_flags() -> None:
         (3, "example.org", "1048576", ["net.ipv4.ip_forward=1"], ["audio"])
     assert (rf.dns_search, rf.dns_options, rf.network_aliases, opts.ulimits) == \
         (["a.b"], ["ndots:2"], ["web"], ["nofile=100:200"])
+    assert (rf.links, opts.volumes_from) == (["db:database"], ["data:ro"])
     assert (opts.health_cmd, opts.health_interval, opts.health_retries) == \
         ("wget -q 'http://x y'", "2000000000ns", 4)
     _, _, off = containers.create_options({"Image": "b", "Healthcheck": {"Test": ["NONE"]}}, None)

@@ -184,6 +184,8 @@ def _flag_options(opts: Any, body: dict[str, Any], hc: dict[str, Any]) -> None:
     rf.dns_search = _strings(hc.get("DnsSearch"), "DnsSearch")
     rf.dns_options = _strings(hc.get("DnsOptions"), "DnsOptions")
     rf.domainname = body.get("Domainname") or None
+    rf.links = _strings(hc.get("Links"), "Links")
+    opts.volumes_from = _strings(hc.get("VolumesFrom"), "VolumesFrom")
     opts.run_flags = rf
     opts.ulimits = [f"{u['Name']}={int(u['Soft'])}:{int(u['Hard'])}"
                     for u in hc.get("Ulimits") or []]
