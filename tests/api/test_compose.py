@@ -74,6 +74,8 @@ def test_up_ps_logs_exec_down(compose: tuple[Service, Path], fl: Forklift) -> No
         assert networks == ["flc_back"] and volumes == ["flc_content"]
         ps = _compose(svc, project, "ps").out
         assert "flc_web_1" in ps and "flc_client_1" in ps and ps.count(" Up ") == 2, ps
+        again = _compose(svc, project, "up", "-d")  # its labels tell Compose nothing changed
+        assert again.err.count("is up-to-date") == 2, again
         _until_logged(svc, project, "web", "web-up")
         _until_logged(svc, project, "client", "client-up")
         # the other service by its name, over the project's network

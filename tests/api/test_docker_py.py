@@ -319,6 +319,7 @@ def test_networks_connect_disconnect(client: Any, fl: Forklift, sleeper: Any, na
     net = client.networks.create(name, driver="bridge", labels={"suite": "py"})
     try:
         assert client.networks.get(net.id).name == name
+        assert net.attrs["Options"] == {}  # only those given, as Docker's
         assert [n.name for n in client.networks.list(filters={"label": "suite=py"})] == [name]
         net.connect(sleeper)
         sleeper.reload()
