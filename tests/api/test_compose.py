@@ -87,6 +87,10 @@ def test_up_ps_logs_exec_down(compose: tuple[Service, Path], fl: Forklift) -> No
         assert _from_host(published) == b"hello\n"
         assert _compose(svc, project, "exec", "-T", "client", "sh", "-c", "exit 3",
                         check=False).code == 3
+        ran = _compose(svc, project, "run", "--rm", "-T", "client", "sh", "-c",
+                       "sleep 1; wget -q -O - http://web:8080/index.html; exit 5", check=False)
+        assert (ran.code, ran.out) == (5, "hello\n"), ran
+        # (the sleep: dockerpty attaches after the start; see docs/api.md, Clients)
         _compose(svc, project, "stop", "-t", "1", "client")
         assert "Exit" in _compose(svc, project, "ps", "client").out
         _compose(svc, project, "start", "client")  # reconnected without a network connect

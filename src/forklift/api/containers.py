@@ -565,14 +565,9 @@ def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
                     streams: tuple[bool, bool]) -> Hijack:
     """``docker attach``: through the container's monitor (its attach socket and frames:
     kind, 4-byte length, payload), as the CLI's `lifecycle.attach`."""
-    from forklift.engine import monitor
-    from forklift.engine import tty as tty_mod
-    from forklift.errors import Conflict
-
-    try:
-        conn = tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
-    except OSError:
-        raise Conflict(f"cannot attach to container {rec.id[:12]}: it was not started detached") from None
+    conn = _monitor_connection(ctx, rec)
+    if conn is None:  # it exited meanwhile: nothing to carry (dockerpty attaches after the start)
+        return Hijack(lambda sock, early: sock.shutdown(socket.SHUT_RDWR))
 
     def run(sock: socket.socket, early: bytes) -> None:
         if stdin:
@@ -585,6 +580,28 @@ def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
                 sock.shutdown(socket.SHUT_RDWR)
 
     return Hijack(run)
+
+
+def _monitor_connection(ctx: Context, rec: Any) -> socket.socket | None:
+    """A connection to the running container's monitor; None once it is no longer running
+    (it may exit between the caller's look and ours). Its socket may be a moment behind
+    its state; a container with no monitor (an attached run's) is a Conflict."""
+    from forklift.engine import monitor
+    from forklift.engine import tty as tty_mod
+    from forklift.errors import Conflict
+
+    deadline = time.monotonic() + 2
+    while True:
+        try:
+            return tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+        except OSError:
+            cur = _get(ctx, rec.id)
+            if cur is None or not cur.effective_state().up:
+                return None
+            if time.monotonic() > deadline:
+                raise Conflict(f"cannot attach to container {rec.id[:12]}:"
+                               " it was not started detached") from None
+            time.sleep(POLL)
 
 
 def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket) -> None:
