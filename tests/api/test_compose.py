@@ -109,10 +109,19 @@ def _until_logged(svc: Service, project: Path, service: str, text: str) -> None:
 
 
 def _from_host(address: str) -> bytes:
+    """The published port's answer from the host, tried for up to 30 s (a connection can
+    time out while other tests on this machine rework the NAT rules)."""
     import urllib.request
 
-    with urllib.request.urlopen(f"http://{address}/index.html", timeout=10) as answer:
-        return bytes(answer.read())
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{address}/index.html", timeout=5) as answer:
+                return bytes(answer.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _fetch(svc: Service, project: Path) -> Result:
