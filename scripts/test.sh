@@ -3,7 +3,7 @@
 #
 # Installs forklift and what it runs (install.sh), the interop tools (skopeo, umoci,
 # Debian's docker-registry and docker.io, the OCI JSON schemas, Docker's Engine API schema
-# from golang-github-docker-docker-dev), debootstrap for the
+# from golang-github-docker-docker-dev, Compose 1.29), debootstrap for the
 # fresh-machine check, then runs pytest.
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -14,7 +14,7 @@ FORKLIFT_EDITABLE=1 bash "$here/scripts/install.sh"
 need=()
 for pkg in skopeo umoci docker-registry docker.io apache2-utils openssl debootstrap \
            golang-github-opencontainers-image-spec-dev golang-github-opencontainers-specs-dev \
-           golang-github-docker-docker-dev; do
+           golang-github-docker-docker-dev docker-compose; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ "${#need[@]}" -gt 0 ]; then

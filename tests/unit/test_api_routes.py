@@ -42,9 +42,9 @@ def test_create_body_as_options() -> None:
                        "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2},
                        "Memory": 1 << 20, "NanoCpus": 500_000_000, "Tmpfs": {"/t": "size=1m"}},
     }, "n1")
-    assert (image, command) == ("busybox", ["-x", "-c", "echo"])
+    assert (image, command) == ("busybox", ["-c", "echo"])
     assert (opts.name, opts.entrypoint, opts.env, opts.workdir, opts.user, opts.hostname) == \
-        ("n1", "sh", ["A=1"], "/w", "1:1", None)
+        ("n1", ["sh", "-x"], ["A=1"], "/w", "1:1", None)
     assert (opts.labels, opts.expose, opts.volumes) == (["k=v"], ["80/tcp"], ["/data", "/h:/c:ro"])
     assert (opts.network, opts.auto_remove, opts.interactive, opts.publish) == \
         ("bridge", True, True, ["8080:80/tcp"])
@@ -52,10 +52,37 @@ def test_create_body_as_options() -> None:
         ("on-failure:2", "1048576", 0.5, ["/t:size=1m"])
 
 
+def test_create_body_rarer_fields_as_flags() -> None:
+    _, _, opts = containers.create_options({
+        "Image": "busybox", "StopTimeout": 3, "Domainname": "example.org",
+        "Healthcheck": {"Test": ["CMD", "wget", "-q", "http://x y"], "Interval": 2_000_000_000,
+                        "Retries": 4},
+        "HostConfig": {"NetworkMode": "proj_back", "ShmSize": 1 << 20,
+                       "Sysctls": {"net.ipv4.ip_forward": "1"}, "GroupAdd": ["audio"],
+                       "DnsSearch": ["a.b"], "DnsOptions": ["ndots:2"],
+                       "Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}],
+                       "Links": ["db:database"], "VolumesFrom": ["data:ro"]},
+        "NetworkingConfig": {"EndpointsConfig": {"proj_back": {"Aliases": ["web"]}}},
+    }, None)
+    rf = opts.run_flags
+    assert rf is not None
+    assert (rf.stop_timeout, rf.domainname, rf.shm_size, rf.sysctls, rf.group_add) == \
+        (3, "example.org", "1048576", ["net.ipv4.ip_forward=1"], ["audio"])
+    assert (rf.dns_search, rf.dns_options, rf.network_aliases, opts.ulimits) == \
+        (["a.b"], ["ndots:2"], ["web"], ["nofile=100:200"])
+    assert (rf.links, opts.volumes_from) == (["db:database"], ["data:ro"])
+    assert (opts.health_cmd, opts.health_interval, opts.health_retries) == \
+        ("wget -q 'http://x y'", "2000000000ns", 4)
+    _, _, off = containers.create_options({"Image": "b", "Healthcheck": {"Test": ["NONE"]}}, None)
+    assert off.no_healthcheck and off.health_cmd is None
+
+
 @pytest.mark.parametrize("body", [{}, {"Image": ""}, {"Image": "b", "Cmd": [1]},
                                   {"Image": "b", "HostConfig": []}, {"Image": "b", "Labels": []},
                                   {"Image": "b", "HostConfig": {"Memory": "lots"}},
-                                  {"Image": "b", "HostConfig": {"PortBindings": {"80": [3]}}}])
+                                  {"Image": "b", "HostConfig": {"PortBindings": {"80": [3]}}},
+                                  {"Image": "b", "HostConfig": {"Ulimits": [{"Name": "n"}]}},
+                                  {"Image": "b", "Healthcheck": {"Test": "x", "Retries": "z"}}])
 def test_create_body_refused(body: dict[str, object]) -> None:
     with pytest.raises(InvalidArgument):
         containers.create_options(body, None)

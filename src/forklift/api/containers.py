@@ -149,10 +149,7 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     command = _strings(body.get("Cmd"), "Cmd")
     opts = CreateOptions(name=name or None)
     if body.get("Entrypoint") is not None:
-        entry = _strings(body["Entrypoint"], "Entrypoint")
-        # one program here, its arguments before Cmd (the engine's entrypoint is one word)
-        opts.entrypoint = entry[0] if entry else ""
-        command = entry[1:] + command
+        opts.entrypoint = _strings(body["Entrypoint"], "Entrypoint")
     opts.env = _strings(body.get("Env"), "Env")
     opts.workdir = body.get("WorkingDir") or None
     opts.user = body.get("User") or None
@@ -165,9 +162,68 @@ def create_options(body: dict[str, Any], name: str | None) -> tuple[str, list[st
     opts.stop_signal = body.get("StopSignal") or None
     try:
         _host_options(opts, hc)
-    except (TypeError, ValueError, AttributeError) as exc:  # a number or list of another type
+        _flag_options(opts, body, hc)
+        _health_options(opts, _mapping(body.get("Healthcheck"), "Healthcheck"))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # a value of another type
         raise InvalidArgument(f"invalid HostConfig: {exc}") from None
+    _endpoint_options(opts, _mapping(body.get("NetworkingConfig"), "NetworkingConfig"))
     return image, command, opts
+
+
+def _flag_options(opts: Any, body: dict[str, Any], hc: dict[str, Any]) -> None:
+    """The rarer fields Compose sends (stop_grace_period, shm_size, sysctls, …) as the
+    CLI's rarer flags (`engine.runflags`), checked there as the flags are."""
+    from forklift.engine.runflags import RunFlags
+
+    rf = opts.run_flags or RunFlags()
+    if body.get("StopTimeout") is not None:
+        rf.stop_timeout = int(body["StopTimeout"])
+    if hc.get("ShmSize"):
+        rf.shm_size = str(int(hc["ShmSize"]))
+    rf.sysctls = [f"{k}={v}" for k, v in _mapping(hc.get("Sysctls"), "Sysctls").items()]
+    rf.group_add = _strings(hc.get("GroupAdd"), "GroupAdd")
+    rf.dns_search = _strings(hc.get("DnsSearch"), "DnsSearch")
+    rf.dns_options = _strings(hc.get("DnsOptions"), "DnsOptions")
+    rf.domainname = body.get("Domainname") or None
+    rf.links = _strings(hc.get("Links"), "Links")
+    opts.volumes_from = _strings(hc.get("VolumesFrom"), "VolumesFrom")
+    opts.run_flags = rf
+    opts.ulimits = [f"{u['Name']}={int(u['Soft'])}:{int(u['Hard'])}"
+                    for u in hc.get("Ulimits") or []]
+
+
+def _health_options(opts: Any, health: dict[str, Any]) -> None:
+    """``Config.Healthcheck`` as the ``--health-*`` flags (a ``CMD`` test becomes its
+    shell-quoted ``CMD-SHELL`` form: the flags take a shell command)."""
+    import shlex
+
+    test = _strings(health.get("Test"), "Healthcheck.Test")
+    if test[:1] == ["NONE"]:
+        opts.no_healthcheck = True
+        return
+    if test[:1] == ["CMD-SHELL"]:
+        opts.health_cmd = " ".join(test[1:])
+    elif test[:1] == ["CMD"]:
+        opts.health_cmd = shlex.join(test[1:])
+    for key, attr in (("Interval", "health_interval"), ("Timeout", "health_timeout"),
+                      ("StartPeriod", "health_start_period")):
+        if health.get(key):
+            setattr(opts, attr, f"{int(health[key])}ns")
+    if health.get("Retries"):
+        opts.health_retries = int(health["Retries"])
+
+
+def _endpoint_options(opts: Any, networking: dict[str, Any]) -> None:
+    """The create's own network's ``Aliases`` (Compose names each container by its
+    service there) as ``--network-alias``; the engine refuses them on default networks."""
+    from forklift.engine.runflags import RunFlags
+
+    endpoints = _mapping(networking.get("EndpointsConfig"), "EndpointsConfig")
+    endpoint = _mapping(endpoints.get(opts.network), f"EndpointsConfig.{opts.network}")
+    aliases = _strings(endpoint.get("Aliases"), "Aliases")
+    if aliases:
+        opts.run_flags = opts.run_flags or RunFlags()
+        opts.run_flags.network_aliases = aliases
 
 
 def _host_options(opts: Any, hc: dict[str, Any]) -> None:
@@ -425,10 +481,11 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.so
     """Wait for the start, then copy the client's bytes to the child's stdin (to its
     end: the client's half-close closes it) and its output to the client, framed."""
     while not waiting.started.wait(0.2):
-        if ctx.stopping.is_set():
-            with ctx.lock:
-                ctx.attachments.pop(container_id, None)
-            return
+        if ctx.stopping.is_set() or _hung_up(sock):
+            with ctx.lock:  # unless the start took it already (then it is carried on)
+                if ctx.attachments.get(container_id) is waiting:
+                    del ctx.attachments[container_id]
+                    return
     proc = waiting.proc
     assert proc is not None
     pump_child(proc, sock, early, streams, framed=not tty)
@@ -439,6 +496,17 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.so
         ctx.exits[container_id] = proc.returncode
         if ctx.children.get(container_id) is proc:
             del ctx.children[container_id]
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """The client closed its connection (both ways: a unix socket's POLLHUP; a half-close,
+    the end of its stdin, is not one). An attach abandoned before the start must not make
+    that start an attached one."""
+    import select
+
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
 
 
 def pump_child(proc: Any, sock: socket.socket, early: bytes, streams: tuple[bool, bool],
@@ -498,14 +566,9 @@ def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
                     streams: tuple[bool, bool]) -> Hijack:
     """``docker attach``: through the container's monitor (its attach socket and frames:
     kind, 4-byte length, payload), as the CLI's `lifecycle.attach`."""
-    from forklift.engine import monitor
-    from forklift.engine import tty as tty_mod
-    from forklift.errors import Conflict
-
-    try:
-        conn = tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
-    except OSError:
-        raise Conflict(f"cannot attach to container {rec.id[:12]}: it was not started detached") from None
+    conn = _monitor_connection(ctx, rec)
+    if conn is None:  # it exited meanwhile: nothing to carry (dockerpty attaches after the start)
+        return Hijack(lambda sock, early: sock.shutdown(socket.SHUT_RDWR))
 
     def run(sock: socket.socket, early: bytes) -> None:
         if stdin:
@@ -518,6 +581,28 @@ def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
                 sock.shutdown(socket.SHUT_RDWR)
 
     return Hijack(run)
+
+
+def _monitor_connection(ctx: Context, rec: Any) -> socket.socket | None:
+    """A connection to the running container's monitor; None once it is no longer running
+    (it may exit between the caller's look and ours). Its socket may be a moment behind
+    its state; a container with no monitor (an attached run's) is a Conflict."""
+    from forklift.engine import monitor
+    from forklift.engine import tty as tty_mod
+    from forklift.errors import Conflict
+
+    deadline = time.monotonic() + 2
+    while True:
+        try:
+            return tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+        except OSError:
+            cur = _get(ctx, rec.id)
+            if cur is None or not cur.effective_state().up:
+                return None
+            if time.monotonic() > deadline:
+                raise Conflict(f"cannot attach to container {rec.id[:12]}:"
+                               " it was not started detached") from None
+            time.sleep(POLL)
 
 
 def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket) -> None:
@@ -652,8 +737,8 @@ def stats(ctx: Context, req: Request) -> Reply | Stream:
         while not ctx.stopping.is_set():
             time.sleep(1)
             cur = _get(ctx, rec.id)
-            if cur is None:
-                return
+            if cur is None or not cur.effective_state().up:
+                return  # Docker ends the stream when its container stops
             now, now_at = stats_mod.sample(ctx.store, cur), time.time()
             write(json.dumps(_stats_doc(cur, before, before_at, now, now_at)).encode() + b"\n")
             before, before_at = now, now_at

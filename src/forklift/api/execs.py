@@ -250,6 +250,36 @@ def resize(ctx: Context, req: Request) -> Reply:
     return Reply(201, b"", None)
 
 
+def _container_pid(child: int) -> int:
+    """The exec's process as Docker reports it: the first process under our ``forklift
+    exec`` child (and its runtime) that is in another PID namespace, the container's; 0
+    until there is one."""
+    try:
+        ours = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return 0
+    parents = _parents()
+    level = [child]
+    while level:
+        level = [pid for pid, ppid in parents.items() if ppid in level]
+        for pid in sorted(level):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/ns/pid") != ours:
+                    return pid
+    return 0
+
+
+def _parents() -> dict[int, int]:
+    """Every process's parent (from /proc/PID/stat: the field after the command's ``)``)."""
+    out: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    out[int(entry)] = int(f.read().rpartition(b")")[2].split()[1])
+    return out
+
+
 @route("GET", "/exec/{id}/json")
 def inspect(ctx: Context, req: Request) -> Reply:
     ex = _find(ctx, req.params["id"])
@@ -257,6 +287,6 @@ def inspect(ctx: Context, req: Request) -> Reply:
         "CanRemove": False, "ContainerID": ex.container_id, "DetachKeys": ex.detach_keys,
         "ExitCode": ex.exit_status, "ID": ex.id, "OpenStderr": ex.stderr,
         "OpenStdin": ex.stdin, "OpenStdout": ex.stdout, "Running": ex.running,
-        "Pid": ex.pid if ex.running else 0,
+        "Pid": _container_pid(ex.pid) if ex.running else 0,
         "ProcessConfig": {"arguments": ex.cmd[1:], "entrypoint": ex.cmd[0],
                           "privileged": ex.privileged, "tty": ex.tty, "user": ex.user}})

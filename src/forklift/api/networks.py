@@ -41,14 +41,26 @@ def list_networks(ctx: Context, req: Request) -> Reply:
     from forklift.engine.filters import Filters
 
     found = network.list_networks(ctx.store, Filters(req.filters()))
-    return json_reply([network.inspect(ctx.store, n["Id"]) for n in found])
+    return json_reply([_shown(network.inspect(ctx.store, n["Id"])) for n in found])
 
 
 @route("GET", "/networks/{id}")
 def inspect_network(ctx: Context, req: Request) -> Reply:
     from forklift.engine import network
 
-    return json_reply(network.inspect(ctx.store, req.params["id"]))
+    return json_reply(_shown(network.inspect(ctx.store, req.params["id"])))
+
+
+BRIDGE_NAME = "com.docker.network.bridge.name"
+
+
+def _shown(doc: dict[str, Any]) -> dict[str, Any]:
+    """A user-defined network's ``Options`` as Docker's: only those its creator gave, and
+    this service's create takes none. forklift's own bridge name is left out: Compose
+    compares the options with its project's and would call the network changed."""
+    if doc["Name"] not in ("bridge", "host", "none") and BRIDGE_NAME in doc["Options"]:
+        doc["Options"] = {k: v for k, v in doc["Options"].items() if k != BRIDGE_NAME}
+    return doc
 
 
 @route("POST", "/networks/create")

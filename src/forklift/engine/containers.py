@@ -37,7 +37,7 @@ NETWORKS = ("bridge", "default", "host", "none")
 @dataclass
 class CreateOptions:
     name: str | None = None
-    entrypoint: str | None = None      # None: the image's; "": reset it
+    entrypoint: str | list[str] | None = None  # None: the image's; "" or [] or [""]: reset it
     env: list[str] = field(default_factory=list)
     env_files: list[str] = field(default_factory=list)
     workdir: str | None = None
@@ -117,7 +117,8 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
 
     cfg = dict(image_cfg.get("config") or {})
     if opts.entrypoint is not None:
-        cfg["Entrypoint"] = [opts.entrypoint] if opts.entrypoint else None
+        entry = [opts.entrypoint] if isinstance(opts.entrypoint, str) else list(opts.entrypoint)
+        cfg["Entrypoint"] = entry if entry and entry != [""] else None
         cfg["Cmd"] = list(command) if command else None
     elif command:
         cfg["Cmd"] = list(command)
@@ -615,6 +616,12 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
     if rec.host_config.get("LinkLocalIPs"):  # --link-local-ip (engine/extraflags)
         net_settings["Networks"][network_mode]["IPAMConfig"] = {
             "LinkLocalIPs": rec.host_config["LinkLocalIPs"]}
+    if endpoint is None and ":" not in network_mode \
+            and network_mode not in ("bridge", "default", "host", "none"):
+        # a user-defined network's names before the start, as Docker shows them (Compose
+        # looks for the short ID there to know the container was created on it)
+        net_settings["Networks"][network_mode]["Aliases"] = [
+            *(rec.host_config.get("NetworkAliases") or []), rec.id[:12]]
     for extra in rec.host_config.get("ExtraNetworks") or []:  # added by `network connect`
         net_settings["Networks"].setdefault(extra, {})
     if running and network_mode not in ("host", "none"):

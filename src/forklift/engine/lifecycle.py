@@ -312,10 +312,14 @@ def top(store: Store, name: str, ps_args: list[str] | None = None) -> tuple[list
 def _entries(path: str, start: int = 0) -> tuple[list[dict[str, Any]], int]:
     try:
         with open(path, "rb") as f:
-            f.seek(start)
-            data = f.read()
+            return _read_entries(f, start)
     except FileNotFoundError:
         return [], start
+
+
+def _read_entries(f: IO[bytes], start: int) -> tuple[list[dict[str, Any]], int]:
+    f.seek(start)
+    data = f.read()
     end = data.rfind(b"\n") + 1
     out = []
     for line in data[:end].splitlines():
@@ -375,18 +379,42 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
     emit(entries)
     if not follow:
         return
-    while True:
-        cur = container_store.get(store, rec.id)
-        running = cur is not None and cur.effective_state().up
-        batch, offset = _entries(path, offset)
-        if t1 is not None:
-            batch = [e for e in batch if _entry_time(e) <= t1]
-        emit(batch)
-        if not running:
-            batch, offset = _entries(path, offset)
+    held: IO[bytes] | None = None
+    try:
+        while True:
+            cur = container_store.get(store, rec.id)
+            running = cur is not None and cur.effective_state().up
+            held = _follow_file(path, held)
+            batch, offset = _read_entries(held, offset) if held else ([], offset)
+            if t1 is not None:
+                batch = [e for e in batch if _entry_time(e) <= t1]
             emit(batch)
-            return
-        time.sleep(0.1)
+            if not running:
+                batch, offset = _read_entries(held, offset) if held else ([], offset)
+                emit(batch)
+                return
+            time.sleep(0.1)
+    finally:
+        if held is not None:
+            held.close()
+
+
+def _follow_file(path: str, held: IO[bytes] | None) -> IO[bytes] | None:
+    """The log to follow: the file held open while the path still names it, so a removal
+    (docker-py's ``run`` removes the container before it reads the followed logs) does not
+    lose the last lines; the path's new file once it was rotated."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return held
+    if held is not None:
+        if os.fstat(held.fileno()).st_ino == st.st_ino:
+            return held
+        held.close()
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
 
 
 def details_text(entry: dict[str, Any]) -> bytes:
