@@ -167,17 +167,50 @@ def _finish(ex: ExecInstance, code: int) -> None:
 
 
 def _run_piped(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes) -> None:
-    """Multiplexed frames (stdout 1, stderr 2) from the child's pipes; the client's bytes
-    to its stdin up to the client's half-close."""
-    proc = subprocess.Popen(_argv(ctx, ex, False),
-                            stdin=subprocess.PIPE if ex.stdin else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    ex.pid = proc.pid
-    containers.pump_child(proc, sock, early, (ex.stdout, ex.stderr), framed=True)
-    _finish(ex, proc.wait())
+    """Multiplexed frames (stdout 1, stderr 2) from the process's pipes; the client's bytes
+    to its stdin up to the client's half-close. The engine's exec runs here, in this worker
+    thread: without a terminal it is a posix_spawn of ``runc exec`` and a waitpid, which
+    need no signal handling of the main thread (a TTY's console does: `_run_tty` keeps a
+    child). What the CLI would print for an error (``Error: …``) goes to stderr's frames,
+    its exit status is the exec's."""
+    from types import SimpleNamespace
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if ex.stdin else (None, None)
+    pipes = SimpleNamespace(stdin=None if in_w is None else open(in_w, "wb", buffering=0),
+                            stdout=open(out_r, "rb", buffering=0),
+                            stderr=open(err_r, "rb", buffering=0))
+    pump = threading.Thread(target=containers.pump_child, daemon=True,
+                            args=(pipes, sock, early, (ex.stdout, ex.stderr), True))
+    pump.start()
+    try:
+        code = _exec_here(ctx, ex, in_r, out_w, err_w)
+    finally:
+        for fd in (out_w, err_w, in_r):
+            if fd is not None:
+                os.close(fd)  # the pumps see the end once the process's copies are gone
+    pump.join()
+    _finish(ex, code)
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+def _exec_here(ctx: Context, ex: ExecInstance, stdin: int | None, stdout: int,
+               stderr: int) -> int:
+    from forklift.engine import exec as exec_mod
+    from forklift.errors import EXIT_ENGINE, ForkliftError
+
+    opts = exec_mod.ExecOptions(interactive=ex.stdin, user=ex.user or None,
+                                workdir=ex.workdir or None, env=list(ex.env),
+                                privileged=ex.privileged)
+    try:
+        return exec_mod.exec_(ctx.store, ex.container_id, ex.cmd, opts, stdin=stdin,
+                              stdout=stdout, stderr=stderr)
+    except ForkliftError as exc:
+        with contextlib.suppress(OSError):
+            os.write(stderr, f"Error: {exc.message}\n".encode())
+        return exc.exit_code or EXIT_ENGINE
 
 
 def _run_tty(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes) -> None:
