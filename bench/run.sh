@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh [bench.py options]   e.g.  bash bench/run.sh --only docker --quick
-# bench/run.sh --all [--quick]      every workload of issue 14, then one table (table.py)
+# bench/run.sh --all [--quick]      every workload of issues 14 and 15, then one table (table.py)
 #
 # Entry point of the forklift vs Docker (vs Podman) benchmark:
 #   - installs docker.io / podman with apt-get when missing (skipped for a tool
@@ -97,6 +97,7 @@ if [ "${1:-}" = "--all" ]; then
     "$python" "$here/lifecycle.py" ${quick:+--repeat 3} || status=$?
     "$python" "$here/save_load.py" ${quick:+--repeat 3 --files 1000} || status=$?
     "$python" "$here/registry.py" "${quick[@]}" || status=$?
+    "$python" "$here/api.py" ${quick:+--repeat 3} || status=$?
     "$python" "$here/table.py" --json "$here/results/table.json" || status=$?
 else
     "$python" "$here/bench.py" "$@" || status=$?

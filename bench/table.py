@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """One table of every workload issue 14 names, from the JSON the benchmarks wrote.
 
-Standard library only. Reads bench/results/{latest,lifecycle,save_load,registry-latest}.json
-(bench.py, lifecycle.py, save_load.py, registry.py: `bash bench/run.sh --all` runs them all,
+Standard library only. Reads bench/results/{latest,lifecycle,save_load,registry-latest,api}.json
+(bench.py, lifecycle.py, save_load.py, registry.py, api.py: `bash bench/run.sh --all` runs them all,
 then this) and prints, per workload: Docker's and forklift's median (min) in seconds,
 forklift ÷ Docker, the other tool's ratio (podman, or skopeo for pull/push), forklift's peak
 RSS where the benchmark records it, and issue 14's aim. A file that is missing leaves its
@@ -33,12 +33,17 @@ ROWS: dict[str, tuple[str, str, str]] = {
     "load": ("save_load.json", "load", "<= 0.6x"),
     "pull": ("registry-latest.json", "pull", "<= 0.7x, <= 1.3x skopeo"),
     "push": ("registry-latest.json", "push", "keep (0.20x)"),
+    # issue 15: the docker CLI through forklift's API service vs through dockerd (api.py)
+    "API: docker run --rm": ("api.json", "run-rm", "<= 1.0x"),
+    "API: docker ps": ("api.json", "ps", "<= 1.0x"),
+    "API: docker images": ("api.json", "images", "<= 1.0x"),
+    "API: docker exec": ("api.json", "exec", "<= 1.0x"),
 }
 
 
 def cell(doc: dict[str, Any], file: str, workload: str, tool: str) -> dict[str, Any] | None:
     """{median, min, rss_kib} of one tool's samples, or None."""
-    if file == "lifecycle.json":   # {samples: {tool: {workload: [s, …]}}}
+    if file in ("lifecycle.json", "api.json"):   # {samples: {tool: {workload: [s, …]}}}
         samples = doc.get("samples", {}).get(tool, {}).get(workload)
         if not samples:
             return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import socket
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,10 +173,15 @@ def test_exec_run_plain_stream_demux(client: Any, sleeper: Any) -> None:
     assert (code, out) == (0, b"/tmp\n")
 
 
-def test_exec_inspect_pid_is_the_containers(client: Any, sleeper: Any) -> None:
+@pytest.mark.parametrize("detach", [True, False], ids=["detached", "piped"])
+def test_exec_inspect_pid_is_the_containers(client: Any, sleeper: Any, detach: bool) -> None:
     api = client.api
     exec_id = api.exec_create(sleeper.id, ["sleep", "2"])["Id"]
-    api.exec_start(exec_id, detach=True)
+    if detach:
+        api.exec_start(exec_id, detach=True)
+    else:   # the service runs a piped exec in its own thread: the PID is runc's report
+        threading.Thread(target=lambda: list(api.exec_start(exec_id, stream=True)),
+                         daemon=True).start()
 
     def command() -> bytes:
         pid = api.exec_inspect(exec_id)["Pid"]

@@ -34,7 +34,7 @@ from forklift.api.server import (
     no_content,
     route,
 )
-from forklift.errors import InvalidArgument
+from forklift.errors import InvalidArgument, NotFound
 
 RAW = "application/vnd.docker.raw-stream"
 POLL = 0.05
@@ -64,17 +64,22 @@ def list_containers(ctx: Context, req: Request) -> Reply:
     limit = req.int_arg("limit", -1) or -1
     if limit > 0:
         rows = rows[:limit]
-    return json_reply([_summary(ctx, row, req.flag("size")) for row in rows])
+    summaries = (_summary(ctx, row, req.flag("size")) for row in rows)
+    return json_reply([s for s in summaries if s is not None])
 
 
-def _summary(ctx: Context, row: Any, size: bool) -> dict[str, Any]:
+def _summary(ctx: Context, row: Any, size: bool) -> dict[str, Any] | None:
     """Docker's ContainerSummary of a ``ps`` row (ports, mounts and networks from its
-    inspect document)."""
+    inspect document); None for a container removed since the listing (another client's
+    ``rm`` between the two reads is no error of this one's)."""
     from forklift.cli.format import status_text
     from forklift.engine import containers as engine
 
     rec = row.record
-    doc = engine.inspect(ctx.store, rec.id)
+    try:
+        doc = engine.inspect(ctx.store, rec.id)
+    except NotFound:
+        return None
     settings = doc.get("NetworkSettings") or {}
     out: dict[str, Any] = {
         "Id": rec.id, "Names": ["/" + rec.name], "Image": row.image, "ImageID": rec.image_id,

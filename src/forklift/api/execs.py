@@ -51,7 +51,8 @@ class ExecInstance:
     started: bool = False
     running: bool = False
     exit_status: int | None = None
-    pid: int = 0
+    pid: int = 0                # a TTY or detached exec's forklift child
+    pid_file: str | None = None  # a piped exec's: the runtime writes its process's PID there
     master: int | None = None   # the pty's master of a running TTY exec
     size: tuple[int, int] | None = None  # the last resize (it may come before the pty)
     done: threading.Event = field(default_factory=threading.Event)
@@ -167,17 +168,57 @@ def _finish(ex: ExecInstance, code: int) -> None:
 
 
 def _run_piped(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes) -> None:
-    """Multiplexed frames (stdout 1, stderr 2) from the child's pipes; the client's bytes
-    to its stdin up to the client's half-close."""
-    proc = subprocess.Popen(_argv(ctx, ex, False),
-                            stdin=subprocess.PIPE if ex.stdin else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    ex.pid = proc.pid
-    containers.pump_child(proc, sock, early, (ex.stdout, ex.stderr), framed=True)
-    _finish(ex, proc.wait())
+    """Multiplexed frames (stdout 1, stderr 2) from the process's pipes; the client's bytes
+    to its stdin up to the client's half-close. The engine's exec runs here, in this worker
+    thread: without a terminal it is a posix_spawn of ``runc exec`` and a waitpid, which
+    need no signal handling of the main thread (a TTY's console does: `_run_tty` keeps a
+    child). What the CLI would print for an error (``Error: …``) goes to stderr's frames,
+    its exit status is the exec's."""
+    from types import SimpleNamespace
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r, in_w = os.pipe() if ex.stdin else (None, None)
+    pipes = SimpleNamespace(stdin=None if in_w is None else open(in_w, "wb", buffering=0),
+                            stdout=open(out_r, "rb", buffering=0),
+                            stderr=open(err_r, "rb", buffering=0))
+    pump = threading.Thread(target=containers.pump_child, daemon=True,
+                            args=(pipes, sock, early, (ex.stdout, ex.stderr), True))
+    pump.start()
+    try:
+        code = _exec_here(ctx, ex, in_r, out_w, err_w)
+    finally:
+        for fd in (out_w, err_w, in_r):
+            if fd is not None:
+                os.close(fd)  # the pumps see the end once the process's copies are gone
+    pump.join()
+    _finish(ex, code)
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
+
+
+def _exec_here(ctx: Context, ex: ExecInstance, stdin: int | None, stdout: int,
+               stderr: int) -> int:
+    from forklift.engine import exec as exec_mod
+    from forklift.errors import EXIT_ENGINE, ForkliftError
+
+    from forklift.store.db import remove_path
+
+    scratch = ctx.store.make_tmp("api-exec")
+    ex.pid_file = os.path.join(scratch, "pid")
+    opts = exec_mod.ExecOptions(interactive=ex.stdin, user=ex.user or None,
+                                workdir=ex.workdir or None, env=list(ex.env),
+                                privileged=ex.privileged, pid_file=ex.pid_file)
+    try:
+        return exec_mod.exec_(ctx.store, ex.container_id, ex.cmd, opts, stdin=stdin,
+                              stdout=stdout, stderr=stderr)
+    except ForkliftError as exc:
+        with contextlib.suppress(OSError):
+            os.write(stderr, f"Error: {exc.message}\n".encode())
+        return exc.exit_code or EXIT_ENGINE
+    finally:
+        ex.pid_file = None
+        remove_path(scratch)
 
 
 def _run_tty(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes) -> None:
@@ -250,6 +291,17 @@ def resize(ctx: Context, req: Request) -> Reply:
     return Reply(201, b"", None)
 
 
+def _pid(ex: ExecInstance) -> int:
+    """The exec's process's host PID, as Docker reports it; 0 until it exists."""
+    if ex.pid_file is not None:
+        try:
+            with open(ex.pid_file) as f:
+                return int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+    return _container_pid(ex.pid) if ex.pid else 0
+
+
 def _container_pid(child: int) -> int:
     """The exec's process as Docker reports it: the first process under our ``forklift
     exec`` child (and its runtime) that is in another PID namespace, the container's; 0
@@ -287,6 +339,6 @@ def inspect(ctx: Context, req: Request) -> Reply:
         "CanRemove": False, "ContainerID": ex.container_id, "DetachKeys": ex.detach_keys,
         "ExitCode": ex.exit_status, "ID": ex.id, "OpenStderr": ex.stderr,
         "OpenStdin": ex.stdin, "OpenStdout": ex.stdout, "Running": ex.running,
-        "Pid": _container_pid(ex.pid) if ex.running else 0,
+        "Pid": _pid(ex) if ex.running else 0,
         "ProcessConfig": {"arguments": ex.cmd[1:], "entrypoint": ex.cmd[0],
                           "privileged": ex.privileged, "tty": ex.tty, "user": ex.user}})

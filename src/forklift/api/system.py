@@ -61,6 +61,8 @@ def disk_usage(ctx: Context, req: Request) -> Reply:
     containers = []
     for row in engine_containers.list_containers(store, True, None):
         doc = _summary(ctx, row, False)
+        if doc is None:  # removed since the listing
+            continue
         doc["SizeRw"] = sizes.get(row.record.id, 0)
         containers.append(doc)
     vols = [{**volumes.inspect(store, v.name), "UsageData": {"Size": v.size, "RefCount": v.links}}

@@ -24,11 +24,13 @@ class ExecOptions(SlotRecord):
     """How to run an exec'd process. A plain slotted class: dataclasses (inspect, ast, dis)
     would cost more import time than the rest of ``exec``'s Python."""
 
-    __slots__ = ("tty", "interactive", "detach", "user", "workdir", "env", "privileged")
+    __slots__ = ("tty", "interactive", "detach", "user", "workdir", "env", "privileged",
+                 "pid_file")
 
     def __init__(self, tty: bool = False, interactive: bool = False, detach: bool = False,
                  user: str | None = None, workdir: str | None = None,
-                 env: list[str] | None = None, privileged: bool = False) -> None:
+                 env: list[str] | None = None, privileged: bool = False,
+                 pid_file: str | None = None) -> None:
         self.tty = tty
         self.interactive = interactive
         self.detach = detach
@@ -36,6 +38,7 @@ class ExecOptions(SlotRecord):
         self.workdir = workdir
         self.env: list[str] = [] if env is None else env
         self.privileged = privileged
+        self.pid_file = pid_file  # a piped exec's host PID is written there once it runs
 
 
 def process_json(store: Store, rec: ContainerRecord, command: list[str],
@@ -82,9 +85,11 @@ def _exec(rt: Runtime, container_id: str, process_file: str, scratch: str, opts:
     if opts.detach:
         return rt.exec(container_id, process_file, detach=True)
     if opts.interactive:
-        return rt.exec(container_id, process_file, stdin=stdin, stdout=stdout, stderr=stderr)
+        return rt.exec(container_id, process_file, pid_file=opts.pid_file, stdin=stdin,
+                       stdout=stdout, stderr=stderr)
     with open("/dev/null", "rb") as null:
-        return rt.exec(container_id, process_file, stdin=null, stdout=stdout, stderr=stderr)
+        return rt.exec(container_id, process_file, pid_file=opts.pid_file, stdin=null,
+                       stdout=stdout, stderr=stderr)
 
 
 def _exec_with_terminal(rt: Runtime, container_id: str, process_file: str, scratch: str,

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""The Engine API side by side with dockerd: one docker CLI binary, DOCKER_HOST at
+forklift's service socket or at a dockerd's.
+
+Standard library only (Python >= 3.11). Run as root:
+
+    python3 bench/api.py [--repeat 7] [--docker /usr/bin/docker]
+                         [--forklift NAME=PYTHONPATH ...] [-v]
+
+Starts a private dockerd (its own data-root, exec-root and socket; no bridge, no iptables:
+other dockerds on the machine are left alone), and one `forklift system service` per
+`--forklift` entry (default: the `forklift` on PATH), each with `PYTHONPATH` set to the
+given source tree, all on one fresh private store under --tmp-base: several trees (main
+and a branch, say) are measured in the same run. Both engines import the same busybox
+rootfs (scripts/make-busybox-rootfs.sh) as bench-busybox:latest and run one long-lived
+container for exec.
+
+Workloads (every repetition runs each workload once per engine, the engines' order
+alternating between repetitions):
+
+| workload | command timed |
+|---|---|
+| `run-rm` | `docker run --rm --network none bench-busybox true` |
+| `ps`     | `docker ps` |
+| `images` | `docker images` |
+| `exec`   | `docker exec C true` in the running container |
+
+`--network none` for both: the private dockerd has no bridge, and the figure is about the
+API path, not network set-up. Prints median and minimum per engine, and each forklift's
+ratios to dockerd (of medians and of minimums); writes bench/results/api.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MAKE_ROOTFS = HERE.parent / "scripts" / "make-busybox-rootfs.sh"
+RESULTS = HERE / "results"
+BASE = "bench-busybox:latest"
+IMPORT_CHANGES = ["-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                  "-c", 'CMD ["sh"]']
+SERVER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
+EXEC_NAME = "bench-api-exec"
+WORKLOADS = {
+    "run-rm": ["run", "--rm", "--network", "none", BASE, "true"],
+    "ps": ["ps"],
+    "images": ["images"],
+    "exec": ["exec", EXEC_NAME, "true"],
+}
+
+
+def sh(argv: list[str], env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, env=env)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def wait_socket(path: Path, proc: subprocess.Popen[bytes], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}")
+        with contextlib.closing(socket.socket(socket.AF_UNIX)) as s:
+            try:
+                s.connect(str(path))
+                return
+            except OSError:
+                time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {path}")
+
+
+@contextlib.contextmanager
+def background(argv: list[str], log: Path, sock: Path, what: str,
+               env: dict[str, str] | None = None) -> Iterator[str]:
+    """``argv`` running until the block ends (SIGTERM, then SIGKILL); its DOCKER_HOST."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env)
+    try:
+        wait_socket(sock, proc, what)
+        yield f"unix://{sock}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def dockerd(work: Path) -> contextlib.AbstractContextManager[str]:
+    base = work / "dockerd"
+    base.mkdir()
+    sock = base / "docker.sock"
+    argv = ["dockerd", "--data-root", str(base / "data"), "--exec-root", str(base / "exec"),
+            "-H", f"unix://{sock}", "--pidfile", str(base / "docker.pid"),
+            "--iptables=false", "--ip6tables=false", "--bridge=none"]
+    return background(argv, base / "dockerd.log", sock, "dockerd")
+
+
+def forklift_service(name: str, pythonpath: str, store: Path,
+                     work: Path) -> contextlib.AbstractContextManager[str]:
+    sock = work / f"forklift-{name}.sock"
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    argv = [*forklift_argv(pythonpath), "--root", str(store), "system", "service",
+            "--socket", f"unix://{sock}", "--time", "0"]
+    return background(argv, work / f"forklift-{name}.log", sock, f"forklift ({name})", env)
+
+
+def forklift_argv(pythonpath: str) -> list[str]:
+    """The venv's interpreter with a source tree first on the path, or the installed CLI."""
+    if pythonpath:
+        return [os.environ.get("FORKLIFT_PYTHON", "/opt/forklift/venv/bin/python"), "-m", "forklift"]
+    return ["forklift"]
+
+
+def prepare(docker: str, host: str, rootfs: Path) -> None:
+    env = dict(os.environ, DOCKER_HOST=host)
+    if sh([docker, "image", "inspect", BASE], env, check=False).returncode != 0:
+        sh([docker, "import", *IMPORT_CHANGES, str(rootfs), BASE], env)
+    sh([docker, "rm", "-f", EXEC_NAME], env, check=False)
+    sh([docker, "run", "-d", "--network", "none", "--name", EXEC_NAME, BASE, *SERVER], env)
+    sh([docker, *WORKLOADS["run-rm"]], env)  # warm-up
+
+
+def timed(docker: str, host: str, args: list[str]) -> float:
+    env = dict(os.environ, DOCKER_HOST=host)
+    t0 = time.perf_counter()
+    sh([docker, *args], env)
+    return time.perf_counter() - t0
+
+
+def measure(docker: str, hosts: dict[str, str], repeat: int,
+            verbose: bool) -> dict[str, dict[str, list[float]]]:
+    samples: dict[str, dict[str, list[float]]] = {e: {w: [] for w in WORKLOADS} for e in hosts}
+    order = list(hosts)
+    for i in range(repeat):
+        for workload, args in WORKLOADS.items():
+            for engine in order if i % 2 == 0 else order[::-1]:
+                samples[engine][workload].append(timed(docker, hosts[engine], args))
+        if verbose:
+            print(f"#{i}: " + "  ".join(f"{e} " + " ".join(
+                f"{w} {samples[e][w][-1]:.3f}" for w in WORKLOADS) for e in order), file=sys.stderr)
+    return samples
+
+
+def table(samples: dict[str, dict[str, list[float]]]) -> list[str]:
+    engines = list(samples)
+    forklifts = [e for e in engines if e != "docker"]
+    head = f"{'workload':<8} | " + " | ".join(f"{e + ' median (min)':<28}" for e in engines)
+    head += "".join(f" | {e} / docker" for e in forklifts if "docker" in samples)
+    lines = [head]
+    for w in WORKLOADS:
+        cells = [f"{statistics.median(samples[e][w]):.3f} ({min(samples[e][w]):.3f})"
+                 for e in engines]
+        row = f"{w:<8} | " + " | ".join(f"{c:<28}" for c in cells)
+        if "docker" in samples:
+            d = samples["docker"][w]
+            for e in forklifts:
+                f = samples[e][w]
+                row += (f" | {statistics.median(f) / statistics.median(d):.2f}x"
+                        f" (min {min(f) / min(d):.2f}x)")
+        lines.append(row)
+    return lines
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--docker", default="/usr/bin/docker", help="the one docker CLI binary")
+    ap.add_argument("--forklift", action="append", default=[], metavar="NAME=PYTHONPATH",
+                    help="a forklift tree to serve (repeatable); default: forklift on PATH")
+    ap.add_argument("--no-docker", action="store_true", help="forklift trees only")
+    ap.add_argument("--tmp-base", default="/var/tmp")
+    ap.add_argument("--json", default=str(RESULTS / "api.json"))
+    ap.add_argument("-v", action="store_true")
+    args = ap.parse_args()
+    trees = dict(item.split("=", 1) for item in args.forklift) or {"forklift": ""}
+
+    work = Path(tempfile.mkdtemp(prefix="fl-bench-api-", dir=args.tmp_base))
+    store = work / "store"
+    hosts: dict[str, str] = {}
+    try:
+        with contextlib.ExitStack() as running:
+            rootfs = work / "busybox.tar"
+            sh(["bash", str(MAKE_ROOTFS), str(rootfs)])
+            if not args.no_docker:
+                hosts["docker"] = running.enter_context(dockerd(work))
+            for name, pythonpath in trees.items():
+                hosts[name] = running.enter_context(
+                    forklift_service(name, pythonpath, store, work))
+            for host in dict.fromkeys(hosts.values()):
+                prepare(args.docker, host, rootfs)
+            samples = measure(args.docker, hosts, args.repeat, args.v)
+            for host in hosts.values():
+                sh([args.docker, "rm", "-f", EXEC_NAME], dict(os.environ, DOCKER_HOST=host),
+                   check=False)
+    finally:
+        cleanup(work)
+    for line in table(samples):
+        print(line)
+    RESULTS.mkdir(exist_ok=True)
+    with open(args.json, "w") as fh:
+        json.dump({"samples": samples, "repeat": args.repeat, "docker": args.docker,
+                   "trees": trees}, fh, indent=2)
+    return 0
+
+
+def cleanup(work: Path) -> None:
+    """The store may hold overlay mounts of a container still going away: unmount
+    everything under the work directory before removing it."""
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f if line.split()[1].startswith(str(work))]
+    for target in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
