@@ -20,10 +20,13 @@ no other store module), ``recovery`` (cleaning up after a killed process),
 
 from __future__ import annotations
 
-import sqlite3
+from forklift.store.layout import default_root
 
-from forklift.store import recovery
-from forklift.store.db import Store, default_root
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
+
+    from forklift.store.db import Store
 
 
 def open_store(root: str | None = None) -> Store:
@@ -34,10 +37,25 @@ def open_store(root: str | None = None) -> Store:
     be created, ``StoreCorrupt`` for a database it cannot read or a newer schema,
     ``NoSpace`` when creating or migrating it fills the disk. Safe to call from many
     processes at once."""
+    # imported here, not above: a submodule that needs neither (`peek`, `layout`) is
+    # then imported without sqlite3 (datetime) and the recovery machinery
+    import sqlite3
+
+    from forklift.store import recovery
+    from forklift.store.db import Store
+
     store = Store(root or default_root()).open()
     store.conn.row_factory = sqlite3.Row
     recovery.recover(store)
     return store
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Store":  # loaded on first use, as open_store loads it
+        from forklift.store.db import Store
+
+        return Store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["Store", "default_root", "open_store"]
