@@ -12,10 +12,13 @@ Layout under the root::
     tmp/<pid>-<purpose>-…    work in progress; removed once its process is gone
     runc/                    runc's state root
 
-Submodules: ``db`` (the ``Store``: schema, transactions, scratch space; it imports
-no other store module), ``recovery`` (cleaning up after a killed process),
+Submodules: ``layout`` (the default root and the schema version, without SQLite),
+``db`` (the ``Store``: schema, transactions, scratch space; it imports no other store
+module but ``layout``), ``peek`` (a running container's record for ``exec``, read
+without ``db``), ``recovery`` (cleaning up after a killed process),
 ``blobs``, ``layers``, ``images``, ``containers``, ``volumes``, ``check``
-(``system check``).
+(``system check``). Importing the package loads only ``layout``: ``open_store``
+and ``Store`` load ``db`` (and sqlite3) on first use.
 """
 
 from __future__ import annotations

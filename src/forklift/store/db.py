@@ -1,6 +1,6 @@
 """The Store object: paths, the SQLite connection, transactions, scratch space.
 
-The bottom of the store package: it imports no other store module. Opening a
+The bottom of the store package: it imports no other store module but ``layout``. Opening a
 ``Store`` runs no crash recovery; ``forklift.store.open_store`` does (see
 ``store/recovery.py``).
 """
