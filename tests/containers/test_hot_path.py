@@ -33,8 +33,10 @@ NOT_EXEC = {"dataclasses", "inspect", "ast", "dis", "subprocess", "threading", "
 # Nor on exec's common case (no terminal, in the foreground, a running container), which
 # engine/quickexec runs: the store's record read through _sqlite3 (store/peek), JSON
 # through _json (fastjson), none of the ordinary path's modules (sqlite3 loads datetime,
-# json re and enum, the store's open its recovery; signal loads enum).
+# json re and enum, the store's open its recovery; signal loads enum; _sqlite3's own
+# functools is a stand-in).
 NOT_PLAIN_EXEC = {"json", "re", "enum", "sqlite3", "datetime", "contextlib", "signal",
+                  "functools", "collections",
                   "forklift.store.db", "forklift.store.containers", "forklift.store.recovery",
                   "forklift.engine.exec", "forklift.engine.lifecycle",
                   "forklift.engine.rootfs", "forklift.runtime.runc", "forklift.records"}

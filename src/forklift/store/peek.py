@@ -11,7 +11,9 @@ ordinary answer.
 
 ``_sqlite3`` is the extension that ``sqlite3`` re-exports (``from _sqlite3 import *``);
 this module uses only what both name alike (``connect``, ``Error``), passes no dates
-(the adapters that ``sqlite3`` registers are then never asked for) and only reads.
+(the adapters that ``sqlite3`` registers are then never asked for) and only reads. Its
+initialisation's one import, ``functools.lru_cache``, is given a stand-in
+(`_import_sqlite`).
 """
 
 from __future__ import annotations
@@ -65,9 +67,43 @@ def _owner_alive(name: str) -> bool:
     return pid.isdigit() and pid_alive(int(pid))
 
 
-def _find(db: str, text: str) -> tuple[Any, ...] | None:
-    import _sqlite3
+def _import_sqlite() -> Any:
+    """The ``_sqlite3`` extension. In CPython 3.11 its initialisation takes
+    ``functools.lru_cache`` (for each connection's statement cache), and ``functools``
+    costs ``collections``, ``operator``, ``reprlib``, ``keyword`` and ``types``: some
+    2.5 ms, more than the rest of the reading. Unless ``functools`` is already loaded,
+    the extension is given an ``lru_cache`` built on the same C cache class
+    (``_functools._lru_cache_wrapper``) the real one returns, in a stand-in module that
+    is gone from ``sys.modules`` once the extension is loaded (a later ``import
+    functools`` loads the real one). Anything unexpected: the ordinary import."""
+    import sys
 
+    if "_sqlite3" in sys.modules or "functools" in sys.modules:
+        import _sqlite3
+
+        return _sqlite3
+    import _functools
+
+    def lru_cache(maxsize: int | None = 128, typed: bool = False) -> Any:
+        # tuple for the cache_info type: only cache_info() uses it, and nothing calls it
+        return lambda function: _functools._lru_cache_wrapper(function, maxsize, typed, tuple)
+
+    stand_in = type(sys)("functools")
+    stand_in.lru_cache = lru_cache  # type: ignore[attr-defined]
+    sys.modules["functools"] = stand_in
+    try:
+        import _sqlite3
+    except Exception:  # noqa: BLE001 - another Python's initialisation: the real functools
+        sys.modules.pop("_sqlite3", None)
+        del sys.modules["functools"]
+        import _sqlite3
+    else:
+        del sys.modules["functools"]
+    return _sqlite3
+
+
+def _find(db: str, text: str) -> tuple[Any, ...] | None:
+    _sqlite3 = _import_sqlite()
     if not os.path.isfile(db):  # connect would create it
         return None
     try:
