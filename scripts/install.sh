@@ -44,5 +44,6 @@ fi
 # compiled bytecode keeps `forklift run` fast even where PYTHONDONTWRITEBYTECODE is set
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 "$venv/bin/python" -m compileall -q -j 0 "$here/src" "$site" >/dev/null 2>&1 || true
-ln -sf "$venv/bin/forklift" /usr/local/bin/forklift
+# the console script without site's start-up work (scripts/write-launcher.sh says why)
+bash "$here/scripts/write-launcher.sh" "$venv" /usr/local/bin/forklift
 echo "forklift installed: $(/usr/local/bin/forklift --version)"

@@ -4,7 +4,6 @@ through the real CLI keep the modules only other commands need out of the interp
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -31,14 +30,25 @@ NOT_EXEC_STOP = {"click", "forklift.cli.main", "forklift.store.images", "forklif
 # these imports costs more than the work exec does with it).
 NOT_EXEC = {"dataclasses", "inspect", "ast", "dis", "subprocess", "threading", "selectors",
             "shutil", "bz2", "lzma", "forklift.oci", "forklift.digest", "typing"}
+# Nor on exec's common case (no terminal, in the foreground, a running container), which
+# engine/quickexec runs: the store's record read through _sqlite3 (store/peek), JSON
+# through _json (fastjson), none of the ordinary path's modules (sqlite3 loads datetime,
+# json re and enum, the store's open its recovery; signal loads enum; _sqlite3's own
+# functools is a stand-in).
+NOT_PLAIN_EXEC = {"json", "re", "enum", "sqlite3", "datetime", "contextlib", "signal",
+                  "functools", "collections",
+                  "forklift.store.db", "forklift.store.containers", "forklift.store.recovery",
+                  "forklift.engine.exec", "forklift.engine.lifecycle",
+                  "forklift.engine.rootfs", "forklift.runtime.runc", "forklift.records"}
 
 
 def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], int]:
     """The modules a fresh interpreter holds after ``forklift ARGS`` on ``fl``'s store, and
     the command's exit status."""
     out = tmp_path / "modules.json"
-    script = ("import atexit, json, sys\n"
-              f"atexit.register(lambda: open({str(out)!r}, 'w').write(json.dumps(sorted(sys.modules))))\n"
+    # json is not imported here: exec must load neither it nor re
+    script = ("import atexit, sys\n"
+              f"atexit.register(lambda: open({str(out)!r}, 'w').write('\\n'.join(sys.modules)))\n"
               "from forklift.cli.fast import main\n"  # the console script's entry point
               f"sys.argv = ['forklift', '--root', {str(fl.root)!r}, *{list(args)!r}]\n"
               "main()\n")
@@ -47,7 +57,7 @@ def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], 
     proc = subprocess.run([sys.executable, "-c", script], env=fl.environ(), check=False,
                           capture_output=True, text=True, timeout=120)
     assert out.exists(), proc.stderr
-    return set(json.loads(out.read_text())), proc.returncode
+    return set(out.read_text().splitlines()), proc.returncode
 
 
 def _heavy(loaded: set[str]) -> set[str]:
@@ -72,6 +82,15 @@ def test_run_rm_run_d_exec_stop_stay_light(fl: Forklift, name: str, tmp_path: Pa
         assert "forklift.engine.runner" not in loaded  # exec starts nothing
         assert not NOT_EXEC_STOP & loaded, NOT_EXEC_STOP & loaded
         assert not NOT_EXEC & loaded, NOT_EXEC & loaded
+        assert not NOT_PLAIN_EXEC & loaded, NOT_PLAIN_EXEC & loaded
+        for line in (["-i", "-u", "nobody", "-w", "/tmp", "-e", "A=1"], ["-it"], ["-d"]):
+            # the light path's options; a terminal or -d: the ordinary one, still light
+            loaded, code = _modules_after(fl, tmp_path, "exec", *line, name, "true")
+            assert code == 0
+            assert not _heavy(loaded)
+            assert not {"click", "forklift.cli.main"} & loaded
+            assert ("forklift.engine.quickexec" in loaded) == (line[0] == "-i")
+            assert not (NOT_PLAIN_EXEC & loaded if line[0] == "-i" else {"json", "re"} - loaded)
         loaded, code = _modules_after(fl, tmp_path, "stop", name)
         assert code == 0
         assert not _heavy(loaded)

@@ -20,10 +20,10 @@ inode of the path changing, and the old file is drained first.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import time
+
+from forklift.fastjson import dumps, loads
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:  # the writer stays light: reading needs filters and timestamps
@@ -53,10 +53,10 @@ def _line(type_: str, action: str, actor: str, attributes: Mapping[str, str],
         event.update(status=action, id=actor, **({"from": attrs["image"]} if "image" in attrs else {}))
     event.update(Type=type_, Action=action, Actor={"ID": actor, "Attributes": attrs},
                  scope="local", time=now_ns // 1_000_000_000, timeNano=now_ns)
-    data = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+    data = dumps(event, separators=(",", ":")).encode() + b"\n"
     if len(data) > LINE_LIMIT:  # long labels or commands: shorten values, keep the event
         event["Actor"]["Attributes"] = {k: v[:64] for k, v in list(attrs.items())[:32]}
-        data = json.dumps(event, separators=(",", ":")).encode()[:LINE_LIMIT - 1] + b"\n"
+        data = dumps(event, separators=(",", ":")).encode()[:LINE_LIMIT - 1] + b"\n"
     return data
 
 
@@ -81,6 +81,8 @@ def _rotate(root: str) -> None:
     log, old = _paths(root)
     fd = os.open(os.path.join(root, "events.lock"), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
                  0o600)
+    import fcntl  # once per MAX_BYTES of events: not on every command's path
+
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another writer rotates: fine
         if os.stat(log).st_size > MAX_BYTES:  # not rotated meanwhile
@@ -229,7 +231,7 @@ class _Tail:
 def _parse(data: bytes) -> Iterator[dict[str, Any]]:
     for line in data.splitlines():
         try:
-            event = json.loads(line)
+            event = loads(line.decode())  # UnicodeDecodeError is a ValueError
         except ValueError:
             continue  # a line cut by a full disk: skip it
         if isinstance(event, dict) and isinstance(event.get("Actor"), dict):

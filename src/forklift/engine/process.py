@@ -12,11 +12,12 @@ import os
 from forklift.errors import InvalidArgument
 from forklift.runtime import spec as spec_mod
 from forklift.runtime.user import resolve_user
-from forklift.store.containers import ContainerRecord
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the store's modules are not on the light exec path (engine/quickexec)
     from typing import Any
+
+    from forklift.store.containers import ContainerRecord
 
 
 def merge_env(base: list[str], extra: list[str]) -> list[str]:
@@ -61,10 +62,18 @@ def ulimits(hc: dict[str, Any]) -> dict[str, tuple[int, int]]:
 def exec_process(rec: ContainerRecord, merged: str, command: list[str], *, tty: bool,
                  user: str | None, workdir: str | None, env: list[str]) -> dict[str, Any]:
     """runc exec's process.json for ``command`` in the running container whose root
-    filesystem is mounted at ``merged``: the container's user, working directory and
-    environment unless overridden, its ulimits. InvalidArgument for a relative
-    ``workdir`` or an unknown user."""
-    cfg = rec.config
+    filesystem is mounted at ``merged``: see `process_for`."""
+    return process_for(rec.config, rec.host_config, merged, command, tty=tty, user=user,
+                       workdir=workdir, env=env)
+
+
+def process_for(cfg: dict[str, Any], host_config: dict[str, Any], merged: str,
+                command: list[str], *, tty: bool, user: str | None, workdir: str | None,
+                env: list[str]) -> dict[str, Any]:
+    """runc exec's process.json for ``command`` in a running container of Config ``cfg``
+    and HostConfig ``host_config``, its root filesystem mounted at ``merged``: the
+    container's user, working directory and environment unless overridden, its ulimits.
+    InvalidArgument for a relative ``workdir`` or an unknown user."""
     uid, gid, groups, home = resolve_user(merged, user if user is not None
                                           else (cfg.get("User") or ""))
     environ = process_env({**cfg, "Tty": tty}, home)
@@ -75,4 +84,4 @@ def exec_process(rec: ContainerRecord, merged: str, command: list[str], *, tty: 
         raise InvalidArgument(f"the working directory '{cwd}' is invalid, it needs to be an absolute path")
     proc = spec_mod.ProcessConfig(args=list(command), env=environ, cwd=cwd, uid=uid,
                                   gid=gid, additional_gids=groups, terminal=tty)
-    return spec_mod.process_spec(proc, ulimits(rec.host_config))
+    return spec_mod.process_spec(proc, ulimits(host_config))

@@ -13,7 +13,9 @@ names it in a container's ``HostConfig.Runtime`` to drive the engine without run
 
 from __future__ import annotations
 
-import signal
+# SIGTERM's number from _signal, the C module: signal's import (enum) would come with
+# every runtime submodule, onto exec's light path (engine/quickexec) too
+from _signal import SIGTERM  # type: ignore[import-not-found]
 
 from forklift.errors import CommandNotExecutable, CommandNotFound, InvalidArgument
 
@@ -71,7 +73,7 @@ class Runtime(Protocol):
         Raises CommandNotFound / CommandNotExecutable when its command cannot be run."""
         ...
 
-    def kill(self, container_id: str, sig: int | str = signal.SIGTERM,
+    def kill(self, container_id: str, sig: int | str = SIGTERM,
              all: bool = False) -> None:
         """Send ``sig`` to the container's init (``all``: to every process of it)."""
         ...

@@ -7,11 +7,11 @@ same capabilities, same /dev, /proc and /sys, same masked paths.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 
 from forklift.errors import InvalidArgument
+from forklift.fastjson import dumps
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
@@ -310,7 +310,7 @@ def write_bundle(bundle_dir: str, spec: dict[str, Any]) -> str:
     try:
         # dumps, not dump: dump always takes json's pure-Python encoder (~1 ms here)
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(spec, separators=(",", ":")))
+            f.write(dumps(spec, separators=(",", ":")))
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import enum
-import json
 import sqlite3
 
 from forklift.errors import Conflict, NotFound, StoreCorrupt
+from forklift.fastjson import dumps, loads
 from forklift.procs import pid_alive
 from forklift.records import SlotRecord
 from forklift.store.db import Store
@@ -21,22 +20,52 @@ _COLUMNS = ("id, name, image_id, image_name, created, state, pid, exit_code, sta
             " finished_at, config, host_config")
 
 
-class State(enum.StrEnum):
-    """A container's recorded state (Docker's names; a StrEnum, so it is stored and
-    compared as the plain text)."""
+class State(str):
+    """A container's recorded state: one of five strings (Docker's names), stored and
+    compared as the plain text. An enum's interface (``State.RUNNING``, ``State("running")``
+    refusing any other text with ValueError, ``.value``, ``.name``) without ``enum``,
+    whose import (some 2 ms, with ``functools`` and ``operator``) the stop and run paths
+    would otherwise pay for it alone."""
 
-    CREATED = "created"
-    RUNNING = "running"
-    PAUSED = "paused"
-    EXITED = "exited"
+    __slots__ = ()
+    CREATED: State
+    RUNNING: State
+    PAUSED: State
+    EXITED: State
     # between two runs, its monitor (the recorded pid) waiting to start it again
-    RESTARTING = "restarting"
+    RESTARTING: State
+    _MEMBERS: dict[str, State] = {}
+
+    def __new__(cls, value: str) -> State:
+        member = cls._MEMBERS.get(value)
+        if member is None:
+            raise ValueError(f"{value!r} is not a valid State")
+        return member
+
+    def __repr__(self) -> str:
+        return f"<State.{self.name}: {str.__repr__(self)}>"
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    @property
+    def name(self) -> str:
+        return self.upper()
 
     @property
     def up(self) -> bool:
         """Whether a process of the container may exist: running or paused (or restarting:
         its monitor lives and will run it again)."""
         return self in (State.RUNNING, State.PAUSED, State.RESTARTING)
+
+
+for _text in ("created", "running", "paused", "exited", "restarting"):
+    State._MEMBERS[_text] = str.__new__(State, _text)
+    setattr(State, _text.upper(), State._MEMBERS[_text])
 
 
 class ContainerRecord(SlotRecord):
@@ -79,8 +108,8 @@ class ContainerRecord(SlotRecord):
 def _from_row(row: Any) -> ContainerRecord:
     values = list(row)
     values[5] = State(values[5])
-    values[10] = json.loads(values[10])
-    values[11] = json.loads(values[11])
+    values[10] = loads(values[10])
+    values[11] = loads(values[11])
     return ContainerRecord(*values)
 
 
@@ -92,8 +121,8 @@ def insert(store: Store, rec: ContainerRecord) -> None:
         store.conn.execute(
             f"INSERT INTO containers({_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
             (rec.id, rec.name, rec.image_id, rec.image_name, rec.created, rec.state, rec.pid,
-             rec.exit_code, rec.started_at, rec.finished_at, json.dumps(rec.config),
-             json.dumps(rec.host_config)),
+             rec.exit_code, rec.started_at, rec.finished_at, dumps(rec.config),
+             dumps(rec.host_config)),
         )
     except sqlite3.IntegrityError:
         row = store.conn.execute("SELECT id FROM containers WHERE name=?", (rec.name,)).fetchone()
@@ -118,7 +147,7 @@ def set_host_config(store: Store, container_id: str, host_config: dict[str, Any]
     """Replace the container's HostConfig (``update``), in one transaction."""
     with store.transaction() as conn:
         conn.execute("UPDATE containers SET host_config=? WHERE id=?",
-                     (json.dumps(host_config), container_id))
+                     (dumps(host_config), container_id))
 
 
 def get(store: Store, container_id: str) -> ContainerRecord | None:

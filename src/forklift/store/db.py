@@ -1,6 +1,6 @@
 """The Store object: paths, the SQLite connection, transactions, scratch space.
 
-The bottom of the store package: it imports no other store module. Opening a
+The bottom of the store package: it imports no other store module but ``layout``. Opening a
 ``Store`` runs no crash recovery; ``forklift.store.open_store`` does (see
 ``store/recovery.py``).
 """
@@ -15,12 +15,12 @@ import sqlite3
 
 from forklift.errors import ForkliftError, NoSpace, StoreCorrupt
 from forklift.procs import pid_alive
+from forklift.store.layout import SCHEMA_VERSION
+from forklift.store.layout import default_root as default_root  # its old home
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -108,18 +108,6 @@ _MIGRATIONS = {
                _SCHEMA.index("CREATE TABLE IF NOT EXISTS layer_sources")],
     4: _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS layer_sources"):],
 }
-
-
-def default_root() -> str:
-    """``$FORKLIFT_ROOT``, else ``/var/lib/forklift`` for root, else under
-    ``$XDG_DATA_HOME``. Pure: touches nothing."""
-    env = os.environ.get("FORKLIFT_ROOT")
-    if env:
-        return env
-    if os.geteuid() == 0:
-        return "/var/lib/forklift"
-    data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
-    return os.path.join(data, "forklift")
 
 
 class Store:
