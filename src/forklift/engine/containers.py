@@ -12,7 +12,6 @@ import contextlib
 import os
 import signal
 import time
-from typing import IO, TYPE_CHECKING, Any
 
 from forklift import digest as dg
 from forklift import faults, oci, reference
@@ -27,7 +26,10 @@ from forklift.store import layers as layer_store
 from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from forklift.engine.filters import Filters
     from forklift.engine.runflags import RunFlags
 
