@@ -34,10 +34,11 @@ NOT_EXEC = {"dataclasses", "inspect", "ast", "dis", "subprocess", "threading", "
 
 # Nor on run's, --rm or -d: CNI plugins and iptables only (subprocess, locale), network create
 # only (ipaddress: engine/bridgenet does its own IPv4 arithmetic), a failed monitor only
-# (traceback, textwrap), the rare flags' modules.
+# (traceback, textwrap), a pull's download handoff only (queue), diff only, the rare flags'
+# modules.
 NOT_RUN = {"subprocess", "locale", "ipaddress", "traceback", "textwrap", "shutil", "bz2", "lzma",
-           "shlex", "forklift.changes", "forklift.engine.update", "forklift.engine.inspectdoc",
-           "uuid", "platform"}
+           "queue", "heapq", "shlex", "forklift.changes", "forklift.engine.update",
+           "forklift.engine.inspectdoc", "forklift.engine.fsdiff", "uuid", "platform"}
 # And a foreground run starts no monitor and opens no terminal.
 NOT_RUN_RM = {"forklift.engine.monitor", "forklift.engine.tty", "forklift.engine.health",
               "forklift.engine.restart", "termios", "tty"}

@@ -16,7 +16,7 @@ import time
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.engine import events, fsdiff, names, rootfs
+from forklift.engine import events, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.procs import pid_alive
 from forklift.records import SlotRecord
@@ -426,6 +426,8 @@ def _kill(store: Store, rec: ContainerRecord) -> None:
 
 def diff(store: Store, name_or_id: str) -> list[tuple[str, str]]:
     """``diff``: (kind A/C/D, path) of every change in the container's own layer."""
+    from forklift.engine import fsdiff  # (module docstring)
+
     rec = container_store.resolve(store, name_or_id)
     p = rootfs.paths(store, rec.id)
     own, image_view = rootfs.layer_dirs(store, rec.id, rec.image_id)
