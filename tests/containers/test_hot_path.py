@@ -41,6 +41,17 @@ NOT_PLAIN_EXEC = {"json", "re", "enum", "sqlite3", "datetime", "contextlib", "si
                   "forklift.engine.exec", "forklift.engine.lifecycle",
                   "forklift.engine.rootfs", "forklift.runtime.runc", "forklift.records"}
 
+# Nor on run's, --rm or -d: CNI plugins and iptables only (subprocess, locale), network create
+# only (ipaddress: engine/bridgenet does its own IPv4 arithmetic), a failed monitor only
+# (traceback, textwrap), a pull's download handoff only (queue), diff only, the rare flags'
+# modules.
+NOT_RUN = {"subprocess", "locale", "ipaddress", "traceback", "textwrap", "shutil", "bz2", "lzma",
+           "queue", "heapq", "shlex", "forklift.changes", "forklift.engine.update",
+           "forklift.engine.inspectdoc", "forklift.engine.fsdiff", "uuid", "platform"}
+# And a foreground run starts no monitor and opens no terminal.
+NOT_RUN_RM = {"forklift.engine.monitor", "forklift.engine.tty", "forklift.engine.health",
+              "forklift.engine.restart", "termios", "tty"}
+
 
 def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], int]:
     """The modules a fresh interpreter holds after ``forklift ARGS`` on ``fl``'s store, and
@@ -70,11 +81,13 @@ def test_run_rm_run_d_exec_stop_stay_light(fl: Forklift, name: str, tmp_path: Pa
     assert code == 0
     assert not _heavy(loaded)
     assert not {"click", "forklift.cli.main"} & loaded  # cli/fast.py reads run's plain lines
+    assert not (NOT_RUN | NOT_RUN_RM) & loaded, (NOT_RUN | NOT_RUN_RM) & loaded
     loaded, code = _modules_after(fl, tmp_path, "run", "-d", "--name", name, "busybox",
                                   "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done")
     assert code == 0
     assert not _heavy(loaded)
     assert not {"click", "forklift.cli.main"} & loaded
+    assert not NOT_RUN & loaded, NOT_RUN & loaded
     try:
         loaded, code = _modules_after(fl, tmp_path, "exec", name, "true")
         assert code == 0

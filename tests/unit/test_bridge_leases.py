@@ -98,3 +98,28 @@ def test_teardown_without_endpoint_frees_the_lease(store: Store, tmp_path: Path,
     os.makedirs(store.container_path(cid))
     network.teardown(store, Rec())
     assert set(_leases(directory)) == {other}
+
+
+@pytest.mark.parametrize("cidr", ["10.210.0.0/16", "10.9.0.0/24", "10.9.0.8/29", "0.0.0.0/0",
+                                  "192.168.1.7/32", "255.255.255.0/24", "10.9.0.0"])
+def test_ipv4_arithmetic_agrees_with_ipaddress(cidr: str) -> None:
+    """bridgenet's few lines of IPv4 numbers (it keeps ipaddress off the `run` path) give
+    what ipaddress gives."""
+    import ipaddress
+
+    net = ipaddress.ip_network(cidr)
+    assert bridgenet.network_of(cidr) == (int(net.network_address), net.prefixlen)
+    assert bridgenet.ipv4(str(net.broadcast_address)) == int(net.broadcast_address)
+    assert bridgenet.dotted(int(net.broadcast_address)) == str(net.broadcast_address)
+
+
+@pytest.mark.parametrize("text", ["10.9.0.1/24", "10.9.0.0/33", "10.9.0/24",
+                                  "10.9.0.256/32", "10.9.0.-1/32", "10.9.0.0/x", "a.b.c.d/8",
+                                  "10.9.0.٣/32"])
+def test_ipv4_arithmetic_refuses_what_ipaddress_refuses(text: str) -> None:
+    import ipaddress
+
+    with pytest.raises(ValueError):
+        ipaddress.ip_network(text)
+    with pytest.raises(ValueError):
+        bridgenet.network_of(text)

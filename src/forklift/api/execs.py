@@ -201,7 +201,6 @@ def _exec_here(ctx: Context, ex: ExecInstance, stdin: int | None, stdout: int,
                stderr: int) -> int:
     from forklift.engine import exec as exec_mod
     from forklift.errors import EXIT_ENGINE, ForkliftError
-
     from forklift.store.db import remove_path
 
     scratch = ctx.store.make_tmp("api-exec")

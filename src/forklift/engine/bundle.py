@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from forklift.engine import hostconfig, mounts, security
 from forklift.engine.process import process_env, ulimits
@@ -13,6 +12,10 @@ from forklift.runtime.fsutil import secure_join
 from forklift.runtime.user import resolve_user
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 # Docker's path for the init of ``--init``, bound read-only from the host
 INIT_PATH = "/sbin/docker-init"

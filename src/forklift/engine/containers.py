@@ -12,77 +12,116 @@ import contextlib
 import os
 import signal
 import time
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
 
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift import limits as limits_mod
-from forklift.engine import events, fsdiff, names, rootfs
+from forklift.engine import events, names, rootfs
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound
 from forklift.procs import pid_alive
+from forklift.records import SlotRecord
 from forklift.store import containers as container_store
 from forklift.store import images as image_store
 from forklift.store import layers as layer_store
 from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from forklift.engine.filters import Filters
     from forklift.engine.runflags import RunFlags
 
 NETWORKS = ("bridge", "default", "host", "none")
 
 
-@dataclass
-class CreateOptions:
-    name: str | None = None
-    entrypoint: str | list[str] | None = None  # None: the image's; "" or [] or [""]: reset it
-    env: list[str] = field(default_factory=list)
-    env_files: list[str] = field(default_factory=list)
-    workdir: str | None = None
-    user: str | None = None
-    hostname: str | None = None
-    expose: list[str] = field(default_factory=list)
-    volumes: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    network: str = "bridge"
-    read_only: bool = False
-    stop_signal: str | None = None
-    auto_remove: bool = False
-    tty: bool = False
-    interactive: bool = False
+# Every option's value when it is not given ([]: a new empty list).
+_OPTION_DEFAULTS: dict[str, Any] = {
+    "name": None, "entrypoint": None, "env": [], "env_files": [], "workdir": None, "user": None,
+    "hostname": None, "expose": [], "volumes": [], "labels": [], "network": "bridge",
+    "read_only": False, "stop_signal": None, "auto_remove": False, "tty": False,
+    "interactive": False, "publish": [], "publish_all": False, "dns": [], "add_hosts": [],
+    "memory": None, "memory_swap": None, "cpus": None, "cpu_shares": None, "cpuset_cpus": None,
+    "pids_limit": None, "ulimits": [], "mounts": [], "tmpfs": [], "volumes_from": [],
+    "privileged": False, "cap_add": [], "cap_drop": [], "security_opt": [], "init": False,
+    "restart": None, "health_cmd": None, "health_interval": None, "health_timeout": None,
+    "health_retries": None, "health_start_period": None, "no_healthcheck": False,
+    "run_flags": None,
+}
+
+
+class CreateOptions(SlotRecord):
+    """What ``create``/``run`` are asked for beyond the image and the command: keywords
+    as a dataclass takes them (every one optional, an unknown one a TypeError), defaults in
+    `_OPTION_DEFAULTS`. A slotted class, not a dataclass: generating this one's methods
+    cost ~3 ms of every ``run``."""
+
+    name: str | None
+    entrypoint: str | list[str] | None  # None: the image's; "" or [] or [""]: reset it
+    env: list[str]
+    env_files: list[str]
+    workdir: str | None
+    user: str | None
+    hostname: str | None
+    expose: list[str]
+    volumes: list[str]
+    labels: list[str]
+    network: str
+    read_only: bool
+    stop_signal: str | None
+    auto_remove: bool
+    tty: bool
+    interactive: bool
     # issue 3: networking, limits, more mounts
-    publish: list[str] = field(default_factory=list)
-    publish_all: bool = False
-    dns: list[str] = field(default_factory=list)
-    add_hosts: list[str] = field(default_factory=list)
-    memory: str | None = None
-    memory_swap: str | None = None
-    cpus: float | None = None
-    cpu_shares: int | None = None
-    cpuset_cpus: str | None = None
-    pids_limit: int | None = None
-    ulimits: list[str] = field(default_factory=list)
-    mounts: list[str] = field(default_factory=list)
-    tmpfs: list[str] = field(default_factory=list)
-    volumes_from: list[str] = field(default_factory=list)
+    publish: list[str]
+    publish_all: bool
+    dns: list[str]
+    add_hosts: list[str]
+    memory: str | None
+    memory_swap: str | None
+    cpus: float | None
+    cpu_shares: int | None
+    cpuset_cpus: str | None
+    pids_limit: int | None
+    ulimits: list[str]
+    mounts: list[str]
+    tmpfs: list[str]
+    volumes_from: list[str]
     # security
-    privileged: bool = False
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    security_opt: list[str] = field(default_factory=list)
+    privileged: bool
+    cap_add: list[str]
+    cap_drop: list[str]
+    security_opt: list[str]
     # issue 13: the monitor's part
-    init: bool = False
-    restart: str | None = None
-    health_cmd: str | None = None
-    health_interval: str | None = None
-    health_timeout: str | None = None
-    health_retries: int | None = None
-    health_start_period: str | None = None
-    no_healthcheck: bool = False
+    init: bool
+    restart: str | None
+    health_cmd: str | None
+    health_interval: str | None
+    health_timeout: str | None
+    health_retries: int | None
+    health_start_period: str | None
+    no_healthcheck: bool
     # issue 13: the rarer run/create flags (forklift.engine.runflags)
-    run_flags: RunFlags | None = None
+    run_flags: RunFlags | None
+
+    __slots__ = tuple(_OPTION_DEFAULTS)
+
+    def __init__(self, **given: Any) -> None:
+        unknown = given.keys() - _OPTION_DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"CreateOptions got an unexpected keyword argument {min(unknown)!r}")
+        for key, default in _OPTION_DEFAULTS.items():
+            # a list default is a new list each time, as field(default_factory=list) gives
+            value = given[key] if key in given else (
+                [] if default.__class__ is list else default)
+            setattr(self, key, value)
+
+    def replace(self, **changes: Any) -> CreateOptions:
+        """A copy with ``changes`` (dataclasses.replace)."""
+        return CreateOptions(**{**{k: getattr(self, k) for k in self.__slots__}, **changes})
+
+
 
 
 # ----------------------------------------------------------------------------- create
@@ -255,13 +294,11 @@ def _healthcheck(cfg: dict[str, Any], opts: CreateOptions) -> None:
         opts.health_retries, opts.health_start_period, opts.no_healthcheck)
 def _with_run_flags(opts: CreateOptions, rf: RunFlags) -> CreateOptions:
     """Checks that come before anything is made; ``--label-file`` labels ahead of ``-l``'s."""
-    import dataclasses
-
     from forklift.engine import runflags
 
     runflags.check_cidfile(rf.cidfile)
     if rf.label_files:
-        opts = dataclasses.replace(opts, labels=runflags.read_label_files(rf.label_files) + opts.labels)
+        opts = opts.replace(labels=runflags.read_label_files(rf.label_files) + opts.labels)
     return opts
 
 
@@ -390,6 +427,8 @@ def _kill(store: Store, rec: ContainerRecord) -> None:
 
 def diff(store: Store, name_or_id: str) -> list[tuple[str, str]]:
     """``diff``: (kind A/C/D, path) of every change in the container's own layer."""
+    from forklift.engine import fsdiff  # (module docstring)
+
     rec = container_store.resolve(store, name_or_id)
     p = rootfs.paths(store, rec.id)
     own, image_view = rootfs.layer_dirs(store, rec.id, rec.image_id)
@@ -473,27 +512,29 @@ def export(store: Store, name_or_id: str, out: IO[bytes]) -> None:
 
 # ----------------------------------------------------------------------------- list
 
-@dataclass(frozen=True)
-class Status:
+class Status(SlotRecord):
     """A container's state and the times the CLI words ("Up 5 minutes", "Exited (0) 2 hours
-    ago"): the engine gives facts, the CLI the words."""
-    state: str        # effective: created, running, paused, restarting or exited
-    exit_code: int    # when exited: the recorded code; 255 when unknown or its monitor died
-    started: float    # epoch seconds, 0 when unknown
-    finished: float   # epoch seconds, 0 when unknown
-    health: str = ""  # while running with a healthcheck: starting, healthy or unhealthy
+    ago"): the engine gives facts, the CLI the words. (Slotted records, not dataclasses,
+    as `CreateOptions`: this module is on the `run` path.)"""
+
+    __slots__ = ("state", "exit_code", "started", "finished", "health")
+
+    def __init__(self, state: str, exit_code: int, started: float, finished: float,
+                 health: str = "") -> None:
+        self.state = state          # effective: created, running, paused, restarting or exited
+        self.exit_code = exit_code  # when exited: the recorded code; 255 when unknown or its monitor died
+        self.started = started      # epoch seconds, 0 when unknown
+        self.finished = finished    # epoch seconds, 0 when unknown
+        self.health = health        # while running with a healthcheck: starting, healthy or unhealthy
 
 
-@dataclass
-class ContainerRow:
-    id: str
-    image: str
-    command: str
-    created: float
-    status: Status
-    ports: str
-    names: str
-    record: ContainerRecord
+class ContainerRow(SlotRecord):
+    __slots__ = ("id", "image", "command", "created", "status", "ports", "names", "record")
+
+    def __init__(self, id: str, image: str, command: str, created: float, status: Status,
+                 ports: str, names: str, record: ContainerRecord) -> None:
+        self.id, self.image, self.command, self.created = id, image, command, created
+        self.status, self.ports, self.names, self.record = status, ports, names, record
 
 
 def status(rec: ContainerRecord) -> Status:

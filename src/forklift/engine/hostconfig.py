@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from forklift.errors import InvalidArgument
 from forklift.runtime.spec import rlimit_name
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 CGROUP_V1 = "/sys/fs/cgroup"

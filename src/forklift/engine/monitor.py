@@ -32,7 +32,6 @@ import socket
 import struct
 import sys
 import time
-import traceback
 
 from forklift import errors
 from forklift.engine import health, restart, runner, tty
@@ -163,6 +162,8 @@ def _daemon_main(root: str, container_id: str, status_w: int,  # pragma: no cove
     except BaseException as exc:
         code = 1
         with contextlib.suppress(Exception):
+            import traceback  # textwrap & co.: only for a monitor that failed
+
             traceback.print_exc()
             os.write(status_w, to_wire(RuntimeFailure(f"monitor failed: {exc}")))
     os._exit(code)

@@ -11,7 +11,6 @@ image's content as Docker does), shown by ``inspect`` (`describe`) and read by `
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from forklift import programs
 from forklift.engine.hostconfig import parse_bytes
@@ -22,6 +21,10 @@ from forklift.store import containers as container_store
 from forklift.store import volumes as volume_store
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 ETC_FILES = ("resolv.conf", "hostname", "hosts")
 _BIND = ["rbind", "rprivate"]

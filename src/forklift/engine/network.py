@@ -25,30 +25,31 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import ipaddress
 import json
 import os
 import socket
 import struct
-import subprocess
 import threading
-from typing import TYPE_CHECKING, Any
 
-from forklift import oci, programs
+from forklift import programs
 from forklift.engine import events
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
 from forklift.store import containers as container_store
 from forklift.store.db import Store
 
-if TYPE_CHECKING:  # filters and timestamps: only listing and pruning need them
-    from forklift.engine.filters import Filters
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
+
+    from forklift.engine.filters import Filters  # only listing and pruning need filters
 
 CNI_VERSION = "1.0.0"
 RUN_DIR = "/run/forklift"
 IPAM_DIR = os.path.join(RUN_DIR, "ipam")
 DEFAULT_BRIDGE = "forklift0"
 DEFAULT_SUBNET = "10.210.0.0/16"
-USER_POOL = ipaddress.ip_network("10.211.0.0/16")
+USER_POOL = "10.211.0.0/16"  # user-defined networks' /24s
 BUILTIN = ("bridge", "host", "none")
 CLONE_NEWNET = 0x40000000
 MS_BIND = 0x1000
@@ -136,6 +137,8 @@ def list_networks(store: Store, filters: Filters | None = None) -> list[dict[str
 
 
 def _used_subnets() -> list[Any]:
+    import ipaddress  # only network create: off the `run` path
+
     used = []
     try:
         with open("/proc/net/route") as f:
@@ -170,6 +173,10 @@ def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | Non
     path = os.path.join(_dir(store), f"{name}.json")
     if os.path.exists(path):
         raise Conflict(f"network with name {name} already exists")
+    import ipaddress  # (as in _used_subnets)
+
+    from forklift import oci
+
     taken: list[Any] = [ipaddress.ip_network(n["Subnet"]) for n in all_networks(store) if n.get("Subnet")]
     if subnet:
         net: Any
@@ -181,7 +188,7 @@ def create(store: Store, name: str, *, driver: str = "bridge", subnet: str | Non
             raise Conflict("Pool overlaps with other one on this address space")
     else:
         used = taken + _used_subnets()
-        net = next((c for c in USER_POOL.subnets(new_prefix=24)
+        net = next((c for c in ipaddress.ip_network(USER_POOL).subnets(new_prefix=24)
                     if c.network_address.packed[2] != 0 and not any(c.overlaps(u) for u in used)),
                    None)
         if net is None:
@@ -259,6 +266,8 @@ def inspect(store: Store, name: str) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- host side
 
 def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    import subprocess  # selectors, locale & co.: only the rules and the CNI plugins need it
+
     proc = subprocess.run([programs.find(argv[0]), *argv[1:]], capture_output=True, text=True,
                           check=False)
     if check and proc.returncode != 0:
@@ -455,6 +464,8 @@ def _invoke(plugin: dict[str, Any], command: str, net: dict[str, Any], container
         conf["runtimeConfig"] = {"portMappings": ports}
     env = {"CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": netns,
            "CNI_IFNAME": ifname, "CNI_PATH": cni_path, "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    import subprocess  # (as in _run)
+
     proc = subprocess.run([programs.find(plugin["type"])], input=json.dumps(conf).encode(),
                           capture_output=True, env=env, check=False)
     if proc.returncode != 0:

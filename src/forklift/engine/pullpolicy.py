@@ -4,11 +4,12 @@ plain ``run IMAGE`` (policy ``missing``, the image here) loads next to nothing."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from forklift.errors import InvalidArgument
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
+    from typing import Any
+
     from forklift.store.db import Store
 
 PULL_POLICIES = ("always", "missing", "never")

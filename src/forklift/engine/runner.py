@@ -14,8 +14,6 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
-from typing import IO, Any
 
 from forklift import faults, oci, runtime
 from forklift.engine import bundle as bundle_mod
@@ -29,6 +27,11 @@ from forklift.store import layers as layer_store
 from forklift.store import volumes as volume_store
 from forklift.store.containers import ContainerRecord, State
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any
 
 # The exit code recorded when the process waiting for the container failed before it
 # learnt one (Docker shows 255 for a container whose process vanished).

@@ -8,11 +8,14 @@ change the container); turned into runtime-spec values at start.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from forklift.errors import InvalidArgument
 from forklift.runtime.seccomp import default_profile
 from forklift.runtime.spec import DEFAULT_CAPABILITIES
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 # Every capability of current kernels in bit order, for --privileged and --cap-add ALL.
 ALL_CAPABILITIES = [

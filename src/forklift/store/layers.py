@@ -9,7 +9,6 @@ unreferenced): ``ingest`` extracts into scratch space outside any lock, then
 from __future__ import annotations
 
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from forklift.store import blobs
 from forklift.store.db import Store, remove_path
 
 if TYPE_CHECKING:
+    import queue
+
     from forklift.archive import ExtractStats
 
 # A layer made here from a container's changes keeps no tar: write_layer of its
@@ -347,7 +348,10 @@ class _Handoff:
     through a short queue (a few pieces: memory stays flat)."""
 
     def __init__(self) -> None:
+        import queue  # heapq & co.: only a pull hands pieces over, not a `run`
+
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._full, self._empty = queue.Full, queue.Empty
         self._piece = b""
         self._ended = False
         self.failure: BaseException | None = None
@@ -361,7 +365,7 @@ class _Handoff:
             try:
                 self._queue.put(piece, timeout=0.5)
                 return
-            except queue.Full:
+            except self._full:
                 continue
 
     def end(self, worker: threading.Thread) -> None:
@@ -426,7 +430,7 @@ class _Handoff:
         while True:
             try:
                 self._queue.get_nowait()
-            except queue.Empty:
+            except self._empty:
                 return
 
 
