@@ -79,5 +79,15 @@ for i in range(600):  # more statements than the cache holds: it evicts and re-p
 print("ok")
 """
     out = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True,
-                         env={**os.environ}, check=False)
+                         env=_with_forklift_on_path(), check=False)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+def _with_forklift_on_path() -> dict[str, str]:
+    """The environment with forklift's directory first on PYTHONPATH: under ``-S`` an
+    editable install's .pth file is not read (the launcher appends it itself)."""
+    import forklift
+
+    src = str(Path(forklift.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": src if not path else f"{src}{os.pathsep}{path}"}
