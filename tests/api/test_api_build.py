@@ -23,24 +23,12 @@ from support import Forklift
 from support.cli import run
 from support.registry import Registry, bcrypt_line, running_registry
 from support.service import DOCKER20, Answer, Service
+from support.tarcraft import tar_of
 
 pytestmark = pytest.mark.root
 
 DOCKERFILE = b"FROM busybox\nARG X=1\nRUN echo hi $X\nCOPY a.txt /a.txt\nLABEL k=v\n"
 
-
-def _tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tar.addfile(info)
-    return out.getvalue()
 
 
 def _build(service: Service, body: bytes, query: str = "", **kw: Any) -> Answer:
@@ -94,7 +82,7 @@ def _short(image_id: str) -> str:
 
 def test_build_stream_as_dockerd_sends_it(service: Service, fl: Forklift) -> None:
     busybox = fl.inspect("busybox")["Id"]
-    body = _tar({"Dockerfile": DOCKERFILE, "a.txt": b"hello\n"})
+    body = tar_of({"Dockerfile": DOCKERFILE, "a.txt": b"hello\n"})
     docs = _messages(_build(service, body, "t=api-b1:1&t=api-b1b&buildargs="
                             + _q({"X": "5"})))
     image_id = docs[-4]["aux"]["ID"]
@@ -131,7 +119,7 @@ def test_build_query_parameters(service: Service, fl: Forklift) -> None:
     """``dockerfile`` in a subdirectory, ``target``, ``labels``, ``nocache``, ``q``, a gzip
     context."""
     dockerfile = b"FROM busybox AS first\nRUN echo one > /one\nFROM busybox\nRUN echo two\n"
-    body = gzip.compress(_tar({"sub/Build.file": dockerfile}))
+    body = gzip.compress(tar_of({"sub/Build.file": dockerfile}))
     query = "dockerfile=sub/Build.file&target=first&t=api-b2&labels=" + _q({"a": "b"})
     docs = _messages(_build(service, body, query))
     text = _text(docs)
@@ -149,7 +137,7 @@ def test_build_query_parameters(service: Service, fl: Forklift) -> None:
 
 
 def test_failing_run_ends_the_stream(service: Service, fl: Forklift) -> None:
-    body = _tar({"Dockerfile": b"FROM busybox\nRUN echo out; exit 3\n"})
+    body = tar_of({"Dockerfile": b"FROM busybox\nRUN echo out; exit 3\n"})
     before = _state(fl)
     docs = _messages(_build(service, body, "t=api-b3"))
     message = "The command '/bin/sh -c echo out; exit 3' returned a non-zero code: 3"
@@ -189,7 +177,7 @@ def test_registry_config_credentials_pull_the_base(service: Service, fl: Forklif
                              headers={"X-Registry-Auth": _b64(login)})
     assert b'"error"' not in pushed.body, pushed
     fl("rmi", ref)
-    body = _tar({"Dockerfile": f"FROM {ref}\n".encode()})
+    body = tar_of({"Dockerfile": f"FROM {ref}\n".encode()})
     before = _state(fl)
 
     bad = _build(service, body, headers={"X-Registry-Config": "%%%"})
@@ -232,35 +220,35 @@ def _through_link() -> bytes:
 
 
 REFUSED = {
-    "no-dockerfile": (_tar({"a": b"x"}), "", "Cannot locate specified Dockerfile: Dockerfile"),
-    "dockerfile-named": (_tar({"Dockerfile": b"FROM busybox\n"}), "dockerfile=nope",
+    "no-dockerfile": (tar_of({"a": b"x"}), "", "Cannot locate specified Dockerfile: Dockerfile"),
+    "dockerfile-named": (tar_of({"Dockerfile": b"FROM busybox\n"}), "dockerfile=nope",
                          "Cannot locate specified Dockerfile: nope"),
-    "dockerfile-outside": (_tar({"Dockerfile": b"FROM busybox\n"}), "dockerfile=../../etc/passwd",
+    "dockerfile-outside": (tar_of({"Dockerfile": b"FROM busybox\n"}), "dockerfile=../../etc/passwd",
                            "forbidden path outside the build context"),
-    "dockerfile-link-out": (_tar({}, {"Dockerfile": "/etc/passwd"}), "", "Dockerfile"),
+    "dockerfile-link-out": (tar_of({}, {"Dockerfile": "/etc/passwd"}), "", "Dockerfile"),
     "not-a-tar": (b"FROM busybox\n" * 100, "", "the build context is not a tar archive"),
-    "dotdot": (_tar({"Dockerfile": b"FROM busybox\n", "../escape": b"x"}), "",
+    "dotdot": (tar_of({"Dockerfile": b"FROM busybox\n", "../escape": b"x"}), "",
                "the build context: tar entry '../escape' escapes"),
-    "absolute": (_tar({"Dockerfile": b"FROM busybox\n", "/etc/evil": b"x"}), "", ""),
+    "absolute": (tar_of({"Dockerfile": b"FROM busybox\n", "/etc/evil": b"x"}), "", ""),
     "through-link": (_through_link(), "", ""),
     "bad-gzip": (b"\x1f\x8b\x08\x00" + b"\x00" * 600, "", ""),
-    "buildargs": (_tar({"Dockerfile": b"FROM busybox\n"}), "buildargs=xx", "error reading build args"),
-    "buildargs-type": (_tar({"Dockerfile": b"FROM busybox\n"}), "buildargs=" + _q({"A": 1}),
+    "buildargs": (tar_of({"Dockerfile": b"FROM busybox\n"}), "buildargs=xx", "error reading build args"),
+    "buildargs-type": (tar_of({"Dockerfile": b"FROM busybox\n"}), "buildargs=" + _q({"A": 1}),
                        "error reading build args"),
-    "labels": (_tar({"Dockerfile": b"FROM busybox\n"}), "labels=[1]", "error reading labels"),
-    "empty-dockerfile": (_tar({"Dockerfile": b""}), "", "cannot be empty"),
-    "no-stage": (_tar({"Dockerfile": b"ARG X=1\n"}), "", "no stages"),
-    "unknown-instruction": (_tar({"Dockerfile": b"FROM busybox\nFOO bar\n"}), "",
+    "labels": (tar_of({"Dockerfile": b"FROM busybox\n"}), "labels=[1]", "error reading labels"),
+    "empty-dockerfile": (tar_of({"Dockerfile": b""}), "", "cannot be empty"),
+    "no-stage": (tar_of({"Dockerfile": b"ARG X=1\n"}), "", "no stages"),
+    "unknown-instruction": (tar_of({"Dockerfile": b"FROM busybox\nFOO bar\n"}), "",
                             "unknown instruction: FOO"),
-    "target": (_tar({"Dockerfile": b"FROM busybox\n"}), "target=zz", 'target stage "zz"'),
-    "network": (_tar({"Dockerfile": b"FROM busybox\n"}), "networkmode=mynet", "network mode"),
-    "tag": (_tar({"Dockerfile": b"FROM busybox\n"}), "t=Bad:Tag:x", ""),
+    "target": (tar_of({"Dockerfile": b"FROM busybox\n"}), "target=zz", 'target stage "zz"'),
+    "network": (tar_of({"Dockerfile": b"FROM busybox\n"}), "networkmode=mynet", "network mode"),
+    "tag": (tar_of({"Dockerfile": b"FROM busybox\n"}), "t=Bad:Tag:x", ""),
     "remote": (b"", "remote=https://example.com/x.git", "not supported"),
-    "platform": (_tar({"Dockerfile": b"FROM busybox\n"}), "platform=windows/amd64", "platform"),
-    "shmsize": (_tar({"Dockerfile": b"FROM busybox\n"}), "shmsize=-1", "shmsize"),
-    "ulimits": (_tar({"Dockerfile": b"FROM busybox\n"}), "ulimits=" + _q([{"Name": "x"}]),
+    "platform": (tar_of({"Dockerfile": b"FROM busybox\n"}), "platform=windows/amd64", "platform"),
+    "shmsize": (tar_of({"Dockerfile": b"FROM busybox\n"}), "shmsize=-1", "shmsize"),
+    "ulimits": (tar_of({"Dockerfile": b"FROM busybox\n"}), "ulimits=" + _q([{"Name": "x"}]),
                 "error reading ulimits"),
-    "buildkit": (_tar({"Dockerfile": b"FROM busybox\n"}), "version=2", "BuildKit"),
+    "buildkit": (tar_of({"Dockerfile": b"FROM busybox\n"}), "version=2", "BuildKit"),
     "empty-body": (b"", "", "empty"),
 }
 
@@ -352,7 +340,7 @@ def test_a_client_that_leaves_stops_the_build(service: Service, fl: Forklift) ->
     import socket
     import time
 
-    body = _tar({"Dockerfile": b"FROM busybox\nRUN sleep 1; echo one\nRUN echo two > /two\n"})
+    body = tar_of({"Dockerfile": b"FROM busybox\nRUN sleep 1; echo one\nRUN echo two > /two\n"})
     images, containers, scratch = _state(fl)
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(30)

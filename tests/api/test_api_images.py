@@ -16,6 +16,7 @@ import pytest
 from support import Forklift
 from support.registry import Registry, bcrypt_line, running_registry
 from support.service import Answer, Service
+from support.tarcraft import tar_of
 
 pytestmark = pytest.mark.root
 
@@ -46,15 +47,6 @@ def _state(fl: Forklift) -> list[str]:
     return sorted(fl.out("images", "-a", "--no-trunc", "--format",
                          "{{.Repository}}:{{.Tag}} {{.ID}}").splitlines())
 
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 # ----------------------------------------------------------------------------- tag, rmi, history
@@ -89,7 +81,7 @@ def test_tag_rmi_history_errors(service: Service, fl: Forklift) -> None:
 
 def test_rmi_of_used_image_is_409(service: Service, fl: Forklift, name: str,
                                   tmp_path: Path) -> None:
-    (tmp_path / "used.tar").write_bytes(_tar({"bin/true": b"x"}))
+    (tmp_path / "used.tar").write_bytes(tar_of({"bin/true": b"x"}))
     image_id = fl.out("import", str(tmp_path / "used.tar"), "used:1")
     fl("create", "--name", name, "used:1", "true")
     try:
@@ -136,7 +128,7 @@ def test_commit_with_body_changes_and_errors(service: Service, fl: Forklift, nam
 # ----------------------------------------------------------------------------- import, save, load
 
 def test_import_from_body(service: Service, fl: Forklift) -> None:
-    body = _tar({"hello.txt": b"imported\n"})
+    body = tar_of({"hello.txt": b"imported\n"})
     answer = service.request("POST", "/v1.41/images/create?fromSrc=-&repo=flat&tag=1"
                              "&message=from%20api&changes=CMD%20%5B%22cat%22%5D", body,
                              headers={"Content-Type": "application/x-tar"})
@@ -148,7 +140,7 @@ def test_import_from_body(service: Service, fl: Forklift) -> None:
 
 
 @pytest.mark.parametrize("body", [b"not a tarball at all" * 100, b"\0" * 10])
-def test_import_and_load_refuse_a_broken_tar(service: Service, fl: Forklift, body: bytes) -> None:
+def test_import_and_load_refuse_a_brokentar_of(service: Service, fl: Forklift, body: bytes) -> None:
     before = _state(fl)
     for path in ("/images/create?fromSrc=-&repo=broken", "/images/load"):
         answer = service.request("POST", path, body, headers={"Content-Type": "application/x-tar"})
@@ -183,7 +175,7 @@ def test_save_then_load_round_trip(service: Service, fl: Forklift) -> None:
 
 def test_prune_dangling(service: Service, fl: Forklift) -> None:
     swagger = _swagger()
-    body = _tar({"dangling.txt": b"x\n"})
+    body = tar_of({"dangling.txt": b"x\n"})
     image_id = _lines(service.request("POST", "/images/create?fromSrc=-", body))[-1]["status"]
     _error(service.request("POST", "/images/prune?filters=%7B%22nokey%22%3A%5B%22x%22%5D%7D"), 400)
     assert image_id in _ids(fl)
@@ -199,8 +191,8 @@ def test_list_filters(service: Service, fl: Forklift) -> None:
 
     swagger = _swagger()
     labelled = _lines(service.request("POST", "/images/create?fromSrc=-&repo=listed:1"
-                                      "&changes=LABEL%20team%3Dapi", _tar({"a": b"a"})))[-1]["status"]
-    dangling = _lines(service.request("POST", "/images/create?fromSrc=-", _tar({"b": b"b"})))[-1]["status"]
+                                      "&changes=LABEL%20team%3Dapi", tar_of({"a": b"a"})))[-1]["status"]
+    dangling = _lines(service.request("POST", "/images/create?fromSrc=-", tar_of({"b": b"b"})))[-1]["status"]
     try:
         def ids(filters: dict[str, list[str]]) -> list[str]:
             answer = service.request("GET", "/v1.41/images/json?filters=" + quote(json.dumps(filters)))
@@ -240,7 +232,7 @@ def test_push_and_pull_with_registry_auth(service: Service, fl: Forklift,
                                           auth_registry: Registry, tmp_path: Path) -> None:
     swagger = _swagger()
     ref = f"{auth_registry.host}/api/app"
-    (tmp_path / "own.tar").write_bytes(_tar({"data": os.urandom(300_000)}))
+    (tmp_path / "own.tar").write_bytes(tar_of({"data": os.urandom(300_000)}))
     image_id = fl.out("import", str(tmp_path / "own.tar"), f"{ref}:1")  # a layer of its own
     denied = _lines(service.request("POST", f"/images/{ref}/push?tag=1"))
     assert "error" in denied[-1] and denied[-1]["errorDetail"]["message"] == denied[-1]["error"]
@@ -349,7 +341,7 @@ def test_docker_commit(service: Service, fl: Forklift, name: str) -> None:
 @pytest.mark.usefixtures("docker_cli")
 def test_docker_import_save_load(service: Service, fl: Forklift, tmp_path: Path) -> None:
     out = service.docker("import", "-c", "CMD [\"cat\", \"/f\"]", "-m", "cli import", "-",
-                         "cli-flat:1", input=_tar({"f": b"flat\n"})).out.strip()
+                         "cli-flat:1", input=tar_of({"f": b"flat\n"})).out.strip()
     assert out == fl.inspect("cli-flat:1")["Id"]
     archive = tmp_path / "saved.tar"
     service.docker("save", "-o", str(archive), "cli-flat:1")
@@ -389,7 +381,7 @@ def test_docker_login_push_pull(service: Service, fl: Forklift, auth_registry: R
 
 @pytest.mark.usefixtures("docker_cli")
 def test_docker_image_prune(service: Service, fl: Forklift) -> None:
-    dangling = service.docker("import", "-", input=_tar({"p": b"prune me\n"})).out.strip()
+    dangling = service.docker("import", "-", input=tar_of({"p": b"prune me\n"})).out.strip()
     kept = _state(fl)
     assert any(dangling in line for line in kept)
     out = service.docker("image", "prune", "-f").out

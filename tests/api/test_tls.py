@@ -8,7 +8,6 @@ import contextlib
 import datetime
 import ipaddress
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 from support import Forklift
 from support.cli import Result, one_line_error, run, wait_for
 from support.registry import free_port
-from support.service import DOCKER20
+from support.service import DOCKER20, stop
 
 pytestmark = pytest.mark.root
 
@@ -109,16 +108,6 @@ def _wait_tcp(port: int, proc: subprocess.Popen[bytes]) -> None:
     wait_for(listening, timeout=30, what=f"the service listening on port {port}")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     return make_certs(tmp_path_factory.mktemp("tls"))
@@ -138,7 +127,7 @@ def tls_service(fl: Forklift, certs: tuple[Path, Path, Path],
         _wait_tcp(port, proc)
         yield TlsService(port, client, stranger, proc, tmp_path_factory.mktemp("docker-config"))
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.fixture
@@ -267,7 +256,7 @@ def test_tcp_alone_has_no_unix_socket_and_both_can_be_given(
         assert _tls_request(port, _client_context(certs[1] / "ca.pem", certs[1])) \
             .startswith(b"HTTP/1.1 200 ")
     finally:
-        _stop(proc)
+        stop(proc)
         assert not sock.exists()
         home.rmdir()
 

@@ -112,6 +112,17 @@ def start_service(fl: Forklift, sock: Path, *extra: str) -> tuple[subprocess.Pop
     return proc, log
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as a user stops the service; SIGKILL if it has not gone in 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @contextlib.contextmanager
 def running_service(fl: Forklift, *extra: str) -> Iterator[Service]:
     """The service on ``fl``'s store, never idling out (``--time 0``), stopped after."""
@@ -122,13 +133,7 @@ def running_service(fl: Forklift, *extra: str) -> Iterator[Service]:
         wait_listening(sock, proc)
         yield Service(fl, sock, proc, log)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(proc)
         for p in home.iterdir():
             p.unlink()
         home.rmdir()

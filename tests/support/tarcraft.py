@@ -1,7 +1,8 @@
 """Tar archives built byte by byte, for tests: headers tarfile would never write.
 
 Every function returns bytes. ``header`` makes one 512-byte header block with a
-valid checksum unless told otherwise; the others build on it.
+valid checksum unless told otherwise; the others build on it. ``tar_of`` is the plain
+case, through tarfile.
 """
 
 from __future__ import annotations
@@ -141,3 +142,21 @@ def pax_sparse_0_0(name: str, realsize: int, fragments: list[tuple[int, int]],
                        for o, n in fragments)
             + record("path", name))
     return pax(recs) + member(f"GNUSparseFile.0/{name}", data)
+
+
+def tar_of(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    """An ordinary archive (tarfile's) of regular ``files`` and symbolic ``links``."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return out.getvalue()
