@@ -51,12 +51,13 @@ def compose(service: Service, tmp_path: Path) -> tuple[Service, Path]:
     return service, tmp_path
 
 
-def _compose(svc: Service, project: Path, *args: str, check: bool = True) -> Result:
+def _compose(svc: Service, project: Path, *args: str, check: bool = True,
+             timeout: float = 180) -> Result:
     env = dict(os.environ, DOCKER_HOST=svc.host, COMPOSE_PROJECT_NAME="flc",
                COMPOSE_INTERACTIVE_NO_CLI="1", HOME=str(project))
     env.pop("DOCKER_CONFIG", None)
     return run([COMPOSE, "--no-ansi", "-f", str(project / "docker-compose.yml"), *args],
-               env=env, check=check, timeout=180)
+               env=env, check=check, timeout=timeout)
 
 
 def _left(fl: Forklift) -> tuple[list[str], list[str], list[str]]:
@@ -134,3 +135,19 @@ def _fetch(svc: Service, project: Path) -> Result:
             return got
         time.sleep(0.2)
 
+
+
+def test_run_of_a_command_that_ends_before_the_attach(compose: tuple[Service, Path]) -> None:
+    """dockerpty starts the container, then attaches (stdin, stdout, stderr apart, without
+    logs), then starts it again if it no longer runs: Docker's attach to a stopped container
+    waits for its next start, whose output it carries."""
+    svc, project = compose
+    try:
+        ran = _compose(svc, project, "run", "--rm", "-T", "client", "echo", "hi", check=False,
+                       timeout=60)
+        assert (ran.code, ran.out) == (0, "hi\n"), ran
+        ran = _compose(svc, project, "run", "--rm", "-T", "client", "sh", "-c",
+                       "echo out; echo err >&2; exit 4", check=False, timeout=60)
+        assert (ran.code, ran.out) == (4, "out\n") and "err" in ran.err.splitlines(), ran
+    finally:
+        _compose(svc, project, "down", "-v", check=False)
