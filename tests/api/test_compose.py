@@ -151,3 +151,77 @@ def test_run_of_a_command_that_ends_before_the_attach(compose: tuple[Service, Pa
         assert (ran.code, ran.out) == (4, "out\n") and "err" in ran.err.splitlines(), ran
     finally:
         _compose(svc, project, "down", "-v", check=False)
+
+
+BUILT = """\
+version: "3.7"
+services:
+  app:
+    build:
+      context: ./app
+      labels:
+        org.example.from: compose
+    command: ["sh", "-c", "cat /srv/hello.txt /built.txt; exec sleep 300"]
+    networks: [front, back]
+  peer:
+    image: busybox
+    command: ["sleep", "300"]
+    networks: [back]
+  edge:
+    image: busybox
+    command: ["sleep", "300"]
+    networks: [front]
+networks:
+  front:
+  back:
+"""
+
+DOCKERFILE = """\
+FROM busybox
+COPY hello.txt /srv/hello.txt
+RUN echo built > /built.txt
+LABEL org.example.role=app
+"""
+
+
+@pytest.fixture
+def built(service: Service, tmp_path: Path) -> tuple[Service, Path]:
+    if not os.access(COMPOSE, os.X_OK):
+        pytest.skip(f"{COMPOSE} missing: scripts/test.sh installs Debian's docker-compose")
+    (tmp_path / "docker-compose.yml").write_text(BUILT)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "app" / "hello.txt").write_text("hello one\n")
+    return service, tmp_path
+
+
+def test_build_and_two_networks(built: tuple[Service, Path], fl: Forklift) -> None:
+    """A ``build:`` service (``build``, then ``up -d --build`` after a change of its
+    context) on two user-defined networks: Compose creates it on one and connects the
+    other, with the service's name as an alias, before the start."""
+    svc, project = built
+    try:
+        _compose(svc, project, "build")
+        labels = fl.inspect("flc_app")["Config"]["Labels"]
+        assert labels == {"org.example.role": "app", "org.example.from": "compose"}, labels
+        _compose(svc, project, "up", "-d")
+        _until_logged(svc, project, "app", "| built")
+        assert "| hello one" in _compose(svc, project, "logs", "--no-color", "app").out
+        nets = fl.inspect("flc_app_1")["NetworkSettings"]["Networks"]
+        assert sorted(nets) == ["flc_back", "flc_front"], nets
+        assert all(n["IPAddress"] and "app" in n["Aliases"] for n in nets.values()), nets
+        first = fl.inspect("flc_app_1")["HostConfig"]["NetworkMode"]
+        assert first in nets, first  # the other one connected before the start
+        # names both ways on both networks (one of them the connected one)
+        for source, target in (("peer", "app"), ("edge", "app"), ("app", "peer"), ("app", "edge")):
+            pinged = _compose(svc, project, "exec", "-T", source, "ping", "-c", "1", "-W", "5",
+                              target, check=False)
+            assert pinged.code == 0, (source, target, pinged)
+        (project / "app" / "hello.txt").write_text("hello two\n")
+        _compose(svc, project, "up", "-d", "--build")
+        _until_logged(svc, project, "app", "| hello two")
+    finally:
+        down = _compose(svc, project, "down", "-v", "--rmi", "local", check=False)
+    assert down.code == 0, down
+    assert _left(fl) == ([], [], [])
+    assert "flc_app" not in fl.out("images", "--format", "{{.Repository}}").split()
