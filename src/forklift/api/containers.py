@@ -284,6 +284,7 @@ class Client:
 
     stdin: bool
     streams: tuple[bool, bool]
+    logs: bool = False  # what it logged so far, first
     sock: socket.socket | None = None
     early: bytes = b""
     ready: threading.Event = field(default_factory=threading.Event)
@@ -488,28 +489,54 @@ def _time(text: str) -> str | None:
 def attach(ctx: Context, req: Request) -> Reply | Hijack:
     """Attach before start (``docker run``): the connection carries the run's streams. As
     Docker's, an attach to a container that is not running waits for its next start (and
-    ``docker start -a`` relies on it)."""
+    ``docker start -a`` relies on it). ``logs=1`` replays what it logged first; without
+    ``stream=1`` that is all."""
     rec = _resolve(ctx, req.params["id"])
-    if not req.flag("stream"):
-        raise ApiError(400, "attaching without stream=1 is not supported by this service yet")
     tty = bool(rec.config.get("Tty"))
     client = Client(stdin=req.flag("stdin") and bool(rec.config.get("OpenStdin")),
-                    streams=(req.flag("stdout"), req.flag("stderr")))
+                    streams=(req.flag("stdout"), req.flag("stderr")), logs=req.flag("logs"))
+    if not req.flag("stream"):
+        return Hijack(lambda sock, early: _replay_only(ctx, rec.id, client, tty, sock))
     if rec.effective_state().up:
         conn = _monitor_connection(ctx, rec)
         if conn is not None:
-            return _attach_running(conn, client, tty)
+            return _attach_running(ctx, rec.id, conn, client, tty)
     # not running (or it ended between the looks): the next start carries it
     with ctx.lock:
         waiting = ctx.attachments.setdefault(rec.id, Attachment())
         waiting.clients.append(client)
-    return Hijack(lambda sock, early: _await_start(ctx, rec.id, waiting, client, sock, early))
+    return Hijack(lambda sock, early: _await_start(ctx, rec.id, waiting, client, sock, early,
+                                                   tty))
+
+
+def _replay(ctx: Context, container_id: str, client: Client, tty: bool,
+            sock: socket.socket) -> None:
+    """``logs=1``: the container's log so far, framed as the stream that follows."""
+    from forklift.engine import lifecycle
+    from forklift.errors import ForkliftError
+
+    if not client.logs:
+        return
+    with contextlib.suppress(ForkliftError, OSError):  # removed meanwhile, or the client left
+        lifecycle.logs(ctx.store, container_id,
+                       stdout=_Framed(sock.sendall, None if tty else 1,  # type: ignore[arg-type]
+                                      client.streams[0]),
+                       stderr=_Framed(sock.sendall, None if tty else 2,  # type: ignore[arg-type]
+                                      client.streams[1]))
+
+
+def _replay_only(ctx: Context, container_id: str, client: Client, tty: bool,
+                 sock: socket.socket) -> None:
+    _replay(ctx, container_id, client, tty, sock)
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _await_start(ctx: Context, container_id: str, waiting: Attachment, client: Client,
-                 sock: socket.socket, early: bytes) -> None:
+                 sock: socket.socket, early: bytes, tty: bool) -> None:
     """Hand the socket to the start's pump (`_carry`) and hold it until that is done. A
     client that hangs up before the start leaves the group."""
+    _replay(ctx, container_id, client, tty, sock)  # before the pump may write to it
     client.sock, client.early = sock, early
     client.ready.set()
     while not waiting.started.wait(0.2):
@@ -624,11 +651,13 @@ def _drain(pipe: Any, socks: list[socket.socket], lock: threading.Lock,
     pipe.close()
 
 
-def _attach_running(conn: socket.socket, client: Client, tty: bool) -> Hijack:
+def _attach_running(ctx: Context, container_id: str, conn: socket.socket, client: Client,
+                    tty: bool) -> Hijack:
     """``docker attach``: through the container's monitor (its attach socket and frames:
     kind, 4-byte length, payload), as the CLI's `lifecycle.attach`."""
 
     def run(sock: socket.socket, early: bytes) -> None:
+        _replay(ctx, container_id, client, tty, sock)
         if client.stdin:
             threading.Thread(target=_feed_monitor, args=(sock, early, conn), daemon=True).start()
         try:
