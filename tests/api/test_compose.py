@@ -91,7 +91,7 @@ def test_up_ps_logs_exec_down(compose: tuple[Service, Path], fl: Forklift) -> No
         ran = _compose(svc, project, "run", "--rm", "-T", "client", "sh", "-c",
                        "sleep 1; wget -q -O - http://web:8080/index.html; exit 5", check=False)
         assert (ran.code, ran.out) == (5, "hello\n"), ran
-        # (the sleep: dockerpty attaches after the start; see docs/api.md, Clients)
+        # (the sleep: the attaches find it running; a faster one: the next test)
         _compose(svc, project, "stop", "-t", "1", "client")
         assert "Exit" in _compose(svc, project, "ps", "client").out
         _compose(svc, project, "start", "client")  # reconnected without a network connect
@@ -212,11 +212,11 @@ def test_build_and_two_networks(built: tuple[Service, Path], fl: Forklift) -> No
         assert all(n["IPAddress"] and "app" in n["Aliases"] for n in nets.values()), nets
         first = fl.inspect("flc_app_1")["HostConfig"]["NetworkMode"]
         assert first in nets, first  # the other one connected before the start
-        # names both ways on both networks (one of them the connected one)
-        for source, target in (("peer", "app"), ("edge", "app"), ("app", "peer"), ("app", "edge")):
-            pinged = _compose(svc, project, "exec", "-T", source, "ping", "-c", "1", "-W", "5",
-                              target, check=False)
-            assert pinged.code == 0, (source, target, pinged)
+        _pings(svc, project)
+        assert _compose(svc, project, "up", "-d").err.count("is up-to-date") == 3
+        _compose(svc, project, "stop", "-t", "1", "app")
+        _compose(svc, project, "start", "app")  # both networks again, without a connect
+        _pings(svc, project)
         (project / "app" / "hello.txt").write_text("hello two\n")
         _compose(svc, project, "up", "-d", "--build")
         _until_logged(svc, project, "app", "| hello two")
@@ -225,3 +225,11 @@ def test_build_and_two_networks(built: tuple[Service, Path], fl: Forklift) -> No
     assert down.code == 0, down
     assert _left(fl) == ([], [], [])
     assert "flc_app" not in fl.out("images", "--format", "{{.Repository}}").split()
+
+
+def _pings(svc: Service, project: Path) -> None:
+    """Names both ways on both of app's networks (one of them the connected one)."""
+    for source, target in (("peer", "app"), ("edge", "app"), ("app", "peer"), ("app", "edge")):
+        pinged = _compose(svc, project, "exec", "-T", source, "ping", "-c", "1", "-W", "5",
+                          target, check=False)
+        assert pinged.code == 0, (source, target, pinged)
