@@ -517,6 +517,9 @@ def _replay(ctx: Context, container_id: str, client: Client, tty: bool,
 
     if not client.logs:
         return
+    # docker-py reads the 101's head through a buffered file, then the raw socket: bytes
+    # that arrive with the head are lost to it (dockerd's log read gives it the time)
+    time.sleep(0.1)
     with contextlib.suppress(ForkliftError, OSError):  # removed meanwhile, or the client left
         lifecycle.logs(ctx.store, container_id,
                        stdout=_Framed(sock.sendall, None if tty else 1,  # type: ignore[arg-type]
