@@ -884,7 +884,11 @@ def disconnect(store: Store, name: str, container: str, force: bool = False) -> 
     if rec.effective_state().up:
         raise Conflict(f"container {rec.short_id} runs with {net['Name']} as its first network:"
                        " stop it to disconnect it")
-    # a network `connect` added becomes its first one, else it has none (as in Docker)
-    host_config = dict(rec.host_config, NetworkMode=extras[0] if extras else "none")
+    # a network `connect` added becomes its first one (with its aliases), else it has
+    # none (as in Docker)
+    host_config = dict(rec.host_config, NetworkMode=extras[0] if extras else "none",
+                       NetworkAliases=extra_aliases(rec, extras[0]) if extras else [])
+    if not host_config["NetworkAliases"]:
+        host_config.pop("NetworkAliases")
     rec.host_config = host_config
     _set_extra(store, rec, extras[1:])
