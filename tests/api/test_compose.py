@@ -51,12 +51,13 @@ def compose(service: Service, tmp_path: Path) -> tuple[Service, Path]:
     return service, tmp_path
 
 
-def _compose(svc: Service, project: Path, *args: str, check: bool = True) -> Result:
+def _compose(svc: Service, project: Path, *args: str, check: bool = True,
+             timeout: float = 180) -> Result:
     env = dict(os.environ, DOCKER_HOST=svc.host, COMPOSE_PROJECT_NAME="flc",
                COMPOSE_INTERACTIVE_NO_CLI="1", HOME=str(project))
     env.pop("DOCKER_CONFIG", None)
     return run([COMPOSE, "--no-ansi", "-f", str(project / "docker-compose.yml"), *args],
-               env=env, check=check, timeout=180)
+               env=env, check=check, timeout=timeout)
 
 
 def _left(fl: Forklift) -> tuple[list[str], list[str], list[str]]:
@@ -90,7 +91,7 @@ def test_up_ps_logs_exec_down(compose: tuple[Service, Path], fl: Forklift) -> No
         ran = _compose(svc, project, "run", "--rm", "-T", "client", "sh", "-c",
                        "sleep 1; wget -q -O - http://web:8080/index.html; exit 5", check=False)
         assert (ran.code, ran.out) == (5, "hello\n"), ran
-        # (the sleep: dockerpty attaches after the start; see docs/api.md, Clients)
+        # (the sleep: the attaches find it running; a faster one: the next test)
         _compose(svc, project, "stop", "-t", "1", "client")
         assert "Exit" in _compose(svc, project, "ps", "client").out
         _compose(svc, project, "start", "client")  # reconnected without a network connect
@@ -134,3 +135,101 @@ def _fetch(svc: Service, project: Path) -> Result:
             return got
         time.sleep(0.2)
 
+
+
+def test_run_of_a_command_that_ends_before_the_attach(compose: tuple[Service, Path]) -> None:
+    """dockerpty starts the container, then attaches (stdin, stdout, stderr apart, without
+    logs), then starts it again if it no longer runs: Docker's attach to a stopped container
+    waits for its next start, whose output it carries."""
+    svc, project = compose
+    try:
+        ran = _compose(svc, project, "run", "--rm", "-T", "client", "echo", "hi", check=False,
+                       timeout=60)
+        assert (ran.code, ran.out) == (0, "hi\n"), ran
+        ran = _compose(svc, project, "run", "--rm", "-T", "client", "sh", "-c",
+                       "echo out; echo err >&2; exit 4", check=False, timeout=60)
+        assert (ran.code, ran.out) == (4, "out\n") and "err" in ran.err.splitlines(), ran
+    finally:
+        _compose(svc, project, "down", "-v", check=False)
+
+
+BUILT = """\
+version: "3.7"
+services:
+  app:
+    build:
+      context: ./app
+      labels:
+        org.example.from: compose
+    command: ["sh", "-c", "cat /srv/hello.txt /built.txt; exec sleep 300"]
+    networks: [front, back]
+  peer:
+    image: busybox
+    command: ["sleep", "300"]
+    networks: [back]
+  edge:
+    image: busybox
+    command: ["sleep", "300"]
+    networks: [front]
+networks:
+  front:
+  back:
+"""
+
+DOCKERFILE = """\
+FROM busybox
+COPY hello.txt /srv/hello.txt
+RUN echo built > /built.txt
+LABEL org.example.role=app
+"""
+
+
+@pytest.fixture
+def built(service: Service, tmp_path: Path) -> tuple[Service, Path]:
+    if not os.access(COMPOSE, os.X_OK):
+        pytest.skip(f"{COMPOSE} missing: scripts/test.sh installs Debian's docker-compose")
+    (tmp_path / "docker-compose.yml").write_text(BUILT)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "app" / "hello.txt").write_text("hello one\n")
+    return service, tmp_path
+
+
+def test_build_and_two_networks(built: tuple[Service, Path], fl: Forklift) -> None:
+    """A ``build:`` service (``build``, then ``up -d --build`` after a change of its
+    context) on two user-defined networks: Compose creates it on one and connects the
+    other, with the service's name as an alias, before the start."""
+    svc, project = built
+    try:
+        _compose(svc, project, "build")
+        labels = fl.inspect("flc_app")["Config"]["Labels"]
+        assert labels == {"org.example.role": "app", "org.example.from": "compose"}, labels
+        _compose(svc, project, "up", "-d")
+        _until_logged(svc, project, "app", "| built")
+        assert "| hello one" in _compose(svc, project, "logs", "--no-color", "app").out
+        nets = fl.inspect("flc_app_1")["NetworkSettings"]["Networks"]
+        assert sorted(nets) == ["flc_back", "flc_front"], nets
+        assert all(n["IPAddress"] and "app" in n["Aliases"] for n in nets.values()), nets
+        first = fl.inspect("flc_app_1")["HostConfig"]["NetworkMode"]
+        assert first in nets, first  # the other one connected before the start
+        _pings(svc, project)
+        assert _compose(svc, project, "up", "-d").err.count("is up-to-date") == 3
+        _compose(svc, project, "stop", "-t", "1", "app")
+        _compose(svc, project, "start", "app")  # both networks again, without a connect
+        _pings(svc, project)
+        (project / "app" / "hello.txt").write_text("hello two\n")
+        _compose(svc, project, "up", "-d", "--build")
+        _until_logged(svc, project, "app", "| hello two")
+    finally:
+        down = _compose(svc, project, "down", "-v", "--rmi", "local", check=False)
+    assert down.code == 0, down
+    assert _left(fl) == ([], [], [])
+    assert "flc_app" not in fl.out("images", "--format", "{{.Repository}}").split()
+
+
+def _pings(svc: Service, project: Path) -> None:
+    """Names both ways on both of app's networks (one of them the connected one)."""
+    for source, target in (("peer", "app"), ("edge", "app"), ("app", "peer"), ("app", "edge")):
+        pinged = _compose(svc, project, "exec", "-T", source, "ping", "-c", "1", "-W", "5",
+                          target, check=False)
+        assert pinged.code == 0, (source, target, pinged)

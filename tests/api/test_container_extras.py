@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import struct
 import tarfile
 import time
 from collections.abc import Iterator
@@ -268,3 +270,38 @@ def test_go_file_mode() -> None:
     assert go_file_mode(stat.S_IFLNK | 0o777) == (1 << 27) | 0o777
     assert go_file_mode(stat.S_IFCHR | 0o666) == (1 << 26) | (1 << 21) | 0o666
     assert go_file_mode(stat.S_IFDIR | stat.S_ISVTX | 0o777) == (1 << 31) | (1 << 20) | 0o777
+
+
+def _attach(service: Service, cid: str, query: str) -> bytes:
+    """What a hijacked ``POST /containers/ID/attach?query`` sends after its head, to the
+    end (read here from the raw socket: docker-py loses bytes that come with the head)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(30)
+    s.connect(str(service.socket))
+    s.sendall(f"POST /v1.41/containers/{cid}/attach?{query} HTTP/1.1\r\nHost: docker\r\n"
+              "Content-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
+    raw = b""
+    while chunk := s.recv(65536):
+        raw += chunk
+    s.close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return rest
+
+
+def test_attach_logs_replays_the_log(service: Service, fl: Forklift, name: str) -> None:
+    """``logs=1`` sends what the container logged, framed (alone without ``stream``);
+    ``stream=0`` without it sends nothing."""
+    fl("run", "--name", name, "busybox", "sh", "-c", "echo out; echo err >&2")
+    try:
+        both = _attach(service, name, "logs=1&stdout=1&stderr=1")
+        frames = []
+        while both:
+            kind, size = struct.unpack(">BxxxI", both[:8])
+            frames.append((kind, both[8:8 + size]))
+            both = both[8 + size:]
+        assert sorted(frames) == [(1, b"out\n"), (2, b"err\n")], frames
+        assert _attach(service, name, "logs=1&stdout=1") == b"\x01\0\0\0\0\0\0\x04out\n"
+        assert _attach(service, name, "stream=0&stdout=1&stderr=1") == b""
+    finally:
+        fl("rm", "-f", name, check=False)

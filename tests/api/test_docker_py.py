@@ -202,6 +202,26 @@ def test_attach_to_running(client: Any, name: str) -> None:
         c.remove(force=True)
 
 
+def test_attaches_to_a_stopped_container_wait_for_its_start(client: Any, name: str) -> None:
+    """A streamed attach to a stopped container waits for its next start, which carries
+    each attach's stream (two attaches, as dockerpty makes them)."""
+    from docker.utils.socket import frames_iter
+
+    c = client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2"], name=name,
+                              detach=True)
+    try:
+        assert c.wait()["StatusCode"] == 0
+        _until(lambda: client.api.inspect_container(c.id)["State"]["Status"] == "exited")
+        socks = [client.api.attach_socket(c.id, params={key: 1, "stream": 1})
+                 for key in ("stdout", "stderr")]
+        c.start()
+        got = [[(kind, bytes(data)) for kind, data in frames_iter(s, tty=False)] for s in socks]
+        assert got == [[(1, b"out\n")], [(2, b"err\n")]], got
+        assert c.wait()["StatusCode"] == 0
+    finally:
+        c.remove(force=True)
+
+
 def test_abandoned_attach_leaves_the_start_detached(client: Any, name: str) -> None:
     c = client.containers.create("busybox", ["sh", "-c", "sleep 1; echo late"], name=name)
     try:

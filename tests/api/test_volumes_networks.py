@@ -187,3 +187,31 @@ def test_docker_cli_networks(service: Service, fl: Forklift, name: str) -> None:
     fl.out("network", "create", name)
     assert name in service.docker("network", "prune", "-f").lines
     assert name not in fl.out("network", "ls", "--format", "{{.Name}}").split()
+
+
+def test_network_connect_with_aliases(service: Service, fl: Forklift, name: str) -> None:
+    """Compose connects a service's further networks with its name as an alias: shown in
+    NetworkSettings before the start (with the short ID Compose looks for), refused on the
+    default bridge and with addresses, and dropped by a disconnect."""
+    fl.out("network", "create", name)
+    cid = fl.out("create", "--name", name, "busybox", "true")
+    try:
+        for endpoint in ({"Aliases": ["svc"], "IPAMConfig": {"IPv4Address": "10.9.9.9"}},
+                         {"Aliases": [""]}, {"Aliases": "svc"}):
+            _error(service.request("POST", f"/networks/{name}/connect",
+                                   {"Container": name, "EndpointConfig": endpoint}), 400)
+        _error(service.request("POST", "/networks/bridge/connect",
+                               {"Container": name, "EndpointConfig": {"Aliases": ["svc"]}}), 400)
+        answer = service.request("POST", f"/networks/{name}/connect",
+                                 {"Container": name, "EndpointConfig": {"Aliases": ["svc"]}})
+        assert answer.status == 200, answer
+        doc = service.request("GET", f"/containers/{name}/json").json()
+        swagger.validate_response(doc, "GET", "/containers/{id}/json", 200, as_docker=True)
+        assert doc["NetworkSettings"]["Networks"][name]["Aliases"] == ["svc", cid[:12]]
+        assert "ExtraAliases" not in doc["HostConfig"]
+        service.request("POST", f"/networks/{name}/disconnect", {"Container": name})
+        assert name not in fl.inspect(name)["NetworkSettings"]["Networks"]
+        assert "svc" not in json.dumps(fl.inspect(name))
+    finally:
+        fl.out("rm", name)
+        fl.out("network", "rm", name)

@@ -496,6 +496,33 @@ def test_network_connect_and_disconnect_a_running_container(fl: Forklift, name: 
     fl("network", "rm", net)
 
 
+def test_network_connect_alias_reaches_the_peers_hosts(fl: Forklift, name: str):
+    """A connected network's names (the container's name and ``--alias``) in its peers'
+    /etc/hosts there and theirs in its own, again after a restart, gone at disconnect."""
+    net, peer = name[:20] + "-net", name[:20] + "-peer"
+    fl("network", "create", net)
+    fl("run", "-d", "--name", peer, "--network", net, "busybox", "sleep", "1000")
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    try:
+        assert "user defined networks" in one_line_error(
+            fl("network", "connect", "--alias", "svc", "bridge", name, check=False))
+        fl("network", "connect", "--alias", "svc", net, name)
+        for _ in range(2):
+            lines = [ln.split() for ln in fl.out("exec", peer, "cat", "/etc/hosts").splitlines()]
+            (mine,) = [f for f in lines if "svc" in f]
+            assert mine[0] == _addresses(fl, name)["eth1"] and name in mine, lines
+            assert peer in fl.out("exec", name, "cat", "/etc/hosts")
+            assert fl.inspect(name)["NetworkSettings"]["Networks"][net]["Aliases"][:2] == \
+                [name, "svc"]
+            fl("restart", "-t", "0", name)
+        fl("network", "disconnect", net, name)
+        assert "svc" not in fl.out("exec", peer, "cat", "/etc/hosts")
+        assert peer not in fl.out("exec", name, "cat", "/etc/hosts")
+    finally:
+        fl("rm", "-f", name, peer)
+    fl("network", "rm", net)
+
+
 def test_network_connect_a_stopped_container_is_stored(fl: Forklift, name: str):
     net = name[:20] + "-net"
     fl("network", "create", net)

@@ -278,12 +278,31 @@ def create(ctx: Context, req: Request) -> Reply:
 # ----------------------------------------------------------------------------- lifecycle
 
 @dataclass
-class Attachment:
-    """An attach waiting for its container's start, then the child running it."""
+class Client:
+    """One attach connection waiting for a start: the streams it asked for, and its socket
+    once hijacked (the pump waits for it: a start can overtake the hijack's worker)."""
 
     stdin: bool
+    streams: tuple[bool, bool]
+    logs: bool = False  # what it logged so far, first
+    sock: socket.socket | None = None
+    early: bytes = b""
+    ready: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Attachment:
+    """The attaches waiting for a container's start (dockerpty, under Compose's ``run``,
+    attaches stdin, stdout and stderr on three connections), then the child running it."""
+
+    clients: list[Client] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
     proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def stdin(self) -> bool:
+        return any(c.stdin for c in self.clients)
 
 
 @route("POST", "/containers/{id}/start")
@@ -303,6 +322,8 @@ def start(ctx: Context, req: Request) -> Reply:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     with ctx.lock:
         ctx.children[rec.id] = waiting.proc
+    threading.Thread(target=_carry, daemon=True,
+                     args=(ctx, rec.id, waiting, bool(rec.config.get("Tty")))).start()
     waiting.started.set()
     while waiting.proc.poll() is None and not ctx.stopping.is_set():
         cur = _get(ctx, rec.id)
@@ -466,37 +487,93 @@ def _time(text: str) -> str | None:
 
 @route("POST", "/containers/{id}/attach")
 def attach(ctx: Context, req: Request) -> Reply | Hijack:
-    """Attach before start (``docker run``): the connection carries the run's streams."""
+    """Attach before start (``docker run``): the connection carries the run's streams. As
+    Docker's, an attach to a container that is not running waits for its next start (and
+    ``docker start -a`` relies on it). ``logs=1`` replays what it logged first; without
+    ``stream=1`` that is all."""
     rec = _resolve(ctx, req.params["id"])
-    if not req.flag("stream"):
-        raise ApiError(400, "attaching without stream=1 is not supported by this service yet")
     tty = bool(rec.config.get("Tty"))
-    streams = (req.flag("stdout"), req.flag("stderr"))
-    stdin = req.flag("stdin") and bool(rec.config.get("OpenStdin"))
+    client = Client(stdin=req.flag("stdin") and bool(rec.config.get("OpenStdin")),
+                    streams=(req.flag("stdout"), req.flag("stderr")), logs=req.flag("logs"))
+    if not req.flag("stream"):
+        return Hijack(lambda sock, early: _replay_only(ctx, rec.id, client, tty, sock))
     if rec.effective_state().up:
-        return _attach_running(ctx, rec, stdin, tty, streams)
-    waiting = Attachment(stdin=stdin)
+        conn = _monitor_connection(ctx, rec)
+        if conn is not None:
+            return _attach_running(ctx, rec.id, conn, client, tty)
+    # not running (or it ended between the looks): the next start carries it
     with ctx.lock:
-        ctx.attachments[rec.id] = waiting
-    return Hijack(lambda sock, early: _carry(ctx, rec.id, waiting, sock, early, tty, streams))
+        waiting = ctx.attachments.setdefault(rec.id, Attachment())
+        waiting.clients.append(client)
+    return Hijack(lambda sock, early: _await_start(ctx, rec.id, waiting, client, sock, early,
+                                                   tty))
 
 
-def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.socket,
-           early: bytes, tty: bool, streams: tuple[bool, bool]) -> None:
-    """Wait for the start, then copy the client's bytes to the child's stdin (to its
-    end: the client's half-close closes it) and its output to the client, framed."""
+def _replay(ctx: Context, container_id: str, client: Client, tty: bool,
+            sock: socket.socket) -> None:
+    """``logs=1``: the container's log so far, framed as the stream that follows."""
+    from forklift.engine import lifecycle
+    from forklift.errors import ForkliftError
+
+    if not client.logs:
+        return
+    # docker-py reads the 101's head through a buffered file, then the raw socket: bytes
+    # that arrive with the head are lost to it (dockerd's log read gives it the time)
+    time.sleep(0.1)
+    with contextlib.suppress(ForkliftError, OSError):  # removed meanwhile, or the client left
+        lifecycle.logs(ctx.store, container_id,
+                       stdout=_Framed(sock.sendall, None if tty else 1,  # type: ignore[arg-type]
+                                      client.streams[0]),
+                       stderr=_Framed(sock.sendall, None if tty else 2,  # type: ignore[arg-type]
+                                      client.streams[1]))
+
+
+def _replay_only(ctx: Context, container_id: str, client: Client, tty: bool,
+                 sock: socket.socket) -> None:
+    _replay(ctx, container_id, client, tty, sock)
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _await_start(ctx: Context, container_id: str, waiting: Attachment, client: Client,
+                 sock: socket.socket, early: bytes, tty: bool) -> None:
+    """Hand the socket to the start's pump (`_carry`) and hold it until that is done. A
+    client that hangs up before the start leaves the group."""
+    _replay(ctx, container_id, client, tty, sock)  # before the pump may write to it
+    client.sock, client.early = sock, early
+    client.ready.set()
     while not waiting.started.wait(0.2):
         if ctx.stopping.is_set() or _hung_up(sock):
             with ctx.lock:  # unless the start took it already (then it is carried on)
                 if ctx.attachments.get(container_id) is waiting:
-                    del ctx.attachments[container_id]
+                    waiting.clients.remove(client)
+                    if not waiting.clients:
+                        del ctx.attachments[container_id]
                     return
+    client.done.wait()
+
+
+def _carry(ctx: Context, container_id: str, waiting: Attachment, tty: bool) -> None:
+    """Copy the attached clients' bytes to the child's stdin (the first that gives stdin,
+    to its end: its half-close closes it) and the child's output to every client that
+    asked for that stream, framed unless a TTY's; then close them."""
     proc = waiting.proc
     assert proc is not None
-    pump_child(proc, sock, early, streams, framed=not tty)
-    proc.wait()
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+    for c in waiting.clients:
+        c.ready.wait(10)  # its hijack runs right after the 101; one that failed is left out
+    clients = [c for c in waiting.clients if c.sock is not None]
+    feeder = next((c for c in clients if c.stdin), None)
+    outs = ([c.sock for c in clients if c.streams[0]], [c.sock for c in clients if c.streams[1]])
+    try:
+        fan_out(proc, None if feeder is None else (feeder.sock, feeder.early), outs,  # type: ignore[arg-type]
+                framed=not tty)
+        proc.wait()
+    finally:
+        for c in clients:
+            with contextlib.suppress(OSError):
+                c.sock.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+        for c in waiting.clients:
+            c.done.set()
     with ctx.lock:
         ctx.exits[container_id] = proc.returncode
         if ctx.children.get(container_id) is proc:
@@ -519,13 +596,23 @@ def pump_child(proc: Any, sock: socket.socket, early: bytes, streams: tuple[bool
     """Copy the client's bytes to the child's stdin, if it has one (to the client's
     half-close), and the child's stdout and stderr to the client (the wanted ones; framed
     unless a TTY's) until both end."""
+    fan_out(proc, (sock, early), ([sock] if streams[0] else [], [sock] if streams[1] else []),
+            framed)
+
+
+def fan_out(proc: Any, source: tuple[socket.socket, bytes] | None,
+            outs: tuple[list[socket.socket], list[socket.socket]], framed: bool) -> None:
+    """`pump_child` for several clients: stdin from ``source``, stdout and stderr to each
+    socket of ``outs`` (stdout's, stderr's) until both end."""
     assert proc.stdout is not None and proc.stderr is not None
     lock = threading.Lock()
-    if proc.stdin is not None:
-        threading.Thread(target=_feed, args=(sock, early, proc.stdin), daemon=True).start()
+    if proc.stdin is not None and source is not None:
+        threading.Thread(target=_feed, args=(*source, proc.stdin), daemon=True).start()
+    elif proc.stdin is not None:
+        proc.stdin.close()
     pumps = [threading.Thread(target=_drain, daemon=True,
-                              args=(pipe, sock, lock, kind if framed else None, wanted))
-             for pipe, kind, wanted in ((proc.stdout, 1, streams[0]), (proc.stderr, 2, streams[1]))]
+                              args=(pipe, socks, lock, kind if framed else None))
+             for pipe, kind, socks in ((proc.stdout, 1, outs[0]), (proc.stderr, 2, outs[1]))]
     for p in pumps:
         p.start()
     for p in pumps:
@@ -550,36 +637,34 @@ def _feed(sock: socket.socket, early: bytes, stdin: Any) -> None:
             stdin.close()
 
 
-def _drain(pipe: Any, sock: socket.socket, lock: threading.Lock, kind: int | None,
-           wanted: bool) -> None:
+def _drain(pipe: Any, socks: list[socket.socket], lock: threading.Lock,
+           kind: int | None) -> None:
     fd = pipe.fileno()
-    alive = True
+    alive = list(socks)
     while True:
         data = os.read(fd, 65536)
         if not data:
             break
-        if wanted and alive:
+        for sock in list(alive):
             try:
                 with lock:
                     sock.sendall(frame(kind, data))
             except OSError:
-                alive = False  # the client left: drain on, so the container is not blocked
+                alive.remove(sock)  # that client left: drain on, so the container is not blocked
     pipe.close()
 
 
-def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
-                    streams: tuple[bool, bool]) -> Hijack:
+def _attach_running(ctx: Context, container_id: str, conn: socket.socket, client: Client,
+                    tty: bool) -> Hijack:
     """``docker attach``: through the container's monitor (its attach socket and frames:
     kind, 4-byte length, payload), as the CLI's `lifecycle.attach`."""
-    conn = _monitor_connection(ctx, rec)
-    if conn is None:  # it exited meanwhile: nothing to carry (dockerpty attaches after the start)
-        return Hijack(lambda sock, early: sock.shutdown(socket.SHUT_RDWR))
 
     def run(sock: socket.socket, early: bytes) -> None:
-        if stdin:
+        _replay(ctx, container_id, client, tty, sock)
+        if client.stdin:
             threading.Thread(target=_feed_monitor, args=(sock, early, conn), daemon=True).start()
         try:
-            _from_monitor(conn, sock, tty, streams)
+            _from_monitor(conn, sock, tty, client.streams)
         finally:
             conn.close()
             with contextlib.suppress(OSError):

@@ -102,17 +102,21 @@ def _container(req: Request) -> tuple[str, dict[str, Any]]:
 
 @route("POST", "/networks/{id}/connect")
 def connect(ctx: Context, req: Request) -> Reply:
-    """EndpointConfig (static addresses, aliases) is not taken: the engine allocates."""
+    """EndpointConfig ``Aliases`` are taken (Compose names a service by them on each of its
+    networks); static addresses and links are not: the engine allocates."""
     from forklift.engine import network
 
     container, doc = _container(req)
     endpoint = doc.get("EndpointConfig") or {}
     if not isinstance(endpoint, dict):
         raise ApiError(400, "invalid EndpointConfig: an object is expected")
-    if any(endpoint.get(k) for k in ("IPAMConfig", "Aliases", "Links", "MacAddress")):
-        raise ApiError(400, "EndpointConfig (addresses, aliases, links) is not supported"
+    if any(endpoint.get(k) for k in ("IPAMConfig", "Links", "MacAddress")):
+        raise ApiError(400, "EndpointConfig addresses and links are not supported"
                        " by network connect")
-    network.connect(ctx.store, req.params["id"], container)
+    aliases = endpoint.get("Aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
+        raise ApiError(400, "invalid EndpointConfig.Aliases: a list of names is expected")
+    network.connect(ctx.store, req.params["id"], container, aliases)
     return Reply(200, b"", None)
 
 

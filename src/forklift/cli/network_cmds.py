@@ -79,10 +79,11 @@ def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
 @network.command("connect")
 @click.argument("name")
 @click.argument("container")
+@click.option("--alias", "aliases", multiple=True, help="Add network-scoped alias for the container")
 @click.pass_obj
-def connect_cmd(state: Any, name: str, container: str) -> None:
+def connect_cmd(state: Any, name: str, container: str, aliases: tuple[str, ...]) -> None:
     """Connect a container to a network."""
-    net.connect(state.store, name, container)
+    net.connect(state.store, name, container, list(aliases))
 
 
 @network.command("disconnect")

@@ -664,7 +664,9 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         net_settings["Networks"][network_mode]["Aliases"] = [
             *(rec.host_config.get("NetworkAliases") or []), rec.id[:12]]
     for extra in rec.host_config.get("ExtraNetworks") or []:  # added by `network connect`
-        net_settings["Networks"].setdefault(extra, {})
+        aliases = (rec.host_config.get("ExtraAliases") or {}).get(extra)
+        net_settings["Networks"].setdefault(extra, {"Aliases": [*aliases, rec.id[:12]]}
+                                            if aliases else {})
     if running and network_mode not in ("host", "none"):
         from forklift.engine import network  # (module docstring)
 

@@ -16,10 +16,11 @@ from typing import Any
 from forklift.runtime.spec import MASKED_PATHS, READONLY_PATHS
 
 # keys of the record's HostConfig that are forklift's, never Docker's: the networks
-# `network connect` added to a stopped container (engine/network), --network-alias names
+# `network connect` added to a stopped container (engine/network) and their aliases,
+# --network-alias names
 # (shown in NetworkSettings as Docker shows them), the anonymous volume list of old records,
 # --link-local-ip addresses (shown under the endpoint's IPAMConfig)
-INTERNAL = ("ExtraNetworks", "NetworkAliases", "AnonymousVolumes", "LinkLocalIPs")
+INTERNAL = ("ExtraNetworks", "ExtraAliases", "NetworkAliases", "AnonymousVolumes", "LinkLocalIPs")
 _OMITTED = object()  # Go's omitempty: printed only when set
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 

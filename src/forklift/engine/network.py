@@ -40,6 +40,7 @@ from forklift.store.db import Store
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Sequence
     from typing import Any
 
     from forklift.engine.filters import Filters  # only listing and pruning need filters
@@ -657,21 +658,27 @@ def _rewrite(path: str, keep: Any, add: list[str]) -> None:
         f.write("\n".join(lines) + "\n")
 
 
-def _entry(info: dict[str, Any], rec: Any) -> str:
-    names = [rec.name]
+def _marker(container_id: str, net: dict[str, Any]) -> str:
+    """The tag of a container's /etc/hosts line for one network (the lines of all its
+    networks share the ``# forklift:<id>`` prefix)."""
+    return f"# forklift:{container_id} net:{net['Id'][:12]}"
+
+
+def _entry(info: dict[str, Any], rec: Any, net: dict[str, Any]) -> str:
     hostname = rec.config.get("Hostname") or rec.id[:12]
-    for n in (hostname, rec.id[:12], *(rec.host_config.get("NetworkAliases") or [])):
-        if n not in names:
-            names.append(n)
-    return f"{info['IPAddress']}\t{' '.join(names)}\t# forklift:{rec.id}"
+    aliases = info.get("Aliases") or rec.host_config.get("NetworkAliases") or []
+    names = dict.fromkeys([rec.name, hostname, rec.id[:12], *aliases])
+    return f"{info['IPAddress']}\t{' '.join(names)}\t{_marker(rec.id, net)}"
 
 
 def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[str, Any]]]:
+    """The other running containers on ``net``, each with its endpoint there (its first
+    network's or one `connect` added)."""
     out = []
     for other in users(store, net):
         if other.id == rec.id or not other.effective_state().up:
             continue
-        info = endpoint(store, other.id)
+        info = endpoint_on(store, other.id, net["Id"])
         if info:
             out.append((other, info))
     return out
@@ -698,27 +705,37 @@ def _link_lines(store: Store, rec: Any) -> list[str]:
     return out
 
 
-def _publish_hosts(store: Store, rec: Any, net: dict[str, Any], info: dict[str, Any]) -> None:
-    own = _entry(info, rec)
-    marker = f"# forklift:{rec.id}"
-    hostname = rec.config.get("Hostname") or rec.id[:12]
-    # Our own address replaces the 127.0.1.1 line, as Docker writes it.
-    own_lines = [own, *_link_lines(store, rec)]
+def _publish_hosts(store: Store, rec: Any, net: dict[str, Any], info: dict[str, Any],
+                   first: bool = True) -> None:
+    """The container's name on ``net`` in its peers' /etc/hosts, and theirs in its own.
+    Its first network's rewrites its own file (our own address replaces the 127.0.1.1
+    line, as Docker writes it); a further network's adds to it."""
+    own = _entry(info, rec, net)
     peers = _peers(store, rec, net) if not net.get("Builtin") else []
-    _rewrite(_hosts_file(store, rec.id),
-             lambda ln: not ln.startswith("127.0.1.1\t") and "# forklift:" not in ln,
-             own_lines + [_entry(i, o) for o, i in peers])
-    del hostname
+    theirs = [_entry(i, o, net) for o, i in peers]
+    if first:
+        _rewrite(_hosts_file(store, rec.id),
+                 lambda ln: not ln.startswith("127.0.1.1\t") and "# forklift:" not in ln,
+                 [own, *_link_lines(store, rec), *theirs])
+    elif theirs:
+        tag = f" net:{net['Id'][:12]}"
+        _rewrite(_hosts_file(store, rec.id), lambda ln: not ln.endswith(tag), theirs)
+    marker = _marker(rec.id, net)
     for other, _ in peers:
         _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [own])
 
 
-def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any]) -> None:
+def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any], first: bool = True) -> None:
+    """Take the container's name on ``net`` out of its peers' /etc/hosts (and, for a
+    network `disconnect` removes, theirs out of its own)."""
     if net.get("Builtin"):
         return
-    marker = f"# forklift:{rec.id}"
+    marker = _marker(rec.id, net)
     for other, _ in _peers(store, rec, net):
         _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [])
+    if not first:
+        tag = f" net:{net['Id'][:12]}"
+        _rewrite(_hosts_file(store, rec.id), lambda ln: not ln.endswith(tag), [])
 
 
 # ----------------------------------------------------------------------------- connect
@@ -770,9 +787,11 @@ def _attach(store: Store, rec: Any, net: dict[str, Any], netns: str) -> dict[str
             "Gateway": ip.get("gateway", ""), "EndpointID": os.urandom(32).hex(),
             "MacAddress": next((i.get("mac", "") for i in result.get("interfaces", [])
                                 if i.get("sandbox")), ""),
-            "Plugins": plugins, "Aliases": [rec.name, rec.id[:12]]}
+            "Plugins": plugins,
+            "Aliases": [rec.name, *extra_aliases(rec, net["Name"]), rec.id[:12]]}
     with open(_extra_path(store, rec.id, net["Id"]), "w") as f:
         json.dump(info, f)
+    _publish_hosts(store, rec, net, info, first=False)
     events.emit(store.root, "network", "connect", net["Id"],
                 {"container": rec.id, "name": net["Name"], "type": "bridge"})
     return info
@@ -782,6 +801,7 @@ def _detach(store: Store, rec: Any, info: dict[str, Any], netns: str) -> None:
     chain = info.get("Plugins") or []
     with contextlib.suppress(NotFound):
         net = get(store, info["Network"])
+        _unpublish_hosts(store, rec, net, first=False)
         with contextlib.suppress(Exception):
             cni_path = _cni_path(chain)
             for plugin in reversed(chain):
@@ -792,18 +812,32 @@ def _detach(store: Store, rec: Any, info: dict[str, Any], netns: str) -> None:
                 {"container": rec.id, "name": info["Network"], "type": "bridge"})
 
 
-def _set_extra(store: Store, rec: Any, names: list[str]) -> None:
-    host_config = dict(rec.host_config, ExtraNetworks=names)
+def extra_aliases(rec: Any, net_name: str) -> list[str]:
+    """The aliases `connect` gave the container on ``net_name``."""
+    return list((rec.host_config.get("ExtraAliases") or {}).get(net_name) or [])
+
+
+def _set_extra(store: Store, rec: Any, names: list[str],
+               aliases: dict[str, list[str]] | None = None) -> None:
+    """Store the networks `connect` added, and the aliases given on them (an empty list
+    drops a network's)."""
+    kept = {k: v for k, v in {**(rec.host_config.get("ExtraAliases") or {}),
+                              **(aliases or {})}.items() if v and k in names}
+    host_config = dict(rec.host_config, ExtraNetworks=names, ExtraAliases=kept)
     if not names:
         host_config.pop("ExtraNetworks")
+    if not kept:
+        host_config.pop("ExtraAliases")
     container_store.set_host_config(store, rec.id, host_config)
     rec.host_config = host_config
 
 
-def connect(store: Store, name: str, container: str) -> None:
+def connect(store: Store, name: str, container: str, aliases: Sequence[str] = ()) -> None:
     """``network connect``: attach the container to a user-defined or the default bridge
-    network, live when it runs (the next start attaches it too). NotFound (network or
-    container), Conflict (host/none networking, already connected), RuntimeFailure (CNI)."""
+    network, live when it runs (the next start attaches it too), known there by its name,
+    its ID and ``aliases`` (``--alias``; user-defined networks only, as Docker's). NotFound
+    (network or container), Conflict (host/none networking, already connected),
+    InvalidArgument (aliases on a default network), RuntimeFailure (CNI)."""
     net = get(store, name)
     rec = container_store.resolve(store, container)
     mode = _mode(rec)
@@ -812,15 +846,22 @@ def connect(store: Store, name: str, container: str) -> None:
                        " host network" if "host" in (mode, net["Name"]) else
                        f"container sharing network namespace with another container or"
                        f" host cannot be connected to any other network: {mode}")
+    if aliases and net.get("Builtin"):
+        raise InvalidArgument("network-scoped alias is supported only for containers in"
+                              " user defined networks")
     extras = list(rec.host_config.get("ExtraNetworks") or [])
     running = rec.effective_state().up
     if net["Name"] in [get(store, mode)["Name"], *extras]:
         if not running:
             return  # Docker's too: a stopped container's connection is only its config
         raise Conflict(f"endpoint with name {rec.name} already exists in network {net['Name']}")
+    _set_extra(store, rec, [*extras, net["Name"]], {net["Name"]: list(aliases)})
     if running and endpoint(store, rec.id) is not None:
-        _attach(store, rec, net, netns_path(store, rec.id))
-    _set_extra(store, rec, [*extras, net["Name"]])
+        try:
+            _attach(store, rec, net, netns_path(store, rec.id))
+        except BaseException:
+            _set_extra(store, rec, extras, {net["Name"]: []})
+            raise
 
 
 def disconnect(store: Store, name: str, container: str, force: bool = False) -> None:
@@ -834,7 +875,7 @@ def disconnect(store: Store, name: str, container: str, force: bool = False) -> 
         live = [e for e in extra_endpoints(store, rec.id) if e["NetworkID"] == net["Id"]]
         for info in live:
             _detach(store, rec, info, netns_path(store, rec.id))
-        _set_extra(store, rec, [n for n in extras if n != net["Name"]])
+        _set_extra(store, rec, [n for n in extras if n != net["Name"]], {net["Name"]: []})
         return
     if net["Name"] != get(store, _mode(rec))["Name"] or _mode(rec) in ("host", "none"):
         if force:
@@ -843,7 +884,11 @@ def disconnect(store: Store, name: str, container: str, force: bool = False) -> 
     if rec.effective_state().up:
         raise Conflict(f"container {rec.short_id} runs with {net['Name']} as its first network:"
                        " stop it to disconnect it")
-    # a network `connect` added becomes its first one, else it has none (as in Docker)
-    host_config = dict(rec.host_config, NetworkMode=extras[0] if extras else "none")
+    # a network `connect` added becomes its first one (with its aliases), else it has
+    # none (as in Docker)
+    host_config = dict(rec.host_config, NetworkMode=extras[0] if extras else "none",
+                       NetworkAliases=extra_aliases(rec, extras[0]) if extras else [])
+    if not host_config["NetworkAliases"]:
+        host_config.pop("NetworkAliases")
     rec.host_config = host_config
     _set_extra(store, rec, extras[1:])
