@@ -630,6 +630,47 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         with contextlib.suppress(OSError, ValueError), \
                 open(os.path.join(store.container_path(rec.id), "init.pid")) as f:
             init_pid = int(f.read().strip())
+    net_settings = network_settings(store, rec, running)
+    return {
+        "Id": rec.id,
+        "Created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(rec.created))
+        + f".{int((rec.created % 1) * 1e9):09d}Z",
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": {
+            "Status": str(state), "Running": state in ("running", "restarting"),
+            "Paused": state == "paused", "Restarting": state == "restarting", "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
+            "Pid": init_pid,
+            "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
+            "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
+            "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
+            **_health_state(store, rec),
+        },
+        "Image": rec.image_id,
+        "ResolvConfPath": p["resolv.conf"],
+        "HostnamePath": p["hostname"],
+        "HostsPath": p["hosts"],
+        "LogPath": _log_path(store, rec.id),
+        "Name": "/" + rec.name,
+        "RestartCount": restart.count(store, rec.id),
+        "Driver": "overlay2",   # the name info gives: overlay2's layout rules (sizes, GraphDriver.Data)
+        "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": inspectdoc.host_config(rec.host_config),
+        "GraphDriver": {"Data": {
+            "LowerDir": ":".join(rootfs.lowerdirs(store, rec.id, rec.image_id)),
+            "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
+            "Name": "overlay2"},
+        "Mounts": mounts.describe(store, rec),
+        "Config": _container_config_of(rec),
+        "NetworkSettings": inspectdoc.network_settings(net_settings),
+    }
+
+
+def network_settings(store: Store, rec: ContainerRecord, running: bool) -> dict[str, Any]:
+    """inspect's NetworkSettings before `inspectdoc` completes it (the ``ps`` listing of
+    the API summarises the same): the endpoint files of a running container, the names
+    of its networks otherwise."""
     network_mode = rec.host_config.get("NetworkMode", "bridge")
     net_settings: dict[str, Any] = {"Bridge": "", "SandboxID": "", "HairpinMode": False,
                                     "Ports": {}, "SandboxKey": "", "IPAddress": "",
@@ -672,41 +713,7 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             net_settings["Networks"][info["Network"]] = {
                 k: info[k] for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress",
                                      "IPPrefixLen", "MacAddress", "Aliases")}
-
-    return {
-        "Id": rec.id,
-        "Created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(rec.created))
-        + f".{int((rec.created % 1) * 1e9):09d}Z",
-        "Path": args[0] if args else "",
-        "Args": args[1:],
-        "State": {
-            "Status": str(state), "Running": state in ("running", "restarting"),
-            "Paused": state == "paused", "Restarting": state == "restarting", "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
-            "Pid": init_pid,
-            "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
-            "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
-            "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
-            **_health_state(store, rec),
-        },
-        "Image": rec.image_id,
-        "ResolvConfPath": p["resolv.conf"],
-        "HostnamePath": p["hostname"],
-        "HostsPath": p["hosts"],
-        "LogPath": _log_path(store, rec.id),
-        "Name": "/" + rec.name,
-        "RestartCount": restart.count(store, rec.id),
-        "Driver": "overlay2",   # the name info gives: overlay2's layout rules (sizes, GraphDriver.Data)
-        "Platform": "linux",
-        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": inspectdoc.host_config(rec.host_config),
-        "GraphDriver": {"Data": {
-            "LowerDir": ":".join(rootfs.lowerdirs(store, rec.id, rec.image_id)),
-            "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
-            "Name": "overlay2"},
-        "Mounts": mounts.describe(store, rec),
-        "Config": _container_config_of(rec),
-        "NetworkSettings": inspectdoc.network_settings(net_settings),
-    }
+    return net_settings
 
 
 def _log_path(store: Store, container_id: str) -> str:
