@@ -54,7 +54,13 @@ def _get(ctx: Context, container_id: str) -> Any:
 
 # ----------------------------------------------------------------------------- reading
 
-@route("GET", "/containers/json")
+def _unsized(req: Request) -> bool:
+    """A listing without ``size`` reads only rows and small files; sizes walk each upper
+    directory (a worker thread's work: the loop would wait on the disk)."""
+    return not req.flag("size")
+
+
+@route("GET", "/containers/json", inline=_unsized)
 def list_containers(ctx: Context, req: Request) -> Reply:
     from forklift.engine import containers as engine
     from forklift.engine.filters import Filters

@@ -15,13 +15,14 @@ from forklift.api.server import (
     Request,
     Result,
     Stream,
+    always,
     body_file,
     json_reply,
     route,
 )
 
 
-@route("GET", "/images/json")
+@route("GET", "/images/json", inline=always)
 def list_images(ctx: Context, req: Request) -> Reply:
     """Docker's ImageSummary list: one entry per image (the engine's rows are per tag)."""
     from forklift.engine import images as images_mod

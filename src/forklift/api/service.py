@@ -32,6 +32,7 @@ from forklift.api.server import (
     Reply,
     Request,
     Stream,
+    answers_inline,
     bind_unix,
     call,
     error_reply,
@@ -103,6 +104,8 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+        with contextlib.suppress(ForkliftError):  # an inline request reports it
+            _ = self.ctx.store  # the loop's own, for inline requests: its recovery done now
         tasks: set[asyncio.Task[None]] = set()
         loops = [asyncio.create_task(self._idle_watch(stop))]
         if self.listener is not None:
@@ -307,7 +310,10 @@ class Service:
             await self._send_reply(sock, conn, error_reply(target.status, target.message), False)
             return True
         handler, req.params = target
-        result = await loop.run_in_executor(self.pool, call, self.ctx, handler, req)
+        if answers_inline(handler, req):
+            result = call(self.ctx, handler, req)
+        else:
+            result = await loop.run_in_executor(self.pool, call, self.ctx, handler, req)
         if isinstance(result, Reply):
             await self._send_reply(sock, conn, result, head=req.method == "HEAD")
             return True

@@ -6,10 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from forklift.api.server import API_VERSION, Context, Reply, Request, Stream, json_reply, route
+from forklift.api.server import (
+    API_VERSION,
+    Context,
+    Reply,
+    Request,
+    Stream,
+    always,
+    json_reply,
+    route,
+)
 
 
-@route("GET", "/_ping")
+@route("GET", "/_ping", inline=always)
 def ping(ctx: Context, req: Request) -> Reply:
     """Docker's client reads the API version (and the builder) from these headers."""
     return Reply(200, b"OK", "text/plain; charset=utf-8", [
