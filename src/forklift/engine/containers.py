@@ -578,8 +578,12 @@ def list_containers(store: Store, show_all: bool = False,
     from forklift.engine import psfilter  # (module docstring)
 
     wanted = psfilter.prepare(store, filters or psfilter.Filters(), show_all, inspect)
+    # a container recorded as not up cannot be shown as up (`effective_state` only ever
+    # says a dead one has exited): without -a (or a status filter, which implies it) only
+    # those rows are read, unless before/since must find their container among the others
+    up_only = not wanted.show_all and wanted.before is None and wanted.since is None
     rows = []
-    for rec in container_store.all_containers(store):
+    for rec in container_store.all_containers(store, up_only):
         now = status(rec)
         state = now.state
         keep = wanted.keep(store, rec, state)
