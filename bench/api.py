@@ -5,7 +5,7 @@ forklift's service socket or at a dockerd's.
 Standard library only (Python >= 3.11). Run as root:
 
     python3 bench/api.py [--repeat 7] [--docker /usr/bin/docker]
-                         [--forklift NAME=PYTHONPATH ...] [-v]
+                         [--forklift NAME=PYTHONPATH ...] [--containers N] [--images N] [-v]
 
 Starts a private dockerd (its own data-root, exec-root and socket; no bridge, no iptables:
 other dockerds on the machine are left alone), and one `forklift system service` per
@@ -13,7 +13,9 @@ other dockerds on the machine are left alone), and one `forklift system service`
 given source tree, all on one fresh private store under --tmp-base: several trees (main
 and a branch, say) are measured in the same run. Both engines import the same busybox
 rootfs (scripts/make-busybox-rootfs.sh) as bench-busybox:latest and run one long-lived
-container for exec.
+container for exec; ``--containers N`` and ``--images N`` add that many containers (a
+third running, a third exited, a third created) and images (commits) to each store, so
+that ``ps`` and ``images`` list rows (two trees on one store share them).
 
 Workloads (every repetition runs each workload once per engine, the engines' order
 alternating between repetitions):
@@ -54,6 +56,7 @@ IMPORT_CHANGES = ["-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
                   "-c", 'CMD ["sh"]']
 SERVER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 EXEC_NAME = "bench-api-exec"
+POPULATED = "bench-api-pop"  # --containers/--images: their names' prefix
 WORKLOADS = {
     "run-rm": ["run", "--rm", "--network", "none", BASE, "true"],
     "ps": ["ps"],
@@ -130,13 +133,42 @@ def forklift_argv(pythonpath: str) -> list[str]:
     return ["forklift"]
 
 
-def prepare(docker: str, host: str, rootfs: Path) -> None:
+def prepare(docker: str, host: str, rootfs: Path, containers: int = 0, images: int = 0) -> None:
     env = dict(os.environ, DOCKER_HOST=host)
     if sh([docker, "image", "inspect", BASE], env, check=False).returncode != 0:
         sh([docker, "import", *IMPORT_CHANGES, str(rootfs), BASE], env)
     sh([docker, "rm", "-f", EXEC_NAME], env, check=False)
     sh([docker, "run", "-d", "--network", "none", "--name", EXEC_NAME, BASE, *SERVER], env)
+    populate(docker, env, containers, images)
     sh([docker, *WORKLOADS["run-rm"]], env)  # warm-up
+
+
+def populate(docker: str, env: dict[str, str], containers: int, images: int) -> None:
+    """``containers`` more containers (a third running, a third exited, the rest created)
+    and ``images`` more images (commits of the exited ones, each its own ID), so that the
+    listings have rows to list; once per store (several trees share one)."""
+    names = [f"{POPULATED}{i}" for i in range(containers)]
+    have = sh([docker, "ps", "-a", "--filter", f"name={POPULATED}", "--format", "{{.Names}}"],
+              env).stdout.split()
+    if sorted(have) == sorted(names):
+        return
+    exited: list[str] = []
+    for i, name in enumerate(names):
+        if i % 3 == 0:
+            sh([docker, "run", "-d", "--network", "none", "--name", name, BASE, *SERVER], env)
+        elif i % 3 == 1:
+            sh([docker, "run", "--network", "none", "--name", name, BASE, "true"], env)
+            exited.append(name)
+        else:
+            sh([docker, "create", "--network", "none", "--name", name, BASE, "true"], env)
+    for j in range(images if exited else 0):
+        sh([docker, "commit", exited[j % len(exited)], f"{POPULATED}img{j}:v{j}"], env)
+
+
+def remove_populated(docker: str, env: dict[str, str], containers: int) -> None:
+    names = [f"{POPULATED}{i}" for i in range(containers)]
+    if names:
+        sh([docker, "rm", "-f", *names], env, check=False)
 
 
 def timed(docker: str, host: str, args: list[str]) -> float:
@@ -188,6 +220,10 @@ def main() -> int:
     ap.add_argument("--forklift", action="append", default=[], metavar="NAME=PYTHONPATH",
                     help="a forklift tree to serve (repeatable); default: forklift on PATH")
     ap.add_argument("--no-docker", action="store_true", help="forklift trees only")
+    ap.add_argument("--containers", type=int, default=0,
+                    help="more containers in each store (a third running, exited, created)")
+    ap.add_argument("--images", type=int, default=0,
+                    help="more images in each store (commits of the exited containers)")
     ap.add_argument("--tmp-base", default="/var/tmp")
     ap.add_argument("--json", default=str(RESULTS / "api.json"))
     ap.add_argument("-v", action="store_true")
@@ -207,11 +243,12 @@ def main() -> int:
                 hosts[name] = running.enter_context(
                     forklift_service(name, pythonpath, store, work))
             for host in dict.fromkeys(hosts.values()):
-                prepare(args.docker, host, rootfs)
+                prepare(args.docker, host, rootfs, args.containers, args.images)
             samples = measure(args.docker, hosts, args.repeat, args.v)
             for host in hosts.values():
-                sh([args.docker, "rm", "-f", EXEC_NAME], dict(os.environ, DOCKER_HOST=host),
-                   check=False)
+                env = dict(os.environ, DOCKER_HOST=host)
+                sh([args.docker, "rm", "-f", EXEC_NAME], env, check=False)
+                remove_populated(args.docker, env, args.containers)
     finally:
         cleanup(work)
     for line in table(samples):
@@ -219,7 +256,8 @@ def main() -> int:
     RESULTS.mkdir(exist_ok=True)
     with open(args.json, "w") as fh:
         json.dump({"samples": samples, "repeat": args.repeat, "docker": args.docker,
-                   "trees": trees}, fh, indent=2)
+                   "trees": trees, "containers": args.containers, "images": args.images},
+                  fh, indent=2)
     return 0
 
 
