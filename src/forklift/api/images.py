@@ -31,13 +31,13 @@ def list_images(ctx: Context, req: Request) -> Reply:
 
     store = ctx.store
     rows = images_mod.list_images(store, req.flag("all"), Filters(req.filters()))
+    parents = {rec.id: rec.parent for rec in image_store.all_images(store)}
     summaries: dict[str, dict[str, Any]] = {}
     for row in rows:
         doc = summaries.get(row.id)
         if doc is None:
-            rec = image_store.get(store, row.id)
             doc = summaries[row.id] = {
-                "Id": row.id, "ParentId": (rec.parent if rec else None) or "",
+                "Id": row.id, "ParentId": parents.get(row.id) or "",
                 "RepoTags": [], "RepoDigests": [], "Created": int(row.created),
                 "Size": row.size, "VirtualSize": row.size, "SharedSize": -1,
                 "Labels": images_mod.labels(store, row.id), "Containers": -1}

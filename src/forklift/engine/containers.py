@@ -583,6 +583,7 @@ def list_containers(store: Store, show_all: bool = False,
     # those rows are read, unless before/since must find their container among the others
     up_only = not wanted.show_all and wanted.before is None and wanted.since is None
     rows = []
+    shown_images: dict[tuple[str, str], str] = {}
     for rec in container_store.all_containers(store, up_only):
         now = status(rec)
         state = now.state
@@ -602,7 +603,11 @@ def list_containers(store: Store, show_all: bool = False,
                 ports = ", ".join(
                     f"{m.get('hostIP', '0.0.0.0')}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
                     for m in endpoint["Ports"])
-        rows.append(ContainerRow(rec.id, image_text(store, rec), command_text(rec), rec.created,
+        key = (rec.image_name, rec.image_id)  # many containers of one image: resolved once
+        shown = shown_images.get(key)
+        if shown is None:
+            shown = shown_images[key] = image_text(store, rec)
+        rows.append(ContainerRow(rec.id, shown, command_text(rec), rec.created,
                                  now, ports, rec.name, rec))
     return rows
 
