@@ -241,9 +241,22 @@ def test_listing_equals_each_inspect(service: Service, fl: Forklift, name: str) 
         assert sorted(rows[labelled]["RepoTags"]) == ["summed:1", "summed:2"]
         assert rows[child]["Labels"] == {"team": "api", "more": "yes"}
         assert rows[child]["ParentId"] == labelled
+        # a listing kept by the service is never older than the store: a tag made through
+        # the service (a worker thread's connection) or by another process shows at once
+        assert service.request("POST", "/images/summed:1/tag?repo=summed&tag=3").status == 201
+        assert "summed:3" in _tags_of(service, labelled)
+        fl("tag", "summed:1", "summed:4")
+        assert "summed:4" in _tags_of(service, labelled)
+        fl("rmi", "summed:4")
+        assert sorted(_tags_of(service, labelled)) == ["summed:1", "summed:2", "summed:3"]
     finally:
         fl("rm", "-f", name)
-        fl("rmi", "summed-child:1", "summed:1", "summed:2", check=False)
+        fl("rmi", "summed-child:1", "summed:1", "summed:2", "summed:3", check=False)
+
+
+def _tags_of(service: Service, image_id: str) -> list[str]:
+    rows = service.request("GET", "/images/json").json()
+    return list(next(row["RepoTags"] for row in rows if row["Id"] == image_id))
 
 
 # ----------------------------------------------------------------------------- registry

@@ -24,7 +24,27 @@ from forklift.api.server import (
 
 @route("GET", "/images/json", inline=always)
 def list_images(ctx: Context, req: Request) -> Reply:
-    """Docker's ImageSummary list: one entry per image (the engine's rows are per tag)."""
+    """Docker's ImageSummary list: one entry per image (the engine's rows are per tag).
+
+    Everything in it comes from the store's database (the labels from configs, which an
+    ID names for good), so on the loop an answer is kept for the same query until another
+    connection commits (`Context.reader_memo`)."""
+    memo = ctx.reader_memo()
+    if memo is None:
+        return _image_list(ctx, req)
+    version = ctx.data_version()
+    kept = memo.get("images")
+    if kept is None or kept[0] != version:
+        kept = memo["images"] = (version, {})
+    answers: dict[str, bytes] = kept[1]
+    key = repr(sorted(req.query.items()))
+    body = answers.get(key)
+    if body is None:
+        body = answers[key] = _image_list(ctx, req).body
+    return Reply(200, body)
+
+
+def _image_list(ctx: Context, req: Request) -> Reply:
     from forklift.engine import images as images_mod
     from forklift.engine.filters import Filters
     from forklift.store import images as image_store

@@ -239,6 +239,7 @@ class Context:
         self.attachments: dict[str, Any] = {}  # container ID -> an attach waiting for start
         self.children: dict[str, Any] = {}     # container ID -> its `start -a` child
         self.exits: dict[str, int] = {}        # container ID -> that child's exit status
+        self.loop_thread: int | None = None    # the service's event loop's thread
 
     @property
     def store(self) -> Any:
@@ -251,6 +252,23 @@ class Context:
 
     def store_root(self) -> str:
         return str(self.store.root)
+
+    def reader_memo(self) -> dict[str, Any] | None:
+        """On the service's loop thread, a dict that lives beside its store, None on any
+        other thread. The loop's connection only reads (inline requests), so whatever was
+        read through it holds for as long as its ``data_version`` stays the same: SQLite
+        changes that when another connection (a worker thread's, another process's)
+        commits, never for the connection's own commits, which is why a worker thread
+        gets no memo."""
+        if threading.get_ident() != self.loop_thread:
+            return None
+        memo = getattr(self._local, "memo", None)
+        if memo is None:
+            memo = self._local.memo = {}
+        return memo
+
+    def data_version(self) -> int:
+        return int(self.store.conn.execute("PRAGMA data_version").fetchone()[0])
 
 
 @contextlib.contextmanager

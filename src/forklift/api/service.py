@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -104,6 +105,7 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+        self.ctx.loop_thread = threading.get_ident()
         with contextlib.suppress(ForkliftError):  # an inline request reports it
             _ = self.ctx.store  # the loop's own, for inline requests: its recovery done now
         tasks: set[asyncio.Task[None]] = set()
