@@ -81,7 +81,9 @@ def summaries(store: Any, rows: list[Any], size: bool = False) -> list[dict[str,
     from forklift.cli.format import status_text
     from forklift.engine import containers as engine
     from forklift.engine import inspectdoc, mounts
+    from forklift.store import volumes as volume_store
 
+    attached = volume_store.attachments(store) if rows else {}
     out = []
     for row in rows:
         rec = row.record
@@ -93,7 +95,7 @@ def summaries(store: Any, rows: list[Any], size: bool = False) -> list[dict[str,
             "State": row.status.state, "Status": status_text(row.status),
             "HostConfig": {"NetworkMode": rec.host_config.get("NetworkMode", "bridge")},
             "NetworkSettings": {"Networks": inspectdoc.networks(settings["Networks"])},
-            "Mounts": mounts.describe(store, rec)}
+            "Mounts": mounts.describe(store, rec, attached.get(rec.id, []))}
         if size:
             from forklift.engine.sizes import container_sizes
 
