@@ -187,9 +187,23 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
 
+_RESOLVED: dict[tuple[str, str], tuple[Handler, dict[str, str]]] = {}
+
+
 def resolve(method: str, path: str) -> tuple[Handler, dict[str, str]]:
     """The handler of a path, versioned or not (ApiError 400 for a version out of range,
-    404 for an unknown path, 405 for a known path with another method)."""
+    404 for an unknown path, 405 for a known path with another method). Found once per
+    method and path (the routes are fixed once the endpoint modules are imported)."""
+    found = _RESOLVED.get((method, path))
+    if found is None:
+        found = _resolve(method, path)
+        if len(_RESOLVED) >= 1024:
+            _RESOLVED.clear()
+        _RESOLVED[(method, path)] = found
+    return found[0], dict(found[1])
+
+
+def _resolve(method: str, path: str) -> tuple[Handler, dict[str, str]]:
     m = _VERSIONED.match(path)
     if m:
         version, path = m.group(1), m.group(2)

@@ -297,7 +297,7 @@ class Service:
         headers = headers_for(reply.content_type, reply.headers)
         if reply.status != 204:
             headers.append(("Content-Length", str(len(reply.body))))
-        data = conn.send(h11.Response(status_code=reply.status, headers=headers)) or b""
+        data = conn.send(_response(reply.status, headers)) or b""
         if reply.body and not head:
             data += conn.send(h11.Data(data=reply.body)) or b""
         data += conn.send(h11.EndOfMessage()) or b""
@@ -373,6 +373,22 @@ async def _linger(sock: socket.socket, limit: int = 4 << 20, timeout: float = 2.
         async with asyncio.timeout(timeout):
             while limit > 0 and (chunk := await loop.sock_recv(sock, 65536)):
                 limit -= len(chunk)
+
+
+_RESPONSES: dict[tuple[int, tuple[tuple[str, str], ...]], h11.Response] = {}
+
+
+def _response(status: int, headers: list[tuple[str, str]]) -> h11.Response:
+    """The response head, made (and its headers checked) once for each status and headers
+    seen: answers repeat (every ping's, a listing's of the same length), and h11's events
+    are immutable."""
+    key = (status, tuple(headers))
+    head = _RESPONSES.get(key)
+    if head is None:
+        if len(_RESPONSES) >= 256:
+            _RESPONSES.clear()
+        head = _RESPONSES[key] = h11.Response(status_code=status, headers=headers)
+    return head
 
 
 def _has_body(req: Request) -> bool:
