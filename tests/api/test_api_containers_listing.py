@@ -133,3 +133,32 @@ def test_a_container_removed_mid_listing_is_left_out(service: Service, crowd: li
         store.close()
     assert [doc["Id"] for doc in docs] == [row.id for row in rows if row.id != gone]
     assert set(crowd) <= {doc["Id"] for doc in docs}
+
+
+def test_a_kept_listing_follows_every_change(service: Service, fl) -> None:  # type: ignore[no-untyped-def]
+    """The service keeps the records between listings until a commit: a container made,
+    started and stopped by another process, or through the service itself, shows at once."""
+    def listed(all_: bool = False) -> dict[str, str]:
+        rows = service.request("GET", "/containers/json" + ("?all=1" if all_ else "")).json()
+        return {row["Names"][0]: row["State"] for row in rows}
+
+    listed(), listed(True)
+    cid = fl.out("run", "-d", "--network", "none", "--name", "api-listing-kept", "busybox",
+                 *SLEEPER)
+    try:
+        _wait_running(service, [cid])
+        assert listed()["/api-listing-kept"] == "running"
+        fl("stop", "-t", "1", cid)
+        assert "/api-listing-kept" not in listed()
+        assert listed(True)["/api-listing-kept"] == "exited"
+        _start(service, cid)
+        _wait_running(service, [cid])
+        assert listed()["/api-listing-kept"] == "running"
+        assert service.request("POST", f"/containers/{cid}/stop?t=1").status == 204
+        assert "/api-listing-kept" not in listed()
+        renamed = service.request("POST", f"/containers/{cid}/rename?name=api-listing-kept2")
+        assert renamed.status == 204, renamed
+        assert listed(True)["/api-listing-kept2"] == "exited"
+    finally:
+        fl("rm", "-f", cid)
+    assert "/api-listing-kept2" not in listed(True)

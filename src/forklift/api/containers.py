@@ -66,11 +66,35 @@ def list_containers(ctx: Context, req: Request) -> Reply:
     from forklift.engine.filters import Filters
 
     store = ctx.store
-    rows = engine.list_containers(store, req.flag("all"), Filters(req.filters()))
+    rows = engine.list_containers(store, req.flag("all"), Filters(req.filters()),
+                                  _kept_records(ctx))
     limit = req.int_arg("limit", -1) or -1
     if limit > 0:
         rows = rows[:limit]
     return json_reply(summaries(store, rows, req.flag("size")))
+
+
+def _kept_records(ctx: Context) -> Callable[[bool], list[Any]] | None:
+    """On the loop, the containers' records as last read, until another connection
+    commits (`Context.reader_memo`): their rows and JSON are not read again for each
+    listing (their processes, status and files are)."""
+    memo = ctx.reader_memo()
+    if memo is None:
+        return None
+    from forklift.store import containers as container_store
+
+    version = ctx.data_version()
+    kept = memo.get("containers")
+    if kept is None or kept[0] != version:
+        kept = memo["containers"] = (version, {})
+    known: dict[bool, list[Any]] = kept[1]
+
+    def records(up_only: bool) -> list[Any]:
+        if up_only not in known:
+            known[up_only] = container_store.all_containers(ctx.store, up_only)
+        return known[up_only]
+
+    return records
 
 
 def summaries(store: Any, rows: list[Any], size: bool = False) -> list[dict[str, Any]]:

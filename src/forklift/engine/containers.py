@@ -28,6 +28,7 @@ from forklift.store.db import Store
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO, Any
 
     from forklift.engine.filters import Filters
@@ -569,12 +570,15 @@ def command_text(rec: ContainerRecord) -> str:
     return " ".join(args)
 
 
-def list_containers(store: Store, show_all: bool = False,
-                    filters: Filters | None = None) -> list[ContainerRow]:
+def list_containers(store: Store, show_all: bool = False, filters: Filters | None = None,
+                    records: Callable[[bool], list[ContainerRecord]] | None = None,
+                    ) -> list[ContainerRow]:
     """``ps``: running and paused containers (every one with ``show_all``), newest first,
     kept by Docker's ``ps`` filters (``engine/psfilter``: InvalidFilter, NotFound for a
     ``before``/``since`` container). Reads only; raises nothing for a container whose
-    image or network is gone."""
+    image or network is gone. ``records(up_only)`` gives `container_store.all_containers`'
+    answer when the caller keeps one (a service between two commits); the liveness of each
+    container, its status and its files are read anew all the same."""
     from forklift.engine import psfilter  # (module docstring)
 
     wanted = psfilter.prepare(store, filters or psfilter.Filters(), show_all, inspect)
@@ -584,7 +588,8 @@ def list_containers(store: Store, show_all: bool = False,
     up_only = not wanted.show_all and wanted.before is None and wanted.since is None
     rows = []
     shown_images: dict[tuple[str, str], str] = {}
-    for rec in container_store.all_containers(store, up_only):
+    read = records or (lambda up: container_store.all_containers(store, up))
+    for rec in read(up_only):
         now = status(rec)
         state = now.state
         keep = wanted.keep(store, rec, state)
