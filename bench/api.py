@@ -5,7 +5,8 @@ forklift's service socket or at a dockerd's.
 Standard library only (Python >= 3.11). Run as root:
 
     python3 bench/api.py [--repeat 7] [--docker /usr/bin/docker]
-                         [--forklift NAME=PYTHONPATH ...] [-v]
+                         [--forklift NAME=PYTHONPATH ...] [--containers N] [--images N]
+                         [--requests N] [-v]
 
 Starts a private dockerd (its own data-root, exec-root and socket; no bridge, no iptables:
 other dockerds on the machine are left alone), and one `forklift system service` per
@@ -13,7 +14,12 @@ other dockerds on the machine are left alone), and one `forklift system service`
 given source tree, all on one fresh private store under --tmp-base: several trees (main
 and a branch, say) are measured in the same run. Both engines import the same busybox
 rootfs (scripts/make-busybox-rootfs.sh) as bench-busybox:latest and run one long-lived
-container for exec.
+container for exec; ``--containers N`` and ``--images N`` add that many containers (a
+third running, a third exited, a third created) and images (commits) to each store, so
+that ``ps`` and ``images`` list rows (two trees on one store share them). ``--requests N``
+then sends the CLI's two requests of ``ps`` and ``images`` (``HEAD /_ping``, the listing)
+N times per engine straight to the socket: the server's part without the CLI's 20 ms
+around it, wall time and the serving process's CPU time per pair.
 
 Workloads (every repetition runs each workload once per engine, the engines' order
 alternating between repetitions):
@@ -54,6 +60,9 @@ IMPORT_CHANGES = ["-c", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
                   "-c", 'CMD ["sh"]']
 SERVER = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done"]
 EXEC_NAME = "bench-api-exec"
+PIDS: dict[str, int] = {}  # DOCKER_HOST -> the serving process (its CPU time is read)
+SOCKET_REQUESTS = {"ps": "/v1.41/containers/json", "images": "/v1.41/images/json"}
+POPULATED = "bench-api-pop"  # --containers/--images: their names' prefix
 WORKLOADS = {
     "run-rm": ["run", "--rm", "--network", "none", BASE, "true"],
     "ps": ["ps"],
@@ -91,6 +100,7 @@ def background(argv: list[str], log: Path, sock: Path, what: str,
         proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL, env=env)
     try:
         wait_socket(sock, proc, what)
+        PIDS[f"unix://{sock}"] = proc.pid
         yield f"unix://{sock}"
     finally:
         if proc.poll() is None:
@@ -130,13 +140,42 @@ def forklift_argv(pythonpath: str) -> list[str]:
     return ["forklift"]
 
 
-def prepare(docker: str, host: str, rootfs: Path) -> None:
+def prepare(docker: str, host: str, rootfs: Path, containers: int = 0, images: int = 0) -> None:
     env = dict(os.environ, DOCKER_HOST=host)
     if sh([docker, "image", "inspect", BASE], env, check=False).returncode != 0:
         sh([docker, "import", *IMPORT_CHANGES, str(rootfs), BASE], env)
     sh([docker, "rm", "-f", EXEC_NAME], env, check=False)
     sh([docker, "run", "-d", "--network", "none", "--name", EXEC_NAME, BASE, *SERVER], env)
+    populate(docker, env, containers, images)
     sh([docker, *WORKLOADS["run-rm"]], env)  # warm-up
+
+
+def populate(docker: str, env: dict[str, str], containers: int, images: int) -> None:
+    """``containers`` more containers (a third running, a third exited, the rest created)
+    and ``images`` more images (commits of the exited ones, each its own ID), so that the
+    listings have rows to list; once per store (several trees share one)."""
+    names = [f"{POPULATED}{i}" for i in range(containers)]
+    have = sh([docker, "ps", "-a", "--filter", f"name={POPULATED}", "--format", "{{.Names}}"],
+              env).stdout.split()
+    if sorted(have) == sorted(names):
+        return
+    exited: list[str] = []
+    for i, name in enumerate(names):
+        if i % 3 == 0:
+            sh([docker, "run", "-d", "--network", "none", "--name", name, BASE, *SERVER], env)
+        elif i % 3 == 1:
+            sh([docker, "run", "--network", "none", "--name", name, BASE, "true"], env)
+            exited.append(name)
+        else:
+            sh([docker, "create", "--network", "none", "--name", name, BASE, "true"], env)
+    for j in range(images if exited else 0):
+        sh([docker, "commit", exited[j % len(exited)], f"{POPULATED}img{j}:v{j}"], env)
+
+
+def remove_populated(docker: str, env: dict[str, str], containers: int) -> None:
+    names = [f"{POPULATED}{i}" for i in range(containers)]
+    if names:
+        sh([docker, "rm", "-f", *names], env, check=False)
 
 
 def timed(docker: str, host: str, args: list[str]) -> float:
@@ -158,6 +197,69 @@ def measure(docker: str, hosts: dict[str, str], repeat: int,
             print(f"#{i}: " + "  ".join(f"{e} " + " ".join(
                 f"{w} {samples[e][w][-1]:.3f}" for w in WORKLOADS) for e in order), file=sys.stderr)
     return samples
+
+
+def socket_pairs(hosts: dict[str, str], count: int,
+                 rounds: int = 5) -> dict[str, dict[str, dict[str, float]]]:
+    """The docker CLI's two requests without the CLI: ``HEAD /_ping``, then the listing,
+    on one connection, ``count`` times per engine and listing, in ``rounds`` alternating
+    batches. Per engine and listing: median and minimum wall time of a pair, and the
+    serving process's CPU time per pair (all its threads; /proc's clock ticks, hence
+    batches)."""
+    out: dict[str, dict[str, dict[str, float]]] = {e: {} for e in hosts}
+    order = list(hosts)
+    for workload, target in SOCKET_REQUESTS.items():
+        walls: dict[str, list[float]] = {e: [] for e in hosts}
+        cpu = dict.fromkeys(hosts, 0.0)
+        for r in range(rounds):
+            for engine in order if r % 2 == 0 else order[::-1]:
+                path, pid = hosts[engine].removeprefix("unix://"), PIDS[hosts[engine]]
+                before = cpu_seconds(pid)
+                walls[engine] += [pair(path, target) for _ in range(max(1, count // rounds))]
+                cpu[engine] += cpu_seconds(pid) - before
+        for engine in hosts:
+            out[engine][workload] = {"median": statistics.median(walls[engine]),
+                                     "min": min(walls[engine]),
+                                     "cpu": cpu[engine] / len(walls[engine])}
+    return out
+
+
+def pair(path: str, target: str) -> float:
+    import http.client
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(path)
+
+    t0 = time.perf_counter()
+    conn = Unix("docker")
+    try:
+        for method, url in (("HEAD", "/_ping"), ("GET", target)):
+            conn.request(method, url)
+            answer = conn.getresponse()
+            answer.read()
+            if answer.status != 200:
+                raise RuntimeError(f"{method} {url}: {answer.status}")
+    finally:
+        conn.close()
+    return time.perf_counter() - t0
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def socket_table(found: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    lines = ["request pair (HEAD /_ping + listing) at the socket: wall median (min), "
+             "service CPU per pair, in ms"]
+    for workload in SOCKET_REQUESTS:
+        cells = [f"{e} {d[workload]['median'] * 1e3:.2f} ({d[workload]['min'] * 1e3:.2f}) "
+                 f"cpu {d[workload]['cpu'] * 1e3:.2f}" for e, d in found.items()]
+        lines.append(f"{workload:<8} | " + " | ".join(cells))
+    return lines
 
 
 def table(samples: dict[str, dict[str, list[float]]]) -> list[str]:
@@ -188,6 +290,12 @@ def main() -> int:
     ap.add_argument("--forklift", action="append", default=[], metavar="NAME=PYTHONPATH",
                     help="a forklift tree to serve (repeatable); default: forklift on PATH")
     ap.add_argument("--no-docker", action="store_true", help="forklift trees only")
+    ap.add_argument("--containers", type=int, default=0,
+                    help="more containers in each store (a third running, exited, created)")
+    ap.add_argument("--images", type=int, default=0,
+                    help="more images in each store (commits of the exited containers)")
+    ap.add_argument("--requests", type=int, default=0,
+                    help="also time N request pairs per engine at the socket, without the CLI")
     ap.add_argument("--tmp-base", default="/var/tmp")
     ap.add_argument("--json", default=str(RESULTS / "api.json"))
     ap.add_argument("-v", action="store_true")
@@ -207,19 +315,23 @@ def main() -> int:
                 hosts[name] = running.enter_context(
                     forklift_service(name, pythonpath, store, work))
             for host in dict.fromkeys(hosts.values()):
-                prepare(args.docker, host, rootfs)
+                prepare(args.docker, host, rootfs, args.containers, args.images)
             samples = measure(args.docker, hosts, args.repeat, args.v)
+            sockets = socket_pairs(hosts, args.requests) if args.requests else {}
             for host in hosts.values():
-                sh([args.docker, "rm", "-f", EXEC_NAME], dict(os.environ, DOCKER_HOST=host),
-                   check=False)
+                env = dict(os.environ, DOCKER_HOST=host)
+                sh([args.docker, "rm", "-f", EXEC_NAME], env, check=False)
+                remove_populated(args.docker, env, args.containers)
     finally:
         cleanup(work)
-    for line in table(samples):
+    for line in table(samples) + (socket_table(sockets) if sockets else []):
         print(line)
     RESULTS.mkdir(exist_ok=True)
     with open(args.json, "w") as fh:
         json.dump({"samples": samples, "repeat": args.repeat, "docker": args.docker,
-                   "trees": trees}, fh, indent=2)
+                   "trees": trees, "containers": args.containers, "images": args.images,
+                   "socket": sockets},
+                  fh, indent=2)
     return 0
 
 

@@ -73,10 +73,22 @@ def now_rfc3339() -> str:
     return f"{base}.{ns % 1_000_000_000:09d}Z"
 
 
+_PARSED: dict[str, float] = {}  # parse_time's answers: a listing reads the same stamps again
+
+
 def parse_time(text: str | None) -> float:
     """RFC 3339 (any fraction length) to epoch seconds; 0 when absent or unreadable."""
     if not text or not isinstance(text, str):
         return 0.0
+    seconds = _PARSED.get(text)
+    if seconds is None:
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        seconds = _PARSED[text] = _parse_time(text)
+    return seconds
+
+
+def _parse_time(text: str) -> float:
     from datetime import datetime
 
     try:

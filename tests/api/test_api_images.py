@@ -209,6 +209,48 @@ def test_list_filters(service: Service, fl: Forklift) -> None:
         fl("rmi", "listed:1", dangling)
 
 
+def test_listing_equals_each_inspect(service: Service, fl: Forklift, name: str) -> None:
+    """Each ImageSummary says what the image's inspect says (labels and parents read in
+    one pass, labels kept across listings: a second listing answers the same)."""
+    labelled = _lines(service.request("POST", "/images/create?fromSrc=-&repo=summed:1"
+                                      "&changes=LABEL%20team%3Dapi", _tar({"a": b"a"})))[-1]["status"]
+    fl("tag", "summed:1", "summed:2")
+    fl("create", "--name", name, "summed:1", "true")
+    try:
+        child = service.request("POST", f"/commit?container={name}&repo=summed-child&tag=1"
+                                "&changes=LABEL%20more%3Dyes").json()["Id"]
+        first = service.request("GET", "/images/json").json()
+        _swagger().validate_response(first, "GET", "/images/json", 200)
+        assert service.request("GET", "/images/json").json() == first
+        rows = {row["Id"]: row for row in first}
+        assert {labelled, child} <= set(rows)
+        for image_id, row in rows.items():
+            doc = service.request("GET", f"/images/{image_id}/json").json()
+            assert (row["Labels"], row["ParentId"], row["Size"], sorted(row["RepoTags"])) == (
+                doc["Config"]["Labels"] or {}, doc["Parent"], doc["Size"],
+                sorted(doc["RepoTags"]) or ["<none>:<none>"]), image_id
+        assert rows[labelled]["Labels"] == {"team": "api"}
+        assert sorted(rows[labelled]["RepoTags"]) == ["summed:1", "summed:2"]
+        assert rows[child]["Labels"] == {"team": "api", "more": "yes"}
+        assert rows[child]["ParentId"] == labelled
+        # a listing kept by the service is never older than the store: a tag made through
+        # the service (a worker thread's connection) or by another process shows at once
+        assert service.request("POST", "/images/summed:1/tag?repo=summed&tag=3").status == 201
+        assert "summed:3" in _tags_of(service, labelled)
+        fl("tag", "summed:1", "summed:4")
+        assert "summed:4" in _tags_of(service, labelled)
+        fl("rmi", "summed:4")
+        assert sorted(_tags_of(service, labelled)) == ["summed:1", "summed:2", "summed:3"]
+    finally:
+        fl("rm", "-f", name)
+        fl("rmi", "summed-child:1", "summed:1", "summed:2", "summed:3", check=False)
+
+
+def _tags_of(service: Service, image_id: str) -> list[str]:
+    rows = service.request("GET", "/images/json").json()
+    return list(next(row["RepoTags"] for row in rows if row["Id"] == image_id))
+
+
 # ----------------------------------------------------------------------------- registry
 
 USER, PASSWORD = "packager", "api-s3cret"

@@ -47,6 +47,7 @@ QUERIES = [
     ["-a", "-f", "health=none"], ["-a", "-f", "health=healthy"],
     ["-a", "-f", "is-task=false"], ["-a", "-f", "is-task=true"],
     ["-a", "-f", "before=P-up"], ["-a", "-f", "since=P-bad"], ["-f", "since=P-new"],
+    ["-f", "before=P-kid"], ["-f", "before=P-bad"], ["-f", "label=a"],
     ["-a", "-f", "status=exited", "-f", "status=created"], ["-a", "-f", "name=-(up|kid)$"],
     ["-a", "-f", "expose=80"], ["-a", "-f", "publish=80-90/tcp"],
 ]

@@ -32,6 +32,24 @@ def test_refused_paths(method: str, path: str, status: int) -> None:
     assert caught.value.status == status
 
 
+@pytest.mark.parametrize("method, target, inline", [
+    ("HEAD", "/_ping", True), ("GET", "/v1.41/containers/json?all=1", True),
+    ("GET", "/containers/json?size=1", False), ("GET", "/images/json", True),
+    ("GET", "/version", False), ("GET", "/containers/abc/json", False),
+    ("POST", "/containers/create", False), ("GET", "/events", False),
+])
+def test_which_requests_are_answered_on_the_loop(method: str, target: str, inline: bool) -> None:
+    """Only short reads skip the worker thread: a size walk, a subprocess (``/version``
+    runs runc), a stream or a write waits in a thread of its own."""
+    import h11
+
+    from forklift.api.service import _request
+
+    req = _request(h11.Request(method=method, target=target, headers=[("Host", "x")]))
+    handler, req.params = server.resolve(req.method, req.path)
+    assert server.answers_inline(handler, req) is inline
+
+
 def test_create_body_as_options() -> None:
     image, command, opts = containers.create_options({
         "Image": "busybox", "Cmd": ["-c", "echo"], "Entrypoint": ["sh", "-x"],

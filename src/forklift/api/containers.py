@@ -34,7 +34,7 @@ from forklift.api.server import (
     no_content,
     route,
 )
-from forklift.errors import InvalidArgument, NotFound
+from forklift.errors import InvalidArgument
 
 RAW = "application/vnd.docker.raw-stream"
 POLL = 0.05
@@ -54,46 +54,79 @@ def _get(ctx: Context, container_id: str) -> Any:
 
 # ----------------------------------------------------------------------------- reading
 
-@route("GET", "/containers/json")
+def _unsized(req: Request) -> bool:
+    """A listing without ``size`` reads only rows and small files; sizes walk each upper
+    directory (a worker thread's work: the loop would wait on the disk)."""
+    return not req.flag("size")
+
+
+@route("GET", "/containers/json", inline=_unsized)
 def list_containers(ctx: Context, req: Request) -> Reply:
     from forklift.engine import containers as engine
     from forklift.engine.filters import Filters
 
     store = ctx.store
-    rows = engine.list_containers(store, req.flag("all"), Filters(req.filters()))
+    rows = engine.list_containers(store, req.flag("all"), Filters(req.filters()),
+                                  _kept_records(ctx))
     limit = req.int_arg("limit", -1) or -1
     if limit > 0:
         rows = rows[:limit]
-    summaries = (_summary(ctx, row, req.flag("size")) for row in rows)
-    return json_reply([s for s in summaries if s is not None])
+    return json_reply(summaries(store, rows, req.flag("size")))
 
 
-def _summary(ctx: Context, row: Any, size: bool) -> dict[str, Any] | None:
-    """Docker's ContainerSummary of a ``ps`` row (ports, mounts and networks from its
-    inspect document); None for a container removed since the listing (another client's
-    ``rm`` between the two reads is no error of this one's)."""
+def _kept_records(ctx: Context) -> Callable[[bool], list[Any]] | None:
+    """On the loop, the containers' records as last read, until another connection
+    commits (`Context.reader_memo`): their rows and JSON are not read again for each
+    listing (their processes, status and files are)."""
+    memo = ctx.reader_memo()
+    if memo is None:
+        return None
+    from forklift.store import containers as container_store
+
+    version = ctx.data_version()
+    kept = memo.get("containers")
+    if kept is None or kept[0] != version:
+        kept = memo["containers"] = (version, {})
+    known: dict[bool, list[Any]] = kept[1]
+
+    def records(up_only: bool) -> list[Any]:
+        if up_only not in known:
+            known[up_only] = container_store.all_containers(ctx.store, up_only)
+        return known[up_only]
+
+    return records
+
+
+def summaries(store: Any, rows: list[Any], size: bool = False) -> list[dict[str, Any]]:
+    """Docker's ContainerSummary of each ``ps`` row, from the row's record (ports and
+    networks as inspect's NetworkSettings has them, mounts as its Mounts), less the
+    containers removed since the listing (another client's ``rm`` between the two reads
+    is no error of this one's)."""
     from forklift.cli.format import status_text
     from forklift.engine import containers as engine
+    from forklift.engine import inspectdoc, mounts
+    from forklift.store import volumes as volume_store
 
-    rec = row.record
-    try:
-        doc = engine.inspect(ctx.store, rec.id)
-    except NotFound:
-        return None
-    settings = doc.get("NetworkSettings") or {}
-    out: dict[str, Any] = {
-        "Id": rec.id, "Names": ["/" + rec.name], "Image": row.image, "ImageID": rec.image_id,
-        "Command": row.command, "Created": int(row.created), "Ports": _ports(settings, rec),
-        "Labels": rec.config.get("Labels") or {}, "State": row.status.state,
-        "Status": status_text(row.status),
-        "HostConfig": {"NetworkMode": rec.host_config.get("NetworkMode", "bridge")},
-        "NetworkSettings": {"Networks": settings.get("Networks") or {}},
-        "Mounts": doc.get("Mounts") or []}
-    if size:
-        from forklift.engine.sizes import container_sizes
+    attached = volume_store.attachments(store) if rows else {}
+    out = []
+    for row in rows:
+        rec = row.record
+        settings = engine.network_settings(store, rec, row.status.state.up)
+        doc: dict[str, Any] = {
+            "Id": rec.id, "Names": ["/" + rec.name], "Image": row.image,
+            "ImageID": rec.image_id, "Command": row.command, "Created": int(row.created),
+            "Ports": _ports(settings, rec), "Labels": rec.config.get("Labels") or {},
+            "State": row.status.state, "Status": status_text(row.status),
+            "HostConfig": {"NetworkMode": rec.host_config.get("NetworkMode", "bridge")},
+            "NetworkSettings": {"Networks": inspectdoc.networks(settings["Networks"])},
+            "Mounts": mounts.describe(store, rec, attached.get(rec.id, []))}
+        if size:
+            from forklift.engine.sizes import container_sizes
 
-        out["SizeRw"], out["SizeRootFs"] = container_sizes(ctx.store, rec)
-    return out
+            doc["SizeRw"], doc["SizeRootFs"] = container_sizes(store, rec)
+        out.append(doc)
+    present = {r[0] for r in store.conn.execute("SELECT id FROM containers")}  # one query
+    return [doc for doc in out if doc["Id"] in present]
 
 
 def _ports(settings: dict[str, Any], rec: Any) -> list[dict[str, Any]]:

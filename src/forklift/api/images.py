@@ -15,28 +15,49 @@ from forklift.api.server import (
     Request,
     Result,
     Stream,
+    always,
     body_file,
     json_reply,
     route,
 )
 
 
-@route("GET", "/images/json")
+@route("GET", "/images/json", inline=always)
 def list_images(ctx: Context, req: Request) -> Reply:
-    """Docker's ImageSummary list: one entry per image (the engine's rows are per tag)."""
+    """Docker's ImageSummary list: one entry per image (the engine's rows are per tag).
+
+    Everything in it comes from the store's database (the labels from configs, which an
+    ID names for good), so on the loop an answer is kept for the same query until another
+    connection commits (`Context.reader_memo`)."""
+    memo = ctx.reader_memo()
+    if memo is None:
+        return _image_list(ctx, req)
+    version = ctx.data_version()
+    kept = memo.get("images")
+    if kept is None or kept[0] != version:
+        kept = memo["images"] = (version, {})
+    answers: dict[str, bytes] = kept[1]
+    key = repr(sorted(req.query.items()))
+    body = answers.get(key)
+    if body is None:
+        body = answers[key] = _image_list(ctx, req).body
+    return Reply(200, body)
+
+
+def _image_list(ctx: Context, req: Request) -> Reply:
     from forklift.engine import images as images_mod
     from forklift.engine.filters import Filters
     from forklift.store import images as image_store
 
     store = ctx.store
     rows = images_mod.list_images(store, req.flag("all"), Filters(req.filters()))
+    parents = {rec.id: rec.parent for rec in image_store.all_images(store)}
     summaries: dict[str, dict[str, Any]] = {}
     for row in rows:
         doc = summaries.get(row.id)
         if doc is None:
-            rec = image_store.get(store, row.id)
             doc = summaries[row.id] = {
-                "Id": row.id, "ParentId": (rec.parent if rec else None) or "",
+                "Id": row.id, "ParentId": parents.get(row.id) or "",
                 "RepoTags": [], "RepoDigests": [], "Created": int(row.created),
                 "Size": row.size, "VirtualSize": row.size, "SharedSize": -1,
                 "Labels": images_mod.labels(store, row.id), "Containers": -1}

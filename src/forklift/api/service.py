@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from forklift.api.server import (
     Reply,
     Request,
     Stream,
+    answers_inline,
     bind_unix,
     call,
     error_reply,
@@ -103,6 +105,9 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+        self.ctx.loop_thread = threading.get_ident()
+        with contextlib.suppress(ForkliftError):  # an inline request reports it
+            _ = self.ctx.store  # the loop's own, for inline requests: its recovery done now
         tasks: set[asyncio.Task[None]] = set()
         loops = [asyncio.create_task(self._idle_watch(stop))]
         if self.listener is not None:
@@ -292,7 +297,7 @@ class Service:
         headers = headers_for(reply.content_type, reply.headers)
         if reply.status != 204:
             headers.append(("Content-Length", str(len(reply.body))))
-        data = conn.send(h11.Response(status_code=reply.status, headers=headers)) or b""
+        data = conn.send(_response(reply.status, headers)) or b""
         if reply.body and not head:
             data += conn.send(h11.Data(data=reply.body)) or b""
         data += conn.send(h11.EndOfMessage()) or b""
@@ -307,7 +312,10 @@ class Service:
             await self._send_reply(sock, conn, error_reply(target.status, target.message), False)
             return True
         handler, req.params = target
-        result = await loop.run_in_executor(self.pool, call, self.ctx, handler, req)
+        if answers_inline(handler, req):
+            result = call(self.ctx, handler, req)
+        else:
+            result = await loop.run_in_executor(self.pool, call, self.ctx, handler, req)
         if isinstance(result, Reply):
             await self._send_reply(sock, conn, result, head=req.method == "HEAD")
             return True
@@ -365,6 +373,22 @@ async def _linger(sock: socket.socket, limit: int = 4 << 20, timeout: float = 2.
         async with asyncio.timeout(timeout):
             while limit > 0 and (chunk := await loop.sock_recv(sock, 65536)):
                 limit -= len(chunk)
+
+
+_RESPONSES: dict[tuple[int, tuple[tuple[str, str], ...]], h11.Response] = {}
+
+
+def _response(status: int, headers: list[tuple[str, str]]) -> h11.Response:
+    """The response head, made (and its headers checked) once for each status and headers
+    seen: answers repeat (every ping's, a listing's of the same length), and h11's events
+    are immutable."""
+    key = (status, tuple(headers))
+    head = _RESPONSES.get(key)
+    if head is None:
+        if len(_RESPONSES) >= 256:
+            _RESPONSES.clear()
+        head = _RESPONSES[key] = h11.Response(status_code=status, headers=headers)
+    return head
 
 
 def _has_body(req: Request) -> bool:

@@ -6,10 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from forklift.api.server import API_VERSION, Context, Reply, Request, Stream, json_reply, route
+from forklift.api.server import (
+    API_VERSION,
+    Context,
+    Reply,
+    Request,
+    Stream,
+    always,
+    json_reply,
+    route,
+)
 
 
-@route("GET", "/_ping")
+@route("GET", "/_ping", inline=always)
 def ping(ctx: Context, req: Request) -> Reply:
     """Docker's client reads the API version (and the builder) from these headers."""
     return Reply(200, b"OK", "text/plain; charset=utf-8", [
@@ -44,7 +53,7 @@ def info(ctx: Context, req: Request) -> Reply:
 def disk_usage(ctx: Context, req: Request) -> Reply:
     """Docker's SystemDataUsageResponse from `forklift system df`'s counts; forklift keeps
     no build cache (its builds cache image layers), so BuildCache is empty."""
-    from forklift.api.containers import _summary
+    from forklift.api.containers import summaries
     from forklift.engine import containers as engine_containers
     from forklift.engine import images as images_mod
     from forklift.engine import system as system_mod
@@ -58,13 +67,9 @@ def disk_usage(ctx: Context, req: Request) -> Reply:
                "SharedSize": i.shared_size, "VirtualSize": i.size,
                "Labels": images_mod.labels(store, i.id), "Containers": i.containers}
               for i in usage.images]
-    containers = []
-    for row in engine_containers.list_containers(store, True, None):
-        doc = _summary(ctx, row, False)
-        if doc is None:  # removed since the listing
-            continue
-        doc["SizeRw"] = sizes.get(row.record.id, 0)
-        containers.append(doc)
+    containers = summaries(store, engine_containers.list_containers(store, True, None))
+    for doc in containers:
+        doc["SizeRw"] = sizes.get(doc["Id"], 0)
     vols = [{**volumes.inspect(store, v.name), "UsageData": {"Size": v.size, "RefCount": v.links}}
             for v in usage.volumes]
     return json_reply({"LayersSize": usage.layers_size, "Images": images,

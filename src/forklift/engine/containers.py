@@ -28,6 +28,7 @@ from forklift.store.db import Store
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO, Any
 
     from forklift.engine.filters import Filters
@@ -569,17 +570,26 @@ def command_text(rec: ContainerRecord) -> str:
     return " ".join(args)
 
 
-def list_containers(store: Store, show_all: bool = False,
-                    filters: Filters | None = None) -> list[ContainerRow]:
+def list_containers(store: Store, show_all: bool = False, filters: Filters | None = None,
+                    records: Callable[[bool], list[ContainerRecord]] | None = None,
+                    ) -> list[ContainerRow]:
     """``ps``: running and paused containers (every one with ``show_all``), newest first,
     kept by Docker's ``ps`` filters (``engine/psfilter``: InvalidFilter, NotFound for a
     ``before``/``since`` container). Reads only; raises nothing for a container whose
-    image or network is gone."""
+    image or network is gone. ``records(up_only)`` gives `container_store.all_containers`'
+    answer when the caller keeps one (a service between two commits); the liveness of each
+    container, its status and its files are read anew all the same."""
     from forklift.engine import psfilter  # (module docstring)
 
     wanted = psfilter.prepare(store, filters or psfilter.Filters(), show_all, inspect)
+    # a container recorded as not up cannot be shown as up (`effective_state` only ever
+    # says a dead one has exited): without -a (or a status filter, which implies it) only
+    # those rows are read, unless before/since must find their container among the others
+    up_only = not wanted.show_all and wanted.before is None and wanted.since is None
     rows = []
-    for rec in container_store.all_containers(store):
+    shown_images: dict[tuple[str, str], str] = {}
+    read = records or (lambda up: container_store.all_containers(store, up))
+    for rec in read(up_only):
         now = status(rec)
         state = now.state
         keep = wanted.keep(store, rec, state)
@@ -598,7 +608,11 @@ def list_containers(store: Store, show_all: bool = False,
                 ports = ", ".join(
                     f"{m.get('hostIP', '0.0.0.0')}:{m['hostPort']}->{m['containerPort']}/{m['protocol']}"
                     for m in endpoint["Ports"])
-        rows.append(ContainerRow(rec.id, image_text(store, rec), command_text(rec), rec.created,
+        key = (rec.image_name, rec.image_id)  # many containers of one image: resolved once
+        shown = shown_images.get(key)
+        if shown is None:
+            shown = shown_images[key] = image_text(store, rec)
+        rows.append(ContainerRow(rec.id, shown, command_text(rec), rec.created,
                                  now, ports, rec.name, rec))
     return rows
 
@@ -630,6 +644,47 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
         with contextlib.suppress(OSError, ValueError), \
                 open(os.path.join(store.container_path(rec.id), "init.pid")) as f:
             init_pid = int(f.read().strip())
+    net_settings = network_settings(store, rec, running)
+    return {
+        "Id": rec.id,
+        "Created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(rec.created))
+        + f".{int((rec.created % 1) * 1e9):09d}Z",
+        "Path": args[0] if args else "",
+        "Args": args[1:],
+        "State": {
+            "Status": str(state), "Running": state in ("running", "restarting"),
+            "Paused": state == "paused", "Restarting": state == "restarting", "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
+            "Pid": init_pid,
+            "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
+            "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
+            "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
+            **_health_state(store, rec),
+        },
+        "Image": rec.image_id,
+        "ResolvConfPath": p["resolv.conf"],
+        "HostnamePath": p["hostname"],
+        "HostsPath": p["hosts"],
+        "LogPath": _log_path(store, rec.id),
+        "Name": "/" + rec.name,
+        "RestartCount": restart.count(store, rec.id),
+        "Driver": "overlay2",   # the name info gives: overlay2's layout rules (sizes, GraphDriver.Data)
+        "Platform": "linux",
+        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": inspectdoc.host_config(rec.host_config),
+        "GraphDriver": {"Data": {
+            "LowerDir": ":".join(rootfs.lowerdirs(store, rec.id, rec.image_id)),
+            "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
+            "Name": "overlay2"},
+        "Mounts": mounts.describe(store, rec),
+        "Config": _container_config_of(rec),
+        "NetworkSettings": inspectdoc.network_settings(net_settings),
+    }
+
+
+def network_settings(store: Store, rec: ContainerRecord, running: bool) -> dict[str, Any]:
+    """inspect's NetworkSettings before `inspectdoc` completes it (the ``ps`` listing of
+    the API summarises the same): the endpoint files of a running container, the names
+    of its networks otherwise."""
     network_mode = rec.host_config.get("NetworkMode", "bridge")
     net_settings: dict[str, Any] = {"Bridge": "", "SandboxID": "", "HairpinMode": False,
                                     "Ports": {}, "SandboxKey": "", "IPAddress": "",
@@ -674,41 +729,7 @@ def inspect(store: Store, name_or_id: str) -> dict[str, Any]:
             net_settings["Networks"][info["Network"]] = {
                 k: info[k] for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress",
                                      "IPPrefixLen", "MacAddress", "Aliases")}
-
-    return {
-        "Id": rec.id,
-        "Created": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(rec.created))
-        + f".{int((rec.created % 1) * 1e9):09d}Z",
-        "Path": args[0] if args else "",
-        "Args": args[1:],
-        "State": {
-            "Status": str(state), "Running": state in ("running", "restarting"),
-            "Paused": state == "paused", "Restarting": state == "restarting", "OOMKilled": bool(exit_extra.get("OOMKilled")), "Dead": False,
-            "Pid": init_pid,
-            "ExitCode": (rec.exit_code or 0) if rec.state == state else 255,
-            "Error": "", "StartedAt": rec.started_at or "0001-01-01T00:00:00Z",
-            "FinishedAt": rec.finished_at or "0001-01-01T00:00:00Z",
-            **_health_state(store, rec),
-        },
-        "Image": rec.image_id,
-        "ResolvConfPath": p["resolv.conf"],
-        "HostnamePath": p["hostname"],
-        "HostsPath": p["hosts"],
-        "LogPath": _log_path(store, rec.id),
-        "Name": "/" + rec.name,
-        "RestartCount": restart.count(store, rec.id),
-        "Driver": "overlay2",   # the name info gives: overlay2's layout rules (sizes, GraphDriver.Data)
-        "Platform": "linux",
-        "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": inspectdoc.host_config(rec.host_config),
-        "GraphDriver": {"Data": {
-            "LowerDir": ":".join(rootfs.lowerdirs(store, rec.id, rec.image_id)),
-            "MergedDir": p["merged"], "UpperDir": p["upper"], "WorkDir": p["work"]},
-            "Name": "overlay2"},
-        "Mounts": mounts.describe(store, rec),
-        "Config": _container_config_of(rec),
-        "NetworkSettings": inspectdoc.network_settings(net_settings),
-    }
+    return net_settings
 
 
 def _log_path(store: Store, container_id: str) -> str:

@@ -407,12 +407,22 @@ def _created_window(store: Store, filters: Filters) -> Callable[[float], bool]:
         since is None or created > since)
 
 
+_LABELS: dict[str, dict[str, str]] = {}  # image ID -> labels: an ID is its config's digest
+
+
 def labels(store: Store, image_id: str) -> dict[str, str]:
-    """The image config's labels ({} when none, or its config cannot be read)."""
-    try:
-        return dict((image_store.config(store, image_id).get("config") or {}).get("Labels") or {})
-    except ForkliftError:
-        return {}
+    """The image config's labels ({} when none, or its config cannot be read). Kept once
+    read (a listing reads every image's again): the ID names the config's bytes."""
+    known = _LABELS.get(image_id)
+    if known is None:
+        try:
+            config = image_store.config(store, image_id)
+        except ForkliftError:
+            return {}
+        if len(_LABELS) >= 4096:
+            _LABELS.clear()
+        known = _LABELS[image_id] = dict((config.get("config") or {}).get("Labels") or {})
+    return dict(known)
 
 
 def _matches(ref: reference.Reference, pattern: str) -> bool:

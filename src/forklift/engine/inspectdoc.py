@@ -69,16 +69,14 @@ ENDPOINT: tuple[tuple[str, Any], ...] = (
 
 
 def _ordered(table: tuple[tuple[str, Any], ...], given: dict[str, Any]) -> dict[str, Any]:
-    """``given`` over the table's defaults, in the table's order (copies of the defaults,
-    so no caller shares a mutable one); keys not in the table follow."""
-    import copy
-
+    """``given`` over the table's defaults, in the table's order (copies of the mutable
+    defaults, so no caller shares one); keys not in the table follow."""
     out: dict[str, Any] = {}
     for key, default in table:
         if key in given:
             out[key] = given[key]
         elif default is not _OMITTED:
-            out[key] = copy.deepcopy(default)
+            out[key] = _copy(default) if isinstance(default, (dict, list)) else default
     for key, value in given.items():
         out.setdefault(key, value)
     return out
@@ -108,11 +106,26 @@ def host_config(stored: dict[str, Any]) -> dict[str, Any]:
     return _ordered(HOST_CONFIG, given)
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of a default (dicts and lists of plain values: no `copy` module)."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
 def network_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """Docker's complete NetworkSettings, each of its Networks a complete endpoint."""
     out = _ordered(NETWORK_SETTINGS, settings)
-    out["Networks"] = {name: _ordered(ENDPOINT, endpoint or {})
-                       for name, endpoint in (out.get("Networks") or {}).items()}
-    if "bridge" in out["Networks"]:  # names resolve on the default network (/etc/hosts), but
-        out["Networks"]["bridge"]["Aliases"] = None  # Docker has aliases on user networks only
+    out["Networks"] = networks(out.get("Networks") or {})
+    return out
+
+
+def networks(given: dict[str, Any]) -> dict[str, Any]:
+    """NetworkSettings.Networks: each endpoint complete (the API's container listing
+    shows these alone)."""
+    out = {name: _ordered(ENDPOINT, endpoint or {}) for name, endpoint in given.items()}
+    if "bridge" in out:  # names resolve on the default network (/etc/hosts), but
+        out["bridge"]["Aliases"] = None  # Docker has aliases on user networks only
     return out

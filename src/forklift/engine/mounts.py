@@ -262,10 +262,15 @@ def copy_up(merged: str, dest: str, volume_dir: str) -> None:
 
 # ----------------------------------------------------------------------------- reading
 
-def describe(store: Store, rec: ContainerRecord) -> list[dict[str, Any]]:
-    """``inspect``'s Mounts: volumes, binds and ``--mount`` tmpfs mounts, in Docker's fields."""
+def describe(store: Store, rec: ContainerRecord,
+             attached: list[tuple[str, str]] | None = None) -> list[dict[str, Any]]:
+    """``inspect``'s Mounts: volumes, binds and ``--mount`` tmpfs mounts, in Docker's fields
+    (``attached``: the container's volumes when the caller read them already, as a
+    listing reads every container's in one query)."""
     out = []
-    for name, dest in volume_store.of_container(store, rec.id):
+    if attached is None:
+        attached = volume_store.of_container(store, rec.id)
+    for name, dest in attached:
         vol = volume_store.get(store, name)
         out.append({"Type": "volume", "Name": name, "Source": vol.path(store) if vol else "",
                     "Destination": dest, "Driver": "local", "Mode": "", "RW": True,

@@ -46,6 +46,8 @@ class PsFilter:
             return False
         if rec.id == self.since:
             return None
+        if not self.filters:  # plain `ps` or `ps -a`: every check below holds but the first
+            return self.show_all or state in ("running", "paused", "restarting")
         checks: list[Callable[[], bool]] = [
             lambda: self.show_all or state in ("running", "paused", "restarting"),
             lambda: self.filters.match("name", rec.name) or self.filters.match("name", "/" + rec.name),

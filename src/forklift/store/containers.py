@@ -156,9 +156,12 @@ def get(store: Store, container_id: str) -> ContainerRecord | None:
     return _from_row(row) if row else None
 
 
-def all_containers(store: Store) -> list[ContainerRecord]:
-    """Every container, newest first."""
-    rows = store.conn.execute(f"SELECT {_COLUMNS} FROM containers ORDER BY created DESC").fetchall()
+def all_containers(store: Store, up_only: bool = False) -> list[ContainerRecord]:
+    """Every container, newest first; with ``up_only`` those recorded running, paused or
+    restarting (the others' JSON is then not even parsed: ``ps`` without ``-a``)."""
+    where = " WHERE state IN ('running', 'paused', 'restarting')" if up_only else ""
+    rows = store.conn.execute(
+        f"SELECT {_COLUMNS} FROM containers{where} ORDER BY created DESC").fetchall()
     return [_from_row(r) for r in rows]
 
 

@@ -81,6 +81,16 @@ def of_container(store: Store, container_id: str) -> list[tuple[str, str]]:
         "SELECT volume, destination FROM container_volumes WHERE container_id=?", (container_id,))]
 
 
+def attachments(store: Store) -> dict[str, list[tuple[str, str]]]:
+    """`of_container` of every container at once (container ID -> its (volume,
+    destination) pairs, in the order `of_container` gives them: by destination)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for r in store.conn.execute("SELECT container_id, volume, destination FROM container_volumes"
+                                " ORDER BY container_id, destination"):
+        out.setdefault(r[0], []).append((r[1], r[2]))
+    return out
+
+
 def all_volumes(store: Store) -> list[Volume]:
     """Every volume, by name."""
     rows = store.conn.execute("SELECT name, anonymous, created, labels FROM volumes ORDER BY name")
