@@ -213,7 +213,7 @@ def test_listing_equals_each_inspect(service: Service, fl: Forklift, name: str) 
     """Each ImageSummary says what the image's inspect says (labels and parents read in
     one pass, labels kept across listings: a second listing answers the same)."""
     labelled = _lines(service.request("POST", "/images/create?fromSrc=-&repo=summed:1"
-                                      "&changes=LABEL%20team%3Dapi", _tar({"a": b"a"})))[-1]["status"]
+                                      "&changes=LABEL%20team%3Dapi", tar_of({"a": b"a"})))[-1]["status"]
     fl("tag", "summed:1", "summed:2")
     fl("create", "--name", name, "summed:1", "true")
     try:
