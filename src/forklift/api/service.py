@@ -84,6 +84,7 @@ class Service:
 
     def serve(self) -> None:
         try:
+            self.pool.submit(_remove_dead_builds, self.ctx).result()
             asyncio.run(self._main())
         finally:
             self.close()
@@ -354,6 +355,21 @@ class Service:
             trailing = b""
         sock.setblocking(True)
         await loop.run_in_executor(self.pool, hijack.run, sock, trailing)
+
+
+def _remove_dead_builds(ctx: Context) -> None:
+    """The RUN containers of builds whose process is gone (a service killed outright in
+    the middle of a build leaves its step's container, mounted): removed at start, as
+    dockerd does after a crash."""
+    from forklift.build import running
+
+    try:
+        removed = running.remove_leftovers(ctx.store)
+    except (ForkliftError, OSError) as exc:   # the first build tries again
+        log.warning("cannot remove the containers of killed builds: %s", exc)
+        return
+    if removed:
+        log.info("removed the containers of killed builds: %s", " ".join(c[:12] for c in removed))
 
 
 async def _linger(sock: socket.socket, limit: int = 4 << 20, timeout: float = 2.0) -> None:
