@@ -151,3 +151,55 @@ def test_socket_activation(fl: Forklift, sockdir: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _switches(pid: int) -> dict[str, int]:
+    """Each thread's voluntary context switches: a thread that polls makes some at every
+    sleep, an idle worker none."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                out[task.name] = int(line.split()[1])
+    return out
+
+
+def _busy_threads(pid: int, span: float = 1.0) -> list[str]:
+    """The threads of ``pid`` that woke up at least 10 times a second during ``span``."""
+    import time
+
+    before = _switches(pid)
+    time.sleep(span)
+    after = _switches(pid)
+    return [t for t, n in after.items() if n - before.get(t, n) >= 10 * span]
+
+
+def test_abandoned_waits_stop_polling(fl: Forklift) -> None:
+    """Twenty clients ask to wait for a container's next exit and go away: each wait ends
+    with its connection (none keeps a worker polling the store), and the service still
+    answers, and waits, for the next client."""
+    import time
+
+    cid = fl.out("create", "--network", "none", "busybox", "true")
+    try:
+        with running_service(fl) as svc:
+            assert _busy_threads(svc.proc.pid) == []
+            for _ in range(20):
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(30)
+                    s.connect(str(svc.socket))
+                    s.sendall(f"POST /v1.41/containers/{cid}/wait?condition=next-exit HTTP/1.1"
+                              "\r\nHost: docker\r\nContent-Length: 0\r\n\r\n".encode())
+                    assert s.recv(65536).startswith(b"HTTP/1.1 200 ")  # the head at once
+            deadline = time.monotonic() + 10
+            while (busy := _busy_threads(svc.proc.pid)) and time.monotonic() < deadline:
+                pass
+            assert busy == [], f"{len(busy)} threads still polling for abandoned waits"
+            answer = svc.request("POST", f"/containers/{cid}/wait?condition=not-running")
+            assert answer.status == 200 and answer.json() == {"StatusCode": 0}
+    finally:
+        fl("rm", "-f", cid)

@@ -376,18 +376,20 @@ def wait(ctx: Context, req: Request) -> Stream:
     def produce(write: Callable[[bytes], None]) -> None:
         import json
 
-        code = _wait_for(ctx, rec, condition)
+        code = _wait_for(ctx, rec, condition, stream.gone)
         if code is not None:
             write(json.dumps({"StatusCode": code}).encode() + b"\n")
 
-    return Stream(produce)
+    stream = Stream(produce)
+    return stream
 
 
-def _wait_for(ctx: Context, rec: Any, condition: str) -> int | None:
-    """The exit code ``condition`` waits for; None when the service stops first."""
+def _wait_for(ctx: Context, rec: Any, condition: str, gone: threading.Event) -> int | None:
+    """The exit code ``condition`` waits for; None when the service stops or the client
+    leaves first."""
     seen_up = rec.effective_state().up
     last = rec.exit_code
-    while not ctx.stopping.is_set():
+    while not (ctx.stopping.is_set() or gone.is_set()):
         cur = _get(ctx, rec.id)
         if cur is None:
             return _child_code(ctx, rec.id, last)
@@ -397,7 +399,7 @@ def _wait_for(ctx: Context, rec: Any, condition: str) -> int | None:
         if not up and condition != "removed" and (seen_up or condition == "not-running"):
             return _child_code(ctx, rec.id, last if last is not None else 0)
         seen_up = seen_up or up
-        time.sleep(POLL)
+        gone.wait(POLL)
     return None
 
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -336,7 +337,11 @@ class Service:
             except OSError:
                 pass  # the client left
 
-        await loop.run_in_executor(self.pool, produce)
+        unwatch = _watch_close(loop, sock, stream.gone)
+        try:
+            await loop.run_in_executor(self.pool, produce)
+        finally:
+            unwatch()
         with contextlib.suppress(h11.LocalProtocolError):
             await loop.sock_sendall(sock, conn.send(h11.EndOfMessage()) or b"")
 
@@ -355,6 +360,29 @@ class Service:
             trailing = b""
         sock.setblocking(True)
         await loop.run_in_executor(self.pool, hijack.run, sock, trailing)
+
+
+def _watch_close(loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                 gone: threading.Event) -> Callable[[], None]:
+    """Set ``gone`` when the client closes the connection (end of file or an error) while
+    its stream runs, as Go's server cancels a request's context; returns the function that
+    stops watching. Bytes the client sends meanwhile (a pipelined request) stay unread for
+    the next cycle: the watch only peeks, and stops at the first byte."""
+    fd = sock.fileno()
+
+    def readable() -> None:
+        try:
+            peek = sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return
+        except OSError:
+            peek = b""
+        loop.remove_reader(fd)
+        if not peek:
+            gone.set()
+
+    loop.add_reader(fd, readable)
+    return lambda: loop.remove_reader(fd)
 
 
 def _remove_dead_builds(ctx: Context) -> None:
