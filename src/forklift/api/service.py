@@ -363,7 +363,7 @@ class Service:
 
 
 def _watch_close(loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                 gone: threading.Event) -> Callable[[], None]:
+                 gone: threading.Event) -> Callable[[], object]:
     """Set ``gone`` when the client closes the connection (end of file or an error) while
     its stream runs, as Go's server cancels a request's context; returns the function that
     stops watching. Bytes the client sends meanwhile (a pipelined request) stay unread for
