@@ -142,7 +142,7 @@ def registry_config(req: Request) -> dict[str, Any]:
         if token:
             user, password = "<token>", token
         if user or password:
-            out[_registry_host(str(host))] = Credentials(user, password)
+            out[_registry_host(str(host))] = Credentials(user, password, identity=bool(token))
     return out
 
 

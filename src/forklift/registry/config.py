@@ -33,6 +33,9 @@ DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 class Credentials:
     username: str
     password: str
+    # the password is an identity token (what `docker login` stores from a token server
+    # that issued a refresh token): traded at the token endpoint, never sent as Basic
+    identity: bool = False
 
 
 # ----------------------------------------------------------------------------- paths
