@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from forklift.api import detach
 from forklift.api.server import (
     ApiError,
     Context,
@@ -475,18 +476,23 @@ def attach(ctx: Context, req: Request) -> Reply | Hijack:
     tty = bool(rec.config.get("Tty"))
     streams = (req.flag("stdout"), req.flag("stderr"))
     stdin = req.flag("stdin") and bool(rec.config.get("OpenStdin"))
+    keys = detach.parse(req.arg("detachKeys"))
+    escape = detach.Escape(keys) if tty and stdin else None
     if rec.effective_state().up:
-        return _attach_running(ctx, rec, stdin, tty, streams)
+        return _attach_running(ctx, rec, stdin, tty, streams, escape)
     waiting = Attachment(stdin=stdin)
     with ctx.lock:
         ctx.attachments[rec.id] = waiting
-    return Hijack(lambda sock, early: _carry(ctx, rec.id, waiting, sock, early, tty, streams))
+    return Hijack(lambda sock, early: _carry(ctx, rec.id, waiting, sock, early, escape, streams))
 
 
 def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.socket,
-           early: bytes, tty: bool, streams: tuple[bool, bool]) -> None:
+           early: bytes, escape: detach.Escape | None, streams: tuple[bool, bool]) -> None:
     """Wait for the start, then copy the client's bytes to the child's stdin (to its
-    end: the client's half-close closes it) and its output to the client, framed."""
+    end: the client's half-close closes it) and its output to the client, framed. With
+    a TTY (``escape``), the detach keys or a client that hangs up end the connection
+    only: the container runs on, its stdin open, its output drained."""
+    tty = escape is not None
     while not waiting.started.wait(0.2):
         if ctx.stopping.is_set() or _hung_up(sock):
             with ctx.lock:  # unless the start took it already (then it is carried on)
@@ -495,7 +501,7 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, sock: socket.so
                     return
     proc = waiting.proc
     assert proc is not None
-    pump_child(proc, sock, early, streams, framed=not tty)
+    pump_child(proc, sock, early, streams, framed=not tty, escape=escape)
     proc.wait()
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
@@ -517,14 +523,15 @@ def _hung_up(sock: socket.socket) -> bool:
 
 
 def pump_child(proc: Any, sock: socket.socket, early: bytes, streams: tuple[bool, bool],
-               framed: bool) -> None:
+               framed: bool, escape: detach.Escape | None = None) -> None:
     """Copy the client's bytes to the child's stdin, if it has one (to the client's
-    half-close), and the child's stdout and stderr to the client (the wanted ones; framed
-    unless a TTY's) until both end."""
+    half-close, or its detach keys with ``escape``), and the child's stdout and stderr to
+    the client (the wanted ones; framed unless a TTY's) until both end."""
     assert proc.stdout is not None and proc.stderr is not None
     lock = threading.Lock()
     if proc.stdin is not None:
-        threading.Thread(target=_feed, args=(sock, early, proc.stdin), daemon=True).start()
+        threading.Thread(target=_feed, args=(sock, early, proc.stdin, escape),
+                         daemon=True).start()
     pumps = [threading.Thread(target=_drain, daemon=True,
                               args=(pipe, sock, lock, kind if framed else None, wanted))
              for pipe, kind, wanted in ((proc.stdout, 1, streams[0]), (proc.stderr, 2, streams[1]))]
@@ -534,22 +541,33 @@ def pump_child(proc: Any, sock: socket.socket, early: bytes, streams: tuple[bool
         p.join()
 
 
-def _feed(sock: socket.socket, early: bytes, stdin: Any) -> None:
+def _feed(sock: socket.socket, early: bytes, stdin: Any, escape: detach.Escape | None) -> None:
+    close = True   # the end of the client's input is the end of the child's
     try:
-        if early:
-            stdin.write(early)
-            stdin.flush()
+        data = early
         while True:
+            detached = False
+            if escape is not None:
+                data, detached = escape.feed(data)
+            if data:
+                stdin.write(data)
+                stdin.flush()
+            if detached:
+                close = False
+                sock.shutdown(socket.SHUT_RDWR)
+                return
             data = sock.recv(65536)
             if not data:
-                break
-            stdin.write(data)
-            stdin.flush()
+                # a TTY's client that left (not a half-close) detached, as Docker's
+                # CLI does after catching the detach keys itself
+                close = escape is None or not _hung_up(sock)
+                return
     except OSError:
         pass
     finally:
-        with contextlib.suppress(OSError):
-            stdin.close()
+        if close:
+            with contextlib.suppress(OSError):
+                stdin.close()
 
 
 def _drain(pipe: Any, sock: socket.socket, lock: threading.Lock, kind: int | None,
@@ -570,7 +588,7 @@ def _drain(pipe: Any, sock: socket.socket, lock: threading.Lock, kind: int | Non
 
 
 def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
-                    streams: tuple[bool, bool]) -> Hijack:
+                    streams: tuple[bool, bool], escape: detach.Escape | None) -> Hijack:
     """``docker attach``: through the container's monitor (its attach socket and frames:
     kind, 4-byte length, payload), as the CLI's `lifecycle.attach`."""
     conn = _monitor_connection(ctx, rec)
@@ -579,7 +597,8 @@ def _attach_running(ctx: Context, rec: Any, stdin: bool, tty: bool,
 
     def run(sock: socket.socket, early: bytes) -> None:
         if stdin:
-            threading.Thread(target=_feed_monitor, args=(sock, early, conn), daemon=True).start()
+            threading.Thread(target=_feed_monitor, args=(sock, early, conn, escape),
+                             daemon=True).start()
         try:
             _from_monitor(conn, sock, tty, streams)
         finally:
@@ -612,14 +631,25 @@ def _monitor_connection(ctx: Context, rec: Any) -> socket.socket | None:
             time.sleep(POLL)
 
 
-def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket) -> None:
+def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket,
+                  escape: detach.Escape | None) -> None:
+    """The client's bytes to the monitor; on the detach keys both connections end (the
+    monitor keeps the container's stdin open for the next attach)."""
     from forklift.engine import monitor
 
     try:
         data = early
         while True:
+            detached = False
+            if escape is not None:
+                data, detached = escape.feed(data)
             if data:
                 conn.sendall(struct.pack(">BI", monitor.IN_STDIN, len(data)) + data)
+            if detached:
+                for end in (sock, conn):
+                    with contextlib.suppress(OSError):
+                        end.shutdown(socket.SHUT_RDWR)
+                return
             data = sock.recv(65536)
             if not data:
                 conn.sendall(struct.pack(">BI", monitor.IN_CLOSE, 0))
