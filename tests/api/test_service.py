@@ -202,9 +202,10 @@ def _abandon(svc: Any, method: str, path: str) -> None:
 
 def test_abandoned_waits_stop_polling(fl: Forklift) -> None:
     """Twenty clients ask to wait for a container's next exit and go away, five to follow
-    the events: each ends with its connection (none keeps a worker polling the store), and
+    the events, five a quiet container's logs: each ends with its connection (none keeps a worker polling the store), and
     the service still answers, and waits, for the next client."""
     cid = fl.out("create", "--network", "none", "busybox", "true")
+    quiet = fl.out("run", "-d", "--network", "none", "busybox", "sleep", "300").strip()
     try:
         with running_service(fl) as svc:
             _no_busy_threads(svc.proc.pid, "nothing (a service just started)")
@@ -214,7 +215,10 @@ def test_abandoned_waits_stop_polling(fl: Forklift) -> None:
             for _ in range(5):
                 _abandon(svc, "GET", "/v1.41/events")
             _no_busy_threads(svc.proc.pid, "abandoned event followers")
+            for _ in range(5):
+                _abandon(svc, "GET", f"/v1.41/containers/{quiet}/logs?follow=1&stdout=1")
+            _no_busy_threads(svc.proc.pid, "abandoned log followers")
             answer = svc.request("POST", f"/containers/{cid}/wait?condition=not-running")
             assert answer.status == 200 and answer.json() == {"StatusCode": 0}
     finally:
-        fl("rm", "-f", cid)
+        fl("rm", "-f", cid, quiet)

@@ -455,9 +455,11 @@ def logs(ctx: Context, req: Request) -> Stream:
                        tail=req.arg("tail") or "all", since=_time(req.arg("since")),
                        until=_time(req.arg("until")), timestamps=req.flag("timestamps"),
                        stdout=_Framed(write, None if tty else 1, want_out),  # type: ignore[arg-type]
-                       stderr=_Framed(write, None if tty else 2, want_err))  # type: ignore[arg-type]
+                       stderr=_Framed(write, None if tty else 2, want_err),  # type: ignore[arg-type]
+                       stop=lambda: ctx.stopping.is_set() or stream.gone.is_set())
 
-    return Stream(produce, RAW)
+    stream = Stream(produce, RAW)
+    return stream
 
 
 def _time(text: str) -> str | None:
