@@ -106,7 +106,7 @@ def test_docker_cli_stores_and_uses_the_identity_token(
         service: Service, fl: Forklift, token_registry: tuple[Registry, TokenService],
         tmp_path: Path) -> None:
     """``docker login`` keeps the identity token (not the password) in its config.json,
-    and its push and pull send it back."""
+    and its push and pull send it back; forklift's CLI pulls with that login as well."""
     reg, tokens = token_registry
     env = dict(os.environ, DOCKER_HOST=service.host, DOCKER_CONFIG=str(tmp_path / "docker"))
 
@@ -127,3 +127,7 @@ def test_docker_cli_stores_and_uses_the_identity_token(
     assert fl.inspect(ref)["Id"] == fl.inspect("busybox")["Id"]
     assert tokens.requests and all(r["grant"] == "refresh_token" for r in tokens.requests)
     docker("rmi", ref)
+    tokens.requests.clear()   # forklift's own CLI reads the docker CLI's stored login too
+    fl("pull", ref, env={"DOCKER_CONFIG": str(tmp_path / "docker")})
+    assert tokens.requests and all(r["grant"] == "refresh_token" for r in tokens.requests)
+    fl("rmi", ref)

@@ -189,3 +189,31 @@ def test_bearer_token_auth(source_store: Forklift, token_registry: tuple[Registr
     err = one_line_error(fresh("login", reg.host, "-u", USER, "--password-stdin",
                                   input="nope", check=False))
     assert "unauthorized" in err
+
+
+def test_identity_token_from_a_credential_helper(
+        source_store: Forklift, token_registry: tuple[Registry, TokenService],
+        new_store: NewStore, tmp_path: Path) -> None:
+    """A helper that answers the user ``<token>`` holds an identity token (Docker's
+    convention): it is traded by the refresh grant, never sent as a password."""
+    reg, tokens = token_registry
+    identity = tokens.issue_refresh_token(USER)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-fltoken"
+    helper.write_text(f"""#!/bin/sh
+read server
+echo '{{"ServerURL":"{reg.host}","Username":"<token>","Secret":"{identity}"}}'
+""")
+    helper.chmod(0o755)
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(
+        json.dumps({"credHelpers": {reg.host: "fltoken"}}))
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_CONFIG": str(tmp_path / "docker")}
+    ref = f"{reg.host}/private/token-helper:1"
+    source_store("tag", "busybox", ref)
+    tokens.requests.clear()
+    source_store("push", ref, env=env)
+    new_store()("pull", ref, env=env)
+    assert tokens.requests and all(r["grant"] == "refresh_token" and r["user"] == USER
+                                   for r in tokens.requests), tokens.requests
