@@ -216,7 +216,7 @@ class _Messages:
 
 def _run(ctx: Context, context: Any, data: bytes, opts: Any, messages: _Messages,
          gone: threading.Event) -> None:
-
+    """The build, with a watcher that cancels it once the client hangs up (``gone``)."""
     opts.reporter, steps = _tracked_progress(messages.send)
     finished = threading.Event()
     watcher = threading.Thread(target=_cancel_on_leave, daemon=True,

@@ -389,11 +389,13 @@ def _remove_dead_builds(ctx: Context) -> None:
     """The RUN containers of builds whose process is gone (a service killed outright in
     the middle of a build leaves its step's container, mounted): removed at start, as
     dockerd does after a crash."""
+    import sqlite3
+
     from forklift.build import running
 
     try:
         removed = running.remove_leftovers(ctx.store)
-    except (ForkliftError, OSError) as exc:   # the first build tries again
+    except (ForkliftError, OSError, sqlite3.Error) as exc:   # the first build tries again
         log.warning("cannot remove the containers of killed builds: %s", exc)
         return
     if removed:
