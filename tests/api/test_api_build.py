@@ -335,34 +335,34 @@ def test_docker_py_build(service: Service, fl: Forklift, tmp_path: Path) -> None
 
 
 def test_a_client_that_leaves_stops_the_build(service: Service, fl: Forklift) -> None:
-    """The step that runs finishes (its image is kept, as any finished step's); the next
-    one never starts, and no container or scratch is left."""
+    """The step that runs is killed (its ``sleep 300`` does not hold the build), the next
+    one never starts: no image, no container and no scratch are left, and the same build
+    then runs to its end."""
     import socket
     import time
 
-    body = tar_of({"Dockerfile": b"FROM busybox\nRUN sleep 1; echo one\nRUN echo two > /two\n"})
+    body = tar_of({"Dockerfile": b"FROM busybox\nRUN sleep 300; echo one\nRUN echo two > /two\n"})
     images, containers, scratch = _state(fl)
     with socket.socket(socket.AF_UNIX) as sock:
         sock.settimeout(30)
         sock.connect(str(service.socket))
-        sock.sendall(b"POST /v1.41/build?networkmode=none&nocache=1 HTTP/1.1\r\nHost: x\r\n"
-                     b"Content-Type: application/x-tar\r\n"
+        sock.sendall(b"POST /v1.41/build?networkmode=none&nocache=1&t=api-left:1 HTTP/1.1\r\n"
+                     b"Host: x\r\nContent-Type: application/x-tar\r\n"
                      + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
         seen = b""
         while b"Running in" not in seen:
             chunk = sock.recv(65536)
             assert chunk, seen
             seen += chunk
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = _state(fl)
-        if len(now[0]) == len(images) + 1 and not now[1] and now[2] == scratch:
-            break
-    time.sleep(2)   # the second RUN would have made a second image by now
-    now = _state(fl)
-    assert len(now[0]) == len(images) + 1 and now[1] == containers and now[2] == scratch, now
+    deadline = time.monotonic() + 30   # well before the step's sleep would end
+    while _state(fl) != (images, containers, scratch) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _state(fl) == (images, containers, scratch)
     assert service.alive()
+    quick = tar_of({"Dockerfile": b"FROM busybox\nRUN echo one\nRUN echo two > /two\n"})
+    docs = _messages(_build(service, quick, "t=api-left:1"))
+    assert docs[-1] == {"stream": "Successfully tagged api-left:1\n"}
+    fl("rmi", "api-left:1")
     fl("image", "prune", "-f")
 
 

@@ -447,7 +447,7 @@ def test_registry_auth_header_forms(encode: Any) -> None:
 
     assert creds({"username": "u", "password": "p?>~", "serveraddress": "h"}) == \
         Credentials("u", "p?>~")
-    assert creds({"identitytoken": "tok"}) == Credentials("<token>", "tok")
+    assert creds({"identitytoken": "tok"}) == Credentials("<token>", "tok", identity=True)
     assert creds({}) is None and creds(None) is None
     assert registry_auth(Request("POST", "/x", {}, {}, b"")) is None
     for bad in ("%%%", encode(b"[1]"), encode(b"{nope")):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -187,3 +188,113 @@ def test_kill_while_the_archive_is_loaded(store: Forklift, archive: Path) -> Non
     assert b"Loaded image" not in got
     _after_crash(store)
     _load_again(store, body)
+
+
+# ----------------------------------------------------------------------------- build
+
+SLOW_RUN = b"FROM busybox\nCOPY big /big\nRUN sleep 30\n"
+QUICK_RUN = b"FROM busybox\nCOPY big /big\nRUN true\n"
+
+
+def _context(dockerfile: bytes, big: bytes) -> bytes:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in (("Dockerfile", dockerfile), ("big", big)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.fixture
+def build_store(busybox_tar: Path) -> Iterator[Forklift]:
+    with temporary_store() as s:
+        s("import", "-c", "ENV PATH=/bin", str(busybox_tar), "busybox:latest")
+        yield s
+
+
+def _containers(root: Path, state: str | None = None) -> list[str]:
+    return [cid for cid, _ in _container_pids(root, state)]
+
+
+def _container_pids(root: Path, state: str | None = None) -> list[tuple[str, int | None]]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{root}/forklift.db?mode=ro", uri=True, timeout=5)
+    try:
+        where, args = ("WHERE state = ?", (state,)) if state else ("", ())
+        return [(r[0], r[1]) for r in conn.execute(f"SELECT id, pid FROM containers {where}", args)]
+    finally:
+        conn.close()
+
+
+def _build_request(body: bytes, tag: str) -> bytes:
+    return request_bytes("POST", f"/v1.41/build?networkmode=none&t={tag}", body,
+                         content_type="application/x-tar")
+
+
+def _after_build_crash(store: Forklift, tag: str) -> None:
+    """No corruption, no image with the tag; once the service starts again (it removes a
+    killed build's RUN container, as the next CLI build would) the store checks clean:
+    no build container, no scratch and nothing mounted under the store."""
+    from support.mounts import mounts_under
+
+    assert_no_corruption(store.root)
+    assert store("image", "inspect", tag, check=False).code != 0
+    with running_service(store) as again:
+        assert again.request("GET", "/_ping").status == 200
+    store("system", "check")
+    assert _containers(store.root) == []
+    assert tmp_entries(store.root) == []
+    assert mounts_under(store.root) == []
+
+
+def _build_again(store: Forklift, body: bytes, tag: str) -> None:
+    with running_service(store) as again:
+        answer = again.request("POST", f"/v1.41/build?networkmode=none&t={tag}", body,
+                               headers={"Content-Type": "application/x-tar"}, timeout=120)
+        assert answer.status == 200, answer
+        assert f"Successfully tagged {tag}".encode() in answer.body, answer.body[-500:]
+    assert store.out("run", "--rm", "--network", "none", tag, "wc", "-c", "/big") \
+        .split()[0] == "3000000"
+    assert _containers(store.root) == []
+    assert_clean(store.root)
+
+
+def test_kill_while_the_build_context_is_sent(build_store: Forklift) -> None:
+    body = _context(QUICK_RUN, os.urandom(3_000_000))
+    build = _build_request(body, "killed:ctx")
+    with running_service(build_store) as svc:
+        got = kill_midway(svc, build, lambda: any("-api-upload-" in e
+                                                  for e in tmp_entries(build_store.root)),
+                          send=len(build) - len(body) // 2)
+    assert got == b""   # the body never ended: nothing was answered
+    _after_build_crash(build_store, "killed:ctx")
+    _build_again(build_store, body, "killed:ctx")
+
+
+def test_kill_while_a_run_step_runs(build_store: Forklift) -> None:
+    big = os.urandom(3_000_000)
+    build = _build_request(_context(SLOW_RUN, big), "killed:run")
+    running: list[tuple[str, int | None]] = []
+
+    def step_runs() -> bool:
+        running[:] = _container_pids(build_store.root, "running")
+        return bool(running)
+
+    with running_service(build_store) as svc:
+        got = kill_midway(svc, build, step_runs)
+    assert got.startswith(b"HTTP/1.1 200"), got[:300]
+    pid = running[0][1]
+    assert pid is not None
+    deadline = time.monotonic() + HANG   # the step's process dies with the service's runc
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), f"the RUN step's process {pid} outlived the service"
+    assert {"stream": "Step 3/3 : RUN sleep 30"} in _stream_lines(got)
+    assert not any("Successfully" in str(m) for m in _stream_lines(got))
+    _after_build_crash(build_store, "killed:run")
+    _build_again(build_store, _context(QUICK_RUN, big), "killed:run")

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import Forklift
@@ -151,3 +152,73 @@ def test_socket_activation(fl: Forklift, sockdir: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _switches(pid: int) -> dict[str, int]:
+    """Each thread's voluntary context switches: a thread that polls makes some at every
+    sleep, an idle worker none."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                out[task.name] = int(line.split()[1])
+    return out
+
+
+def _busy_threads(pid: int, span: float = 1.0, rate: float = 3) -> list[str]:
+    """The threads of ``pid`` that woke up at least ``rate`` times a second during ``span``
+    (a wait polls 20 times a second, an event follower 5; an idle service's threads, with
+    no idle timer, not at all)."""
+    import time
+
+    before = _switches(pid)
+    time.sleep(span)
+    after = _switches(pid)
+    return [t for t, n in after.items() if n - before.get(t, n) >= rate * span]
+
+
+def _no_busy_threads(pid: int, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    while (busy := _busy_threads(pid)) and time.monotonic() < deadline:
+        pass
+    assert busy == [], f"{len(busy)} threads still polling for {what}"
+
+
+def _abandon(svc: Any, method: str, path: str) -> None:
+    """Send a request, read the head of its answer, hang up."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(30)
+        s.connect(str(svc.socket))
+        s.sendall(f"{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n"
+                  .encode())
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 ")  # the head at once
+
+
+def test_abandoned_waits_stop_polling(fl: Forklift) -> None:
+    """Twenty clients ask to wait for a container's next exit and go away, five to follow
+    the events, five a quiet container's logs: each ends with its connection (none keeps a worker polling the store), and
+    the service still answers, and waits, for the next client."""
+    cid = fl.out("create", "--network", "none", "busybox", "true")
+    quiet = fl.out("run", "-d", "--network", "none", "busybox", "sleep", "300").strip()
+    try:
+        with running_service(fl) as svc:
+            _no_busy_threads(svc.proc.pid, "nothing (a service just started)")
+            for _ in range(20):
+                _abandon(svc, "POST", f"/v1.41/containers/{cid}/wait?condition=next-exit")
+            _no_busy_threads(svc.proc.pid, "abandoned waits")
+            for _ in range(5):
+                _abandon(svc, "GET", "/v1.41/events")
+            _no_busy_threads(svc.proc.pid, "abandoned event followers")
+            for _ in range(5):
+                _abandon(svc, "GET", f"/v1.41/containers/{quiet}/logs?follow=1&stdout=1")
+            _no_busy_threads(svc.proc.pid, "abandoned log followers")
+            answer = svc.request("POST", f"/containers/{cid}/wait?condition=not-running")
+            assert answer.status == 200 and answer.json() == {"StatusCode": 0}
+    finally:
+        fl("rm", "-f", cid, quiet)

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
 import stat
 import subprocess
-import threading
-import time
-import urllib.parse
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support import Forklift, one_line_error
-from support.registry import Pki, Registry, b64url, bcrypt_line, make_pki, running_registry
+from support.registry import Pki, Registry, bcrypt_line, make_pki, running_registry
 from support.store import NewStore
+from support.tokens import TokenService, token_auth_registry
 
 pytestmark = pytest.mark.root
 
@@ -165,101 +160,11 @@ echo "credentials not found in native keychain"; exit 1
 
 # ----------------------------------------------------------------------------- Bearer
 
-class TokenService:
-    """Issues RS256 JWTs the registry trusts (x5c chain to its rootcertbundle)."""
-
-    def __init__(self, directory: Path) -> None:
-        import datetime
-
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token-signer")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(hours=1))
-                .not_valid_after(now + datetime.timedelta(days=1))
-                .sign(self.key, hashes.SHA256()))
-        self.bundle = directory / "token-root.pem"
-        self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        self.x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
-        self.requests: list[dict[str, Any]] = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def realm(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/token"
-
-    def sign(self, claims: dict[str, Any]) -> str:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding
-
-        header = {"alg": "RS256", "typ": "JWT", "x5c": [self.x5c]}
-        signing = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-        sig = self.key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing}.{b64url(sig)}"
-
-    def grant(self, user: str | None, scopes: list[str], service: str) -> str:
-        access = []
-        for scope in scopes:
-            kind, name, actions = scope.split(":")
-            allowed = [a for a in actions.split(",")
-                       if a == "pull" and (user or name.startswith("public/"))
-                       or a == "push" and user]
-            access.append({"type": kind, "name": name, "actions": allowed})
-        now = int(time.time())
-        return self.sign({"iss": "forklift-test-issuer", "sub": user or "", "aud": service,
-                          "exp": now + 300, "nbf": now - 10, "iat": now,
-                          "jti": uuid.uuid4().hex, "access": access})
-
-    def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
-        service = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-                user = None
-                auth = self.headers.get("Authorization", "")
-                if auth.startswith("Basic "):
-                    u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
-                    if (u, p) != (USER, PASSWORD):
-                        self.send_response(401)
-                        self.end_headers()
-                        return
-                    user = u
-                scopes = query.get("scope", [])
-                service.requests.append({"user": user, "scopes": scopes})
-                token = service.grant(user, scopes, query.get("service", [""])[0])
-                body = json.dumps({"token": token, "expires_in": 300}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        return Handler
-
-
 @pytest.fixture(scope="module")
 def token_registry(
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, TokenService]]:
-    d = tmp_path_factory.mktemp("token-registry")
-    tokens = TokenService(d)
-    extra = (f"auth:\n  token:\n    realm: {tokens.realm}\n    service: forklift-test\n"
-             f"    issuer: forklift-test-issuer\n    rootcertbundle: {tokens.bundle}\n")
-    try:
-        with running_registry(d, extra=extra) as reg:
-            yield reg, tokens
-    finally:
-        tokens.server.shutdown()
+    with token_auth_registry(tmp_path_factory.mktemp("token-registry"), USER, PASSWORD) as pair:
+        yield pair
 
 
 def test_bearer_token_auth(source_store: Forklift, token_registry: tuple[Registry, TokenService],
@@ -284,3 +189,31 @@ def test_bearer_token_auth(source_store: Forklift, token_registry: tuple[Registr
     err = one_line_error(fresh("login", reg.host, "-u", USER, "--password-stdin",
                                   input="nope", check=False))
     assert "unauthorized" in err
+
+
+def test_identity_token_from_a_credential_helper(
+        source_store: Forklift, token_registry: tuple[Registry, TokenService],
+        new_store: NewStore, tmp_path: Path) -> None:
+    """A helper that answers the user ``<token>`` holds an identity token (Docker's
+    convention): it is traded by the refresh grant, never sent as a password."""
+    reg, tokens = token_registry
+    identity = tokens.issue_refresh_token(USER)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-fltoken"
+    helper.write_text(f"""#!/bin/sh
+read server
+echo '{{"ServerURL":"{reg.host}","Username":"<token>","Secret":"{identity}"}}'
+""")
+    helper.chmod(0o755)
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker" / "config.json").write_text(
+        json.dumps({"credHelpers": {reg.host: "fltoken"}}))
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKER_CONFIG": str(tmp_path / "docker")}
+    ref = f"{reg.host}/private/token-helper:1"
+    source_store("tag", "busybox", ref)
+    tokens.requests.clear()
+    source_store("push", ref, env=env)
+    new_store()("pull", ref, env=env)
+    assert tokens.requests and all(r["grant"] == "refresh_token" and r["user"] == USER
+                                   for r in tokens.requests), tokens.requests

@@ -7,7 +7,8 @@ would escape its directory, a Dockerfile that is not in the context or does not 
 network, platform or tag the builder cannot use. Then the headers go out and the build
 runs; its failure is the stream's last message (``errorDetail`` with the RUN's exit
 status as ``code``: the docker CLI exits with it). A client that leaves, or the service
-stopping, stops the build before its next step.
+stopping, stops the build before its next step; a client that hangs up also kills the RUN
+step that runs (as dockerd cancels the build with the request).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def build(ctx: Context, req: Request) -> Stream:
 
     def produce(write: Write) -> None:
         try:
-            _run(ctx, context, data, opts, _Messages(write, quiet, opts, ctx.stopping))
+            _run(ctx, context, data, opts, _Messages(write, quiet, opts, ctx.stopping),
+                 stream.gone)
         finally:
             release()
 
@@ -142,7 +144,7 @@ def registry_config(req: Request) -> dict[str, Any]:
         if token:
             user, password = "<token>", token
         if user or password:
-            out[_registry_host(str(host))] = Credentials(user, password)
+            out[_registry_host(str(host))] = Credentials(user, password, identity=bool(token))
     return out
 
 
@@ -212,11 +214,70 @@ class _Messages:
         self.now({"errorDetail": detail, "error": line})
 
 
-def _run(ctx: Context, context: Any, data: bytes, opts: Any, messages: _Messages) -> None:
-    from forklift.build import builder
+def _run(ctx: Context, context: Any, data: bytes, opts: Any, messages: _Messages,
+         gone: threading.Event) -> None:
+    """The build, with a watcher that cancels it once the client hangs up (``gone``)."""
+    opts.reporter, steps = _tracked_progress(messages.send)
+    finished = threading.Event()
+    watcher = threading.Thread(target=_cancel_on_leave, daemon=True,
+                               args=(ctx, gone, finished, messages.cancel, steps))
+    watcher.start()
+    try:
+        _build(ctx, context, data, opts, messages)
+    finally:
+        finished.set()
+        gone.set()   # wakes the watcher, which sees the build finished
+        watcher.join()
+
+
+def _tracked_progress(emit: Callable[[dict[str, Any]], None]) -> tuple[Any, list[Any]]:
+    """The classic builder's messages, and the list of the steps it began (a RUN step's
+    ``running`` is its container's ID)."""
     from forklift.build.classic import ClassicProgress
 
-    opts.reporter = ClassicProgress(messages.send)
+    steps: list[Any] = []
+
+    class Tracked(ClassicProgress):
+        def step(self, label: str) -> Any:
+            step = super().step(label)
+            steps.append(step)
+            return step
+
+    return Tracked(emit), steps
+
+
+def _cancel_on_leave(ctx: Context, gone: threading.Event, finished: threading.Event,
+                     cancel: threading.Event, steps: list[Any]) -> None:
+    """Once the client hangs up: cancel the build and SIGKILL its running RUN container
+    (again until the build ends: a step may start one after the builder's last look)."""
+    gone.wait()
+    if finished.is_set():
+        return
+    cancel.set()
+    while not finished.is_set():
+        for step in list(steps):
+            if step.running is not None:
+                _kill_run(ctx, step.running)
+        finished.wait(0.2)
+
+
+def _kill_run(ctx: Context, container_id: str) -> None:
+    import signal
+
+    from forklift import runtime
+    from forklift.store import containers as container_store
+
+    rec = container_store.get(ctx.store, container_id)
+    if rec is None or rec.state != container_store.State.RUNNING:
+        return
+    with contextlib.suppress(ForkliftError, OSError):
+        runtime.for_container(ctx.store.runc_dir, rec.host_config).kill(
+            rec.id, signal.SIGKILL, all=True)
+
+
+def _build(ctx: Context, context: Any, data: bytes, opts: Any, messages: _Messages) -> None:
+    from forklift.build import builder
+
     try:
         image_id = builder.build(ctx.store, context, data, opts)
     except builder.BuildError as exc:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from forklift.api import detach
 from forklift.api.server import (
     ApiError,
     Context,
@@ -318,6 +319,7 @@ class Client:
     stdin: bool
     streams: tuple[bool, bool]
     logs: bool = False  # what it logged so far, first
+    escape: detach.Escape | None = None  # a TTY's detach keys, when it gives stdin
     sock: socket.socket | None = None
     early: bytes = b""
     ready: threading.Event = field(default_factory=threading.Event)
@@ -430,18 +432,20 @@ def wait(ctx: Context, req: Request) -> Stream:
     def produce(write: Callable[[bytes], None]) -> None:
         import json
 
-        code = _wait_for(ctx, rec, condition)
+        code = _wait_for(ctx, rec, condition, stream.gone)
         if code is not None:
             write(json.dumps({"StatusCode": code}).encode() + b"\n")
 
-    return Stream(produce)
+    stream = Stream(produce)
+    return stream
 
 
-def _wait_for(ctx: Context, rec: Any, condition: str) -> int | None:
-    """The exit code ``condition`` waits for; None when the service stops first."""
+def _wait_for(ctx: Context, rec: Any, condition: str, gone: threading.Event) -> int | None:
+    """The exit code ``condition`` waits for; None when the service stops or the client
+    leaves first."""
     seen_up = rec.effective_state().up
     last = rec.exit_code
-    while not ctx.stopping.is_set():
+    while not (ctx.stopping.is_set() or gone.is_set()):
         cur = _get(ctx, rec.id)
         if cur is None:
             return _child_code(ctx, rec.id, last)
@@ -451,7 +455,7 @@ def _wait_for(ctx: Context, rec: Any, condition: str) -> int | None:
         if not up and condition != "removed" and (seen_up or condition == "not-running"):
             return _child_code(ctx, rec.id, last if last is not None else 0)
         seen_up = seen_up or up
-        time.sleep(POLL)
+        gone.wait(POLL)
     return None
 
 
@@ -506,9 +510,11 @@ def logs(ctx: Context, req: Request) -> Stream:
                        tail=req.arg("tail") or "all", since=_time(req.arg("since")),
                        until=_time(req.arg("until")), timestamps=req.flag("timestamps"),
                        stdout=_Framed(write, None if tty else 1, want_out),  # type: ignore[arg-type]
-                       stderr=_Framed(write, None if tty else 2, want_err))  # type: ignore[arg-type]
+                       stderr=_Framed(write, None if tty else 2, want_err),  # type: ignore[arg-type]
+                       stop=lambda: ctx.stopping.is_set() or stream.gone.is_set())
 
-    return Stream(produce, RAW)
+    stream = Stream(produce, RAW)
+    return stream
 
 
 def _time(text: str) -> str | None:
@@ -526,8 +532,10 @@ def attach(ctx: Context, req: Request) -> Reply | Hijack:
     ``stream=1`` that is all."""
     rec = _resolve(ctx, req.params["id"])
     tty = bool(rec.config.get("Tty"))
-    client = Client(stdin=req.flag("stdin") and bool(rec.config.get("OpenStdin")),
-                    streams=(req.flag("stdout"), req.flag("stderr")), logs=req.flag("logs"))
+    stdin = req.flag("stdin") and bool(rec.config.get("OpenStdin"))
+    keys = detach.parse(req.arg("detachKeys"))
+    client = Client(stdin=stdin, streams=(req.flag("stdout"), req.flag("stderr")),
+                    logs=req.flag("logs"), escape=detach.Escape(keys) if tty and stdin else None)
     if not req.flag("stream"):
         return Hijack(lambda sock, early: _replay_only(ctx, rec.id, client, tty, sock))
     if rec.effective_state().up:
@@ -599,7 +607,7 @@ def _carry(ctx: Context, container_id: str, waiting: Attachment, tty: bool) -> N
     outs = ([c.sock for c in clients if c.streams[0]], [c.sock for c in clients if c.streams[1]])
     try:
         fan_out(proc, None if feeder is None else (feeder.sock, feeder.early), outs,  # type: ignore[arg-type]
-                framed=not tty)
+                framed=not tty, escape=None if feeder is None else feeder.escape)
         proc.wait()
     finally:
         for c in clients:
@@ -625,22 +633,23 @@ def _hung_up(sock: socket.socket) -> bool:
 
 
 def pump_child(proc: Any, sock: socket.socket, early: bytes, streams: tuple[bool, bool],
-               framed: bool) -> None:
+               framed: bool, escape: detach.Escape | None = None) -> None:
     """Copy the client's bytes to the child's stdin, if it has one (to the client's
-    half-close), and the child's stdout and stderr to the client (the wanted ones; framed
-    unless a TTY's) until both end."""
+    half-close, or its detach keys with ``escape``), and the child's stdout and stderr to
+    the client (the wanted ones; framed unless a TTY's) until both end."""
     fan_out(proc, (sock, early), ([sock] if streams[0] else [], [sock] if streams[1] else []),
-            framed)
+            framed, escape)
 
 
 def fan_out(proc: Any, source: tuple[socket.socket, bytes] | None,
-            outs: tuple[list[socket.socket], list[socket.socket]], framed: bool) -> None:
+            outs: tuple[list[socket.socket], list[socket.socket]], framed: bool,
+            escape: detach.Escape | None = None) -> None:
     """`pump_child` for several clients: stdin from ``source``, stdout and stderr to each
     socket of ``outs`` (stdout's, stderr's) until both end."""
     assert proc.stdout is not None and proc.stderr is not None
     lock = threading.Lock()
     if proc.stdin is not None and source is not None:
-        threading.Thread(target=_feed, args=(*source, proc.stdin), daemon=True).start()
+        threading.Thread(target=_feed, args=(*source, proc.stdin, escape), daemon=True).start()
     elif proc.stdin is not None:
         proc.stdin.close()
     pumps = [threading.Thread(target=_drain, daemon=True,
@@ -652,22 +661,33 @@ def fan_out(proc: Any, source: tuple[socket.socket, bytes] | None,
         p.join()
 
 
-def _feed(sock: socket.socket, early: bytes, stdin: Any) -> None:
+def _feed(sock: socket.socket, early: bytes, stdin: Any, escape: detach.Escape | None) -> None:
+    close = True   # the end of the client's input is the end of the child's
     try:
-        if early:
-            stdin.write(early)
-            stdin.flush()
+        data = early
         while True:
+            detached = False
+            if escape is not None:
+                data, detached = escape.feed(data)
+            if data:
+                stdin.write(data)
+                stdin.flush()
+            if detached:
+                close = False
+                sock.shutdown(socket.SHUT_RDWR)
+                return
             data = sock.recv(65536)
             if not data:
-                break
-            stdin.write(data)
-            stdin.flush()
+                # a TTY's client that left (not a half-close) detached, as Docker's
+                # CLI does after catching the detach keys itself
+                close = escape is None or not _hung_up(sock)
+                return
     except OSError:
         pass
     finally:
-        with contextlib.suppress(OSError):
-            stdin.close()
+        if close:
+            with contextlib.suppress(OSError):
+                stdin.close()
 
 
 def _drain(pipe: Any, socks: list[socket.socket], lock: threading.Lock,
@@ -695,7 +715,8 @@ def _attach_running(ctx: Context, container_id: str, conn: socket.socket, client
     def run(sock: socket.socket, early: bytes) -> None:
         _replay(ctx, container_id, client, tty, sock)
         if client.stdin:
-            threading.Thread(target=_feed_monitor, args=(sock, early, conn), daemon=True).start()
+            threading.Thread(target=_feed_monitor, args=(sock, early, conn, client.escape),
+                             daemon=True).start()
         try:
             _from_monitor(conn, sock, tty, client.streams)
         finally:
@@ -728,14 +749,25 @@ def _monitor_connection(ctx: Context, rec: Any) -> socket.socket | None:
             time.sleep(POLL)
 
 
-def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket) -> None:
+def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket,
+                  escape: detach.Escape | None) -> None:
+    """The client's bytes to the monitor; on the detach keys both connections end (the
+    monitor keeps the container's stdin open for the next attach)."""
     from forklift.engine import monitor
 
     try:
         data = early
         while True:
+            detached = False
+            if escape is not None:
+                data, detached = escape.feed(data)
             if data:
                 conn.sendall(struct.pack(">BI", monitor.IN_STDIN, len(data)) + data)
+            if detached:
+                for end in (sock, conn):
+                    with contextlib.suppress(OSError):
+                        end.shutdown(socket.SHUT_RDWR)
+                return
             data = sock.recv(65536)
             if not data:
                 conn.sendall(struct.pack(">BI", monitor.IN_CLOSE, 0))

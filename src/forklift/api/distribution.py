@@ -94,8 +94,8 @@ def registry_auth(req: Request) -> Any:
 
     doc = _auth_doc(req.headers.get("x-registry-auth", ""))
     token = doc.get("identitytoken") or ""
-    if token:  # Docker's convention for a stored identity token
-        return Credentials("<token>", str(token))
+    if token:  # what `docker login` stored from a token service: a refresh token
+        return Credentials("<token>", str(token), identity=True)
     user, password = doc.get("username") or "", doc.get("password") or ""
     if not user and not password:
         return None
@@ -176,7 +176,10 @@ def auth(ctx: Context, req: Request) -> Reply:
     if not user or not password:
         raise ApiError(400, "a username and a password (or an identitytoken) are required")
     try:
-        distribution.check_login(server or None, user, password)
+        _, _, issued = distribution.check_login(server or None, user, password,
+                                                identity=bool(token), offline=True)
     except RegistryAuthError as exc:
         raise ApiError(401, str(exc)) from None
-    return json_reply({"Status": "Login Succeeded", "IdentityToken": ""})
+    # a refresh token the token service issued: the docker CLI stores it instead of the
+    # password and sends it back as X-Registry-Auth's identitytoken
+    return json_reply({"Status": "Login Succeeded", "IdentityToken": issued})

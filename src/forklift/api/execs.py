@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from forklift.api import containers
+from forklift.api import containers, detach
 from forklift.api.server import (
     ApiError,
     Context,
@@ -82,6 +82,7 @@ def create(ctx: Context, req: Request) -> Reply:
     cmd = containers._strings(body.get("Cmd"), "Cmd")
     if not cmd:
         raise InvalidArgument("No exec command specified")
+    detach.parse(_text(body, "DetachKeys"))   # a 400 now, not at the start
     rec = require_running(ctx.store, req.params["id"],
                           "Container {id} is paused, unpause the container before exec")
     instance = ExecInstance(
@@ -240,7 +241,9 @@ def _run_tty(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes) 
     if ex.size:  # a resize that came while the child started
         tty.set_winsize(master, *ex.size)
     if ex.stdin:
-        threading.Thread(target=_to_master, args=(sock, early, master), daemon=True).start()
+        escape = detach.Escape(detach.parse(ex.detach_keys))
+        threading.Thread(target=_to_master, args=(sock, early, master, escape),
+                         daemon=True).start()
     try:
         while True:
             try:
@@ -260,12 +263,18 @@ def _run_tty(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes) 
             sock.shutdown(socket.SHUT_RDWR)
 
 
-def _to_master(sock: socket.socket, early: bytes, master: int) -> None:
+def _to_master(sock: socket.socket, early: bytes, master: int, escape: detach.Escape) -> None:
+    """The client's keys to the terminal, to its end or its detach keys (then the client's
+    connection ends, the process runs on; its output is read and dropped)."""
     with contextlib.suppress(OSError):
         data = early
         while True:
+            data, detached = escape.feed(data)
             if data:
                 os.write(master, data)
+            if detached:
+                sock.shutdown(socket.SHUT_RDWR)
+                return
             data = sock.recv(65536)
             if not data:
                 return

@@ -118,12 +118,15 @@ def no_content() -> Reply:
 @dataclass
 class Stream:
     """Headers at once, then whatever ``produce`` writes, each write sent as it comes
-    (``produce`` runs in a worker thread; ``write`` raises OSError once the client left)."""
+    (``produce`` runs in a worker thread; ``write`` raises OSError once the client left).
+    ``gone`` is set when the client closes its side while ``produce`` runs: a stream
+    that writes nothing for long (a wait) ends on it instead of on a failed write."""
 
     produce: Callable[[Callable[[bytes], None]], None]
     content_type: str = "application/json"
     status: int = 200
     headers: list[tuple[str, str]] = field(default_factory=list)
+    gone: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass

@@ -86,6 +86,7 @@ class Service:
 
     def serve(self) -> None:
         try:
+            self.pool.submit(_remove_dead_builds, self.ctx).result()
             asyncio.run(self._main())
         finally:
             self.close()
@@ -343,7 +344,11 @@ class Service:
             except OSError:
                 pass  # the client left
 
-        await loop.run_in_executor(self.pool, produce)
+        unwatch = _watch_close(loop, sock, stream.gone)
+        try:
+            await loop.run_in_executor(self.pool, produce)
+        finally:
+            unwatch()
         with contextlib.suppress(h11.LocalProtocolError):
             await loop.sock_sendall(sock, conn.send(h11.EndOfMessage()) or b"")
 
@@ -362,6 +367,46 @@ class Service:
             trailing = b""
         sock.setblocking(True)
         await loop.run_in_executor(self.pool, hijack.run, sock, trailing)
+
+
+def _watch_close(loop: asyncio.AbstractEventLoop, sock: socket.socket,
+                 gone: threading.Event) -> Callable[[], object]:
+    """Set ``gone`` when the client closes the connection (end of file or an error) while
+    its stream runs, as Go's server cancels a request's context; returns the function that
+    stops watching. Bytes the client sends meanwhile (a pipelined request) stay unread for
+    the next cycle: the watch only peeks, and stops at the first byte."""
+    fd = sock.fileno()
+
+    def readable() -> None:
+        try:
+            peek = sock.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            return
+        except OSError:
+            peek = b""
+        loop.remove_reader(fd)
+        if not peek:
+            gone.set()
+
+    loop.add_reader(fd, readable)
+    return lambda: loop.remove_reader(fd)
+
+
+def _remove_dead_builds(ctx: Context) -> None:
+    """The RUN containers of builds whose process is gone (a service killed outright in
+    the middle of a build leaves its step's container, mounted): removed at start, as
+    dockerd does after a crash."""
+    import sqlite3
+
+    from forklift.build import running
+
+    try:
+        removed = running.remove_leftovers(ctx.store)
+    except (ForkliftError, OSError, sqlite3.Error) as exc:   # the first build tries again
+        log.warning("cannot remove the containers of killed builds: %s", exc)
+        return
+    if removed:
+        log.info("removed the containers of killed builds: %s", " ".join(c[:12] for c in removed))
 
 
 async def _linger(sock: socket.socket, limit: int = 4 << 20, timeout: float = 2.0) -> None:

@@ -96,7 +96,7 @@ def prune_build_cache(ctx: Context, req: Request) -> Reply:
 def events(ctx: Context, req: Request) -> Stream:
     """The store's event log (`engine.events`: what every forklift process, CLI or service,
     logs), one JSON line per event, each sent as read. Without ``until`` it follows until
-    the client leaves, noticed at its next event, or the service stops."""
+    the client leaves or the service stops."""
     import json
 
     from forklift.engine import events as events_mod
@@ -107,10 +107,12 @@ def events(ctx: Context, req: Request) -> Stream:
     root = ctx.store_root()
 
     def produce(write: Callable[[bytes], None]) -> None:
-        for event in events_mod.read(root, query, stop=ctx.stopping.is_set):
+        stop = lambda: ctx.stopping.is_set() or stream.gone.is_set()  # noqa: E731
+        for event in events_mod.read(root, query, stop=stop):
             write(json.dumps(event).encode() + b"\n")
 
-    return Stream(produce)
+    stream = Stream(produce)
+    return stream
 
 
 def _time(text: str) -> str | None:

@@ -477,23 +477,28 @@ def login(server: str | None, username: str, password: str,
           tls_verify: bool | None = None, transport: httpx.BaseTransport | None = None) -> str:
     """Check the credentials against the registry, then store them. ``transport``
     replaces the network (tests)."""
-    host, creds = check_login(server, username, password, tls_verify, transport)
+    host, creds, _ = check_login(server, username, password, tls_verify, transport)
     config.store_credentials(host, creds)
     return "Login Succeeded"
 
 
 def check_login(server: str | None, username: str, password: str,
-                tls_verify: bool | None = None,
-                transport: httpx.BaseTransport | None = None) -> tuple[str, config.Credentials]:
-    """The registry's host and the credentials it accepted (RegistryAuthError if it did
-    not); nothing is stored (the API's ``/auth`` checks only)."""
+                tls_verify: bool | None = None, transport: httpx.BaseTransport | None = None,
+                *, identity: bool = False,
+                offline: bool = False) -> tuple[str, config.Credentials, str]:
+    """The registry's host, the credentials it accepted (RegistryAuthError if it did
+    not) and the identity token its token service issued ("" for none: only asked for
+    when ``offline``, as Docker's login asks); nothing is stored (the API's ``/auth``
+    checks only). ``identity``: ``password`` is an identity token."""
     host = registry_host(server)
     if not username or not password:
         raise InvalidArgument("login needs a username and a password")
-    creds = config.Credentials(username, password)
+    creds = config.Credentials(username, password, identity)
     with RegistryClient(host, tls_verify=tls_verify, creds=creds, transport=transport) as client:
+        client.auth.offline = offline
         _verify_login(client)
-    return host, creds
+        issued = client.auth.refresh_token if offline else ""
+    return host, creds, issued if issued != password else ""
 
 
 def _verify_login(client: RegistryClient) -> None:

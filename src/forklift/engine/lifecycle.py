@@ -24,6 +24,7 @@ from forklift.store.db import Store
 
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO, Any
 
 
@@ -340,9 +341,11 @@ def _entry_time(e: dict[str, Any]) -> float:
 def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
          since: str | None = None, until: str | None = None,
          timestamps: bool = False, stdout: IO[bytes] | None = None,
-         stderr: IO[bytes] | None = None, details: bool = False) -> None:
-    """``logs``: the container's json-file log, filtered; ``follow`` until it stops;
-    ``details``: each line after its ``--log-opt labels/env`` attributes (``details_text``)."""
+         stderr: IO[bytes] | None = None, details: bool = False,
+         stop: Callable[[], bool] | None = None) -> None:
+    """``logs``: the container's json-file log, filtered; ``follow`` until it stops (or
+    ``stop()`` holds: the API's client left); ``details``: each line after its
+    ``--log-opt labels/env`` attributes (``details_text``)."""
     from forklift.engine.timestamps import parse_timestamp  # datetime, re: only logs
 
     t0 = parse_timestamp(since, "since") if since else None
@@ -392,6 +395,8 @@ def logs(store: Store, name: str, *, follow: bool = False, tail: str = "all",
             if not running:
                 batch, offset = _read_entries(held, offset) if held else ([], offset)
                 emit(batch)
+                return
+            if stop is not None and stop():
                 return
             time.sleep(0.1)
     finally:

@@ -45,14 +45,25 @@ def basic_header(creds: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode()
 
 
+Param = tuple[str, str | int | float | bool | None]   # a query parameter, as httpx types it
+CLIENT_ID = "docker"   # the client_id Docker sends to token services
+
+
 class Authenticator:
-    """Turns the registry's challenge into an Authorization header, per scope set."""
+    """Turns the registry's challenge into an Authorization header, per scope set.
+
+    Credentials that hold an identity token get their Bearer tokens by the OAuth2
+    refresh-token grant (a POST to the realm), as Docker does; a username and password
+    by a GET with Basic auth. ``offline`` (a login) asks the token service for a refresh
+    token too: one it issues is kept in ``refresh_token``."""
 
     def __init__(self, client: httpx.Client, host: str, creds: Credentials | None) -> None:
         self._client = client
         self.host = host
         self.creds = creds
         self.challenge: Challenge | None = None
+        self.offline = False
+        self.refresh_token = creds.password if creds is not None and creds.identity else ""
         self._tokens: dict[tuple[str, ...], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
@@ -69,7 +80,7 @@ class Authenticator:
         if challenge is None:
             return None
         if challenge.scheme == "basic":
-            return basic_header(self.creds) if self.creds else None
+            return basic_header(self.creds) if self.creds and not self.creds.identity else None
         if challenge.scheme != "bearer":
             raise RegistryError(f"{self.host}: unsupported authentication scheme {challenge.scheme!r}")
         key = tuple(sorted(set(scopes)))
@@ -85,23 +96,46 @@ class Authenticator:
         realm = challenge.params.get("realm")
         if not realm:
             raise RegistryError(f"{self.host}: bearer challenge without a realm")
-        params: list[tuple[str, str | int | float | bool | None]] = []
-        if challenge.params.get("service"):
-            params.append(("service", challenge.params["service"]))
-        params.extend(("scope", s) for s in scopes)
-        headers = {"Authorization": basic_header(self.creds)} if self.creds else {}
+        service = challenge.params.get("service")
         try:
-            resp = self._client.get(realm, params=params, headers=headers, follow_redirects=True)
+            if self.refresh_token:
+                resp = self._client.post(realm, data=self._refresh_form(service, scopes),
+                                         follow_redirects=True)
+            else:
+                resp = self._client.get(realm, params=self._query(service, scopes),
+                                        headers=self._basic(), follow_redirects=True)
         except httpx.HTTPError as exc:
             raise RegistryUnreachable(f"cannot get a token from {realm}: {exc}") from None
         if resp.status_code in (401, 403):
             raise RegistryAuthError(f"{self.host}: unauthorized: authentication failed at {realm}")
         if resp.status_code != 200:
             raise RegistryError(f"{self.host}: token service {realm} answered {resp.status_code}")
-        return _token_from(resp.content, realm)
+        token, lifetime, refresh = _token_from(resp.content, realm)
+        if refresh and (self.refresh_token or self.offline):
+            self.refresh_token = refresh   # a service may rotate it with every grant
+        return token, lifetime
+
+    def _query(self, service: str | None, scopes: tuple[str, ...]) -> list[Param]:
+        params: list[Param] = [("service", service)] if service else []
+        params.extend(("scope", s) for s in scopes)
+        if self.offline and self.creds is not None:
+            params += [("offline_token", "true"), ("client_id", CLIENT_ID)]
+        return params
+
+    def _basic(self) -> dict[str, str]:
+        return {"Authorization": basic_header(self.creds)} if self.creds else {}
+
+    def _refresh_form(self, service: str | None, scopes: tuple[str, ...]) -> dict[str, str]:
+        """The OAuth2 refresh-token grant (the distribution token spec's POST form)."""
+        form = {"grant_type": "refresh_token", "refresh_token": self.refresh_token,
+                "client_id": CLIENT_ID, "scope": " ".join(scopes)}
+        if service:
+            form["service"] = service
+        return form
 
 
-def _token_from(body: bytes, realm: str) -> tuple[str, float]:
+def _token_from(body: bytes, realm: str) -> tuple[str, float, str]:
+    """A token answer's (token, lifetime in seconds, refresh token or "")."""
     try:
         data: Any = json.loads(body) if body else {}
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -115,4 +149,5 @@ def _token_from(body: bytes, realm: str) -> tuple[str, float]:
         lifetime = float(data.get("expires_in") or 60)
     except (TypeError, ValueError):
         lifetime = 60.0
-    return token, lifetime
+    refresh = data.get("refresh_token")
+    return token, lifetime, refresh if isinstance(refresh, str) else ""

@@ -33,6 +33,9 @@ DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 class Credentials:
     username: str
     password: str
+    # the password is an identity token (what `docker login` stores from a token server
+    # that issued a refresh token): traded at the token endpoint, never sent as Basic
+    identity: bool = False
 
 
 # ----------------------------------------------------------------------------- paths
@@ -128,6 +131,9 @@ def _run_helper(name: str, action: str, payload: str) -> str:
 
 
 def _decode_auth(entry: dict[str, Any]) -> Credentials | None:
+    token = entry.get("identitytoken")
+    if token and isinstance(token, str):   # `docker login` to a token service: no password
+        return Credentials(str(entry.get("username") or "<token>"), token, identity=True)
     if entry.get("username") and entry.get("password"):
         return Credentials(str(entry["username"]), str(entry["password"]))
     text = entry.get("auth")
@@ -163,7 +169,9 @@ def get_credentials(host: str) -> Credentials | None:
         if out.strip():
             try:
                 data = json.loads(out)
-                return Credentials(str(data["Username"]), str(data["Secret"]))
+                user = str(data["Username"])
+                # the helpers' convention for an identity token, as Docker reads it
+                return Credentials(user, str(data["Secret"]), identity=user == "<token>")
             except (ValueError, KeyError, TypeError):
                 raise ForkliftError(f"credential helper {helper} returned bad output") from None
     entry = _auth_entry(cfg, host)
