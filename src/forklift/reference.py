@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from forklift.errors import InvalidArgument
+from forklift.records import FrozenRecord
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DOMAIN = "index.docker.io"
@@ -31,14 +31,19 @@ _REFERENCE_RE = re.compile(
 _HEX64 = re.compile(r"^[a-f0-9]{64}\Z")
 
 
-@dataclass(frozen=True)
-class Reference:
-    """A normalized reference: ``domain/path[:tag][@digest]``."""
+class Reference(FrozenRecord):
+    """A normalized reference: ``domain/path[:tag][@digest]``. (A frozen slotted record,
+    not a dataclass: this module is on the `run` hot path.)"""
 
     domain: str
     path: str
-    tag: str | None = None
-    digest: str | None = None
+    tag: str | None
+    digest: str | None
+    __slots__ = ("domain", "path", "tag", "digest")
+
+    def __init__(self, domain: str, path: str, tag: str | None = None,
+                 digest: str | None = None) -> None:
+        self._set(domain=domain, path=path, tag=tag, digest=digest)
 
     @property
     def repository(self) -> str:

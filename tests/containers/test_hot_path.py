@@ -44,10 +44,12 @@ NOT_PLAIN_EXEC = {"json", "re", "enum", "sqlite3", "datetime", "contextlib", "si
 # Nor on run's, --rm or -d: CNI plugins and iptables only (subprocess, locale), network create
 # only (ipaddress: engine/bridgenet does its own IPv4 arithmetic), a failed monitor only
 # (traceback, textwrap), a pull's download handoff only (queue), diff only, the rare flags'
-# modules.
+# modules; nor typing and dataclasses (inspect, ast, dis): the records reading an image
+# needs (oci, reference, limits, the store's image, layer and volume rows) are slotted.
 NOT_RUN = {"subprocess", "locale", "ipaddress", "traceback", "textwrap", "shutil", "bz2", "lzma",
            "queue", "heapq", "shlex", "forklift.changes", "forklift.engine.update",
-           "forklift.engine.inspectdoc", "forklift.engine.fsdiff", "uuid", "platform"}
+           "forklift.engine.inspectdoc", "forklift.engine.fsdiff", "uuid", "platform",
+           "typing", "dataclasses", "inspect", "ast", "dis"}
 # And a foreground run starts no monitor and opens no terminal.
 NOT_RUN_RM = {"forklift.engine.monitor", "forklift.engine.tty", "forklift.engine.health",
               "forklift.engine.restart", "termios", "tty"}
