@@ -27,7 +27,8 @@ DEFAULT_MAX_LAYER_SIZE = 32 << 30
 DEFAULT_MAX_LAYERS = 125
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_SIZE = re.compile(r"([0-9]{1,20}(?:\.[0-9]{1,9})?) ?([kmgtp]?)i?b?", re.IGNORECASE)
+# compiled (and cached by re) when first used: only a size option or config.toml has one
+_SIZE = r"([0-9]{1,20}(?:\.[0-9]{1,9})?) ?([kmgtp]?)i?b?"
 
 
 def parse_size(value: str | int, what: str = "size") -> int:
@@ -37,7 +38,7 @@ def parse_size(value: str | int, what: str = "size") -> int:
     if isinstance(value, int):
         number = value
     else:
-        match = _SIZE.fullmatch(value.strip())
+        match = re.fullmatch(_SIZE, value.strip(), re.IGNORECASE)
         if match is None:
             raise InvalidArgument(f"invalid {what} {value!r} (use a size like 512m or 20g)")
         number = int(float(match.group(1)) * _UNITS[match.group(2).lower()])

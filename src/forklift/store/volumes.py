@@ -11,7 +11,8 @@ from forklift.errors import Conflict, InvalidArgument, NotFound
 from forklift.records import SlotRecord
 from forklift.store.db import Store, remove_path
 
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# compiled (and cached by re) when first used: only a named volume needs it
+_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
 
 
 class Volume(SlotRecord):
@@ -34,7 +35,7 @@ class Volume(SlotRecord):
 
 def validate_name(name: str) -> str:
     """``name`` if Docker's local driver accepts it, else InvalidArgument (its wording)."""
-    if not _NAME_RE.match(name):
+    if not re.match(_NAME, name):
         raise InvalidArgument(
             f'"{name}" includes invalid characters for a local volume name,'
             ' only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
