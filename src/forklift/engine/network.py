@@ -30,9 +30,8 @@ import fcntl
 import json
 import os
 import struct
-import threading
 
-from forklift import programs
+from forklift import programs, threads
 from forklift.engine import events
 from forklift.errors import Conflict, ForkliftError, InvalidArgument, NotFound, RuntimeFailure
 from forklift.store import containers as container_store
@@ -404,9 +403,7 @@ def _new_netns(path: str, keep_sockets: bool) -> tuple[Any, socket.socket] | Non
         except Exception as exc:  # reported by the caller's thread
             out["error"] = getattr(exc, "errno", None) or 1
 
-    worker = threading.Thread(target=inside, name="netns")
-    worker.start()
-    worker.join()
+    threads.start(inside).join()
     if "error" in out:
         destroy_netns(path)
         raise RuntimeFailure(f"cannot create network namespace: {os.strerror(out['error'])}")
