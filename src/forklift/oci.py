@@ -69,10 +69,9 @@ def loads_object(data: bytes, what: str) -> dict[str, Any]:
 
 def now_rfc3339() -> str:
     """UTC timestamp with nanosecond precision, as Docker writes ``created``."""
-    from datetime import UTC, datetime  # platform, datetime: not on the lifecycle hot paths
-
     ns = time.time_ns()
-    base = datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    # time's gmtime, not datetime (~2 ms of import on the run path): the same UTC fields
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
     return f"{base}.{ns % 1_000_000_000:09d}Z"
 
 
