@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import IO, Protocol
 
 from forklift.errors import DigestMismatch, InvalidArgument
+
+TYPE_CHECKING = False  # not typing's: its import is on the hot paths
+if TYPE_CHECKING:
+    from typing import IO, Protocol
+
+    class Writable(Protocol):
+        """Anything bytes can be written to (a file, a BlobWriter)."""
+
+        def write(self, data: bytes, /) -> int: ...
 
 ALGORITHM = "sha256"
 _DIGEST_RE = re.compile(r"\Asha256:[a-f0-9]{64}\Z")
@@ -42,12 +50,6 @@ def of_bytes(data: bytes) -> str:
 def short_id(digest: str) -> str:
     """The 12-character form Docker prints in tables."""
     return digest.split(":", 1)[-1][:12]
-
-
-class Writable(Protocol):
-    """Anything bytes can be written to (a file, a BlobWriter)."""
-
-    def write(self, data: bytes, /) -> int: ...
 
 
 class HashingReader:

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
-from typing import Any
 
 from forklift.errors import InvalidArgument, LimitExceeded
+from forklift.records import FrozenRecord
+
+TYPE_CHECKING = False  # not typing's: its import is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_NAME = "config.toml"
 # Far above the layers of common public images (a few GB decompressed), far below
@@ -24,7 +27,8 @@ DEFAULT_MAX_LAYER_SIZE = 32 << 30
 DEFAULT_MAX_LAYERS = 125
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-_SIZE = re.compile(r"([0-9]{1,20}(?:\.[0-9]{1,9})?) ?([kmgtp]?)i?b?", re.IGNORECASE)
+# compiled (and cached by re) when first used: only a size option or config.toml has one
+_SIZE = r"([0-9]{1,20}(?:\.[0-9]{1,9})?) ?([kmgtp]?)i?b?"
 
 
 def parse_size(value: str | int, what: str = "size") -> int:
@@ -34,7 +38,7 @@ def parse_size(value: str | int, what: str = "size") -> int:
     if isinstance(value, int):
         number = value
     else:
-        match = _SIZE.fullmatch(value.strip())
+        match = re.fullmatch(_SIZE, value.strip(), re.IGNORECASE)
         if match is None:
             raise InvalidArgument(f"invalid {what} {value!r} (use a size like 512m or 20g)")
         number = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
@@ -52,12 +56,21 @@ def format_size(n: int) -> str:
     return f"{n}B"
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_layer_size: int = DEFAULT_MAX_LAYER_SIZE
-    max_layers: int = DEFAULT_MAX_LAYERS
-    config_path: str = CONFIG_NAME
-    size_from_option: bool = False
+class Limits(FrozenRecord):
+    """The store's size and layer-count limits. (A frozen slotted record, not a dataclass:
+    this module is on the `run` hot path.)"""
+
+    max_layer_size: int
+    max_layers: int
+    config_path: str
+    size_from_option: bool
+    __slots__ = ("max_layer_size", "max_layers", "config_path", "size_from_option")
+
+    def __init__(self, max_layer_size: int = DEFAULT_MAX_LAYER_SIZE,
+                 max_layers: int = DEFAULT_MAX_LAYERS, config_path: str = CONFIG_NAME,
+                 size_from_option: bool = False) -> None:
+        self._set(max_layer_size=max_layer_size, max_layers=max_layers,
+                  config_path=config_path, size_from_option=size_from_option)
 
     def size_exceeded(self, what: str = "layer") -> LimitExceeded:
         where = ("--max-size" if self.size_from_option
@@ -109,12 +122,12 @@ def _from_doc(doc: dict[str, Any], path: str) -> Limits:
         size = section["max-layer-size"]
         if not isinstance(size, str | int):
             raise InvalidArgument(f"{path}: max-layer-size must be a size like \"20g\"")
-        limits = replace(limits, max_layer_size=parse_size(size, f"max-layer-size in {path}"))
+        limits = limits.replace(max_layer_size=parse_size(size, f"max-layer-size in {path}"))
     if "max-layers" in section:
         count = section["max-layers"]
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise InvalidArgument(f"{path}: max-layers must be a whole number of at least 1")
-        limits = replace(limits, max_layers=count)
+        limits = limits.replace(max_layers=count)
     return limits
 
 
@@ -122,6 +135,6 @@ def for_store(root: str, max_size: str | int | None = None) -> Limits:
     """The store's limits, with a command's ``--max-size`` over the layer size limit."""
     limits = load(root)
     if max_size is not None:
-        limits = replace(limits, max_layer_size=parse_size(max_size, "--max-size"),
+        limits = limits.replace(max_layer_size=parse_size(max_size, "--max-size"),
                          size_from_option=True)
     return limits

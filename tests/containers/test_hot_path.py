@@ -44,13 +44,19 @@ NOT_PLAIN_EXEC = {"json", "re", "enum", "sqlite3", "datetime", "contextlib", "si
 # Nor on run's, --rm or -d: CNI plugins and iptables only (subprocess, locale), network create
 # only (ipaddress: engine/bridgenet does its own IPv4 arithmetic), a failed monitor only
 # (traceback, textwrap), a pull's download handoff only (queue), diff only, the rare flags'
-# modules.
+# modules; nor typing and dataclasses (inspect, ast, dis): the records reading an image
+# needs (oci, reference, limits, the store's image, layer and volume rows) are slotted;
+# nor threading: its threads are forklift.threads' (_thread); nor the sqlite3 package (its
+# datetime adapters): the store uses the _sqlite3 extension it re-exports.
 NOT_RUN = {"subprocess", "locale", "ipaddress", "traceback", "textwrap", "shutil", "bz2", "lzma",
            "queue", "heapq", "shlex", "forklift.changes", "forklift.engine.update",
-           "forklift.engine.inspectdoc", "forklift.engine.fsdiff", "uuid", "platform"}
-# And a foreground run starts no monitor and opens no terminal.
+           "forklift.engine.inspectdoc", "forklift.engine.fsdiff", "uuid", "platform",
+           "typing", "dataclasses", "inspect", "ast", "dis", "threading", "sqlite3",
+           "datetime"}
+# And a foreground run starts no monitor and opens no terminal; its network code uses the
+# C _socket (socket imports selectors and builds four enums), its threads _thread.
 NOT_RUN_RM = {"forklift.engine.monitor", "forklift.engine.tty", "forklift.engine.health",
-              "forklift.engine.restart", "termios", "tty"}
+              "forklift.engine.restart", "termios", "tty", "socket", "selectors"}
 
 
 def _modules_after(fl: Forklift, tmp_path: Path, *args: str) -> tuple[set[str], int]:

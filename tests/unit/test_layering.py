@@ -23,7 +23,7 @@ TIERS: list[tuple[str, ...]] = [
     ("archive", "tarreader", "tarsplit", "fswalk", "oci", "digest", "reference", "changes",
      "limits"),
     ("runtime",),
-    ("programs", "procs", "faults", "gotemplate", "records", "fastjson"),
+    ("programs", "procs", "faults", "gotemplate", "records", "fastjson", "threads"),
     ("errors", "__init__"),
 ]
 RANK = {name: i for i, tier in enumerate(TIERS) for name in tier}

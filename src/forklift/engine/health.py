@@ -18,11 +18,14 @@ import os
 import select
 import signal
 import time
-from typing import Any
 
 from forklift.errors import InvalidArgument
 from forklift.store.containers import ContainerRecord
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 NS = 1_000_000_000
 DEFAULT_INTERVAL = DEFAULT_TIMEOUT = 30.0

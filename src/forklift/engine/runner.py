@@ -13,9 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 
-from forklift import faults, oci, runtime
+from forklift import faults, oci, runtime, threads
 from forklift.engine import bundle as bundle_mod
 from forklift.engine import events, hostconfig, logfile, network, rootfs
 from forklift.errors import CommandNotExecutable, CommandNotFound, Conflict, ForkliftError, NotFound
@@ -142,8 +141,7 @@ def _delete_and_teardown(store: Store, rec: ContainerRecord, rt: Runtime) -> Non
     """The runtime's delete (cgroups, its state) and the CNI plugins' DEL (veth, address)
     touch different things and each costs a process or two: run them side by side. Both
     are done before the record says exited, so a new start never meets either."""
-    worker = threading.Thread(target=_delete_state, args=(rt, rec.id), name="delete")
-    worker.start()
+    worker = threads.start(_delete_state, rt, rec.id)
     try:
         with contextlib.suppress(Exception):
             network.teardown(store, rec)
@@ -231,12 +229,11 @@ def _run_teed(run: Run, log: logfile.JsonLog, stdin: IO[Any] | None,
     tee = logfile.Tee(log, {
         out_r: ("stdout", _fileno(stdout, 1) if cfg.get("AttachStdout", True) else None),
         err_r: ("stderr", _fileno(stderr, 2) if cfg.get("AttachStderr", True) else None)})
-    thread = threading.Thread(target=tee.run, name="output", daemon=True)
     # The thread inherits a mask that blocks the signals a foreground run waits for with
     # sigwaitinfo: none of them may be delivered to it instead.
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {*FORWARDED_SIGNALS, signal.SIGCHLD})
     try:
-        thread.start()
+        thread = threads.start(tee.run)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
     logged = os.fstat(log.fd).st_size

@@ -23,11 +23,14 @@ import struct
 import termios
 import time
 import tty as tty_mod
-from collections.abc import Callable
-from typing import Any
 
 from forklift.engine.logfile import write_all
 from forklift.errors import RuntimeFailure
+
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 CONSOLE_SOCKET = "console.sock"
 PR_SET_CHILD_SUBREAPER = 36

@@ -13,7 +13,10 @@ attack surface nobody in a container needs. ``--privileged`` and
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: its import is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
 EPERM = 1
 ENOSYS = 38

@@ -5,12 +5,15 @@ from __future__ import annotations
 import errno
 import os
 import time
-from typing import IO
 
 from forklift import digest as dg
 from forklift import faults
 from forklift.errors import NoSpace, NotFound
 from forklift.store.db import Store
+
+TYPE_CHECKING = False  # not typing's: its import is on the hot paths
+if TYPE_CHECKING:
+    from typing import IO
 
 
 class BlobWriter:

@@ -8,26 +8,35 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from forklift import digest as dg
 from forklift import faults, oci, reference
 from forklift.errors import Conflict, InvalidArgument, NotFound, StoreCorrupt
+from forklift.records import SlotRecord
 from forklift.store import blobs, build_cache
 from forklift.store.db import Store
 from forklift.store.layers import Layer, PreparedLayer
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
-class ImageRecord:
-    """An image row: ID (config digest), parent image, config time, summed layer size."""
+
+class ImageRecord(SlotRecord):
+    """An image row: ID (config digest), parent image, config time, summed layer size.
+    (A slotted record, not a dataclass: this module is on the `run` hot path.)"""
 
     id: str
     parent: str | None
     created: float
     size: int
     added: float
+    __slots__ = ("id", "parent", "created", "size", "added")
+
+    def __init__(self, id: str, parent: str | None, created: float, size: int,
+                 added: float) -> None:
+        self.id, self.parent, self.created, self.size, self.added = (
+            id, parent, created, size, added)
 
 
 def _record(row: Any) -> ImageRecord:

@@ -9,22 +9,23 @@ unreferenced): ``ingest`` extracts into scratch space outside any lock, then
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING
 
 from forklift import digest as dg
 from forklift import faults, oci
 from forklift import limits as limits_mod
 from forklift.errors import BadArchive, Conflict, ForkliftError, LimitExceeded, StoreCorrupt
 from forklift.limits import Limits
+from forklift.records import SlotRecord
 from forklift.store import blobs
 from forklift.store.db import Store, remove_path
 
+TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
     import queue
+    import threading
+    from collections.abc import Callable
+    from typing import IO
 
     from forklift.archive import ExtractStats
 
@@ -39,15 +40,21 @@ TARSPLIT = "application/vnd.forklift.layer.v1.tar+tarsplit"
 TAR_SPLIT = "tar-split"
 
 
-@dataclass
-class Layer:
-    """A layer row: its directory under ``layers/`` and the blob that reproduces its tar."""
+class Layer(SlotRecord):
+    """A layer row: its directory under ``layers/`` and the blob that reproduces its tar.
+    (Slotted records here, not dataclasses: this module is on the `run` hot path.)"""
 
     diff_id: str
     dir: str
     size: int
     blob: str
     blob_media_type: str
+    __slots__ = ("diff_id", "dir", "size", "blob", "blob_media_type")
+
+    def __init__(self, diff_id: str, dir: str, size: int, blob: str,
+                 blob_media_type: str) -> None:
+        self.diff_id, self.dir, self.size = diff_id, dir, size
+        self.blob, self.blob_media_type = blob, blob_media_type
 
     def path(self, store: Store) -> str:
         return store.layer_path(self.dir)
@@ -57,18 +64,23 @@ class Layer:
         return os.path.join(store.layers_dir, self.dir, TAR_SPLIT)
 
 
-@dataclass
-class PreparedLayer:
+class PreparedLayer(SlotRecord):
     """A layer extracted into scratch space, not yet part of the store."""
 
     store: Store
     diff_id: str
     size: int
-    scratch: str | None = None
-    blob: blobs.BlobWriter | None = None
-    blob_media_type: str = oci.OCI_LAYER
-    existing: bool = False
-    _done: bool = field(default=False, repr=False)
+    scratch: str | None
+    blob: blobs.BlobWriter | None
+    blob_media_type: str
+    existing: bool
+    __slots__ = ("store", "diff_id", "size", "scratch", "blob", "blob_media_type", "existing")
+
+    def __init__(self, store: Store, diff_id: str, size: int, scratch: str | None = None,
+                 blob: blobs.BlobWriter | None = None, blob_media_type: str = oci.OCI_LAYER,
+                 existing: bool = False) -> None:
+        self.store, self.diff_id, self.size, self.scratch = store, diff_id, size, scratch
+        self.blob, self.blob_media_type, self.existing = blob, blob_media_type, existing
 
     def register(self) -> Layer:
         """Make the layer part of the store and return its row.
@@ -305,6 +317,8 @@ def _two_stage(raw: IO[bytes], consume: Callable[[_Handoff], None]) -> _Handoff:
     """Run ``consume`` on a helper thread while this one pumps ``raw`` into it; raise the
     extracting side's failure unless it is a `BadArchive` (the caller first checks the
     blob's digest, then raises it)."""
+    import threading  # only a pull's download handoff starts a thread
+
     handoff = _Handoff()
     worker = threading.Thread(target=consume, args=(handoff,),
                               name="forklift-layer-extract", daemon=True)

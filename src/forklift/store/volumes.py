@@ -6,22 +6,28 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 
 from forklift.errors import Conflict, InvalidArgument, NotFound
+from forklift.records import SlotRecord
 from forklift.store.db import Store, remove_path
 
-_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+# compiled (and cached by re) when first used: only a named volume needs it
+_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$"
 
 
-@dataclass
-class Volume:
-    """A volume row; its content is ``path(store)``."""
+class Volume(SlotRecord):
+    """A volume row; its content is ``path(store)``. (A slotted record, not a dataclass:
+    this module is on the `run` hot path.)"""
 
     name: str
     anonymous: bool
     created: float
     labels: dict[str, str]
+    __slots__ = ("name", "anonymous", "created", "labels")
+
+    def __init__(self, name: str, anonymous: bool, created: float,
+                 labels: dict[str, str]) -> None:
+        self.name, self.anonymous, self.created, self.labels = name, anonymous, created, labels
 
     def path(self, store: Store) -> str:
         return os.path.join(store.volumes_dir, self.name, "_data")
@@ -29,7 +35,7 @@ class Volume:
 
 def validate_name(name: str) -> str:
     """``name`` if Docker's local driver accepts it, else InvalidArgument (its wording)."""
-    if not _NAME_RE.match(name):
+    if not re.match(_NAME, name):
         raise InvalidArgument(
             f'"{name}" includes invalid characters for a local volume name,'
             ' only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed')
