@@ -23,6 +23,7 @@ from support import Forklift
 from support.cli import run
 from support.registry import Registry, bcrypt_line, running_registry
 from support.service import DOCKER20, Answer, Service
+from support.swagger import required as swagger_required
 from support.tarcraft import tar_of
 
 pytestmark = pytest.mark.root
@@ -46,7 +47,7 @@ def _messages(answer: Answer) -> list[dict[str, Any]]:
     assert answer.status == 200, answer
     assert answer.headers["content-type"] == "application/json"
     docs = [json.loads(line) for line in answer.body.split(b"\r\n") if line.strip()]
-    swagger = _swagger()
+    swagger = swagger_required()
     for doc in docs:
         swagger.validate(doc, "BuildInfo")
     return docs
@@ -54,14 +55,6 @@ def _messages(answer: Answer) -> list[dict[str, Any]]:
 
 def _text(docs: list[dict[str, Any]]) -> str:
     return "".join(d.get("stream", "") for d in docs)
-
-
-def _swagger() -> Any:
-    from support import swagger
-
-    if not swagger.available():
-        pytest.skip(f"{swagger.SWAGGER} missing: install {swagger.PACKAGE}")
-    return swagger
 
 
 def _state(fl: Forklift) -> tuple[list[str], list[str], list[str]]:
@@ -259,7 +252,7 @@ def test_refused_before_the_stream(service: Service, fl: Forklift, case: str) ->
     before = _state(fl)
     answer = _build(service, body, query)
     message = answer.refusal(400)
-    _swagger().validate_response(answer.json(), "POST", "/build", 400)
+    swagger_required().validate_response(answer.json(), "POST", "/build", 400)
     assert words in message
     assert _state(fl) == before
     assert not os.path.exists("/tmp/fl-build-escape") and not os.path.exists("/etc/evil")

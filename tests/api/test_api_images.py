@@ -16,6 +16,7 @@ import pytest
 from support import Forklift
 from support.registry import Registry, bcrypt_line, running_registry
 from support.service import Answer, Service
+from support.swagger import required as swagger_required
 from support.tarcraft import tar_of
 
 pytestmark = pytest.mark.root
@@ -23,19 +24,6 @@ pytestmark = pytest.mark.root
 
 def _error(answer: Answer, status: int) -> str:
     return answer.refusal(status)
-
-
-def _lines(answer: Answer) -> list[dict[str, Any]]:
-    assert answer.status == 200, answer
-    return [json.loads(line) for line in answer.body.splitlines() if line.strip()]
-
-
-def _swagger() -> Any:
-    from support import swagger
-
-    if not swagger.available():
-        pytest.skip(f"{swagger.SWAGGER} missing: install {swagger.PACKAGE}")
-    return swagger
 
 
 def _ids(fl: Forklift) -> list[str]:
@@ -52,7 +40,7 @@ def _state(fl: Forklift) -> list[str]:
 # ----------------------------------------------------------------------------- tag, rmi, history
 
 def test_tag_history_rmi(service: Service, fl: Forklift) -> None:
-    swagger = _swagger()
+    swagger = swagger_required()
     image_id = fl.inspect("busybox")["Id"]
     assert service.request("POST", "/v1.41/images/busybox/tag?repo=example.com/a/b&tag=1").status == 201
     assert fl.inspect("example.com/a/b:1")["Id"] == image_id
@@ -98,7 +86,7 @@ def test_rmi_of_used_image_is_409(service: Service, fl: Forklift, name: str,
 # ----------------------------------------------------------------------------- commit
 
 def test_commit_with_body_changes_and_errors(service: Service, fl: Forklift, name: str) -> None:
-    swagger = _swagger()
+    swagger = swagger_required()
     fl("run", "--name", name, "busybox", "sh", "-c", "echo hi > /made")
     try:
         before = _ids(fl)
@@ -132,7 +120,7 @@ def test_import_from_body(service: Service, fl: Forklift) -> None:
     answer = service.request("POST", "/v1.41/images/create?fromSrc=-&repo=flat&tag=1"
                              "&message=from%20api&changes=CMD%20%5B%22cat%22%5D", body,
                              headers={"Content-Type": "application/x-tar"})
-    image_id = _lines(answer)[-1]["status"]
+    image_id = Answer.json_lines(answer)[-1]["status"]
     doc = fl.inspect("flat:1")
     assert doc["Id"] == image_id and doc["Config"]["Cmd"] == ["cat"]
     assert doc["Comment"] == "from api"
@@ -168,15 +156,15 @@ def test_save_then_load_round_trip(service: Service, fl: Forklift) -> None:
     fl("rmi", "saved:1")
     loaded = service.request("POST", "/images/load?quiet=1", saved.body,
                              headers={"Content-Type": "application/x-tar"})
-    assert _lines(loaded) == [{"stream": "Loaded image: saved:1\n"}]
+    assert Answer.json_lines(loaded) == [{"stream": "Loaded image: saved:1\n"}]
     assert fl.inspect("saved:1")["Id"] == fl.inspect("busybox")["Id"]
     fl("rmi", "saved:1")
 
 
 def test_prune_dangling(service: Service, fl: Forklift) -> None:
-    swagger = _swagger()
+    swagger = swagger_required()
     body = tar_of({"dangling.txt": b"x\n"})
-    image_id = _lines(service.request("POST", "/images/create?fromSrc=-", body))[-1]["status"]
+    image_id = Answer.json_lines(service.request("POST", "/images/create?fromSrc=-", body))[-1]["status"]
     _error(service.request("POST", "/images/prune?filters=%7B%22nokey%22%3A%5B%22x%22%5D%7D"), 400)
     assert image_id in _ids(fl)
     pruned = service.request("POST", "/v1.41/images/prune?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D")
@@ -189,10 +177,10 @@ def test_prune_dangling(service: Service, fl: Forklift) -> None:
 def test_list_filters(service: Service, fl: Forklift) -> None:
     from urllib.parse import quote
 
-    swagger = _swagger()
-    labelled = _lines(service.request("POST", "/images/create?fromSrc=-&repo=listed:1"
+    swagger = swagger_required()
+    labelled = Answer.json_lines(service.request("POST", "/images/create?fromSrc=-&repo=listed:1"
                                       "&changes=LABEL%20team%3Dapi", tar_of({"a": b"a"})))[-1]["status"]
-    dangling = _lines(service.request("POST", "/images/create?fromSrc=-", tar_of({"b": b"b"})))[-1]["status"]
+    dangling = Answer.json_lines(service.request("POST", "/images/create?fromSrc=-", tar_of({"b": b"b"})))[-1]["status"]
     try:
         def ids(filters: dict[str, list[str]]) -> list[str]:
             answer = service.request("GET", "/v1.41/images/json?filters=" + quote(json.dumps(filters)))
@@ -212,7 +200,7 @@ def test_list_filters(service: Service, fl: Forklift) -> None:
 def test_listing_equals_each_inspect(service: Service, fl: Forklift, name: str) -> None:
     """Each ImageSummary says what the image's inspect says (labels and parents read in
     one pass, labels kept across listings: a second listing answers the same)."""
-    labelled = _lines(service.request("POST", "/images/create?fromSrc=-&repo=summed:1"
+    labelled = Answer.json_lines(service.request("POST", "/images/create?fromSrc=-&repo=summed:1"
                                       "&changes=LABEL%20team%3Dapi", tar_of({"a": b"a"})))[-1]["status"]
     fl("tag", "summed:1", "summed:2")
     fl("create", "--name", name, "summed:1", "true")
@@ -220,7 +208,7 @@ def test_listing_equals_each_inspect(service: Service, fl: Forklift, name: str) 
         child = service.request("POST", f"/commit?container={name}&repo=summed-child&tag=1"
                                 "&changes=LABEL%20more%3Dyes").json()["Id"]
         first = service.request("GET", "/images/json").json()
-        _swagger().validate_response(first, "GET", "/images/json", 200)
+        swagger_required().validate_response(first, "GET", "/images/json", 200)
         assert service.request("GET", "/images/json").json() == first
         rows = {row["Id"]: row for row in first}
         assert {labelled, child} <= set(rows)
@@ -272,20 +260,20 @@ def _auth_header(user: str, password: str, server: str) -> dict[str, str]:
 
 def test_push_and_pull_with_registry_auth(service: Service, fl: Forklift,
                                           auth_registry: Registry, tmp_path: Path) -> None:
-    swagger = _swagger()
+    swagger = swagger_required()
     ref = f"{auth_registry.host}/api/app"
     (tmp_path / "own.tar").write_bytes(tar_of({"data": os.urandom(300_000)}))
     image_id = fl.out("import", str(tmp_path / "own.tar"), f"{ref}:1")  # a layer of its own
-    denied = _lines(service.request("POST", f"/images/{ref}/push?tag=1"))
+    denied = Answer.json_lines(service.request("POST", f"/images/{ref}/push?tag=1"))
     assert "error" in denied[-1] and denied[-1]["errorDetail"]["message"] == denied[-1]["error"]
     good = _auth_header(USER, PASSWORD, auth_registry.host)
-    pushed = _lines(service.request("POST", f"/v1.41/images/{ref}/push?tag=1", headers=good))
+    pushed = Answer.json_lines(service.request("POST", f"/v1.41/images/{ref}/push?tag=1", headers=good))
     assert not [m for m in pushed if "error" in m], pushed
     aux = pushed[-1]["aux"]
     assert aux["Tag"] == "1" and aux["Digest"].startswith("sha256:") and aux["Size"] > 0
     assert any(m.get("status") == "Pushed" for m in pushed)
     fl("rmi", f"{ref}:1")  # its layer goes with it: the pull downloads it
-    pulled = _lines(service.request("POST", f"/v1.41/images/create?fromImage={ref}&tag=1",
+    pulled = Answer.json_lines(service.request("POST", f"/v1.41/images/create?fromImage={ref}&tag=1",
                                     headers=good))
     assert not [m for m in pulled if "error" in m], pulled
     assert pulled[0] == {"status": "Pulling from api/app", "id": "1"}
@@ -301,7 +289,7 @@ def test_push_and_pull_with_registry_auth(service: Service, fl: Forklift,
     assert fl.inspect(f"{ref}:1")["Id"] == image_id
     fl("rmi", f"{ref}:1")
     assert not _holding(_service_config_dirs(service) + [fl.root], PASSWORD.encode())
-    missing = _lines(service.request("POST", f"/images/create?fromImage={ref}&tag=nosuch",
+    missing = Answer.json_lines(service.request("POST", f"/images/create?fromImage={ref}&tag=nosuch",
                                      headers=good))
     assert missing[-1]["error"] and "\n" not in missing[-1]["error"]
 
@@ -315,7 +303,7 @@ def test_pull_push_bad_input(service: Service, fl: Forklift) -> None:
 
 
 def test_auth_checks_without_storing(service: Service, auth_registry: Registry) -> None:
-    swagger = _swagger()
+    swagger = swagger_required()
     ok = service.request("POST", "/v1.41/auth", {"username": USER, "password": PASSWORD,
                                                  "serveraddress": auth_registry.host})
     assert ok.status == 200, ok

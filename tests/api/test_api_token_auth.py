@@ -10,13 +10,13 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support import Forklift
 from support.cli import run
 from support.registry import Registry, b64url
 from support.service import DOCKER20, Answer, Service
+from support.swagger import required as swagger_required
 from support.tokens import TokenService, token_auth_registry
 
 pytestmark = pytest.mark.root
@@ -36,26 +36,13 @@ def _auth(doc: dict[str, str]) -> dict[str, str]:
     return {"X-Registry-Auth": b64url(json.dumps(doc).encode())}
 
 
-def _lines(answer: Answer) -> list[dict[str, Any]]:
-    assert answer.status == 200, answer
-    return [json.loads(line) for line in answer.body.splitlines() if line.strip()]
-
-
-def _swagger() -> Any:
-    from support import swagger
-
-    if not swagger.available():
-        pytest.skip(f"{swagger.SWAGGER} missing: install {swagger.PACKAGE}")
-    return swagger
-
-
 def _login(service: Service, doc: dict[str, str]) -> Answer:
     return service.request("POST", "/v1.41/auth", doc)
 
 
 def test_identity_token_from_login_pushes_and_pulls(
         service: Service, fl: Forklift, token_registry: tuple[Registry, TokenService]) -> None:
-    swagger = _swagger()
+    swagger = swagger_required()
     reg, tokens = token_registry
     tokens.requests.clear()
     ok = _login(service, {"username": USER, "password": PASSWORD, "serveraddress": reg.host})
@@ -70,13 +57,13 @@ def test_identity_token_from_login_pushes_and_pulls(
     fl("tag", "busybox", f"{ref}:1")
     auth = _auth({"identitytoken": identity, "serveraddress": reg.host})
     tokens.requests.clear()
-    pushed = _lines(service.request("POST", f"/v1.41/images/{ref}/push?tag=1", headers=auth))
+    pushed = Answer.json_lines(service.request("POST", f"/v1.41/images/{ref}/push?tag=1", headers=auth))
     assert not [m for m in pushed if "error" in m], pushed
     assert pushed[-1]["aux"]["Digest"].startswith("sha256:")
     assert tokens.requests and all(r["grant"] == "refresh_token" and r["user"] == USER
                                    and r["client_id"] == "docker" for r in tokens.requests)
     fl("rmi", f"{ref}:1")
-    pulled = _lines(service.request("POST", f"/v1.41/images/create?fromImage={ref}&tag=1",
+    pulled = Answer.json_lines(service.request("POST", f"/v1.41/images/create?fromImage={ref}&tag=1",
                                     headers=auth))
     assert pulled[-1] == {"status": f"Status: Image is up to date for {ref}:1"} or \
         pulled[-1] == {"status": f"Status: Downloaded newer image for {ref}:1"}, pulled
@@ -92,7 +79,7 @@ def test_bad_identity_token_is_refused(
     before = fl.out("images", "-q", "--no-trunc")
     auth = _auth({"identitytoken": "not-issued", "serveraddress": reg.host})
     tokens.requests.clear()
-    pulled = _lines(service.request("POST", f"/v1.41/images/create?fromImage={reg.host}/team/app"
+    pulled = Answer.json_lines(service.request("POST", f"/v1.41/images/create?fromImage={reg.host}/team/app"
                                     "&tag=1", headers=auth))
     assert "unauthorized" in pulled[-1]["errorDetail"]["message"], pulled
     assert tokens.requests and all(r["grant"] == "refresh_token" for r in tokens.requests)

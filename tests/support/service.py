@@ -43,6 +43,11 @@ class Answer:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def json_lines(self) -> list[dict[str, Any]]:
+        """A 200 answer's JSON stream (pull, push, load, build): one document a line."""
+        assert self.status == 200, self
+        return [json.loads(line) for line in self.body.splitlines() if line.strip()]
+
     def refusal(self, status: int) -> str:
         """This answer as a refusal: ``status`` and Docker's one-line ``{"message": …}``,
         no traceback; the message."""

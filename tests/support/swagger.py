@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 SWAGGER = Path(os.environ.get(
@@ -53,6 +55,16 @@ class SchemaMismatch(AssertionError):
 
 def available() -> bool:
     return SWAGGER.is_file()
+
+
+def required() -> ModuleType:
+    """This module, for a test that validates answers; the test is skipped without the
+    swagger file (scripts/test.sh installs it)."""
+    import pytest
+
+    if not available():
+        pytest.skip(f"{SWAGGER} missing: install {PACKAGE}")
+    return sys.modules[__name__]
 
 
 @functools.cache
