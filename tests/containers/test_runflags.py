@@ -400,9 +400,9 @@ def test_link_and_network_alias(fl: Any, name: str) -> None:
         assert "backend" in aliases
         out = fl.out("run", "--rm", "--network", "rfnet-t", "busybox", "ping", "-c1", "-W3", "backend")
         assert "1 packets received" in out
-        res = fl("run", "--rm", "--network", "rfnet-t", "--ip", "10.211.99.9", "busybox", "true",
+        res = fl("run", "--rm", "--network", "rfnet-t", "--ip", "1.2.3.4", "busybox", "true",
                  check=False)
-        assert res.code == 125 and "--ip is not supported" in res.err
+        assert res.code == 125 and "does not belong to any of this network's subnets" in res.err
     finally:
         fl("rm", "-f", name, check=False)
         fl("network", "rm", "rfnet-t")

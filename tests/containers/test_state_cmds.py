@@ -523,6 +523,48 @@ def test_network_connect_alias_reaches_the_peers_hosts(fl: Forklift, name: str):
     fl("network", "rm", net)
 
 
+def test_network_connect_and_run_with_an_address_and_links(fl: Forklift, name: str):
+    """``run --ip`` and ``connect --ip`` on a network with a subnet: the container has that
+    address (again after a restart); a held address, one outside the subnet or on the
+    default bridge is refused and changes nothing. ``connect --link`` names the target
+    there in the container's /etc/hosts until the disconnect."""
+    net, peer = name[:20] + "-net", name[:20] + "-peer"
+    fl("network", "create", "--subnet", "10.231.77.0/24", net)
+    fl("run", "-d", "--name", peer, "--network", net, "--ip", "10.231.77.50", "busybox",
+       "sleep", "1000")
+    fl("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    try:
+        assert _addresses(fl, peer) == {"eth0": "10.231.77.50"}
+        refused = {"10.231.77.50": "Error: Address already in use: 10.231.77.50",
+                   "10.231.77.1": "Error: Address already in use: 10.231.77.1",
+                   "10.231.78.5": "Error: Invalid address 10.231.78.5: It does not belong to"
+                                  " any of this network's subnets",
+                   "10.231.77": "Error: invalid IPv4 address: 10.231.77"}
+        for address, error in refused.items():
+            assert one_line_error(fl("network", "connect", "--ip", address, net, name,
+                                     check=False)) == error
+        assert one_line_error(fl("network", "connect", "--ip", "10.210.0.99", "bridge", peer,
+                                 check=False)) == ("Error: user specified IP address is"
+                                                   " supported on user defined networks only")
+        assert "Could not get container for nope-x" in one_line_error(
+            fl("network", "connect", "--link", "nope-x", net, name, check=False))
+        assert set(fl.inspect(name)["NetworkSettings"]["Networks"]) == {"bridge"}
+        fl("network", "connect", "--ip", "10.231.77.60", "--link", f"{peer}:db", net, name)
+        for _ in range(2):
+            assert _addresses(fl, name)["eth1"] == "10.231.77.60"
+            hosts = [ln.split() for ln in fl.out("exec", name, "cat", "/etc/hosts").splitlines()]
+            assert ["10.231.77.50", "db"] in [h[:2] for h in hosts], hosts
+            endpoint = fl.inspect(name)["NetworkSettings"]["Networks"][net]
+            assert endpoint["IPAMConfig"] == {"IPv4Address": "10.231.77.60"}
+            assert endpoint["Links"] == [f"{peer}:db"]
+            fl("restart", "-t", "0", name)
+        fl("network", "disconnect", net, name)
+        assert " db" not in fl.out("exec", name, "cat", "/etc/hosts")
+    finally:
+        fl("rm", "-f", name, peer)
+    fl("network", "rm", net)
+
+
 def test_network_connect_a_stopped_container_is_stored(fl: Forklift, name: str):
     net = name[:20] + "-net"
     fl("network", "create", net)

@@ -254,15 +254,20 @@ def _health_options(opts: Any, health: dict[str, Any]) -> None:
 
 def _endpoint_options(opts: Any, networking: dict[str, Any]) -> None:
     """The create's own network's ``Aliases`` (Compose names each container by its
-    service there) as ``--network-alias``; the engine refuses them on default networks."""
+    service there) as ``--network-alias``, its ``IPAMConfig.IPv4Address`` as ``--ip``;
+    the engine refuses both on default networks."""
     from forklift.engine.runflags import RunFlags
 
     endpoints = _mapping(networking.get("EndpointsConfig"), "EndpointsConfig")
     endpoint = _mapping(endpoints.get(opts.network), f"EndpointsConfig.{opts.network}")
     aliases = _strings(endpoint.get("Aliases"), "Aliases")
-    if aliases:
+    address = _mapping(endpoint.get("IPAMConfig"), "IPAMConfig").get("IPv4Address") or ""
+    if not isinstance(address, str):
+        raise InvalidArgument("invalid IPAMConfig.IPv4Address: a string is expected")
+    if aliases or address:
         opts.run_flags = opts.run_flags or RunFlags()
         opts.run_flags.network_aliases = aliases
+        opts.run_flags.ip = address or None
 
 
 def _host_options(opts: Any, hc: dict[str, Any]) -> None:

@@ -102,22 +102,33 @@ def _container(req: Request) -> tuple[str, dict[str, Any]]:
 
 @route("POST", "/networks/{id}/connect")
 def connect(ctx: Context, req: Request) -> Reply:
-    """EndpointConfig ``Aliases`` are taken (Compose names a service by them on each of its
-    networks); static addresses and links are not: the engine allocates."""
+    """EndpointConfig ``Aliases`` (Compose names a service by them on each of its
+    networks), ``IPAMConfig.IPv4Address`` and ``Links`` are taken; a MAC or IPv6 address
+    is not."""
     from forklift.engine import network
 
     container, doc = _container(req)
     endpoint = doc.get("EndpointConfig") or {}
     if not isinstance(endpoint, dict):
         raise ApiError(400, "invalid EndpointConfig: an object is expected")
-    if any(endpoint.get(k) for k in ("IPAMConfig", "Links", "MacAddress")):
-        raise ApiError(400, "EndpointConfig addresses and links are not supported"
+    if endpoint.get("MacAddress") or (endpoint.get("IPAMConfig") or {}).get("IPv6Address"):
+        raise ApiError(400, "EndpointConfig MacAddress and IPv6Address are not supported"
                        " by network connect")
-    aliases = endpoint.get("Aliases") or []
-    if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
-        raise ApiError(400, "invalid EndpointConfig.Aliases: a list of names is expected")
-    network.connect(ctx.store, req.params["id"], container, aliases)
+    ipam = endpoint.get("IPAMConfig") or {}
+    address = ipam.get("IPv4Address") if isinstance(ipam, dict) else None
+    if not isinstance(address, str | None):
+        raise ApiError(400, "invalid EndpointConfig.IPAMConfig: an IPv4Address string is"
+                       " expected")
+    network.connect(ctx.store, req.params["id"], container, _names(endpoint, "Aliases"),
+                    address or "", _names(endpoint, "Links"))
     return Reply(200, b"", None)
+
+
+def _names(endpoint: dict[str, Any], key: str) -> list[str]:
+    names = endpoint.get(key) or []
+    if not isinstance(names, list) or not all(isinstance(a, str) and a for a in names):
+        raise ApiError(400, f"invalid EndpointConfig.{key}: a list of names is expected")
+    return names
 
 
 @route("POST", "/networks/{id}/disconnect")

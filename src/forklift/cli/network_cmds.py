@@ -80,10 +80,13 @@ def rm_cmd(state: Any, names: tuple[str, ...], force: bool) -> None:
 @click.argument("name")
 @click.argument("container")
 @click.option("--alias", "aliases", multiple=True, help="Add network-scoped alias for the container")
+@click.option("--ip", default="", help="IPv4 address (e.g., 172.30.100.104)")
+@click.option("--link", "links", multiple=True, help="Add link to another container")
 @click.pass_obj
-def connect_cmd(state: Any, name: str, container: str, aliases: tuple[str, ...]) -> None:
+def connect_cmd(state: Any, name: str, container: str, aliases: tuple[str, ...], ip: str,
+                links: tuple[str, ...]) -> None:
     """Connect a container to a network."""
-    net.connect(state.store, name, container, list(aliases))
+    net.connect(state.store, name, container, list(aliases), ip, list(links))
 
 
 @network.command("disconnect")

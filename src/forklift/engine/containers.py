@@ -729,7 +729,23 @@ def network_settings(store: Store, rec: ContainerRecord, running: bool) -> dict[
             net_settings["Networks"][info["Network"]] = {
                 k: info[k] for k in ("NetworkID", "EndpointID", "Gateway", "IPAddress",
                                      "IPPrefixLen", "MacAddress", "Aliases")}
+    _chosen(rec, network_mode, net_settings["Networks"])
     return net_settings
+
+
+def _chosen(rec: Any, first: str, networks: dict[str, dict[str, Any]]) -> None:
+    """The addresses (``--ip``, IPAMConfig) and connect's links given per network, where
+    Docker shows them in the endpoint."""
+    hc = rec.host_config
+    addresses = {**({first: hc["IPv4Address"]} if hc.get("IPv4Address") else {}),
+                 **(hc.get("ExtraIPs") or {})}
+    for name, address in addresses.items():
+        if name in networks:
+            networks[name]["IPAMConfig"] = {**(networks[name].get("IPAMConfig") or {}),
+                                            "IPv4Address": address}
+    for name, links in (hc.get("ExtraLinks") or {}).items():
+        if name in networks:
+            networks[name]["Links"] = list(links)
 
 
 def _log_path(store: Store, container_id: str) -> str:

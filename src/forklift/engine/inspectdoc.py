@@ -19,8 +19,9 @@ from forklift.runtime.spec import MASKED_PATHS, READONLY_PATHS
 # `network connect` added to a stopped container (engine/network) and their aliases,
 # --network-alias names
 # (shown in NetworkSettings as Docker shows them), the anonymous volume list of old records,
-# --link-local-ip addresses (shown under the endpoint's IPAMConfig)
-INTERNAL = ("ExtraNetworks", "ExtraAliases", "NetworkAliases", "AnonymousVolumes", "LinkLocalIPs")
+# --link-local-ip and --ip addresses (shown under the endpoint's IPAMConfig), connect's links
+INTERNAL = ("ExtraNetworks", "ExtraAliases", "NetworkAliases", "AnonymousVolumes", "LinkLocalIPs",
+            "IPv4Address", "ExtraIPs", "ExtraLinks")
 _OMITTED = object()  # Go's omitempty: printed only when set
 DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 

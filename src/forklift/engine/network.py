@@ -530,6 +530,7 @@ def setup(store: Store, rec: Any) -> str | None:
     if rec.config.get("MacAddress"):  # --mac-address: the bridge plugin sets it on eth0
         plugins[0]["capabilities"] = {"mac": True}
         plugins[0]["runtimeConfig"] = {"mac": rec.config["MacAddress"]}
+    _with_address(plugins, net, static_address(rec, net["Name"], store))
     cni_path = _require(plugins)
     inside = _new_netns(path, keep_sockets=_native(net, ports, rec))
     host_veth = None
@@ -685,10 +686,12 @@ def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[
     return out
 
 
-def _link_lines(store: Store, rec: Any) -> list[str]:
+def _link_lines(store: Store, rec: Any, net: dict[str, Any] | None = None) -> list[str]:
     """``--link NAME[:ALIAS]``: the running target's address under both names, as Docker
-    writes it into /etc/hosts (Conflict if the target does not run)."""
-    links = rec.host_config.get("Links") or []
+    writes it into /etc/hosts (Conflict if the target does not run). ``net``: the links
+    `connect` gave on that network, to the target's address there, tagged as its lines."""
+    links = (rec.host_config.get("Links") if net is None else
+             (rec.host_config.get("ExtraLinks") or {}).get(net["Name"])) or []
     if not links:  # the usual case: runflags stays off the `run` path
         return []
     from forklift.engine.runflags import parse_link
@@ -697,12 +700,16 @@ def _link_lines(store: Store, rec: Any) -> list[str]:
     for link in links:
         target_name, alias = parse_link(link)
         target = container_store.resolve(store, target_name)
-        info = endpoint(store, target.id) if target.effective_state().up else None
+        info = None
+        if target.effective_state().up:
+            info = endpoint(store, target.id) if net is None else \
+                endpoint_on(store, target.id, net["Id"])
         if not info or not info.get("IPAddress"):
             raise Conflict(f"Cannot link to a non running container: /{target.name} AS"
                            f" /{rec.name}/{alias or target.name}")
         names = dict.fromkeys([alias or target.name, target.id[:12], target.name])
-        out.append(f"{info['IPAddress']}\t{' '.join(names)}\t# forklift:{rec.id}")
+        tag = f"# forklift:{rec.id}" if net is None else _marker(rec.id, net)
+        out.append(f"{info['IPAddress']}\t{' '.join(names)}\t{tag}")
     return out
 
 
@@ -718,9 +725,11 @@ def _publish_hosts(store: Store, rec: Any, net: dict[str, Any], info: dict[str, 
         _rewrite(_hosts_file(store, rec.id),
                  lambda ln: not ln.startswith("127.0.1.1\t") and "# forklift:" not in ln,
                  [own, *_link_lines(store, rec), *theirs])
-    elif theirs:
+    else:
+        theirs += _link_lines(store, rec, net)
         tag = f" net:{net['Id'][:12]}"
-        _rewrite(_hosts_file(store, rec.id), lambda ln: not ln.endswith(tag), theirs)
+        if theirs:
+            _rewrite(_hosts_file(store, rec.id), lambda ln: not ln.endswith(tag), theirs)
     marker = _marker(rec.id, net)
     for other, _ in peers:
         _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [own])
@@ -737,6 +746,55 @@ def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any], first: bool = 
     if not first:
         tag = f" net:{net['Id'][:12]}"
         _rewrite(_hosts_file(store, rec.id), lambda ln: not ln.endswith(tag), [])
+
+
+# ----------------------------------------------------------------------------- static addresses
+
+def check_address(store: Store, name: str, address: str, container_id: str = "") -> str:
+    """A user-chosen IPv4 address on the network ``name`` (``--ip``, Docker's
+    ``IPAMConfig.IPv4Address``): in its subnet, not its gateway and not held (leased now,
+    or chosen by another container). Returns the address; InvalidArgument, Conflict."""
+    import ipaddress
+
+    net = get(store, name)
+    if net.get("Builtin") or not net.get("Subnet"):
+        raise InvalidArgument("user specified IP address is supported on user defined"
+                              " networks only")
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv4 address: {address}") from None
+    subnet = ipaddress.ip_network(net["Subnet"])
+    if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address):
+        raise InvalidArgument(f"Invalid address {ip}: It does not belong to any of this"
+                              f" network's subnets")
+    lease = os.path.join(IPAM_DIR, net["CniName"], str(ip))
+    holder = ""
+    with contextlib.suppress(OSError), open(lease) as f:
+        holder = (f.read().split() or [""])[0]
+    chosen = [r.id for r in users(store, net) if r.id != container_id
+              and static_address(r, net["Name"], store) == str(ip)]
+    if str(ip) == net.get("Gateway") or chosen or (holder and holder != container_id):
+        raise Conflict(f"Address already in use: {ip}")
+    return str(ip)
+
+
+def static_address(rec: Any, net_name: str, store: Store) -> str:
+    """The address the container chose on ``net_name`` ("" for the pool's next)."""
+    extra = (rec.host_config.get("ExtraIPs") or {}).get(net_name)
+    if extra:
+        return str(extra)
+    first = rec.host_config.get("IPv4Address") or ""
+    return str(first) if first and get(store, _mode(rec))["Name"] == net_name else ""
+
+
+def _with_address(plugins: list[dict[str, Any]], net: dict[str, Any], address: str) -> None:
+    """host-local takes a chosen address through the ``ips`` capability."""
+    if address:
+        prefix = net["Subnet"].partition("/")[2]
+        plugins[0]["capabilities"] = {**plugins[0].get("capabilities", {}), "ips": True}
+        plugins[0]["runtimeConfig"] = {**plugins[0].get("runtimeConfig", {}),
+                                       "ips": [f"{address}/{prefix}"]}
 
 
 # ----------------------------------------------------------------------------- connect
@@ -774,9 +832,11 @@ def extra_endpoints(store: Store, container_id: str) -> list[dict[str, Any]]:
 
 def _attach(store: Store, rec: Any, net: dict[str, Any], netns: str) -> dict[str, Any]:
     """Attach the running container's namespace to ``net`` on the next free ethN."""
+    _link_lines(store, rec, net)  # a link to a stopped container fails before the attach
     taken = {e["IfName"] for e in extra_endpoints(store, rec.id)}
     ifname = next(f"eth{n}" for n in range(1, 1000) if f"eth{n}" not in taken)
     plugins = _plugins(net, [])
+    _with_address(plugins, net, static_address(rec, net["Name"], store))
     cni_path = _require(plugins)
     _ensure_host_side(net)
     result = _invoke(plugins[0], "ADD", net, rec.id, netns, None, [], cni_path, ifname)
@@ -818,27 +878,35 @@ def extra_aliases(rec: Any, net_name: str) -> list[str]:
     return list((rec.host_config.get("ExtraAliases") or {}).get(net_name) or [])
 
 
+_PER_NETWORK = ("ExtraAliases", "ExtraIPs", "ExtraLinks")
+
+
 def _set_extra(store: Store, rec: Any, names: list[str],
-               aliases: dict[str, list[str]] | None = None) -> None:
-    """Store the networks `connect` added, and the aliases given on them (an empty list
-    drops a network's)."""
-    kept = {k: v for k, v in {**(rec.host_config.get("ExtraAliases") or {}),
-                              **(aliases or {})}.items() if v and k in names}
-    host_config = dict(rec.host_config, ExtraNetworks=names, ExtraAliases=kept)
+               given: dict[str, dict[str, Any]] | None = None) -> None:
+    """Store the networks `connect` added, and what was given on each (``given``: by
+    HostConfig key, e.g. ``ExtraAliases``, then network; an empty value drops it)."""
+    host_config = dict(rec.host_config, ExtraNetworks=names)
     if not names:
         host_config.pop("ExtraNetworks")
-    if not kept:
-        host_config.pop("ExtraAliases")
+    for key in _PER_NETWORK:
+        kept = {k: v for k, v in {**(rec.host_config.get(key) or {}),
+                                  **(given or {}).get(key, {})}.items() if v and k in names}
+        host_config[key] = kept
+        if not kept:
+            host_config.pop(key)
     container_store.set_host_config(store, rec.id, host_config)
     rec.host_config = host_config
 
 
-def connect(store: Store, name: str, container: str, aliases: Sequence[str] = ()) -> None:
+def connect(store: Store, name: str, container: str, aliases: Sequence[str] = (),
+            address: str = "", links: Sequence[str] = ()) -> None:
     """``network connect``: attach the container to a user-defined or the default bridge
     network, live when it runs (the next start attaches it too), known there by its name,
-    its ID and ``aliases`` (``--alias``; user-defined networks only, as Docker's). NotFound
-    (network or container), Conflict (host/none networking, already connected),
-    InvalidArgument (aliases on a default network), RuntimeFailure (CNI)."""
+    its ID and ``aliases`` (``--alias``; user-defined networks only, as Docker's), at
+    ``address`` (``--ip``) if given, with ``links`` (``--link NAME[:ALIAS]``) as names in
+    its /etc/hosts. NotFound (network or container), Conflict (host/none networking,
+    already connected, address in use), InvalidArgument (aliases, address or links on a
+    default network, an address outside the subnet), RuntimeFailure (CNI)."""
     net = get(store, name)
     rec = container_store.resolve(store, container)
     mode = _mode(rec)
@@ -856,13 +924,35 @@ def connect(store: Store, name: str, container: str, aliases: Sequence[str] = ()
         if not running:
             return  # Docker's too: a stopped container's connection is only its config
         raise Conflict(f"endpoint with name {rec.name} already exists in network {net['Name']}")
-    _set_extra(store, rec, [*extras, net["Name"]], {net["Name"]: list(aliases)})
+    if address:
+        address = check_address(store, net["Name"], address, rec.id)
+    _check_links(store, net, links)
+    _set_extra(store, rec, [*extras, net["Name"]],
+               {"ExtraAliases": {net["Name"]: list(aliases)},
+                "ExtraIPs": {net["Name"]: address}, "ExtraLinks": {net["Name"]: list(links)}})
     if running and endpoint(store, rec.id) is not None:
         try:
             _attach(store, rec, net, netns_path(store, rec.id))
         except BaseException:
-            _set_extra(store, rec, extras, {net["Name"]: []})
+            _set_extra(store, rec, extras)
             raise
+
+
+def _check_links(store: Store, net: dict[str, Any], links: Sequence[str]) -> None:
+    """Links on a connect: to existing containers, on a user-defined network (Docker's
+    legacy links on the default bridge are create's only)."""
+    if links and net.get("Builtin"):
+        raise InvalidArgument("links are only supported for user-defined networks on connect")
+    from forklift.engine.runflags import parse_link
+
+    for link in links:
+        target, alias = parse_link(link)
+        if not target or link.count(":") > 1:
+            raise InvalidArgument(f"invalid link: {link}")
+        try:
+            container_store.resolve(store, target)
+        except NotFound:
+            raise InvalidArgument(f"Could not get container for {target}") from None
 
 
 def disconnect(store: Store, name: str, container: str, force: bool = False) -> None:
@@ -876,7 +966,7 @@ def disconnect(store: Store, name: str, container: str, force: bool = False) -> 
         live = [e for e in extra_endpoints(store, rec.id) if e["NetworkID"] == net["Id"]]
         for info in live:
             _detach(store, rec, info, netns_path(store, rec.id))
-        _set_extra(store, rec, [n for n in extras if n != net["Name"]], {net["Name"]: []})
+        _set_extra(store, rec, [n for n in extras if n != net["Name"]])
         return
     if net["Name"] != get(store, _mode(rec))["Name"] or _mode(rec) in ("host", "none"):
         if force:
@@ -888,8 +978,11 @@ def disconnect(store: Store, name: str, container: str, force: bool = False) -> 
     # a network `connect` added becomes its first one (with its aliases), else it has
     # none (as in Docker)
     host_config = dict(rec.host_config, NetworkMode=extras[0] if extras else "none",
-                       NetworkAliases=extra_aliases(rec, extras[0]) if extras else [])
-    if not host_config["NetworkAliases"]:
-        host_config.pop("NetworkAliases")
+                       NetworkAliases=extra_aliases(rec, extras[0]) if extras else [],
+                       IPv4Address=(rec.host_config.get("ExtraIPs") or {}).get(extras[0])
+                       if extras else "")
+    for key in ("NetworkAliases", "IPv4Address"):
+        if not host_config[key]:
+            host_config.pop(key)
     rec.host_config = host_config
     _set_extra(store, rec, extras[1:])

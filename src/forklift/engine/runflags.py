@@ -257,8 +257,9 @@ def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
         if network in _DEFAULT_NETWORKS:
             raise InvalidArgument("user specified IP address is supported on user defined"
                                   " networks only")
-        raise InvalidArgument("--ip is not supported: forklift's addresses come from the"
-                              " network's pool")
+        from forklift.engine import network as networks
+
+        hc["IPv4Address"] = networks.check_address(store, network, flags.ip)
     if flags.network_aliases:
         if network in _DEFAULT_NETWORKS:
             raise InvalidArgument("network-scoped alias is supported only for containers in"
