@@ -192,7 +192,7 @@ def test_docker_cli_networks(service: Service, fl: Forklift, name: str) -> None:
 def test_network_connect_with_aliases(service: Service, fl: Forklift, name: str) -> None:
     """Compose connects a service's further networks with its name as an alias: shown in
     NetworkSettings before the start (with the short ID Compose looks for), refused on the
-    default bridge and with addresses, and dropped by a disconnect."""
+    default bridge and with an address outside the subnet, and dropped by a disconnect."""
     fl.out("network", "create", name)
     cid = fl.out("create", "--name", name, "busybox", "true")
     try:
@@ -214,4 +214,57 @@ def test_network_connect_with_aliases(service: Service, fl: Forklift, name: str)
         assert "svc" not in json.dumps(fl.inspect(name))
     finally:
         fl.out("rm", name)
+        fl.out("network", "rm", name)
+
+
+def test_network_connect_with_an_address_and_links(service: Service, fl: Forklift,
+                                                   name: str) -> None:
+    """Compose's ``ipv4_address`` (the create's NetworkingConfig and connect's
+    IPAMConfig) on a network with a subnet, and connect's ``Links``: the containers get
+    those addresses, inspect shows them; a held, foreign or malformed address and links
+    to nobody are refused (409/400, one line) and connect nothing."""
+    peer = name[:20] + "-peer"
+    made = service.request("POST", "/networks/create", {
+        "Name": name, "IPAM": {"Config": [{"Subnet": "10.231.88.0/24"}]}})
+    assert made.status == 201, made
+    endpoints = {name: {"IPAMConfig": {"IPv4Address": "10.231.88.40"}}}
+    created = service.request("POST", f"/containers/create?name={peer}", {
+        "Image": "busybox", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": name},
+        "NetworkingConfig": {"EndpointsConfig": endpoints}})
+    assert created.status == 201, created
+    cid = fl.out("create", "--name", name, "busybox", "sleep", "300")
+    try:
+        fl.out("start", peer)
+        doc = service.request("GET", f"/containers/{peer}/json").json()
+        swagger.validate_response(doc, "GET", "/containers/{id}/json", 200, as_docker=True)
+        ours = doc["NetworkSettings"]["Networks"][name]
+        assert ours["IPAddress"] == "10.231.88.40", ours
+        assert ours["IPAMConfig"] == {"IPv4Address": "10.231.88.40"}
+        assert "IPv4Address" not in doc["HostConfig"]
+        for endpoint, status, message in (
+                ({"IPAMConfig": {"IPv4Address": "10.231.88.40"}}, 409, "Address already in use"),
+                ({"IPAMConfig": {"IPv4Address": "10.231.89.4"}}, 400, "does not belong"),
+                ({"IPAMConfig": {"IPv4Address": 7}}, 400, "IPv4Address"),
+                ({"IPAMConfig": {"IPv6Address": "fd00::4"}}, 400, "IPv6Address"),
+                ({"Links": ["nope-link"]}, 400, "Could not get container for nope-link")):
+            answer = service.request("POST", f"/networks/{name}/connect",
+                                     {"Container": name, "EndpointConfig": endpoint})
+            assert message in _error(answer, status), (endpoint, answer)
+        answer = service.request("POST", "/networks/bridge/connect", {
+            "Container": peer, "EndpointConfig": {"IPAMConfig": {"IPv4Address": "10.210.0.9"}}})
+        assert "user defined networks only" in _error(answer, 400)
+        assert list(fl.inspect(name)["NetworkSettings"]["Networks"]) == ["bridge"]
+        answer = service.request("POST", f"/networks/{name}/connect", {
+            "Container": name, "EndpointConfig": {
+                "IPAMConfig": {"IPv4Address": "10.231.88.41"}, "Links": [f"{peer}:db"]}})
+        assert answer.status == 200, answer
+        fl.out("start", name)
+        doc = service.request("GET", f"/containers/{cid}/json").json()
+        swagger.validate_response(doc, "GET", "/containers/{id}/json", 200, as_docker=True)
+        ours = doc["NetworkSettings"]["Networks"][name]
+        assert (ours["IPAddress"], ours["Links"]) == ("10.231.88.41", [f"{peer}:db"]), ours
+        hosts = fl.out("exec", name, "cat", "/etc/hosts").splitlines()
+        assert any(ln.split()[:2] == ["10.231.88.40", "db"] for ln in hosts), hosts
+    finally:
+        fl.out("rm", "-f", name, peer)
         fl.out("network", "rm", name)
