@@ -233,3 +233,53 @@ def _pings(svc: Service, project: Path) -> None:
         pinged = _compose(svc, project, "exec", "-T", source, "ping", "-c", "1", "-W", "5",
                           target, check=False)
         assert pinged.code == 0, (source, target, pinged)
+
+
+ADDRESSED = """\
+version: "3.7"
+services:
+  db:
+    image: busybox
+    command: ["sleep", "300"]
+    networks:
+      back:
+        ipv4_address: 10.231.99.10
+  app:
+    image: busybox
+    command: ["sleep", "300"]
+    links: ["db:database"]
+    networks:
+      back:
+        ipv4_address: 10.231.99.11
+      front:
+networks:
+  back:
+    ipam:
+      config:
+        - subnet: 10.231.99.0/24
+  front:
+"""
+
+
+def test_ipv4_address_and_links(service: Service, tmp_path: Path, fl: Forklift) -> None:
+    """``ipv4_address:`` on a network with an explicit subnet, and ``links:`` on a service
+    with a second network (Compose sends both at create and at connect): each container
+    has its address, the link's name resolves."""
+    if not os.access(COMPOSE, os.X_OK):
+        pytest.skip(f"{COMPOSE} missing: scripts/test.sh installs Debian's docker-compose")
+    (tmp_path / "docker-compose.yml").write_text(ADDRESSED)
+    try:
+        _compose(service, tmp_path, "up", "-d")
+        for svc, address in (("db", "10.231.99.10"), ("app", "10.231.99.11")):
+            nets = fl.inspect(f"flc_{svc}_1")["NetworkSettings"]["Networks"]
+            assert nets["flc_back"]["IPAddress"] == address, nets
+        assert sorted(nets) == ["flc_back", "flc_front"], nets
+        shown = _compose(service, tmp_path, "exec", "-T", "db", "ip", "-4", "-o", "addr").out
+        assert "10.231.99.10/24" in shown, shown
+        pinged = _compose(service, tmp_path, "exec", "-T", "app", "ping", "-c", "1", "-W", "5",
+                          "database", check=False)
+        assert pinged.code == 0 and "10.231.99.10" in pinged.out, pinged
+    finally:
+        down = _compose(service, tmp_path, "down", check=False)
+    assert down.code == 0, down
+    assert _left(fl) == ([], [], [])

@@ -689,7 +689,8 @@ def _peers(store: Store, rec: Any, net: dict[str, Any]) -> list[tuple[Any, dict[
 def _link_lines(store: Store, rec: Any, net: dict[str, Any] | None = None) -> list[str]:
     """``--link NAME[:ALIAS]``: the running target's address under both names, as Docker
     writes it into /etc/hosts (Conflict if the target does not run). ``net``: the links
-    `connect` gave on that network, to the target's address there, tagged as its lines."""
+    `connect` gave on that network, to the target's address there (none if the target is
+    not on it, as Docker's names there), tagged as that network's lines."""
     links = (rec.host_config.get("Links") if net is None else
              (rec.host_config.get("ExtraLinks") or {}).get(net["Name"])) or []
     if not links:  # the usual case: runflags stays off the `run` path
@@ -700,10 +701,11 @@ def _link_lines(store: Store, rec: Any, net: dict[str, Any] | None = None) -> li
     for link in links:
         target_name, alias = parse_link(link)
         target = container_store.resolve(store, target_name)
-        info = None
-        if target.effective_state().up:
-            info = endpoint(store, target.id) if net is None else \
-                endpoint_on(store, target.id, net["Id"])
+        info = endpoint(store, target.id) if target.effective_state().up else None
+        if info and net is not None:  # a target elsewhere has no name on this network
+            info = endpoint_on(store, target.id, net["Id"]) or {"IPAddress": ""}
+            if not info["IPAddress"]:
+                continue
         if not info or not info.get("IPAddress"):
             raise Conflict(f"Cannot link to a non running container: /{target.name} AS"
                            f" /{rec.name}/{alias or target.name}")
