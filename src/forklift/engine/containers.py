@@ -253,6 +253,11 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         host_cfg.update(runflags.host_config(rf, host_cfg))
         host_cfg.update(runflags.namespaces(rf, store, bool(opts.hostname)))
         host_cfg.update(runflags.networking(rf, store, host_cfg["NetworkMode"]))
+        if host_cfg.get("IPv4Address"):  # --ip: in the subnet, and free
+            from forklift.engine import network
+
+            host_cfg["IPv4Address"] = network.check_address(
+                store, host_cfg["NetworkMode"], host_cfg["IPv4Address"])
     rec = ContainerRecord(container_id, name or "", image_id, image, time.time(),
                           config=cfg, host_config=host_cfg)
     rootfs.create(store, container_id, hostname, host_cfg["NetworkMode"],

@@ -257,9 +257,7 @@ def networking(flags: RunFlags, store: Store, network: str) -> dict[str, Any]:
         if network in _DEFAULT_NETWORKS:
             raise InvalidArgument("user specified IP address is supported on user defined"
                                   " networks only")
-        from forklift.engine import network as networks
-
-        hc["IPv4Address"] = networks.check_address(store, network, flags.ip)
+        hc["IPv4Address"] = flags.ip  # engine.containers checks it on the network
     if flags.network_aliases:
         if network in _DEFAULT_NETWORKS:
             raise InvalidArgument("network-scoped alias is supported only for containers in"
