@@ -111,7 +111,9 @@ def read_size_file(path: str) -> tuple[int, int] | None:
 
 def write_size_file(path: str, rows: int, cols: int) -> None:
     """Replace the size file whole (renamed into place: a reader never sees half of it)."""
-    tmp = f"{path}.{os.getpid()}.tmp"
+    import threading  # the service's worker threads may resize at once
+
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(tmp, "w") as f:
         f.write(f"{rows} {cols}\n")
     os.replace(tmp, path)
