@@ -355,6 +355,7 @@ def start(ctx: Context, req: Request) -> Reply:
     if waiting is None:
         _cli(ctx, "start", rec.id)
         return no_content()
+    _forget_size(ctx, rec.id)
     argv = [sys.executable, "-m", "forklift", "--root", ctx.store_root(), "start", "-a",
             *(["-i"] if waiting.stdin else []), rec.id]
     waiting.proc = subprocess.Popen(
@@ -997,8 +998,8 @@ def put_archive(ctx: Context, req: Request) -> Reply:
 
 @route("POST", "/containers/{id}/resize")
 def resize(ctx: Context, req: Request) -> Reply:
-    """A TTY container's terminal size, through its monitor (an attached run's child has
-    no terminal of its own to resize: nothing to do)."""
+    """A TTY container's terminal size: an attached run's child (`start -a`) reads it
+    from its size file on SIGWINCH, a detached one's monitor takes it on its socket."""
     from forklift.engine import monitor
     from forklift.engine import tty as tty_mod
     from forklift.errors import Conflict
@@ -1007,6 +1008,12 @@ def resize(ctx: Context, req: Request) -> Reply:
     if not (0 <= height < 65536 and 0 <= width < 65536):
         raise ApiError(400, f"invalid terminal size {height}x{width}")
     rec = _resolve(ctx, req.params["id"])
+    with ctx.lock:
+        child = ctx.children.get(rec.id)
+    if child is not None and child.poll() is None:  # Docker's CLI resizes right after
+        if rec.config.get("Tty"):                   # the start: it may not be up yet
+            _resize_child(ctx, rec.id, child, height, width)
+        return Reply(200, b"", None)
     if not rec.effective_state().up:
         raise Conflict(f"Container {rec.id} is not running")
     try:
@@ -1018,3 +1025,26 @@ def resize(ctx: Context, req: Request) -> Reply:
     finally:
         conn.close()
     return Reply(200, b"", None)
+
+
+def _resize_child(ctx: Context, container_id: str, child: subprocess.Popen[bytes],
+                  height: int, width: int) -> None:
+    """Tell an attached run's child its terminal's new size (`tty.shuttle` reads the file
+    on SIGWINCH, or when it starts if the size came first)."""
+    import signal
+
+    from forklift.engine import tty as tty_mod
+
+    path = os.path.join(ctx.store.container_path(container_id), tty_mod.SIZE_FILE)
+    with contextlib.suppress(OSError):  # the container was removed meanwhile
+        tty_mod.write_size_file(path, height, width)
+        if child.poll() is None:
+            os.kill(child.pid, signal.SIGWINCH)
+
+
+def _forget_size(ctx: Context, container_id: str) -> None:
+    """An earlier run's last size is not this one's."""
+    from forklift.engine import tty as tty_mod
+
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(ctx.store.container_path(container_id), tty_mod.SIZE_FILE))

@@ -211,7 +211,8 @@ def _run_terminal(run: Run, log: logfile.JsonLog, stdin: IO[Any] | None,
                 stdout=1, stderr=2),
             run.bundle, os.path.join(run.bundle, "init.pid"),
             interactive=stdin is not None and not tty.is_devnull(stdin),
-            stdin=stdin, stdout=stdout, tee=lambda data: log.write("stdout", data))
+            stdin=stdin, stdout=stdout, tee=lambda data: log.write("stdout", data),
+            size_file=os.path.join(run.bundle, tty.SIZE_FILE))
     finally:
         log.close()
 

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 CONSOLE_SOCKET = "console.sock"
+# An attached run with no terminal of its own (the API service's child) takes its size
+# from this file in its bundle, read on SIGWINCH; the service writes it on a resize.
+SIZE_FILE = "console.size"
 PR_SET_CHILD_SUBREAPER = 36
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGINT)
 
@@ -96,6 +99,26 @@ def get_winsize(fd: int) -> tuple[int, int] | None:
     return rows, cols
 
 
+def read_size_file(path: str) -> tuple[int, int] | None:
+    """(rows, columns) from a file of two numbers (`write_size_file`), None without one."""
+    try:
+        with open(path) as f:
+            rows, cols = (int(n) for n in f.read().split())
+    except (OSError, ValueError):
+        return None
+    return rows, cols
+
+
+def write_size_file(path: str, rows: int, cols: int) -> None:
+    """Replace the size file whole (renamed into place: a reader never sees half of it)."""
+    import threading  # the service's worker threads may resize at once
+
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{rows} {cols}\n")
+    os.replace(tmp, path)
+
+
 def set_winsize(fd: int, rows: int, cols: int) -> None:
     """Resize the terminal ``fd`` (the container's side sees SIGWINCH); errors ignored."""
     with contextlib.suppress(OSError):
@@ -116,19 +139,27 @@ def raw_terminal(fd: int) -> Any:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
 
 
+def _size_reader(in_fd: int | None, out_fd: int,
+                 size_file: str | None) -> Callable[[], tuple[int, int] | None] | None:
+    """Where the window size comes from: the user's terminal, else ``size_file``."""
+    source = in_fd if in_fd is not None and os.isatty(in_fd) else (
+        out_fd if os.isatty(out_fd) else None)
+    if source is not None:
+        return lambda: get_winsize(source)
+    if size_file is not None:
+        return lambda: read_size_file(size_file)
+    return None
+
+
 def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool],
-            tee: Callable[[bytes], None] | None = None) -> None:
+            tee: Callable[[bytes], None] | None = None, size_file: str | None = None) -> None:
     """Copy in_fd -> master and master -> out_fd (and ``tee``) until the container side closes.
 
-    Window size follows the user's terminal (SIGWINCH). ``done`` says whether the
-    process on the other side has exited (then the master is drained and we return).
+    Window size follows the user's terminal, or without one ``size_file``, on SIGWINCH.
+    ``done`` says whether the process on the other side has exited (then the master is
+    drained and we return).
     """
-    size_source = in_fd if in_fd is not None and os.isatty(in_fd) else (
-        out_fd if os.isatty(out_fd) else None)
-    if size_source is not None:
-        size = get_winsize(size_source)
-        if size:
-            set_winsize(master, *size)
+    read_size = _size_reader(in_fd, out_fd, size_file)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
 
@@ -136,7 +167,10 @@ def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool
         with contextlib.suppress(OSError):
             os.write(wake_w, b"w")
 
-    old_handler = signal.signal(signal.SIGWINCH, on_winch) if size_source is not None else None
+    # the handler first: a size written before it is read below, one after it wakes us
+    old_handler = signal.signal(signal.SIGWINCH, on_winch) if read_size is not None else None
+    if read_size is not None and (size := read_size()):
+        set_winsize(master, *size)
     try:
         reading_input = in_fd is not None
         exited_at: float | None = None
@@ -148,10 +182,8 @@ def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool
                 continue
             if wake_r in ready:
                 os.read(wake_r, 512)
-                if size_source is not None:
-                    size = get_winsize(size_source)
-                    if size:
-                        set_winsize(master, *size)
+                if read_size is not None and (size := read_size()):
+                    set_winsize(master, *size)
             if master in ready:
                 try:
                     data = os.read(master, 65536)
@@ -190,7 +222,8 @@ def shuttle(master: int, in_fd: int | None, out_fd: int, done: Callable[[], bool
 
 def run_with_console(start: Callable[[str, str], object], directory: str, pid_file: str, *,
                      interactive: bool, stdin: Any = None, stdout: Any = None,
-                     tee: Callable[[bytes], None] | None = None) -> int:
+                     tee: Callable[[bytes], None] | None = None,
+                     size_file: str | None = None) -> int:
     """Start a process with a terminal, connect the user's terminal to it and wait for
     it; return its exit code (128+N when killed by signal N).
 
@@ -198,7 +231,8 @@ def run_with_console(start: Callable[[str, str], object], directory: str, pid_fi
     terminal's master sent to the socket (made in ``directory``) and its pid written to
     ``pid_file``; whatever it raises propagates. We become a child subreaper, so the
     process is reparented to us and its exit status comes from waitpid, as with a
-    foreground runtime. Signals sent to us go to the process (held until it exists)."""
+    foreground runtime. Signals sent to us go to the process (held until it exists).
+    Without a terminal of the caller's, ``size_file`` gives the size (`shuttle`)."""
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     in_fd = _fd(stdin, 0) if interactive else None
     out_fd = _fd(stdout, 1)
@@ -227,7 +261,8 @@ def run_with_console(start: Callable[[str, str], object], directory: str, pid_fi
         process = _Child(target["pid"])
         try:
             with raw_terminal(in_fd if in_fd is not None else out_fd):
-                shuttle(master, in_fd, out_fd, lambda: process.poll() is not None, tee)
+                shuttle(master, in_fd, out_fd, lambda: process.poll() is not None, tee,
+                        size_file)
         finally:
             os.close(master)
         while (code := process.poll()) is None:
@@ -236,8 +271,10 @@ def run_with_console(start: Callable[[str, str], object], directory: str, pid_fi
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(directory, CONSOLE_SOCKET))
+        for leftover in (os.path.join(directory, CONSOLE_SOCKET), size_file):
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(leftover)
 
 
 class _Child:
