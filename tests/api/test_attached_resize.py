@@ -5,40 +5,18 @@ has none to resize (200, nothing changes)."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import pty
 import re
-import select
 import socket
-import struct
-import termios
 import time
 
 import pytest
 from support import Forklift
 from support.service import DOCKER20, Service
+from support.terminal import read_pty, set_size
 
 pytestmark = pytest.mark.root
-
-
-def _set_size(fd: int, rows: int, cols: int) -> None:
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _read_pty(fd: int, out: bytes, want: bytes, deadline: float) -> bytes:
-    """``out`` and what the pty gives until ``want`` is in it (or the deadline)."""
-    while want not in out and time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-    return out
 
 
 @pytest.mark.usefixtures("docker_cli")
@@ -46,22 +24,22 @@ def test_docker_run_it_follows_the_terminal_size(service: Service, fl: Forklift,
                                                   name: str) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # the child: docker on the pty's slave, sized before it starts
-        _set_size(0, 30, 90)
+        set_size(0, 30, 90)
         os.environ["DOCKER_HOST"] = service.host
         os.execv(DOCKER20, [DOCKER20, "run", "-it", "--name", name, "busybox", "sh"])
     out = b""
     try:
         deadline = time.monotonic() + 60
-        out = _read_pty(fd, out, b"# ", deadline)
+        out = read_pty(fd, out, b"# ", deadline)
         os.write(fd, b"stty size\r")
-        out = _read_pty(fd, out, b"30 90", deadline)
+        out = read_pty(fd, out, b"30 90", deadline)
         first = out
-        _set_size(fd, 40, 100)  # the CLI gets SIGWINCH and sends a resize
+        set_size(fd, 40, 100)  # the CLI gets SIGWINCH and sends a resize
         while b"40 100" not in out and time.monotonic() < deadline:
             os.write(fd, b"stty size\r")
-            out = _read_pty(fd, out, b"40 100", time.monotonic() + 1)
+            out = read_pty(fd, out, b"40 100", time.monotonic() + 1)
         os.write(fd, b"exit 3\r")
-        out = _read_pty(fd, out, b"\0", deadline)  # to its end
+        out = read_pty(fd, out, b"\0", deadline)  # to its end
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

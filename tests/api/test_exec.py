@@ -3,20 +3,18 @@ against Docker's swagger, and the docker 20.10 CLI's ``docker exec``."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import pty
-import select
 import socket
 import struct
-import termios
 import time
 from collections.abc import Iterator
 
 import pytest
 from support import Forklift, swagger
 from support.service import DOCKER20, Service
+from support.terminal import read_pty, set_size
 
 pytestmark = pytest.mark.root
 
@@ -202,19 +200,9 @@ def test_docker_exec_tty_under_a_pty(service: Service, running: str) -> None:
         os.execv(DOCKER20, [DOCKER20, "exec", "-it", running, "sh"])
     out = b""
     try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+        set_size(fd, 30, 90)
         os.write(fd, b"echo $((6*7)); stty size; exit 5\r")
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
+        out = read_pty(fd, out, None, time.monotonic() + 30)
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

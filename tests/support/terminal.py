@@ -24,6 +24,27 @@ from dataclasses import dataclass
 _TOKEN = re.compile(r"\x1b\[([0-9;?]*)([ -/]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.|[\s\S]")
 
 
+def set_size(fd: int, rows: int, cols: int) -> None:
+    """The window size of the terminal ``fd`` is (or is the master of)."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def read_pty(fd: int, out: bytes, want: bytes | None, deadline: float) -> bytes:
+    """``out`` and what the pty master ``fd`` gives until ``want`` is in it, or (``want``
+    None) until its end; at most until ``deadline`` (``time.monotonic``)."""
+    while (want is None or want not in out) and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
 @dataclass
 class Screen:
     lines: list[str]
