@@ -668,32 +668,45 @@ def fan_out(proc: Any, source: tuple[socket.socket, bytes] | None,
 
 
 def _feed(sock: socket.socket, early: bytes, stdin: Any, escape: detach.Escape | None) -> None:
+    def put(data: bytes) -> None:
+        stdin.write(data)
+        stdin.flush()
+
     close = True   # the end of the client's input is the end of the child's
     try:
-        data = early
-        while True:
-            detached = False
-            if escape is not None:
-                data, detached = escape.feed(data)
-            if data:
-                stdin.write(data)
-                stdin.flush()
-            if detached:
-                close = False
-                sock.shutdown(socket.SHUT_RDWR)
-                return
-            data = sock.recv(65536)
-            if not data:
-                # a TTY's client that left (not a half-close) detached, as Docker's
-                # CLI does after catching the detach keys itself
-                close = escape is None or not _hung_up(sock)
-                return
+        if _relay(sock, early, escape, put):
+            close = False
+        else:
+            # a TTY's client that left (not a half-close) detached, as Docker's CLI does
+            # after catching the detach keys itself
+            close = escape is None or not _hung_up(sock)
     except OSError:
         pass
     finally:
         if close:
             with contextlib.suppress(OSError):
                 stdin.close()
+
+
+def _relay(sock: socket.socket, early: bytes, escape: detach.Escape | None,
+           put: Callable[[bytes], None]) -> bool:
+    """The client's bytes (``early`` first) to ``put`` until the client's end; with
+    ``escape`` held back at a possible detach sequence and never passed on. True when it
+    ended on the detach keys (the client's connection is then shut)."""
+    data = early
+    while True:
+        detached = False
+        if escape is not None:
+            data, detached = escape.feed(data)
+        if data:
+            put(data)
+        if detached:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            return True
+        data = sock.recv(65536)
+        if not data:
+            return False
 
 
 def _drain(pipe: Any, socks: list[socket.socket], lock: threading.Lock,
@@ -761,23 +774,15 @@ def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket,
     monitor keeps the container's stdin open for the next attach)."""
     from forklift.engine import monitor
 
+    def put(data: bytes) -> None:
+        conn.sendall(struct.pack(">BI", monitor.IN_STDIN, len(data)) + data)
+
     try:
-        data = early
-        while True:
-            detached = False
-            if escape is not None:
-                data, detached = escape.feed(data)
-            if data:
-                conn.sendall(struct.pack(">BI", monitor.IN_STDIN, len(data)) + data)
-            if detached:
-                for end in (sock, conn):
-                    with contextlib.suppress(OSError):
-                        end.shutdown(socket.SHUT_RDWR)
-                return
-            data = sock.recv(65536)
-            if not data:
-                conn.sendall(struct.pack(">BI", monitor.IN_CLOSE, 0))
-                return
+        if _relay(sock, early, escape, put):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        else:
+            conn.sendall(struct.pack(">BI", monitor.IN_CLOSE, 0))
     except OSError:
         pass
 
