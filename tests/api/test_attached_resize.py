@@ -49,22 +49,6 @@ def test_docker_run_it_follows_the_terminal_size(service: Service, fl: Forklift,
     assert os.waitstatus_to_exitcode(status) == 3, out
 
 
-def _hijack(service: Service, path: str) -> tuple[socket.socket, bytes]:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(str(service.socket))
-    s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n"
-              "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = s.recv(4096)
-        assert chunk, raw
-        raw += chunk
-    head, _, rest = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return s, rest
-
-
 def _attached_start(service: Service, name: str, tty: bool,
                     cmd: list[str]) -> tuple[str, socket.socket, bytes]:
     made = service.request("POST", f"/v1.41/containers/create?name={name}", {
@@ -72,7 +56,7 @@ def _attached_start(service: Service, name: str, tty: bool,
         "AttachStdin": True, "AttachStdout": True, "AttachStderr": True})
     assert made.status == 201, made.body
     cid = made.json()["Id"]
-    s, got = _hijack(service, f"/v1.41/containers/{cid}/attach?stream=1&stdin=1&stdout=1"
+    s, got = service.hijack(f"/v1.41/containers/{cid}/attach?stream=1&stdin=1&stdout=1"
                               "&stderr=1")
     assert service.request("POST", f"/v1.41/containers/{cid}/start").status == 204
     return cid, s, got

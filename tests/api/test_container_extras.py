@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import struct
 import tarfile
 import time
@@ -275,17 +274,10 @@ def test_go_file_mode() -> None:
 def _attach(service: Service, cid: str, query: str) -> bytes:
     """What a hijacked ``POST /containers/ID/attach?query`` sends after its head, to the
     end (read here from the raw socket: docker-py loses bytes that come with the head)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(str(service.socket))
-    s.sendall(f"POST /v1.41/containers/{cid}/attach?{query} HTTP/1.1\r\nHost: docker\r\n"
-              "Content-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode())
-    raw = b""
-    while chunk := s.recv(65536):
-        raw += chunk
-    s.close()
-    head, _, rest = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
+    s, rest = service.hijack(f"/v1.41/containers/{cid}/attach?{query}")
+    with s:
+        while chunk := s.recv(65536):
+            rest += chunk
     return rest
 
 

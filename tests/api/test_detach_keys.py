@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import socket
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from support import Forklift
 from support.service import DOCKER20, Service
+from support.terminal import read_pty
 
 pytestmark = pytest.mark.root
 
@@ -49,23 +49,6 @@ def test_escape_holds_a_partial_match() -> None:
 
 # ----------------------------------------------------------------------------- raw HTTP
 
-def _hijack(service: Service, path: str, body: bytes = b"") -> tuple[socket.socket, bytes]:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(str(service.socket))
-    s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
-              f"Content-Length: {len(body)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-              .encode() + body)
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        chunk = s.recv(4096)
-        assert chunk, raw
-        raw += chunk
-    head, _, rest = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return s, rest
-
-
 def _until(s: socket.socket, got: bytes, want: bytes) -> bytes:
     while want not in got:
         chunk = s.recv(4096)
@@ -97,7 +80,7 @@ def test_exec_detach_keys(service: Service, fl: Forklift, tty_container: str) ->
         "Cmd": ["sh", "-c", "echo ready; while read line; do echo got $line; done"]})
     assert made.status == 201, made
     exec_id = made.json()["Id"]
-    s, got = _hijack(service, f"/v1.41/exec/{exec_id}/start", b'{"Tty": true}')
+    s, got = service.hijack(f"/v1.41/exec/{exec_id}/start", b'{"Tty": true}')
     with s:
         got = _until(s, got, b"ready")
         s.sendall(b"one\r")
@@ -116,14 +99,14 @@ def test_exec_detach_keys(service: Service, fl: Forklift, tty_container: str) ->
 def test_attach_detach_keys(service: Service, fl: Forklift, tty_container: str) -> None:
     for keys, typed in (("", b"\x10\x11"), ("ctrl-x,ctrl-y", b"\x18\x19")):
         query = "stream=1&stdin=1&stdout=1&stderr=1" + (f"&detachKeys={keys}" if keys else "")
-        s, got = _hijack(service, f"/v1.41/containers/{tty_container}/attach?{query}")
+        s, got = service.hijack(f"/v1.41/containers/{tty_container}/attach?{query}")
         with s:
             s.sendall(b"echo $((6*7))\r")
             got = _until(s, got, b"42")
             s.sendall(typed)
             _to_the_end(s)
         assert fl.status(tty_container) == "running"
-    s, got = _hijack(service, f"/v1.41/containers/{tty_container}/attach?"
+    s, got = service.hijack(f"/v1.41/containers/{tty_container}/attach?"
                      "stream=1&stdin=1&stdout=1")
     with s:   # the shell still reads its terminal: the detaches left its stdin open
         s.sendall(b"exit 3\r")
@@ -148,24 +131,13 @@ def test_docker_run_it_detaches(service: Service, fl: Forklift, name: str) -> No
     out = b""
     try:
         deadline = time.monotonic() + 60
-        typed = False
-        while time.monotonic() < deadline:
-            if not typed and b"# " in out:
-                os.write(fd, b"echo $((6*7))\r")
-                typed = True
-            if typed and b"42" in out:
-                os.write(fd, b"\x10\x11")
-                typed = False
-                out += b"[detaching]"
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                out += chunk
+        out = read_pty(fd, out, b"# ", deadline)
+        os.write(fd, b"echo $((6*7))\r")
+        out = read_pty(fd, out, b"42", deadline)
+        if b"42" in out:
+            os.write(fd, b"\x10\x11")
+            out += b"[detaching]"
+        out = read_pty(fd, out, None, deadline)  # the CLI's end
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

@@ -83,6 +83,25 @@ class Service:
         finally:
             conn.close()
 
+    def hijack(self, path: str, body: bytes = b"",
+               timeout: float = 30) -> tuple[socket.socket, bytes]:
+        """``POST path`` with ``Upgrade: tcp``: the connection once the ``101`` head is
+        read, and the bytes that came after that head."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(str(self.socket))
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+                  .encode() + body)
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            chunk = s.recv(4096)
+            assert chunk, raw
+            raw += chunk
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return s, rest
+
     def docker(self, *args: str, check: bool = True, input: str | bytes | None = None,
                timeout: float = 120) -> Result:
         env = dict(os.environ, DOCKER_HOST=self.host)
