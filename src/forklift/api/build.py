@@ -164,7 +164,7 @@ def _open_context(ctx: Context, req: Request, stack: contextlib.ExitStack,
 
     scratch = ctx.store.make_tmp("context")
     stack.callback(remove_path, scratch)
-    with body_file(ctx, req, "a build context") as path, open(path, "rb") as body:
+    with open(body_file(req, "a build context"), "rb") as body:
         if not is_archive(body.read(512)):
             raise ApiError(400, "the build context is not a tar archive")
         body.seek(0)

@@ -993,7 +993,7 @@ def put_archive(ctx: Context, req: Request) -> Reply:
     rec = _resolve(ctx, req.params["id"])
     copy.stat_path(ctx.store, rec.id, path)  # a missing directory is a 404, as Docker's
     try:
-        with body_file(ctx, req) as body, open(body, "rb") as tar:
+        with open(body_file(req), "rb") as tar:
             copy.cp(ctx.store, "-", f"{rec.id}:{path}", archive=req.flag("copyUIDGID"),
                     stdin=tar)
     except BadArchive as exc:  # the client's tar: bad input, not a fault of ours

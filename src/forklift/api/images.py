@@ -193,10 +193,9 @@ def create_image(ctx: Context, req: Request) -> Result:
     if tag and not repo:
         raise ApiError(400, "a tag needs a repository (repo)")
     changes = [c for text in req.query.get("changes", []) for c in text.splitlines()]
-    with body_file(ctx, req) as path:
-        image_id = images_mod.import_tarball(
-            ctx.store, path, f"{repo}:{tag}" if tag else (repo or None), changes,
-            req.arg("message") or "Imported from -")
+    image_id = images_mod.import_tarball(
+        ctx.store, body_file(req), f"{repo}:{tag}" if tag else (repo or None), changes,
+        req.arg("message") or "Imported from -")
     return _json_lines([{"status": image_id}])
 
 
@@ -208,8 +207,7 @@ def _json_lines(docs: list[dict[str, Any]]) -> Reply:
 def load_images(ctx: Context, req: Request) -> Reply:
     from forklift.engine import transfer
 
-    with body_file(ctx, req) as path:
-        lines = transfer.load(ctx.store, path)
+    lines = transfer.load(ctx.store, body_file(req))
     # ``quiet`` hides Docker's progress bars; there are none here, the lines stay
     return _json_lines([{"stream": line + "\n"} for line in lines])
 

@@ -8,16 +8,14 @@ transactions, the write lock) make it safe beside the CLI and other threads.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
-import shutil
 import socket
 import stat
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,27 +286,14 @@ class Context:
         return int(self.store.conn.execute("PRAGMA data_version").fetchone()[0])
 
 
-@contextlib.contextmanager
-def body_file(ctx: Context, req: Request, what: str = "a tarball") -> Iterator[str]:
-    """The request's body as a file in the store's scratch area: the one way endpoints
-    that take an archive (load, import, archive PUT, build) read their body. An upload
-    route's file is the service's (removed once the reply, or its stream, is over, so a
-    `Stream` may read it); a body in memory is written to a file removed on leaving."""
-    if req.body_path is not None:
-        if os.path.getsize(req.body_path) == 0:
-            raise ApiError(400, f"the request's body ({what}) is empty")
-        yield req.body_path
-        return
-    if not req.body:
+def body_file(req: Request, what: str = "a tarball") -> str:
+    """The path of an upload route's body (`route`'s ``upload``): the one way endpoints
+    that take an archive (load, import, archive PUT, build) read it. The file is the
+    service's, removed once the reply, or its stream, is over (so a `Stream` may read
+    it); an empty or missing body is a 400."""
+    if req.body_path is None or os.path.getsize(req.body_path) == 0:
         raise ApiError(400, f"the request's body ({what}) is empty")
-    work = ctx.store.make_tmp("api-upload")
-    path = os.path.join(work, "body.tar")
-    try:
-        with open(path, "wb") as f:
-            f.write(req.body)
-        yield path
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return req.body_path
 
 
 def call(ctx: Context, handler: Handler, req: Request) -> Result:
