@@ -674,7 +674,7 @@ def _feed(sock: socket.socket, early: bytes, stdin: Any, escape: detach.Escape |
 
     close = True   # the end of the client's input is the end of the child's
     try:
-        if _relay(sock, early, escape, put):
+        if relay(sock, early, escape, put):
             close = False
         else:
             # a TTY's client that left (not a half-close) detached, as Docker's CLI does
@@ -688,7 +688,7 @@ def _feed(sock: socket.socket, early: bytes, stdin: Any, escape: detach.Escape |
                 stdin.close()
 
 
-def _relay(sock: socket.socket, early: bytes, escape: detach.Escape | None,
+def relay(sock: socket.socket, early: bytes, escape: detach.Escape | None,
            put: Callable[[bytes], None]) -> bool:
     """The client's bytes (``early`` first) to ``put`` until the client's end; with
     ``escape`` held back at a possible detach sequence and never passed on. True when it
@@ -778,7 +778,7 @@ def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket,
         conn.sendall(struct.pack(">BI", monitor.IN_STDIN, len(data)) + data)
 
     try:
-        if _relay(sock, early, escape, put):
+        if relay(sock, early, escape, put):
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         else:

@@ -266,18 +266,11 @@ def _run_tty(ctx: Context, ex: ExecInstance, sock: socket.socket, early: bytes) 
 def _to_master(sock: socket.socket, early: bytes, master: int, escape: detach.Escape) -> None:
     """The client's keys to the terminal, to its end or its detach keys (then the client's
     connection ends, the process runs on; its output is read and dropped)."""
+    def put(data: bytes) -> None:
+        os.write(master, data)
+
     with contextlib.suppress(OSError):
-        data = early
-        while True:
-            data, detached = escape.feed(data)
-            if data:
-                os.write(master, data)
-            if detached:
-                sock.shutdown(socket.SHUT_RDWR)
-                return
-            data = sock.recv(65536)
-            if not data:
-                return
+        containers.relay(sock, early, escape, put)
 
 
 @route("POST", "/exec/{id}/resize")
