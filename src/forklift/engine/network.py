@@ -663,7 +663,12 @@ def _rewrite(path: str, keep: Any, add: list[str]) -> None:
 def _marker(container_id: str, net: dict[str, Any]) -> str:
     """The tag of a container's /etc/hosts line for one network (the lines of all its
     networks share the ``# forklift:<id>`` prefix)."""
-    return f"# forklift:{container_id} net:{net['Id'][:12]}"
+    return f"# forklift:{container_id}{_net_tag(net)}"
+
+
+def _net_tag(net: dict[str, Any]) -> str:
+    """How each /etc/hosts line of one network ends (`_marker`'s last part)."""
+    return f" net:{net['Id'][:12]}"
 
 
 def _entry(info: dict[str, Any], rec: Any, net: dict[str, Any]) -> str:
@@ -729,7 +734,7 @@ def _publish_hosts(store: Store, rec: Any, net: dict[str, Any], info: dict[str, 
                  [own, *_link_lines(store, rec), *theirs])
     else:
         theirs += _link_lines(store, rec, net)
-        tag = f" net:{net['Id'][:12]}"
+        tag = _net_tag(net)
         if theirs:
             _rewrite(_hosts_file(store, rec.id), lambda ln: not ln.endswith(tag), theirs)
     marker = _marker(rec.id, net)
@@ -746,7 +751,7 @@ def _unpublish_hosts(store: Store, rec: Any, net: dict[str, Any], first: bool = 
     for other, _ in _peers(store, rec, net):
         _rewrite(_hosts_file(store, other.id), lambda ln: marker not in ln, [])
     if not first:
-        tag = f" net:{net['Id'][:12]}"
+        tag = _net_tag(net)
         _rewrite(_hosts_file(store, rec.id), lambda ln: not ln.endswith(tag), [])
 
 
