@@ -87,12 +87,21 @@ class Service:
                timeout: float = 30) -> tuple[socket.socket, bytes]:
         """``POST path`` with ``Upgrade: tcp``: the connection once the ``101`` head is
         read, and the bytes that came after that head."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(timeout)
-        s.connect(str(self.socket))
+        s = self.socket_connection(timeout)
         s.sendall(f"POST {path} HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
                   f"Content-Length: {len(body)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
                   .encode() + body)
+        return s, self.read_upgrade(s)
+
+    def socket_connection(self, timeout: float = 30) -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(str(self.socket))
+        return s
+
+    @staticmethod
+    def read_upgrade(s: socket.socket) -> bytes:
+        """Read the ``101`` head of an upgrade request sent on ``s``; the bytes after it."""
         raw = b""
         while b"\r\n\r\n" not in raw:
             chunk = s.recv(4096)
@@ -100,7 +109,7 @@ class Service:
             raw += chunk
         head, _, rest = raw.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
-        return s, rest
+        return rest
 
     def docker(self, *args: str, check: bool = True, input: str | bytes | None = None,
                timeout: float = 120) -> Result:

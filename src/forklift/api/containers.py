@@ -544,10 +544,13 @@ def attach(ctx: Context, req: Request) -> Reply | Hijack:
                     logs=req.flag("logs"), escape=detach.Escape(keys) if tty and stdin else None)
     if not req.flag("stream"):
         return Hijack(lambda sock, early: _replay_only(ctx, rec.id, client, tty, sock))
-    if rec.effective_state().up:
+    for _ in range(3):  # a restart policy may start it again while we look
+        if not rec.effective_state().up:
+            break
         conn = _monitor_connection(ctx, rec)
         if conn is not None:
             return _attach_running(ctx, rec.id, conn, client, tty)
+        rec = _resolve(ctx, rec.id)
     # not running (or it ended between the looks): the next start carries it
     with ctx.lock:
         waiting = ctx.attachments.setdefault(rec.id, Attachment())
@@ -747,9 +750,11 @@ def _attach_running(ctx: Context, container_id: str, conn: socket.socket, client
 
 
 def _monitor_connection(ctx: Context, rec: Any) -> socket.socket | None:
-    """A connection to the running container's monitor; None once it is no longer running
-    (it may exit between the caller's look and ours). Its socket may be a moment behind
-    its state; a container with no monitor (an attached run's) is a Conflict."""
+    """A connection the running container's monitor took; None once the run is over, its
+    record settled (dockerpty looks at the state after its attaches, and starts the
+    container again if it is not running: that start must find them waiting). Its socket may
+    be a moment behind its state; a container with no monitor (an attached run's) is a
+    Conflict."""
     from forklift.engine import monitor
     from forklift.engine import tty as tty_mod
     from forklift.errors import Conflict
@@ -757,7 +762,9 @@ def _monitor_connection(ctx: Context, rec: Any) -> socket.socket | None:
     deadline = time.monotonic() + 2
     while True:
         try:
-            return tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+            conn = tty_mod.connect_in_dir(ctx.store.container_path(rec.id), monitor.ATTACH_SOCKET)
+        except ConnectionRefusedError:
+            break  # its process ended: the monitor is finishing the run
         except OSError:
             cur = _get(ctx, rec.id)
             if cur is None or not cur.effective_state().up:
@@ -766,6 +773,42 @@ def _monitor_connection(ctx: Context, rec: Any) -> socket.socket | None:
                 raise Conflict(f"cannot attach to container {rec.id[:12]}:"
                                " it was not started detached") from None
             time.sleep(POLL)
+            continue
+        if _taken(conn):
+            return conn
+        conn.close()  # refused while it waited to be taken: the process had ended
+        break
+    _until_finished(ctx, rec)
+    return None
+
+
+def _taken(conn: socket.socket) -> bool:
+    """The monitor took the connection (its first frame, OUT_ATTACHED, came) rather than
+    closing it unseen because the container's process had ended."""
+    from forklift.engine import monitor
+
+    head = b""
+    conn.settimeout(10)
+    try:
+        while len(head) < 5:
+            chunk = conn.recv(5 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except OSError:  # reset, or no answer at all
+        return False
+    conn.settimeout(None)
+    return head[0] == monitor.OUT_ATTACHED
+
+
+def _until_finished(ctx: Context, rec: Any) -> None:
+    """Until the monitor has recorded the end of the run ``rec`` saw (or it is gone)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ctx.stopping.is_set():
+        cur = _get(ctx, rec.id)
+        if cur is None or not cur.effective_state().up or cur.started_at != rec.started_at:
+            return
+        time.sleep(POLL / 5)
 
 
 def _feed_monitor(sock: socket.socket, early: bytes, conn: socket.socket,

@@ -445,6 +445,8 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
         raise Conflict("You cannot attach to a stopped container, start it first")
     try:
         conn = tty.connect_in_dir(store.container_path(rec.id), monitor.ATTACH_SOCKET)
+    except ConnectionRefusedError:  # its process ended: the monitor is finishing the run
+        raise Conflict("You cannot attach to a stopped container, start it first") from None
     except OSError:
         raise Conflict(f"cannot attach to container {rec.id[:12]}: it was not started detached") from None
     is_tty = bool(rec.config.get("Tty"))
@@ -484,7 +486,8 @@ def attach(store: Store, name: str, *, stdin: bool = True, sig_proxy: bool = Tru
                         break
                     frames, buf = monitor.split_frames(buf + data)
                     for kind, payload in frames:
-                        write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
+                        if kind != monitor.OUT_ATTACHED:
+                            write_all(err_fd if kind == monitor.OUT_STDERR else out_fd, payload)
                 if in_fd is not None and in_fd in ready:
                     data = os.read(in_fd, 65536)
                     try:

@@ -45,8 +45,10 @@ from forklift.store.db import Store
 
 PR_SET_CHILD_SUBREAPER = 36
 ATTACH_SOCKET = "attach.sock"
-# attach protocol frames: >BI header (kind, length) + payload
-OUT_STDOUT, OUT_STDERR = 1, 2
+# attach protocol frames: >BI header (kind, length) + payload. OUT_ATTACHED (empty) is the
+# first frame of every attach the monitor takes: one refused because the container's process
+# had ended gets none (the socket is closed then), so its client knows that it missed the run.
+OUT_STDOUT, OUT_STDERR, OUT_ATTACHED = 1, 2, 3
 
 
 def split_frames(buf: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
@@ -237,17 +239,23 @@ class Monitor:
             if restart.stop_requested(self.store, self.id):
                 self._give_up()
                 return None
-            with runner.running(self.store, self.id, os.getpid()) as run:
-                try:
-                    init_pid = self._start(run)
-                    held.close()
-                    self.report(None)
-                    self._start_checker(run.rec)
-                    run.code = self._loop(init_pid)
-                    run.oom = runner.oom_killed(run.rec)
-                finally:
-                    self._stop_checker()
-                    self._close(run.bundle)
+            try:
+                with runner.running(self.store, self.id, os.getpid()) as run:
+                    try:
+                        init_pid = self._start(run)
+                        held.close()
+                        self.report(None)
+                        self._start_checker(run.rec)
+                        run.code = self._loop(init_pid)
+                        run.oom = runner.oom_killed(run.rec)
+                    finally:
+                        self._stop_checker()
+                        self._close()
+            finally:
+                # only once the record says exited: until then a connection is refused (not
+                # "no such file"), which tells an attach that the run is ending
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.store.container_path(self.id), ATTACH_SOCKET))
             return run.code
 
     def _restarts(self, code: int, ran_for: float) -> None:
@@ -315,17 +323,20 @@ class Monitor:
         self.master = self.stdin_w = self.listener = None
         self.outputs, self.clients, self.client_buf = {}, [], {}
 
-    def _close(self, bundle: str) -> None:
+    def _close(self) -> None:
         for fd in list(self.outputs) + [x for x in (self.master, self.stdin_w) if x is not None]:
             with contextlib.suppress(OSError):
                 os.close(fd)
         for c in self.clients:
             with contextlib.suppress(OSError):
                 c.close()
+        self._stop_listening()
+
+    def _stop_listening(self) -> None:
+        """No attach from now on: connections waiting to be taken are reset."""
         if self.listener is not None:
             self.listener.close()
-        with contextlib.suppress(OSError):
-            os.unlink(os.path.join(bundle, ATTACH_SOCKET))
+            self.listener = None
 
     # -- starting
 
@@ -378,43 +389,54 @@ class Monitor:
         status: int | None = None
         exited_at = 0.0
         while True:
-            assert self.listener is not None
-            watch = list(self.outputs) + [self.wake_r, self.listener.fileno()] + [
-                c.fileno() for c in self.clients]
+            watch = list(self.outputs) + [self.wake_r] + [c.fileno() for c in self.clients]
+            if self.listener is not None:
+                watch.append(self.listener.fileno())
             try:
                 ready, _, _ = select.select(watch, [], [], 1.0 if status is None else 0.1)
             except InterruptedError:
                 ready = []
+            if status is None:
+                status = self._exit_status(init_pid)
+                if status is not None:
+                    # an attach taken now would carry nothing of this run: refuse it
+                    exited_at = time.monotonic()
+                    self._stop_listening()
+            if self.listener is not None and self.listener.fileno() in ready:
+                self._accept()  # before the output: an attach that came first gets it
             for fd in ready:
                 if fd in self.outputs:
                     self._read_output(fd)
                 elif fd == self.wake_r:
                     with contextlib.suppress(OSError):
                         os.read(self.wake_r, 4096)
-                elif fd == self.listener.fileno():
-                    self._accept()
-                else:
+                elif any(c.fileno() == fd for c in self.clients):
                     self._client_input(fd)
-            while True:  # reap the container's init and any orphan reparented to us
-                try:
-                    pid, st = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    break
-                if pid == init_pid:
-                    code = os.waitstatus_to_exitcode(st)
-                    status = 128 - code if code < 0 else code
-                    exited_at = time.monotonic()
-            if status is None and not pid_alive(init_pid):
-                # it died after the loop above (a zombie of ours: reap it for its real
-                # status) or it was never our child (no status to be had)
-                status, exited_at = _reap(init_pid), time.monotonic()
             if status is not None and (not self.outputs or time.monotonic() - exited_at > 2.0):
                 for fd in list(self.outputs):
                     self._read_output(fd, final=True)
                 self.log.close()
                 return status
+
+    def _exit_status(self, init_pid: int) -> int | None:
+        """The container's exit status once its init is gone (None while it runs); reaps
+        any orphan reparented to us on the way."""
+        status = None
+        while True:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid == init_pid:
+                code = os.waitstatus_to_exitcode(st)
+                status = 128 - code if code < 0 else code
+        if status is None and not pid_alive(init_pid):
+            # it died after the loop above (a zombie of ours: reap it for its real status)
+            # or it was never our child (no status to be had)
+            status = _reap(init_pid)
+        return status
 
     def _read_output(self, fd: int, final: bool = False) -> None:
         stream = self.outputs[fd]
@@ -447,10 +469,14 @@ class Monitor:
 
     def _accept(self) -> None:
         assert self.listener is not None
-        with contextlib.suppress(OSError):
+        try:
             conn, _ = self.listener.accept()
-            self.clients.append(conn)
-            self.client_buf[conn] = b""
+        except OSError:
+            return
+        with contextlib.suppress(OSError):  # one that left already (a resize's) is still read
+            conn.sendall(struct.pack(">BI", OUT_ATTACHED, 0))
+        self.clients.append(conn)
+        self.client_buf[conn] = b""
 
     def _drop(self, conn: socket.socket) -> None:
         if conn in self.clients:
