@@ -138,13 +138,34 @@ class Service:
 
     async def _accept(self, listener: socket.socket, tasks: set[asyncio.Task[None]],
                       serve: Callable[[socket.socket], Coroutine[Any, Any, None]]) -> None:
+        """Serve each connection as it comes. The listener stays in the loop's poll set
+        (``sock_accept`` adds and removes it around every connection: two system calls
+        and a loop turn more before the first byte of each docker CLI command)."""
         loop = asyncio.get_running_loop()
-        while True:
-            sock, _ = await loop.sock_accept(listener)
-            sock.setblocking(False)
-            task = asyncio.create_task(serve(sock))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        fd = listener.fileno()
+
+        def ready() -> None:
+            while True:
+                try:
+                    sock, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:  # out of descriptors, say: look again a bit later
+                    log.warning("accept: %s", exc)
+                    loop.remove_reader(fd)
+                    loop.call_later(0.1, loop.add_reader, fd, ready)
+                    return
+                sock.setblocking(False)
+                task = loop.create_task(serve(sock))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+        listener.setblocking(False)
+        loop.add_reader(fd, ready)
+        try:
+            await loop.create_future()  # until the service stops (cancelled)
+        finally:
+            loop.remove_reader(fd)
 
     async def _tls_connection(self, raw: socket.socket) -> None:
         """A TCP client: its TLS handshake (a certificate from the CA, or nothing), then
