@@ -45,9 +45,7 @@ def _hijack(service: Service, exec_id: str, body: dict[str, object], upgrade: bo
             f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n")
     if upgrade:
         head += "Connection: Upgrade\r\nUpgrade: tcp\r\n"
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(str(service.socket))
+    s = service.socket_connection(timeout)
     s.sendall(head.encode() + b"\r\n" + data)
     raw = b""
     while b"\r\n\r\n" not in raw:
