@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support import Forklift, swagger
@@ -268,3 +269,36 @@ def test_network_connect_with_an_address_and_links(service: Service, fl: Forklif
     finally:
         fl.out("rm", "-f", name, peer)
         fl.out("network", "rm", name)
+
+
+def _connect(service: Service, network: str, container: str, address: str) -> Answer:
+    return service.request("POST", f"/networks/{network}/connect", {
+        "Container": container, "EndpointConfig": {"IPAMConfig": {"IPv4Address": address}}})
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_two_connects_at_once_for_one_address(service: Service, fl: Forklift, name: str,
+                                              running: bool) -> None:
+    """Two containers asking at the same moment for one address on a network: one gets
+    it, the other a 409 (not the CNI plugin's failure as a 500); a round per address."""
+    subnet = "10.231.90" if running else "10.231.91"
+    assert service.request("POST", "/networks/create", {
+        "Name": name, "IPAM": {"Config": [{"Subnet": f"{subnet}.0/24"}]}}).status == 201
+    pair = [f"{name[:20]}-{i}" for i in range(2)]
+    try:
+        for each in pair:
+            fl.out("run", "-d", "--name", each, "busybox", "sleep", "300") if running else \
+                fl.out("create", "--name", each, "busybox", "true")
+        for round_ in range(4):
+            address = f"{subnet}.{10 + round_}"
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(pool.map(_connect, [service] * 2, [name] * 2, pair, [address] * 2))
+            assert sorted(a.status for a in answers) == [200, 409], answers
+            assert "Address already in use" in next(a for a in answers if a.status == 409).refusal(409)
+            winner = pair[[a.status for a in answers].index(200)]
+            assert fl.inspect(winner)["NetworkSettings"]["Networks"][name]["IPAMConfig"] == \
+                {"IPv4Address": address}
+            service.request("POST", f"/networks/{name}/disconnect", {"Container": winner})
+    finally:
+        fl("rm", "-f", *pair, check=False)
+        fl("network", "rm", name, check=False)

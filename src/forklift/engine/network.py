@@ -40,7 +40,7 @@ from forklift.store.db import Store
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from typing import Any
 
     from forklift.engine.filters import Filters  # only listing and pruning need filters
@@ -931,18 +931,33 @@ def connect(store: Store, name: str, container: str, aliases: Sequence[str] = ()
         if not running:
             return  # Docker's too: a stopped container's connection is only its config
         raise Conflict(f"endpoint with name {rec.name} already exists in network {net['Name']}")
-    if address:
-        address = check_address(store, net["Name"], address, rec.id)
-    _check_links(store, net, links)
-    _set_extra(store, rec, [*extras, net["Name"]],
-               {"ExtraAliases": {net["Name"]: list(aliases)},
-                "ExtraIPs": {net["Name"]: address}, "ExtraLinks": {net["Name"]: list(links)}})
-    if running and endpoint(store, rec.id) is not None:
-        try:
-            _attach(store, rec, net, netns_path(store, rec.id))
-        except BaseException:
-            _set_extra(store, rec, extras)
-            raise
+    with _address_lock(net) if address else contextlib.nullcontext():
+        if address:
+            address = check_address(store, net["Name"], address, rec.id)
+        _check_links(store, net, links)
+        _set_extra(store, rec, [*extras, net["Name"]],
+                   {"ExtraAliases": {net["Name"]: list(aliases)},
+                    "ExtraIPs": {net["Name"]: address}, "ExtraLinks": {net["Name"]: list(links)}})
+        if running and endpoint(store, rec.id) is not None:
+            try:
+                _attach(store, rec, net, netns_path(store, rec.id))
+            except BaseException:
+                _set_extra(store, rec, extras)
+                raise
+
+
+@contextlib.contextmanager
+def _address_lock(net: dict[str, Any]) -> Iterator[None]:
+    """Held by a connect that chooses an address, from its check to its lease: of two at
+    once asking for one address, the second sees the first's choice (Conflict) instead
+    of failing in the CNI plugin."""
+    os.makedirs(RUN_DIR, mode=0o755, exist_ok=True)
+    fd = os.open(os.path.join(RUN_DIR, f"address-{net['CniName']}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _check_links(store: Store, net: dict[str, Any], links: Sequence[str]) -> None:
