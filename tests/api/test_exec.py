@@ -112,23 +112,13 @@ def test_exec_stdin_env_workdir_user_without_upgrade(service: Service, running: 
 def test_exec_tty_raw_stream_and_resize(service: Service, running: str) -> None:
     exec_id = _create(service, running, AttachStdin=True, AttachStdout=True, Tty=True,
                       Cmd=["sh", "-c", "sleep 1; stty size; read line; echo got $line"])
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(str(service.socket))
-    data = b'{"Tty": true}'
-    s.sendall(f"POST /v1.41/exec/{exec_id}/start HTTP/1.1\r\nHost: d\r\nContent-Length: "
-              f"{len(data)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode() + data)
-    raw = b""
-    while b"\r\n\r\n" not in raw:
-        raw += s.recv(4096)
-    assert raw.startswith(b"HTTP/1.1 101")
+    s, out = service.hijack(f"/v1.41/exec/{exec_id}/start", b'{"Tty": true}')
     assert service.request("POST", f"/v1.41/exec/{exec_id}/resize?h=33&w=77").status == 201
     for bad in ("h=70000&w=1", "h=x&w=1", "h=-1&w=1"):
         ans = service.request("POST", f"/v1.41/exec/{exec_id}/resize?{bad}")
         assert ans.status == 400 and "\n" not in ans.json()["message"]
     assert _inspect(service, exec_id)["Running"] is True
     s.sendall(b"hello\r")
-    out = raw.partition(b"\r\n\r\n")[2]
     while chunk := s.recv(4096):
         out += chunk
     s.close()
