@@ -5,7 +5,9 @@ Engine API schema (API 1.41)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
+import time
 
 import pytest
 from support import swagger
@@ -169,3 +171,82 @@ def test_running_container_conflicts(service: Service, fl, name: str) -> None:  
         assert waited.json() == {"StatusCode": 137}
     finally:
         fl("rm", "-f", cid)
+
+
+class _Answers:
+    """The answers that come one after another on a kept-alive connection."""
+
+    def __init__(self, s: socket.socket) -> None:
+        self.s = s
+        self.buffer = b""
+
+    def _more(self, what: object) -> None:
+        chunk = self.s.recv(65536)
+        assert chunk, what
+        self.buffer += chunk
+
+    def next(self, head_only: bool = False) -> tuple[bytes, bytes]:
+        """The next answer's head and body (``head_only``: an answer to HEAD)."""
+        while b"\r\n\r\n" not in self.buffer:
+            self._more(self.buffer)
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        length = 0 if head_only else int(next(
+            line.split(b":", 1)[1] for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")))
+        while len(self.buffer) < length:
+            self._more((head, len(self.buffer)))
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return head, body
+
+
+@pytest.mark.parametrize("method, path", [
+    ("HEAD", "/_ping"), ("GET", "/_ping"), ("GET", "/v1.41/containers/json?all=1"),
+    ("GET", "/images/json"), ("GET", "/nope"), ("HEAD", "/nope"), ("GET", "/v9.9/_ping"),
+    ("GET", "/v1.41/version"),
+])
+def test_plain_requests_get_the_answers_h11_gives(service: Service, method: str, path: str) -> None:
+    """A plain head is answered without h11 (api.plain), the same head with a Connection
+    header through it: the two answers are the same bytes."""
+    plain = _raw(service, f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    through_h11 = _raw(service, f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n".encode())
+    assert plain == through_h11
+    assert plain.startswith(b"HTTP/1.1 ")
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_head_of_an_unknown_path_answers_no_body_and_keeps_the_connection(
+        service: Service, pipelined: bool) -> None:
+    with contextlib.closing(service.socket_connection()) as s:
+        unknown = b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+        ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n"
+        answers = _Answers(s)
+        s.sendall(unknown + ping if pipelined else unknown)  # pipelined: h11 reads them
+        head, _ = answers.next(head_only=True)
+        assert head.startswith(b"HTTP/1.1 404 "), head
+        if not pipelined:
+            s.sendall(ping)
+        head, body = answers.next()
+        assert head.startswith(b"HTTP/1.1 200 ") and body == b"OK", (head, body)
+        assert answers.buffer == b""
+    assert service.alive()
+
+
+def test_a_long_answer_to_a_slow_reader_then_the_next_request(service: Service, name: str) -> None:
+    """A listing larger than the socket takes at once: the rest is sent as the client
+    reads, and the connection serves on."""
+    made = service.request("POST", f"/containers/create?name={name}",
+                           {"Image": "busybox", "Labels": {"big": "x" * 1_000_000}})
+    assert made.status == 201, made
+    try:
+        with contextlib.closing(service.socket_connection()) as s:
+            answers = _Answers(s)
+            s.sendall(b"GET /containers/json?all=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.5)  # the service's first send fills the socket's buffer
+            head, body = answers.next()
+            assert head.startswith(b"HTTP/1.1 200 "), head
+            big = [c for c in json.loads(body) if c["Id"] == made.json()["Id"]]
+            assert big and big[0]["Labels"]["big"] == "x" * 1_000_000
+            s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answers.next()[1] == b"OK"
+    finally:
+        assert service.request("DELETE", f"/containers/{name}").status == 204

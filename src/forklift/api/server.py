@@ -152,7 +152,9 @@ def route(method: str, pattern: str, *, upload: bool = False,
     without the hand-off to a worker thread and back (two thread wake-ups: the larger part
     of a short request's time on a busy machine). Only for what never waits: no network,
     no subprocess, no lock (the store's reads in WAL mode take none), no walk of a tree;
-    the Python work itself holds the GIL, and so the loop, in a worker thread too."""
+    the Python work itself holds the GIL, and so the loop, in a worker thread too. Such
+    an endpoint answers a `Reply` (no stream, no hijack): a plain request for it is
+    answered from the loop's reader callback, whole (`service.Service._plain`)."""
     regex = re.sub(r"\{(\w+)\*\}", r"(?P<\1>.+)", pattern)
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
 

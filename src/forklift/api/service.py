@@ -19,11 +19,10 @@ import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
-from forklift.api import build, containers, execs, images, networks, system, volumes
+from forklift.api import build, containers, execs, images, networks, plain, system, volumes
 from forklift.api.server import (
     RAW_STREAM,
     ApiError,
@@ -82,6 +81,8 @@ class Service:
             self.inode = None if inherited else os.stat(path).st_ino
         self.active = 0
         self.last = time.monotonic()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.plain: dict[int, socket.socket] = {}  # the connections `_plain` serves, by descriptor
         self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="api")
 
     def serve(self) -> None:
@@ -109,17 +110,20 @@ class Service:
         self.ctx.loop_thread = threading.get_ident()
         with contextlib.suppress(ForkliftError):  # an inline request reports it
             _ = self.ctx.store  # the loop's own, for inline requests: its recovery done now
-        tasks: set[asyncio.Task[None]] = set()
         loops = [asyncio.create_task(self._idle_watch(stop))]
         if self.listener is not None:
-            loops.append(asyncio.create_task(self._accept(self.listener, tasks, self._connection)))
+            loops.append(asyncio.create_task(self._accept(self.listener, self._plain)))
         if self.tcp_listener is not None:
-            loops.append(asyncio.create_task(self._accept(self.tcp_listener, tasks, self._tls_connection)))
+            loops.append(asyncio.create_task(self._accept(
+                self.tcp_listener, lambda sock: self._spawn(self._tls_connection(sock)))))
         await stop.wait()
         log.info("stopping")
         for task in loops:
             task.cancel()
         self.ctx.stopping.set()
+        for sock in list(self.plain.values()):
+            self._close_plain(sock)
+        tasks = set(self.tasks)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -136,9 +140,13 @@ class Service:
                 stop.set()
                 return
 
-    async def _accept(self, listener: socket.socket, tasks: set[asyncio.Task[None]],
-                      serve: Callable[[socket.socket], Coroutine[Any, Any, None]]) -> None:
-        """Serve each connection as it comes. The listener stays in the loop's poll set
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _accept(self, listener: socket.socket, start: Callable[[socket.socket], None]) -> None:
+        """Start serving each connection as it comes. The listener stays in the loop's poll set
         (``sock_accept`` adds and removes it around every connection: two system calls
         and a loop turn more before the first byte of each docker CLI command)."""
         loop = asyncio.get_running_loop()
@@ -156,9 +164,7 @@ class Service:
                     loop.call_later(0.1, loop.add_reader, fd, ready)
                     return
                 sock.setblocking(False)
-                task = loop.create_task(serve(sock))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                start(sock)
 
         listener.setblocking(False)
         loop.add_reader(fd, ready)
@@ -199,10 +205,92 @@ class Service:
             self.last = time.monotonic()
             raw.close()
 
-    async def _connection(self, sock: socket.socket) -> None:
+    def _plain(self, sock: socket.socket) -> None:
+        """Serve a connection from a reader callback while its requests are plain
+        (`plain.parse`) and answered inline: no task, no future, no h11, the descriptor
+        polled from accept to close. The first request that is not, with the bytes read
+        of it, goes to `_connection`'s task for the rest of the connection."""
+        loop = asyncio.get_running_loop()
+        fd = sock.fileno()
+        self.active += 1
+        self.plain[fd] = sock
+
+        def readable() -> None:
+            try:
+                data = sock.recv(MAX_HEADERS)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_plain(sock)
+                return
+            try:
+                serve(data)
+            except Exception:  # no traceback to the client, no connection left hanging
+                log.exception("a plain request failed")
+                if sock.fileno() in self.plain:
+                    self._close_plain(sock)
+
+        def serve(data: bytes) -> None:
+            req = plain.parse(data)
+            out = self._answer_plain(req) if req is not None else None
+            if out is None:
+                self._hand_over(sock, self._connection(sock, data))
+                return
+            try:
+                sent = sock.send(out)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._close_plain(sock)
+                return
+            if sent < len(out):  # a long listing to a slow reader
+                self._hand_over(sock, self._connection(sock, unsent=out[sent:]))
+
+        loop.add_reader(fd, readable)
+
+    def _answer_plain(self, req: Request) -> bytes | None:
+        """The whole answer to a plain request, or None when it is not answered inline."""
+        head = req.method == "HEAD"
+        try:
+            handler, req.params = resolve(req.method, req.path)
+        except ApiError as exc:
+            return plain.response(error_reply(exc.status, exc.message), head)
+        if not answers_inline(handler, req):
+            return None
+        log.debug("%s %s", req.method, req.path)
+        result = call(self.ctx, handler, req)
+        if not isinstance(result, Reply):  # `route`: an inline endpoint answers a Reply
+            log.error("%s %s: an inline endpoint answered %s", req.method, req.path, type(result).__name__)
+            result = error_reply(500, "internal error: the endpoint cannot answer inline")
+        return plain.response(result, head)
+
+    def _hand_over(self, sock: socket.socket, work: Coroutine[Any, Any, None]) -> None:
+        """``sock`` from `_plain` to a task (which counts it again)."""
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        del self.plain[sock.fileno()]
+        self.active -= 1
+        self.last = time.monotonic()
+        self._spawn(work)
+
+    def _close_plain(self, sock: socket.socket) -> None:
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        del self.plain[sock.fileno()]
+        self.active -= 1
+        self.last = time.monotonic()
+        sock.close()
+
+    async def _connection(self, sock: socket.socket, data: bytes = b"", unsent: bytes = b"") -> None:
+        """Serve a connection through h11: ``data`` was read of it already, ``unsent`` is
+        the end of a plain answer still to send."""
         self.active += 1
         try:
+            if unsent:
+                await asyncio.get_running_loop().sock_sendall(sock, unsent)
             conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+            if data:
+                conn.receive_data(data)  # (b"" would say the client is done)
             while True:
                 req = await self._read_head(sock, conn)
                 if req is None:
@@ -331,7 +419,8 @@ class Service:
         loop = asyncio.get_running_loop()
         log.debug("%s %s", req.method, req.path)
         if isinstance(target, ApiError):
-            await self._send_reply(sock, conn, error_reply(target.status, target.message), False)
+            await self._send_reply(sock, conn, error_reply(target.status, target.message),
+                                   head=req.method == "HEAD")
             return True
         handler, req.params = target
         if answers_inline(handler, req):
@@ -463,8 +552,5 @@ def _has_body(req: Request) -> bool:
 
 
 def _request(head: h11.Request) -> Request:
-    target = head.target.decode("latin-1")
-    parts = urlsplit(target)
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
-    query = parse_qs(parts.query, keep_blank_values=True)
-    return Request(head.method.decode("latin-1"), unquote(parts.path), query, headers, b"")
+    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in head.headers]
+    return plain.request(head.method.decode("latin-1"), head.target.decode("latin-1"), headers)

@@ -1,0 +1,80 @@
+"""Plain requests: a whole ``GET`` or ``HEAD`` head of HTTP/1.1 in one read, with nothing
+that asks for h11's framing (no body, no ``Connection``, ``Expect`` or ``Upgrade``),
+parsed and answered without h11. Every docker CLI command starts with one (``HEAD
+/_ping``) and ``ps`` and ``images`` are one more; the service answers them from its
+loop's reader callback (`service.Service._plain`).
+
+Anything else, or anything these rules do not match exactly, is left to h11, which
+parses it again and answers or refuses it as always: the rules below are a strict subset
+of what h11 accepts, so a head is never read two ways.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from forklift.api.server import Reply, Request, headers_for
+
+_REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1")
+_FIELD = re.compile(
+    rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*"
+    rb"((?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?)[ \t]*")
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "expect",
+                      "upgrade", "host"})
+_HEAD_END = b"\r\n\r\n"
+
+
+def parse(data: bytes) -> Request | None:
+    """The request ``data`` holds, exactly and alone; None when h11 is to read it."""
+    if not data.endswith(_HEAD_END) or data.find(_HEAD_END) != len(data) - 4:
+        return None  # a head in parts, a body, or a second request behind it
+    lines = data[:-4].split(b"\r\n")
+    first = _REQUEST_LINE.fullmatch(lines[0])
+    if first is None:
+        return None
+    headers: list[tuple[str, str]] = []
+    hosts = 0
+    for line in lines[1:]:
+        field = _FIELD.fullmatch(line)
+        if field is None:
+            return None
+        name = field.group(1).decode("ascii").lower()
+        if name in _FRAMING:
+            if name != "host":
+                return None
+            hosts += 1
+        headers.append((name, field.group(2).decode("latin-1")))
+    if hosts != 1:
+        return None  # h11 refuses a head of HTTP/1.1 without one
+    return request(first.group(1).decode("ascii"), first.group(2).decode("latin-1"), headers)
+
+
+def request(method: str, target: str, headers: list[tuple[str, str]]) -> Request:
+    """A `Request` from a head's parts (names in lower case), as both readers make it."""
+    parts = urlsplit(target)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    return Request(method, unquote(parts.path), query, dict(headers), b"")
+
+
+_HEADS: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
+
+
+def response(reply: Reply, head: bool) -> bytes:
+    """``reply`` as h11 writes it (``HEAD``: without the body); its head made once for
+    each status and header list seen."""
+    headers = headers_for(reply.content_type, reply.headers)
+    if reply.status != 204:
+        headers.append(("Content-Length", str(len(reply.body))))
+    key = (reply.status, tuple(headers))
+    out = _HEADS.get(key)
+    if out is None:
+        for name, value in headers:
+            if "\r" in value or "\n" in value or ":" in name:
+                raise ValueError(f"header {name!r} cannot be sent")
+        lines = [f"HTTP/1.1 {reply.status} "] + [f"{n}: {v}" for n, v in headers] + ["", ""]
+        out = "\r\n".join(lines).encode("latin-1")
+        if len(_HEADS) >= 256:
+            _HEADS.clear()
+        _HEADS[key] = out
+    return out if head else out + reply.body
