@@ -4,9 +4,9 @@ forklift's service socket or at a dockerd's.
 
 Standard library only (Python >= 3.11). Run as root:
 
-    python3 bench/api.py [--repeat 7] [--docker /usr/bin/docker]
+    python3 bench/api.py [--repeat 15] [--listings 8] [--docker /usr/bin/docker]
                          [--forklift NAME=PYTHONPATH ...] [--containers N] [--images N]
-                         [--requests N] [-v]
+                         [--requests N] [--pause MS] [-v]
 
 Starts a private dockerd (its own data-root, exec-root and socket; no bridge, no iptables:
 other dockerds on the machine are left alone), and one `forklift system service` per
@@ -18,11 +18,12 @@ container for exec; ``--containers N`` and ``--images N`` add that many containe
 third running, a third exited, a third created) and images (commits) to each store, so
 that ``ps`` and ``images`` list rows (two trees on one store share them). ``--requests N``
 then sends the CLI's two requests of ``ps`` and ``images`` (``HEAD /_ping``, the listing)
-N times per engine straight to the socket: the server's part without the CLI's 20 ms
-around it, wall time and the serving process's CPU time per pair.
+N times per engine straight to the socket, ``--pause`` ms apart (default 20, about a
+CLI's own start and end): the server's part without the CLI around it, wall time and the
+serving process's CPU time per pair.
 
-Workloads (every repetition runs each workload once per engine, the engines' order
-alternating between repetitions):
+Workloads (every repetition runs each workload once per engine, ``ps`` and ``images``
+``--listings`` times, the engines' order alternating between runs):
 
 | workload | command timed |
 |---|---|
@@ -185,27 +186,32 @@ def timed(docker: str, host: str, args: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-def measure(docker: str, hosts: dict[str, str], repeat: int,
+def measure(docker: str, hosts: dict[str, str], repeat: int, listings: int,
             verbose: bool) -> dict[str, dict[str, list[float]]]:
+    """Every workload once per engine and repetition, ``ps`` and ``images`` ``listings``
+    times: their difference between engines is a millisecond or two of ~35 (the CLI's
+    own start), where a single run varies by several."""
     samples: dict[str, dict[str, list[float]]] = {e: {w: [] for w in WORKLOADS} for e in hosts}
     order = list(hosts)
     for i in range(repeat):
         for workload, args in WORKLOADS.items():
-            for engine in order if i % 2 == 0 else order[::-1]:
-                samples[engine][workload].append(timed(docker, hosts[engine], args))
+            for j in range(listings if workload in SOCKET_REQUESTS else 1):
+                for engine in order if (i + j) % 2 == 0 else order[::-1]:
+                    samples[engine][workload].append(timed(docker, hosts[engine], args))
         if verbose:
             print(f"#{i}: " + "  ".join(f"{e} " + " ".join(
                 f"{w} {samples[e][w][-1]:.3f}" for w in WORKLOADS) for e in order), file=sys.stderr)
     return samples
 
 
-def socket_pairs(hosts: dict[str, str], count: int,
+def socket_pairs(hosts: dict[str, str], count: int, pause: float,
                  rounds: int = 5) -> dict[str, dict[str, dict[str, float]]]:
     """The docker CLI's two requests without the CLI: ``HEAD /_ping``, then the listing,
     on one connection, ``count`` times per engine and listing, in ``rounds`` alternating
-    batches. Per engine and listing: median and minimum wall time of a pair, and the
-    serving process's CPU time per pair (all its threads; /proc's clock ticks, hence
-    batches)."""
+    batches, ``pause`` seconds between pairs (the CLI's own start and end lie between two
+    commands: a server that has just served is faster than one that waited). Per engine
+    and listing: median and minimum wall time of a pair, and the serving process's CPU
+    time per pair (all its threads; /proc's clock ticks, hence batches)."""
     out: dict[str, dict[str, dict[str, float]]] = {e: {} for e in hosts}
     order = list(hosts)
     for workload, target in SOCKET_REQUESTS.items():
@@ -215,7 +221,9 @@ def socket_pairs(hosts: dict[str, str], count: int,
             for engine in order if r % 2 == 0 else order[::-1]:
                 path, pid = hosts[engine].removeprefix("unix://"), PIDS[hosts[engine]]
                 before = cpu_seconds(pid)
-                walls[engine] += [pair(path, target) for _ in range(max(1, count // rounds))]
+                for _ in range(max(1, count // rounds)):
+                    walls[engine].append(pair(path, target))
+                    time.sleep(pause)
                 cpu[engine] += cpu_seconds(pid) - before
         for engine in hosts:
             out[engine][workload] = {"median": statistics.median(walls[engine]),
@@ -252,9 +260,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def socket_table(found: dict[str, dict[str, dict[str, float]]]) -> list[str]:
-    lines = ["request pair (HEAD /_ping + listing) at the socket: wall median (min), "
-             "service CPU per pair, in ms"]
+def socket_table(found: dict[str, dict[str, dict[str, float]]], pause: float) -> list[str]:
+    lines = [f"request pair (HEAD /_ping + listing, {pause * 1e3:g} ms apart) at the socket: "
+             "wall median (min), service CPU per pair, in ms"]
     for workload in SOCKET_REQUESTS:
         cells = [f"{e} {d[workload]['median'] * 1e3:.2f} ({d[workload]['min'] * 1e3:.2f}) "
                  f"cpu {d[workload]['cpu'] * 1e3:.2f}" for e, d in found.items()]
@@ -285,7 +293,9 @@ def table(samples: dict[str, dict[str, list[float]]]) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--listings", type=int, default=8,
+                    help="runs of ps and of images per engine and repetition (default 8)")
     ap.add_argument("--docker", default="/usr/bin/docker", help="the one docker CLI binary")
     ap.add_argument("--forklift", action="append", default=[], metavar="NAME=PYTHONPATH",
                     help="a forklift tree to serve (repeatable); default: forklift on PATH")
@@ -296,6 +306,8 @@ def main() -> int:
                     help="more images in each store (commits of the exited containers)")
     ap.add_argument("--requests", type=int, default=0,
                     help="also time N request pairs per engine at the socket, without the CLI")
+    ap.add_argument("--pause", type=float, default=20.0,
+                    help="milliseconds between two pairs at the socket (default 20: a CLI's start)")
     ap.add_argument("--tmp-base", default="/var/tmp")
     ap.add_argument("--json", default=str(RESULTS / "api.json"))
     ap.add_argument("-v", action="store_true")
@@ -316,21 +328,21 @@ def main() -> int:
                     forklift_service(name, pythonpath, store, work))
             for host in dict.fromkeys(hosts.values()):
                 prepare(args.docker, host, rootfs, args.containers, args.images)
-            samples = measure(args.docker, hosts, args.repeat, args.v)
-            sockets = socket_pairs(hosts, args.requests) if args.requests else {}
+            samples = measure(args.docker, hosts, args.repeat, args.listings, args.v)
+            sockets = socket_pairs(hosts, args.requests, args.pause / 1e3) if args.requests else {}
             for host in hosts.values():
                 env = dict(os.environ, DOCKER_HOST=host)
                 sh([args.docker, "rm", "-f", EXEC_NAME], env, check=False)
                 remove_populated(args.docker, env, args.containers)
     finally:
         cleanup(work)
-    for line in table(samples) + (socket_table(sockets) if sockets else []):
+    for line in table(samples) + (socket_table(sockets, args.pause / 1e3) if sockets else []):
         print(line)
     RESULTS.mkdir(exist_ok=True)
     with open(args.json, "w") as fh:
         json.dump({"samples": samples, "repeat": args.repeat, "docker": args.docker,
-                   "trees": trees, "containers": args.containers, "images": args.images,
-                   "socket": sockets},
+                   "listings": args.listings, "trees": trees, "containers": args.containers, "images": args.images,
+                   "socket": sockets, "pause_ms": args.pause},
                   fh, indent=2)
     return 0
 

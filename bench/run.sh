@@ -97,7 +97,7 @@ if [ "${1:-}" = "--all" ]; then
     "$python" "$here/lifecycle.py" ${quick:+--repeat 3} || status=$?
     "$python" "$here/save_load.py" ${quick:+--repeat 3 --files 1000} || status=$?
     "$python" "$here/registry.py" "${quick[@]}" || status=$?
-    "$python" "$here/api.py" ${quick:+--repeat 3} || status=$?
+    "$python" "$here/api.py" ${quick:+--repeat 3 --listings 2} || status=$?
     "$python" "$here/table.py" --json "$here/results/table.json" || status=$?
 else
     "$python" "$here/bench.py" "$@" || status=$?
