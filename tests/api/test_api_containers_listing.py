@@ -162,3 +162,29 @@ def test_a_kept_listing_follows_every_change(service: Service, fl) -> None:  # t
     finally:
         fl("rm", "-f", cid)
     assert "/api-listing-kept2" not in listed(True)
+
+
+def test_a_kept_listing_follows_image_names_and_volumes(service: Service, fl) -> None:  # type: ignore[no-untyped-def]
+    """What the service keeps beside the records follows commits too: the name ``ps``
+    shows for the image (its ID once the name is gone) and the volumes' mounts."""
+    def row(cid: str) -> dict[str, Any]:
+        return next(r for r in service.request("GET", "/containers/json?all=1").json()
+                    if r["Id"] == cid)
+
+    fl.out("tag", "busybox", "api-listing-img:1")
+    cid = fl.out("create", "--name", "api-listing-img", "api-listing-img:1", "true").strip()
+    try:
+        assert row(cid)["Image"] == "api-listing-img:1"
+        assert row(cid)["Mounts"] == []
+        fl.out("rmi", "api-listing-img:1")
+        assert row(cid)["Image"] == fl.inspect(cid)["Image"]
+        other = fl.out("run", "-d", "--network", "none", "-v", "api-listing-vol:/data", "busybox",
+                       "true").strip()  # (its volume is attached at the start)
+        try:
+            assert [m["Name"] for m in row(other)["Mounts"]] == ["api-listing-vol"]
+        finally:
+            fl("rm", "-v", other)
+            fl("volume", "rm", "api-listing-vol", check=False)
+    finally:
+        fl("rm", "-f", cid)
+        fl("rmi", "api-listing-img:1", check=False)

@@ -67,48 +67,67 @@ def list_containers(ctx: Context, req: Request) -> Reply:
     from forklift.engine.filters import Filters
 
     store = ctx.store
+    kept = _kept(ctx)
     rows = engine.list_containers(store, req.flag("all"), Filters(req.filters()),
-                                  _kept_records(ctx))
+                                  kept.records if kept else None, kept.images if kept else None)
     limit = req.int_arg("limit", -1) or -1
     if limit > 0:
         rows = rows[:limit]
-    return json_reply(summaries(store, rows, req.flag("size")))
+    return json_reply(summaries(store, rows, req.flag("size"), kept))
 
 
-def _kept_records(ctx: Context) -> Callable[[bool], list[Any]] | None:
-    """On the loop, the containers' records as last read, until another connection
-    commits (`Context.reader_memo`): their rows and JSON are not read again for each
-    listing (their processes, status and files are)."""
+class _Kept:
+    """What the loop's listings read from the store's database, kept until another
+    connection commits (`Context.reader_memo`): the containers' records (rows and JSON),
+    the image names `ps` shows, the volumes' attachments. Each container's liveness,
+    status and files are read anew for every listing."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.known: dict[bool, list[Any]] = {}
+        self.images: dict[tuple[str, str], str] = {}
+        self.attached: dict[str, list[Any]] | None = None
+
+    def records(self, up_only: bool) -> list[Any]:
+        if up_only not in self.known:
+            from forklift.store import containers as container_store
+
+            self.known[up_only] = container_store.all_containers(self.ctx.store, up_only)
+        return self.known[up_only]
+
+
+def _kept(ctx: Context) -> _Kept | None:
+    """On the loop, the `_Kept` of the store's current ``data_version``; None elsewhere."""
     memo = ctx.reader_memo()
     if memo is None:
         return None
-    from forklift.store import containers as container_store
-
     version = ctx.data_version()
     kept = memo.get("containers")
     if kept is None or kept[0] != version:
-        kept = memo["containers"] = (version, {})
-    known: dict[bool, list[Any]] = kept[1]
-
-    def records(up_only: bool) -> list[Any]:
-        if up_only not in known:
-            known[up_only] = container_store.all_containers(ctx.store, up_only)
-        return known[up_only]
-
-    return records
+        kept = memo["containers"] = (version, _Kept(ctx))
+    return kept[1]
 
 
-def summaries(store: Any, rows: list[Any], size: bool = False) -> list[dict[str, Any]]:
+def summaries(store: Any, rows: list[Any], size: bool = False,
+              kept: _Kept | None = None) -> list[dict[str, Any]]:
     """Docker's ContainerSummary of each ``ps`` row, from the row's record (ports and
     networks as inspect's NetworkSettings has them, mounts as its Mounts), less the
     containers removed since the listing (another client's ``rm`` between the two reads
-    is no error of this one's)."""
+    is no error of this one's); with ``kept``, the rows are those of one database state,
+    as are the attachments then."""
     from forklift.cli.format import status_text
     from forklift.engine import containers as engine
     from forklift.engine import inspectdoc, mounts
     from forklift.store import volumes as volume_store
 
-    attached = volume_store.attachments(store) if rows else {}
+    if not rows:
+        return []
+    if kept is None:
+        attached = volume_store.attachments(store)
+    elif kept.attached is None:
+        attached = kept.attached = volume_store.attachments(store)
+    else:
+        attached = kept.attached
     out = []
     for row in rows:
         rec = row.record
@@ -126,6 +145,8 @@ def summaries(store: Any, rows: list[Any], size: bool = False) -> list[dict[str,
 
             doc["SizeRw"], doc["SizeRootFs"] = container_sizes(store, rec)
         out.append(doc)
+    if kept is not None:
+        return out
     present = {r[0] for r in store.conn.execute("SELECT id FROM containers")}  # one query
     return [doc for doc in out if doc["Id"] in present]
 

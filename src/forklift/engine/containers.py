@@ -577,12 +577,14 @@ def command_text(rec: ContainerRecord) -> str:
 
 def list_containers(store: Store, show_all: bool = False, filters: Filters | None = None,
                     records: Callable[[bool], list[ContainerRecord]] | None = None,
+                    shown_images: dict[tuple[str, str], str] | None = None,
                     ) -> list[ContainerRow]:
     """``ps``: running and paused containers (every one with ``show_all``), newest first,
     kept by Docker's ``ps`` filters (``engine/psfilter``: InvalidFilter, NotFound for a
     ``before``/``since`` container). Reads only; raises nothing for a container whose
     image or network is gone. ``records(up_only)`` gives `container_store.all_containers`'
-    answer when the caller keeps one (a service between two commits); the liveness of each
+    answer when the caller keeps one (a service between two commits), and
+    ``shown_images`` the image names shown (`image_text`) as well; the liveness of each
     container, its status and its files are read anew all the same."""
     from forklift.engine import psfilter  # (module docstring)
 
@@ -592,7 +594,7 @@ def list_containers(store: Store, show_all: bool = False, filters: Filters | Non
     # those rows are read, unless before/since must find their container among the others
     up_only = not wanted.show_all and wanted.before is None and wanted.since is None
     rows = []
-    shown_images: dict[tuple[str, str], str] = {}
+    shown_images = {} if shown_images is None else shown_images
     read = records or (lambda up: container_store.all_containers(store, up))
     for rec in read(up_only):
         now = status(rec)
