@@ -96,10 +96,17 @@ def test_created_with_many_flags_is_dockers_document(fl: Forklift, busybox: str,
         assert shapes.shape_differences(theirs, ours, docker_only=DOCKER_ONLY) == []
         assert (ours["Driver"], ours["GraphDriver"]["Name"]) \
             == (theirs["Driver"], theirs["GraphDriver"]["Name"]) == ("overlay2", "overlay2")
-        # in Docker's order of a Go map: compared by destination; forklift makes an
-        # anonymous volume (-v /anon) at the first start, Docker's engine at create
-        assert {m["Destination"]: m for m in mounts_ours} == {
-            m["Destination"]: m for m in mounts_theirs if m["Destination"] != "/anon"}
+        # in Docker's order of a Go map: compared by destination; both make the anonymous
+        # volume (-v /anon) at create, each with its own random name under its own root
+        def comparable(mounts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+            anonymous = {"Name", "Source"}
+            return {m["Destination"]: {k: v for k, v in m.items()
+                                       if m["Destination"] != "/anon" or k not in anonymous}
+                    for m in mounts}
+
+        assert comparable(mounts_ours) == comparable(mounts_theirs)
+        anon = next(m for m in mounts_ours if m["Destination"] == "/anon")
+        assert len(anon["Name"]) == 64 and anon["Source"].endswith(f"/{anon['Name']}/_data")
         assert len(ours["HostConfig"]) == 65 + 4   # and Tmpfs, Sysctls, Mounts, Init: given
         # forklift also masks /sys/devices/virtual/powercap, as Docker does since 23.0
         differ = {"MaskedPaths"}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from support import wait_for
+from support.images import small_tar
 
 pytestmark = pytest.mark.root
 
@@ -104,3 +105,76 @@ def test_cp_in_and_out(fl: Any, name: str, tmp_path: Path) -> None:
     assert fl("cp", f"{name}:/nonexistent", str(tmp_path), check=False).code != 0
     fl("rm", "-f", "-v", name)
     fl("volume", "rm", "cpdata")
+
+
+def _volumes(fl: Any) -> set[str]:
+    return set(fl.out("volume", "ls", "-q").split())
+
+
+def test_create_makes_seeds_and_attaches_volumes_as_docker(fl: Any, name: str,
+                                                          tmp_path: Path) -> None:
+    """``create`` (not only the first start) makes the named and anonymous volumes,
+    seeds them from the image and attaches them: ``volume ls``, ``inspect`` and a ``cp``
+    into a volume's path see them, and the start uses those same volumes."""
+    before = _volumes(fl)
+    named = f"{name}-etc"
+    fl("create", "--name", name, "-v", f"{named}:/etc", "-v", "/data", "busybox",
+       "sh", "-c", "cat /data/note; test -f /etc/passwd")
+    try:
+        made = _volumes(fl) - before
+        assert named in made and len(made) == 2, made
+        mounts = {m["Destination"]: m for m in fl.inspect(name)["Mounts"]}
+        assert mounts["/etc"]["Name"] == named and mounts["/data"]["Name"] in made
+        seeded = json.loads(fl.out("volume", "inspect", named))[0]["Mountpoint"]
+        assert os.path.isfile(os.path.join(seeded, "passwd"))  # the image's /etc, at create
+        note = tmp_path / "note"
+        note.write_text("copied before the start\n")
+        fl("cp", str(note), f"{name}:/data/note")
+        assert fl.out("start", "-a", name) == "copied before the start"
+        assert {m["Name"] for m in fl.inspect(name)["Mounts"]} == made  # no new ones
+        assert _volumes(fl) - before == made
+    finally:
+        fl("rm", "-v", name)
+        fl("volume", "rm", named)
+    assert _volumes(fl) == before  # rm -v took the anonymous one
+
+
+def test_a_failed_create_leaves_no_volume_it_made(fl: Any, name: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A taken name is refused before any volume is made (Docker reserves the name
+    first); a create that fails after its volumes (its image removed by another process
+    between the volumes and the commit) removes the anonymous ones it made and leaves the
+    named ones, unused."""
+    from forklift.engine import containers as engine
+    from forklift.engine import mounts
+    from forklift.errors import NotFound
+    from forklift.store import open_store
+
+    fl("create", "--name", name, "busybox", "true")
+    try:
+        before = _volumes(fl)
+        proc = fl("create", "--name", name, "-v", "/data", "-v", f"{name}-kept:/kept",
+                  "busybox", "true", check=False)
+        assert proc.code != 0 and "already in use" in proc.err
+        assert proc.err.count("\n") <= 1 and "Traceback" not in proc.err
+        assert _volumes(fl) == before
+    finally:
+        fl("rm", name)
+
+    fl("import", str(small_tar(tmp_path / "s.tar", 1)), f"{name}-img")  # its own image
+    made = mounts.create_volumes
+
+    def then_the_image_goes(store: Any, rec: Any) -> None:
+        made(store, rec)
+        fl("rmi", "-f", f"{name}-img")
+
+    monkeypatch.setattr(mounts, "create_volumes", then_the_image_goes)
+    store = open_store(str(fl.root))
+    try:
+        with pytest.raises(NotFound):
+            engine.create(store, f"{name}-img", ["true"], engine.CreateOptions(
+                network="none", volumes=["/data", f"{name}-kept:/kept"]), volumes=True)
+    finally:
+        store.close()
+    assert _volumes(fl) - before == {f"{name}-kept"}
+    fl("volume", "rm", f"{name}-kept")  # nothing uses it

@@ -331,7 +331,7 @@ def create(ctx: Context, req: Request) -> Reply:
     from forklift.engine import containers as engine
 
     image, command, opts = create_options(req.json(), req.arg("name") or None)
-    rec = engine.create(ctx.store, image, command, opts)
+    rec = engine.create(ctx.store, image, command, opts, volumes=True)
     return json_reply({"Id": rec.id, "Warnings": []}, 201)
 
 

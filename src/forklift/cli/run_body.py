@@ -65,7 +65,8 @@ def create(state: Any, image: str, command: tuple[str, ...], **kw: Any) -> None:
 
     _pull(state, image, kw)
     opts = _opts(kw)
-    rec = daemon_error(lambda: containers.create(state.store, image, list(command), opts))
+    rec = daemon_error(lambda: containers.create(state.store, image, list(command), opts,
+                                                 volumes=True))
     _warn(opts)
     _echo(rec.id)
 

@@ -192,13 +192,20 @@ def _container_config(image_cfg: dict[str, Any], command: list[str], opts: Creat
     return cfg
 
 
-def create(store: Store, image: str, command: list[str], opts: CreateOptions) -> ContainerRecord:
+def create(store: Store, image: str, command: list[str], opts: CreateOptions,
+           volumes: bool = False) -> ContainerRecord:
     """``container create``: a container record and its filesystem, not started.
 
     Every option is validated before anything is written (InvalidArgument; NotFound for a
     missing image, network or ``--volumes-from`` container; Conflict for a taken name).
     Atomic: the record commits in one transaction after the directory is made, and a
-    failure removes the directory (a crash in between leaves one for ``system check``)."""
+    failure removes the directory (a crash in between leaves one for ``system check``).
+
+    ``volumes``: its named and anonymous volumes are made, attached and seeded now, as
+    Docker's create does (`mounts.create_volumes`), so that ``volume ls``, ``inspect``
+    and a ``cp`` into a volume's path see them before the first start; without it (a
+    ``run``, a build step: a start follows at once) the start does it. A failure removes
+    the anonymous ones made."""
     from forklift.engine import hostconfig, mounts, security  # (module docstring)
 
     if opts.network not in NETWORKS:
@@ -266,6 +273,10 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
         _rewrite_resolv(store, container_id, host_cfg)
     faults.checkpoint("create-after-rootfs")
     try:
+        if volumes and mounts.has_volumes(rec):
+            if name:  # refused before any volume is made, as Docker reserves it first
+                container_store.check_name_free(store, name)
+            mounts.create_volumes(store, rec)
         with store.transaction():
             if image_store.get(store, image_id) is None:
                 raise NotFound(f"No such image: {image}")
@@ -277,6 +288,8 @@ def create(store: Store, image: str, command: list[str], opts: CreateOptions) ->
             container_store.insert(store, rec)
             faults.checkpoint("create-before-commit")
     except BaseException:
+        if volumes:
+            mounts.forget_volumes(store, container_id)
         rootfs.destroy(store, container_id)
         raise
     events.container_event(store.root, "create", rec)

@@ -3,8 +3,9 @@
 ``-v`` binds and named or anonymous volumes, the image's ``VOLUME``s, ``--mount``
 (bind, volume, tmpfs), ``--tmpfs``, ``--volumes-from``, and the /etc files forklift
 bind-mounts: parsed at create time into the container's HostConfig (`parse_volume`,
-`host_config`), prepared at start (`specs`: volumes made, attached and seeded with the
-image's content as Docker does), shown by ``inspect`` (`describe`) and read by ``cp``
+`host_config`), volumes made, attached and seeded with the image's content as Docker does
+at ``create`` (`create_volumes`) or at the first start (`specs`, which a start runs to
+prepare every mount), shown by ``inspect`` (`describe`) and read by ``cp``
 (`host_sources`).
 """
 
@@ -127,19 +128,49 @@ def host_config(store: Store, mounts: list[str], tmpfs: list[str],
 
 # ----------------------------------------------------------------------------- at start
 
-def specs(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str]) -> list[MountSpec]:
+def has_volumes(rec: ContainerRecord) -> bool:
+    """Whether the container has volumes to make or attach (`create_volumes`)."""
+    hc = rec.host_config
+    return bool(rec.config.get("Volumes") or hc.get("VolumesFrom")
+                or any(not (parse_volume(b)[0] or "/").startswith("/") for b in hc.get("Binds") or [])
+                or any(m["Type"] == "volume" for m in hc.get("Mounts") or []))
+
+
+def create_volumes(store: Store, rec: ContainerRecord) -> None:
+    """At create, as Docker's: the named and anonymous volumes made and attached, the
+    empty ones seeded with the image's content (from a read-only view of the new
+    container's filesystem), ``--volumes-from``'s attached. The start finds them (and
+    still seeds a named volume it finds empty, as ever); a ``-v`` bind's missing host
+    directory waits for the start, as in Docker."""
+    from forklift.engine import rootfs
+
+    with rootfs.readonly_view(store, rec.id, rec.image_id) as view:
+        specs(store, rec, view, rootfs.paths(store, rec.id), host_dirs=False)
+
+
+def forget_volumes(store: Store, container_id: str) -> None:
+    """Undo `create_volumes` for a create that fails after it: the attachments, and the
+    anonymous volumes nothing else uses (the named ones stay, as Docker leaves them)."""
+    attached = volume_store.of_container(store, container_id)
+    volume_store.detach(store, container_id)
+    volume_store.remove_unused_anonymous(store, [name for name, _ in attached])
+
+
+def specs(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str],
+          host_dirs: bool = True) -> list[MountSpec]:
     """The container's mounts for its runtime spec: the /etc files and ``-v``, then, first
     come first served per destination, ``--mount``, ``--tmpfs``, ``--volumes-from`` and
     the image's volumes. Creates and attaches the named and anonymous volumes (a restart
     reuses its anonymous ones) and seeds empty ones from the image at ``merged``; a
-    missing host directory of a ``-v`` bind is created, as Docker does. Not atomic: each
-    volume is its own transaction, and a failure leaves those made so far attached."""
+    missing host directory of a ``-v`` bind is created (``host_dirs``), as Docker does.
+    Not atomic: each volume is its own transaction, and a failure leaves those made so
+    far attached."""
     hc = rec.host_config
     out = [MountSpec(f"/etc/{name}", paths[name], "bind", list(_BIND)) for name in ETC_FILES]
     for src, dest, read_only in map(parse_volume, hc.get("Binds", [])):
         assert src is not None
-        out.append(MountSpec(dest, _bind_source(store, rec, src, dest, merged), "bind",
-                             _BIND + (["ro"] if read_only else [])))
+        out.append(MountSpec(dest, _bind_source(store, rec, src, dest, merged, host_dirs),
+                             "bind", _BIND + (["ro"] if read_only else [])))
     taken = {m.destination for m in out}
 
     def add(m: MountSpec) -> None:
@@ -160,9 +191,10 @@ def specs(store: Store, rec: ContainerRecord, merged: str, paths: dict[str, str]
     return out
 
 
-def _bind_source(store: Store, rec: ContainerRecord, src: str, dest: str, merged: str) -> str:
+def _bind_source(store: Store, rec: ContainerRecord, src: str, dest: str, merged: str,
+                 host_dirs: bool = True) -> str:
     if src.startswith("/"):
-        if not os.path.lexists(src):  # Docker creates a missing host path as a directory
+        if host_dirs and not os.path.lexists(src):  # Docker creates a missing host path as a directory
             os.makedirs(src)
         return src
     vol, _ = volume_store.ensure(store, src)

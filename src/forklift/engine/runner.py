@@ -161,10 +161,7 @@ def discard(store: Store, rec: ContainerRecord, volumes: bool = False) -> None:
     if held_layers:  # the last user of a deleted image's layers frees them, as in Docker
         layer_store.collect_garbage(store)
     if volumes:
-        for vol_name, _ in attached:
-            vol = volume_store.get(store, vol_name)
-            if vol and vol.anonymous and not volume_store.users(store, vol_name):
-                volume_store.remove(store, vol_name)
+        volume_store.remove_unused_anonymous(store, [name for name, _ in attached])
 
 
 def _networked(rec: ContainerRecord) -> bool:

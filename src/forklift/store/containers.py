@@ -126,12 +126,17 @@ def insert(store: Store, rec: ContainerRecord) -> None:
              dumps(rec.host_config)),
         )
     except sqlite3.IntegrityError:
-        row = store.conn.execute("SELECT id FROM containers WHERE name=?", (rec.name,)).fetchone()
-        other = row[0] if row else "?"
+        check_name_free(store, rec.name)
+        raise Conflict(f'Conflict. The container name "/{rec.name}" is already in use.') from None
+
+
+def check_name_free(store: Store, name: str) -> None:
+    """Conflict, in Docker's words, if a container has the name ``name``."""
+    row = store.conn.execute("SELECT id FROM containers WHERE name=?", (name,)).fetchone()
+    if row is not None:
         raise Conflict(
-            f'Conflict. The container name "/{rec.name}" is already in use by container "{other}".'
-            " You have to remove (or rename) that container to be able to reuse that name."
-        ) from None
+            f'Conflict. The container name "/{name}" is already in use by container "{row[0]}".'
+            " You have to remove (or rename) that container to be able to reuse that name.")
 
 
 def update_state(store: Store, container_id: str, **fields: Any) -> None:

@@ -75,6 +75,21 @@ def attach(store: Store, container_id: str, name: str, destination: str) -> None
                      " VALUES(?,?,?)", (container_id, name, destination))
 
 
+def detach(store: Store, container_id: str) -> None:
+    """Forget every volume the container mounts (its own transaction or the caller's)."""
+    with store.transaction() as conn:
+        conn.execute("DELETE FROM container_volumes WHERE container_id=?", (container_id,))
+
+
+def remove_unused_anonymous(store: Store, names: list[str]) -> None:
+    """Remove those of the volumes ``names`` that are anonymous and no container uses
+    (``rm -v``, a failed create): a named volume outlives its containers."""
+    for name in names:
+        vol = get(store, name)
+        if vol and vol.anonymous and not users(store, name):
+            remove(store, name)
+
+
 def users(store: Store, name: str) -> list[str]:
     """IDs of the containers the volume is attached to."""
     return [r[0] for r in store.conn.execute(
