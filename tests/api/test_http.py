@@ -250,3 +250,16 @@ def test_a_long_answer_to_a_slow_reader_then_the_next_request(service: Service, 
             assert answers.next()[1] == b"OK"
     finally:
         assert service.request("DELETE", f"/containers/{name}").status == 204
+
+
+def test_a_head_of_spaces_is_refused_at_once(service: Service) -> None:
+    """A 60 KB header line of spaces and tabs ending in a bad byte: h11's regex as
+    shipped spent 30 s on it, on the service's loop, answering nobody meanwhile. Now a
+    400 at once, its message cut short, and the service serves on."""
+    head = b"GET /_ping HTTP/1.1\r\nHost: x\r\nX:" + b" \t" * 30000 + b"\x00\r\n\r\n"
+    started = time.monotonic()
+    answer = _raw(service, head)
+    assert time.monotonic() - started < 5
+    assert answer.split(b"\r\n", 1)[0].split(b" ")[1] == b"400", answer[:200]
+    assert len(answer) < 2048 and b"Traceback" not in answer
+    assert service.request("GET", "/_ping").status == 200

@@ -91,3 +91,56 @@ def test_answers_are_h11s_bytes(reply: Reply, method: str) -> None:
 def test_an_answer_with_a_line_break_in_a_header_is_refused() -> None:
     with pytest.raises(ValueError):
         plain.response(Reply(200, b"", None, [("X-Bad", "a\r\nInjected: 1")]), head=False)
+
+
+# Header lines that cost time quadratic in their length to a regex with whitespace on
+# both sides of an optional value (h11's own, before `service` mends it): ~60 KB each
+HOSTILE_LINES = [
+    b"X:" + b" \t" * 30000 + b"\x00",
+    b"X:" + b" " * 60000 + b"a" + b" " * 10 + b"\x00",
+    b"X: " + b"a " * 30000 + b"\x00",
+    b"X: " + b"a" * 60000 + b"\r",
+    b"X:" + b"\t" * 60000,
+]
+
+
+@pytest.mark.parametrize("line", HOSTILE_LINES, ids=range(len(HOSTILE_LINES)))
+def test_hostile_header_lines_are_read_in_linear_time(line: bytes) -> None:
+    """Neither reader spends more than a moment on a 60 KB header line (h11's regex
+    as shipped took 30 s on the first one, holding the service's loop)."""
+    import time
+
+    head = b"GET /_ping HTTP/1.1\r\nHost: x\r\n" + line + b"\r\n\r\n"
+    started = time.monotonic()
+    plain.parse(head)
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=1 << 20)
+    conn.receive_data(head)
+    try:
+        conn.next_event()
+    except h11.RemoteProtocolError:
+        pass
+    assert time.monotonic() - started < 2.0
+
+
+def test_mended_h11_reads_header_lines_as_before() -> None:
+    """`service._linear_header_lines` changes how fast h11 reads a header line, not
+    what it reads: the shipped pattern and the mended one agree on every line here."""
+    import re
+
+    from h11 import _readers
+
+    from forklift.api.service import _linear_header_lines
+
+    assert _linear_header_lines()
+    mended = _readers.header_field_re
+    shipped = re.compile(mended.pattern.replace(rb"[ \t]*+", rb"[ \t]*", 1))
+    assert shipped.pattern != mended.pattern
+    values = [b"", b" ", b"\t", b"a", b" a", b"a ", b" a ", b"a b", b"a  \t b ", b"\ta\t",
+              b"\x01", b" \x7f ", b"\xe9t\xe9", b"a\x00", b"\x00", b" \x00 ", b"a\rb", b"a\x0bb"]
+    for name in (b"X", b"Host", b"Bad Name", b"", b"x-y_z"):
+        for value in values:
+            line = name + b":" + value
+            theirs, ours = shipped.fullmatch(line), mended.fullmatch(line)
+            assert (theirs is None) == (ours is None), line
+            if theirs and ours:
+                assert theirs.groupdict() == ours.groupdict(), line

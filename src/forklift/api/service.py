@@ -44,6 +44,27 @@ from forklift.api.server import (
 from forklift.api.tls import TcpOptions, TlsPeer, bind_tcp, server_context
 from forklift.errors import ForkliftError
 
+
+def _linear_header_lines() -> bool:
+    """Make h11's header-line pattern linear; True when mended (or already).
+
+    h11 reads a header line with ``name:[ \t]*(value)?[ \t]*``: a line of n spaces and
+    one bad byte costs n**2 steps, as each split of the spaces between the two
+    ``[ \t]*`` is tried (a 60 KB head held the service's loop for 30 s). A value never
+    starts with a space, so a leading ``[ \t]*+`` that keeps every space it takes reads
+    the same lines the same way, in one pass. Checked by ``tests/unit/test_plain_http.py``."""
+    import re
+
+    from h11 import _readers
+
+    pattern = _readers.header_field_re.pattern
+    mended = pattern.replace(rb":[ \t]*(?P<field_value>", rb":[ \t]*+(?P<field_value>", 1)
+    if mended != pattern:
+        _readers.header_field_re = re.compile(mended)
+    return rb":[ \t]*+(?P<field_value>" in _readers.header_field_re.pattern
+
+
+_linear_header_lines()
 ENDPOINTS = (build, containers, execs, images, networks, system, volumes)  # imported for their routes
 MAX_HEADERS = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024  # a JSON body's cap; an upload route's body has none
@@ -333,7 +354,7 @@ class Service:
             # head longer than MAX_HEADERS
             event = await self._next_event(sock, conn, MAX_HEADERS)
         except h11.RemoteProtocolError as exc:
-            await self._refuse(sock, conn, exc.error_status_hint, f"bad request: {exc}")
+            await self._refuse(sock, conn, exc.error_status_hint, _bad_request(exc))
             return None
         if not isinstance(event, h11.Request):
             return None  # ConnectionClosed, or PAUSED
@@ -361,7 +382,7 @@ class Service:
             req.body = bytes(body)
             return True
         except h11.RemoteProtocolError as exc:
-            await self._refuse(sock, conn, exc.error_status_hint, f"bad request: {exc}")
+            await self._refuse(sock, conn, exc.error_status_hint, _bad_request(exc))
             return False
 
     async def _body_to(self, sock: socket.socket, conn: h11.Connection,
@@ -544,6 +565,12 @@ def _response(status: int, headers: list[tuple[str, str]]) -> h11.Response:
             _RESPONSES.clear()
         head = _RESPONSES[key] = h11.Response(status_code=status, headers=headers)
     return head
+
+
+def _bad_request(exc: h11.RemoteProtocolError) -> str:
+    """h11's reason, cut short: it quotes the offending line, which may be 64 KiB."""
+    text = str(exc)
+    return f"bad request: {text[:200]}…" if len(text) > 200 else f"bad request: {text}"
 
 
 def _has_body(req: Request) -> bool:
