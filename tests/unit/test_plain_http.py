@@ -7,7 +7,7 @@ import h11
 import pytest
 
 from forklift.api import plain
-from forklift.api.server import Reply, json_reply
+from forklift.api.server import Reply, json_reply, reply_headers
 from forklift.api.service import _request, _response
 
 PING = b"HEAD /_ping HTTP/1.1\r\nHost: api.moby.localhost\r\nUser-Agent: Docker-Client/20.10.24+dfsg1 (linux)\r\n\r\n"
@@ -77,10 +77,7 @@ def test_answers_are_h11s_bytes(reply: Reply, method: str) -> None:
     conn.receive_data(f"{method} / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     conn.next_event()
     conn.next_event()
-    headers = plain.headers_for(reply.content_type, reply.headers)
-    if reply.status != 204:
-        headers.append(("Content-Length", str(len(reply.body))))
-    expected = conn.send(_response(reply.status, headers)) or b""
+    expected = conn.send(_response(reply.status, reply_headers(reply))) or b""
     if method == "GET" and reply.body:
         expected += conn.send(h11.Data(data=reply.body)) or b""
     expected += conn.send(h11.EndOfMessage()) or b""

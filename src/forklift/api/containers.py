@@ -95,6 +95,13 @@ class _Kept:
             self.known[up_only] = container_store.all_containers(self.ctx.store, up_only)
         return self.known[up_only]
 
+    def attachments(self) -> dict[str, list[Any]]:
+        if self.attached is None:
+            from forklift.store import volumes as volume_store
+
+            self.attached = volume_store.attachments(self.ctx.store)
+        return self.attached
+
 
 def _kept(ctx: Context) -> _Kept | None:
     """On the loop, the `_Kept` of the store's current ``data_version``; None elsewhere."""
@@ -122,12 +129,7 @@ def summaries(store: Any, rows: list[Any], size: bool = False,
 
     if not rows:
         return []
-    if kept is None:
-        attached = volume_store.attachments(store)
-    elif kept.attached is None:
-        attached = kept.attached = volume_store.attachments(store)
-    else:
-        attached = kept.attached
+    attached = kept.attachments() if kept is not None else volume_store.attachments(store)
     out = []
     for row in rows:
         rec = row.record

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from forklift.api.server import Reply, Request, headers_for
+from forklift.api.server import Reply, Request, reply_headers
 
 _REQUEST_LINE = re.compile(rb"(GET|HEAD) (/[\x21-\x7e]*) HTTP/1\.1")
 # A header line is cut at its first colon and checked with two patterns that cannot
@@ -65,9 +65,7 @@ _HEADS: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
 def response(reply: Reply, head: bool) -> bytes:
     """``reply`` as h11 writes it (``HEAD``: without the body); its head made once for
     each status and header list seen."""
-    headers = headers_for(reply.content_type, reply.headers)
-    if reply.status != 204:
-        headers.append(("Content-Length", str(len(reply.body))))
+    headers = reply_headers(reply)
     key = (reply.status, tuple(headers))
     out = _HEADS.get(key)
     if out is None:

@@ -312,6 +312,14 @@ def call(ctx: Context, handler: Handler, req: Request) -> Result:
         return error_reply(500, f"internal error: {type(exc).__name__}: {exc}")
 
 
+def reply_headers(reply: Reply) -> list[tuple[str, str]]:
+    """A whole `Reply`'s headers, its Content-Length with them (none for a 204)."""
+    headers = headers_for(reply.content_type, reply.headers)
+    if reply.status != 204:
+        headers.append(("Content-Length", str(len(reply.body))))
+    return headers
+
+
 def headers_for(content_type: str | None, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
     out = [("Api-Version", API_VERSION), ("Docker-Experimental", "false"),
            ("Ostype", "linux"), ("Server", f"forklift/{API_VERSION} (linux)")]

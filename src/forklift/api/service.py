@@ -38,6 +38,7 @@ from forklift.api.server import (
     error_reply,
     headers_for,
     inherited_socket,
+    reply_headers,
     resolve,
     takes_upload,
 )
@@ -289,18 +290,18 @@ class Service:
 
     def _hand_over(self, sock: socket.socket, work: Coroutine[Any, Any, None]) -> None:
         """``sock`` from `_plain` to a task (which counts it again)."""
-        asyncio.get_running_loop().remove_reader(sock.fileno())
-        del self.plain[sock.fileno()]
-        self.active -= 1
-        self.last = time.monotonic()
+        self._release_plain(sock)
         self._spawn(work)
 
     def _close_plain(self, sock: socket.socket) -> None:
+        self._release_plain(sock)
+        sock.close()
+
+    def _release_plain(self, sock: socket.socket) -> None:
         asyncio.get_running_loop().remove_reader(sock.fileno())
         del self.plain[sock.fileno()]
         self.active -= 1
         self.last = time.monotonic()
-        sock.close()
 
     async def _connection(self, sock: socket.socket, data: bytes = b"", unsent: bytes = b"") -> None:
         """Serve a connection through h11: ``data`` was read of it already, ``unsent`` is
@@ -425,10 +426,7 @@ class Service:
     async def _send_reply(self, sock: socket.socket, conn: h11.Connection, reply: Reply,
                           head: bool) -> None:
         loop = asyncio.get_running_loop()
-        headers = headers_for(reply.content_type, reply.headers)
-        if reply.status != 204:
-            headers.append(("Content-Length", str(len(reply.body))))
-        data = conn.send(_response(reply.status, headers)) or b""
+        data = conn.send(_response(reply.status, reply_headers(reply))) or b""
         if reply.body and not head:
             data += conn.send(h11.Data(data=reply.body)) or b""
         data += conn.send(h11.EndOfMessage()) or b""

@@ -180,7 +180,9 @@ def network_of(cidr: str) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- host-local leases
 
 @contextlib.contextmanager
-def _locked(directory: str) -> Any:
+def locked(directory: str) -> Any:
+    """Hold the flock of ``directory``/lock (both made if missing): host-local's own
+    lock in its lease directory, or a lock of forklift's (`network._address_lock`)."""
     os.makedirs(directory, mode=0o755, exist_ok=True)
     fd = os.open(os.path.join(directory, "lock"), os.O_RDWR | os.O_CREAT, 0o750)
     try:
@@ -214,7 +216,7 @@ def allocate(directory: str, subnet: str, gateway: str, container_id: str,
     (ENOSPC) when none is free."""
     network, prefix = network_of(subnet)
     first, last = network + 1, (network | ((1 << (32 - prefix)) - 1)) - 1
-    with _locked(directory):
+    with locked(directory):
         held = _leases_of(directory, container_id, ifname)
         if held:
             return held[0]
@@ -250,7 +252,7 @@ def release(directory: str, container_id: str, address: str | None = None,
     (a crash before its endpoint was written). Idempotent."""
     if not os.path.isdir(directory):
         return
-    with contextlib.suppress(FileNotFoundError), _locked(directory):
+    with contextlib.suppress(FileNotFoundError), locked(directory):
         names = [address] if address else _leases_of(directory, container_id, ifname)
         for name in names:
             path = os.path.join(directory, name)

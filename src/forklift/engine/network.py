@@ -40,7 +40,7 @@ from forklift.store.db import Store
 TYPE_CHECKING = False  # not typing's: its import (and re's) is on the hot paths
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
     from typing import Any
 
     from forklift.engine.filters import Filters  # only listing and pruning need filters
@@ -946,18 +946,13 @@ def connect(store: Store, name: str, container: str, aliases: Sequence[str] = ()
                 raise
 
 
-@contextlib.contextmanager
-def _address_lock(net: dict[str, Any]) -> Iterator[None]:
+def _address_lock(net: dict[str, Any]) -> Any:
     """Held by a connect that chooses an address, from its check to its lease: of two at
     once asking for one address, the second sees the first's choice (Conflict) instead
-    of failing in the CNI plugin."""
-    os.makedirs(RUN_DIR, mode=0o755, exist_ok=True)
-    fd = os.open(os.path.join(RUN_DIR, f"address-{net['CniName']}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    of failing in the CNI plugin. Not host-local's own lock, which the plugin takes."""
+    from forklift.engine import bridgenet
+
+    return bridgenet.locked(os.path.join(RUN_DIR, "address", net["CniName"]))
 
 
 def _check_links(store: Store, net: dict[str, Any], links: Sequence[str]) -> None:
